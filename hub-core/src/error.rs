@@ -1,0 +1,100 @@
+//! The one error type of the domain. Each API family in `web` maps it to what
+//! its clients expect; core never decides HTTP details beyond the kind of failure.
+
+use std::time::Duration;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a rule (bad name, hostile path, ...).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// No credentials were given where some are needed.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Credentials were given and are wrong, expired or revoked.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The actor is known and may see the thing, but may not do this to it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A repo that does not exist or that the actor may not see: the two are
+    /// indistinguishable on purpose. `anonymous` lets API families answer 401
+    /// to anonymous callers (Hugging Face's rule) and 404 to signed-in ones.
+    #[error("repository not found")]
+    RepoNotFound { anonymous: bool },
+    #[error("revision not found: {0}")]
+    RevisionNotFound(String),
+    #[error("entry not found: {0}")]
+    EntryNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// An expected parent commit (or similar precondition) no longer holds.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: Duration,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidInput(message.into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden(message.into())
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::Conflict(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Error::NotFound(message.into())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl From<git2::Error> for Error {
+    fn from(e: git2::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+/// True when a database error is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

@@ -1,0 +1,285 @@
+//! The low half of the one commit path: turn a set of file operations into
+//! one git commit on a branch and move the branch with a compare-and-swap
+//! under git's own ref lock. Blocking (libgit2); see `crate::commits` for
+//! the async entry point with permissions and the after-commit step.
+
+use std::time::Duration;
+
+use git2::build::TreeUpdateBuilder;
+use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, Signature};
+
+use crate::error::{Error, Result};
+use crate::lfs::rules::{LFS_SIZE_THRESHOLD, LfsPatterns, LfsPointer, pattern_line_for};
+
+/// What a file's new content is.
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    /// Plain git blob content (bounded by [`LFS_SIZE_THRESHOLD`]).
+    Bytes(Vec<u8>),
+    /// An LFS object already stored and linked to the repo: the commit
+    /// writes its pointer.
+    Lfs(LfsPointer),
+}
+
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Put { path: String, source: FileSource },
+    Delete { path: String },
+    DeleteFolder { path: String },
+}
+
+impl Operation {
+    pub fn path(&self) -> &str {
+        match self {
+            Operation::Put { path, .. }
+            | Operation::Delete { path }
+            | Operation::DeleteFolder { path } => path,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    pub branch: String,
+    pub message: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub operations: Vec<Operation>,
+    /// When set, the commit is refused unless the branch head is still this commit.
+    pub expected_parent: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitOutcome {
+    pub commit: String,
+    pub parent: Option<String>,
+}
+
+/// How often a commit is rebuilt on a moved head before giving up. Each
+/// retry means another writer landed, so this bounds only pathological
+/// contention.
+const MAX_ATTEMPTS: usize = 200;
+
+/// Applies the operations (paths already normalised by the caller) as one
+/// commit on top of the branch head, retrying on a concurrent ref update
+/// unless an expected parent was given.
+pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
+    super::enable_durability();
+    let refname = format!("refs/heads/{}", req.branch);
+    let expected = req
+        .expected_parent
+        .as_deref()
+        .map(parse_commit_prefix)
+        .transpose()?;
+    // Blobs do not depend on the head: write them once, outside the retry loop.
+    let blobs = write_blobs(repo, &req.operations)?;
+    let sig = Signature::now(&req.author_name, &req.author_email)?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let head = branch_head(repo, &refname)?
+            .ok_or_else(|| Error::RevisionNotFound(req.branch.clone()))?;
+        if let Some(expected) = expected
+            .as_ref()
+            .filter(|e| !head.to_string().starts_with(e.as_str()))
+        {
+            return Err(parent_moved(expected.clone(), head));
+        }
+        let parent = repo.find_commit(head)?;
+        let tree = build_tree(repo, &parent.tree()?, &req.operations, &blobs)?;
+        let commit = repo.commit(
+            None,
+            &sig,
+            &sig,
+            &req.message,
+            &repo.find_tree(tree)?,
+            &[&parent],
+        )?;
+        match repo.reference_matching(
+            &refname,
+            commit,
+            true,
+            head,
+            &format!("commit: {}", req.message.lines().next().unwrap_or("")),
+        ) {
+            Ok(_) => {
+                return Ok(CommitOutcome {
+                    commit: commit.to_string(),
+                    parent: Some(head.to_string()),
+                });
+            }
+            Err(e) if is_concurrent_update(&e) => {
+                if let Some(expected) = expected.clone() {
+                    let now = branch_head(repo, &refname)?.unwrap_or(head);
+                    return Err(parent_moved(expected, now));
+                }
+                // Another writer (API or push) moved the branch: rebuild on its head.
+                std::thread::sleep(Duration::from_millis((attempt as u64 % 10) + 1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::conflict(
+        "the branch is changing too fast; try again",
+    ))
+}
+
+/// An expected parent is a commit sha or a prefix of one (5 to 40 hex digits).
+fn parse_commit_prefix(p: &str) -> Result<String> {
+    let p = p.trim().to_ascii_lowercase();
+    if !(5..=40).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid(format!("bad parent commit '{p}'")));
+    }
+    Ok(p)
+}
+
+fn parent_moved(expected: String, head: Oid) -> Error {
+    Error::PreconditionFailed(format!(
+        "the branch head is {head}, not the expected parent commit {expected}; fetch and retry"
+    ))
+}
+
+fn is_concurrent_update(e: &git2::Error) -> bool {
+    matches!(
+        e.code(),
+        ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists
+    )
+}
+
+fn branch_head(repo: &Repository, refname: &str) -> Result<Option<Oid>> {
+    match repo.find_reference(refname) {
+        Ok(r) => Ok(Some(r.peel_to_commit()?.id())),
+        Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_blobs(repo: &Repository, ops: &[Operation]) -> Result<Vec<Option<Oid>>> {
+    ops.iter()
+        .map(|op| match op {
+            Operation::Put {
+                source: FileSource::Bytes(bytes),
+                path,
+            } => {
+                if bytes.len() as u64 > LFS_SIZE_THRESHOLD {
+                    return Err(Error::PayloadTooLarge(format!(
+                        "{path}: files over {} MB must be stored with Git LFS",
+                        LFS_SIZE_THRESHOLD / (1024 * 1024)
+                    )));
+                }
+                Ok(Some(repo.blob(bytes)?))
+            }
+            Operation::Put {
+                source: FileSource::Lfs(pointer),
+                ..
+            } => Ok(Some(repo.blob(pointer.to_text().as_bytes())?)),
+            _ => Ok(None),
+        })
+        .collect()
+}
+
+fn build_tree(
+    repo: &Repository,
+    base: &git2::Tree<'_>,
+    ops: &[Operation],
+    blobs: &[Option<Oid>],
+) -> Result<Oid> {
+    let mut update = TreeUpdateBuilder::new();
+    let mut uncovered_lfs = Vec::new();
+    let mut new_gitattributes = None;
+    for (op, blob) in ops.iter().zip(blobs) {
+        match op {
+            Operation::Put { path, source } => {
+                check_no_file_on_the_way(base, path)?;
+                update.upsert(
+                    path.as_str(),
+                    blob.expect("puts have blobs"),
+                    FileMode::Blob,
+                );
+                if path == ".gitattributes" {
+                    if let FileSource::Bytes(b) = source {
+                        new_gitattributes = Some(String::from_utf8_lossy(b).into_owned());
+                    }
+                }
+                if matches!(source, FileSource::Lfs(_)) {
+                    uncovered_lfs.push(path.as_str());
+                }
+            }
+            Operation::Delete { path } => {
+                match base.get_path(std::path::Path::new(path)) {
+                    Ok(e) if e.kind() == Some(ObjectType::Blob) => {}
+                    _ => return Err(Error::EntryNotFound(path.clone())),
+                }
+                update.remove(path.as_str());
+            }
+            Operation::DeleteFolder { path } => {
+                match base.get_path(std::path::Path::new(path)) {
+                    Ok(e) if e.kind() == Some(ObjectType::Tree) => {}
+                    _ => return Err(Error::EntryNotFound(path.clone())),
+                }
+                update.remove(path.as_str());
+            }
+        }
+    }
+    // A client that stored a file as LFS decided so; make sure clones agree by
+    // covering the path in .gitattributes within the same commit.
+    if !uncovered_lfs.is_empty() {
+        let current = match new_gitattributes {
+            Some(text) => text,
+            None => match base.get_path(std::path::Path::new(".gitattributes")) {
+                Ok(e) => String::from_utf8_lossy(repo.find_blob(e.id())?.content()).into_owned(),
+                Err(_) => String::new(),
+            },
+        };
+        let patterns = LfsPatterns::parse(&current);
+        let missing: Vec<String> = uncovered_lfs
+            .into_iter()
+            .filter(|p| !patterns.matches(p))
+            .map(pattern_line_for)
+            .collect();
+        if !missing.is_empty() {
+            let mut text = current;
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            for line in missing {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            update.upsert(
+                ".gitattributes",
+                repo.blob(text.as_bytes())?,
+                FileMode::Blob,
+            );
+        }
+    }
+    Ok(update.create_updated(repo, base)?)
+}
+
+/// `a/b` cannot be written where `a` is a file (and `a` cannot replace a
+/// folder): refuse with a clear message instead of a libgit2 error.
+fn check_no_file_on_the_way(base: &git2::Tree<'_>, path: &str) -> Result<()> {
+    let mut prefix = String::new();
+    let parts: Vec<&str> = path.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        let last = i == parts.len() - 1;
+        if let Ok(entry) = base.get_path(std::path::Path::new(&prefix)) {
+            match (entry.kind(), last) {
+                (Some(ObjectType::Blob), false) => {
+                    return Err(Error::invalid(format!(
+                        "cannot write {path}: {prefix} is a file"
+                    )));
+                }
+                (Some(ObjectType::Tree), true) => {
+                    return Err(Error::invalid(format!(
+                        "cannot write {path}: it is a folder"
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

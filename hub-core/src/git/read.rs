@@ -1,0 +1,339 @@
+//! Reads from a repo's git storage: revisions, trees, blobs, history, diffs.
+//! All functions are blocking (libgit2); async callers use `spawn_blocking`.
+
+use chrono::{DateTime, TimeZone, Utc};
+use git2::{ObjectType, Oid, Repository, Tree};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::lfs::rules::{LfsPointer, MAX_POINTER_SIZE};
+
+/// Resolves a branch, a tag, `refs/heads/x`, `refs/tags/x`, or a full or
+/// abbreviated commit sha to a commit id.
+pub fn resolve_revision(repo: &Repository, rev: &str) -> Result<Oid> {
+    let not_found = || Error::RevisionNotFound(rev.to_owned());
+    if rev.is_empty() || rev.len() > 255 || rev.contains("..") || rev.starts_with('-') {
+        return Err(not_found());
+    }
+    let candidates = [
+        format!("refs/heads/{rev}"),
+        format!("refs/tags/{rev}"),
+        rev.to_owned(),
+    ];
+    for name in candidates.iter().filter(|n| n.starts_with("refs/")) {
+        if let Ok(reference) = repo.find_reference(name) {
+            let commit = reference.peel_to_commit().map_err(|_| not_found())?;
+            return Ok(commit.id());
+        }
+    }
+    if rev.len() >= 7 && rev.len() <= 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Ok(object) = repo.revparse_single(&rev.to_ascii_lowercase()) {
+            if let Ok(commit) = object.peel_to_commit() {
+                return Ok(commit.id());
+            }
+        }
+    }
+    Err(not_found())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Directory,
+}
+
+#[derive(Debug, Clone)]
+pub struct TreeEntry {
+    pub path: String,
+    pub kind: EntryKind,
+    /// Git object id (blob or tree).
+    pub oid: String,
+    /// Size of the blob in git (for an LFS file, the pointer's size).
+    pub size: u64,
+    /// For LFS files: the object the pointer names.
+    pub lfs: Option<LfsPointer>,
+}
+
+impl TreeEntry {
+    /// The size a user cares about: the LFS object's for LFS files.
+    pub fn content_size(&self) -> u64 {
+        self.lfs.as_ref().map_or(self.size, |p| p.size)
+    }
+}
+
+/// Lists a folder (`""` for the root) at a commit, directories first, then
+/// by name; with `recursive`, every entry below it (directories included).
+pub fn list_tree(
+    repo: &Repository,
+    commit: Oid,
+    folder: &str,
+    recursive: bool,
+) -> Result<Vec<TreeEntry>> {
+    let root = repo.find_commit(commit)?.tree()?;
+    let tree = subtree(repo, &root, folder)?;
+    let mut out = Vec::new();
+    collect(repo, &tree, folder, recursive, &mut out)?;
+    Ok(out)
+}
+
+fn subtree<'r>(repo: &'r Repository, root: &Tree<'r>, folder: &str) -> Result<Tree<'r>> {
+    if folder.is_empty() {
+        return Ok(root.clone());
+    }
+    let entry = root
+        .get_path(std::path::Path::new(folder))
+        .map_err(|_| Error::EntryNotFound(folder.to_owned()))?;
+    if entry.kind() != Some(ObjectType::Tree) {
+        return Err(Error::EntryNotFound(folder.to_owned()));
+    }
+    Ok(repo.find_tree(entry.id())?)
+}
+
+fn collect(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    prefix: &str,
+    recursive: bool,
+    out: &mut Vec<TreeEntry>,
+) -> Result<()> {
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    for entry in tree.iter() {
+        let Ok(name) = entry.name() else { continue };
+        let path = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        match entry.kind() {
+            Some(ObjectType::Tree) => dirs.push((path, entry.id())),
+            Some(ObjectType::Blob) => {
+                let blob = repo.find_blob(entry.id())?;
+                let size = blob.size() as u64;
+                let lfs = if blob.size() <= MAX_POINTER_SIZE {
+                    LfsPointer::parse(blob.content())
+                } else {
+                    None
+                };
+                files.push(TreeEntry {
+                    path,
+                    kind: EntryKind::File,
+                    oid: entry.id().to_string(),
+                    size,
+                    lfs,
+                });
+            }
+            // Submodules (commits) are not part of a hub repo's content.
+            _ => {}
+        }
+    }
+    for (path, oid) in dirs {
+        out.push(TreeEntry {
+            path: path.clone(),
+            kind: EntryKind::Directory,
+            oid: oid.to_string(),
+            size: 0,
+            lfs: None,
+        });
+        if recursive {
+            let sub = repo.find_tree(oid)?;
+            collect(repo, &sub, &path, true, out)?;
+        }
+    }
+    out.extend(files);
+    Ok(())
+}
+
+/// The entry at `path` in a commit, if it is a file.
+pub fn file_entry(repo: &Repository, commit: Oid, path: &str) -> Result<TreeEntry> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let entry = tree
+        .get_path(std::path::Path::new(path))
+        .map_err(|_| Error::EntryNotFound(path.to_owned()))?;
+    if entry.kind() != Some(ObjectType::Blob) {
+        return Err(Error::EntryNotFound(path.to_owned()));
+    }
+    let blob = repo.find_blob(entry.id())?;
+    let lfs = if blob.size() <= MAX_POINTER_SIZE {
+        LfsPointer::parse(blob.content())
+    } else {
+        None
+    };
+    Ok(TreeEntry {
+        path: path.to_owned(),
+        kind: EntryKind::File,
+        oid: entry.id().to_string(),
+        size: blob.size() as u64,
+        lfs,
+    })
+}
+
+/// The content of a git blob. Blobs are bounded by the push and commit size
+/// limits (large files live in LFS), so reading one whole is fine.
+pub fn read_blob(repo: &Repository, oid: &str) -> Result<Vec<u8>> {
+    let oid = Oid::from_str(oid).map_err(|_| Error::invalid("bad object id"))?;
+    Ok(repo.find_blob(oid)?.content().to_vec())
+}
+
+/// A file's bytes at a commit, or `None` when it is missing.
+pub fn read_file(repo: &Repository, commit: Oid, path: &str) -> Result<Option<Vec<u8>>> {
+    match file_entry(repo, commit, path) {
+        Ok(entry) => read_blob(repo, &entry.oid).map(Some),
+        Err(Error::EntryNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub title: String,
+    pub message: String,
+    pub authors: Vec<String>,
+    pub date: DateTime<Utc>,
+    pub parents: Vec<String>,
+}
+
+fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
+    let message = commit.message().unwrap_or("").to_owned();
+    CommitInfo {
+        id: commit.id().to_string(),
+        title: message.lines().next().unwrap_or("").to_owned(),
+        message,
+        authors: vec![commit.author().name().unwrap_or("").to_owned()],
+        date: Utc
+            .timestamp_opt(commit.time().seconds(), 0)
+            .single()
+            .unwrap_or_default(),
+        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+    }
+}
+
+pub fn commit(repo: &Repository, oid: Oid) -> Result<CommitInfo> {
+    Ok(commit_info(&repo.find_commit(oid)?))
+}
+
+/// A page of history from `start`, newest first (topological, then time).
+pub fn log(repo: &Repository, start: Oid, skip: usize, limit: usize) -> Result<Vec<CommitInfo>> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+    walk.push(start)?;
+    walk.skip(skip)
+        .take(limit)
+        .map(|oid| Ok(commit_info(&repo.find_commit(oid?)?)))
+        .collect()
+}
+
+/// Number of commits reachable from `start`.
+pub fn count_commits(repo: &Repository, start: Oid) -> Result<usize> {
+    let mut walk = repo.revwalk()?;
+    walk.push(start)?;
+    Ok(walk.count())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileDiff {
+    pub old_path: Option<String>,
+    pub new_path: Option<String>,
+    pub status: String,
+    /// Unified diff text; `None` for binary or LFS files (see `summary`).
+    pub patch: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// The changes a commit made against its first parent.
+pub fn diff_commit(repo: &Repository, oid: Oid) -> Result<Vec<FileDiff>> {
+    let commit = repo.find_commit(oid)?;
+    let new_tree = commit.tree()?;
+    let old_tree = match commit.parent(0) {
+        Ok(parent) => Some(parent.tree()?),
+        Err(_) => None,
+    };
+    let diff = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
+    let mut out = Vec::new();
+    for (i, delta) in diff.deltas().enumerate() {
+        let path_of = |f: git2::DiffFile<'_>| f.path().map(|p| p.to_string_lossy().into_owned());
+        let old_path = (!delta.old_file().id().is_zero())
+            .then(|| path_of(delta.old_file()))
+            .flatten();
+        let new_path = (!delta.new_file().id().is_zero())
+            .then(|| path_of(delta.new_file()))
+            .flatten();
+        let pointer = |f: git2::DiffFile<'_>| {
+            repo.find_blob(f.id()).ok().and_then(|b| {
+                (b.size() <= MAX_POINTER_SIZE)
+                    .then(|| LfsPointer::parse(b.content()))
+                    .flatten()
+            })
+        };
+        let (old_lfs, new_lfs) = (pointer(delta.old_file()), pointer(delta.new_file()));
+        let (patch, summary) = if old_lfs.is_some() || new_lfs.is_some() {
+            let describe = |p: Option<LfsPointer>| {
+                p.map(|p| format!("LFS {} ({} bytes)", &p.oid[..12], p.size))
+            };
+            let text = match (describe(old_lfs), describe(new_lfs)) {
+                (Some(a), Some(b)) => format!("{a} → {b}"),
+                (None, Some(b)) => format!("added {b}"),
+                (Some(a), None) => format!("removed {a}"),
+                (None, None) => String::new(),
+            };
+            (None, Some(text))
+        } else if delta.flags().is_binary()
+            || delta.old_file().is_binary()
+            || delta.new_file().is_binary()
+        {
+            (None, Some("binary file".to_owned()))
+        } else {
+            let text = git2::Patch::from_diff(&diff, i)?
+                .map(|mut p| p.to_buf().map(|b| String::from_utf8_lossy(&b).into_owned()))
+                .transpose()?;
+            (text, None)
+        };
+        let status = format!("{:?}", delta.status()).to_lowercase();
+        out.push(FileDiff {
+            old_path,
+            new_path,
+            status,
+            patch,
+            summary,
+        });
+    }
+    Ok(out)
+}
+
+/// Branches and tags with their targets (tags peeled to commits).
+pub fn list_refs(repo: &Repository) -> Result<Vec<(RefKind, String, String)>> {
+    let mut out = Vec::new();
+    for reference in repo.references()? {
+        let reference = reference?;
+        let Ok(name) = reference.name() else { continue };
+        let (kind, short) = if let Some(b) = name.strip_prefix("refs/heads/") {
+            (RefKind::Branch, b)
+        } else if let Some(t) = name.strip_prefix("refs/tags/") {
+            (RefKind::Tag, t)
+        } else {
+            continue;
+        };
+        if let Ok(commit) = reference.peel_to_commit() {
+            out.push((kind, short.to_owned(), commit.id().to_string()));
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefKind {
+    Branch,
+    Tag,
+}
+
+impl RefKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefKind::Branch => "branch",
+            RefKind::Tag => "tag",
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `Hub`: the handle every core operation takes — configuration, database,
+//! object storage, the signing secret, and per-branch commit queues.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::storage::Storage;
+
+pub struct Hub {
+    pub config: Config,
+    pub db: PgPool,
+    pub storage: Storage,
+    pub secret: Secret,
+    branch_queues: Mutex<HashMap<(i64, String), Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl Hub {
+    pub fn new(config: Config, db: PgPool, storage: Storage, secret: Secret) -> Hub {
+        Hub {
+            config,
+            db,
+            storage,
+            secret,
+            branch_queues: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bare git repository of a repo.
+    pub fn repo_dir(&self, repo_id: i64) -> PathBuf {
+        crate::git::repo_path(&self.config.repos_dir(), repo_id)
+    }
+
+    /// Queues commits to one branch within this process, so concurrent API
+    /// commits wait for each other instead of racing on the ref. Correctness
+    /// does not depend on it (the ref update is a compare-and-swap that other
+    /// processes and `git push` also respect); it only avoids wasted retries.
+    pub async fn queue_for_branch(
+        &self,
+        repo_id: i64,
+        branch: &str,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        let queue = {
+            let mut queues = self
+                .branch_queues
+                .lock()
+                .expect("branch queue map poisoned");
+            queues.retain(|_, q| q.strong_count() > 0);
+            let key = (repo_id, branch.to_owned());
+            match queues.get(&key).and_then(Weak::upgrade) {
+                Some(q) => q,
+                None => {
+                    let q = Arc::new(tokio::sync::Mutex::new(()));
+                    queues.insert(key, Arc::downgrade(&q));
+                    q
+                }
+            }
+        };
+        queue.lock_owned().await
+    }
+}

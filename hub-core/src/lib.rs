@@ -1,0 +1,22 @@
+//! Kaiyuan Hub's domain: every rule and all storage, no HTTP types.
+//! The `web` crate parses requests, calls one function here, and renders.
+
+pub mod accounts;
+pub mod cards;
+pub mod commit_payload;
+pub mod commits;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod git;
+pub mod hub;
+pub mod lfs;
+pub mod markdown;
+pub mod names;
+pub mod paths;
+pub mod repos;
+pub mod secret;
+pub mod storage;
+
+pub use error::{Error, Result};
+pub use hub::Hub;

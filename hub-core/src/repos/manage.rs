@@ -1,0 +1,218 @@
+//! Creating, deleting, moving and configuring repos. Each keeps PostgreSQL
+//! and the git directory consistent: nothing is left half-done on failure.
+
+use super::access::{Access, check, namespace_for_writing};
+use super::{Repo, RepoType, find_by_id, refs};
+use crate::accounts::Actor;
+use crate::error::{Error, Result, is_unique_violation};
+use crate::git;
+use crate::hub::Hub;
+use crate::names::validate_repo_name;
+
+/// Creates a repo with its bare git repository and a first commit holding
+/// Hugging Face's default `.gitattributes`.
+pub async fn create(
+    hub: &Hub,
+    actor: &Actor,
+    repo_type: RepoType,
+    namespace: &str,
+    name: &str,
+    private: bool,
+) -> Result<Repo> {
+    validate_repo_name(name)?;
+    let principal = actor.require_writer()?.clone();
+    let (namespace_id, namespace) = namespace_for_writing(&hub.db, actor, namespace).await?;
+    let mut tx = hub.db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO repos (repo_type, namespace_id, name, private, created_by) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id",
+    )
+    .bind(repo_type.as_str())
+    .bind(namespace_id)
+    .bind(name)
+    .bind(private)
+    .bind(principal.user.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| match is_unique_violation(&e) {
+        true => Error::conflict(format!("the {} repo {namespace}/{name} already exists", repo_type.as_str())),
+        false => e.into(),
+    })?;
+    // A new repo takes over an old name that only a redirect still held.
+    sqlx::query("DELETE FROM repo_redirects WHERE repo_type = $1 AND lower(full_name) = lower($2)")
+        .bind(repo_type.as_str())
+        .bind(format!("{namespace}/{name}"))
+        .execute(&mut *tx)
+        .await?;
+    let path = hub.repo_dir(id);
+    let (author, email) = (principal.user.name.clone(), principal.user.email.clone());
+    let init_path = path.clone();
+    let initialised =
+        tokio::task::spawn_blocking(move || git::init_repo(&init_path, &author, &email)).await?;
+    if let Err(e) = initialised {
+        let _ = std::fs::remove_dir_all(&path);
+        return Err(e);
+    }
+    if let Err(e) = tx.commit().await {
+        let _ = std::fs::remove_dir_all(&path);
+        return Err(e.into());
+    }
+    let repo = find_by_id(&hub.db, id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("repo vanished")))?;
+    refs::after_commit(hub, &repo).await?;
+    Ok(find_by_id(&hub.db, id).await?.unwrap_or(repo))
+}
+
+/// Looks up a repo and checks the actor's access in one step.
+pub async fn authorized(
+    hub: &Hub,
+    actor: &Actor,
+    repo_type: RepoType,
+    namespace: &str,
+    name: &str,
+    needed: Access,
+) -> Result<Repo> {
+    super::access::authorize(&hub.db, actor, repo_type, namespace, name, needed).await
+}
+
+/// Deletes a repo: its row (and with it refs, likes, counts and LFS links)
+/// and its git directory. The directory is first moved aside, so a failed
+/// database delete can put it back and a crash leaves only trash to sweep.
+pub async fn delete(
+    hub: &Hub,
+    actor: &Actor,
+    repo_type: RepoType,
+    namespace: &str,
+    name: &str,
+) -> Result<()> {
+    let repo = authorized(hub, actor, repo_type, namespace, name, Access::Admin).await?;
+    let path = hub.repo_dir(repo.id);
+    let trash_dir = hub.config.repos_dir().join("trash");
+    std::fs::create_dir_all(&trash_dir)?;
+    let trash = trash_dir.join(format!("{}-{}.git", repo.id, uuid::Uuid::new_v4()));
+    let moved = path.exists();
+    if moved {
+        std::fs::rename(&path, &trash)?;
+    }
+    let deleted = sqlx::query("DELETE FROM repos WHERE id = $1")
+        .bind(repo.id)
+        .execute(&hub.db)
+        .await;
+    match deleted {
+        Ok(_) => {
+            if moved {
+                tokio::task::spawn_blocking(move || std::fs::remove_dir_all(trash)).await??;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if moved {
+                std::fs::rename(&trash, &path)?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Renames a repo and/or moves it to another namespace. Its id and git
+/// directory stay; the old name keeps leading to it.
+pub async fn rename(
+    hub: &Hub,
+    actor: &Actor,
+    repo_type: RepoType,
+    from: (&str, &str),
+    to: (&str, &str),
+) -> Result<Repo> {
+    let repo = authorized(hub, actor, repo_type, from.0, from.1, Access::Admin).await?;
+    validate_repo_name(to.1)?;
+    let (namespace_id, namespace) = namespace_for_writing(&hub.db, actor, to.0).await?;
+    let old_name = repo.full_name();
+    let mut tx = hub.db.begin().await?;
+    sqlx::query(
+        "UPDATE repos SET namespace_id = $2, name = $3, last_modified = now() WHERE id = $1",
+    )
+    .bind(repo.id)
+    .bind(namespace_id)
+    .bind(to.1)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match is_unique_violation(&e) {
+        true => Error::conflict(format!("the repo {namespace}/{} already exists", to.1)),
+        false => e.into(),
+    })?;
+    sqlx::query("DELETE FROM repo_redirects WHERE repo_type = $1 AND lower(full_name) = lower($2)")
+        .bind(repo_type.as_str())
+        .bind(format!("{namespace}/{}", to.1))
+        .execute(&mut *tx)
+        .await?;
+    if !old_name.eq_ignore_ascii_case(&format!("{namespace}/{}", to.1)) {
+        sqlx::query(
+            "INSERT INTO repo_redirects (repo_type, full_name, repo_id) VALUES ($1, $2, $3)
+             ON CONFLICT (repo_type, lower(full_name)) DO UPDATE SET repo_id = excluded.repo_id",
+        )
+        .bind(repo_type.as_str())
+        .bind(&old_name)
+        .bind(repo.id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    find_by_id(&hub.db, repo.id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("repo vanished")))
+}
+
+/// Changes settings; `None` leaves a setting as it is.
+pub async fn update_settings(
+    hub: &Hub,
+    actor: &Actor,
+    repo: &Repo,
+    private: Option<bool>,
+) -> Result<Repo> {
+    check(&hub.db, actor, repo, Access::Admin).await?;
+    if let Some(private) = private {
+        sqlx::query("UPDATE repos SET private = $2 WHERE id = $1")
+            .bind(repo.id)
+            .bind(private)
+            .execute(&hub.db)
+            .await?;
+    }
+    find_by_id(&hub.db, repo.id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("repo vanished")))
+}
+
+/// Repos in a namespace that `actor` may see, newest change first.
+pub async fn list_in_namespace(hub: &Hub, actor: &Actor, namespace: &str) -> Result<Vec<Repo>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM repos r JOIN namespaces n ON n.id = r.namespace_id
+         WHERE lower(n.name) = lower($1) ORDER BY r.last_modified DESC LIMIT 500",
+        super::REPO_COLUMNS
+    ));
+    let all: Vec<Repo> = sqlx::query_as(sql)
+        .bind(namespace)
+        .fetch_all(&hub.db)
+        .await?;
+    let mut visible = Vec::with_capacity(all.len());
+    for repo in all {
+        if super::access::access(&hub.db, actor, &repo).await? >= Access::Read {
+            visible.push(repo);
+        }
+    }
+    Ok(visible)
+}
+
+/// Recently updated public repos (for the home page until search lands).
+pub async fn recent_public(hub: &Hub, repo_type: RepoType, limit: i64) -> Result<Vec<Repo>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM repos r JOIN namespaces n ON n.id = r.namespace_id
+         WHERE r.repo_type = $1 AND NOT r.private ORDER BY r.last_modified DESC LIMIT $2",
+        super::REPO_COLUMNS
+    ));
+    Ok(sqlx::query_as(sql)
+        .bind(repo_type.as_str())
+        .bind(limit)
+        .fetch_all(&hub.db)
+        .await?)
+}

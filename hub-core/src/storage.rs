@@ -1,0 +1,60 @@
+//! Content-addressed blob storage over object_store: the local filesystem
+//! under the data dir by default, or an S3-compatible store by URL.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct Storage {
+    pub store: Arc<dyn ObjectStore>,
+    /// Whether the store is S3 (and so can hand out presigned URLs).
+    pub is_s3: bool,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Storage({})", self.store)
+    }
+}
+
+impl Storage {
+    pub fn open(config: &Config) -> anyhow::Result<Storage> {
+        match config.object_store.as_deref() {
+            None => {
+                let dir = config.objects_dir();
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let store = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
+                Ok(Storage {
+                    store: Arc::new(store),
+                    is_s3: false,
+                })
+            }
+            Some(url) if url.starts_with("s3://") => {
+                // Endpoint, region, keys and AWS_ALLOW_HTTP come from the usual AWS_* variables.
+                let store = AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .build()
+                    .with_context(|| format!("cannot configure object store {url}"))?;
+                Ok(Storage {
+                    store: Arc::new(store),
+                    is_s3: true,
+                })
+            }
+            Some(other) => bail!("unsupported HUB_OBJECT_STORE '{other}' (expected s3://bucket)"),
+        }
+    }
+}
+
+/// Where the LFS object with sha256 `oid` lives in the store; sharded by
+/// its first bytes like git's own object directories.
+pub fn lfs_object_path(oid: &str) -> ObjectPath {
+    ObjectPath::from(format!("lfs/{}/{}/{}", &oid[0..2], &oid[2..4], oid))
+}

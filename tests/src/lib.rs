@@ -1,0 +1,384 @@
+//! Test harness: runs the real `hub` binary on an ephemeral port against a
+//! fresh database on a real PostgreSQL server, and talks to it over HTTP.
+//!
+//! The server is `HUB_TEST_DATABASE_URL` (an admin URL; `.ci/run` points it
+//! at the machine's PostgreSQL) or, when unset, a private cluster under
+//! `target/test-postgres`, started through the hub's own launcher.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hub_core::db::launcher::PrivateCluster;
+use serde_json::{Value, json};
+
+/// The `hub` binary of this build (`target/<profile>/hub`).
+pub fn hub_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("hub");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first (the README's test command does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The admin URL of the PostgreSQL server the tests use.
+fn server_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("HUB_TEST_DATABASE_URL") {
+            return url;
+        }
+        let dir = hub_binary().parent().unwrap().join("test-postgres");
+        let cluster =
+            PrivateCluster::ensure_running(&dir).expect("cannot start a PostgreSQL for the tests");
+        let url = cluster.database_url("postgres");
+        // Kept running for the rest of this test process (and adopted by the next).
+        std::mem::forget(cluster);
+        url
+    })
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{db}?{q}"),
+        None => format!("{host_part}/{db}"),
+    }
+}
+
+/// A fresh, empty database; dropped with the value.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let name = format!("kyt_{}", uuid::Uuid::new_v4().simple());
+        let admin = server_url();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+            .await
+            .expect("connect to the test server");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+        TestDatabase {
+            url: with_database(admin, &name),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async code here; use a short-lived runtime of our own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(server_url()).await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running `hub serve`.
+pub struct TestHub {
+    pub url: String,
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL` given to the hub; `None` means its private cluster.
+    pub database_url: Option<String>,
+    child: Option<Child>,
+    _temp: Option<tempfile::TempDir>,
+    _db: Option<TestDatabase>,
+}
+
+impl TestHub {
+    /// A hub on a fresh database and an empty data dir.
+    pub async fn start() -> TestHub {
+        let db = TestDatabase::create().await;
+        let temp = tempfile::tempdir().unwrap();
+        let mut hub = TestHub::spawn(temp.path(), Some(db.url.clone())).await;
+        hub._temp = Some(temp);
+        hub._db = Some(db);
+        hub
+    }
+
+    /// Starts `hub serve` on `data_dir` (with DATABASE_URL when given) and
+    /// waits for its `listening on` line.
+    pub async fn spawn(data_dir: &Path, database_url: Option<String>) -> TestHub {
+        let log = data_dir.join("hub.log");
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let offset = std::fs::metadata(&log).unwrap().len() as usize;
+        let mut cmd = Command::new(hub_binary());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir);
+        cmd.env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info,sqlx=warn");
+        if let Some(url) = &database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn hub");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let url = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(pos) = text[offset.min(text.len())..].find("listening on http://") {
+                let rest = &text[offset + pos + "listening on ".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "hub did not start; log:\n{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        TestHub {
+            url,
+            data_dir: data_dir.to_owned(),
+            database_url,
+            child: Some(child),
+            _temp: None,
+            _db: None,
+        }
+    }
+
+    /// Runs a `hub` subcommand against this hub's data dir and database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(hub_binary());
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env_remove("DATABASE_URL");
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd.output().expect("run hub")
+    }
+
+    /// Creates a user with the CLI and returns a write token for it.
+    pub fn user_with_token(&self, name: &str) -> String {
+        let out = self.cli(&[
+            "user",
+            "create",
+            "--username",
+            name,
+            "--email",
+            &format!("{name}@example.com"),
+            "--password",
+            "password-123",
+        ]);
+        assert!(
+            out.status.success(),
+            "user create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.token(name, true)
+    }
+
+    pub fn token(&self, user: &str, write: bool) -> String {
+        let mut args = vec!["token", "create", "--username", user, "--name", "test"];
+        if write {
+            args.push("--write");
+        }
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "token create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("hub.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        child.wait().unwrap().success()
+    }
+
+    /// The bare git repository of repo `id`.
+    pub fn git_dir(&self, id: i64) -> PathBuf {
+        hub_core::git::repo_path(&self.data_dir.join("repos"), id)
+    }
+
+    pub fn api(&self, token: Option<&str>) -> Api {
+        Api {
+            base: self.url.clone(),
+            token: token.map(str::to_owned),
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A small client for the JSON API.
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    pub client: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn error_code(&self) -> Option<&str> {
+        self.headers
+            .get("x-error-code")
+            .and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Api {
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn create_repo(
+        &self,
+        repo_type: &str,
+        namespace: &str,
+        name: &str,
+        private: bool,
+    ) -> Answer {
+        let visibility = if private { "private" } else { "public" };
+        self.post("/api/repos/create", json!({ "name": name, "organization": namespace, "type": repo_type, "visibility": visibility })).await
+    }
+
+    /// A commit through the NDJSON commit API.
+    pub async fn commit(
+        &self,
+        repo: &str,
+        summary: &str,
+        ops: &[Value],
+        parent: Option<&str>,
+    ) -> Answer {
+        let mut header = json!({ "summary": summary, "description": "" });
+        if let Some(p) = parent {
+            header["parentCommit"] = json!(p);
+        }
+        let mut body = json!({ "key": "header", "value": header }).to_string();
+        for op in ops {
+            body.push('\n');
+            body.push_str(&op.to_string());
+        }
+        let mut req = self
+            .client
+            .post(format!("{}/api/models/{repo}/commit/main", self.base))
+            .header("content-type", "application/x-ndjson")
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// An NDJSON `file` line with inline content.
+pub fn file_op(path: &str, content: &[u8]) -> Value {
+    use base64::Engine;
+    json!({ "key": "file", "value": { "path": path, "content": base64::engine::general_purpose::STANDARD.encode(content), "encoding": "base64" } })
+}
+
+pub fn delete_op(path: &str) -> Value {
+    json!({ "key": "deletedFile", "value": { "path": path } })
+}

@@ -1,0 +1,155 @@
+//! The command line. Every subcommand takes `--data-dir` and reaches the
+//! same database as `hub serve` does for that data dir and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hub_core::accounts::{TokenRole, tokens, users};
+use hub_core::config::Config;
+use hub_core::db::Database;
+
+#[derive(Parser)]
+#[command(name = "hub", version, about = "Kaiyuan Hub (开源): an open model hub")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct DataDir {
+    /// Where repos, objects, the secret and (without DATABASE_URL) the database live.
+    #[arg(long, default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// Make the user a site administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user and print it (only the token) on stdout.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// A token that may write (default: read only).
+        #[arg(long)]
+        write: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { listen, data } => {
+            crate::serve::serve(Config::from_env(&data.data_dir)?, listen).await
+        }
+        Command::Migrate { data } => with_database(&data, |_| async { Ok(()) }).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    email,
+                    password,
+                    admin,
+                    data,
+                },
+        } => {
+            with_database(&data, |db| async move {
+                let new = users::NewUser {
+                    username: &username,
+                    email: &email,
+                    password: &password,
+                    is_admin: admin,
+                };
+                let user = users::create_user(&db.pool, new).await?;
+                eprintln!("created user {}", user.name);
+                Ok(())
+            })
+            .await
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    username,
+                    name,
+                    write,
+                    data,
+                },
+        } => {
+            with_database(&data, |db| async move {
+                let user = users::find_by_name(&db.pool, &username)
+                    .await?
+                    .with_context(|| format!("no user named '{username}'"))?;
+                let role = if write {
+                    TokenRole::Write
+                } else {
+                    TokenRole::Read
+                };
+                let (secret, _) = tokens::create(&db.pool, user.id, &name, role).await?;
+                println!("{secret}");
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+/// Opens the database of a data dir (migrating it), runs `f`, closes it.
+async fn with_database<F, Fut>(data: &DataDir, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(std::sync::Arc<Database>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = Config::from_env(&data.data_dir)?;
+    let db = std::sync::Arc::new(Database::open(&config).await?);
+    let result = f(db.clone()).await;
+    let db = std::sync::Arc::into_inner(db).context("database still in use")?;
+    db.close().await?;
+    result
+}

@@ -1,0 +1,225 @@
+//! The commit API (NDJSON, stream-parsed) and the commit history.
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{StreamExt, TryStreamExt};
+use hub_core::Error;
+use hub_core::commit_payload::{MAX_LINE_BYTES, PayloadLine, parse_line};
+use hub_core::commits::{self, NewCommit};
+use hub_core::git::commit::{FileSource, Operation};
+use hub_core::repos::access::Access;
+use hub_core::repos::{content, manage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::io::StreamReader;
+
+use super::{hf_date, repo_type, repo_url};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::errors::ApiResult;
+use crate::request::Origin;
+
+/// Largest commit body: inline files are bounded per file (10 MB) and here in total.
+const MAX_COMMIT_BODY: usize = 512 * 1024 * 1024;
+const MAX_INLINE_BYTES: usize = 256 * 1024 * 1024;
+const COMMITS_PER_PAGE: usize = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/commit/{revision}",
+            post(create_commit).layer(DefaultBodyLimit::max(MAX_COMMIT_BODY)),
+        )
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/commits/{revision}",
+            get(list_commits),
+        )
+}
+
+#[derive(Deserialize)]
+struct CommitQuery {
+    create_pr: Option<String>,
+}
+
+/// Handles `POST /api/{repo_type}/{namespace}/{name}/commit/{revision}`.
+async fn create_commit(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    origin: Origin,
+    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    Query(query): Query<CommitQuery>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let repo = manage::authorized(
+        &state,
+        &actor,
+        repo_type(&segment)?,
+        &ns,
+        &name,
+        Access::Write,
+    )
+    .await?;
+    if query
+        .create_pr
+        .as_deref()
+        .is_some_and(|v| v == "1" || v == "true")
+    {
+        return Err(Error::invalid("pull requests are not supported by this hub yet").into());
+    }
+    let branch = revision
+        .strip_prefix("refs/heads/")
+        .unwrap_or(&revision)
+        .to_owned();
+    let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
+    let mut header = None;
+    let mut operations = Vec::new();
+    let mut inline_bytes = 0usize;
+    let mut number = 0;
+    while let Some(line) = lines.next().await {
+        number += 1;
+        let line = line.map_err(|e| match e {
+            LinesCodecError::MaxLineLengthExceeded => {
+                Error::PayloadTooLarge(format!("commit payload line {number} is too long"))
+            }
+            LinesCodecError::Io(e) => {
+                Error::invalid(format!("cannot read the commit payload: {e}"))
+            }
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(&line, number)? {
+            PayloadLine::Header {
+                summary,
+                description,
+                parent_commit,
+            } if header.is_none() => {
+                header = Some((summary, description, parent_commit));
+            }
+            PayloadLine::Header { .. } => {
+                return Err(Error::invalid("the commit payload has two headers").into());
+            }
+            PayloadLine::Operation(op) => {
+                if let Operation::Put {
+                    source: FileSource::Bytes(b),
+                    ..
+                } = &op
+                {
+                    inline_bytes += b.len();
+                    if inline_bytes > MAX_INLINE_BYTES {
+                        return Err(Error::PayloadTooLarge(
+                            "too much inline content in one commit; use LFS".into(),
+                        )
+                        .into());
+                    }
+                }
+                operations.push(op);
+            }
+            PayloadLine::LfsFile { path, oid, size } => {
+                let pointer = commits::linked_lfs_pointer(&state, &repo, &oid, size).await?;
+                operations.push(Operation::Put {
+                    path,
+                    source: FileSource::Lfs(pointer),
+                });
+            }
+        }
+    }
+    let (summary, description, expected_parent) =
+        header.ok_or_else(|| Error::invalid("the commit payload has no header line"))?;
+    let new = NewCommit {
+        branch: Some(branch),
+        summary: summary.clone(),
+        description,
+        operations,
+        expected_parent,
+    };
+    let outcome = commits::commit(&state, &actor, &repo, new).await?;
+    Ok(Json(json!({
+        "success": true,
+        "commitOid": outcome.commit,
+        "commitUrl": format!("{}/commit/{}", repo_url(&origin.base_url, &repo), outcome.commit),
+        "commitMessage": summary,
+        "hookOutput": "",
+        "pullRequestUrl": null,
+    })))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    p: Option<usize>,
+}
+
+/// Handles `GET /api/{repo_type}/{namespace}/{name}/commits/{revision}`.
+async fn list_commits(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    origin: Origin,
+    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    Query(page): Query<Page>,
+) -> ApiResult<Response> {
+    let repo = manage::authorized(
+        &state,
+        &actor,
+        repo_type(&segment)?,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    let p = page.p.unwrap_or(0);
+    let (commits, total) = content::history(
+        &state,
+        &repo,
+        &revision,
+        p * COMMITS_PER_PAGE,
+        COMMITS_PER_PAGE,
+    )
+    .await?;
+    let items: Vec<Value> = commits
+        .into_iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "title": c.title,
+                "message": c.message,
+                "date": hf_date(&c.date),
+                "authors": c.authors.iter().map(|a| json!({ "user": a })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut response = Json(items).into_response();
+    if (p + 1) * COMMITS_PER_PAGE < total {
+        let next = format!(
+            "{}/api/{segment}/{}/commits/{}?p={}",
+            origin.base_url,
+            repo.full_name(),
+            urlencode(&revision),
+            p + 1
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, v);
+        }
+    }
+    response
+        .headers_mut()
+        .insert("x-total-count", HeaderValue::from(total));
+    Ok(response)
+}
+
+/// Percent-encodes a path segment (revisions may contain `/`).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,341 @@
+//! Repo management and metadata: create, delete, move, settings, info, likes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use hub_core::repos::access::Access;
+use hub_core::repos::{RepoType, content, counters, manage};
+use hub_core::{Error, names};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{hf_date, repo_type, repo_url};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::errors::ApiResult;
+use crate::request::Origin;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/repos/create", post(create_repo))
+        .route("/api/repos/delete", delete(delete_repo))
+        .route("/api/repos/move", post(move_repo))
+        .route("/api/{repo_type}/{namespace}/{name}", get(repo_info))
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/revision/{revision}",
+            get(repo_info_at_revision),
+        )
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/settings",
+            put(update_settings),
+        )
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/like",
+            post(like).delete(unlike),
+        )
+}
+
+#[derive(Deserialize)]
+struct CreateRepo {
+    name: String,
+    organization: Option<String>,
+    #[serde(rename = "type")]
+    repo_type: Option<String>,
+    visibility: Option<String>,
+    /// Older clients send `private` instead of `visibility`.
+    private: Option<bool>,
+}
+
+/// Handles `POST /api/repos/create`.
+async fn create_repo(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    origin: Origin,
+    Json(body): Json<CreateRepo>,
+) -> ApiResult<Response> {
+    let repo_type = RepoType::parse(body.repo_type.as_deref().unwrap_or("model"))?;
+    let private = parse_visibility(body.visibility.as_deref(), body.private)?.unwrap_or(false);
+    let principal = actor.require_user()?;
+    let (namespace, name) = match (&body.organization, body.name.split_once('/')) {
+        (Some(org), _) => (org.clone(), body.name.clone()),
+        (None, Some((ns, name))) => (ns.to_owned(), name.to_owned()),
+        (None, None) => (principal.user.name.clone(), body.name.clone()),
+    };
+    match manage::create(&state, &actor, repo_type, &namespace, &name, private).await {
+        Ok(repo) => {
+            let url = repo_url(&origin.base_url, &repo);
+            Ok(
+                Json(json!({ "url": url, "name": repo.full_name(), "id": repo.id.to_string() }))
+                    .into_response(),
+            )
+        }
+        // The client reads `url` even from the 409 (its `exist_ok` path).
+        Err(Error::Conflict(message)) => {
+            let url = format!(
+                "{}/{}{namespace}/{name}",
+                origin.base_url,
+                repo_type.url_prefix()
+            );
+            Ok((
+                StatusCode::CONFLICT,
+                Json(json!({ "error": message, "url": url })),
+            )
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn parse_visibility(
+    visibility: Option<&str>,
+    private: Option<bool>,
+) -> Result<Option<bool>, Error> {
+    match (visibility, private) {
+        (Some("private"), _) => Ok(Some(true)),
+        (Some("public"), _) => Ok(Some(false)),
+        (Some(other), _) => Err(Error::invalid(format!(
+            "visibility must be 'public' or 'private', not '{other}'"
+        ))),
+        (None, private) => Ok(private),
+    }
+}
+
+#[derive(Deserialize)]
+struct RepoRef {
+    name: String,
+    organization: Option<String>,
+    #[serde(rename = "type")]
+    repo_type: Option<String>,
+}
+
+impl RepoRef {
+    fn resolve(
+        &self,
+        actor: &hub_core::accounts::Actor,
+    ) -> Result<(RepoType, String, String), Error> {
+        let repo_type = RepoType::parse(self.repo_type.as_deref().unwrap_or("model"))?;
+        let (ns, name) = match (&self.organization, self.name.split_once('/')) {
+            (Some(org), _) => (org.clone(), self.name.clone()),
+            (None, Some((ns, name))) => (ns.to_owned(), name.to_owned()),
+            (None, None) => (actor.require_user()?.user.name.clone(), self.name.clone()),
+        };
+        Ok((repo_type, ns, name))
+    }
+}
+
+/// Handles `DELETE /api/repos/delete`.
+async fn delete_repo(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Json(body): Json<RepoRef>,
+) -> ApiResult<Json<Value>> {
+    let (repo_type, ns, name) = body.resolve(&actor)?;
+    manage::delete(&state, &actor, repo_type, &ns, &name).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveRepo {
+    from_repo: String,
+    to_repo: String,
+    #[serde(rename = "type")]
+    repo_type: Option<String>,
+}
+
+/// Handles `POST /api/repos/move`.
+async fn move_repo(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    origin: Origin,
+    Json(body): Json<MoveRepo>,
+) -> ApiResult<Json<Value>> {
+    let repo_type = RepoType::parse(body.repo_type.as_deref().unwrap_or("model"))?;
+    let from = names::split_repo_id(&body.from_repo)?;
+    let to = names::split_repo_id(&body.to_repo)?;
+    let repo = manage::rename(&state, &actor, repo_type, from, to).await?;
+    Ok(Json(
+        json!({ "url": repo_url(&origin.base_url, &repo), "name": repo.full_name() }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    visibility: Option<String>,
+    private: Option<bool>,
+    gated: Option<Value>,
+}
+
+/// Handles `PUT /api/{repo_type}/{namespace}/{name}/settings`.
+async fn update_settings(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path((segment, ns, name)): Path<(String, String, String)>,
+    Json(body): Json<Settings>,
+) -> ApiResult<Json<Value>> {
+    let repo = manage::authorized(
+        &state,
+        &actor,
+        repo_type(&segment)?,
+        &ns,
+        &name,
+        Access::Admin,
+    )
+    .await?;
+    if !matches!(
+        body.gated,
+        None | Some(Value::Bool(false)) | Some(Value::Null)
+    ) {
+        return Err(Error::invalid("gated repos are not supported by this hub yet").into());
+    }
+    let private = parse_visibility(body.visibility.as_deref(), body.private)?;
+    let repo = manage::update_settings(&state, &actor, &repo, private).await?;
+    Ok(Json(json!({ "private": repo.private, "gated": false })))
+}
+
+#[derive(Deserialize, Default)]
+struct InfoQuery {
+    blobs: Option<bool>,
+}
+
+/// Handles `GET /api/{repo_type}/{namespace}/{name}`.
+async fn repo_info(
+    state: State<AppState>,
+    auth: Auth,
+    Path((segment, ns, name)): Path<(String, String, String)>,
+    query: Query<InfoQuery>,
+) -> ApiResult<Json<Value>> {
+    info(state, auth, (segment, ns, name, None), query).await
+}
+
+/// Handles `GET /api/{repo_type}/{namespace}/{name}/revision/{revision}`.
+async fn repo_info_at_revision(
+    state: State<AppState>,
+    auth: Auth,
+    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    query: Query<InfoQuery>,
+) -> ApiResult<Json<Value>> {
+    info(state, auth, (segment, ns, name, Some(revision)), query).await
+}
+
+async fn info(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    (segment, ns, name, revision): (String, String, String, Option<String>),
+    Query(query): Query<InfoQuery>,
+) -> ApiResult<Json<Value>> {
+    let repo = manage::authorized(
+        &state,
+        &actor,
+        repo_type(&segment)?,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    let revision = revision.unwrap_or_else(|| repo.default_branch.clone());
+    let (sha, entries) = content::list(&state, &repo, &revision, "", true).await?;
+    let blobs = query.blobs.unwrap_or(false);
+    let siblings: Vec<Value> = entries
+        .iter()
+        .filter(|e| e.kind == content::EntryKind::File)
+        .map(|e| {
+            let mut s = json!({ "rfilename": e.path });
+            if blobs {
+                s["size"] = json!(e.content_size());
+                s["blobId"] = json!(e.oid);
+                if let Some(lfs) = &e.lfs {
+                    s["lfs"] =
+                        json!({ "sha256": lfs.oid, "size": lfs.size, "pointerSize": e.size });
+                }
+            }
+            s
+        })
+        .collect();
+    let mut tags = repo.card_tags.clone();
+    tags.extend(repo.card_language.iter().cloned());
+    if let Some(license) = &repo.card_license {
+        tags.push(format!("license:{license}"));
+    }
+    let has_config = entries.iter().any(|e| e.path == "config.json");
+    let library_name = repo
+        .card_library_name
+        .clone()
+        .or_else(|| has_config.then(|| "transformers".to_owned()));
+    let full_name = repo.full_name();
+    let mut body = json!({
+        "_id": repo.id.to_string(),
+        "id": full_name,
+        "author": repo.namespace,
+        "sha": sha,
+        "lastModified": hf_date(&repo.last_modified),
+        "createdAt": hf_date(&repo.created_at),
+        "private": repo.private,
+        "gated": false,
+        "disabled": false,
+        "downloads": repo.downloads,
+        "downloadsAllTime": repo.downloads_total,
+        "likes": repo.likes,
+        "tags": tags,
+        "cardData": repo.card_data,
+        "siblings": siblings,
+    });
+    match repo.kind() {
+        RepoType::Model => {
+            body["modelId"] = json!(full_name);
+            body["pipeline_tag"] = json!(repo.card_pipeline_tag);
+            body["library_name"] = json!(library_name);
+        }
+        RepoType::Space => {
+            body["sdk"] = repo
+                .card_data
+                .as_ref()
+                .and_then(|c| c.get("sdk"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            body["runtime"] = Value::Null;
+        }
+        RepoType::Dataset => {}
+    }
+    Ok(Json(body))
+}
+
+/// Handles `POST /api/{repo_type}/{namespace}/{name}/like`.
+async fn like(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path((segment, ns, name)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let repo = manage::authorized(
+        &state,
+        &actor,
+        repo_type(&segment)?,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    let likes = counters::like(&state.db, actor.require_writer()?, &repo).await?;
+    Ok(Json(json!({ "likes": likes })))
+}
+
+/// Handles `DELETE /api/{repo_type}/{namespace}/{name}/like`.
+async fn unlike(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path((segment, ns, name)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let repo = manage::authorized(
+        &state,
+        &actor,
+        repo_type(&segment)?,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    let likes = counters::unlike(&state.db, actor.require_writer()?, &repo).await?;
+    Ok(Json(json!({ "likes": likes })))
+}

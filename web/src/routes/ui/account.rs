@@ -1,0 +1,260 @@
+//! Sign-up, log-in, log-out and access tokens in the browser.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use hub_core::Error;
+use hub_core::accounts::tokens::{self, ApiToken};
+use hub_core::accounts::{TokenRole, sessions, users};
+use serde::Deserialize;
+
+use super::{Frame, page, render};
+use crate::app::AppState;
+use crate::auth::{SESSION_COOKIE, Session};
+use crate::request::Origin;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signup", get(signup_form).post(signup))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/settings/tokens", get(token_list).post(create_token))
+        .route("/settings/tokens/{id}/revoke", post(revoke_token))
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    frame: Frame,
+    error: Option<String>,
+    username: String,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    frame: Frame,
+    error: Option<String>,
+    login: String,
+}
+
+/// Handles `GET /signup`.
+async fn signup_form(session: Session) -> Response {
+    render(&SignupPage {
+        frame: Frame::new(&session, "/signup"),
+        error: None,
+        username: String::new(),
+        email: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct SignupForm {
+    username: String,
+    email: String,
+    password: String,
+}
+
+/// Handles `POST /signup`: creates the account and signs in.
+async fn signup(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<SignupForm>,
+) -> Response {
+    let new = users::NewUser {
+        username: form.username.trim(),
+        email: form.email.trim(),
+        password: &form.password,
+        is_admin: false,
+    };
+    match users::create_user(&state.db, new).await {
+        Ok(user) => signed_in(&state, user.id, "/")
+            .await
+            .unwrap_or_else(|e| page(&session, "/signup", Err(e))),
+        Err(e @ (Error::InvalidInput(_) | Error::Conflict(_))) => {
+            let body = SignupPage {
+                frame: Frame::new(&session, "/signup"),
+                error: Some(e.to_string()),
+                username: form.username,
+                email: form.email,
+            };
+            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&body)).into_response()
+        }
+        Err(e) => page(&session, "/signup", Err(e)),
+    }
+}
+
+/// Handles `GET /login`.
+async fn login_form(session: Session) -> Response {
+    render(&LoginPage {
+        frame: Frame::new(&session, "/login"),
+        error: None,
+        login: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    login: String,
+    password: String,
+}
+
+/// Handles `POST /login`.
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    origin: Origin,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    match users::log_in(
+        &state.db,
+        form.login.trim(),
+        &form.password,
+        &origin.client_ip.to_string(),
+    )
+    .await
+    {
+        Ok(user) => signed_in(&state, user.id, "/")
+            .await
+            .unwrap_or_else(|e| page(&session, "/login", Err(e))),
+        Err(e @ (Error::InvalidCredentials | Error::TooManyRequests { .. })) => {
+            let status = if matches!(e, Error::InvalidCredentials) {
+                axum::http::StatusCode::UNAUTHORIZED
+            } else {
+                axum::http::StatusCode::TOO_MANY_REQUESTS
+            };
+            let message = match e {
+                Error::InvalidCredentials => match session.lang {
+                    crate::i18n::Lang::Zh => "用户名或密码错误。".to_owned(),
+                    crate::i18n::Lang::En => "Wrong username or password.".to_owned(),
+                },
+                other => other.to_string(),
+            };
+            let body = LoginPage {
+                frame: Frame::new(&session, "/login"),
+                error: Some(message),
+                login: form.login,
+            };
+            (status, render(&body)).into_response()
+        }
+        Err(e) => page(&session, "/login", Err(e)),
+    }
+}
+
+/// Starts a session and sends the browser on.
+async fn signed_in(state: &AppState, user_id: i64, next: &str) -> Result<Response, Error> {
+    let new = sessions::create(&state.db, user_id).await?;
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        new.cookie,
+        sessions::SESSION_LIFETIME.as_secs()
+    );
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// Handles `POST /logout`.
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        if let Some(cookie) = crate::auth::cookie(&headers, SESSION_COOKIE) {
+            sessions::delete(&state.db, cookie).await?;
+        }
+        let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        Ok(([(header::SET_COOKIE, clear)], Redirect::to("/")).into_response())
+    }
+    .await;
+    page(&session, "/logout", result)
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    frame: Frame,
+    tokens: Vec<ApiToken>,
+    created: Option<String>,
+}
+
+/// Handles `GET /settings/tokens`.
+async fn token_list(State(state): State<AppState>, session: Session) -> Response {
+    tokens_page(&state, &session, None).await
+}
+
+async fn tokens_page(state: &AppState, session: &Session, created: Option<String>) -> Response {
+    let result = async {
+        let Some(user) = session.actor.user() else {
+            return Ok(Redirect::to("/login").into_response());
+        };
+        let list = tokens::list(&state.db, user.id).await?;
+        Ok(render(&TokensPage {
+            frame: Frame::new(session, "/settings/tokens"),
+            tokens: list,
+            created,
+        }))
+    }
+    .await;
+    page(session, "/settings/tokens", result)
+}
+
+#[derive(Deserialize)]
+struct NewTokenForm {
+    csrf: String,
+    name: String,
+    role: String,
+}
+
+/// Handles `POST /settings/tokens`: the new token is shown once.
+async fn create_token(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<NewTokenForm>,
+) -> Response {
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        let user = session.actor.require_user()?;
+        let role = TokenRole::parse(&form.role)
+            .ok_or_else(|| Error::invalid("role must be read or write"))?;
+        let (secret, _) = tokens::create(&state.db, user.user.id, &form.name, role).await?;
+        Ok(secret)
+    }
+    .await;
+    match result {
+        Ok(secret) => tokens_page(&state, &session, Some(secret)).await,
+        Err(e) => page(&session, "/settings/tokens", Err(e)),
+    }
+}
+
+/// Handles `POST /settings/tokens/{id}/revoke`.
+async fn revoke_token(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        let user = session.actor.require_user()?;
+        tokens::revoke(&state.db, user.user.id, id).await?;
+        Ok(Redirect::to("/settings/tokens").into_response())
+    }
+    .await;
+    page(&session, "/settings/tokens", result)
+}

@@ -1,0 +1,141 @@
+//! Server-rendered pages (askama templates in `templates/`), in zh-CN and en.
+
+mod account;
+mod home;
+mod repo;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use hub_core::Error;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::Session;
+use crate::errors::{public_message, status_and_code};
+use crate::i18n::{LANG_COOKIE, Lang};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(home::router())
+        .merge(account::router())
+        .merge(repo::router())
+        .route("/static/style.css", get(stylesheet))
+        .route("/lang/{code}", get(switch_language))
+}
+
+/// What every page's frame needs: language, who is signed in, the CSRF token.
+pub struct Frame {
+    pub lang: Lang,
+    pub user: Option<String>,
+    pub csrf: String,
+    pub path: String,
+}
+
+impl Frame {
+    pub fn new(session: &Session, path: &str) -> Frame {
+        Frame {
+            lang: session.lang,
+            user: session.username().map(str::to_owned),
+            csrf: session.csrf.clone(),
+            path: path.to_owned(),
+        }
+    }
+
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+}
+
+/// Renders a template to a response.
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    frame: Frame,
+    message: String,
+    status: u16,
+}
+
+/// A page's answer: its content, or the error page in the visitor's language.
+pub fn page(session: &Session, path: &str, result: Result<Response, Error>) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(e) => {
+            let (status, _) = status_and_code(&e);
+            // A page never answers 401 with a Basic challenge: show "not found" alike.
+            let status =
+                if status == StatusCode::UNAUTHORIZED && matches!(e, Error::RepoNotFound { .. }) {
+                    StatusCode::NOT_FOUND
+                } else {
+                    status
+                };
+            let message = match e {
+                Error::RepoNotFound { .. } | Error::NotFound(_) => {
+                    session.lang.t("error.not_found").to_owned()
+                }
+                other => public_message(&other),
+            };
+            let body = ErrorPage {
+                frame: Frame::new(session, path),
+                message,
+                status: status.as_u16(),
+            };
+            (status, render(&body)).into_response()
+        }
+    }
+}
+
+/// Handles `GET /static/style.css`: the one stylesheet, served by the hub itself.
+async fn stylesheet() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        include_str!("../../../static/style.css"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// Handles `GET /lang/{code}`: remembers the language and goes back.
+async fn switch_language(Path(code): Path<String>, Query(next): Query<Next>) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::Zh);
+    let target = local_path(next.next.as_deref());
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        lang.short()
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to(target)).into_response()
+}
+
+/// A redirect target from user input: a local path only, never another site.
+pub fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        _ => "/",
+    }
+}
