@@ -11,12 +11,15 @@ use crate::config::Config;
 use crate::secret::Secret;
 use crate::storage::Storage;
 
+/// One commit at a time per branch, within this process.
+type BranchQueue = tokio::sync::Mutex<()>;
+
 pub struct Hub {
     pub config: Config,
     pub db: PgPool,
     pub storage: Storage,
     pub secret: Secret,
-    branch_queues: Mutex<HashMap<(i64, String), Weak<tokio::sync::Mutex<()>>>>,
+    branch_queues: Mutex<HashMap<(i64, String), Weak<BranchQueue>>>,
 }
 
 impl Hub {
@@ -54,7 +57,7 @@ impl Hub {
             match queues.get(&key).and_then(Weak::upgrade) {
                 Some(q) => q,
                 None => {
-                    let q = Arc::new(tokio::sync::Mutex::new(()));
+                    let q = Arc::new(BranchQueue::new(()));
                     queues.insert(key, Arc::downgrade(&q));
                     q
                 }

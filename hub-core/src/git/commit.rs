@@ -194,10 +194,8 @@ fn build_tree(
                     blob.expect("puts have blobs"),
                     FileMode::Blob,
                 );
-                if path == ".gitattributes" {
-                    if let FileSource::Bytes(b) = source {
-                        new_gitattributes = Some(String::from_utf8_lossy(b).into_owned());
-                    }
+                if let (".gitattributes", FileSource::Bytes(b)) = (path.as_str(), source) {
+                    new_gitattributes = Some(String::from_utf8_lossy(b).into_owned());
                 }
                 if matches!(source, FileSource::Lfs(_)) {
                     uncovered_lfs.push(path.as_str());

@@ -26,12 +26,14 @@ pub fn resolve_revision(repo: &Repository, rev: &str) -> Result<Oid> {
             return Ok(commit.id());
         }
     }
-    if rev.len() >= 7 && rev.len() <= 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if let Ok(object) = repo.revparse_single(&rev.to_ascii_lowercase()) {
-            if let Ok(commit) = object.peel_to_commit() {
-                return Ok(commit.id());
-            }
-        }
+    let looks_like_sha =
+        (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
+    if looks_like_sha
+        && let Ok(commit) = repo
+            .revparse_single(&rev.to_ascii_lowercase())
+            .and_then(|o| o.peel_to_commit())
+    {
+        return Ok(commit.id());
     }
     Err(not_found())
 }
