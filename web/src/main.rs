@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod errors;
 mod i18n;
+mod range;
 mod request;
 mod routes;
 mod serve;
@@ -20,6 +21,7 @@ fn main() -> std::process::ExitCode {
         )
         // stdout belongs to commands like `token create`, which print only the token.
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

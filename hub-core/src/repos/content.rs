@@ -82,3 +82,57 @@ pub async fn history(
     })
     .await
 }
+
+/// A file at a resolved commit (`EntryNotFound` when there is none).
+pub async fn file_at(hub: &Hub, repo: &Repo, commit: &str, path: &str) -> Result<TreeEntry> {
+    let path = crate::paths::normalize_repo_path(path)
+        .map_err(|_| crate::Error::EntryNotFound(path.to_owned()))?;
+    let commit = commit.to_owned();
+    with_git(hub.repo_dir(repo.id), move |g| {
+        let oid =
+            Oid::from_str(&commit).map_err(|_| crate::Error::RevisionNotFound(commit.clone()))?;
+        read::file_entry(g, oid, &path)
+    })
+    .await
+}
+
+pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
+
+/// The bytes of a file (the LFS object's for LFS files), or of `range`
+/// within them; `range` must lie inside the file. LFS objects stream from
+/// object storage and are never held whole in memory.
+pub async fn read(
+    hub: &Hub,
+    repo: &Repo,
+    entry: &TreeEntry,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<ByteStream> {
+    use futures::StreamExt;
+    match &entry.lfs {
+        Some(pointer) => {
+            let options = object_store::GetOptions {
+                range: range.map(object_store::GetRange::Bounded),
+                ..Default::default()
+            };
+            let found = hub
+                .storage
+                .store
+                .get_opts(&crate::storage::lfs_object_path(&pointer.oid), options)
+                .await?;
+            Ok(found
+                .into_stream()
+                .map(|chunk| chunk.map_err(std::io::Error::other))
+                .boxed())
+        }
+        None => {
+            // Plain git blobs are bounded by the 10 MB limit: read whole, send the range.
+            let oid = entry.oid.clone();
+            let blob = with_git(hub.repo_dir(repo.id), move |g| read::read_blob(g, &oid)).await?;
+            let blob = bytes::Bytes::from(blob);
+            let len = blob.len() as u64;
+            let range = range.unwrap_or(0..len);
+            let part = blob.slice(range.start.min(len) as usize..range.end.min(len) as usize);
+            Ok(futures::stream::once(async move { Ok(part) }).boxed())
+        }
+    }
+}

@@ -7,12 +7,11 @@ pub mod ui;
 
 use axum::Router;
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hub_core::Error;
 
 use crate::app::AppState;
 use crate::auth::Session;
-use crate::errors::ApiError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,10 +24,9 @@ pub fn router() -> Router<AppState> {
 /// Unknown routes: a JSON error under `/api` and `/v1`, a page elsewhere.
 async fn not_found(uri: Uri, session: Session) -> Response {
     let path = uri.path();
-    let error = Error::not_found(format!("no route for {path}"));
-    if path.starts_with("/api/") || path.starts_with("/v1/") {
-        ApiError(error).into_response()
-    } else {
-        ui::page(&session, path, Err(error))
-    }
+    ui::page(
+        &session,
+        path,
+        Err(Error::not_found(format!("no route for {path}"))),
+    )
 }

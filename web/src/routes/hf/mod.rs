@@ -3,6 +3,7 @@
 pub mod commit;
 pub mod orgs;
 pub mod repos;
+pub mod resolve;
 pub mod whoami;
 
 use axum::Router;
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(repos::router())
         .merge(commit::router())
+        .merge(resolve::router())
         .merge(whoami::router())
         .merge(orgs::router())
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::Session;
-use crate::errors::{public_message, status_and_code};
+use crate::errors::{ApiError, public_message, status_and_code};
 use crate::i18n::{LANG_COOKIE, Lang};
 
 pub fn router() -> Router<AppState> {
@@ -73,6 +73,10 @@ struct ErrorPage {
 pub fn page(session: &Session, path: &str, result: Result<Response, Error>) -> Response {
     match result {
         Ok(response) => response,
+        // Paths under the API prefixes that fell through to a page route.
+        Err(e) if path.starts_with("/api/") || path.starts_with("/v1/") => {
+            ApiError(e).into_response()
+        }
         Err(e) => {
             let (status, _) = status_and_code(&e);
             // A page never answers 401 with a Basic challenge: show "not found" alike.

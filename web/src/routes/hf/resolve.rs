@@ -1,0 +1,151 @@
+//! File downloads: `/{[datasets/|spaces/]}{ns}/{name}/resolve/{revision}/{path}`,
+//! served directly (never redirected, never compressed), with the headers
+//! `huggingface_hub` relies on and single-range support.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hub_core::Error;
+use hub_core::repos::access::Access;
+use hub_core::repos::{RepoType, content, counters, manage};
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::errors::{ApiError, ApiResult};
+use crate::range::{self, RangeRequest};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/{namespace}/{name}/resolve/{revision}/{*path}",
+            get(resolve_model),
+        )
+        .route(
+            "/datasets/{namespace}/{name}/resolve/{revision}/{*path}",
+            get(resolve_dataset),
+        )
+        .route(
+            "/spaces/{namespace}/{name}/resolve/{revision}/{*path}",
+            get(resolve_space),
+        )
+}
+
+type FilePath = Path<(String, String, String, String)>;
+
+/// Handles `GET|HEAD /{namespace}/{name}/resolve/{revision}/{*path}`.
+async fn resolve_model(
+    state: State<AppState>,
+    auth: Auth,
+    method: Method,
+    headers: HeaderMap,
+    Path(p): FilePath,
+) -> ApiResult<Response> {
+    resolve(state, auth, method, headers, RepoType::Model, p).await
+}
+
+/// Handles `GET|HEAD /datasets/{namespace}/{name}/resolve/{revision}/{*path}`.
+async fn resolve_dataset(
+    state: State<AppState>,
+    auth: Auth,
+    method: Method,
+    headers: HeaderMap,
+    Path(p): FilePath,
+) -> ApiResult<Response> {
+    resolve(state, auth, method, headers, RepoType::Dataset, p).await
+}
+
+/// Handles `GET|HEAD /spaces/{namespace}/{name}/resolve/{revision}/{*path}`.
+async fn resolve_space(
+    state: State<AppState>,
+    auth: Auth,
+    method: Method,
+    headers: HeaderMap,
+    Path(p): FilePath,
+) -> ApiResult<Response> {
+    resolve(state, auth, method, headers, RepoType::Space, p).await
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    method: Method,
+    headers: HeaderMap,
+    kind: RepoType,
+    (ns, name, revision, path): (String, String, String, String),
+) -> ApiResult<Response> {
+    let repo = manage::authorized(&state, &actor, kind, &ns, &name, Access::Read).await?;
+    let commit = content::resolve(&state, &repo, &revision).await?;
+    let entry = match content::file_at(&state, &repo, &commit, &path).await {
+        Ok(entry) => entry,
+        // The client caches "absent at this commit" only with X-Repo-Commit.
+        Err(e @ Error::EntryNotFound(_)) => {
+            let mut response = ApiError(e).into_response();
+            response
+                .headers_mut()
+                .insert("x-repo-commit", header_value(&commit));
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let size = entry.content_size();
+    let etag = entry
+        .lfs
+        .as_ref()
+        .map_or(entry.oid.as_str(), |p| p.oid.as_str());
+    let mut out = HeaderMap::new();
+    out.insert("x-repo-commit", header_value(&commit));
+    out.insert(header::ETAG, header_value(&format!("\"{etag}\"")));
+    if entry.lfs.is_some() {
+        out.insert("x-linked-etag", header_value(&format!("\"{etag}\"")));
+        out.insert("x-linked-size", HeaderValue::from(size));
+    }
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    let filename = entry
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or(&entry.path)
+        .replace(['"', '\\'], "_");
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{filename}\"")) {
+        out.insert(header::CONTENT_DISPOSITION, v);
+    }
+    let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, part) = match range::parse(requested, size) {
+        RangeRequest::Whole => (StatusCode::OK, None),
+        RangeRequest::Part(r) => {
+            out.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes {}-{}/{size}", r.start, r.end - 1)),
+            );
+            (StatusCode::PARTIAL_CONTENT, Some(r))
+        }
+        RangeRequest::Unsatisfiable => {
+            out.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes */{size}")),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
+        }
+    };
+    let length = part.as_ref().map_or(size, |r| r.end - r.start);
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if method == Method::HEAD {
+        return Ok((status, out).into_response());
+    }
+    if part.as_ref().is_none_or(|r| r.start == 0) && counters::counts_as_download(&entry.path) {
+        counters::record_download(&state.db, repo.id).await?;
+    }
+    let stream = content::read(&state, &repo, &entry, part).await?;
+    Ok((status, out, Body::from_stream(stream)).into_response())
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
