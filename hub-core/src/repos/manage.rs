@@ -1,7 +1,7 @@
 //! Creating, deleting, moving and configuring repos. Each keeps PostgreSQL
 //! and the git directory consistent: nothing is left half-done on failure.
 
-use super::access::{Access, check, namespace_for_writing};
+use super::access::{Access, authorize, check, namespace_for_writing};
 use super::{Repo, RepoType, find_by_id, refs};
 use crate::accounts::Actor;
 use crate::error::{Error, Result, is_unique_violation};
@@ -64,18 +64,6 @@ pub async fn create(
     Ok(find_by_id(&hub.db, id).await?.unwrap_or(repo))
 }
 
-/// Looks up a repo and checks the actor's access in one step.
-pub async fn authorized(
-    hub: &Hub,
-    actor: &Actor,
-    repo_type: RepoType,
-    namespace: &str,
-    name: &str,
-    needed: Access,
-) -> Result<Repo> {
-    super::access::authorize(&hub.db, actor, repo_type, namespace, name, needed).await
-}
-
 /// Deletes a repo: its row (and with it refs, likes, counts and LFS links)
 /// and its git directory. The directory is first moved aside, so a failed
 /// database delete can put it back and a crash leaves only trash to sweep.
@@ -86,7 +74,7 @@ pub async fn delete(
     namespace: &str,
     name: &str,
 ) -> Result<()> {
-    let repo = authorized(hub, actor, repo_type, namespace, name, Access::Admin).await?;
+    let repo = authorize(&hub.db, actor, repo_type, namespace, name, Access::Admin).await?;
     let path = hub.repo_dir(repo.id);
     let trash_dir = hub.config.repos_dir().join("trash");
     std::fs::create_dir_all(&trash_dir)?;
@@ -124,7 +112,7 @@ pub async fn rename(
     from: (&str, &str),
     to: (&str, &str),
 ) -> Result<Repo> {
-    let repo = authorized(hub, actor, repo_type, from.0, from.1, Access::Admin).await?;
+    let repo = authorize(&hub.db, actor, repo_type, from.0, from.1, Access::Admin).await?;
     validate_repo_name(to.1)?;
     let (namespace_id, namespace) = namespace_for_writing(&hub.db, actor, to.0).await?;
     let old_name = repo.full_name();

@@ -11,8 +11,8 @@ use hub_core::Error;
 use hub_core::commit_payload::{MAX_LINE_BYTES, PayloadLine, parse_line};
 use hub_core::commits::{self, NewCommit};
 use hub_core::git::commit::{FileSource, Operation};
-use hub_core::repos::access::Access;
-use hub_core::repos::{content, manage};
+use hub_core::repos::access::{self, Access};
+use hub_core::repos::content;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
@@ -55,8 +55,8 @@ async fn create_commit(
     Query(query): Query<CommitQuery>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let repo = manage::authorized(
-        &state,
+    let repo = access::authorize(
+        &state.db,
         &actor,
         repo_type(&segment)?,
         &ns,
@@ -163,8 +163,8 @@ async fn list_commits(
     Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
     Query(page): Query<Page>,
 ) -> ApiResult<Response> {
-    let repo = manage::authorized(
-        &state,
+    let repo = access::authorize(
+        &state.db,
         &actor,
         repo_type(&segment)?,
         &ns,

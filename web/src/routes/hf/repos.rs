@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use hub_core::repos::access::Access;
+use hub_core::repos::access::{self, Access};
 use hub_core::repos::{RepoType, content, counters, manage};
 use hub_core::{Error, names};
 use serde::Deserialize;
@@ -175,8 +175,8 @@ async fn update_settings(
     Path((segment, ns, name)): Path<(String, String, String)>,
     Json(body): Json<Settings>,
 ) -> ApiResult<Json<Value>> {
-    let repo = manage::authorized(
-        &state,
+    let repo = access::authorize(
+        &state.db,
         &actor,
         repo_type(&segment)?,
         &ns,
@@ -226,8 +226,8 @@ async fn info(
     (segment, ns, name, revision): (String, String, String, Option<String>),
     Query(query): Query<InfoQuery>,
 ) -> ApiResult<Json<Value>> {
-    let repo = manage::authorized(
-        &state,
+    let repo = access::authorize(
+        &state.db,
         &actor,
         repo_type(&segment)?,
         &ns,
@@ -308,8 +308,8 @@ async fn like(
     Auth(actor): Auth,
     Path((segment, ns, name)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let repo = manage::authorized(
-        &state,
+    let repo = access::authorize(
+        &state.db,
         &actor,
         repo_type(&segment)?,
         &ns,
@@ -327,8 +327,8 @@ async fn unlike(
     Auth(actor): Auth,
     Path((segment, ns, name)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let repo = manage::authorized(
-        &state,
+    let repo = access::authorize(
+        &state.db,
         &actor,
         repo_type(&segment)?,
         &ns,

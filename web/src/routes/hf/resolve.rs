@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hub_core::Error;
-use hub_core::repos::access::Access;
-use hub_core::repos::{RepoType, content, counters, manage};
+use hub_core::repos::access::{self, Access};
+use hub_core::repos::{RepoType, content, counters};
 
 use crate::app::AppState;
 use crate::auth::Auth;
@@ -76,7 +76,7 @@ async fn resolve(
     kind: RepoType,
     (ns, name, revision, path): (String, String, String, String),
 ) -> ApiResult<Response> {
-    let repo = manage::authorized(&state, &actor, kind, &ns, &name, Access::Read).await?;
+    let repo = access::authorize(&state.db, &actor, kind, &ns, &name, Access::Read).await?;
     let commit = content::resolve(&state, &repo, &revision).await?;
     let entry = match content::file_at(&state, &repo, &commit, &path).await {
         Ok(entry) => entry,

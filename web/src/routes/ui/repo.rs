@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use hub_core::accounts::orgs;
-use hub_core::repos::access::Access;
+use hub_core::repos::access::{self, Access};
 use hub_core::repos::content::{self, EntryKind, TreeEntry};
 use hub_core::repos::{Repo, RepoType, manage};
 use hub_core::{Error, markdown};
@@ -189,7 +189,7 @@ async fn repo_page(
     let path = format!("/{}{ns}/{name}", kind.url_prefix());
     let result = async {
         let repo =
-            manage::authorized(&state, &session.actor, kind, &ns, &name, Access::Read).await?;
+            access::authorize(&state.db, &session.actor, kind, &ns, &name, Access::Read).await?;
         if repo.full_name() != format!("{ns}/{name}") {
             // Renamed: send the browser to the current name.
             return Ok(
