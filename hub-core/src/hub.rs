@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::git::hooks::GitEnvironment;
 use crate::secret::Secret;
 use crate::storage::Storage;
 
@@ -19,16 +20,29 @@ pub struct Hub {
     pub db: PgPool,
     pub storage: Storage,
     pub secret: Secret,
+    /// The environment of every git process the hub starts.
+    pub git_env: GitEnvironment,
+    /// The unix socket on which this process hears its push hooks.
+    pub hook_socket: PathBuf,
     branch_queues: Mutex<HashMap<(i64, String), Weak<BranchQueue>>>,
 }
 
 impl Hub {
-    pub fn new(config: Config, db: PgPool, storage: Storage, secret: Secret) -> Hub {
+    pub fn new(
+        config: Config,
+        db: PgPool,
+        storage: Storage,
+        secret: Secret,
+        git_env: GitEnvironment,
+    ) -> Hub {
+        let hook_socket = crate::git::hooks::socket_path(&config.data_dir);
         Hub {
             config,
             db,
             storage,
             secret,
+            git_env,
+            hook_socket,
             branch_queues: Mutex::new(HashMap::new()),
         }
     }

@@ -26,6 +26,13 @@ impl Deref for AppState {
     }
 }
 
+/// The internal API, for the hub's own unix socket only.
+pub fn internal_router(hub: Arc<Hub>) -> Router {
+    crate::routes::internal::router()
+        .with_state(AppState(hub))
+        .layer(TraceLayer::new_for_http())
+}
+
 /// Default limit on request bodies; routes that take uploads set their own.
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 

@@ -48,6 +48,9 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Run a git hook (git calls this; not for people).
+    #[command(hide = true)]
+    Hook { name: String },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen, data } => {
             crate::serve::serve(Config::from_env(&data.data_dir)?, listen).await
         }
+        Command::Hook { name } => crate::hook::run(&name),
         Command::Migrate { data } => with_database(&data, |_| async { Ok(()) }).await,
         Command::User {
             command:

@@ -4,6 +4,7 @@ mod app;
 mod auth;
 mod cli;
 mod errors;
+mod hook;
 mod i18n;
 mod range;
 mod request;

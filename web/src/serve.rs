@@ -7,6 +7,7 @@ use anyhow::Context;
 use hub_core::Hub;
 use hub_core::config::Config;
 use hub_core::db::Database;
+use hub_core::git::hooks::GitEnvironment;
 use hub_core::repos::refs;
 use hub_core::secret::Secret;
 use hub_core::storage::Storage;
@@ -16,7 +17,9 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     let db = Database::open(&config).await?;
     let storage = Storage::open(&config)?;
     let secret = Secret::load(config.secret.as_deref(), &config.data_dir)?;
-    let hub = Arc::new(Hub::new(config, db.pool.clone(), storage, secret));
+    let git_env = GitEnvironment::install(&config.data_dir, &std::env::current_exe()?)?;
+    let hub = Arc::new(Hub::new(config, db.pool.clone(), storage, secret, git_env));
+    let internal = serve_hooks(hub.clone()).await?;
     // Git is the truth for refs; catch up on anything a crash left unrecorded.
     let reconciling = tokio::spawn({
         let hub = hub.clone();
@@ -40,8 +43,30 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     .await?;
     tracing::info!("shutting down");
     reconciling.abort();
+    internal.abort();
+    let _ = std::fs::remove_file(&hub.hook_socket);
     drop(hub);
     db.close().await
+}
+
+/// Serves the internal API (push hooks) on the hub's own unix socket,
+/// readable by the hub's user only.
+async fn serve_hooks(hub: Arc<Hub>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = hub.hook_socket.clone();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let app = crate::app::internal_router(hub);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "internal socket failed");
+        }
+    }))
 }
 
 /// Resolves on SIGTERM or SIGINT; in-flight requests then finish.

@@ -2,7 +2,10 @@
 //! and durability settings. Reads are in [`read`], writes in [`commit`].
 
 pub mod commit;
+pub mod hooks;
+pub mod push;
 pub mod read;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;

@@ -1,8 +1,10 @@
 //! Route families. Each handler is a few lines: parse, call one core
 //! function, answer; the route it serves is in its doc comment.
 
+pub mod git_http;
 pub mod health;
 pub mod hf;
+pub mod internal;
 pub mod ui;
 
 use axum::Router;
@@ -17,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(hf::router())
+        .merge(git_http::router())
         .merge(ui::router())
         .fallback(not_found)
 }

@@ -1,0 +1,188 @@
+//! How pushes reach the hub's rules: the environment every git process we
+//! spawn runs in (a private git config, our hooks), and the credential a
+//! hook presents when it calls back into the hub.
+//!
+//! `git receive-pack` runs the hooks in `<data-dir>/git/hooks` (via
+//! `core.hooksPath` in our private config, so nothing is written per repo).
+//! Each hook is a two-line script that runs `hub hook <name>`, which posts
+//! the ref updates to the hub over a local unix socket with a token that
+//! binds the repo, the pusher and an expiry, signed with the hub's secret.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Environment variables a hook reads.
+pub const ENV_SOCKET: &str = "KY_HOOK_SOCKET";
+pub const ENV_TOKEN: &str = "KY_HOOK_TOKEN";
+pub const ENV_REPO_ID: &str = "KY_REPO_ID";
+pub const ENV_PUSHER_ID: &str = "KY_PUSHER_ID";
+
+/// How long a hook token is valid: a push may upload a big pack first.
+const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
+
+pub const HOOK_NAMES: [&str; 2] = ["pre-receive", "post-receive"];
+
+/// Where git runs: our own HOME and global config, hooks, no system config.
+#[derive(Debug, Clone)]
+pub struct GitEnvironment {
+    pub home: PathBuf,
+    pub global_config: PathBuf,
+    pub hooks_dir: PathBuf,
+}
+
+impl GitEnvironment {
+    /// Writes the private git config and the hook scripts (pointing at
+    /// `hub_binary`) under `<data-dir>/git`. Idempotent; run at start-up.
+    pub fn install(data_dir: &Path, hub_binary: &Path) -> Result<GitEnvironment> {
+        let home = data_dir.join("git");
+        let hooks_dir = home.join("hooks");
+        std::fs::create_dir_all(&hooks_dir)?;
+        let global_config = home.join("gitconfig");
+        let config = format!(
+            "[core]\n\thooksPath = {hooks}\n\tquotePath = false\n\
+             [uploadpack]\n\tallowFilter = true\n\tallowAnySHA1InWant = true\n\
+             [receive]\n\tfsckObjects = true\n\tadvertisePushOptions = false\n\
+             [safe]\n\tdirectory = *\n\
+             [gc]\n\tauto = 0\n",
+            hooks = quote_config(&hooks_dir)
+        );
+        write_if_changed(&global_config, config.as_bytes(), 0o644)?;
+        for name in HOOK_NAMES {
+            let script = format!("#!/bin/sh\nexec {} hook {name}\n", shell_quote(hub_binary));
+            write_if_changed(&hooks_dir.join(name), script.as_bytes(), 0o755)?;
+        }
+        Ok(GitEnvironment {
+            home,
+            global_config,
+            hooks_dir,
+        })
+    }
+
+    /// Variables for every git process the hub spawns (after `env_clear`).
+    pub fn vars(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "PATH".into(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            ),
+            ("HOME".into(), self.home.display().to_string()),
+            (
+                "GIT_CONFIG_GLOBAL".into(),
+                self.global_config.display().to_string(),
+            ),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ]
+    }
+}
+
+fn write_if_changed(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    if std::fs::read(path).ok().as_deref() != Some(content) {
+        // Write beside and rename: a push running now sees the old or the new file, whole.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, content)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(())
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+fn quote_config(path: &Path) -> String {
+    format!(
+        "\"{}\"",
+        path.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
+}
+
+/// A credential for one push: repo, pusher, expiry, signed.
+pub fn issue_token(secret: &Secret, repo_id: i64, pusher_id: i64) -> String {
+    let expires = chrono::Utc::now().timestamp() + TOKEN_LIFETIME_SECS;
+    let claim = format!("{repo_id}.{pusher_id}.{expires}");
+    format!(
+        "{claim}.{}",
+        secret.sign(format!("hook:{claim}").as_bytes())
+    )
+}
+
+/// Checks a hook token; returns the repo id and pusher id it was issued for.
+pub fn verify_token(secret: &Secret, token: &str) -> Result<(i64, i64)> {
+    let bad = || Error::forbidden("invalid hook credential");
+    let mut parts = token.splitn(4, '.');
+    let (repo, pusher, expires, sig) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let (Some(repo), Some(pusher), Some(expires), Some(sig)) = (repo, pusher, expires, sig) else {
+        return Err(bad());
+    };
+    if !secret.verify(format!("hook:{repo}.{pusher}.{expires}").as_bytes(), sig) {
+        return Err(bad());
+    }
+    let expires: i64 = expires.parse().map_err(|_| bad())?;
+    if expires < chrono::Utc::now().timestamp() {
+        return Err(bad());
+    }
+    Ok((
+        repo.parse().map_err(|_| bad())?,
+        pusher.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// The unix socket the hub listens on for its hooks. Per process (several
+/// hubs may share a data dir), and short enough for the 107-byte limit.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    let name = format!("hub-{}.sock", std::process::id());
+    let preferred = data_dir.join("run").join(&name);
+    if preferred.as_os_str().len() < 100 {
+        preferred
+    } else {
+        std::env::temp_dir().join(format!("kaiyuan-{}-{name}", std::process::id()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_bind_repo_and_pusher() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = Secret::load(None, dir.path()).unwrap();
+        let token = issue_token(&secret, 7, 42);
+        assert_eq!(verify_token(&secret, &token).unwrap(), (7, 42));
+        let forged = token.replacen("7.", "8.", 1);
+        assert!(verify_token(&secret, &forged).is_err());
+        assert!(verify_token(&secret, "garbage").is_err());
+        let other = Secret::load(Some("another secret"), dir.path()).unwrap();
+        assert!(verify_token(&other, &token).is_err());
+    }
+
+    #[test]
+    fn install_writes_hooks_and_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = GitEnvironment::install(dir.path(), Path::new("/opt/it's/hub")).unwrap();
+        let hook = std::fs::read_to_string(env.hooks_dir.join("pre-receive")).unwrap();
+        assert_eq!(
+            hook,
+            "#!/bin/sh\nexec '/opt/it'\\''s/hub' hook pre-receive\n"
+        );
+        let mode = std::fs::metadata(env.hooks_dir.join("post-receive"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(
+            std::fs::read_to_string(&env.global_config)
+                .unwrap()
+                .contains("hooksPath")
+        );
+    }
+}
