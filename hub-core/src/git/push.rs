@@ -7,18 +7,14 @@
 //! object is not stored and linked to this repo, because such a file could
 //! never be downloaded.
 
-use std::collections::HashMap;
-use std::process::Stdio;
-
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 
 use super::hooks::GitEnvironment;
+use super::scan::Scanner;
 use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
-use crate::lfs::rules::{LFS_SIZE_THRESHOLD, LfsPointer, MAX_POINTER_SIZE};
+use crate::lfs::rules::LFS_SIZE_THRESHOLD;
 use crate::repos::access::{Access, check};
 use crate::repos::{Repo, refs};
 
@@ -65,20 +61,6 @@ pub struct Quarantine {
     pub quarantine_path: Option<String>,
 }
 
-impl Quarantine {
-    fn apply(&self, cmd: &mut Command) {
-        if let Some(dir) = &self.object_directory {
-            cmd.env("GIT_OBJECT_DIRECTORY", dir);
-        }
-        if let Some(dirs) = &self.alternate_object_directories {
-            cmd.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", dirs);
-        }
-        if let Some(path) = &self.quarantine_path {
-            cmd.env("GIT_QUARANTINE_PATH", path);
-        }
-    }
-}
-
 /// Runs every push rule; `Err` carries the message the pusher will see.
 pub async fn pre_receive(
     hub: &Hub,
@@ -90,16 +72,7 @@ pub async fn pre_receive(
 ) -> Result<()> {
     check(&hub.db, actor, repo, Access::Write).await?;
     actor.require_writer()?;
-    let dir = hub.repo_dir(repo.id);
-    let git = |args: &[&str]| {
-        let mut cmd = Command::new("git");
-        cmd.env_clear()
-            .envs(env.vars())
-            .current_dir(&dir)
-            .args(args);
-        quarantine.apply(&mut cmd);
-        cmd
-    };
+    let git = Scanner::new(env, hub.repo_dir(repo.id)).in_quarantine(quarantine);
     let default_ref = format!("refs/heads/{}", repo.default_branch);
     for update in updates {
         if !(update.name.starts_with("refs/heads/") || update.name.starts_with("refs/tags/")) {
@@ -114,16 +87,15 @@ pub async fn pre_receive(
                 repo.default_branch
             )));
         }
-        if update.name == default_ref && !update.is_create() && !update.is_delete() {
-            let ancestor = git(&["merge-base", "--is-ancestor", &update.old, &update.new])
-                .status()
-                .await?;
-            if !ancestor.success() {
-                return Err(Error::forbidden(format!(
-                    "{}: force-pushing the default branch is not allowed (the push would drop commits)",
-                    repo.default_branch
-                )));
-            }
+        let rewinds = !update.is_create() && !update.is_delete();
+        if update.name == default_ref
+            && rewinds
+            && !git.is_ancestor(&update.old, &update.new).await?
+        {
+            return Err(Error::forbidden(format!(
+                "{}: force-pushing the default branch is not allowed (the push would drop commits)",
+                repo.default_branch
+            )));
         }
     }
     let new_tips: Vec<&str> = updates
@@ -134,37 +106,17 @@ pub async fn pre_receive(
     if new_tips.is_empty() {
         return Ok(());
     }
-    let mut rev_list = vec!["rev-list", "--objects"];
-    rev_list.extend(&new_tips);
-    rev_list.extend(["--not", "--all"]);
-    let blobs = new_blobs(
-        git(&rev_list),
-        git(&[
-            "cat-file",
-            "--batch-check=%(objectname) %(objecttype) %(objectsize) %(rest)",
-        ]),
-    )
-    .await?;
-    if let Some((path, size)) = blobs
-        .iter()
-        .find(|b| b.size > LFS_SIZE_THRESHOLD)
-        .map(|b| (&b.path, b.size))
-    {
+    let blobs = git.blobs(&new_tips, &["--all"]).await?;
+    if let Some(big) = blobs.iter().find(|b| b.size > LFS_SIZE_THRESHOLD) {
         return Err(Error::PayloadTooLarge(format!(
             "{path} is {:.1} MB; files over {} MB must be stored with Git LFS: run `git lfs track \"{path}\"`, then amend the commit and push again",
-            size as f64 / 1_048_576.0,
-            LFS_SIZE_THRESHOLD / 1_048_576
+            big.size as f64 / 1_048_576.0,
+            LFS_SIZE_THRESHOLD / 1_048_576,
+            path = big.path,
         )));
     }
-    let small: Vec<&NewBlob> = blobs
-        .iter()
-        .filter(|b| (b.size as usize) < MAX_POINTER_SIZE)
-        .collect();
-    let pointers = read_pointers(git(&["cat-file", "--batch"]), &small).await?;
-    if pointers.is_empty() {
-        return Ok(());
-    }
-    let oids: Vec<String> = pointers.values().map(|p| p.oid.clone()).collect();
+    let pointers = git.lfs_pointers(&blobs).await?;
+    let oids: Vec<String> = pointers.iter().map(|(_, p)| p.oid.clone()).collect();
     let missing = crate::lfs::objects::missing_for_repo(&hub.db, repo.id, &oids).await?;
     if !missing.is_empty() {
         let mut files: Vec<&str> = pointers
@@ -173,6 +125,7 @@ pub async fn pre_receive(
             .map(|(path, _)| path.as_str())
             .collect();
         files.sort_unstable();
+        files.dedup();
         return Err(Error::invalid(format!(
             "these LFS files were pushed without their content (run `git lfs push --all origin` first): {}",
             files.join(", ")
@@ -184,97 +137,4 @@ pub async fn pre_receive(
 /// The after-push step: the same one every commit path ends in.
 pub async fn post_receive(hub: &Hub, repo: &Repo) -> Result<()> {
     refs::after_commit(hub, repo).await
-}
-
-struct NewBlob {
-    oid: String,
-    size: u64,
-    path: String,
-}
-
-/// Blobs reachable from the new tips and not from any existing ref.
-async fn new_blobs(mut rev_list: Command, mut batch_check: Command) -> Result<Vec<NewBlob>> {
-    let listed = rev_list
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await?;
-    if !listed.status.success() {
-        return Err(Error::Internal(anyhow::anyhow!(
-            "git rev-list failed on the pushed objects"
-        )));
-    }
-    let mut checker = batch_check
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut input = checker.stdin.take().expect("piped");
-    let feed = tokio::spawn(async move {
-        input.write_all(&listed.stdout).await?;
-        input.shutdown().await
-    });
-    let mut lines = BufReader::new(checker.stdout.take().expect("piped")).lines();
-    let mut blobs = Vec::new();
-    while let Some(line) = lines.next_line().await? {
-        let mut parts = line.splitn(4, ' ');
-        let (Some(oid), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if kind == "blob" {
-            let size = size.parse().unwrap_or(0);
-            blobs.push(NewBlob {
-                oid: oid.to_owned(),
-                size,
-                path: parts.next().unwrap_or(oid).to_owned(),
-            });
-        }
-    }
-    feed.await??;
-    checker.wait().await?;
-    Ok(blobs)
-}
-
-/// The LFS pointers among small blobs, by path.
-async fn read_pointers(
-    mut batch: Command,
-    blobs: &[&NewBlob],
-) -> Result<HashMap<String, LfsPointer>> {
-    if blobs.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut child = batch
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut input = child.stdin.take().expect("piped");
-    let request: String = blobs.iter().map(|b| format!("{}\n", b.oid)).collect();
-    let feed = tokio::spawn(async move {
-        input.write_all(request.as_bytes()).await?;
-        input.shutdown().await
-    });
-    let out = child.wait_with_output().await?;
-    feed.await??;
-    // Output: "<oid> blob <size>\n<content>\n" per object, in request order.
-    let mut found = HashMap::new();
-    let mut rest = &out.stdout[..];
-    for blob in blobs {
-        let Some(eol) = rest.iter().position(|b| *b == b'\n') else {
-            break;
-        };
-        let header = String::from_utf8_lossy(&rest[..eol]).into_owned();
-        let size: usize = header
-            .rsplit(' ')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let start = eol + 1;
-        let end = (start + size).min(rest.len());
-        if let Some(pointer) = LfsPointer::parse(&rest[start..end]) {
-            found.insert(blob.path.clone(), pointer);
-        }
-        rest = &rest[(end + 1).min(rest.len())..];
-    }
-    Ok(found)
 }
