@@ -114,12 +114,42 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The object store of test hubs: the data dir's own (local filesystem), or,
+/// when `HUB_TEST_S3_ENDPOINT` names an S3-protocol server, a fresh bucket
+/// there, passed to the hub in the environment a deployment would use.
+async fn object_store_env() -> Vec<(String, String)> {
+    let Ok(endpoint) = std::env::var("HUB_TEST_S3_ENDPOINT") else {
+        return Vec::new();
+    };
+    let bucket = format!("kyt-{}", uuid::Uuid::new_v4().simple());
+    let created = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("S3 server reachable");
+    assert!(created.status().is_success(), "cannot create bucket: {}", created.status());
+    [
+        ("HUB_OBJECT_STORE", format!("s3://{bucket}")),
+        ("AWS_ENDPOINT", endpoint),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Whether test hubs store objects in S3 (see [`object_store_env`]).
+pub fn uses_s3() -> bool {
+    std::env::var("HUB_TEST_S3_ENDPOINT").is_ok()
+}
+
 /// A running `hub serve`.
 pub struct TestHub {
     pub url: String,
     pub data_dir: PathBuf,
     /// `DATABASE_URL` given to the hub; `None` means its private cluster.
     pub database_url: Option<String>,
+    /// Object store settings given to the hub and its CLI.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     _temp: Option<tempfile::TempDir>,
     _db: Option<TestDatabase>,
@@ -130,7 +160,8 @@ impl TestHub {
     pub async fn start() -> TestHub {
         let db = TestDatabase::create().await;
         let temp = tempfile::tempdir().unwrap();
-        let mut hub = TestHub::spawn(temp.path(), Some(db.url.clone())).await;
+        let env = object_store_env().await;
+        let mut hub = TestHub::spawn_with(temp.path(), Some(db.url.clone()), env).await;
         hub._temp = Some(temp);
         hub._db = Some(db);
         hub
@@ -139,6 +170,11 @@ impl TestHub {
     /// Starts `hub serve` on `data_dir` (with DATABASE_URL when given) and
     /// waits for its `listening on` line.
     pub async fn spawn(data_dir: &Path, database_url: Option<String>) -> TestHub {
+        TestHub::spawn_with(data_dir, database_url, Vec::new()).await
+    }
+
+    /// [`TestHub::spawn`] with extra environment variables.
+    pub async fn spawn_with(data_dir: &Path, database_url: Option<String>, env: Vec<(String, String)>) -> TestHub {
         let log = data_dir.join("hub.log");
         std::fs::create_dir_all(data_dir).unwrap();
         let log_file = std::fs::OpenOptions::new()
@@ -155,6 +191,7 @@ impl TestHub {
         if let Some(url) = &database_url {
             cmd.env("DATABASE_URL", url);
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -174,6 +211,7 @@ impl TestHub {
             url,
             data_dir: data_dir.to_owned(),
             database_url,
+            env,
             child: Some(child),
             _temp: None,
             _db: None,
@@ -190,6 +228,7 @@ impl TestHub {
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.output().expect("run hub")
     }
 
