@@ -19,6 +19,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `HUB_TRUSTED_PROXIES`: only these may set `X-Forwarded-*`.
     pub trusted_proxies: Vec<IpNet>,
+    /// `HUB_LFS_PRESIGNED_DOWNLOADS=true`: LFS downloads redirect to
+    /// presigned object-store URLs (S3 only); off by default.
+    pub lfs_presigned_downloads: bool,
 }
 
 impl Config {
@@ -45,6 +48,8 @@ impl Config {
             secret: var("HUB_SECRET"),
             public_url: var("HUB_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
             trusted_proxies,
+            lfs_presigned_downloads: var("HUB_LFS_PRESIGNED_DOWNLOADS")
+                .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
         })
     }
 

@@ -8,6 +8,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
 
 use crate::config::Config;
 
@@ -16,6 +17,8 @@ pub struct Storage {
     pub store: Arc<dyn ObjectStore>,
     /// Whether the store is S3 (and so can hand out presigned URLs).
     pub is_s3: bool,
+    /// The same store as a URL signer, where it can presign (S3).
+    pub signer: Option<Arc<dyn Signer>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -31,10 +34,13 @@ impl Storage {
                 let dir = config.objects_dir();
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
-                let store = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
+                let store = LocalFileSystem::new_with_prefix(&dir)?
+                    .with_automatic_cleanup(true)
+                    .with_fsync(true);
                 Ok(Storage {
                     store: Arc::new(store),
                     is_s3: false,
+                    signer: None,
                 })
             }
             Some(url) if url.starts_with("s3://") => {
@@ -43,9 +49,11 @@ impl Storage {
                     .with_url(url)
                     .build()
                     .with_context(|| format!("cannot configure object store {url}"))?;
+                let store = Arc::new(store);
                 Ok(Storage {
-                    store: Arc::new(store),
+                    store: store.clone(),
                     is_s3: true,
+                    signer: Some(store),
                 })
             }
             Some(other) => bail!("unsupported HUB_OBJECT_STORE '{other}' (expected s3://bucket)"),

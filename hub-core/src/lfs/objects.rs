@@ -95,19 +95,33 @@ pub async fn link(conn: &mut PgConnection, repo_id: i64, oid: &str) -> Result<()
     Ok(())
 }
 
-/// Records that the store holds `oid` with `size` bytes and links it to
-/// repo `repo_id`, in one transaction. Call only after the bytes are in the
-/// store and verified.
-pub async fn record_and_link(db: &PgPool, repo_id: i64, oid: &str, size: u64) -> Result<()> {
-    let mut tx = db.begin().await?;
+/// Records `oid` (`size` bytes) if it is not recorded yet, and holds its
+/// row until `tx` ends, so that garbage collection (which deletes an object
+/// under its row's lock) can neither remove it meanwhile nor have removed its
+/// bytes unseen: call before the upload's bytes become visible, link in the
+/// same transaction.
+pub async fn record_and_hold(tx: &mut PgConnection, oid: &str, size: u64) -> Result<()> {
     sqlx::query("INSERT INTO lfs_objects (oid, size) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(oid)
         .bind(size as i64)
         .execute(&mut *tx)
         .await?;
-    link(&mut tx, repo_id, oid).await?;
-    tx.commit().await?;
+    sqlx::query("SELECT 1 FROM lfs_objects WHERE oid = $1 FOR SHARE")
+        .bind(oid)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
+}
+
+/// The recorded size of `oid`, holding its row until `tx` ends (see
+/// [`record_and_hold`]); `None` when it is not (or no longer) recorded.
+pub async fn hold(tx: &mut PgConnection, oid: &str) -> Result<Option<u64>> {
+    let size: Option<i64> =
+        sqlx::query_scalar("SELECT size FROM lfs_objects WHERE oid = $1 FOR SHARE")
+            .bind(oid)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(size.map(|s| s as u64))
 }
 
 #[cfg(test)]

@@ -1,0 +1,120 @@
+//! Who may transfer which object: the rules behind the basic-transfer
+//! endpoints (PUT and GET of one object) and `verify`.
+//!
+//! An upload is authorised by a signed link alone (the batch API checked
+//! write access when it made the link). A download is authorised by a signed
+//! link or by the caller's own read access; either way the object must be
+//! linked to the repo it is read through, so knowing an oid grants nothing.
+
+use std::io;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use super::signing::{SignedParams, TransferGrant, TransferOp, now_unix};
+use super::{objects, store};
+use crate::accounts::Actor;
+use crate::error::{Error, Result};
+use crate::hub::Hub;
+use crate::repos::access::{Access, authorize, check};
+use crate::repos::{self, Repo, RepoType};
+
+/// Where a transfer request points: a repo by type and `namespace/name`.
+#[derive(Debug, Clone, Copy)]
+pub struct RepoAddress<'a> {
+    pub kind: RepoType,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+/// Stores the body of object `oid` for the repo at `address`, as a signed
+/// upload link in `params` allows. See [`store::put_object`] for what is
+/// verified; a missing, tampered or expired link is `Forbidden`.
+pub async fn upload(
+    hub: &Hub,
+    address: RepoAddress<'_>,
+    oid: &str,
+    params: &SignedParams,
+    body: impl Stream<Item = io::Result<Bytes>>,
+) -> Result<()> {
+    let repo = find_for_link(hub, address, &Actor::Anonymous).await?;
+    let grant = verify_link(hub, params, TransferOp::Upload, &repo, oid)?;
+    store::put_object(hub, &repo, oid, grant.size, body).await
+}
+
+/// The repo and size of object `oid` for a download through the repo at
+/// `address`, allowed by a signed download link in `params` or, without
+/// one, by `actor`'s read access. `NotFound` unless the object is linked to
+/// that repo.
+pub async fn download(
+    hub: &Hub,
+    actor: &Actor,
+    address: RepoAddress<'_>,
+    oid: &str,
+    params: &SignedParams,
+) -> Result<(Repo, u64)> {
+    let repo = if params.is_signed() {
+        let repo = find_for_link(hub, address, actor).await?;
+        verify_link(hub, params, TransferOp::Download, &repo, oid)?;
+        repo
+    } else {
+        let RepoAddress {
+            kind,
+            namespace,
+            name,
+        } = address;
+        authorize(&hub.db, actor, kind, namespace, name, Access::Read).await?
+    };
+    let size = linked_size(hub, &repo, oid).await?;
+    Ok((repo, size))
+}
+
+/// The `verify` step after an upload: `actor` may write to `repo`, and the
+/// object is linked to it and stored with exactly `size` bytes.
+pub async fn verify(hub: &Hub, actor: &Actor, repo: &Repo, oid: &str, size: u64) -> Result<()> {
+    check(&hub.db, actor, repo, Access::Write).await?;
+    let linked = linked_size(hub, repo, oid).await?;
+    if linked != size {
+        return Err(Error::invalid(format!(
+            "LFS object {oid} has {linked} bytes, not {size}"
+        )));
+    }
+    match store::object_size_in_store(hub, oid).await? {
+        Some(stored) if stored == size => Ok(()),
+        _ => Err(object_not_found(oid)),
+    }
+}
+
+async fn linked_size(hub: &Hub, repo: &Repo, oid: &str) -> Result<u64> {
+    if !objects::is_valid_oid(oid) {
+        return Err(object_not_found(oid));
+    }
+    objects::linked_size(&hub.db, repo.id, oid)
+        .await?
+        .ok_or_else(|| object_not_found(oid))
+}
+
+/// The repo a signed link points at, found without any credentials (the
+/// link is the credential).
+async fn find_for_link(hub: &Hub, address: RepoAddress<'_>, actor: &Actor) -> Result<Repo> {
+    repos::find(&hub.db, address.kind, address.namespace, address.name)
+        .await?
+        .ok_or(Error::RepoNotFound {
+            anonymous: actor.is_anonymous(),
+        })
+}
+
+fn verify_link(
+    hub: &Hub,
+    params: &SignedParams,
+    op: TransferOp,
+    repo: &Repo,
+    oid: &str,
+) -> Result<TransferGrant> {
+    TransferGrant::verify(&hub.secret, params, op, repo.id, oid, now_unix())
+}
+
+fn object_not_found(oid: &str) -> Error {
+    let shown: String = oid.chars().take(64).collect();
+    Error::not_found(format!("LFS object {shown:?} not found"))
+}
