@@ -5,6 +5,7 @@ pub mod git_http;
 pub mod health;
 pub mod hf;
 pub mod internal;
+pub mod lfs;
 pub mod ui;
 
 use axum::Router;
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(hf::router())
         .merge(git_http::router())
+        .merge(lfs::router())
         .merge(ui::router())
         .fallback(not_found)
 }

@@ -1,0 +1,99 @@
+//! Basic transfers of one object: the PUT of a signed upload link (body
+//! streamed to the store, never buffered), the GET of a download (with
+//! single ranges, or a redirect to a presigned store URL where configured),
+//! and the `verify` that follows an upload.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures::TryStreamExt;
+use hub_core::lfs::signing::SignedParams;
+use hub_core::lfs::{store, transfer};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{LfsAuth, LfsJson, LfsPath, LfsQuery, LfsResult, lfs_json};
+use crate::app::AppState;
+use crate::range::{self, RangeRequest};
+
+/// Handles `PUT /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/objects/{oid}`
+/// (a signed upload link from the batch API).
+pub async fn upload(
+    State(state): State<AppState>,
+    path: LfsPath,
+    LfsQuery(link): LfsQuery<SignedParams>,
+    body: Body,
+) -> LfsResult<Response> {
+    let body = body.into_data_stream().map_err(std::io::Error::other);
+    transfer::upload(&state, path.address(), &path.item, &link, body).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Handles `GET|HEAD /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/objects/{oid}`
+/// (a signed download link, or the caller's read access).
+pub async fn download(
+    State(state): State<AppState>,
+    LfsAuth(actor): LfsAuth,
+    path: LfsPath,
+    LfsQuery(link): LfsQuery<SignedParams>,
+    method: Method,
+    headers: HeaderMap,
+) -> LfsResult<Response> {
+    let oid = &path.item;
+    let (_repo, size) = transfer::download(&state, &actor, path.address(), oid, &link).await?;
+    if let Some(url) = store::presigned_download_url(&state, oid).await? {
+        return Ok(Redirect::temporary(&url).into_response());
+    }
+    let mut out = HeaderMap::new();
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, part) = match range::parse(requested, size) {
+        RangeRequest::Whole => (StatusCode::OK, None),
+        RangeRequest::Part(r) => {
+            let value = format!("bytes {}-{}/{size}", r.start, r.end - 1);
+            out.insert(header::CONTENT_RANGE, header_value(&value));
+            (StatusCode::PARTIAL_CONTENT, Some(r))
+        }
+        RangeRequest::Unsatisfiable => {
+            out.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes */{size}")),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
+        }
+    };
+    let length = part.as_ref().map_or(size, |r| r.end - r.start);
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if method == Method::HEAD {
+        return Ok((status, out).into_response());
+    }
+    let stream = store::read_object(&state, oid, part).await?;
+    Ok((status, out, Body::from_stream(stream)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct VerifyRequest {
+    oid: String,
+    size: u64,
+}
+
+/// Handles `POST /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/verify`.
+pub async fn verify(
+    State(state): State<AppState>,
+    LfsAuth(actor): LfsAuth,
+    path: LfsPath,
+    LfsJson(request): LfsJson<VerifyRequest>,
+) -> LfsResult<Response> {
+    let repo = path.repo(&state, &actor).await?;
+    transfer::verify(&state, &actor, &repo, &request.oid, request.size).await?;
+    Ok(lfs_json(StatusCode::OK, json!({ "message": "verified" })))
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
