@@ -128,24 +128,43 @@ pub async fn put_object(
     let recorded = objects::stored_size(&hub.db, oid).await? == Some(size);
     if recorded && object_size_in_store(hub, oid).await? == Some(size) {
         drain_verified(check, body).await?;
-        let mut tx = hub.db.begin().await?;
-        let held = objects::hold(&mut tx, oid).await?;
-        if held != Some(size) || object_size_in_store(hub, oid).await? != Some(size) {
-            return Err(Error::conflict(format!(
-                "LFS object {oid} was removed while it was being uploaded; upload it again"
-            )));
-        }
-        objects::link(&mut tx, repo.id, oid).await?;
-        tx.commit().await?;
+        link_stored(hub, repo, oid, size).await
     } else {
         let store = hub.storage.store.as_ref();
-        let staged = stage_verified(store, &lfs_object_path(oid), check, body).await?;
-        let mut tx = hub.db.begin().await?;
-        objects::record_and_hold(&mut tx, oid, size).await?;
-        staged.complete().await?;
-        objects::link(&mut tx, repo.id, oid).await?;
-        tx.commit().await?;
+        let staged = stage_verified(store, &location(oid)?, check, body).await?;
+        complete_and_link(hub, repo, oid, size, staged).await
     }
+}
+
+/// Links an object that was stored before; fails if garbage collection
+/// removed it while the body was read.
+async fn link_stored(hub: &Hub, repo: &Repo, oid: &str, size: u64) -> Result<()> {
+    let mut tx = hub.db.begin().await?;
+    let held = objects::hold(&mut tx, oid).await?;
+    if held != Some(size) || object_size_in_store(hub, oid).await? != Some(size) {
+        return Err(Error::conflict(format!(
+            "LFS object {oid} was removed while it was being uploaded; upload it again"
+        )));
+    }
+    objects::link(&mut tx, repo.id, oid).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records the object and holds its row, makes the upload visible, links
+/// it: garbage collection cannot delete the bytes between the two steps.
+async fn complete_and_link(
+    hub: &Hub,
+    repo: &Repo,
+    oid: &str,
+    size: u64,
+    staged: StagedUpload,
+) -> Result<()> {
+    let mut tx = hub.db.begin().await?;
+    objects::record_and_hold(&mut tx, oid, size).await?;
+    staged.complete().await?;
+    objects::link(&mut tx, repo.id, oid).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -254,7 +273,7 @@ impl Drop for StagedUpload {
 
 /// The size of `oid` in the store, or `None` when the store lacks it.
 pub async fn object_size_in_store(hub: &Hub, oid: &str) -> Result<Option<u64>> {
-    match hub.storage.store.head(&lfs_object_path(oid)).await {
+    match hub.storage.store.head(&location(oid)?).await {
         Ok(meta) => Ok(Some(meta.size)),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
@@ -269,11 +288,7 @@ pub async fn read_object(hub: &Hub, oid: &str, range: Option<Range<u64>>) -> Res
         range: range.map(GetRange::Bounded),
         ..Default::default()
     };
-    let found = hub
-        .storage
-        .store
-        .get_opts(&lfs_object_path(oid), options)
-        .await?;
+    let found = hub.storage.store.get_opts(&location(oid)?, options).await?;
     Ok(found
         .into_stream()
         .map(|c| c.map_err(io::Error::other))
@@ -293,11 +308,20 @@ pub async fn presigned_download_url(hub: &Hub, oid: &str) -> Result<Option<Strin
     let url = signer
         .signed_url(
             object_store::signer::Method::GET,
-            &lfs_object_path(oid),
+            &location(oid)?,
             PRESIGNED_LIFETIME,
         )
         .await?;
     Ok(Some(url.to_string()))
+}
+
+/// Where object `oid` lives in the store; an oid that is no sha256 names
+/// no object (and must never become a path).
+fn location(oid: &str) -> Result<ObjectPath> {
+    if !objects::is_valid_oid(oid) {
+        return Err(Error::not_found("no such LFS object"));
+    }
+    Ok(lfs_object_path(oid))
 }
 
 #[cfg(test)]
@@ -340,6 +364,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn only_sha256_oids_become_store_paths() {
+        let oid = oid_of(b"x");
+        assert_eq!(location(&oid).unwrap(), lfs_object_path(&oid));
+        for hostile in [
+            "",
+            "ab",
+            "../../etc/passwd",
+            "é",
+            &oid.to_uppercase(),
+            &oid[1..],
+        ] {
+            assert!(
+                matches!(location(hostile), Err(Error::NotFound(_))),
+                "{hostile}"
+            );
+        }
     }
 
     #[test]
