@@ -7,6 +7,8 @@ use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::git::commit::{self, CommitOutcome, CommitRequest, FileSource, Operation};
 use crate::hub::Hub;
+use crate::lfs::objects::linked_size;
+use crate::lfs::rules::LfsPointer;
 use crate::paths::{normalize_folder_path, normalize_repo_path};
 use crate::repos::access::{Access, check};
 use crate::repos::{Repo, refs};
@@ -110,16 +112,8 @@ async fn check_lfs_objects(hub: &Hub, repo: &Repo, ops: &[Operation]) -> Result<
             source: FileSource::Lfs(pointer),
         } = op
         {
-            let size: Option<i64> = sqlx::query_scalar(
-                "SELECT o.size FROM repo_lfs_links l JOIN lfs_objects o ON o.oid = l.oid
-                 WHERE l.repo_id = $1 AND l.oid = $2",
-            )
-            .bind(repo.id)
-            .bind(&pointer.oid)
-            .fetch_optional(&hub.db)
-            .await?;
-            match size {
-                Some(size) if size as u64 == pointer.size => {}
+            match linked_size(&hub.db, repo.id, &pointer.oid).await? {
+                Some(size) if size == pointer.size => {}
                 Some(size) => {
                     return Err(Error::invalid(format!(
                         "{path}: LFS object {} has size {size}, not {}",
@@ -145,21 +139,14 @@ pub async fn linked_lfs_pointer(
     repo: &Repo,
     oid: &str,
     size: Option<u64>,
-) -> Result<crate::lfs::rules::LfsPointer> {
-    let stored: Option<i64> = sqlx::query_scalar(
-        "SELECT o.size FROM repo_lfs_links l JOIN lfs_objects o ON o.oid = l.oid WHERE l.repo_id = $1 AND l.oid = $2",
-    )
-    .bind(repo.id)
-    .bind(oid)
-    .fetch_optional(&hub.db)
-    .await?;
-    let stored = stored.ok_or_else(|| {
+) -> Result<LfsPointer> {
+    let stored = linked_size(&hub.db, repo.id, oid).await?.ok_or_else(|| {
         Error::invalid(format!(
             "LFS object {oid} has not been uploaded to this repo"
         ))
     })?;
-    Ok(crate::lfs::rules::LfsPointer {
+    Ok(LfsPointer {
         oid: oid.to_owned(),
-        size: size.unwrap_or(stored as u64),
+        size: size.unwrap_or(stored),
     })
 }

@@ -122,8 +122,16 @@ async fn object_store_env() -> Vec<(String, String)> {
         return Vec::new();
     };
     let bucket = format!("kyt-{}", uuid::Uuid::new_v4().simple());
-    let created = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("S3 server reachable");
-    assert!(created.status().is_success(), "cannot create bucket: {}", created.status());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("S3 server reachable");
+    assert!(
+        created.status().is_success(),
+        "cannot create bucket: {}",
+        created.status()
+    );
     [
         ("HUB_OBJECT_STORE", format!("s3://{bucket}")),
         ("AWS_ENDPOINT", endpoint),
@@ -174,7 +182,11 @@ impl TestHub {
     }
 
     /// [`TestHub::spawn`] with extra environment variables.
-    pub async fn spawn_with(data_dir: &Path, database_url: Option<String>, env: Vec<(String, String)>) -> TestHub {
+    pub async fn spawn_with(
+        data_dir: &Path,
+        database_url: Option<String>,
+        env: Vec<(String, String)>,
+    ) -> TestHub {
         let log = data_dir.join("hub.log");
         std::fs::create_dir_all(data_dir).unwrap();
         let log_file = std::fs::OpenOptions::new()

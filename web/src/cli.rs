@@ -48,6 +48,14 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Delete stored LFS objects that no repo reaches any more.
+    Gc {
+        /// Leave alone whatever changed more recently than this.
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: u64,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Run a git hook (git calls this; not for people).
     #[command(hide = true)]
     Hook { name: String },
@@ -93,6 +101,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::serve::serve(Config::from_env(&data.data_dir)?, listen).await
         }
         Command::Hook { name } => crate::hook::run(&name),
+        Command::Gc {
+            grace_minutes,
+            data,
+        } => {
+            let config = Config::from_env(&data.data_dir)?;
+            let db = Database::open(&config).await?;
+            let hub = crate::serve::open_hub(config, &db)?;
+            let grace = std::time::Duration::from_secs(grace_minutes * 60);
+            let report = hub_core::lfs::gc::collect(&hub, grace).await;
+            drop(hub);
+            db.close().await?;
+            let report = report?;
+            eprintln!(
+                "gc: scanned {} repos, dropped {} links ({} newly marked), removed {} objects and {} orphan files, freed {} bytes",
+                report.repos_scanned,
+                report.links_dropped,
+                report.links_marked,
+                report.objects_removed,
+                report.orphan_files_removed,
+                report.bytes_freed
+            );
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Command::Migrate { data } => with_database(&data, |_| async { Ok(()) }).await,
         Command::User {
             command:

@@ -15,10 +15,7 @@ use hub_core::storage::Storage;
 pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     hub_core::git::enable_durability();
     let db = Database::open(&config).await?;
-    let storage = Storage::open(&config)?;
-    let secret = Secret::load(config.secret.as_deref(), &config.data_dir)?;
-    let git_env = GitEnvironment::install(&config.data_dir, &std::env::current_exe()?)?;
-    let hub = Arc::new(Hub::new(config, db.pool.clone(), storage, secret, git_env));
+    let hub = Arc::new(open_hub(config, &db)?);
     let internal = serve_hooks(hub.clone()).await?;
     // Git is the truth for refs; catch up on anything a crash left unrecorded.
     let reconciling = tokio::spawn({
@@ -47,6 +44,14 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&hub.hook_socket);
     drop(hub);
     db.close().await
+}
+
+/// The core hub over an open database: storage, secret, git environment.
+pub fn open_hub(config: Config, db: &Database) -> anyhow::Result<Hub> {
+    let storage = Storage::open(&config)?;
+    let secret = Secret::load(config.secret.as_deref(), &config.data_dir)?;
+    let git_env = GitEnvironment::install(&config.data_dir, &std::env::current_exe()?)?;
+    Ok(Hub::new(config, db.pool.clone(), storage, secret, git_env))
 }
 
 /// Serves the internal API (push hooks) on the hub's own unix socket,

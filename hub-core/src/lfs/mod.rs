@@ -4,6 +4,7 @@
 //! the batch API's decisions, signed transfer links, and file locks.
 
 pub mod batch;
+pub mod gc;
 pub mod locks;
 pub mod objects;
 pub mod rules;

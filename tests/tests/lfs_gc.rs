@@ -1,0 +1,220 @@
+//! `hub gc`: frees LFS objects no repo reaches (deleted repos, deleted
+//! branches), keeps everything still referenced, sweeps orphaned files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tests::TestHub;
+
+fn git(home: &Path, dir: &Path, args: &[&str]) -> String {
+    let out: Output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "T")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The object key of an LFS object, as the hub lays them out.
+fn key(oid: &str) -> String {
+    format!("lfs/{}/{}/{oid}", &oid[0..2], &oid[2..4])
+}
+
+fn env_of<'a>(hub: &'a TestHub, name: &str) -> Option<&'a str> {
+    hub.env
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Where the hub's store keeps `key`: a file, or an S3 object URL.
+fn location(hub: &TestHub, key: &str) -> String {
+    match (env_of(hub, "AWS_ENDPOINT"), env_of(hub, "HUB_OBJECT_STORE")) {
+        (Some(endpoint), Some(store)) => {
+            format!("{endpoint}/{}/{key}", store.trim_start_matches("s3://"))
+        }
+        _ => hub.data_dir.join("objects").join(key).display().to_string(),
+    }
+}
+
+async fn stored(hub: &TestHub, oid: &str) -> bool {
+    let at = location(hub, &key(oid));
+    if at.starts_with("http") {
+        reqwest::Client::new()
+            .head(at)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    } else {
+        Path::new(&at).exists()
+    }
+}
+
+async fn put_orphan(hub: &TestHub, oid: &str) {
+    let at = location(hub, &key(oid));
+    if at.starts_with("http") {
+        assert!(
+            reqwest::Client::new()
+                .put(at)
+                .body("orphan")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+    } else {
+        std::fs::create_dir_all(Path::new(&at).parent().unwrap()).unwrap();
+        std::fs::write(at, "orphan").unwrap();
+    }
+}
+
+fn gc(hub: &TestHub) -> Value {
+    let out = hub.cli(&["gc", "--grace-minutes", "0"]);
+    assert!(
+        out.status.success(),
+        "gc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Pushes `files` (name, content) to a new branch of a fresh clone; returns
+/// the LFS oids in the order given.
+fn push_lfs_files(
+    home: &Path,
+    work: &Path,
+    url: &str,
+    dir: &str,
+    branch: &str,
+    files: &[(&str, &[u8])],
+) -> Vec<String> {
+    git(home, work, &["clone", url, dir]);
+    let repo = work.join(dir);
+    for (name, content) in files {
+        std::fs::write(repo.join(name), content).unwrap();
+    }
+    git(home, &repo, &["checkout", "-B", branch]);
+    git(home, &repo, &["add", "."]);
+    git(home, &repo, &["commit", "-m", "files"]);
+    git(home, &repo, &["push", "origin", branch]);
+    files
+        .iter()
+        .map(|(name, _)| {
+            let pointer = git(home, &repo, &["show", &format!("HEAD:{name}")]);
+            pointer
+                .lines()
+                .find_map(|l| l.strip_prefix("oid sha256:"))
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn gc_frees_unreachable_objects_only() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let h = home.path();
+    git(h, h, &["lfs", "install", "--skip-repo"]);
+    let url = |repo: &str| {
+        format!("{}/alice/{repo}.git", hub.url).replacen(
+            "http://",
+            &format!("http://user:{token}@"),
+            1,
+        )
+    };
+    api.create_repo("model", "alice", "keep", false).await;
+    api.create_repo("model", "alice", "gone", false).await;
+
+    let kept = push_lfs_files(
+        h,
+        work.path(),
+        &url("keep"),
+        "k",
+        "main",
+        &[("kept.bin", b"kept weights")],
+    );
+    let on_dev = push_lfs_files(
+        h,
+        work.path(),
+        &url("keep"),
+        "d",
+        "dev",
+        &[("dev.bin", b"dev-only weights!")],
+    );
+    let in_gone = push_lfs_files(
+        h,
+        work.path(),
+        &url("gone"),
+        "g",
+        "main",
+        &[("gone.bin", b"weights of a deleted repo")],
+    );
+    for oid in kept.iter().chain(&on_dev).chain(&in_gone) {
+        assert!(stored(&hub, oid).await, "{oid} was uploaded");
+    }
+    // Nothing is unreachable yet: gc frees nothing.
+    let report = gc(&hub);
+    assert_eq!(report["objects_removed"], 0, "{report}");
+
+    // Delete the branch and the repo that reached two of the objects.
+    git(h, &work.path().join("d"), &["push", "origin", ":dev"]);
+    let deleted = api
+        .send(
+            reqwest::Method::DELETE,
+            "/api/repos/delete",
+            Some(serde_json::json!({ "name": "gone" })),
+        )
+        .await;
+    assert_eq!(deleted.status, 200);
+    let orphan = "0f".repeat(32);
+    put_orphan(&hub, &orphan).await;
+
+    let report = gc(&hub);
+    assert_eq!(report["links_dropped"], 1, "{report}");
+    assert_eq!(report["objects_removed"], 2, "{report}");
+    assert_eq!(report["orphan_files_removed"], 1, "{report}");
+    let freed =
+        ("dev-only weights!".len() + "weights of a deleted repo".len() + "orphan".len()) as u64;
+    assert_eq!(report["bytes_freed"], freed, "{report}");
+    assert!(stored(&hub, &kept[0]).await, "a referenced object survives");
+    assert!(!stored(&hub, &on_dev[0]).await);
+    assert!(!stored(&hub, &in_gone[0]).await);
+    assert!(!stored(&hub, &orphan).await);
+
+    // What survives is still whole: a fresh clone checks it out.
+    git(h, work.path(), &["clone", &url("keep"), "again"]);
+    assert_eq!(
+        std::fs::read(work.path().join("again/kept.bin")).unwrap(),
+        b"kept weights"
+    );
+    // A second run has nothing left to do.
+    let report = gc(&hub);
+    assert_eq!(
+        (
+            report["objects_removed"].as_u64(),
+            report["links_dropped"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{report}"
+    );
+}
