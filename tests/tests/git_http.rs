@@ -262,3 +262,62 @@ async fn concurrent_pushes_to_one_branch_one_wins() {
         "{message}"
     );
 }
+
+/// A protocol-v2 `ls-refs` request sent gzip-compressed, as git does for
+/// large negotiation bodies; and a hostile `Git-Protocol` header is refused.
+#[tokio::test]
+async fn gzip_bodies_and_protocol_header_validation() {
+    use tokio::io::AsyncWriteExt;
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    hub.api(Some(&token))
+        .create_repo("model", "alice", "m", false)
+        .await;
+    let request = b"0014command=ls-refs\n0000";
+    let mut gz = async_compression::tokio::write::GzipEncoder::new(Vec::new());
+    gz.write_all(request).await.unwrap();
+    gz.shutdown().await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/alice/m.git/git-upload-pack", hub.url);
+    let resp = client
+        .post(&url)
+        .header("content-type", "application/x-git-upload-pack-request")
+        .header("content-encoding", "gzip")
+        .header("git-protocol", "version=2")
+        .body(gz.into_inner())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/x-git-upload-pack-result"
+    );
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("refs/heads/main"), "{body}");
+
+    let hostile = client
+        .get(format!(
+            "{}/alice/m.git/info/refs?service=git-upload-pack",
+            hub.url
+        ))
+        .header("git-protocol", "version=2:evil=$(reboot)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hostile.status(), 400);
+    let wrong_type = client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(request.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 400);
+    let dumb = client
+        .get(format!("{}/alice/m.git/info/refs", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dumb.status(), 403, "only smart HTTP is served");
+}
