@@ -17,6 +17,7 @@ pub mod paths;
 pub mod repos;
 pub mod secret;
 pub mod storage;
+pub mod xet;
 
 pub use error::{Error, Result};
 pub use hub::Hub;

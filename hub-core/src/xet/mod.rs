@@ -1,0 +1,19 @@
+//! Xet, write-only: what `huggingface_hub` 2.x with `hf_xet` needs to upload.
+//!
+//! The formats are small self-contained modules: [`hash`] (Xet hash strings,
+//! chunk and xorb hashes), [`xorb`] (chunk containers, decoding), [`shard`]
+//! (file reconstructions), [`reconstruct`] (rebuilding a file from stored
+//! chunks), [`token`] (the signed CAS credential). [`records`] keeps the
+//! stored xorbs and who may use them; [`cas`] is what the routes call.
+//!
+//! Uploaded files end up as ordinary LFS objects (checked by sha256), so
+//! commits, downloads and garbage collection of files work as for LFS.
+//! Xorbs are kept for dedupe and are not garbage collected yet.
+
+pub mod cas;
+pub mod hash;
+pub mod reconstruct;
+pub mod records;
+pub mod shard;
+pub mod token;
+pub mod xorb;

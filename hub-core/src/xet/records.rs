@@ -1,0 +1,109 @@
+//! The records of stored xorbs: `xet_xorbs` (one row per xorb, written
+//! after its bytes are in the store) and `xet_xorb_links` (which user
+//! uploaded it for which repo).
+//!
+//! The rule for using a xorb in a shard: the xorb must be linked to the
+//! token's repo, or have been uploaded by the token's user (for any repo).
+//! The first lets everyone who writes to a repo build on what was uploaded
+//! to it; the second lets one person's client dedupe across their repos,
+//! which hf_xet does from its local cache without asking. Anybody else must
+//! upload the xorb themselves (proving they hold its content), which links
+//! it for them. Knowing a xorb's hash grants nothing.
+
+use std::collections::HashMap;
+
+use object_store::path::Path as ObjectPath;
+use sqlx::PgPool;
+
+use super::hash::XetHash;
+use super::reconstruct::StoredXorb;
+use super::xorb::XorbLayout;
+use crate::error::Result;
+
+/// Where xorb `hash` lives in the object store (outside `lfs/`, which LFS
+/// garbage collection sweeps).
+pub fn xorb_path(hash: &XetHash) -> ObjectPath {
+    let hex = hash.to_hex();
+    ObjectPath::from(format!("xet/xorbs/{}/{}", &hex[0..2], hex))
+}
+
+/// Whether the hub has recorded xorb `hash`.
+pub async fn is_recorded(db: &PgPool, hash: &XetHash) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_xorbs WHERE hash = $1)")
+            .bind(hash.to_hex())
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// Records a stored xorb (a no-op if recorded) and links it to `repo_id`
+/// for `user_id`; returns whether the link is new.
+pub async fn record_and_link(
+    db: &PgPool,
+    layout: &XorbLayout,
+    repo_id: i64,
+    user_id: i64,
+) -> Result<bool> {
+    let hash = layout.hash.to_hex();
+    let offsets: Vec<i32> = layout.chunk_offsets.iter().map(|&o| o as i32).collect();
+    let sizes: Vec<i32> = layout.chunk_sizes.iter().map(|&s| s as i32).collect();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO xet_xorbs (hash, size, chunk_count, chunk_offsets, chunk_sizes, uploaded_by)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(layout.stored_len() as i64)
+    .bind(layout.chunk_count() as i32)
+    .bind(&offsets)
+    .bind(&sizes)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    let linked = sqlx::query(
+        "INSERT INTO xet_xorb_links (hash, repo_id, user_id) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(repo_id)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(linked == 1)
+}
+
+/// The layouts of those of `hashes` that user `user_id` may use for repo
+/// `repo_id` (see the module doc); the others are absent.
+pub async fn usable(
+    db: &PgPool,
+    repo_id: i64,
+    user_id: i64,
+    hashes: &[XetHash],
+) -> Result<HashMap<XetHash, StoredXorb>> {
+    let hex: Vec<String> = hashes.iter().map(XetHash::to_hex).collect();
+    let rows: Vec<(String, Vec<i32>, Vec<i32>)> = sqlx::query_as(
+        "SELECT x.hash, x.chunk_offsets, x.chunk_sizes FROM xet_xorbs x
+         WHERE x.hash = ANY($1)
+           AND EXISTS (SELECT 1 FROM xet_xorb_links l
+                       WHERE l.hash = x.hash AND (l.repo_id = $2 OR l.user_id = $3))",
+    )
+    .bind(&hex)
+    .bind(repo_id)
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hash, offsets, sizes)| {
+            let hash = XetHash::from_hex(&hash)?;
+            let stored = StoredXorb {
+                chunk_offsets: offsets.into_iter().map(|o| o as u32).collect(),
+                chunk_sizes: sizes.into_iter().map(|s| s as u32).collect(),
+            };
+            Some((hash, stored))
+        })
+        .collect())
+}
