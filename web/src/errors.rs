@@ -48,6 +48,18 @@ pub fn public_message(e: &Error) -> String {
     }
 }
 
+impl ApiError {
+    /// The answer with `X-Repo-Commit`: the HF client caches "absent at this
+    /// commit" for an `EntryNotFound` only when it names the commit.
+    pub fn at_commit(self, commit: &str) -> Response {
+        let mut response = self.into_response();
+        if let Ok(v) = HeaderValue::from_str(commit) {
+            response.headers_mut().insert("x-repo-commit", v);
+        }
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = status_and_code(&self.0);

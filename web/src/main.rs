@@ -6,6 +6,7 @@ mod cli;
 mod errors;
 mod hook;
 mod i18n;
+mod params;
 mod range;
 mod request;
 mod routes;

@@ -5,6 +5,7 @@ pub mod commit;
 pub mod hooks;
 pub mod push;
 pub mod read;
+pub mod refs;
 pub mod scan;
 pub mod service;
 

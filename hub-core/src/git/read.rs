@@ -72,11 +72,44 @@ pub fn list_tree(
     folder: &str,
     recursive: bool,
 ) -> Result<Vec<TreeEntry>> {
+    Ok(list_tree_page(repo, commit, folder, recursive, 0, usize::MAX)?.entries)
+}
+
+/// One page of [`list_tree`]'s listing: `limit` entries from `offset`.
+#[derive(Debug, Clone)]
+pub struct TreePage {
+    pub entries: Vec<TreeEntry>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<usize>,
+}
+
+/// A page of [`list_tree`]. Only the entries of the page are described
+/// (sizes, LFS pointers): the walk before them reads trees, never blobs.
+pub fn list_tree_page(
+    repo: &Repository,
+    commit: Oid,
+    folder: &str,
+    recursive: bool,
+    offset: usize,
+    limit: usize,
+) -> Result<TreePage> {
     let root = repo.find_commit(commit)?.tree()?;
     let tree = subtree(repo, &root, folder)?;
-    let mut out = Vec::new();
-    collect(repo, &tree, folder, recursive, &mut out)?;
-    Ok(out)
+    let wanted = offset.saturating_add(limit).saturating_add(1);
+    let mut found = Vec::new();
+    collect(repo, &tree, folder, recursive, wanted, &mut found)?;
+    let more = found.len() > offset.saturating_add(limit);
+    let odb = repo.odb()?;
+    let entries = found
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(path, kind, oid)| describe(repo, &odb, path, kind, oid))
+        .collect::<Result<_>>()?;
+    Ok(TreePage {
+        entries,
+        next: more.then(|| offset + limit),
+    })
 }
 
 fn subtree<'r>(repo: &'r Repository, root: &Tree<'r>, folder: &str) -> Result<Tree<'r>> {
@@ -92,12 +125,15 @@ fn subtree<'r>(repo: &'r Repository, root: &Tree<'r>, folder: &str) -> Result<Tr
     Ok(repo.find_tree(entry.id())?)
 }
 
+/// Walks a tree in listing order (each directory followed by its content
+/// when recursive, then the files), stopping once `cap` entries are found.
 fn collect(
     repo: &Repository,
     tree: &Tree<'_>,
     prefix: &str,
     recursive: bool,
-    out: &mut Vec<TreeEntry>,
+    cap: usize,
+    out: &mut Vec<(String, EntryKind, Oid)>,
 ) -> Result<()> {
     let mut dirs = Vec::new();
     let mut files = Vec::new();
@@ -110,65 +146,117 @@ fn collect(
         };
         match entry.kind() {
             Some(ObjectType::Tree) => dirs.push((path, entry.id())),
-            Some(ObjectType::Blob) => {
-                let blob = repo.find_blob(entry.id())?;
-                let size = blob.size() as u64;
-                let lfs = if blob.size() <= MAX_POINTER_SIZE {
-                    LfsPointer::parse(blob.content())
-                } else {
-                    None
-                };
-                files.push(TreeEntry {
-                    path,
-                    kind: EntryKind::File,
-                    oid: entry.id().to_string(),
-                    size,
-                    lfs,
-                });
-            }
+            Some(ObjectType::Blob) => files.push((path, EntryKind::File, entry.id())),
             // Submodules (commits) are not part of a hub repo's content.
             _ => {}
         }
     }
     for (path, oid) in dirs {
-        out.push(TreeEntry {
-            path: path.clone(),
-            kind: EntryKind::Directory,
-            oid: oid.to_string(),
-            size: 0,
-            lfs: None,
-        });
+        if out.len() >= cap {
+            return Ok(());
+        }
+        out.push((path.clone(), EntryKind::Directory, oid));
         if recursive {
             let sub = repo.find_tree(oid)?;
-            collect(repo, &sub, &path, true, out)?;
+            collect(repo, &sub, &path, true, cap, out)?;
         }
     }
-    out.extend(files);
+    let room = cap.saturating_sub(out.len());
+    out.extend(files.into_iter().take(room));
     Ok(())
+}
+
+/// A tree entry with its size and, for LFS pointers, the object they name.
+/// Sizes come from object headers; only blobs small enough to be pointers
+/// are read.
+fn describe(
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    path: String,
+    kind: EntryKind,
+    oid: Oid,
+) -> Result<TreeEntry> {
+    let (size, lfs) = match kind {
+        EntryKind::Directory => (0, None),
+        EntryKind::File => {
+            let (size, _) = odb.read_header(oid)?;
+            let lfs = if size <= MAX_POINTER_SIZE {
+                LfsPointer::parse(repo.find_blob(oid)?.content())
+            } else {
+                None
+            };
+            (size as u64, lfs)
+        }
+    };
+    Ok(TreeEntry {
+        path,
+        kind,
+        oid: oid.to_string(),
+        size,
+        lfs,
+    })
+}
+
+/// The file or directory at `path` in a commit, `None` when there is none.
+pub fn entry_at(repo: &Repository, commit: Oid, path: &str) -> Result<Option<TreeEntry>> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let Ok(entry) = tree.get_path(std::path::Path::new(path)) else {
+        return Ok(None);
+    };
+    let kind = match entry.kind() {
+        Some(ObjectType::Tree) => EntryKind::Directory,
+        Some(ObjectType::Blob) => EntryKind::File,
+        _ => return Ok(None),
+    };
+    describe(repo, &repo.odb()?, path.to_owned(), kind, entry.id()).map(Some)
+}
+
+/// Most commits [`last_commits`] walks back before giving up on a path.
+pub const LAST_COMMIT_WALK_LIMIT: usize = 100_000;
+
+/// For each path (file or directory), the newest commit on the first-parent
+/// history of `start` that changed it. Paths not found within
+/// [`LAST_COMMIT_WALK_LIMIT`] commits are left out.
+pub fn last_commits(
+    repo: &Repository,
+    start: Oid,
+    paths: &[String],
+) -> Result<std::collections::HashMap<String, CommitInfo>> {
+    let mut found = std::collections::HashMap::new();
+    let mut pending: Vec<&String> = paths.iter().collect();
+    let id_at = |tree: Option<&Tree<'_>>, path: &str| {
+        tree.and_then(|t| t.get_path(std::path::Path::new(path)).ok())
+            .map(|e| e.id())
+    };
+    let mut commit = repo.find_commit(start)?;
+    for _ in 0..LAST_COMMIT_WALK_LIMIT {
+        if pending.is_empty() {
+            break;
+        }
+        let tree = commit.tree()?;
+        let parent = commit.parent(0).ok();
+        let parent_tree = parent.as_ref().map(|p| p.tree()).transpose()?;
+        pending.retain(|path| {
+            let changed = id_at(Some(&tree), path) != id_at(parent_tree.as_ref(), path);
+            if changed {
+                found.insert((*path).clone(), commit_info(&commit));
+            }
+            !changed
+        });
+        match parent {
+            Some(p) => commit = p,
+            None => break,
+        }
+    }
+    Ok(found)
 }
 
 /// The entry at `path` in a commit, if it is a file.
 pub fn file_entry(repo: &Repository, commit: Oid, path: &str) -> Result<TreeEntry> {
-    let tree = repo.find_commit(commit)?.tree()?;
-    let entry = tree
-        .get_path(std::path::Path::new(path))
-        .map_err(|_| Error::EntryNotFound(path.to_owned()))?;
-    if entry.kind() != Some(ObjectType::Blob) {
-        return Err(Error::EntryNotFound(path.to_owned()));
+    match entry_at(repo, commit, path)? {
+        Some(entry) if entry.kind == EntryKind::File => Ok(entry),
+        _ => Err(Error::EntryNotFound(path.to_owned())),
     }
-    let blob = repo.find_blob(entry.id())?;
-    let lfs = if blob.size() <= MAX_POINTER_SIZE {
-        LfsPointer::parse(blob.content())
-    } else {
-        None
-    };
-    Ok(TreeEntry {
-        path: path.to_owned(),
-        kind: EntryKind::File,
-        oid: entry.id().to_string(),
-        size: blob.size() as u64,
-        lfs,
-    })
 }
 
 /// The content of a git blob. Blobs are bounded by the push and commit size

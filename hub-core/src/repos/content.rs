@@ -11,7 +11,7 @@ use crate::git::{self, read};
 use crate::hub::Hub;
 use crate::paths::normalize_folder_path;
 
-pub use crate::git::read::{CommitInfo, EntryKind, FileDiff, TreeEntry};
+pub use crate::git::read::{CommitInfo, EntryKind, FileDiff, RefKind, TreeEntry, TreePage};
 
 async fn with_git<T: Send + 'static>(
     path: PathBuf,
@@ -46,6 +46,74 @@ pub async fn list(
         ))
     })
     .await
+}
+
+/// A page of a folder's listing at a resolved commit. A folder that is
+/// missing, is a file, or is no valid path is `EntryNotFound`.
+pub async fn list_page(
+    hub: &Hub,
+    repo: &Repo,
+    commit: &str,
+    folder: &str,
+    recursive: bool,
+    offset: usize,
+    limit: usize,
+) -> Result<TreePage> {
+    let folder = normalize_folder_path(folder)
+        .map_err(|_| crate::Error::EntryNotFound(folder.to_owned()))?;
+    let commit = commit_id(commit)?;
+    with_git(hub.repo_dir(repo.id), move |g| {
+        read::list_tree_page(g, commit, &folder, recursive, offset, limit)
+    })
+    .await
+}
+
+/// The files and folders at `paths` in a resolved commit, in the order
+/// asked; paths that name nothing (or no valid path) are left out.
+pub async fn entries_at(
+    hub: &Hub,
+    repo: &Repo,
+    commit: &str,
+    paths: Vec<String>,
+) -> Result<Vec<TreeEntry>> {
+    let commit = commit_id(commit)?;
+    with_git(hub.repo_dir(repo.id), move |g| {
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            let Ok(path) = normalize_folder_path(&path) else {
+                continue;
+            };
+            if path.is_empty() {
+                continue;
+            }
+            out.extend(read::entry_at(g, commit, &path)?);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// The last commit that changed each of `paths`, from a resolved commit.
+pub async fn last_commits(
+    hub: &Hub,
+    repo: &Repo,
+    commit: &str,
+    paths: Vec<String>,
+) -> Result<std::collections::HashMap<String, CommitInfo>> {
+    let commit = commit_id(commit)?;
+    with_git(hub.repo_dir(repo.id), move |g| {
+        read::last_commits(g, commit, &paths)
+    })
+    .await
+}
+
+/// Branches and tags as git has them now: kind, short name, commit.
+pub async fn refs(hub: &Hub, repo: &Repo) -> Result<Vec<(RefKind, String, String)>> {
+    with_git(hub.repo_dir(repo.id), read::list_refs).await
+}
+
+fn commit_id(commit: &str) -> Result<Oid> {
+    Oid::from_str(commit).map_err(|_| crate::Error::RevisionNotFound(commit.to_owned()))
 }
 
 /// The whole content of a small (git-stored) file at a commit.

@@ -2,6 +2,7 @@
 //! repo (refs, card metadata, likes, downloads).
 
 pub mod access;
+pub mod branches;
 pub mod content;
 pub mod counters;
 pub mod manage;

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
-use super::{hf_date, repo_type, repo_url};
+use super::{hf_date, link_next, repo_type, repo_url, urlencode};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::ApiResult;
@@ -202,24 +202,10 @@ async fn list_commits(
             urlencode(&revision),
             p + 1
         );
-        if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
-            response.headers_mut().insert(header::LINK, v);
-        }
+        link_next(&mut response, &next);
     }
     response
         .headers_mut()
         .insert("x-total-count", HeaderValue::from(total));
     Ok(response)
-}
-
-/// Percent-encodes a path segment (revisions may contain `/`).
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -2,8 +2,10 @@
 
 pub mod commit;
 pub mod orgs;
+pub mod refs;
 pub mod repos;
 pub mod resolve;
+pub mod tree;
 pub mod whoami;
 
 use axum::Router;
@@ -20,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .merge(resolve::router())
         .merge(whoami::router())
         .merge(orgs::router())
+        .merge(tree::router())
+        .merge(refs::router())
 }
 
 /// Dates as the HF client parses them: `YYYY-MM-DDTHH:MM:SS.fffZ`.
@@ -42,4 +46,24 @@ pub fn repo_url(base_url: &str, repo: &Repo) -> String {
         repo.kind().url_prefix(),
         repo.full_name()
     )
+}
+
+/// Percent-encodes one path segment, `/` included, as the HF client quotes
+/// revisions and tree paths (`quote(s, safe="")`).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The `Link` header of a paginated answer, pointing at the next page.
+pub fn link_next(response: &mut axum::response::Response, next_url: &str) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{next_url}>; rel=\"next\"")) {
+        response.headers_mut().insert(axum::http::header::LINK, v);
+    }
 }

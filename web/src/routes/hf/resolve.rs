@@ -81,13 +81,7 @@ async fn resolve(
     let entry = match content::file_at(&state, &repo, &commit, &path).await {
         Ok(entry) => entry,
         // The client caches "absent at this commit" only with X-Repo-Commit.
-        Err(e @ Error::EntryNotFound(_)) => {
-            let mut response = ApiError(e).into_response();
-            response
-                .headers_mut()
-                .insert("x-repo-commit", header_value(&commit));
-            return Ok(response);
-        }
+        Err(e @ Error::EntryNotFound(_)) => return Ok(ApiError(e).at_commit(&commit)),
         Err(e) => return Err(e.into()),
     };
     let size = entry.content_size();

@@ -1,0 +1,99 @@
+//! Creating and deleting branches and tags through the API. Each needs
+//! write access, names are checked by git's rules and ours
+//! ([`crate::git::refs::validate_ref_name`]), the ref moves under git's own
+//! lock, and the after-commit step records it (with its creation time).
+
+use git2::Signature;
+
+use super::access::{Access, check};
+use super::{Repo, refs};
+use crate::accounts::Actor;
+use crate::error::{Error, Result};
+use crate::git::{self, read::RefKind, refs as git_refs};
+use crate::hub::Hub;
+
+/// Creates branch `name` at `starting_point` (a revision; the head of the
+/// default branch when `None`). Returns the commit it points at.
+pub async fn create_branch(
+    hub: &Hub,
+    actor: &Actor,
+    repo: &Repo,
+    name: &str,
+    starting_point: Option<&str>,
+) -> Result<String> {
+    let start = starting_point.unwrap_or(&repo.default_branch).to_owned();
+    create(hub, actor, repo, RefKind::Branch, name, start, None).await
+}
+
+/// Tags `revision` as `name`; with a message the tag is annotated, by the
+/// actor. Returns the commit it points at.
+pub async fn create_tag(
+    hub: &Hub,
+    actor: &Actor,
+    repo: &Repo,
+    name: &str,
+    revision: &str,
+    message: Option<&str>,
+) -> Result<String> {
+    let message = message.filter(|m| !m.trim().is_empty()).map(str::to_owned);
+    create(
+        hub,
+        actor,
+        repo,
+        RefKind::Tag,
+        name,
+        revision.to_owned(),
+        message,
+    )
+    .await
+}
+
+async fn create(
+    hub: &Hub,
+    actor: &Actor,
+    repo: &Repo,
+    kind: RefKind,
+    name: &str,
+    revision: String,
+    message: Option<String>,
+) -> Result<String> {
+    check(&hub.db, actor, repo, Access::Write).await?;
+    let principal = actor.require_writer()?;
+    git_refs::validate_ref_name(kind, name)?;
+    let (path, name) = (hub.repo_dir(repo.id), name.to_owned());
+    let (author, email) = (principal.user.name.clone(), principal.user.email.clone());
+    let target = tokio::task::spawn_blocking(move || -> Result<String> {
+        let g = git::open(&path)?;
+        let target = git_refs::target_of(&g, &revision)?;
+        let tagger = Signature::now(&author, &email)?;
+        let annotation = message.as_deref().map(|m| (m, &tagger));
+        git_refs::create_ref(&g, kind, &name, target, annotation)?;
+        Ok(target.to_string())
+    })
+    .await??;
+    refs::after_commit(hub, repo).await?;
+    Ok(target)
+}
+
+/// Deletes a branch; the default branch cannot be deleted.
+pub async fn delete_branch(hub: &Hub, actor: &Actor, repo: &Repo, name: &str) -> Result<()> {
+    check(&hub.db, actor, repo, Access::Write).await?;
+    if name == repo.default_branch {
+        return Err(Error::forbidden(format!(
+            "{name} is the default branch and cannot be deleted"
+        )));
+    }
+    delete(hub, repo, RefKind::Branch, name).await
+}
+
+pub async fn delete_tag(hub: &Hub, actor: &Actor, repo: &Repo, name: &str) -> Result<()> {
+    check(&hub.db, actor, repo, Access::Write).await?;
+    delete(hub, repo, RefKind::Tag, name).await
+}
+
+async fn delete(hub: &Hub, repo: &Repo, kind: RefKind, name: &str) -> Result<()> {
+    let (path, name) = (hub.repo_dir(repo.id), name.to_owned());
+    tokio::task::spawn_blocking(move || git_refs::delete_ref(&git::open(&path)?, kind, &name))
+        .await??;
+    refs::after_commit(hub, repo).await
+}
