@@ -7,6 +7,7 @@ pub mod hf;
 pub mod internal;
 pub mod lfs;
 pub mod ui;
+pub mod xet;
 
 use axum::Router;
 use axum::http::Uri;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(git_http::router())
         .merge(lfs::router())
         .merge(ui::router())
+        .merge(xet::router())
         .fallback(not_found)
 }
 

@@ -1,0 +1,599 @@
+//! The write-only Xet CAS over HTTP, as hf_xet speaks it: the token
+//! endpoint, xorb and shard uploads that end as LFS objects (committed with
+//! `lfsFile` lines and downloaded through `resolve`), chunk dedupe, and
+//! everything that must be refused. Xorbs and shards are built by hand with
+//! hub-core's builders (raw, LZ4 and BG4 chunks).
+
+use std::path::{Path, PathBuf};
+
+use hub_core::xet::hash::XetHash;
+use hub_core::xet::shard::{ShardBuilder, Term};
+use hub_core::xet::xorb::{Scheme, XorbBuilder};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tests::{Api, TestHub};
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Bytes that compress a little (text-like runs) and differ by seed.
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|i| {
+            if i % 64 < 16 {
+                b'a' + (i % 7) as u8
+            } else {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            }
+        })
+        .collect()
+}
+
+/// A xorb of `chunks`, stored raw, LZ4 and BG4 in turn.
+struct Xorb {
+    bytes: Vec<u8>,
+    hash: XetHash,
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Xorb {
+    fn of(chunks: Vec<Vec<u8>>) -> Xorb {
+        let mut builder = XorbBuilder::default();
+        for (i, c) in chunks.iter().enumerate() {
+            builder = builder.chunk(c, [Scheme::None, Scheme::Lz4, Scheme::Bg4Lz4][i % 3]);
+        }
+        let hash = builder.hash();
+        Xorb {
+            bytes: builder.bytes,
+            hash,
+            chunks,
+        }
+    }
+
+    /// The term for chunks `[start, end)`, and their bytes.
+    fn range(&self, start: usize, end: usize) -> (Term, Vec<u8>) {
+        let data = self.chunks[start..end].concat();
+        let term = Term {
+            xorb: self.hash,
+            unpacked_bytes: data.len() as u32,
+            chunk_start: start as u32,
+            chunk_end: end as u32,
+        };
+        (term, data)
+    }
+}
+
+/// A shard with one file made of `terms`, claiming sha256 `sha`.
+fn shard(terms: &[Term], sha: &str) -> Vec<u8> {
+    ShardBuilder::default()
+        .file(XetHash([0x11; 32]), terms, sha)
+        .build()
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+/// A CAS client with one access token.
+struct Cas {
+    url: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Cas {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body }
+    }
+
+    async fn xorb_as(&self, name: &str, body: Vec<u8>) -> Reply {
+        let url = format!("{}/v1/xorbs/default/{name}", self.url);
+        self.send(self.client.post(url).body(body)).await
+    }
+
+    async fn xorb(&self, xorb: &Xorb) -> Reply {
+        self.xorb_as(&xorb.hash.to_hex(), xorb.bytes.clone()).await
+    }
+
+    async fn shard(&self, body: Vec<u8>) -> Reply {
+        let url = format!("{}/v1/shards", self.url);
+        self.send(self.client.post(url).body(body)).await
+    }
+}
+
+/// The CAS of repo `ns/name` (a model) for the holder of `token`.
+async fn cas_for(hub: &TestHub, token: &str, repo: &str) -> Cas {
+    let reply = hub
+        .api(Some(token))
+        .get(&format!("/api/models/{repo}/xet-write-token/main"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    Cas {
+        url: reply.body["casUrl"].as_str().unwrap().to_owned(),
+        token: Some(reply.body["accessToken"].as_str().unwrap().to_owned()),
+        client: reqwest::Client::new(),
+    }
+}
+
+fn lfs_file(path: &str, oid: &str, size: usize) -> Value {
+    json!({ "key": "lfsFile", "value": { "path": path, "algo": "sha256", "oid": oid, "size": size } })
+}
+
+async fn download(hub: &TestHub, token: &str, repo: &str, path: &str) -> (u16, Vec<u8>) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/{repo}/resolve/main/{path}", hub.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// LFS object files in the hub's local store (staging files included).
+fn lfs_files(hub: &TestHub) -> Vec<PathBuf> {
+    files_under(&hub.data_dir.join("objects/lfs"))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn commit(api: &Api, repo: &str, ops: &[Value]) -> tests::Answer {
+    api.commit(repo, "upload through xet", ops, None).await
+}
+
+#[tokio::test]
+async fn write_tokens_need_write_access_and_reads_never_use_xet() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    let alice_read = hub.token("alice", false);
+    let api = hub.api(Some(&alice));
+    api.create_repo("model", "alice", "m", false).await;
+    api.create_repo("model", "alice", "private", true).await;
+    api.create_repo("dataset", "alice", "d", false).await;
+
+    let reply = api.get("/api/models/alice/m/xet-write-token/main").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let cas_url = format!("{}/cas", hub.url);
+    let token = reply.body["accessToken"].as_str().unwrap();
+    let exp = reply.body["exp"].as_i64().unwrap();
+    assert_eq!(reply.body["casUrl"], cas_url.as_str());
+    assert!(exp >= unix_now() + 600, "valid for at least ten minutes");
+    assert_eq!(reply.headers["x-xet-cas-url"], cas_url.as_str());
+    assert_eq!(reply.headers["x-xet-access-token"], token);
+    assert_eq!(
+        reply.headers["x-xet-token-expiration"],
+        exp.to_string().as_str()
+    );
+    assert!(!token.contains(&alice), "the hub token is not handed out");
+    let dataset = api.get("/api/datasets/alice/d/xet-write-token/main").await;
+    assert_eq!(dataset.status, 200);
+
+    // Anonymous callers, read tokens and non-members get no write token.
+    let anonymous = hub
+        .api(None)
+        .get("/api/models/alice/m/xet-write-token/main")
+        .await;
+    assert_eq!(anonymous.status, 401);
+    let reader = hub
+        .api(Some(&alice_read))
+        .get("/api/models/alice/m/xet-write-token/main")
+        .await;
+    assert_eq!(reader.status, 403);
+    let other = hub.api(Some(&bob));
+    assert_eq!(
+        other
+            .get("/api/models/alice/m/xet-write-token/main")
+            .await
+            .status,
+        403
+    );
+    let hidden = other
+        .get("/api/models/alice/private/xet-write-token/main")
+        .await;
+    assert_eq!(hidden.status, 404);
+    assert_eq!(hidden.error_code(), Some("RepoNotFound"));
+    assert_eq!(
+        other
+            .get("/api/models/alice/nope/xet-write-token/main")
+            .await
+            .status,
+        404
+    );
+
+    // Pull requests are not supported yet: said clearly.
+    let pr = api
+        .get("/api/models/alice/m/xet-write-token/None?create_pr=1")
+        .await;
+    assert_eq!(pr.status, 400);
+    assert!(pr.body["error"].as_str().unwrap().contains("pull requests"));
+
+    // No read tokens: downloads are plain HTTP.
+    let read = api.get("/api/models/alice/m/xet-read-token/main").await;
+    assert_eq!(read.status, 400);
+    assert!(read.body["error"].as_str().unwrap().contains("plain HTTP"));
+    assert!(read.headers.get("x-xet-access-token").is_none());
+}
+
+#[tokio::test]
+async fn xorbs_and_a_shard_become_an_lfs_object_that_commits_and_downloads() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    let cas = cas_for(&hub, &token, "alice/m").await;
+
+    let first = Xorb::of(
+        (0..5)
+            .map(|i| content(40_000 + i * 1000, i as u64))
+            .collect(),
+    );
+    let second = Xorb::of(vec![content(70_000, 50), content(65_536, 51)]);
+    for xorb in [&first, &second] {
+        let reply = cas.xorb(xorb).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body, json!({ "was_inserted": true }));
+    }
+    // Uploading a xorb again stores nothing new.
+    assert_eq!(
+        cas.xorb(&first).await.body,
+        json!({ "was_inserted": false })
+    );
+
+    let (t1, d1) = first.range(0, 5);
+    let (t2, d2) = second.range(0, 2);
+    let data = [d1, d2].concat();
+    let oid = sha256_hex(&data);
+    let reply = cas.shard(shard(&[t1, t2], &oid)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, json!({ "result": 1 }));
+    assert_eq!(lfs_files(&hub).len(), 1);
+
+    let done = commit(
+        &api,
+        "alice/m",
+        &[lfs_file("weights.bin", &oid, data.len())],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let (status, bytes) = download(&hub, &token, "alice/m", "weights.bin").await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256_hex(&bytes), oid);
+    assert_eq!(bytes, data);
+
+    // The same shard again (a re-upload of an unchanged file) is accepted.
+    assert_eq!(cas.shard(shard(&[t1, t2], &oid)).await.status, 200);
+
+    // The stub calls answer 404 (so the client falls back), telemetry is accepted.
+    let client = reqwest::Client::new();
+    let with_token = |req: reqwest::RequestBuilder| req.bearer_auth(cas.token.as_deref().unwrap());
+    for prefix in ["default", "default-merkledb"] {
+        let url = format!("{}/v1/chunks/{prefix}/{}", cas.url, first.hash);
+        assert_eq!(
+            with_token(client.get(url)).send().await.unwrap().status(),
+            404
+        );
+    }
+    let grant = format!("{}/v1/xorb-grants/default/{}", cas.url, first.hash);
+    let grant = with_token(client.post(grant))
+        .json(&json!({ "length": 10, "checksum": { "algo": "crc64nvme", "value": "0" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), 404);
+    let v2 = with_token(client.post(format!("{}/v2/shards", cas.url)))
+        .body(shard(&[t1], &oid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.status(), 404);
+    let telemetry = with_token(client.post(format!("{}/v1/telemetry", hub.url)))
+        .json(&json!({ "event": "xet_upload_summary", "metrics": { "dedup_bytes": 0 } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(telemetry.status().is_success());
+}
+
+#[tokio::test]
+async fn unchanged_chunks_need_only_a_shard() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    api.create_repo("dataset", "alice", "other", true).await;
+    let cas = cas_for(&hub, &token, "alice/m").await;
+    let xorb = Xorb::of((0..6).map(|i| content(30_000, 100 + i)).collect());
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let (whole, data) = xorb.range(0, 6);
+    assert_eq!(
+        cas.shard(shard(&[whole], &sha256_hex(&data))).await.status,
+        200
+    );
+
+    // Later files built from stored chunks (a copy, an edit that reuses
+    // most chunks) are uploaded with a shard and no xorb.
+    let cas = cas_for(&hub, &token, "alice/m").await;
+    let (head, d_head) = xorb.range(0, 2);
+    let (tail, d_tail) = xorb.range(4, 6);
+    let edited = [d_tail.clone(), d_head.clone()].concat();
+    let reply = cas.shard(shard(&[tail, head], &sha256_hex(&edited))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let ops = [
+        lfs_file("a.bin", &sha256_hex(&data), data.len()),
+        lfs_file("edited.bin", &sha256_hex(&edited), edited.len()),
+    ];
+    assert_eq!(commit(&api, "alice/m", &ops).await.status, 200);
+    assert_eq!(
+        download(&hub, &token, "alice/m", "edited.bin").await.1,
+        edited
+    );
+    assert_eq!(download(&hub, &token, "alice/m", "a.bin").await.1, data);
+
+    // The same user's client dedupes across repos: a shard for another
+    // repo may use the xorbs they uploaded.
+    let reply = hub
+        .api(Some(&token))
+        .get("/api/datasets/alice/other/xet-write-token/main")
+        .await;
+    let other = Cas {
+        url: reply.body["casUrl"].as_str().unwrap().to_owned(),
+        token: Some(reply.body["accessToken"].as_str().unwrap().to_owned()),
+        client: reqwest::Client::new(),
+    };
+    let (middle, d_middle) = xorb.range(2, 4);
+    let reply = other.shard(shard(&[middle], &sha256_hex(&d_middle))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn wrong_shards_and_xorbs_are_refused_and_store_nothing() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    let cas = cas_for(&hub, &token, "alice/m").await;
+    let xorb = Xorb::of((0..3).map(|i| content(20_000, 200 + i)).collect());
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let (term, data) = xorb.range(0, 3);
+    let oid = sha256_hex(&data);
+
+    // A sha256 the chunks do not have: 400, nothing stored, nothing to commit.
+    let mut wrong = data.clone();
+    wrong[0] ^= 1;
+    let reply = cas.shard(shard(&[term], &sha256_hex(&wrong))).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("sha256"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(lfs_files(&hub), Vec::<PathBuf>::new());
+    let claimed = [lfs_file("x.bin", &sha256_hex(&wrong), data.len())];
+    assert_eq!(commit(&api, "alice/m", &claimed).await.status, 400);
+    assert_eq!(
+        commit(&api, "alice/m", &[lfs_file("x.bin", &oid, data.len())])
+            .await
+            .status,
+        400,
+        "the real content was not stored either"
+    );
+
+    // A term that claims a length its chunks do not have.
+    let long = Term {
+        unpacked_bytes: term.unpacked_bytes + 1,
+        ..term
+    };
+    let reply = cas.shard(shard(&[long], &oid)).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("hold"),
+        "{}",
+        reply.body
+    );
+    // Chunks past the xorb's end.
+    let past = Term {
+        chunk_end: 4,
+        ..term
+    };
+    assert_eq!(cas.shard(shard(&[past], &oid)).await.status, 400);
+
+    // A xorb never uploaded: 400 naming it.
+    let unknown = Xorb::of(vec![content(10_000, 300)]);
+    let (term_u, data_u) = unknown.range(0, 1);
+    let reply = cas.shard(shard(&[term_u], &sha256_hex(&data_u))).await;
+    assert_eq!(reply.status, 400);
+    let message = reply.body["error"].as_str().unwrap();
+    assert!(message.contains(&unknown.hash.to_hex()), "{message}");
+
+    // Not a shard at all, or a truncated one.
+    assert_eq!(cas.shard(b"hello".to_vec()).await.status, 400);
+    let good = shard(&[term], &oid);
+    assert_eq!(
+        cas.shard(good[..good.len() - 60].to_vec()).await.status,
+        400
+    );
+    assert_eq!(lfs_files(&hub), Vec::<PathBuf>::new());
+
+    // A corrupted xorb, and a valid xorb under another xorb's name: 400.
+    let fresh = Xorb::of(vec![content(25_000, 400), content(25_000, 401)]);
+    let mut corrupted = fresh.bytes.clone();
+    let last = corrupted.len() - 10;
+    corrupted[last] ^= 0xff;
+    let reply = cas.xorb_as(&fresh.hash.to_hex(), corrupted).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let mut truncated = fresh.bytes.clone();
+    truncated.truncate(truncated.len() - 1);
+    let reply = cas.xorb_as(&fresh.hash.to_hex(), truncated).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.body["error"].as_str().unwrap().contains("truncated"));
+    let reply = cas.xorb_as(&fresh.hash.to_hex(), xorb.bytes.clone()).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.body["error"].as_str().unwrap().contains("hash to"));
+    assert_eq!(
+        cas.xorb_as("not-a-hash", fresh.bytes.clone()).await.status,
+        400
+    );
+    let unknown_prefix = format!("{}/v1/xorbs/other/{}", cas.url, fresh.hash);
+    let reply = cas
+        .send(cas.client.post(unknown_prefix).body(fresh.bytes.clone()))
+        .await;
+    assert_eq!(reply.status, 404);
+    // None of them can be used by a shard.
+    let (term_f, data_f) = fresh.range(0, 2);
+    assert_eq!(
+        cas.shard(shard(&[term_f], &sha256_hex(&data_f)))
+            .await
+            .status,
+        400
+    );
+    assert!(
+        !files_under(&hub.data_dir.join("objects/xet"))
+            .iter()
+            .any(|p| p.display().to_string().contains(&fresh.hash.to_hex()))
+    );
+}
+
+#[tokio::test]
+async fn cas_tokens_are_checked_and_bound_to_one_repo() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    let alice_api = hub.api(Some(&alice));
+    alice_api.create_repo("model", "alice", "a", true).await;
+    alice_api.create_repo("model", "alice", "b", false).await;
+    let bob_api = hub.api(Some(&bob));
+    bob_api.create_repo("model", "bob", "m", false).await;
+
+    let cas_a = cas_for(&hub, &alice, "alice/a").await;
+    let xorb = Xorb::of(vec![content(30_000, 500), content(30_000, 501)]);
+    assert_eq!(cas_a.xorb(&xorb).await.status, 200);
+    let (term, data) = xorb.range(0, 2);
+    let oid = sha256_hex(&data);
+    assert_eq!(cas_a.shard(shard(&[term], &oid)).await.status, 200);
+
+    // The object belongs to repo a: repo b cannot commit it without its own upload.
+    let into_b = commit(
+        &alice_api,
+        "alice/b",
+        &[lfs_file("w.bin", &oid, data.len())],
+    )
+    .await;
+    assert_eq!(into_b.status, 400);
+
+    // Bob knows the xorb's hash and the file's sha256, but never uploaded
+    // the xorb: his shard cannot use it, and he gets no object.
+    let cas_bob = cas_for(&hub, &bob, "bob/m").await;
+    let reply = cas_bob.shard(shard(&[term], &oid)).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not uploaded")
+    );
+    let stolen = commit(&bob_api, "bob/m", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(stolen.status, 400);
+    // Uploading the xorb proves he holds the content; then it works, and
+    // the store keeps one copy of each.
+    assert_eq!(
+        cas_bob.xorb(&xorb).await.body,
+        json!({ "was_inserted": true })
+    );
+    assert_eq!(cas_bob.shard(shard(&[term], &oid)).await.status, 200);
+    assert_eq!(
+        commit(&bob_api, "bob/m", &[lfs_file("w.bin", &oid, data.len())])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(download(&hub, &bob, "bob/m", "w.bin").await.1, data);
+    assert_eq!(lfs_files(&hub).len(), 1);
+    assert_eq!(files_under(&hub.data_dir.join("objects/xet")).len(), 1);
+
+    // A token is refused when missing, malformed, tampered or for another hub.
+    let a_token = cas_a.token.clone().unwrap();
+    let tampered = {
+        let flipped = if a_token.ends_with('0') { "1" } else { "0" };
+        format!("{}{flipped}", &a_token[..a_token.len() - 1])
+    };
+    let moved = {
+        let mut parts: Vec<&str> = a_token.split('.').collect();
+        let other_repo = (parts[2].parse::<i64>().unwrap() + 1).to_string();
+        parts[2] = &other_repo;
+        parts.join(".")
+    };
+    for token in [
+        None,
+        Some("garbage".to_owned()),
+        Some(tampered),
+        Some(moved),
+        Some(alice.clone()),
+    ] {
+        // A fresh connection each: the hub answers before reading the body.
+        let cas = || Cas {
+            url: cas_a.url.clone(),
+            token: token.clone(),
+            client: reqwest::Client::new(),
+        };
+        let reply = cas().xorb(&xorb).await;
+        assert_eq!(reply.status, 401, "{token:?}");
+        assert_eq!(cas().shard(shard(&[term], &oid)).await.status, 401);
+    }
+
+    // A token outlives neither the repo nor the writer's access.
+    let cas_b = cas_for(&hub, &alice, "alice/b").await;
+    let deleted = alice_api
+        .send(
+            reqwest::Method::DELETE,
+            "/api/repos/delete",
+            Some(json!({ "name": "b", "organization": "alice", "type": "model" })),
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(cas_b.xorb(&xorb).await.status, 403);
+    let cas_b = Cas {
+        client: reqwest::Client::new(),
+        ..cas_b
+    };
+    assert_eq!(cas_b.shard(shard(&[term], &oid)).await.status, 403);
+}

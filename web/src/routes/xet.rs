@@ -1,0 +1,174 @@
+//! The write-only Xet CAS, as `hf_xet` calls it (hf-hub-api.md §7.2): the
+//! token endpoint under `/api`, the CAS under `/cas` (authorised by the
+//! token it hands out), and the client's telemetry. Downloads never use
+//! Xet: no read tokens, and the chunk, grant and v2 shard calls answer 404
+//! so the client falls back to the calls below.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hub_core::Error;
+use hub_core::xet::cas::{self, CasWriter};
+use hub_core::xet::{shard, xorb};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::hf::repo_type;
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::errors::{ApiError, ApiResult};
+use crate::request::Origin;
+
+/// The Xet prefixes clients use: hf_xet 1.8 says `default`, the docs
+/// `default-merkledb`.
+const PREFIXES: [&str; 2] = ["default", "default-merkledb"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}",
+            get(write_token),
+        )
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/xet-read-token/{revision}",
+            get(read_token),
+        )
+        .route("/cas/v1/chunks/{prefix}/{hash}", get(not_offered))
+        .route("/cas/v1/xorb-grants/{prefix}/{hash}", post(not_offered))
+        .route(
+            "/cas/v1/xorbs/{prefix}/{hash}",
+            post(upload_xorb).layer(DefaultBodyLimit::max(
+                xorb::MAX_XORB_SIZE + xorb::MAX_FOOTER_SIZE,
+            )),
+        )
+        .route("/cas/v2/shards", post(not_offered))
+        .route(
+            "/cas/v1/shards",
+            post(upload_shard).layer(DefaultBodyLimit::max(shard::MAX_SHARD_SIZE)),
+        )
+        .route("/v1/telemetry", post(telemetry))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    create_pr: Option<String>,
+}
+
+/// Handles `GET /api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}`.
+async fn write_token(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    origin: Origin,
+    Path((segment, ns, name, _revision)): Path<(String, String, String, String)>,
+    Query(query): Query<TokenQuery>,
+) -> ApiResult<Response> {
+    let kind = repo_type(&segment)?;
+    let issued = cas::issue_write_token(&state, &actor, kind, &ns, &name).await?;
+    if query
+        .create_pr
+        .as_deref()
+        .is_some_and(|v| v == "1" || v == "true")
+    {
+        return Err(Error::invalid("pull requests are not supported by this hub yet").into());
+    }
+    let cas_url = format!("{}/cas", origin.base_url);
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("x-xet-cas-url", cas_url.clone()),
+        ("x-xet-access-token", issued.access_token.clone()),
+        ("x-xet-token-expiration", issued.expires.to_string()),
+    ] {
+        let value = HeaderValue::from_str(&value).map_err(|e| Error::Internal(e.into()))?;
+        headers.insert(name, value);
+    }
+    let body = json!({
+        "accessToken": issued.access_token,
+        "exp": issued.expires,
+        "casUrl": cas_url,
+    });
+    Ok((headers, Json(body)).into_response())
+}
+
+/// Handles `GET /api/{repo_type}/{namespace}/{name}/xet-read-token/{revision}`.
+async fn read_token() -> ApiError {
+    cas::refuse_read_token().into()
+}
+
+/// Handles `GET /cas/v1/chunks/{prefix}/{hash}` (global dedupe),
+/// `POST /cas/v1/xorb-grants/{prefix}/{hash}` and `POST /cas/v2/shards`:
+/// not offered, so the client goes on without them.
+async fn not_offered() -> ApiError {
+    Error::not_found("not offered by this hub").into()
+}
+
+/// The writer a CAS request's `Authorization: Bearer <accessToken>` stands for.
+pub struct CasAuth(pub CasWriter);
+
+impl FromRequestParts<AppState> for CasAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(Error::Unauthenticated)?;
+        Ok(CasAuth(cas::writer(state, token).await?))
+    }
+}
+
+/// Handles `POST /cas/v1/xorbs/{prefix}/{hash}`.
+async fn upload_xorb(
+    State(state): State<AppState>,
+    CasAuth(writer): CasAuth,
+    Path((prefix, hash)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    known_prefix(&prefix)?;
+    let was_inserted = cas::upload_xorb(&state, &writer, &hash, read_body(body)?).await?;
+    Ok(Json(json!({ "was_inserted": was_inserted })))
+}
+
+/// Handles `POST /cas/v1/shards`.
+async fn upload_shard(
+    State(state): State<AppState>,
+    CasAuth(writer): CasAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let outcome = cas::upload_shard(&state, &writer, &read_body(body)?).await?;
+    tracing::info!(
+        repo = writer.repo.id,
+        stored = outcome.files_stored,
+        present = outcome.files_present,
+        "xet shard"
+    );
+    Ok(Json(json!({ "result": 1 })))
+}
+
+/// Handles `POST /v1/telemetry` (hf_xet's upload summary): accepted, not kept.
+async fn telemetry() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+fn known_prefix(prefix: &str) -> Result<(), ApiError> {
+    if PREFIXES.contains(&prefix) {
+        Ok(())
+    } else {
+        Err(Error::not_found(format!("no Xet prefix {prefix:?}")).into())
+    }
+}
+
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
+    body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(e.body_text()),
+        _ => Error::invalid(format!("cannot read the request body: {}", e.body_text())),
+    })
+}
