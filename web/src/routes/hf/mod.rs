@@ -1,11 +1,14 @@
 //! The Hugging Face-shaped API (`/api/...`), as `huggingface_hub` calls it.
 
 pub mod commit;
+pub mod misc;
 pub mod orgs;
+pub mod preupload;
 pub mod refs;
 pub mod repos;
 pub mod resolve;
 pub mod tree;
+pub mod unsupported;
 pub mod whoami;
 
 use axum::Router;
@@ -24,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .merge(orgs::router())
         .merge(tree::router())
         .merge(refs::router())
+        .merge(preupload::router())
+        .merge(misc::router())
+        .merge(unsupported::router())
 }
 
 /// Dates as the HF client parses them: `YYYY-MM-DDTHH:MM:SS.fffZ`.

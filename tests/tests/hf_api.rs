@@ -1,0 +1,1023 @@
+//! The metadata and management endpoints of the Hugging Face API, as
+//! `huggingface_hub` 2.4 calls them: tree, paths-info, refs, branches and
+//! tags, listings with search and filters, preupload, validate-yaml, the
+//! small endpoints, and the features this hub refuses. Each pins the shape
+//! of its answers and the error model (§1.5 of hf-hub-api.md).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tests::{Answer, Api, TestHub, file_op};
+
+const LFS_TYPE: &str = "application/vnd.git-lfs+json";
+
+/// Uploads `data` to `repo` through the LFS batch API; returns its sha256.
+async fn upload_lfs(hub: &TestHub, token: &str, repo: &str, data: &[u8]) -> String {
+    let oid = hex::encode(Sha256::digest(data));
+    let client = reqwest::Client::new();
+    let request = json!({ "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
+        "objects": [{ "oid": oid, "size": data.len() }] });
+    let batch: Value = client
+        .post(format!("{}/{repo}.git/info/lfs/objects/batch", hub.url))
+        .bearer_auth(token)
+        .header("accept", LFS_TYPE)
+        .header("content-type", LFS_TYPE)
+        .body(request.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions = &batch["objects"][0]["actions"];
+    let href = actions["upload"]["href"].as_str().expect("upload action");
+    let put = client.put(href).body(data.to_vec()).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    let verified = client
+        .post(actions["verify"]["href"].as_str().unwrap())
+        .bearer_auth(token)
+        .header("content-type", LFS_TYPE)
+        .body(json!({ "oid": oid, "size": data.len() }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 200);
+    oid
+}
+
+fn lfs_op(path: &str, oid: &str, size: usize) -> Value {
+    json!({ "key": "lfsFile", "value": { "path": path, "algo": "sha256", "oid": oid, "size": size } })
+}
+
+/// The git blob id of `content`, as `git hash-object` computes it.
+fn git_blob_id(content: &[u8]) -> String {
+    git2::Oid::hash_object(git2::ObjectType::Blob, content)
+        .unwrap()
+        .to_string()
+}
+
+fn paths(answer: &Answer) -> Vec<String> {
+    answer
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {:?}", answer.body))
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(answer: &Answer) -> Option<String> {
+    let link = answer.headers.get("link")?.to_str().unwrap();
+    let start = link.find('<')? + 1;
+    let end = link.find('>')?;
+    assert!(link.ends_with("rel=\"next\""), "{link}");
+    Some(link[start..end].to_owned())
+}
+
+/// GET an absolute URL with the API's token.
+async fn get_url(api: &Api, url: &str) -> Answer {
+    let path = url
+        .strip_prefix(&api.base)
+        .unwrap_or_else(|| panic!("{url} not on {}", api.base));
+    api.get(path).await
+}
+
+/// A model repo `alice/m` with nested folders, Chinese names and an LFS file.
+struct Fixture {
+    hub: TestHub,
+    token: String,
+    api: Api,
+    sha: String,
+    weights_oid: String,
+    weights: Vec<u8>,
+}
+
+async fn fixture() -> Fixture {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let weights: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let weights_oid = upload_lfs(&hub, &token, "alice/m", &weights).await;
+    let commit = api
+        .commit(
+            "alice/m",
+            "add files",
+            &[
+                file_op("README.md", b"# m\n"),
+                file_op("config.json", b"{}"),
+                file_op("sub/dir/a.txt", b"a"),
+                file_op("sub/b.txt", b"bb"),
+                file_op("中文/说明.txt", "你好".as_bytes()),
+                lfs_op("model.safetensors", &weights_oid, weights.len()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(commit.status, 200, "{:?}", commit.body);
+    let sha = commit.body["commitOid"].as_str().unwrap().to_owned();
+    Fixture {
+        hub,
+        token,
+        api,
+        sha,
+        weights_oid,
+        weights,
+    }
+}
+
+#[tokio::test]
+async fn tree_lists_folders_files_and_lfs_entries() {
+    let f = fixture().await;
+    let api = &f.api;
+    let root = api.get("/api/models/alice/m/tree/main").await;
+    assert_eq!(root.status, 200, "{:?}", root.body);
+    assert_eq!(
+        paths(&root),
+        [
+            "sub",
+            "中文",
+            ".gitattributes",
+            "README.md",
+            "config.json",
+            "model.safetensors"
+        ]
+    );
+    assert!(root.headers.get("link").is_none());
+    let entries = root.body.as_array().unwrap();
+    assert_eq!(entries[0]["type"], "directory");
+    assert_eq!(entries[0]["size"], 0);
+    assert_eq!(entries[0]["oid"].as_str().unwrap().len(), 40);
+    let config = &entries[4];
+    assert_eq!(
+        config,
+        &json!({ "type": "file", "oid": git_blob_id(b"{}"), "size": 2, "path": "config.json" })
+    );
+    let weights = &entries[5];
+    assert_eq!(weights["size"], f.weights.len());
+    assert_eq!(weights["lfs"]["oid"], f.weights_oid);
+    assert_eq!(weights["lfs"]["size"], f.weights.len());
+    let pointer_size = weights["lfs"]["pointerSize"].as_u64().unwrap();
+    assert!((100..200).contains(&pointer_size), "{pointer_size}");
+    assert_eq!(weights["oid"].as_str().unwrap().len(), 40);
+    for entry in entries {
+        assert!(entry.get("xetHash").is_none(), "{entry}");
+        assert!(entry.get("lastCommit").is_none(), "{entry}");
+    }
+
+    // Recursive listings hold the folders too, paths from the repo root.
+    let all = api
+        .get(&format!(
+            "/api/models/alice/m/tree/{}?recursive=true&expand=false",
+            f.sha
+        ))
+        .await;
+    assert_eq!(
+        paths(&all),
+        [
+            "sub",
+            "sub/dir",
+            "sub/dir/a.txt",
+            "sub/b.txt",
+            "中文",
+            "中文/说明.txt",
+            ".gitattributes",
+            "README.md",
+            "config.json",
+            "model.safetensors"
+        ]
+    );
+
+    // A sub-folder, %2F-encoded as the HF client sends it, or raw.
+    for url in [
+        "/api/models/alice/m/tree/main/sub%2Fdir",
+        "/api/models/alice/m/tree/main/sub/dir",
+        "/api/models/alice/m/tree/main/sub/dir/",
+    ] {
+        let sub = api.get(url).await;
+        assert_eq!(sub.status, 200, "{url}");
+        assert_eq!(paths(&sub), ["sub/dir/a.txt"], "{url}");
+    }
+    let chinese = api
+        .get("/api/models/alice/m/tree/main/%E4%B8%AD%E6%96%87")
+        .await;
+    assert_eq!(paths(&chinese), ["中文/说明.txt"]);
+
+    // A missing folder, or a file, is EntryNotFound with the commit; a
+    // missing revision is RevisionNotFound.
+    for missing in [
+        "additional_chat_templates",
+        "config.json",
+        "sub%2Fnope",
+        "..%2Fx",
+    ] {
+        let r = api
+            .get(&format!(
+                "/api/models/alice/m/tree/main/{missing}?recursive=false&expand=false"
+            ))
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (404, Some("EntryNotFound")),
+            "{missing}"
+        );
+        assert_eq!(r.headers["x-repo-commit"], f.sha.as_str());
+        assert!(r.body["error"].is_string());
+    }
+    let r = api.get("/api/models/alice/m/tree/nope").await;
+    assert_eq!((r.status, r.error_code()), (404, Some("RevisionNotFound")));
+    let r = api.get("/api/datasets/alice/m/tree/main").await;
+    assert_eq!((r.status, r.error_code()), (404, Some("RepoNotFound")));
+}
+
+#[tokio::test]
+async fn tree_pages_follow_absolute_links_on_one_commit() {
+    let f = fixture().await;
+    let api = &f.api;
+    let mut url = format!(
+        "{}/api/models/alice/m/tree/main?recursive=true&limit=3",
+        f.hub.url
+    );
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = get_url(api, &url).await;
+        assert_eq!(page.status, 200, "{url}: {:?}", page.body);
+        pages += 1;
+        seen.extend(paths(&page));
+        match next_link(&page) {
+            Some(next) => {
+                assert!(
+                    next.starts_with(&format!("{}/api/models/alice/m/tree/{}", f.hub.url, f.sha)),
+                    "{next}"
+                );
+                url = next;
+            }
+            None => break,
+        }
+        // The branch moves between pages; the listing stays on its commit.
+        if pages == 1 {
+            let moved = api
+                .commit("alice/m", "more", &[file_op("sub/zzz.txt", b"z")], None)
+                .await;
+            assert_eq!(moved.status, 200);
+        }
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(seen.len(), 10);
+    assert!(!seen.contains(&"sub/zzz.txt".to_owned()));
+
+    // Sub-folder pages keep the folder, encoded.
+    let first = api
+        .get("/api/models/alice/m/tree/main/sub?recursive=true&limit=1")
+        .await;
+    let next = next_link(&first).unwrap();
+    assert!(next.contains("/tree/") && next.contains("/sub?"), "{next}");
+    let second = get_url(api, &next).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(paths(&second), ["sub/dir/a.txt"]);
+
+    // A bad cursor or flag is a clear 400.
+    let bad = api.get("/api/models/alice/m/tree/main?cursor=x").await;
+    assert_eq!(bad.status, 400);
+    let bad = api
+        .get("/api/models/alice/m/tree/main?recursive=perhaps")
+        .await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn tree_and_paths_info_expand_last_commits() {
+    let f = fixture().await;
+    let api = &f.api;
+    let second = api
+        .commit(
+            "alice/m",
+            "touch b\n\nbody",
+            &[file_op("sub/b.txt", b"changed")],
+            None,
+        )
+        .await;
+    let second = second.body["commitOid"].as_str().unwrap().to_owned();
+    let listed = api.get("/api/models/alice/m/tree/main?expand=true").await;
+    assert_eq!(listed.status, 200);
+    for entry in listed.body.as_array().unwrap() {
+        let last = &entry["lastCommit"];
+        let expected = match entry["path"].as_str().unwrap() {
+            "sub" => &second,
+            ".gitattributes" => continue,
+            _ => &f.sha,
+        };
+        assert_eq!(&last["id"], expected, "{entry}");
+        assert!(last["date"].as_str().unwrap().ends_with('Z'));
+        if entry["type"] == "file" {
+            assert_eq!(entry["securityFileStatus"]["status"], "unscanned");
+            assert!(entry["securityFileStatus"]["avScan"].is_null());
+        }
+    }
+    let sub = api
+        .get("/api/models/alice/m/tree/main/sub?expand=true")
+        .await;
+    let b = &sub.body.as_array().unwrap()[1];
+    assert_eq!(b["path"], "sub/b.txt");
+    assert_eq!(
+        b["lastCommit"],
+        json!({ "id": second, "title": "touch b", "date": b["lastCommit"]["date"] })
+    );
+
+    // paths-info as the HF client sends it: a form with repeated keys.
+    let form = "paths=sub%2Fb.txt&paths=missing.txt&paths=sub&paths=model.safetensors&expand=true";
+    let info = api
+        .client
+        .post(format!("{}/api/models/alice/m/paths-info/main", f.hub.url))
+        .bearer_auth(&f.token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    let info: Value = info.json().await.unwrap();
+    let listed: Vec<&str> = info
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["sub/b.txt", "sub", "model.safetensors"]);
+    assert_eq!(info[0]["oid"], git_blob_id(b"changed"));
+    assert_eq!(info[0]["size"], 7);
+    assert_eq!(info[0]["lastCommit"]["id"], second.as_str());
+    assert_eq!(info[1]["type"], "directory");
+    assert_eq!(info[2]["lfs"]["oid"], f.weights_oid);
+
+    // JSON works too; without expand there is no lastCommit.
+    let by_json = api
+        .post(
+            &format!("/api/models/alice/m/paths-info/{}", f.sha),
+            json!({ "paths": ["sub/b.txt", "中文/说明.txt"] }),
+        )
+        .await;
+    assert_eq!(by_json.status, 200);
+    assert_eq!(paths(&by_json), ["sub/b.txt", "中文/说明.txt"]);
+    assert_eq!(
+        by_json.body[0]["oid"],
+        git_blob_id(b"bb"),
+        "the old commit's blob"
+    );
+    assert!(by_json.body[0].get("lastCommit").is_none());
+
+    let missing_rev = api
+        .post(
+            "/api/models/alice/m/paths-info/nope",
+            json!({ "paths": ["a"] }),
+        )
+        .await;
+    assert_eq!(
+        (missing_rev.status, missing_rev.error_code()),
+        (404, Some("RevisionNotFound"))
+    );
+}
+
+#[tokio::test]
+async fn private_repos_answer_401_anonymous_and_404_signed_in() {
+    let hub = TestHub::start().await;
+    let alice = hub.api(Some(&hub.user_with_token("alice")));
+    let bob = hub.api(Some(&hub.user_with_token("bob")));
+    let anonymous = hub.api(None);
+    assert_eq!(
+        alice
+            .create_repo("model", "alice", "secret", true)
+            .await
+            .status,
+        200
+    );
+    let urls = [
+        (Method::GET, "/api/models/alice/secret/tree/main"),
+        (Method::POST, "/api/models/alice/secret/paths-info/main"),
+        (Method::GET, "/api/models/alice/secret/refs"),
+        (Method::POST, "/api/models/alice/secret/branch/dev"),
+        (Method::DELETE, "/api/models/alice/secret/branch/dev"),
+        (Method::POST, "/api/models/alice/secret/tag/main"),
+        (Method::DELETE, "/api/models/alice/secret/tag/v1"),
+        (Method::POST, "/api/models/alice/secret/preupload/main"),
+        (Method::GET, "/api/models/alice/secret/auth-check"),
+        (Method::GET, "/api/models/alice/secret/auth-check/write"),
+        (Method::GET, "/api/models/alice/secret/discussions"),
+    ];
+    for (method, url) in urls {
+        let body = Some(json!({ "paths": [], "files": [], "tag": "v1" }));
+        let a = anonymous.send(method.clone(), url, body.clone()).await;
+        assert_eq!(
+            (a.status, a.error_code()),
+            (401, Some("RepoNotFound")),
+            "{method} {url}"
+        );
+        let b = bob.send(method.clone(), url, body.clone()).await;
+        assert_eq!(
+            (b.status, b.error_code()),
+            (404, Some("RepoNotFound")),
+            "{method} {url}"
+        );
+        // Exactly what a missing repo answers.
+        let missing = bob
+            .send(method.clone(), &url.replace("secret", "nothing"), body)
+            .await;
+        assert_eq!(
+            (missing.status, missing.error_code(), &missing.body),
+            (b.status, b.error_code(), &b.body)
+        );
+    }
+    let own = alice.get("/api/models/alice/secret/tree/main").await;
+    assert_eq!(own.status, 200);
+}
+
+#[tokio::test]
+async fn refs_branches_and_tags() {
+    let f = fixture().await;
+    let api = &f.api;
+    let refs = api.get("/api/models/alice/m/refs").await;
+    assert_eq!(refs.status, 200);
+    assert_eq!(
+        refs.body,
+        json!({ "branches": [{ "name": "main", "ref": "refs/heads/main", "targetCommit": f.sha }],
+                "tags": [], "converts": [] })
+    );
+    let with_prs = api.get("/api/models/alice/m/refs?include_prs=1").await;
+    assert_eq!(with_prs.body["pullRequests"], json!([]));
+
+    // A branch from the default head, one from a revision; then a tag.
+    let first: String = {
+        let commits = api.get("/api/models/alice/m/commits/main").await;
+        commits.body.as_array().unwrap().last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let created = api.post("/api/models/alice/m/branch/dev", json!({})).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(created.body["targetCommit"], f.sha.as_str());
+    let old = api
+        .post(
+            "/api/models/alice/m/branch/feature%2Fold",
+            json!({ "startingPoint": first }),
+        )
+        .await;
+    assert_eq!(old.status, 200, "{:?}", old.body);
+    assert_eq!(old.body["ref"], "refs/heads/feature/old");
+    let empty_body = api
+        .client
+        .post(format!("{}/api/models/alice/m/branch/bare", f.hub.url))
+        .bearer_auth(&f.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty_body.status(), 200);
+    let tagged = api
+        .post(
+            &format!("/api/models/alice/m/tag/{first}"),
+            json!({ "tag": "v1", "message": "first" }),
+        )
+        .await;
+    assert_eq!(tagged.status, 200, "{:?}", tagged.body);
+    assert_eq!(
+        tagged.body,
+        json!({ "name": "v1", "ref": "refs/tags/v1", "targetCommit": first })
+    );
+    let light = api
+        .post("/api/models/alice/m/tag/dev", json!({ "tag": "v2" }))
+        .await;
+    assert_eq!(light.status, 200);
+
+    let refs = api.get("/api/models/alice/m/refs").await;
+    let names = |kind: &str| -> Vec<(String, String)> {
+        refs.body[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_owned(),
+                    r["targetCommit"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names("branches"),
+        [
+            ("bare".to_owned(), f.sha.clone()),
+            ("dev".to_owned(), f.sha.clone()),
+            ("feature/old".to_owned(), first.clone()),
+            ("main".to_owned(), f.sha.clone())
+        ]
+    );
+    assert_eq!(
+        names("tags"),
+        [
+            ("v1".to_owned(), first.clone()),
+            ("v2".to_owned(), f.sha.clone())
+        ]
+    );
+
+    // Branches and tags are revisions everywhere.
+    for rev in [
+        "dev",
+        "v1",
+        "feature%2Fold",
+        "refs%2Fheads%2Fdev",
+        "refs%2Ftags%2Fv1",
+    ] {
+        let info = api
+            .get(&format!("/api/models/alice/m/revision/{rev}"))
+            .await;
+        assert_eq!(info.status, 200, "{rev}");
+    }
+    let at_tag = api.get("/api/models/alice/m/revision/v1").await;
+    assert_eq!(at_tag.body["sha"], first.as_str());
+    // Commits land on a new branch without touching main.
+    let on_dev = api
+        .client
+        .post(format!("{}/api/models/alice/m/commit/dev", f.hub.url))
+        .bearer_auth(&f.token)
+        .header("content-type", "application/x-ndjson")
+        .body(format!(
+            "{}\n{}",
+            json!({ "key": "header", "value": { "summary": "on dev", "description": "" } }),
+            file_op("dev.txt", b"d")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_dev.status(), 200);
+    assert_eq!(
+        api.get("/api/models/alice/m/revision/main").await.body["sha"],
+        f.sha.as_str()
+    );
+
+    // Creation times are recorded for each ref.
+    let recorded: i64 = {
+        let db = f.hub.database_url.clone().unwrap();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM repo_refs WHERE created_at IS NOT NULL")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(recorded, 6, "main, dev, bare, feature/old, v1, v2");
+
+    // Conflicts: 409 for a taken name, of either kind, or a folder clash.
+    for (url, body) in [
+        ("/api/models/alice/m/branch/dev", json!({})),
+        ("/api/models/alice/m/branch/v1", json!({})),
+        ("/api/models/alice/m/branch/feature", json!({})),
+        ("/api/models/alice/m/branch/dev%2Fsub", json!({})),
+        ("/api/models/alice/m/tag/main", json!({ "tag": "v1" })),
+        ("/api/models/alice/m/tag/main", json!({ "tag": "main" })),
+    ] {
+        let r = api.post(url, body.clone()).await;
+        assert_eq!(r.status, 409, "{url} {body}: {:?}", r.body);
+        assert!(
+            r.body["error"].as_str().unwrap().contains("exists"),
+            "{:?}",
+            r.body
+        );
+    }
+    // Invalid names: 400 with a message; missing revisions: RevisionNotFound.
+    for name in [
+        "refs%2Fpr%2F5",
+        "a..b",
+        "a%20b",
+        "x.lock",
+        "HEAD",
+        "%2Fa",
+        "a~1",
+    ] {
+        let r = api
+            .post(&format!("/api/models/alice/m/branch/{name}"), json!({}))
+            .await;
+        assert_eq!(r.status, 400, "{name}: {:?}", r.body);
+        assert!(
+            r.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("invalid branch name")
+        );
+        let r = api
+            .post(
+                "/api/models/alice/m/tag/main",
+                json!({ "tag": name.replace("%2F", "/").replace("%20", " ") }),
+            )
+            .await;
+        assert_eq!(r.status, 400, "tag {name}: {:?}", r.body);
+    }
+    let r = api.post("/api/models/alice/m/tag/main", json!({})).await;
+    assert_eq!(r.status, 400);
+    let r = api
+        .post(
+            "/api/models/alice/m/branch/x",
+            json!({ "startingPoint": "nope" }),
+        )
+        .await;
+    assert_eq!((r.status, r.error_code()), (404, Some("RevisionNotFound")));
+    let r = api
+        .post("/api/models/alice/m/tag/nope", json!({ "tag": "v3" }))
+        .await;
+    assert_eq!((r.status, r.error_code()), (404, Some("RevisionNotFound")));
+
+    // Deleting: the default branch is refused; missing refs are RevisionNotFound.
+    let r = api
+        .send(Method::DELETE, "/api/models/alice/m/branch/main", None)
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body["error"].as_str().unwrap().contains("default branch"));
+    for url in [
+        "/api/models/alice/m/branch/dev",
+        "/api/models/alice/m/tag/v1",
+    ] {
+        assert_eq!(
+            api.send(Method::DELETE, url, None).await.status,
+            200,
+            "{url}"
+        );
+        let again = api.send(Method::DELETE, url, None).await;
+        assert_eq!(
+            (again.status, again.error_code()),
+            (404, Some("RevisionNotFound")),
+            "{url}"
+        );
+    }
+    let r = api.get("/api/models/alice/m/revision/dev").await;
+    assert_eq!((r.status, r.error_code()), (404, Some("RevisionNotFound")));
+    let refs = api.get("/api/models/alice/m/refs").await;
+    assert_eq!(refs.body["branches"].as_array().unwrap().len(), 3);
+    assert_eq!(refs.body["tags"].as_array().unwrap().len(), 1);
+
+    // Others: anonymous callers need to sign in, read tokens and strangers may not write.
+    let anonymous = f.hub.api(None);
+    let r = anonymous
+        .post("/api/models/alice/m/branch/x", json!({}))
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(anonymous.get("/api/models/alice/m/refs").await.status, 200);
+    let bob = f.hub.api(Some(&f.hub.user_with_token("bob")));
+    let r = bob.post("/api/models/alice/m/branch/x", json!({})).await;
+    assert_eq!(r.status, 403);
+    let reader = f.hub.api(Some(&f.hub.token("alice", false)));
+    let r = reader
+        .send(Method::DELETE, "/api/models/alice/m/tag/v2", None)
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn preupload_plans_every_path() {
+    use base64::Engine;
+    let f = fixture().await;
+    let api = &f.api;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let files = json!([
+        { "path": "README.md", "sample": b64(b"# m\n"), "size": 4 },
+        { "path": "config.json", "sample": b64(b"{\"a\": 1}"), "size": 8 },
+        { "path": "model.safetensors", "sample": b64(&f.weights[..512]), "size": f.weights.len() },
+        { "path": "data/train-00000-of-00001.parquet", "sample": b64(b"PAR1"), "size": 4 },
+        { "path": "notes/big.txt", "sample": b64(b"text"), "size": 20 * 1024 * 1024 },
+        { "path": "blob.dat", "sample": b64(b"a\0b"), "size": 3 },
+        { "path": ".git/config", "sample": b64(b"[core]"), "size": 6 },
+        { "path": "logs/run.log", "sample": b64(b"x"), "size": 1 },
+        { "path": "./sub//b.txt", "sample": b64(b"bb"), "size": 2 },
+    ]);
+    let answer = api
+        .post(
+            "/api/models/alice/m/preupload/main",
+            json!({ "files": files, "gitIgnore": "*.log\n" }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["commitOid"], f.sha.as_str());
+    let expected = [
+        ("README.md", "regular", false, json!(git_blob_id(b"# m\n"))),
+        ("config.json", "regular", false, json!(git_blob_id(b"{}"))),
+        ("model.safetensors", "lfs", false, json!(f.weights_oid)),
+        (
+            "data/train-00000-of-00001.parquet",
+            "lfs",
+            false,
+            Value::Null,
+        ),
+        ("notes/big.txt", "lfs", false, Value::Null),
+        ("blob.dat", "lfs", false, Value::Null),
+        (".git/config", "regular", true, Value::Null),
+        ("logs/run.log", "regular", true, Value::Null),
+        ("./sub//b.txt", "regular", false, json!(git_blob_id(b"bb"))),
+    ];
+    let got = answer.body["files"].as_array().unwrap();
+    assert_eq!(got.len(), expected.len());
+    for (file, (path, mode, ignore, oid)) in got.iter().zip(expected) {
+        assert_eq!(
+            file,
+            &json!({ "path": path, "uploadMode": mode, "shouldIgnore": ignore, "oid": oid })
+        );
+    }
+
+    // Without gitIgnore, the revision's own .gitignore applies; .gitattributes too.
+    let rules = api
+        .commit(
+            "alice/m",
+            "rules",
+            &[
+                file_op(".gitignore", b"secret/\n"),
+                file_op(
+                    ".gitattributes",
+                    b"*.txt filter=lfs diff=lfs merge=lfs -text\n",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(rules.status, 200);
+    let answer = api
+        .post(
+            "/api/models/alice/m/preupload/main",
+            json!({ "files": [
+                { "path": "secret/key.pem", "sample": b64(b"k"), "size": 1 },
+                { "path": "notes.txt", "sample": b64(b"n"), "size": 1 },
+                { "path": "model.safetensors", "sample": "", "size": 1 },
+            ] }),
+        )
+        .await;
+    let modes: Vec<(bool, &str)> = answer.body["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["shouldIgnore"].as_bool().unwrap(),
+                f["uploadMode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [(true, "regular"), (false, "lfs"), (false, "regular")]
+    );
+
+    // Refusals: a bad path or sample is a 400, an unknown revision RevisionNotFound,
+    // pull requests are not supported, read tokens and anonymous callers may not upload.
+    let bad = api
+        .post(
+            "/api/models/alice/m/preupload/main",
+            json!({ "files": [{ "path": "../x", "sample": "", "size": 1 }] }),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let bad = api
+        .post(
+            "/api/models/alice/m/preupload/main",
+            json!({ "files": [{ "path": "x", "sample": "!!", "size": 1 }] }),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let missing = api
+        .post("/api/models/alice/m/preupload/nope", json!({ "files": [] }))
+        .await;
+    assert_eq!(
+        (missing.status, missing.error_code()),
+        (404, Some("RevisionNotFound"))
+    );
+    let pr = api
+        .post(
+            "/api/models/alice/m/preupload/main?create_pr=1",
+            json!({ "files": [] }),
+        )
+        .await;
+    assert_eq!(pr.status, 400);
+    assert!(pr.body["error"].as_str().unwrap().contains("pull requests"));
+    let reader = f.hub.api(Some(&f.hub.token("alice", false)));
+    assert_eq!(
+        reader
+            .post("/api/models/alice/m/preupload/main", json!({ "files": [] }))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        f.hub
+            .api(None)
+            .post("/api/models/alice/m/preupload/main", json!({ "files": [] }))
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn validate_yaml_agent_harnesses_and_auth_check() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let anonymous = hub.api(None);
+
+    let good = anonymous
+        .post(
+            "/api/validate-yaml",
+            json!({ "content": "---\nlicense: mit\n---\n# hi\n", "repoType": "model" }),
+        )
+        .await;
+    assert_eq!(
+        (good.status, &good.body),
+        (200, &json!({ "errors": [], "warnings": [] }))
+    );
+    let plain = api
+        .post("/api/validate-yaml", json!({ "content": "# 中文说明\n" }))
+        .await;
+    assert_eq!(plain.status, 200);
+    let broken = api
+        .post(
+            "/api/validate-yaml",
+            json!({ "content": "---\nlicense: [mit\n---\n", "repoType": "dataset" }),
+        )
+        .await;
+    assert_eq!(broken.status, 400);
+    assert!(
+        broken.body["errors"][0]["message"].is_string(),
+        "{:?}",
+        broken.body
+    );
+    let typed = api
+        .post(
+            "/api/validate-yaml",
+            json!({ "content": "---\nlicense: {a: 1}\n---\n" }),
+        )
+        .await;
+    assert_eq!(typed.status, 200);
+    assert_eq!(typed.body["errors"], json!([]));
+    assert!(typed.body["warnings"][0]["message"].is_string());
+
+    let harnesses = anonymous.get("/api/agent-harnesses").await;
+    assert_eq!(
+        (harnesses.status, &harnesses.body),
+        (200, &json!({ "standardEnvVars": [], "harnesses": {} }))
+    );
+
+    assert_eq!(
+        api.create_repo("dataset", "alice", "d", true).await.status,
+        200
+    );
+    assert_eq!(
+        api.get("/api/datasets/alice/d/auth-check").await.status,
+        200
+    );
+    assert_eq!(
+        api.get("/api/datasets/alice/d/auth-check/write")
+            .await
+            .status,
+        200
+    );
+    let reader = hub.api(Some(&hub.token("alice", false)));
+    assert_eq!(
+        reader.get("/api/datasets/alice/d/auth-check").await.status,
+        200
+    );
+    assert_eq!(
+        reader
+            .get("/api/datasets/alice/d/auth-check/write")
+            .await
+            .status,
+        403
+    );
+    let r = anonymous.get("/api/datasets/alice/d/auth-check").await;
+    assert_eq!((r.status, r.error_code()), (401, Some("RepoNotFound")));
+    assert_eq!(
+        api.create_repo("model", "alice", "pub", false).await.status,
+        200
+    );
+    assert_eq!(
+        anonymous
+            .get("/api/models/alice/pub/auth-check")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        anonymous
+            .get("/api/models/alice/pub/auth-check/write")
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn unsupported_features_fail_clearly() {
+    let hub = TestHub::start().await;
+    let api = hub.api(Some(&hub.user_with_token("alice")));
+    assert_eq!(
+        api.create_repo("space", "alice", "s", false).await.status,
+        200
+    );
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let cases = [
+        (
+            Method::GET,
+            "/api/models/alice/m/discussions?p=0",
+            404,
+            "discussions",
+        ),
+        (
+            Method::POST,
+            "/api/models/alice/m/discussions",
+            400,
+            "pull requests",
+        ),
+        (
+            Method::GET,
+            "/api/models/alice/m/discussions/1?diff=1",
+            404,
+            "discussions",
+        ),
+        (
+            Method::POST,
+            "/api/models/alice/m/discussions/1/comment",
+            400,
+            "discussions",
+        ),
+        (
+            Method::GET,
+            "/api/models/alice/m/user-access-request/pending",
+            404,
+            "gated",
+        ),
+        (
+            Method::POST,
+            "/api/models/alice/m/user-access-request/grant",
+            400,
+            "gated",
+        ),
+        (Method::POST, "/api/spaces/alice/s/hardware", 400, "Spaces"),
+        (Method::POST, "/api/spaces/alice/s/secrets", 400, "secrets"),
+        (
+            Method::DELETE,
+            "/api/spaces/alice/s/variables",
+            400,
+            "variables",
+        ),
+        (
+            Method::GET,
+            "/api/spaces/alice/s/variables",
+            404,
+            "variables",
+        ),
+        (Method::GET, "/api/spaces/alice/s/runtime", 404, "Spaces"),
+        (Method::POST, "/api/spaces/alice/s/restart", 400, "Spaces"),
+        (
+            Method::POST,
+            "/api/models/alice/m/super-squash/main",
+            400,
+            "squashing",
+        ),
+    ];
+    for (method, url, status, words) in cases {
+        let r = api
+            .send(method.clone(), url, Some(json!({ "title": "t" })))
+            .await;
+        assert_eq!(r.status, status, "{method} {url}: {:?}", r.body);
+        let message = r.body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{url}: {:?}", r.body));
+        assert!(message.contains(words), "{url}: {message}");
+        assert!(
+            message.contains("not supported") || message.contains("do not run"),
+            "{message}"
+        );
+    }
+    // A commit that asks for a pull request is refused too, and changes nothing.
+    let before = api.get("/api/models/alice/m").await.body["sha"].clone();
+    let pr = api
+        .client
+        .post(format!(
+            "{}/api/models/alice/m/commit/main?create_pr=1",
+            hub.url
+        ))
+        .bearer_auth(api.token.as_deref().unwrap())
+        .header("content-type", "application/x-ndjson")
+        .body(format!(
+            "{}\n{}",
+            json!({ "key": "header", "value": { "summary": "pr", "description": "" } }),
+            file_op("x.txt", b"x")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pr.status(), 400);
+    assert_eq!(api.get("/api/models/alice/m").await.body["sha"], before);
+}

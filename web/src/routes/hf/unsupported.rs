@@ -1,0 +1,104 @@
+//! Hugging Face features this hub does not have: discussions and pull
+//! requests, gated-access requests, running Spaces (hardware, secrets,
+//! variables, ...), history squashing and LFS file management. Each answers
+//! a clear error, never a silent success: 404 to reads (so the HF client's
+//! optional probes, such as transformers' safetensors conversion, stop
+//! quietly), 400 to writes. The repo is looked up first, so a missing or
+//! private repo answers `RepoNotFound` exactly as everywhere else.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::routing::any;
+use axum::{Json, Router};
+use hub_core::Error;
+use hub_core::repos::access::{self, Access};
+use serde_json::Value;
+
+use super::repo_type;
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::errors::ApiResult;
+
+const DISCUSSIONS: &str = "discussions and pull requests are not supported by this hub";
+const SPACES: &str = "Spaces do not run on this hub: hardware, secrets, variables, volumes, \
+    sleep times, logs and restarts are not supported";
+
+/// Route suffixes (after `/api/{repo_type}/{namespace}/{name}/`) and the answer's message.
+const FEATURES: &[(&str, &str)] = &[
+    ("discussions", DISCUSSIONS),
+    ("discussions/{*rest}", DISCUSSIONS),
+    (
+        "user-access-request/{*rest}",
+        "gated repos and access requests are not supported by this hub",
+    ),
+    ("hardware", SPACES),
+    ("secrets", SPACES),
+    ("variables", SPACES),
+    ("volumes", SPACES),
+    ("sleeptime", SPACES),
+    ("restart", SPACES),
+    ("pause", SPACES),
+    ("runtime", SPACES),
+    ("dev-mode", SPACES),
+    ("logs/{*rest}", SPACES),
+    (
+        "duplicate",
+        "duplicating repos is not supported by this hub",
+    ),
+    (
+        "super-squash/{*rest}",
+        "squashing history is not supported by this hub",
+    ),
+    (
+        "lfs-files",
+        "managing LFS files is not supported by this hub",
+    ),
+    (
+        "lfs-files/{*rest}",
+        "managing LFS files is not supported by this hub",
+    ),
+];
+
+pub fn router() -> Router<AppState> {
+    FEATURES.iter().fold(Router::new(), |router, (suffix, _)| {
+        router.route(
+            &format!("/api/{{repo_type}}/{{namespace}}/{{name}}/{suffix}"),
+            any(unsupported),
+        )
+    })
+}
+
+/// Handles every route in [`FEATURES`], for any method.
+async fn unsupported(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    method: Method,
+    uri: axum::http::Uri,
+    Path(params): Path<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let field = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
+    let kind = repo_type(field("repo_type"))?;
+    access::authorize(
+        &state.db,
+        &actor,
+        kind,
+        field("namespace"),
+        field("name"),
+        Access::Read,
+    )
+    .await?;
+    // The path is /api/{repo_type}/{namespace}/{name}/{feature}[/...].
+    let feature = uri.path().split('/').nth(5).unwrap_or_default();
+    let message = FEATURES
+        .iter()
+        .find(|(route, _)| route.split('/').next() == Some(feature))
+        .map_or("this is not supported by this hub", |(_, message)| message);
+    Err(if method == Method::GET || method == Method::HEAD {
+        Error::not_found(message)
+    } else {
+        Error::invalid(message)
+    }
+    .into())
+}
