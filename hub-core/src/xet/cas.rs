@@ -10,7 +10,11 @@
 //! Downloads never go through Xet: the hub serves files over plain HTTP and
 //! issues no read tokens.
 
-use bytes::Bytes;
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio::sync::Semaphore;
 
 use super::hash::XetHash;
 use super::records::{self, xorb_path};
@@ -92,15 +96,32 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     Ok(CasWriter { user, repo })
 }
 
+/// Xorb uploads read and checked at once: each holds up to about 65 MiB
+/// in memory while it is checked, so this bounds the memory they take.
+pub const XORB_UPLOADS_AT_ONCE: usize = 4;
+
+static XORB_SLOTS: Semaphore = Semaphore::const_new(XORB_UPLOADS_AT_ONCE);
+
 /// Stores the xorb `body` uploaded under the name `hash` (a Xet hash
 /// string) and links it for `writer`; returns whether it is new for them.
 ///
-/// The body must be a valid xorb whose chunks hash to `hash`; otherwise
-/// nothing is stored (`InvalidInput`). A xorb the hub already holds is not
-/// written again.
-pub async fn upload_xorb(hub: &Hub, writer: &CasWriter, hash: &str, body: Bytes) -> Result<bool> {
+/// The body is read (at most [`xorb::MAX_XORB_SIZE`] plus a footer) only
+/// once one of [`XORB_UPLOADS_AT_ONCE`] slots is free. It must be a valid
+/// xorb whose chunks hash to `hash`; otherwise nothing is stored
+/// (`InvalidInput`). A xorb the hub already holds is not written again.
+pub async fn upload_xorb(
+    hub: &Hub,
+    writer: &CasWriter,
+    hash: &str,
+    body: impl Stream<Item = io::Result<Bytes>>,
+) -> Result<bool> {
     let claimed = XetHash::from_hex(hash)
         .ok_or_else(|| Error::invalid(format!("{hash:?} is not a Xet hash")))?;
+    let _slot = XORB_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    let body = read_capped(body, xorb::MAX_XORB_SIZE + xorb::MAX_FOOTER_SIZE).await?;
     let checked = body.clone();
     let layout = tokio::task::spawn_blocking(move || xorb::validate(&checked)).await??;
     if layout.hash != claimed {
@@ -119,6 +140,24 @@ pub async fn upload_xorb(hub: &Hub, writer: &CasWriter, hash: &str, body: Bytes)
         .await?;
     }
     records::record_and_link(&hub.db, &layout, writer.repo.id, writer.user.id).await
+}
+
+/// The whole body, or `PayloadTooLarge` as soon as it passes `limit` bytes.
+async fn read_capped(body: impl Stream<Item = io::Result<Bytes>>, limit: usize) -> Result<Bytes> {
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| Error::invalid(format!("the upload was interrupted: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(Error::PayloadTooLarge(format!(
+                "a xorb has at most {} bytes",
+                xorb::MAX_XORB_SIZE
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 /// What a shard upload did.
@@ -179,4 +218,34 @@ pub async fn upload_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<
         outcome.files_stored += 1;
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(chunks: Vec<io::Result<Bytes>>) -> impl Stream<Item = io::Result<Bytes>> {
+        futures::stream::iter(chunks)
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_their_cap() {
+        let parts = || {
+            vec![
+                Ok(Bytes::from_static(b"abc")),
+                Ok(Bytes::from_static(b"de")),
+            ]
+        };
+        assert_eq!(read_capped(body(parts()), 5).await.unwrap(), &b"abcde"[..]);
+        assert!(matches!(
+            read_capped(body(parts()), 4).await,
+            Err(Error::PayloadTooLarge(_))
+        ));
+        let broken = vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(io::Error::other("reset")),
+        ];
+        let err = read_capped(body(broken), 10).await.unwrap_err();
+        assert!(err.to_string().contains("interrupted"), "{err}");
+    }
 }

@@ -4,7 +4,8 @@
 //! Xet: no read tokens, and the chunk, grant and v2 shard calls answer 404
 //! so the client falls back to the calls below.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use futures::TryStreamExt;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -14,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hub_core::Error;
 use hub_core::xet::cas::{self, CasWriter};
-use hub_core::xet::{shard, xorb};
+use hub_core::xet::shard;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,12 +41,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/cas/v1/chunks/{prefix}/{hash}", get(not_offered))
         .route("/cas/v1/xorb-grants/{prefix}/{hash}", post(not_offered))
-        .route(
-            "/cas/v1/xorbs/{prefix}/{hash}",
-            post(upload_xorb).layer(DefaultBodyLimit::max(
-                xorb::MAX_XORB_SIZE + xorb::MAX_FOOTER_SIZE,
-            )),
-        )
+        .route("/cas/v1/xorbs/{prefix}/{hash}", post(upload_xorb))
         .route("/cas/v2/shards", post(not_offered))
         .route(
             "/cas/v1/shards",
@@ -125,15 +121,17 @@ impl FromRequestParts<AppState> for CasAuth {
     }
 }
 
-/// Handles `POST /cas/v1/xorbs/{prefix}/{hash}`.
+/// Handles `POST /cas/v1/xorbs/{prefix}/{hash}` (the body is read, with its
+/// size capped, by core).
 async fn upload_xorb(
     State(state): State<AppState>,
     CasAuth(writer): CasAuth,
     Path((prefix, hash)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
     known_prefix(&prefix)?;
-    let was_inserted = cas::upload_xorb(&state, &writer, &hash, read_body(body)?).await?;
+    let body = body.into_data_stream().map_err(std::io::Error::other);
+    let was_inserted = cas::upload_xorb(&state, &writer, &hash, body).await?;
     Ok(Json(json!({ "was_inserted": was_inserted })))
 }
 
