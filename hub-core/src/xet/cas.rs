@@ -105,7 +105,7 @@ static XORB_SLOTS: Semaphore = Semaphore::const_new(XORB_UPLOADS_AT_ONCE);
 /// Stores the xorb `body` uploaded under the name `hash` (a Xet hash
 /// string) and links it for `writer`; returns whether it is new for them.
 ///
-/// The body is read (at most [`xorb::MAX_XORB_SIZE`] plus a footer) only
+/// The body is read (at most [`xorb::MAX_XORB_BODY`] bytes) only
 /// once one of [`XORB_UPLOADS_AT_ONCE`] slots is free. It must be a valid
 /// xorb whose chunks hash to `hash`; otherwise nothing is stored
 /// (`InvalidInput`). A xorb the hub already holds is not written again.
@@ -121,7 +121,7 @@ pub async fn upload_xorb(
         .acquire()
         .await
         .map_err(|e| Error::Internal(e.into()))?;
-    let body = read_capped(body, xorb::MAX_XORB_SIZE + xorb::MAX_FOOTER_SIZE).await?;
+    let body = read_capped(body, xorb::MAX_XORB_BODY).await?;
     let checked = body.clone();
     let layout = tokio::task::spawn_blocking(move || xorb::validate(&checked)).await??;
     if layout.hash != claimed {
@@ -151,8 +151,7 @@ async fn read_capped(body: impl Stream<Item = io::Result<Bytes>>, limit: usize) 
             chunk.map_err(|e| Error::invalid(format!("the upload was interrupted: {e}")))?;
         if buf.len() + chunk.len() > limit {
             return Err(Error::PayloadTooLarge(format!(
-                "a xorb has at most {} bytes",
-                xorb::MAX_XORB_SIZE
+                "a xorb has at most {limit} bytes"
             )));
         }
         buf.extend_from_slice(&chunk);

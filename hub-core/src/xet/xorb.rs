@@ -24,12 +24,17 @@ use std::io::Read;
 use crate::error::{Error, Result};
 use crate::xet::hash::XetHash;
 
-/// The largest serialized xorb the CAS accepts (the Xet protocol's limit).
+/// The Xet protocol's limit on a xorb: 64 MiB of chunk data.
 pub const MAX_XORB_SIZE: usize = 64 * 1024 * 1024;
 
-/// Room for a storage footer beyond [`MAX_XORB_SIZE`] (chunk hashes and
-/// boundaries: about 40 bytes per chunk).
+/// Room beyond [`MAX_XORB_SIZE`] for what comes with the data: hf_xet fills
+/// a xorb with up to 64 MiB of chunks (possibly one chunk more) and adds 8
+/// header bytes per chunk, so incompressible data goes a little past 64 MiB;
+/// a storage footer adds about 40 bytes per chunk.
 pub const MAX_FOOTER_SIZE: usize = 1024 * 1024;
+
+/// The largest xorb body the CAS accepts.
+pub const MAX_XORB_BODY: usize = MAX_XORB_SIZE + MAX_FOOTER_SIZE;
 
 /// The largest uncompressed chunk: chunking targets 64 KiB and cuts at
 /// twice that at most.
@@ -145,9 +150,9 @@ impl XorbLayout {
 /// does not decode to its announced length, trailing bytes that are not a
 /// storage footer, an empty or oversized xorb.
 pub fn validate(body: &[u8]) -> Result<XorbLayout> {
-    if body.len() > MAX_XORB_SIZE + MAX_FOOTER_SIZE {
+    if body.len() > MAX_XORB_BODY {
         return Err(Error::PayloadTooLarge(format!(
-            "a xorb has at most {MAX_XORB_SIZE} bytes"
+            "a xorb has at most {MAX_XORB_BODY} bytes"
         )));
     }
     let mut offsets = Vec::new();
@@ -167,11 +172,6 @@ pub fn validate(body: &[u8]) -> Result<XorbLayout> {
         offsets.push(at as u32);
         sizes.push(header.uncompressed_len as u32);
         at += CHUNK_HEADER_LEN + header.compressed_len;
-    }
-    if at > MAX_XORB_SIZE {
-        return Err(Error::PayloadTooLarge(format!(
-            "a xorb has at most {MAX_XORB_SIZE} bytes of chunks"
-        )));
     }
     if sizes.is_empty() {
         return Err(bad("a xorb needs at least one chunk"));
@@ -430,6 +430,23 @@ mod tests {
             bg4_group(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
             [0, 4, 8, 1, 5, 9, 2, 6, 3, 7]
         );
+    }
+
+    #[test]
+    fn full_xorbs_of_incompressible_data_fit() {
+        // hf_xet fills xorbs with 64 MiB of chunks and may add one more:
+        // with raw chunks the body passes 64 MiB by the headers and that chunk.
+        let chunk = noise(MAX_CHUNK_SIZE, 9);
+        let mut xorb = XorbBuilder::default();
+        for _ in 0..=MAX_XORB_SIZE / MAX_CHUNK_SIZE {
+            xorb = xorb.chunk(&chunk, Scheme::None);
+        }
+        assert!(xorb.bytes.len() > MAX_XORB_SIZE + MAX_CHUNK_SIZE);
+        let layout = validate(&xorb.bytes).unwrap();
+        assert_eq!(layout.chunk_count(), 513);
+        let mut too_big = xorb.bytes;
+        too_big.resize(MAX_XORB_BODY + 1, 0);
+        assert!(matches!(validate(&too_big), Err(Error::PayloadTooLarge(_))));
     }
 
     #[test]
