@@ -1,0 +1,189 @@
+"""Trees, paths-info, refs, commit history, branches and tags, deletes."""
+
+import re
+
+import pytest
+from huggingface_hub import CommitOperationAdd
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RevisionNotFoundError
+
+from helpers import BIG_SIZE, commit_sha, git_blob_sha1
+
+HF_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def kinds(entries):
+    return {e.path: type(e).__name__ for e in entries}
+
+
+def test_list_repo_tree(api, populated):
+    repo = populated.repo_id
+    top = list(api.list_repo_tree(repo))
+    assert kinds(top) == {
+        ".gitattributes": "RepoFile", "config.json": "RepoFile", "weights.safetensors": "RepoFile",
+        "big.bin": "RepoFile", "sub": "RepoFolder",
+    }
+    # Recursive listings include the folders, paths are from the repo root.
+    everything = kinds(api.list_repo_tree(repo, recursive=True))
+    assert everything == {**kinds(top), "sub/dir": "RepoFolder", "sub/top.txt": "RepoFile",
+                          "sub/dir/file.txt": "RepoFile"}
+    # A subfolder, by the encoded path the client sends (sub%2Fdir).
+    deep = list(api.list_repo_tree(repo, path_in_repo="sub/dir"))
+    assert [(e.path, e.size, e.blob_id) for e in deep] == [
+        ("sub/dir/file.txt", 10, git_blob_sha1(b"deep file\n"))]
+    assert set(kinds(api.list_repo_tree(repo, path_in_repo="sub"))) == {"sub/dir", "sub/top.txt"}
+    files = {e.path: e for e in top if type(e).__name__ == "RepoFile"}
+    assert files["big.bin"].size == BIG_SIZE and files["big.bin"].lfs.size == BIG_SIZE
+    assert files["config.json"].lfs is None
+    assert all(getattr(e, "xet_hash", None) is None for e in top)
+    # At other revisions.
+    at_v1 = {e.path: e for e in api.list_repo_tree(repo, revision="v1")}
+    assert at_v1["config.json"].size == len(populated.v1_config)
+    at_sha = {e.path: e.size for e in api.list_repo_tree(repo, revision=populated.dev) if e.path != "sub"}
+    assert at_sha["config.json"] == len(populated.dev_config)
+    # expand: the last commit of each entry.
+    expanded = {e.path: e for e in api.list_repo_tree(repo, expand=True)}
+    assert expanded["config.json"].last_commit.oid == populated.main
+    assert expanded["config.json"].last_commit.title == "second config"
+    assert expanded["big.bin"].last_commit.oid == populated.first
+    with pytest.raises(EntryNotFoundError):
+        list(api.list_repo_tree(repo, path_in_repo="sub/nothing"))
+
+
+def test_list_repo_files(api, populated):
+    assert sorted(api.list_repo_files(populated.repo_id)) == sorted(list(populated.files) + [".gitattributes"])
+
+
+def test_get_paths_info(api, populated):
+    repo = populated.repo_id
+    infos = api.get_paths_info(repo, ["config.json", "sub", "big.bin", "no/such/file"])
+    got = {i.path: i for i in infos}
+    assert set(got) == {"config.json", "sub", "big.bin"}
+    assert type(got["sub"]).__name__ == "RepoFolder"
+    assert got["config.json"].blob_id == git_blob_sha1(populated.files["config.json"])
+    assert got["big.bin"].lfs.size == BIG_SIZE
+    old = api.get_paths_info(repo, "config.json", revision="v1", expand=True)
+    assert old[0].size == len(populated.v1_config)
+    assert old[0].last_commit.oid == populated.first
+
+
+def test_list_repo_refs(api, populated):
+    refs = api.list_repo_refs(populated.repo_id)
+    assert {(b.name, b.ref, b.target_commit) for b in refs.branches} == {
+        ("main", "refs/heads/main", populated.main), ("dev", "refs/heads/dev", populated.dev)}
+    assert [(t.name, t.ref, t.target_commit) for t in refs.tags] == [("v1", "refs/tags/v1", populated.first)]
+    assert refs.converts == []
+    with_prs = api.list_repo_refs(populated.repo_id, include_pull_requests=True)
+    assert with_prs.pull_requests == []
+
+
+def test_list_repo_commits_across_pages(api, hub, name):
+    repo_id = f"{hub.user}/{name('history')}"
+    api.create_repo(repo_id)
+    made = []
+    for i in range(60):
+        info = api.create_commit(repo_id, [CommitOperationAdd(f"f{i % 7}.txt", f"{i}\n".encode())],
+                                 commit_message=f"commit {i}", commit_description=f"body {i}")
+        made.append(info.oid)
+    commits = api.list_repo_commits(repo_id)
+    assert len(commits) == 61
+    assert [c.commit_id for c in commits[:60]] == made[::-1]
+    assert commits[0].title == "commit 59"
+    assert "body 59" in commits[0].message
+    assert commits[-1].title == "initial commit"
+    assert all(commit_sha(c.commit_id) for c in commits)
+    assert all(c.created_at is not None for c in commits)
+    assert commits[0].authors == [hub.user]
+    # By revision.
+    older = api.list_repo_commits(repo_id, revision=made[9])
+    assert [c.commit_id for c in older[:10]] == made[9::-1]
+    assert len(older) == 11
+
+
+def test_branches_and_tags(api, hub, name):
+    repo_id = f"{hub.user}/{name('refs')}"
+    api.create_repo(repo_id)
+    first = api.upload_file(path_or_fileobj=b"one\n", path_in_repo="a.txt", repo_id=repo_id).oid
+    second = api.upload_file(path_or_fileobj=b"two\n", path_in_repo="a.txt", repo_id=repo_id).oid
+
+    api.create_branch(repo_id, branch="feature", revision=first)
+    api.create_branch(repo_id, branch="from-main")
+    with pytest.raises(HfHubHTTPError) as e:
+        api.create_branch(repo_id, branch="feature")
+    assert e.value.response.status_code == 409
+    api.create_branch(repo_id, branch="feature", exist_ok=True)
+    api.create_tag(repo_id, tag="v0.1", revision=first, tag_message="first release")
+    api.create_tag(repo_id, tag="latest")
+    with pytest.raises(HfHubHTTPError) as e:
+        api.create_tag(repo_id, tag="v0.1")
+    assert e.value.response.status_code == 409
+    api.create_tag(repo_id, tag="v0.1", exist_ok=True)
+
+    refs = api.list_repo_refs(repo_id)
+    assert {b.name: b.target_commit for b in refs.branches} == {"main": second, "feature": first,
+                                                                "from-main": second}
+    assert {t.name: t.target_commit for t in refs.tags} == {"v0.1": first, "latest": second}
+
+    # Commits to a branch move only that branch.
+    on_feature = api.upload_file(path_or_fileobj=b"feature\n", path_in_repo="a.txt", repo_id=repo_id,
+                                 revision="feature").oid
+    assert api.model_info(repo_id, revision="feature").sha == on_feature
+    assert api.model_info(repo_id).sha == second
+    assert api.list_repo_commits(repo_id, revision="feature")[1].commit_id == first
+    # A tag is not a branch.
+    with pytest.raises(HfHubHTTPError):
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id, revision="v0.1")
+
+    api.delete_branch(repo_id, branch="feature")
+    api.delete_tag(repo_id, tag="v0.1")
+    refs = api.list_repo_refs(repo_id)
+    assert {b.name for b in refs.branches} == {"main", "from-main"}
+    assert {t.name for t in refs.tags} == {"latest"}
+    assert not api.revision_exists(repo_id, "feature")
+    with pytest.raises(HfHubHTTPError) as e:
+        api.delete_branch(repo_id, branch="feature")
+    assert e.value.response.status_code == 404
+    with pytest.raises(HfHubHTTPError) as e:
+        api.delete_tag(repo_id, tag="v0.1")
+    assert e.value.response.status_code == 404
+    with pytest.raises(RevisionNotFoundError):
+        api.create_tag(repo_id, tag="bad", revision="no-such-branch")
+    # The default branch is protected.
+    with pytest.raises(HfHubHTTPError):
+        api.delete_branch(repo_id, branch="main")
+    assert api.revision_exists(repo_id, "main")
+
+
+def test_delete_file_and_folder(api, hub, name):
+    repo_id = f"{hub.user}/{name('deletes')}"
+    api.create_repo(repo_id, repo_type="dataset")
+    for path in ["keep.txt", "gone.txt", "dir/a.txt", "dir/b/c.txt", "dirx/d.txt"]:
+        api.upload_file(path_or_fileobj=path.encode(), path_in_repo=path, repo_id=repo_id, repo_type="dataset")
+    api.delete_file("gone.txt", repo_id, repo_type="dataset")
+    assert sorted(api.list_repo_files(repo_id, repo_type="dataset")) == [
+        ".gitattributes", "dir/a.txt", "dir/b/c.txt", "dirx/d.txt", "keep.txt"]
+    info = api.delete_folder("dir", repo_id, repo_type="dataset", commit_message="drop dir")
+    assert commit_sha(info.oid)
+    assert sorted(api.list_repo_files(repo_id, repo_type="dataset")) == [".gitattributes", "dirx/d.txt",
+                                                                         "keep.txt"]
+    assert api.list_repo_commits(repo_id, repo_type="dataset")[0].title == "drop dir"
+    with pytest.raises(EntryNotFoundError):
+        api.delete_file("gone.txt", repo_id, repo_type="dataset")
+    with pytest.raises(EntryNotFoundError):
+        list(api.list_repo_tree(repo_id, path_in_repo="dir", repo_type="dataset"))
+    # The deleted files live on in history.
+    history = api.list_repo_commits(repo_id, repo_type="dataset")
+    before_folder = api.list_repo_files(repo_id, repo_type="dataset", revision=history[1].commit_id)
+    assert "gone.txt" not in before_folder and "dir/b/c.txt" in before_folder
+    before_file = api.list_repo_files(repo_id, repo_type="dataset", revision=history[2].commit_id)
+    assert "gone.txt" in before_file
+
+
+def test_upload_folder_with_delete_patterns(api, hub, name, tmp_path):
+    repo_id = f"{hub.user}/{name('sync')}"
+    api.create_repo(repo_id)
+    for path in ["old/1.log", "old/2.log", "keep.md"]:
+        api.upload_file(path_or_fileobj=b"x", path_in_repo=path, repo_id=repo_id)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "fresh.log").write_text("fresh\n")
+    api.upload_folder(repo_id=repo_id, folder_path=tmp_path / "new", delete_patterns="*.log")
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "fresh.log", "keep.md"]
