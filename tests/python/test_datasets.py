@@ -111,3 +111,26 @@ def test_dataset_push_to_hub_and_back(api, hub, name, tmp_path):
     Dataset.from_list([{"a": -1, "b": "test"}]).push_to_hub(repo_id, split="test")
     both = load_dataset(repo_id, cache_dir=str(tmp_path / "cache2"))
     assert both["test"][0] == {"a": -1, "b": "test"} and both["train"].num_rows == 1000
+
+
+def test_dataset_push_to_hub_through_lfs(api, hub, name, tmp_path):
+    # Without Xet, the parquet shard is preuploaded through the LFS batch API
+    # and its temp file deleted before the commit: it must have been "lfs".
+    from datasets import load_dataset
+
+    from helpers import run_client
+
+    repo_id = f"{hub.user}/{name('pushed-lfs')}"
+    offset = hub.log_offset()
+    run_client(
+        f"""
+        from datasets import Dataset
+        Dataset.from_dict({{"x": list(range(50)), "y": ["v"] * 50}}).push_to_hub({repo_id!r})
+        """,
+        env={"HF_HUB_DISABLE_XET": "1"},
+    )
+    paths = [p for _, p in hub.requests_since(offset)]
+    assert any(p.endswith("/info/lfs/objects/batch") for p in paths)
+    assert not any("/xet-write-token/" in p for p in paths)
+    back = load_dataset(repo_id, split="train", cache_dir=str(tmp_path / "cache"))
+    assert back["x"] == list(range(50))

@@ -133,6 +133,8 @@ def test_move_repo(api, hub, name):
     sha = api.model_info(old).sha
 
     api.move_repo(from_id=old, to_id=new)
+    # The old name leads to the moved repo until someone takes it.
+    assert api.model_info(old).id == new
     info = api.model_info(new)
     assert info.id == new
     assert info.sha == sha
@@ -204,3 +206,40 @@ def test_read_token_cannot_write(api, hub, name):
         reader.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id)
     assert e.value.response.status_code == 403
     assert [s.rfilename for s in api.model_info(repo_id).siblings] == [".gitattributes"]
+
+
+def test_organisation_repos(api, hub, name):
+    import requests
+
+    org = name("org")[:30].rstrip("-")
+    auth = {"authorization": f"Bearer {hub.token}"}
+    r = requests.post(f"{hub.endpoint}/api/organizations/new", json={"name": org, "fullname": "Test Org"},
+                      headers=auth, timeout=30)
+    assert r.status_code == 200, r.text
+    assert {"name": org, "type": "org"}.items() <= next(o for o in api.whoami()["orgs"] if o["name"] == org).items()
+
+    repo_id = f"{org}/{name('org-model')}"
+    url = api.create_repo(repo_id, private=True)
+    assert url.namespace == org
+    api.upload_file(path_or_fileobj=b"org file\n", path_in_repo="f.txt", repo_id=repo_id)
+    assert api.model_info(repo_id).author == org
+
+    bob = HfApi(endpoint=hub.endpoint, token=hub.other_token)
+    assert not bob.repo_exists(repo_id)
+    with pytest.raises(HfHubHTTPError):
+        bob.create_repo(f"{org}/{name('intruder')}")
+    # A read member sees the private repo and may not write to it.
+    r = requests.put(f"{hub.endpoint}/api/organizations/{org}/members/{hub.other_user}", json={"role": "read"},
+                     headers=auth, timeout=30)
+    assert r.status_code == 200, r.text
+    assert bob.model_info(repo_id).private is True
+    assert bob.file_exists(repo_id, "f.txt")
+    with pytest.raises(HfHubHTTPError) as e:
+        bob.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id)
+    assert e.value.response.status_code == 403
+    # A write member may.
+    r = requests.put(f"{hub.endpoint}/api/organizations/{org}/members/{hub.other_user}", json={"role": "write"},
+                     headers=auth, timeout=30)
+    assert r.status_code == 200, r.text
+    bob.upload_file(path_or_fileobj=b"from bob\n", path_in_repo="bob.txt", repo_id=repo_id)
+    assert api.list_repo_commits(repo_id)[0].authors == [hub.other_user]
