@@ -10,7 +10,15 @@ import pytest
 from huggingface_hub.utils._runtime import is_xet_available
 from safetensors.numpy import load_file
 
-from helpers import check_files, commit_sha, run_client, sha256_file, write_parquet, write_safetensors
+from helpers import (
+    check_files,
+    commit_sha,
+    git_blob_sha1,
+    run_client,
+    sha256_file,
+    write_parquet,
+    write_safetensors,
+)
 
 NO_XET = {"HF_HUB_DISABLE_XET": "1"}
 
@@ -231,3 +239,36 @@ def test_upload_folder_into_a_subfolder_of_a_branch(api, hub, name, tmp_path):
     expected = {f"nested/here/{p}": f for p, f in files.items() if not p.endswith(".md")}
     check_files(api, repo_id, expected, {f"nested/here/{p}" for p in lfs}, tmp_path / "cache", revision="side")
     assert api.list_repo_files(repo_id) == [".gitattributes"]
+
+
+def test_upload_folder_of_many_files(api, hub, name, tmp_path):
+    # More files than one preupload call takes (256): several batches, maybe
+    # several commits ("... (part N)"), every file once.
+    repo_id = f"{hub.user}/{name('many')}"
+    api.create_repo(repo_id)
+    folder = tmp_path / "many"
+    expected = {}
+    for i in range(300):
+        path = f"shard-{i // 100}/file-{i:03d}.txt"
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(f"file {i}\n")
+        expected[path] = f"file {i}\n".encode()
+    api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="many files")
+    files = {e.path: e for e in api.list_repo_tree(repo_id, recursive=True) if type(e).__name__ == "RepoFile"}
+    assert set(files) == set(expected) | {".gitattributes"}
+    for path, data in expected.items():
+        assert files[path].blob_id == git_blob_sha1(data), path
+    titles = [c.title for c in api.list_repo_commits(repo_id)[:-1]]
+    assert titles and all(t.startswith("many files") for t in titles), titles
+
+
+def test_urls_follow_the_host_the_client_used(hub, name):
+    # The same hub reached as 127.0.0.1: every URL it hands back names 127.0.0.1.
+    from huggingface_hub import HfApi
+
+    direct = HfApi(endpoint=hub.direct_url, token=hub.token)
+    repo_id = f"{hub.user}/{name('host')}"
+    url = direct.create_repo(repo_id)
+    assert str(url) == f"{hub.direct_url}/{repo_id}"
+    info = direct.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id)
+    assert info.commit_url.startswith(f"{hub.direct_url}/{repo_id}/commit/")
