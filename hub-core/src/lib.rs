@@ -17,6 +17,7 @@ pub mod names;
 pub mod paths;
 pub mod preupload;
 pub mod repos;
+pub mod search;
 pub mod secret;
 pub mod storage;
 pub mod xet;

@@ -1021,3 +1021,367 @@ async fn unsupported_features_fail_clearly() {
     assert_eq!(pr.status(), 400);
     assert_eq!(api.get("/api/models/alice/m").await.body["sha"], before);
 }
+
+/// A commit to any repo type (`models`, `datasets`, `spaces`).
+async fn commit_to(api: &Api, plural: &str, repo: &str, ops: &[Value]) -> Value {
+    let mut body =
+        json!({ "key": "header", "value": { "summary": "files", "description": "" } }).to_string();
+    for op in ops {
+        body.push('\n');
+        body.push_str(&op.to_string());
+    }
+    let resp = api
+        .client
+        .post(format!("{}/api/{plural}/{repo}/commit/main", api.base))
+        .bearer_auth(api.token.as_deref().unwrap())
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+fn ids(answer: &Answer) -> Vec<String> {
+    answer
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {:?}", answer.body))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn listings_search_filter_sort_and_page() {
+    let hub = TestHub::start().await;
+    let alice = hub.api(Some(&hub.user_with_token("alice")));
+    let bob = hub.api(Some(&hub.user_with_token("bob")));
+    let anonymous = hub.api(None);
+    assert_eq!(
+        alice
+            .post("/api/organizations/new", json!({ "name": "lab" }))
+            .await
+            .status,
+        200
+    );
+    for (api, kind, ns, name, private) in [
+        (&alice, "model", "alice", "qwen-chat", false),
+        (&alice, "model", "alice", "bert-base", false),
+        (&alice, "model", "alice", "secret", true),
+        (&alice, "model", "lab", "internal", true),
+        (&bob, "model", "bob", "tiny", false),
+        (&alice, "dataset", "alice", "zh-data", false),
+    ] {
+        assert_eq!(
+            api.create_repo(kind, ns, name, private).await.status,
+            200,
+            "{name}"
+        );
+    }
+    let qwen_card = "---\nlicense: apache-2.0\nlanguage: [zh]\ntags: [chat]\n\
+        pipeline_tag: text-generation\nlibrary_name: transformers\n---\n# Qwen\n一个中文对话模型。\n";
+    commit_to(
+        &alice,
+        "models",
+        "alice/qwen-chat",
+        &[file_op("README.md", qwen_card.as_bytes())],
+    )
+    .await;
+    commit_to(
+        &alice,
+        "models",
+        "alice/bert-base",
+        &[
+            file_op(
+                "README.md",
+                b"---\nlicense: mit\nlanguage: en\n---\n# BERT for English\n",
+            ),
+            file_op("config.json", b"{}"),
+        ],
+    )
+    .await;
+    commit_to(
+        &alice,
+        "datasets",
+        "alice/zh-data",
+        &[file_op(
+            "README.md",
+            b"---\nlanguage: [zh]\ntask_categories: [text-classification]\n---\n# data\n",
+        )],
+    )
+    .await;
+
+    // Visibility: public repos for everyone; private ones for their owners and org members.
+    let all = anonymous.get("/api/models").await;
+    assert_eq!(all.status, 200, "{:?}", all.body);
+    let mut public = ids(&all);
+    public.sort();
+    assert_eq!(public, ["alice/bert-base", "alice/qwen-chat", "bob/tiny"]);
+    let mut mine = ids(&alice.get("/api/models").await);
+    mine.sort();
+    assert_eq!(
+        mine,
+        [
+            "alice/bert-base",
+            "alice/qwen-chat",
+            "alice/secret",
+            "bob/tiny",
+            "lab/internal"
+        ]
+    );
+    let mut by_alice = ids(&bob.get("/api/models?author=ALICE").await);
+    by_alice.sort();
+    assert_eq!(by_alice, ["alice/bert-base", "alice/qwen-chat"]);
+    assert_eq!(
+        ids(&anonymous.get("/api/datasets").await),
+        ["alice/zh-data"]
+    );
+    assert!(ids(&anonymous.get("/api/spaces").await).is_empty());
+
+    // The shape of one entry.
+    let qwen = all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "alice/qwen-chat")
+        .unwrap();
+    assert_eq!(qwen["author"], "alice");
+    assert_eq!(qwen["modelId"], "alice/qwen-chat");
+    assert_eq!(qwen["private"], false);
+    assert_eq!(qwen["likes"], 0);
+    assert_eq!(qwen["downloads"], 0);
+    assert_eq!(qwen["trendingScore"], 0);
+    assert_eq!(qwen["pipeline_tag"], "text-generation");
+    assert_eq!(qwen["library_name"], "transformers");
+    assert_eq!(qwen["sha"].as_str().unwrap().len(), 40);
+    assert_eq!(
+        qwen["tags"],
+        json!([
+            "chat",
+            "text-generation",
+            "transformers",
+            "zh",
+            "license:apache-2.0"
+        ])
+    );
+    assert!(qwen["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert!(qwen["lastModified"].as_str().unwrap().ends_with('Z'));
+    assert!(qwen.get("cardData").is_none() && qwen.get("siblings").is_none());
+    // Repo info carries the same tags.
+    assert_eq!(
+        anonymous.get("/api/models/alice/qwen-chat").await.body["tags"],
+        qwen["tags"]
+    );
+
+    // Search: name or card text, case-insensitive, Chinese too; terms combine.
+    assert_eq!(
+        ids(&anonymous.get("/api/models?search=QWEN").await),
+        ["alice/qwen-chat"]
+    );
+    assert_eq!(
+        ids(&anonymous
+            .get("/api/models?search=%E4%B8%AD%E6%96%87%E5%AF%B9%E8%AF%9D")
+            .await),
+        ["alice/qwen-chat"]
+    );
+    assert_eq!(
+        ids(&anonymous.get("/api/models?search=english").await),
+        ["alice/bert-base"]
+    );
+    assert_eq!(
+        ids(&anonymous.get("/api/models?search=bob%2Ft").await),
+        ["bob/tiny"]
+    );
+    assert!(
+        ids(&anonymous.get("/api/models?search=secret").await).is_empty(),
+        "private repos are never found"
+    );
+    assert_eq!(
+        ids(&alice.get("/api/models?search=secret").await),
+        ["alice/secret"]
+    );
+    assert!(ids(&anonymous.get("/api/models?search=100%25").await).is_empty());
+    assert_eq!(
+        ids(&anonymous.get("/api/datasets?search=zh&search=data").await),
+        ["alice/zh-data"]
+    );
+
+    // Filters: every value must be a tag.
+    assert_eq!(
+        ids(&anonymous.get("/api/models?filter=license:mit").await),
+        ["alice/bert-base"]
+    );
+    assert_eq!(
+        ids(&anonymous
+            .get("/api/models?filter=zh&filter=text-generation")
+            .await),
+        ["alice/qwen-chat"]
+    );
+    assert!(
+        ids(&anonymous
+            .get("/api/models?filter=zh&filter=license:mit")
+            .await)
+        .is_empty()
+    );
+    assert_eq!(
+        ids(&anonymous
+            .get("/api/models?pipeline_tag=text-generation")
+            .await),
+        ["alice/qwen-chat"]
+    );
+    assert_eq!(
+        ids(&anonymous.get("/api/models?filter=transformers").await),
+        ["alice/qwen-chat"]
+    );
+    assert!(ids(&anonymous.get("/api/models?gated=true").await).is_empty());
+    assert_eq!(
+        ids(&anonymous.get("/api/models?gated=false&author=bob").await),
+        ["bob/tiny"]
+    );
+    let zh = anonymous
+        .get("/api/datasets?filter=language:zh&filter=task_categories:text-classification")
+        .await;
+    assert_eq!(ids(&zh), ["alice/zh-data"]);
+
+    // Sorts: likes, downloads, trending, dates; descending unless direction=1.
+    for api in [&alice, &bob] {
+        assert_eq!(
+            api.post("/api/models/bob/tiny/like", json!({}))
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        alice
+            .post("/api/models/alice/bert-base/like", json!({}))
+            .await
+            .status,
+        200
+    );
+    let by_likes = ids(&anonymous.get("/api/models?sort=likes").await);
+    assert_eq!(by_likes[..2], ["bob/tiny", "alice/bert-base"]);
+    let ascending = ids(&anonymous.get("/api/models?sort=likes&direction=1").await);
+    assert_eq!(
+        ascending,
+        ["alice/qwen-chat", "alice/bert-base", "bob/tiny"]
+    );
+    for _ in 0..25 {
+        let got = reqwest::get(format!(
+            "{}/alice/bert-base/resolve/main/config.json",
+            hub.url
+        ))
+        .await
+        .unwrap();
+        assert_eq!(got.status(), 200);
+    }
+    let by_downloads = anonymous.get("/api/models?sort=downloads").await;
+    assert_eq!(ids(&by_downloads)[0], "alice/bert-base");
+    assert_eq!(by_downloads.body[0]["downloads"], 25);
+    let trending = anonymous.get("/api/models?sort=trendingScore").await;
+    assert_eq!(
+        ids(&trending),
+        ["alice/bert-base", "bob/tiny", "alice/qwen-chat"]
+    );
+    assert_eq!(
+        trending.body[0]["trendingScore"], 35,
+        "one like (10) and 25 downloads"
+    );
+    assert_eq!(trending.body[1]["trendingScore"], 20);
+    assert_eq!(
+        ids(&anonymous.get("/api/models?sort=createdAt").await)[0],
+        "bob/tiny"
+    );
+    commit_to(
+        &alice,
+        "models",
+        "alice/qwen-chat",
+        &[file_op("a.txt", b"a")],
+    )
+    .await;
+    assert_eq!(
+        ids(&anonymous.get("/api/models?sort=lastModified").await)[0],
+        "alice/qwen-chat"
+    );
+    assert_eq!(
+        ids(&anonymous
+            .get("/api/models?sort=last_modified&direction=-1")
+            .await)[0],
+        "alice/qwen-chat"
+    );
+
+    // full, cardData and expand.
+    let full = anonymous.get("/api/models?search=bert&full=true").await;
+    assert_eq!(
+        full.body[0]["siblings"],
+        json!([
+            { "rfilename": ".gitattributes" }, { "rfilename": "README.md" }, { "rfilename": "config.json" }
+        ])
+    );
+    assert_eq!(
+        full.body[0]["cardData"],
+        json!({ "license": "mit", "language": "en" })
+    );
+    let card = anonymous.get("/api/models?search=bert&cardData=true").await;
+    assert_eq!(card.body[0]["cardData"]["license"], "mit");
+    assert!(card.body[0].get("siblings").is_none());
+    let expanded = anonymous
+        .get("/api/models?search=bert&expand=likes&expand=downloads")
+        .await;
+    let keys: Vec<&String> = expanded.body[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["_id", "downloads", "id", "likes"]);
+
+    // Pages of `limit`, linked with absolute URLs on the host the client used.
+    let port = hub.url.rsplit(':').next().unwrap();
+    let mut url = format!("http://localhost:{port}/api/models?sort=likes&limit=2");
+    let mut paged = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = alice
+            .client
+            .get(&url)
+            .bearer_auth(alice.token.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        pages += 1;
+        let link = page
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body: Vec<Value> = page.json().await.unwrap();
+        assert!(body.len() <= 2);
+        paged.extend(body.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        match link {
+            Some(link) => {
+                let next = link
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                assert!(
+                    next.starts_with(&format!("http://localhost:{port}/api/models?")),
+                    "{next}"
+                );
+                assert!(next.contains("sort=likes"), "{next}");
+                url = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(paged, ids(&alice.get("/api/models?sort=likes").await));
+
+    // Bad parameters are clear 400s; unknown listings 404.
+    for bad in ["sort=name", "limit=many", "direction=2", "full=maybe"] {
+        let r = anonymous.get(&format!("/api/models?{bad}")).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.body["error"].is_string());
+    }
+    assert_eq!(anonymous.get("/api/kernels").await.status, 404);
+}

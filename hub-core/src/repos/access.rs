@@ -38,6 +38,48 @@ pub async fn access(db: &PgPool, actor: &Actor, repo: &Repo) -> Result<Access> {
     })
 }
 
+/// Who reads a listing, for the SQL form of the visibility rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Anonymous,
+    User(i64),
+    Admin,
+}
+
+impl Reader {
+    pub fn of(actor: &Actor) -> Reader {
+        match actor.user() {
+            None => Reader::Anonymous,
+            Some(user) if user.is_admin => Reader::Admin,
+            Some(user) => Reader::User(user.id),
+        }
+    }
+
+    /// The SQL condition "this reader may read repo `r`": exactly the repos
+    /// [`access`] grants at least `Read` on (public ones, the reader's own,
+    /// those of their organisations, all for an admin), for listings that
+    /// filter in the database. `user_id` is the placeholder bound to
+    /// [`Reader::user_id`].
+    pub fn sql_condition(self, user_id: &str) -> String {
+        match self {
+            Reader::Anonymous => "NOT r.private".to_owned(),
+            Reader::Admin => "true".to_owned(),
+            Reader::User(_) => format!(
+                "(NOT r.private OR r.namespace_id = {user_id} OR EXISTS (SELECT 1 FROM org_members m \
+                 WHERE m.org_id = r.namespace_id AND m.user_id = {user_id}))"
+            ),
+        }
+    }
+
+    /// The id [`Reader::sql_condition`] needs bound, if any.
+    pub fn user_id(self) -> Option<i64> {
+        match self {
+            Reader::User(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// What a principal may do in a namespace (their own, or an org's).
 async fn membership_access(
     db: &PgPool,

@@ -7,6 +7,7 @@ pub mod content;
 pub mod counters;
 pub mod manage;
 pub mod refs;
+pub mod tags;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -85,6 +86,8 @@ pub struct Repo {
     pub card_datasets: Vec<String>,
     pub card_data: Option<serde_json::Value>,
     pub card_error: Option<String>,
+    /// What the repo is listed and filtered under (see [`tags`]).
+    pub tags: Vec<String>,
     pub likes: i64,
     pub downloads_total: i64,
     /// Downloads over the last 30 days, as Hugging Face shows them.
@@ -118,7 +121,7 @@ impl Repo {
 pub(crate) const REPO_COLUMNS: &str = "r.id, r.repo_type, r.namespace_id, n.name AS namespace,
     n.kind AS namespace_kind, r.name, r.private, r.default_branch, r.created_at, r.last_modified,
     r.head_sha, r.card_license, r.card_language, r.card_tags, r.card_pipeline_tag,
-    r.card_library_name, r.card_base_model, r.card_datasets, r.card_data, r.card_error, r.likes,
+    r.card_library_name, r.card_base_model, r.card_datasets, r.card_data, r.card_error, r.tags, r.likes,
     r.downloads_total,
     coalesce((SELECT sum(d.count) FROM repo_downloads_daily d
               WHERE d.repo_id = r.id AND d.day > current_date - 30), 0)::BIGINT AS downloads";

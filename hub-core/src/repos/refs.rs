@@ -1,6 +1,7 @@
 //! Keeping PostgreSQL's view of a repo in step with git: refs (with the
-//! creation times git does not record), the head, and card metadata. This is
-//! the after-commit step every write path ends in — API commits and pushes.
+//! creation times git does not record), the head, card metadata and the
+//! search fields (card text, tags). This is the after-commit step every write
+//! path ends in — API commits and pushes.
 
 use chrono::Utc;
 use sqlx::PgPool;
@@ -63,12 +64,14 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
         .map(|p| p.metadata.clone())
         .unwrap_or_default();
     let card_error = parsed.and_then(|p| p.error);
+    let tags = super::tags::tags(repo.kind(), &meta);
+    let card_text = card.as_deref().map_or("", |c| truncate(c, MAX_CARD_TEXT));
     let head_changed = repo.head_sha.as_deref() != head.as_deref();
     sqlx::query(
         "UPDATE repos SET head_sha = $2, last_modified = CASE WHEN $3 THEN $4 ELSE last_modified END,
              card_license = $5, card_language = $6, card_tags = $7, card_pipeline_tag = $8,
              card_library_name = $9, card_base_model = $10, card_datasets = $11, card_data = $12,
-             card_error = $13
+             card_error = $13, tags = $14, card_text = $15
          WHERE id = $1",
     )
     .bind(repo.id)
@@ -84,10 +87,24 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
     .bind(&meta.datasets)
     .bind(&meta.card_data)
     .bind(&card_error)
+    .bind(&tags)
+    .bind(card_text)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// How much of a model card is kept for search.
+const MAX_CARD_TEXT: usize = 100 * 1024;
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// At start-up: bring every repo's records in line with git, in case the

@@ -11,7 +11,7 @@ use hub_core::{Error, names};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{hf_date, repo_type, repo_url};
+use super::{repo_json, repo_type, repo_url, siblings_json};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::ApiResult;
@@ -237,68 +237,9 @@ async fn info(
     .await?;
     let revision = revision.unwrap_or_else(|| repo.default_branch.clone());
     let (sha, entries) = content::list(&state, &repo, &revision, "", true).await?;
-    let blobs = query.blobs.unwrap_or(false);
-    let siblings: Vec<Value> = entries
-        .iter()
-        .filter(|e| e.kind == content::EntryKind::File)
-        .map(|e| {
-            let mut s = json!({ "rfilename": e.path });
-            if blobs {
-                s["size"] = json!(e.content_size());
-                s["blobId"] = json!(e.oid);
-                if let Some(lfs) = &e.lfs {
-                    s["lfs"] =
-                        json!({ "sha256": lfs.oid, "size": lfs.size, "pointerSize": e.size });
-                }
-            }
-            s
-        })
-        .collect();
-    let mut tags = repo.card_tags.clone();
-    tags.extend(repo.card_language.iter().cloned());
-    if let Some(license) = &repo.card_license {
-        tags.push(format!("license:{license}"));
-    }
     let has_config = entries.iter().any(|e| e.path == "config.json");
-    let library_name = repo
-        .card_library_name
-        .clone()
-        .or_else(|| has_config.then(|| "transformers".to_owned()));
-    let full_name = repo.full_name();
-    let mut body = json!({
-        "_id": repo.id.to_string(),
-        "id": full_name,
-        "author": repo.namespace,
-        "sha": sha,
-        "lastModified": hf_date(&repo.last_modified),
-        "createdAt": hf_date(&repo.created_at),
-        "private": repo.private,
-        "gated": false,
-        "disabled": false,
-        "downloads": repo.downloads,
-        "downloadsAllTime": repo.downloads_total,
-        "likes": repo.likes,
-        "tags": tags,
-        "cardData": repo.card_data,
-        "siblings": siblings,
-    });
-    match repo.kind() {
-        RepoType::Model => {
-            body["modelId"] = json!(full_name);
-            body["pipeline_tag"] = json!(repo.card_pipeline_tag);
-            body["library_name"] = json!(library_name);
-        }
-        RepoType::Space => {
-            body["sdk"] = repo
-                .card_data
-                .as_ref()
-                .and_then(|c| c.get("sdk"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            body["runtime"] = Value::Null;
-        }
-        RepoType::Dataset => {}
-    }
+    let mut body = repo_json(&repo, Some(&sha), has_config);
+    body["siblings"] = siblings_json(&entries, query.blobs.unwrap_or(false));
     Ok(Json(body))
 }
 
