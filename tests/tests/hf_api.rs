@@ -1000,6 +1000,27 @@ async fn unsupported_features_fail_clearly() {
             "{message}"
         );
     }
+    // Creating a Space with runtime settings is refused, and creates nothing.
+    let with_hardware = api
+        .post(
+            "/api/repos/create",
+            json!({ "name": "gpu", "type": "space", "sdk": "gradio", "hardware": "t4-small",
+                    "secrets": [{ "key": "K", "value": "v" }] }),
+        )
+        .await;
+    assert_eq!(with_hardware.status, 400);
+    let message = with_hardware.body["error"].as_str().unwrap();
+    assert!(message.contains("hardware, secrets"), "{message}");
+    let r = api.get("/api/spaces/alice/gpu").await;
+    assert_eq!((r.status, r.error_code()), (404, Some("RepoNotFound")));
+    let plain = api
+        .post(
+            "/api/repos/create",
+            json!({ "name": "gpu", "type": "space", "sdk": "gradio" }),
+        )
+        .await;
+    assert_eq!(plain.status, 200);
+
     // A commit that asks for a pull request is refused too, and changes nothing.
     let before = api.get("/api/models/alice/m").await.body["sha"].clone();
     let pr = api

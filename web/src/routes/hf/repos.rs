@@ -46,6 +46,32 @@ struct CreateRepo {
     visibility: Option<String>,
     /// Older clients send `private` instead of `visibility`.
     private: Option<bool>,
+    /// What a Space should run on and with; Spaces do not run here.
+    hardware: Option<Value>,
+    #[serde(rename = "sleepTimeSeconds")]
+    sleep_time_seconds: Option<Value>,
+    secrets: Option<Value>,
+    variables: Option<Value>,
+    volumes: Option<Value>,
+    template: Option<Value>,
+}
+
+impl CreateRepo {
+    /// The Space settings asked for, which this hub cannot honour.
+    fn space_runtime_settings(&self) -> Vec<&'static str> {
+        [
+            ("hardware", &self.hardware),
+            ("sleepTimeSeconds", &self.sleep_time_seconds),
+            ("secrets", &self.secrets),
+            ("variables", &self.variables),
+            ("volumes", &self.volumes),
+            ("template", &self.template),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_null()))
+        .map(|(name, _)| name)
+        .collect()
+    }
 }
 
 /// Handles `POST /api/repos/create`.
@@ -58,6 +84,14 @@ async fn create_repo(
     let repo_type = RepoType::parse(body.repo_type.as_deref().unwrap_or("model"))?;
     let private = parse_visibility(body.visibility.as_deref(), body.private)?.unwrap_or(false);
     let principal = actor.require_user()?;
+    let refused = body.space_runtime_settings();
+    if !refused.is_empty() {
+        return Err(Error::invalid(format!(
+            "Spaces do not run on this hub, so {} cannot be set; create the repo without them",
+            refused.join(", ")
+        ))
+        .into());
+    }
     let (namespace, name) = match (&body.organization, body.name.split_once('/')) {
         (Some(org), _) => (org.clone(), body.name.clone()),
         (None, Some((ns, name))) => (ns.to_owned(), name.to_owned()),
