@@ -177,21 +177,7 @@ pub async fn read(
 ) -> Result<ByteStream> {
     use futures::StreamExt;
     match &entry.lfs {
-        Some(pointer) => {
-            let options = object_store::GetOptions {
-                range: range.map(object_store::GetRange::Bounded),
-                ..Default::default()
-            };
-            let found = hub
-                .storage
-                .store
-                .get_opts(&crate::storage::lfs_object_path(&pointer.oid), options)
-                .await?;
-            Ok(found
-                .into_stream()
-                .map(|chunk| chunk.map_err(std::io::Error::other))
-                .boxed())
-        }
+        Some(pointer) => crate::lfs::store::read_object(hub, &pointer.oid, range).await,
         None => {
             // Plain git blobs are bounded by the 10 MB limit: read whole, send the range.
             let oid = entry.oid.clone();

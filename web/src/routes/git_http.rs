@@ -199,15 +199,18 @@ async fn rpc(
         }
     });
     tokio::spawn(log_stderr(stderr, service));
-    let output = ReaderStream::new(stdout).chain(futures::stream::once(async move {
-        // Keep the child alive until its output is done, then reap it.
-        match child.wait().await {
-            Ok(status) if !status.success() => tracing::debug!(%status, "git exited with an error"),
-            Err(e) => tracing::warn!(error = %e, "cannot wait for git"),
-            _ => {}
-        }
-        Ok(bytes::Bytes::new())
-    }));
+    let output =
+        ReaderStream::with_capacity(stdout, 64 << 10).chain(futures::stream::once(async move {
+            // Keep the child alive until its output is done, then reap it.
+            match child.wait().await {
+                Ok(status) if !status.success() => {
+                    tracing::debug!(%status, "git exited with an error")
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot wait for git"),
+                _ => {}
+            }
+            Ok(bytes::Bytes::new())
+        }));
     Ok((
         [
             (
