@@ -166,9 +166,14 @@ pub fn validate(body: &[u8]) -> Result<XorbLayout> {
             break;
         }
         let (header, data) = split_chunk(rest).map_err(|e| in_chunk(e, offsets.len()))?;
-        scratch.clear();
-        decode_into(&header, data, &mut scratch).map_err(|e| in_chunk(e, offsets.len()))?;
-        hashes.push((XetHash::of_chunk(&scratch), scratch.len() as u64));
+        let decoded = if header.scheme == Scheme::None {
+            data
+        } else {
+            scratch.clear();
+            decode_into(&header, data, &mut scratch).map_err(|e| in_chunk(e, offsets.len()))?;
+            &scratch
+        };
+        hashes.push((XetHash::of_chunk(decoded), decoded.len() as u64));
         offsets.push(at as u32);
         sizes.push(header.uncompressed_len as u32);
         at += CHUNK_HEADER_LEN + header.compressed_len;
