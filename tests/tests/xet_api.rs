@@ -4,7 +4,7 @@
 //! everything that must be refused. Xorbs and shards are built by hand with
 //! hub-core's builders (raw, LZ4 and BG4 chunks).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hub_core::xet::hash::XetHash;
 use hub_core::xet::shard::{ShardBuilder, Term};
@@ -144,7 +144,7 @@ async fn download(hub: &TestHub, token: &str, repo: &str, path: &str) -> (u16, V
     (status, resp.bytes().await.unwrap().to_vec())
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_owned()];
     while let Some(d) = todo.pop() {
@@ -156,17 +156,39 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             if path.is_dir() {
                 todo.push(path);
             } else {
-                out.push(path);
+                out.push(path.display().to_string());
             }
         }
     }
-    out.sort();
     out
 }
 
-/// LFS object files in the hub's local store (staging files included).
-fn lfs_files(hub: &TestHub) -> Vec<PathBuf> {
-    files_under(&hub.data_dir.join("objects/lfs"))
+/// What the hub's object store holds under `prefix` (`lfs`, `xet`): files
+/// under the data dir's `objects/` (staging files included), or on S3 the
+/// bucket's keys and its unfinished multipart uploads.
+async fn stored(hub: &TestHub, prefix: &str) -> Vec<String> {
+    let var = |k: &str| {
+        hub.env
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(endpoint), Some(store)) = (var("AWS_ENDPOINT"), var("HUB_OBJECT_STORE")) else {
+        let mut found = files_under(&hub.data_dir.join("objects").join(prefix));
+        found.sort();
+        return found;
+    };
+    let bucket = store.trim_start_matches("s3://");
+    let mut found = Vec::new();
+    for (query, tag) in [("list-type=2", "<Key>"), ("uploads", "<Key>")] {
+        let url = format!("{endpoint}/{bucket}?{query}&prefix={prefix}/");
+        let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
+        for piece in xml.split(tag).skip(1) {
+            found.push(format!("{query}:{}", piece.split('<').next().unwrap_or("")));
+        }
+    }
+    found.sort();
+    found
 }
 
 fn unix_now() -> i64 {
@@ -286,7 +308,7 @@ async fn xorbs_and_a_shard_become_an_lfs_object_that_commits_and_downloads() {
     let reply = cas.shard(shard(&[t1, t2], &oid)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body, json!({ "result": 1 }));
-    assert_eq!(lfs_files(&hub).len(), 1);
+    assert_eq!(stored(&hub, "lfs").await.len(), 1);
 
     let done = commit(
         &api,
@@ -407,7 +429,7 @@ async fn wrong_shards_and_xorbs_are_refused_and_store_nothing() {
         "{}",
         reply.body
     );
-    assert_eq!(lfs_files(&hub), Vec::<PathBuf>::new());
+    assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
     let claimed = [lfs_file("x.bin", &sha256_hex(&wrong), data.len())];
     assert_eq!(commit(&api, "alice/m", &claimed).await.status, 400);
     assert_eq!(
@@ -452,7 +474,7 @@ async fn wrong_shards_and_xorbs_are_refused_and_store_nothing() {
         cas.shard(good[..good.len() - 60].to_vec()).await.status,
         400
     );
-    assert_eq!(lfs_files(&hub), Vec::<PathBuf>::new());
+    assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
 
     // A corrupted xorb, and a valid xorb under another xorb's name: 400.
     let fresh = Xorb::of(vec![content(25_000, 400), content(25_000, 401)]);
@@ -487,9 +509,10 @@ async fn wrong_shards_and_xorbs_are_refused_and_store_nothing() {
         400
     );
     assert!(
-        !files_under(&hub.data_dir.join("objects/xet"))
+        !stored(&hub, "xet")
+            .await
             .iter()
-            .any(|p| p.display().to_string().contains(&fresh.hash.to_hex()))
+            .any(|p| p.contains(&fresh.hash.to_hex()))
     );
 }
 
@@ -547,8 +570,8 @@ async fn cas_tokens_are_checked_and_bound_to_one_repo() {
         200
     );
     assert_eq!(download(&hub, &bob, "bob/m", "w.bin").await.1, data);
-    assert_eq!(lfs_files(&hub).len(), 1);
-    assert_eq!(files_under(&hub.data_dir.join("objects/xet")).len(), 1);
+    assert_eq!(stored(&hub, "lfs").await.len(), 1);
+    assert_eq!(stored(&hub, "xet").await.len(), 1);
 
     // A token is refused when missing, malformed, tampered or for another hub.
     let a_token = cas_a.token.clone().unwrap();
