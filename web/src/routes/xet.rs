@@ -5,7 +5,6 @@
 //! so the client falls back to the calls below.
 
 use axum::body::{Body, Bytes};
-use futures::TryStreamExt;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -13,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::TryStreamExt;
 use hub_core::Error;
 use hub_core::xet::cas::{self, CasWriter};
 use hub_core::xet::shard;
