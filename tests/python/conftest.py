@@ -160,6 +160,16 @@ def _clean_client_environment(tmp: Path) -> None:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, however it dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _start_hub() -> Hub:
     binary = hub_binary()
     if not binary.exists():
@@ -198,6 +208,7 @@ def _start_hub() -> Hub:
         stdout=subprocess.DEVNULL,
         stderr=log,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     log.close()
     deadline = time.monotonic() + 120
