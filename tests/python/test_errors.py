@@ -38,6 +38,10 @@ def test_revision_not_found(api, populated, tmp_path):
         list(api.list_repo_tree(populated.repo_id, revision="no-such-branch"))
     with pytest.raises(RevisionNotFoundError):
         api.list_repo_commits(populated.repo_id, revision="0" * 40)
+    # Uploading to a branch that does not exist.
+    with pytest.raises(RevisionNotFoundError):
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=populated.repo_id,
+                        revision="no-such-branch")
     assert api.revision_exists(populated.repo_id, "dev")
     assert api.revision_exists(populated.repo_id, "v1")
     assert not api.revision_exists(populated.repo_id, "no-such-branch")

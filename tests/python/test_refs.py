@@ -93,6 +93,8 @@ def test_list_repo_commits_across_pages(api, hub, name):
     assert all(commit_sha(c.commit_id) for c in commits)
     assert all(c.created_at is not None for c in commits)
     assert commits[0].authors == [hub.user]
+    formatted = api.list_repo_commits(repo_id, formatted=True)
+    assert [c.commit_id for c in formatted] == [c.commit_id for c in commits]
     # By revision.
     older = api.list_repo_commits(repo_id, revision=made[9])
     assert [c.commit_id for c in older[:10]] == made[9::-1]
