@@ -8,6 +8,8 @@ clients from the test venv (.venv, made by tests/run):
    path (hf_xet), against `sha256sum` of the same file;   target ratio >= 0.5
 2. the same through LFS (`HF_HUB_DISABLE_XET=1`), against `sha256sum`;  (reported)
 3. `hf_hub_download` of the file, against `curl` of the same resolve URL; target >= 0.9
+   (with, for reference, the client's own HTTP stack alone: an httpx2 stream of
+   the same URL into a file, as hf_hub_download reads it, in 10 MiB chunks)
 
 Usage:  .venv/bin/python bench/hf_transfer.py
         (BENCH_HF_SIZE_MIB=512, BENCH_HF_REPS=3, BENCH_KEEP=1 keeps the temp dir and hub.log)
@@ -61,6 +63,13 @@ op, arg1, arg2, repo = sys.argv[1:5]
 t = time.perf_counter()
 if op == "upload":
     HfApi().upload_file(path_or_fileobj=arg1, path_in_repo=arg2, repo_id=repo)
+elif op == "httpx":
+    # The client's own HTTP stack alone, as hf_hub_download drives it: the ceiling of any server.
+    import httpx2
+    with httpx2.stream("GET", arg1, headers={"authorization": "Bearer " + os.environ["HF_TOKEN"]}) as r, \
+            open(arg2, "wb") as f:
+        for chunk in r.iter_bytes(chunk_size=10 * 1024 * 1024):
+            f.write(chunk)
 else:
     hf_hub_download(repo, arg1, cache_dir=arg2)
 print(json.dumps({"seconds": time.perf_counter() - t}))
@@ -95,7 +104,7 @@ def main() -> int:
         log(f"hub {os.environ.get('HUB_TEST_BINARY', conftest.hub_binary())} on {hub.endpoint}; "
             f"file {SIZE >> 20} MiB")
         mib = SIZE / (1 << 20)
-        results: dict[str, list[float]] = {k: [] for k in ("sha", "xet", "lfs", "dl", "curl")}
+        results: dict[str, list[float]] = {k: [] for k in ("sha", "xet", "lfs", "dl", "curl", "httpx")}
 
         for rep in range(REPS):
             for path_kind, env in (("xet", {}), ("lfs", {"HF_HUB_DISABLE_XET": "1"})):
@@ -119,8 +128,11 @@ def main() -> int:
             results["dl"].append(client("download", "big.bin", str(cache), repo, {}))
             import shutil
             shutil.rmtree(cache)
+            results["httpx"].append(client("httpx", url, str(work / "httpx.out"), repo, {}))
+            (work / "httpx.out").unlink()
             log(f"rep {rep}: hf_hub_download {mib / results['dl'][-1]:.0f} MiB/s, "
-                f"curl {mib / results['curl'][-1]:.0f} MiB/s")
+                f"curl {mib / results['curl'][-1]:.0f} MiB/s, "
+                f"httpx2 stream {mib / results['httpx'][-1]:.0f} MiB/s")
 
         med = {k: statistics.median(v) for k, v in results.items()}
         speed = {k: mib / v for k, v in med.items()}
@@ -128,6 +140,8 @@ def main() -> int:
             ("Xet upload (upload_file, hf_xet)", "sha256sum", speed["xet"], speed["sha"], 0.5),
             ("LFS upload (HF_HUB_DISABLE_XET=1)", "sha256sum", speed["lfs"], speed["sha"], None),
             ("hf_hub_download", "curl of the resolve URL", speed["dl"], speed["curl"], 0.9),
+            ("httpx2 stream to a file (the client's HTTP stack alone)", "curl of the resolve URL",
+             speed["httpx"], speed["curl"], None),
         ]
         print(f"| figure ({SIZE >> 20} MiB, median of {REPS}) | MiB/s | reference | MiB/s | ratio | target |")
         print("|---|---|---|---|---|---|")
