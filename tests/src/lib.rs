@@ -433,3 +433,41 @@ pub fn file_op(path: &str, content: &[u8]) -> Value {
 pub fn delete_op(path: &str) -> Value {
     json!({ "key": "deletedFile", "value": { "path": path } })
 }
+
+/// Runs the real git in `dir` with an isolated HOME: no user config, no
+/// credential helper, no prompts, a fixed identity.
+pub fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Tester")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "Tester")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("run git")
+}
+
+/// The stdout of a git run that must succeed.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "git failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The stderr of a git run that must fail.
+pub fn failed(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "git unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}

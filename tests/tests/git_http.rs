@@ -1,44 +1,8 @@
 //! `git clone`, `fetch` and `push` over HTTP with the real git client.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use tests::{TestHub, file_op};
-
-/// Runs git with an isolated HOME (no user config, no credential helper).
-fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "Tester")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "Tester")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("run git")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "git failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn failed(out: Output) -> String {
-    assert!(
-        !out.status.success(),
-        "git unexpectedly succeeded: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
+use tests::{TestHub, failed, file_op, git, ok};
 
 fn authed(url: &str, token: &str) -> String {
     url.replacen("http://", &format!("http://user:{token}@"), 1)

@@ -2,38 +2,12 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
-use tests::TestHub;
+use tests::{TestHub, git, ok};
 
 /// Size of the big file: 200 MB of random data, as a model shard might be.
 const BIG: usize = 200 * 1024 * 1024;
-
-fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "Tester")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "Tester")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("run git")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "git failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Writes `size` random bytes to `path` and returns their sha256.
 fn random_file(path: &Path, size: usize) -> String {

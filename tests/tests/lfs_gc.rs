@@ -2,30 +2,12 @@
 //! branches), keeps everything still referenced, sweeps orphaned files.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 use tests::TestHub;
 
 fn git(home: &Path, dir: &Path, args: &[&str]) -> String {
-    let out: Output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "T")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "T")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    tests::ok(tests::git(home, dir, args))
 }
 
 /// The object key of an LFS object, as the hub lays them out.

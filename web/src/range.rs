@@ -39,6 +39,46 @@ pub fn parse(header: Option<&str>, size: u64) -> RangeRequest {
     }
 }
 
+/// What to send for a request's `Range` header over a body of `size` bytes.
+pub enum Answer {
+    /// 200 or 206 with these bytes (`None`: all of them).
+    Send(axum::http::StatusCode, Option<std::ops::Range<u64>>),
+    /// 416, with the headers already set.
+    Unsatisfiable,
+}
+
+/// Reads `Range` from `request` and sets `Accept-Ranges`, `Content-Range`
+/// and `Content-Length` in `out` accordingly: the one place both file
+/// download routes (resolve, LFS) answer ranges.
+pub fn answer(
+    request: &axum::http::HeaderMap,
+    size: u64,
+    out: &mut axum::http::HeaderMap,
+) -> Answer {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let text = |s: String| HeaderValue::from_str(&s).expect("digits and ASCII only");
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let requested = request.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match parse(requested, size) {
+        RangeRequest::Whole => {
+            out.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            Answer::Send(StatusCode::OK, None)
+        }
+        RangeRequest::Part(r) => {
+            out.insert(
+                header::CONTENT_RANGE,
+                text(format!("bytes {}-{}/{size}", r.start, r.end - 1)),
+            );
+            out.insert(header::CONTENT_LENGTH, HeaderValue::from(r.end - r.start));
+            Answer::Send(StatusCode::PARTIAL_CONTENT, Some(r))
+        }
+        RangeRequest::Unsatisfiable => {
+            out.insert(header::CONTENT_RANGE, text(format!("bytes */{size}")));
+            Answer::Unsatisfiable
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{RangeRequest::*, parse};

@@ -15,7 +15,7 @@ use hub_core::repos::{RepoType, content, counters};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::{ApiError, ApiResult};
-use crate::range::{self, RangeRequest};
+use crate::range;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -96,7 +96,6 @@ async fn resolve(
         out.insert("x-linked-etag", header_value(&format!("\"{etag}\"")));
         out.insert("x-linked-size", HeaderValue::from(size));
     }
-    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
@@ -110,26 +109,12 @@ async fn resolve(
     if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{filename}\"")) {
         out.insert(header::CONTENT_DISPOSITION, v);
     }
-    let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (status, part) = match range::parse(requested, size) {
-        RangeRequest::Whole => (StatusCode::OK, None),
-        RangeRequest::Part(r) => {
-            out.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes {}-{}/{size}", r.start, r.end - 1)),
-            );
-            (StatusCode::PARTIAL_CONTENT, Some(r))
-        }
-        RangeRequest::Unsatisfiable => {
-            out.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes */{size}")),
-            );
+    let (status, part) = match range::answer(&headers, size, &mut out) {
+        range::Answer::Send(status, part) => (status, part),
+        range::Answer::Unsatisfiable => {
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
         }
     };
-    let length = part.as_ref().map_or(size, |r| r.end - r.start);
-    out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if method == Method::HEAD {
         return Ok((status, out).into_response());
     }

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{LfsAuth, LfsJson, LfsPath, LfsQuery, LfsResult, lfs_json};
 use crate::app::AppState;
-use crate::range::{self, RangeRequest};
+use crate::range;
 
 /// Handles `PUT /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/objects/{oid}`
 /// (a signed upload link from the batch API).
@@ -46,29 +46,16 @@ pub async fn download(
         return Ok(Redirect::temporary(&url).into_response());
     }
     let mut out = HeaderMap::new();
-    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (status, part) = match range::parse(requested, size) {
-        RangeRequest::Whole => (StatusCode::OK, None),
-        RangeRequest::Part(r) => {
-            let value = format!("bytes {}-{}/{size}", r.start, r.end - 1);
-            out.insert(header::CONTENT_RANGE, header_value(&value));
-            (StatusCode::PARTIAL_CONTENT, Some(r))
-        }
-        RangeRequest::Unsatisfiable => {
-            out.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes */{size}")),
-            );
+    let (status, part) = match range::answer(&headers, size, &mut out) {
+        range::Answer::Send(status, part) => (status, part),
+        range::Answer::Unsatisfiable => {
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
         }
     };
-    let length = part.as_ref().map_or(size, |r| r.end - r.start);
-    out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if method == Method::HEAD {
         return Ok((status, out).into_response());
     }
@@ -92,8 +79,4 @@ pub async fn verify(
     let repo = path.repo(&state, &actor).await?;
     transfer::verify(&state, &actor, &repo, &request.oid, request.size).await?;
     Ok(lfs_json(StatusCode::OK, json!({ "message": "verified" })))
-}
-
-fn header_value(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
