@@ -18,56 +18,21 @@ use crate::errors::{ApiError, ApiResult};
 use crate::range;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/{namespace}/{name}/resolve/{revision}/{*path}",
-            get(resolve_model),
-        )
-        .route(
-            "/datasets/{namespace}/{name}/resolve/{revision}/{*path}",
-            get(resolve_dataset),
-        )
-        .route(
-            "/spaces/{namespace}/{name}/resolve/{revision}/{*path}",
-            get(resolve_space),
-        )
+    let mut router = Router::new();
+    for (prefix, kind) in [
+        ("", RepoType::Model),
+        ("/datasets", RepoType::Dataset),
+        ("/spaces", RepoType::Space),
+    ] {
+        router = router.route(
+            &format!("{prefix}/{{namespace}}/{{name}}/resolve/{{revision}}/{{*path}}"),
+            get(move |s, a, m, h, Path(p)| resolve(s, a, m, h, kind, p)),
+        );
+    }
+    router
 }
 
-type FilePath = Path<(String, String, String, String)>;
-
-/// Handles `GET|HEAD /{namespace}/{name}/resolve/{revision}/{*path}`.
-async fn resolve_model(
-    state: State<AppState>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
-    Path(p): FilePath,
-) -> ApiResult<Response> {
-    resolve(state, auth, method, headers, RepoType::Model, p).await
-}
-
-/// Handles `GET|HEAD /datasets/{namespace}/{name}/resolve/{revision}/{*path}`.
-async fn resolve_dataset(
-    state: State<AppState>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
-    Path(p): FilePath,
-) -> ApiResult<Response> {
-    resolve(state, auth, method, headers, RepoType::Dataset, p).await
-}
-
-/// Handles `GET|HEAD /spaces/{namespace}/{name}/resolve/{revision}/{*path}`.
-async fn resolve_space(
-    state: State<AppState>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
-    Path(p): FilePath,
-) -> ApiResult<Response> {
-    resolve(state, auth, method, headers, RepoType::Space, p).await
-}
-
+/// Handles `GET|HEAD /{[datasets/|spaces/]}{namespace}/{name}/resolve/{revision}/{*path}`.
 async fn resolve(
     State(state): State<AppState>,
     Auth(actor): Auth,
