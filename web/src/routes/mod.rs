@@ -6,6 +6,7 @@ pub mod health;
 pub mod hf;
 pub mod internal;
 pub mod lfs;
+pub mod ms;
 pub mod ui;
 pub mod xet;
 
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(hf::router())
+        .merge(ms::router())
         .merge(git_http::router())
         .merge(lfs::router())
         .merge(ui::router())

@@ -1,0 +1,172 @@
+//! The ModelScope-shaped download API (`/api/v1/models/...`), as the
+//! `modelscope` SDK reads it: envelopes, revisions with `master`, listings
+//! with real sizes and sha256, the file endpoint with HEAD and ranges, and
+//! the error envelope.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tests::{TestHub, file_op};
+
+fn sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+#[tokio::test]
+async fn modelscope_download_api_shapes() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let anon = hub.api(None);
+    api.create_repo("model", "alice", "tiny", false).await;
+    let config = br#"{"model_type": "tiny"}"#;
+    let notes = "说明\n".as_bytes();
+    api.commit(
+        "alice/tiny",
+        "add",
+        &[
+            file_op("config.json", config),
+            file_op("sub/dir/notes.txt", notes),
+        ],
+        None,
+    )
+    .await;
+    let tag = api
+        .post("/api/models/alice/tiny/tag/main", json!({"tag": "v1.0"}))
+        .await;
+    assert_eq!(tag.status, 200, "{:?}", tag.body);
+
+    // Repo info in the envelope, Code an integer.
+    let info = anon.get("/api/v1/models/alice/tiny").await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.body["Code"], 200);
+    assert_eq!(info.body["Success"], true);
+    assert_eq!(info.body["Message"], "success");
+    assert!(info.body["RequestId"].is_string());
+    assert!(info.body["Data"]["Id"].is_i64());
+    assert_eq!(info.body["Data"]["Path"], "alice");
+    assert_eq!(info.body["Data"]["Name"], "tiny");
+    assert_eq!(info.body["Data"]["Visibility"], 5);
+
+    // Revisions: master stands for main; tags with integer CreatedAt.
+    let revs = anon.get("/api/v1/models/alice/tiny/revisions").await;
+    assert_eq!(revs.status, 200);
+    let map = &revs.body["Data"]["RevisionMap"];
+    let branches: Vec<&str> = map["Branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["Revision"].as_str().unwrap())
+        .collect();
+    assert!(
+        branches.contains(&"master") && branches.contains(&"main"),
+        "{branches:?}"
+    );
+    assert_eq!(map["Tags"][0]["Revision"], "v1.0");
+    assert!(map["Tags"][0]["CreatedAt"].is_i64());
+
+    // Listing: full paths, trees, sizes and sha256; Root scopes it.
+    let all = anon
+        .get("/api/v1/models/alice/tiny/repo/files?Revision=master&Recursive=True")
+        .await;
+    assert_eq!(all.status, 200);
+    let files = all.body["Data"]["Files"].as_array().unwrap();
+    let cfg = files.iter().find(|f| f["Path"] == "config.json").unwrap();
+    assert_eq!(cfg["Name"], "config.json");
+    assert_eq!(cfg["Type"], "blob");
+    assert_eq!(cfg["Size"], config.len());
+    assert_eq!(cfg["Sha256"], sha256(config));
+    assert_eq!(cfg["IsLFS"], false);
+    assert_eq!(cfg["Revision"].as_str().unwrap().len(), 40);
+    assert!(
+        files
+            .iter()
+            .any(|f| f["Path"] == "sub/dir" && f["Type"] == "tree")
+    );
+    let sub = anon
+        .get("/api/v1/models/alice/tiny/repo/files?Revision=v1.0&Recursive=True&Root=sub")
+        .await;
+    let paths: Vec<&str> = sub.body["Data"]["Files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["Path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["sub/dir", "sub/dir/notes.txt"]);
+    let shallow = anon
+        .get("/api/v1/models/alice/tiny/repo/files?Revision=main&Recursive=False")
+        .await;
+    assert!(
+        shallow.body["Data"]["Files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !f["Path"].as_str().unwrap().contains('/'))
+    );
+
+    // The file endpoint: bytes, HEAD, Range, no compression.
+    let client = reqwest::Client::builder().build().unwrap();
+    let url = format!(
+        "{}/api/v1/models/alice/tiny/repo?Revision=master&FilePath=sub%2Fdir%2Fnotes.txt",
+        hub.url
+    );
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        notes.len().to_string().as_str()
+    );
+    assert_eq!(
+        head.headers()["x-linked-etag"],
+        format!("\"{}\"", sha256(notes)).as_str()
+    );
+    let got = client
+        .get(&url)
+        .header("accept-encoding", "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.headers().get("content-encoding").is_none());
+    assert_eq!(&got.bytes().await.unwrap()[..], notes);
+    let part = client
+        .get(&url)
+        .header("range", "bytes=1-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 1-{}/{}", notes.len() - 1, notes.len()).as_str()
+    );
+    assert_eq!(&part.bytes().await.unwrap()[..], &notes[1..]);
+
+    // Errors: the envelope with Success false and the HTTP status.
+    let missing = anon
+        .get("/api/v1/models/alice/tiny/repo?Revision=master&FilePath=nope.txt")
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["Success"], false);
+    assert_eq!(missing.body["Code"], 404);
+    assert!(missing.body["Message"].is_string());
+    let bad_rev = anon
+        .get("/api/v1/models/alice/tiny/repo/files?Revision=nope")
+        .await;
+    assert_eq!(bad_rev.status, 404);
+    assert_eq!(anon.get("/api/v1/models/alice/none").await.status, 401);
+    assert_eq!(api.get("/api/v1/models/alice/none").await.status, 404);
+    let probe = anon.get("/api/v1/repos/internalAccelerationInfo").await;
+    assert_eq!(probe.status, 404);
+
+    // Private repos follow the hub's rule: invisible without a token.
+    api.create_repo("model", "alice", "secret", true).await;
+    let hidden = anon.get("/api/v1/models/alice/secret/revisions").await;
+    assert_eq!(hidden.status, 401);
+    assert_eq!(hidden.body["Success"], false);
+    let seen = api.get("/api/v1/models/alice/secret/revisions").await;
+    assert_eq!(seen.status, 200);
+    assert_eq!(
+        seen.body["Data"]["RevisionMap"]["Branches"][0]["Revision"],
+        "master"
+    );
+}

@@ -1,0 +1,89 @@
+//! The ModelScope-shaped API (`/api/v1/...`), as the `modelscope` SDK 1.40
+//! (through `modelscope-hub`) calls it to download models: the
+//! `{Code, Data, Message, RequestId, Success}` envelope, `master` as an alias
+//! of the default branch, and the one mapping of core errors to the answers
+//! the SDK reads (below).
+
+pub mod models;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hub_core::Error;
+use hub_core::repos::{Repo, content};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::errors::{public_message, status_and_code};
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(models::router())
+}
+
+/// A request id for the envelope (the SDK only logs it).
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A success in the legacy envelope: `Code` is the integer 200.
+pub fn ok(data: Value) -> Response {
+    Json(json!({
+        "Code": 200,
+        "Data": data,
+        "Message": "success",
+        "RequestId": request_id(),
+        "Success": true,
+    }))
+    .into_response()
+}
+
+/// An error from an `/api/v1` route. The HTTP status is the hub's (404 for
+/// a missing repo, revision or file; 401 for an anonymous caller of a
+/// private repo; 403 forbidden), which the SDK maps to its exceptions; the
+/// envelope repeats it in `Code` with `Success: false` and the `Message`.
+#[derive(Debug)]
+pub struct MsError(pub Error);
+
+impl<E: Into<Error>> From<E> for MsError {
+    fn from(e: E) -> Self {
+        MsError(e.into())
+    }
+}
+
+pub type MsResult<T> = Result<T, MsError>;
+
+impl IntoResponse for MsError {
+    fn into_response(self) -> Response {
+        let (status, _) = status_and_code(&self.0);
+        let message = public_message(&self.0);
+        envelope_error(status, &message)
+    }
+}
+
+fn envelope_error(status: StatusCode, message: &str) -> Response {
+    let body = json!({
+        "Code": status.as_u16(),
+        "Data": null,
+        "Message": message,
+        "RequestId": request_id(),
+        "Success": false,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// The commit a ModelScope revision names: empty means the default branch,
+/// and `master` (which the SDK hard-codes) is the default branch unless the
+/// repo has a branch of that name.
+pub async fn resolve(state: &AppState, repo: &Repo, revision: &str) -> MsResult<String> {
+    let revision = match revision {
+        "" => repo.default_branch.as_str(),
+        r => r,
+    };
+    match content::resolve(state, repo, revision).await {
+        Err(Error::RevisionNotFound(_)) if revision == "master" => {
+            Ok(content::resolve(state, repo, &repo.default_branch).await?)
+        }
+        other => Ok(other?),
+    }
+}
