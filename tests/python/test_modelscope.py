@@ -1,0 +1,103 @@
+"""The unmodified `modelscope` SDK (1.40) downloading a model that
+huggingface_hub uploaded: snapshot_download (whole and with allow_patterns)
+and model_file_download by branch and by tag give byte-identical files;
+a private repo is refused without a token and served with one. The SDK is
+pointed at the hub with MODELSCOPE_ENDPOINT/MODELSCOPE_DOMAIN, as
+modelscope-api.md (A.1) documents."""
+
+import json
+import textwrap
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd
+
+from helpers import random_file, run_client
+
+
+def ms_env(hub, cache: Path, token: str | None = None) -> dict:
+    env = {
+        "MODELSCOPE_ENDPOINT": hub.endpoint,
+        "MODELSCOPE_DOMAIN": hub.endpoint,
+        "MODELSCOPE_CACHE": str(cache),
+        "MODELSCOPE_API_TOKEN": token or "",
+    }
+    return env
+
+
+def run_ms(hub, cache: Path, code: str, token: str | None = None) -> dict:
+    out = run_client(
+        "import json, warnings\nwarnings.simplefilter('ignore')\n" + textwrap.dedent(code),
+        env=ms_env(hub, cache, token),
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def make_model(api, repo_id: str, tmp_path: Path, private: bool = False) -> dict:
+    api.create_repo(repo_id, private=private)
+    weights = random_file(tmp_path / "model.safetensors", 2 * 1024 * 1024, seed=7)
+    files = {
+        "config.json": b'{"model_type": "tiny", "v": 1}\n',
+        "sub/dir/notes.txt": "说明 notes\n".encode(),
+        "model.safetensors": weights.read_bytes(),
+    }
+    api.create_commit(
+        repo_id,
+        [CommitOperationAdd(p, data) for p, data in files.items()],
+        commit_message="v1",
+    )
+    return files
+
+
+def test_snapshot_and_file_download_of_an_hf_uploaded_model(hub, api, name, tmp_path):
+    repo_id = f"{hub.user}/{name('ms')}"
+    files = make_model(api, repo_id, tmp_path)
+    api.create_tag(repo_id, tag="v1.0")
+    v2 = b'{"model_type": "tiny", "v": 2}\n'
+    api.upload_file(path_or_fileobj=v2, path_in_repo="config.json", repo_id=repo_id)
+
+    snap = run_ms(hub, tmp_path / "c1", f"""
+        from modelscope import snapshot_download
+        print(json.dumps(snapshot_download({repo_id!r})))
+    """)
+    root = Path(snap)
+    got = {p.relative_to(root).as_posix(): p.read_bytes()
+           for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert got == {**files, "config.json": v2}
+
+    only = Path(run_ms(hub, tmp_path / "c2", f"""
+        from modelscope import snapshot_download
+        print(json.dumps(snapshot_download({repo_id!r}, allow_patterns=["sub/*"])))
+    """))
+    got = {p.relative_to(only).as_posix() for p in only.rglob("*")
+           if p.is_file() and not p.name.startswith(".")}
+    assert got == {"sub/dir/notes.txt"}
+    assert (only / "sub/dir/notes.txt").read_bytes() == files["sub/dir/notes.txt"]
+
+    paths = run_ms(hub, tmp_path / "c3", f"""
+        from modelscope import model_file_download
+        out = {{
+            "main": model_file_download({repo_id!r}, "config.json", revision="main"),
+            "master": model_file_download({repo_id!r}, "model.safetensors", revision="master"),
+        }}
+        out["tag"] = model_file_download({repo_id!r}, "config.json", revision="v1.0")
+        print(json.dumps(out))
+    """)
+    assert Path(paths["main"]).read_bytes() == v2
+    assert Path(paths["master"]).read_bytes() == files["model.safetensors"]
+    assert Path(paths["tag"]).read_bytes() == files["config.json"]
+
+
+def test_private_model_needs_a_token(hub, api, name, tmp_path):
+    repo_id = f"{hub.user}/{name('msp')}"
+    files = make_model(api, repo_id, tmp_path, private=True)
+    code = f"""
+        from modelscope import model_file_download
+        try:
+            print(json.dumps(model_file_download({repo_id!r}, "config.json", revision="main")))
+        except Exception as e:
+            print(json.dumps({{"error": type(e).__name__}}))
+    """
+    refused = run_ms(hub, tmp_path / "anon", code)
+    assert isinstance(refused, dict) and "error" in refused
+    path = run_ms(hub, tmp_path / "tok", code, token=hub.read_token)
+    assert Path(path).read_bytes() == files["config.json"]
