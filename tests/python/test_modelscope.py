@@ -101,3 +101,21 @@ def test_private_model_needs_a_token(hub, api, name, tmp_path):
     assert isinstance(refused, dict) and "error" in refused
     path = run_ms(hub, tmp_path / "tok", code, token=hub.read_token)
     assert Path(path).read_bytes() == files["config.json"]
+
+
+def test_login_with_good_and_bad_token(hub, tmp_path):
+    code = """
+        from modelscope.hub.api import HubApi
+        out = {}
+        try:
+            git_token, cookies = HubApi().login(TOKEN)
+            out["git_token"] = git_token
+            out["cookie"] = cookies.get("m_session_id") if cookies is not None else None
+        except Exception as e:
+            out["error"] = type(e).__name__
+        print(json.dumps(out))
+    """
+    good = run_ms(hub, tmp_path / "good", code.replace("TOKEN", repr(hub.token)))
+    assert good == {"git_token": hub.token, "cookie": hub.token}
+    bad = run_ms(hub, tmp_path / "bad", code.replace("TOKEN", repr("ky_not_a_token")))
+    assert bad == {"error": "AuthenticationError"}

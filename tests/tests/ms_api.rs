@@ -170,3 +170,74 @@ async fn modelscope_download_api_shapes() {
         "master"
     );
 }
+
+/// A GET with only the `m_session_id` cookie as credential, as 1.37 sends it.
+async fn get_with_cookie(hub: &TestHub, path: &str, cookie: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", hub.url))
+        .header("cookie", format!("m_session_id={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn modelscope_login_and_credentials() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let anon = hub.api(None);
+    api.create_repo("model", "alice", "secret", true).await;
+
+    // Login with a good token: the user, the token as git token, and the
+    // host-only HttpOnly cookie the SDK saves.
+    let login = anon
+        .post("/api/v1/login", json!({"AccessToken": token}))
+        .await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["Code"], 200);
+    assert_eq!(login.body["Success"], true);
+    assert_eq!(login.body["Data"]["AccessToken"], token.as_str());
+    assert_eq!(login.body["Data"]["Username"], "alice");
+    let cookie = login.headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with(&format!("m_session_id={token};")),
+        "{cookie}"
+    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+
+    // A bad token: 401 with the business code for "AccessToken invalid".
+    let bad = anon
+        .post("/api/v1/login", json!({"AccessToken": "ky_nope"}))
+        .await;
+    assert_eq!(bad.status, 401);
+    assert_eq!(bad.body["Code"], 10010103009_i64);
+    assert_eq!(bad.body["Success"], false);
+    assert!(bad.body["Message"].is_string());
+
+    // users/me validates the token, by Bearer or by cookie.
+    let me = api.get("/openapi/v1/users/me").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["success"], true);
+    assert_eq!(me.body["data"]["username"], "alice");
+    let (status, body) = get_with_cookie(&hub, "/openapi/v1/users/me", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["username"], "alice");
+    assert_eq!(anon.get("/openapi/v1/users/me").await.status, 401);
+    let wrong = hub.api(Some("ky_nope")).get("/openapi/v1/users/me").await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.body["success"], false);
+    let (status, _) = get_with_cookie(&hub, "/openapi/v1/users/me", "ky_nope").await;
+    assert_eq!(status, 401);
+
+    // The cookie alone reaches a private repo; a bad one is refused in the envelope.
+    let (status, body) = get_with_cookie(&hub, "/api/v1/models/alice/secret", &token).await;
+    assert_eq!(status, 200, "{body:?}");
+    assert_eq!(body["Data"]["Visibility"], 1);
+    let (status, body) = get_with_cookie(&hub, "/api/v1/models/alice/secret", "ky_nope").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["Success"], false);
+}

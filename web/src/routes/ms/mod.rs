@@ -4,6 +4,7 @@
 //! of the default branch, and the one mapping of core errors to the answers
 //! the SDK reads (below).
 
+pub mod auth;
 pub mod models;
 
 use axum::Json;
@@ -18,11 +19,11 @@ use crate::app::AppState;
 use crate::errors::{public_message, status_and_code};
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(models::router())
+    Router::new().merge(auth::router()).merge(models::router())
 }
 
 /// A request id for the envelope (the SDK only logs it).
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

@@ -16,9 +16,9 @@ use hub_core::repos::content::{self, EntryKind};
 use hub_core::repos::{RepoType, counters, refs};
 use serde_json::{Value, json};
 
+use super::auth::MsAuth;
 use super::{MsResult, envelope_error, ok, resolve};
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::params::Params;
 use crate::range;
 
@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
 /// Handles `GET /api/v1/models/{namespace}/{name}`.
 async fn info(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    MsAuth(actor): MsAuth,
     Path((ns, name)): Path<(String, String)>,
 ) -> MsResult<Response> {
     let repo =
@@ -65,7 +65,7 @@ async fn info(
 /// tags newest first, each with `CreatedAt` in epoch seconds.
 async fn revisions(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    MsAuth(actor): MsAuth,
     Path((ns, name)): Path<(String, String)>,
 ) -> MsResult<Response> {
     let repo =
@@ -101,7 +101,7 @@ async fn revisions(
 /// sha256 of the content (the LFS object's for LFS files).
 async fn files(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    MsAuth(actor): MsAuth,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> MsResult<Response> {
@@ -171,7 +171,7 @@ async fn files(
 /// one range with 206, and the sha256 in `X-Linked-ETag`.
 async fn file(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    MsAuth(actor): MsAuth,
     method: Method,
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
