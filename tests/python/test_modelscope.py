@@ -1,7 +1,9 @@
 """The unmodified `modelscope` SDK (1.40) downloading a model that
 huggingface_hub uploaded: snapshot_download (whole and with allow_patterns)
 and model_file_download by branch and by tag give byte-identical files;
-a private repo is refused without a token and served with one. The SDK is
+a private repo is refused without a token and served with one. Login with
+a good and a bad token; create_model, upload_file and upload_folder (an
+LFS-sized file included) whose files huggingface_hub downloads unchanged. The SDK is
 pointed at the hub with MODELSCOPE_ENDPOINT/MODELSCOPE_DOMAIN, as
 modelscope-api.md (A.1) documents."""
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd
 
-from helpers import random_file, run_client
+from helpers import random_file, run_client, sha256_file
 
 
 def ms_env(hub, cache: Path, token: str | None = None) -> dict:
@@ -119,3 +121,47 @@ def test_login_with_good_and_bad_token(hub, tmp_path):
     assert good == {"git_token": hub.token, "cookie": hub.token}
     bad = run_ms(hub, tmp_path / "bad", code.replace("TOKEN", repr("ky_not_a_token")))
     assert bad == {"error": "AuthenticationError"}
+
+
+def test_create_upload_and_download_with_huggingface_hub(hub, api, name, tmp_path):
+    repo_id = f"{hub.user}/{name('msu')}"
+    folder = tmp_path / "folder"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "README.md").write_bytes("# 上传\n".encode())
+    (folder / "configuration.json").write_bytes(b'{"framework": "pytorch"}\n')
+    big = random_file(folder / "nested" / "weights.bin", 11 * 1024 * 1024, seed=11)
+    single = tmp_path / "notes.txt"
+    single.write_bytes(b"uploaded alone\n")
+    offset = hub.log_offset()
+    out = run_ms(hub, tmp_path / "c", f"""
+        from modelscope.hub.api import HubApi
+        api = HubApi()
+        api.create_model({repo_id!r}, visibility=5)
+        try:
+            api.create_model({repo_id!r}, visibility=5)
+            again = "created twice"
+        except Exception as e:
+            again = type(e).__name__
+        api.create_repo({repo_id!r}, exist_ok=True)
+        api.upload_file(path_or_fileobj={str(single)!r}, path_in_repo="notes.txt",
+                        repo_id={repo_id!r})
+        api.upload_folder(repo_id={repo_id!r}, folder_path={str(folder)!r})
+        print(json.dumps({{"again": again}}))
+    """, token=hub.token)
+    assert out["again"] == "AlreadyExistsError"
+    # The SDK's own sequence: batch, PUT of the big blob, commit.
+    seen = [(m, u.split("?")[0]) for m, u in hub.requests_since(offset)]
+    assert ("POST", f"/api/v1/repos/models/{repo_id}/info/lfs/objects/batch") in seen
+    assert any(m == "PUT" and u.endswith("/objects/" + sha256_file(big)) for m, u in seen)
+    assert ("POST", f"/api/v1/repos/models/{repo_id}/commit/master") in seen
+    expected = {
+        "README.md": (folder / "README.md").read_bytes(),
+        "configuration.json": (folder / "configuration.json").read_bytes(),
+        "nested/weights.bin": big.read_bytes(),
+        "notes.txt": single.read_bytes(),
+    }
+    for path, data in expected.items():
+        local = api.hf_hub_download(repo_id, path, cache_dir=tmp_path / "hf")
+        assert Path(local).read_bytes() == data, path
+    info = api.get_paths_info(repo_id, ["nested/weights.bin"])[0]
+    assert info.lfs is not None and info.lfs.size == len(expected["nested/weights.bin"])

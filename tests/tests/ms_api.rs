@@ -241,3 +241,93 @@ async fn modelscope_login_and_credentials() {
     assert_eq!(status, 401);
     assert_eq!(body["Success"], false);
 }
+
+#[tokio::test]
+async fn modelscope_upload_api_shapes() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let anon = hub.api(None);
+
+    // create_model: the envelope; again → 400 with the "already exists" code.
+    let body = json!({"Path": "alice", "Name": "up", "Visibility": 5, "License": "Apache-2.0"});
+    let created = api.post("/api/v1/models", body.clone()).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(created.body["Code"], 200);
+    let again = api.post("/api/v1/models", body.clone()).await;
+    assert_eq!(again.status, 400);
+    assert_eq!(again.body["Code"], 10010101001_i64);
+    assert_eq!(again.body["Success"], false);
+    assert_eq!(anon.post("/api/v1/models", body).await.status, 401);
+
+    // Batch: objects to send get actions.upload.href, a link on this hub.
+    let blob = vec![7u8; 100_000];
+    let oid = sha256(&blob);
+    let batch = api
+        .post(
+            "/api/v1/repos/models/alice/up/info/lfs/objects/batch",
+            json!({"operation": "upload", "objects": [{"oid": oid, "size": blob.len()}]}),
+        )
+        .await;
+    assert_eq!(batch.status, 200, "{:?}", batch.body);
+    assert_eq!(batch.body["Code"], 200);
+    let object = &batch.body["Data"]["objects"][0];
+    assert_eq!(object["oid"], oid.as_str());
+    let href = object["actions"]["upload"]["href"].as_str().unwrap();
+    assert!(href.starts_with(&hub.url), "{href}");
+    let put = reqwest::Client::new()
+        .put(href)
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+
+    // Commit to master (the default branch): inline and LFS files.
+    use base64::Engine;
+    let readme = b"# up\n";
+    let commit = api
+        .post(
+            "/api/v1/repos/models/alice/up/commit/master",
+            json!({"commit_message": "upload", "actions": [
+                {"action": "create", "path": "README.md", "type": "normal", "size": readme.len(),
+                 "sha256": "", "content": base64::engine::general_purpose::STANDARD.encode(readme),
+                 "encoding": "base64"},
+                {"action": "create", "path": "w/w.bin", "type": "lfs", "size": blob.len(),
+                 "sha256": oid, "content": "", "encoding": ""},
+            ]}),
+        )
+        .await;
+    assert_eq!(commit.status, 200, "{:?}", commit.body);
+    assert_eq!(commit.body["Success"], true);
+    assert_eq!(commit.body["Data"]["oid"].as_str().unwrap().len(), 40);
+    let listing = anon
+        .get("/api/v1/models/alice/up/repo/files?Revision=master&Recursive=True")
+        .await;
+    let files = listing.body["Data"]["Files"].as_array().unwrap();
+    let w = files.iter().find(|f| f["Path"] == "w/w.bin").unwrap();
+    assert_eq!(w["IsLFS"], true);
+    assert_eq!(w["Sha256"], oid.as_str());
+    assert!(files.iter().any(|f| f["Path"] == "README.md"));
+
+    // An LFS file never uploaded is refused in the envelope; so is a stranger.
+    let missing = api
+        .post(
+            "/api/v1/repos/models/alice/up/commit/master",
+            json!({"commit_message": "x", "actions": [
+                {"action": "create", "path": "x.bin", "type": "lfs", "size": 3,
+                 "sha256": sha256(b"abc"), "content": "", "encoding": ""}]}),
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.body["Success"], false);
+    let bob = hub.user_with_token("bob");
+    let denied = hub
+        .api(Some(&bob))
+        .post(
+            "/api/v1/repos/models/alice/up/commit/master",
+            json!({"commit_message": "x", "actions": [{"action": "delete", "path": "README.md"}]}),
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+}

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use hub_core::lfs::batch::{self, BatchRequest, Decision, Planned};
-use hub_core::lfs::signing::{LINK_LIFETIME_SECS, TransferOp};
+use hub_core::lfs::signing::{LINK_LIFETIME_SECS, TransferGrant, TransferOp};
 use hub_core::repos::Repo;
 use serde_json::{Value, json};
 
@@ -39,13 +39,23 @@ pub async fn batch(
 }
 
 /// `{base_url}/{prefix}{namespace}/{name}.git/info/lfs`, as git-lfs derives it.
-fn lfs_url(origin: &Origin, repo: &Repo) -> String {
+pub(crate) fn lfs_url(origin: &Origin, repo: &Repo) -> String {
     format!(
         "{}/{}{}.git/info/lfs",
         origin.base_url,
         repo.kind().url_prefix(),
         repo.full_name()
     )
+}
+
+/// The signed link to transfer object `oid` under `base` (an [`lfs_url`]).
+pub(crate) fn object_href(
+    base: &str,
+    oid: &str,
+    grant: &TransferGrant,
+    state: &AppState,
+) -> String {
+    format!("{base}/objects/{oid}?{}", grant.query(&state.secret))
 }
 
 struct Links<'a> {
@@ -65,11 +75,7 @@ impl Links<'_> {
                 "oid": oid, "size": size, "error": { "code": code, "message": message },
             }),
             Decision::Transfer(grant) => {
-                let href = format!(
-                    "{}/objects/{oid}?{}",
-                    self.base,
-                    grant.query(&self.state.secret)
-                );
+                let href = object_href(&self.base, oid, grant, self.state);
                 let transfer = json!({ "href": href, "expires_in": LINK_LIFETIME_SECS });
                 let actions = match grant.op {
                     TransferOp::Download => json!({ "download": transfer }),

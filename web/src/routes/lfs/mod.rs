@@ -5,7 +5,7 @@
 //! `application/vnd.git-lfs+json`, with a Basic challenge on 401 so git-lfs
 //! asks its credential helper).
 
-mod batch;
+pub(crate) mod batch;
 mod locks;
 mod objects;
 

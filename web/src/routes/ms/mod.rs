@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod models;
+pub mod upload;
 
 use axum::Json;
 use axum::Router;
@@ -19,7 +20,10 @@ use crate::app::AppState;
 use crate::errors::{public_message, status_and_code};
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(auth::router()).merge(models::router())
+    Router::new()
+        .merge(auth::router())
+        .merge(models::router())
+        .merge(upload::router())
 }
 
 /// A request id for the envelope (the SDK only logs it).

@@ -1,0 +1,230 @@
+//! Uploads as the `modelscope` SDK 1.40 makes them: `create_model` /
+//! `create_repo` (`POST /api/v1/models`), then for `upload_file` /
+//! `upload_folder` the LFS batch call, a PUT of each large blob to the
+//! signed link the batch answered (the hub's own LFS upload endpoint, so the
+//! LFS store checks sha256 and size), and one commit through hub-core's
+//! commit path.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use hub_core::Error;
+use hub_core::commits::{self, NewCommit};
+use hub_core::git::commit::{FileSource, Operation};
+use hub_core::lfs::batch::{self, BatchRequest, Decision};
+use hub_core::repos::access::{self, Access};
+use hub_core::repos::{Repo, RepoType, content, manage};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::MsAuth;
+use super::{MsError, MsResult, ok, request_id};
+use crate::app::AppState;
+use crate::request::Origin;
+use crate::routes::lfs::batch::{lfs_url, object_href};
+
+/// ModelScope's business code for "the model already exists", which the
+/// SDK's `exist_ok` paths swallow.
+const MODEL_ALREADY_EXISTS: i64 = 10010101001;
+
+/// The SDK packs commits into about 8 MiB of JSON (base64 inline content
+/// included); this leaves room for that and no more.
+const MAX_COMMIT_BODY: usize = 16 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/models", post(create_model))
+        .route(
+            "/api/v1/repos/{repo_type}/{namespace}/{name}/info/lfs/objects/batch",
+            post(lfs_batch),
+        )
+        .route(
+            "/api/v1/repos/{repo_type}/{namespace}/{name}/commit/{revision}",
+            post(commit).layer(DefaultBodyLimit::max(MAX_COMMIT_BODY)),
+        )
+}
+
+#[derive(Deserialize)]
+struct CreateModel {
+    #[serde(rename = "Path")]
+    namespace: String,
+    #[serde(rename = "Name")]
+    name: String,
+    /// 1 private, 3 internal, 5 public; only 5 is public here.
+    #[serde(rename = "Visibility", default)]
+    visibility: Option<i64>,
+}
+
+/// Handles `POST /api/v1/models`: creates the model repo; an existing one
+/// answers 400 with the "already exists" business code.
+async fn create_model(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    Json(body): Json<CreateModel>,
+) -> MsResult<Response> {
+    let private = body.visibility != Some(5);
+    match manage::create(
+        &state,
+        &actor,
+        RepoType::Model,
+        &body.namespace,
+        &body.name,
+        private,
+    )
+    .await
+    {
+        Ok(repo) => Ok(ok(
+            json!({ "Id": repo.id, "Path": repo.namespace, "Name": repo.name }),
+        )),
+        Err(Error::Conflict(message)) => {
+            let body = json!({
+                "Code": MODEL_ALREADY_EXISTS,
+                "Data": null,
+                "Message": message,
+                "RequestId": request_id(),
+                "Success": false,
+            });
+            Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The repo a `/api/v1/repos/{models|datasets}/...` route names, with `access`.
+async fn repo_for(
+    state: &AppState,
+    actor: &hub_core::accounts::Actor,
+    repo_type: &str,
+    ns: &str,
+    name: &str,
+    access: Access,
+) -> MsResult<Repo> {
+    let repo_type = match repo_type {
+        "models" => RepoType::Model,
+        "datasets" => RepoType::Dataset,
+        other => return Err(Error::invalid(format!("unknown repo type {other:?}")).into()),
+    };
+    Ok(access::authorize(&state.db, actor, repo_type, ns, name, access).await?)
+}
+
+/// Handles `POST /api/v1/repos/{models|datasets}/{namespace}/{name}/info/lfs/objects/batch`:
+/// the hub's LFS batch decision, in the envelope; objects to send carry
+/// `actions.upload.href`, a signed link to the hub's LFS upload endpoint.
+async fn lfs_batch(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    origin: Origin,
+    Path((repo_type, ns, name)): Path<(String, String, String)>,
+    Json(request): Json<BatchRequest>,
+) -> MsResult<Response> {
+    let repo = repo_for(&state, &actor, &repo_type, &ns, &name, Access::Write).await?;
+    let planned = batch::plan(&state, &actor, &repo, &request).await?;
+    let base = lfs_url(&origin, &repo);
+    let mut objects = Vec::with_capacity(planned.len());
+    for p in &planned {
+        objects.push(match &p.decision {
+            Decision::Present => json!({ "oid": p.oid, "size": p.size }),
+            Decision::Transfer(grant) => json!({
+                "oid": p.oid,
+                "size": p.size,
+                "actions": { "upload": { "href": object_href(&base, &p.oid, grant, &state) } },
+            }),
+            Decision::Error { message, .. } => return Err(Error::invalid(message.clone()).into()),
+        });
+    }
+    Ok(ok(json!({ "objects": objects })))
+}
+
+#[derive(Deserialize)]
+struct CommitBody {
+    #[serde(default)]
+    commit_message: String,
+    #[serde(default)]
+    commit_description: String,
+    actions: Vec<CommitAction>,
+}
+
+#[derive(Deserialize)]
+struct CommitAction {
+    action: String,
+    path: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    sha256: String,
+    #[serde(default)]
+    content: String,
+}
+
+/// Handles `POST /api/v1/repos/{models|datasets}/{namespace}/{name}/commit/{revision}`:
+/// inline ("normal") files, LFS files uploaded before (by sha256) and
+/// deletions, as one commit through hub-core's commit path; `master` is the
+/// default branch unless the repo has a branch of that name.
+async fn commit(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    Path((repo_type, ns, name, revision)): Path<(String, String, String, String)>,
+    Json(body): Json<CommitBody>,
+) -> MsResult<Response> {
+    let repo = repo_for(&state, &actor, &repo_type, &ns, &name, Access::Write).await?;
+    let mut operations = Vec::with_capacity(body.actions.len());
+    for a in body.actions {
+        operations.push(match (a.action.as_str(), a.kind.as_str()) {
+            ("delete", _) => Operation::Delete { path: a.path },
+            ("create" | "update", "lfs") => {
+                let pointer = commits::linked_lfs_pointer(&state, &repo, &a.sha256, a.size).await?;
+                Operation::Put {
+                    path: a.path,
+                    source: FileSource::Lfs(pointer),
+                }
+            }
+            ("create" | "update", _) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(a.content.as_bytes())
+                    .map_err(|_| Error::invalid(format!("{}: content is not base64", a.path)))?;
+                Operation::Put {
+                    path: a.path,
+                    source: FileSource::Bytes(bytes),
+                }
+            }
+            (other, _) => {
+                return Err(Error::invalid(format!("unknown commit action {other:?}")).into());
+            }
+        });
+    }
+    let summary = match body.commit_message.trim() {
+        "" => "Upload with modelscope".to_owned(),
+        m => m.to_owned(),
+    };
+    let new = NewCommit {
+        branch: Some(branch(&state, &repo, &revision).await?),
+        summary,
+        description: body.commit_description,
+        operations,
+        expected_parent: None,
+    };
+    let outcome = commits::commit(&state, &actor, &repo, new).await?;
+    Ok(ok(json!({ "oid": outcome.commit })))
+}
+
+/// The branch a commit to `revision` goes to: `master` (which the SDK
+/// hard-codes) is the default branch unless a branch of that name exists.
+async fn branch(state: &AppState, repo: &Repo, revision: &str) -> Result<String, MsError> {
+    if revision.is_empty() {
+        return Ok(repo.default_branch.clone());
+    }
+    if revision == "master" {
+        match content::resolve(state, repo, "master").await {
+            Err(Error::RevisionNotFound(_)) => return Ok(repo.default_branch.clone()),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+    }
+    Ok(revision.to_owned())
+}
