@@ -3,7 +3,9 @@ huggingface_hub uploaded: snapshot_download (whole and with allow_patterns)
 and model_file_download by branch and by tag give byte-identical files;
 a private repo is refused without a token and served with one. Login with
 a good and a bad token; create_model, upload_file and upload_folder (an
-LFS-sized file included) whose files huggingface_hub downloads unchanged. The SDK is
+LFS-sized file included) whose files huggingface_hub downloads unchanged;
+dataset_snapshot_download (whole and with allow_patterns) of an HF-uploaded
+dataset (CSV + parquet), a private dataset only with a token. The SDK is
 pointed at the hub with MODELSCOPE_ENDPOINT/MODELSCOPE_DOMAIN, as
 modelscope-api.md (A.1) documents."""
 
@@ -165,3 +167,64 @@ def test_create_upload_and_download_with_huggingface_hub(hub, api, name, tmp_pat
         assert Path(local).read_bytes() == data, path
     info = api.get_paths_info(repo_id, ["nested/weights.bin"])[0]
     assert info.lfs is not None and info.lfs.size == len(expected["nested/weights.bin"])
+
+
+def make_dataset(api, repo_id: str, tmp_path: Path, private: bool = False) -> dict:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    api.create_repo(repo_id, repo_type="dataset", private=private)
+    table = pa.table({"id": list(range(1000)), "text": [f"行 {i}" for i in range(1000)]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    files = {
+        "README.md": b"# tiny dataset\n",
+        "data/train.csv": "id,text\n1,你好\n2,world\n".encode(),
+        "data/train.parquet": buf.getvalue(),
+    }
+    api.create_commit(
+        repo_id,
+        [CommitOperationAdd(p, data) for p, data in files.items()],
+        commit_message="data",
+        repo_type="dataset",
+    )
+    return files
+
+
+def test_dataset_snapshot_download_of_an_hf_uploaded_dataset(hub, api, name, tmp_path):
+    repo_id = f"{hub.user}/{name('msd')}"
+    files = make_dataset(api, repo_id, tmp_path)
+
+    snap = Path(run_ms(hub, tmp_path / "d1", f"""
+        from modelscope import dataset_snapshot_download
+        print(json.dumps(dataset_snapshot_download({repo_id!r})))
+    """))
+    got = {p.relative_to(snap).as_posix(): p.read_bytes()
+           for p in snap.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert got == files
+
+    only = Path(run_ms(hub, tmp_path / "d2", f"""
+        from modelscope import dataset_snapshot_download
+        print(json.dumps(dataset_snapshot_download({repo_id!r}, allow_patterns=["*.parquet"])))
+    """))
+    got = {p.relative_to(only).as_posix(): p.read_bytes()
+           for p in only.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert got == {"data/train.parquet": files["data/train.parquet"]}
+
+
+def test_private_dataset_needs_a_token(hub, api, name, tmp_path):
+    repo_id = f"{hub.user}/{name('msdp')}"
+    files = make_dataset(api, repo_id, tmp_path, private=True)
+    code = f"""
+        from modelscope import dataset_snapshot_download
+        try:
+            print(json.dumps(dataset_snapshot_download({repo_id!r}, allow_patterns=["*.csv"])))
+        except Exception as e:
+            print(json.dumps({{"error": type(e).__name__}}))
+    """
+    refused = run_ms(hub, tmp_path / "anon", code)
+    assert isinstance(refused, dict) and "error" in refused
+    snap = Path(run_ms(hub, tmp_path / "tok", code, token=hub.read_token))
+    assert (snap / "data/train.csv").read_bytes() == files["data/train.csv"]

@@ -395,6 +395,19 @@ impl Api {
         ops: &[Value],
         parent: Option<&str>,
     ) -> Answer {
+        self.commit_to("models", repo, summary, ops, parent).await
+    }
+
+    /// [`Self::commit`] to a repo of another type (`plural`: `models`,
+    /// `datasets`, `spaces`).
+    pub async fn commit_to(
+        &self,
+        plural: &str,
+        repo: &str,
+        summary: &str,
+        ops: &[Value],
+        parent: Option<&str>,
+    ) -> Answer {
         let mut header = json!({ "summary": summary, "description": "" });
         if let Some(p) = parent {
             header["parentCommit"] = json!(p);
@@ -406,7 +419,7 @@ impl Api {
         }
         let mut req = self
             .client
-            .post(format!("{}/api/models/{repo}/commit/main", self.base))
+            .post(format!("{}/api/{plural}/{repo}/commit/main", self.base))
             .header("content-type", "application/x-ndjson")
             .body(body);
         if let Some(t) = &self.token {

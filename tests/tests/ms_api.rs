@@ -331,3 +331,156 @@ async fn modelscope_upload_api_shapes() {
         .await;
     assert_eq!(denied.status, 403);
 }
+
+#[tokio::test]
+async fn modelscope_dataset_download_api_shapes() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let anon = hub.api(None);
+    api.create_repo("dataset", "alice", "ds", false).await;
+    let train = b"a,b\n1,2\n3,4\n";
+    let readme = b"# ds\n";
+    let made = api
+        .commit_to(
+            "datasets",
+            "alice/ds",
+            "add",
+            &[
+                file_op("README.md", readme),
+                file_op("data/train.csv", train),
+                file_op("data/test.csv", b"a,b\n5,6\n"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
+
+    // Info: the integer Id and Type 4; a model of that name is not found.
+    let info = anon.get("/api/v1/datasets/alice/ds").await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.body["Code"], 200);
+    assert_eq!(info.body["Data"]["Type"], 4);
+    assert_eq!(info.body["Data"]["Name"], "ds");
+    let id = info.body["Data"]["Id"].as_i64().unwrap();
+    assert_eq!(api.get("/api/v1/models/alice/ds").await.status, 404);
+
+    // The tree by owner/name and by id, paged in stable order.
+    let all = anon
+        .get("/api/v1/datasets/alice/ds/repo/tree?Revision=master&Recursive=True&PageNumber=1&PageSize=200")
+        .await;
+    assert_eq!(all.status, 200);
+    let paths = |body: &serde_json::Value| -> Vec<String> {
+        body["Data"]["Files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["Path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        paths(&all.body),
+        [
+            "data",
+            "data/test.csv",
+            "data/train.csv",
+            ".gitattributes",
+            "README.md"
+        ]
+    );
+    let entry = &all.body["Data"]["Files"][2];
+    assert_eq!(entry["Size"], train.len());
+    assert_eq!(entry["Sha256"], sha256(train));
+    let by_id = anon
+        .get(&format!(
+            "/api/v1/datasets/{id}/repo/tree?Revision=&Root=/&Recursive=True&PageNumber=1&PageSize=200"
+        ))
+        .await;
+    assert_eq!(by_id.status, 200);
+    assert_eq!(paths(&by_id.body), paths(&all.body));
+    let page2 = anon
+        .get(&format!(
+            "/api/v1/datasets/{id}/repo/tree?Revision=master&Recursive=True&PageNumber=2&PageSize=3"
+        ))
+        .await;
+    assert_eq!(paths(&page2.body), [".gitattributes", "README.md"]);
+    let rooted = anon
+        .get("/api/v1/datasets/alice/ds/repo/tree?Revision=master&Recursive=True&Root=data")
+        .await;
+    assert_eq!(paths(&rooted.body), ["data/test.csv", "data/train.csv"]);
+    assert_eq!(
+        anon.get("/api/v1/datasets/999999999/repo/tree")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        api.get("/api/v1/datasets/999999999/repo/tree").await.status,
+        404
+    );
+
+    // The file endpoint: HEAD, bytes, ranges, no compression.
+    let client = reqwest::Client::builder().build().unwrap();
+    let url = format!(
+        "{}/api/v1/datasets/alice/ds/repo?Source=SDK&Revision=master&FilePath=data%2Ftrain.csv&View=False",
+        hub.url
+    );
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        train.len().to_string().as_str()
+    );
+    assert!(head.headers().get("etag").is_some());
+    let got = client
+        .get(&url)
+        .header("accept-encoding", "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.headers().get("content-encoding").is_none());
+    assert_eq!(&got.bytes().await.unwrap()[..], train);
+    let part = client
+        .get(&url)
+        .header("range", "bytes=4-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 4-7/{}", train.len()).as_str()
+    );
+    assert_eq!(&part.bytes().await.unwrap()[..], &train[4..8]);
+    let missing = anon
+        .get("/api/v1/datasets/alice/ds/repo?Revision=master&FilePath=nope.csv")
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["Success"], false);
+
+    // download/increase records a download.
+    let before = anon.get("/api/v1/datasets/alice/ds").await.body["Data"]["Downloads"]
+        .as_i64()
+        .unwrap();
+    let inc = anon
+        .post("/api/v1/datasets/alice/ds/download/increase", json!({}))
+        .await;
+    assert_eq!(inc.status, 200);
+    assert_eq!(inc.body["Success"], true);
+    let after = anon.get("/api/v1/datasets/alice/ds").await.body["Data"]["Downloads"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after, before + 1);
+
+    // A private dataset: invisible without a token, by name and by id.
+    api.create_repo("dataset", "alice", "hidden", true).await;
+    let hidden = api.get("/api/v1/datasets/alice/hidden").await;
+    assert_eq!(hidden.status, 200);
+    let hid = hidden.body["Data"]["Id"].as_i64().unwrap();
+    assert_eq!(hidden.body["Data"]["Visibility"], 1);
+    assert_eq!(anon.get("/api/v1/datasets/alice/hidden").await.status, 401);
+    let tree = format!("/api/v1/datasets/{hid}/repo/tree?Revision=master&Recursive=True");
+    assert_eq!(anon.get(&tree).await.status, 401);
+    assert_eq!(api.get(&tree).await.status, 200);
+}

@@ -1,10 +1,11 @@
 //! The ModelScope-shaped API (`/api/v1/...`), as the `modelscope` SDK 1.40
-//! (through `modelscope-hub`) calls it to download models: the
+//! (through `modelscope-hub`) calls it to download models and datasets: the
 //! `{Code, Data, Message, RequestId, Success}` envelope, `master` as an alias
 //! of the default branch, and the one mapping of core errors to the answers
 //! the SDK reads (below).
 
 pub mod auth;
+pub mod datasets;
 pub mod models;
 pub mod upload;
 
@@ -22,6 +23,7 @@ use crate::errors::{public_message, status_and_code};
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(datasets::router())
         .merge(models::router())
         .merge(upload::router())
 }

@@ -13,7 +13,7 @@ use axum::routing::get;
 use hub_core::Error;
 use hub_core::repos::access::{self, Access};
 use hub_core::repos::content::{self, EntryKind};
-use hub_core::repos::{RepoType, counters, refs};
+use hub_core::repos::{Repo, RepoType, counters, refs};
 use serde_json::{Value, json};
 
 use super::auth::MsAuth;
@@ -45,7 +45,13 @@ async fn info(
 ) -> MsResult<Response> {
     let repo =
         access::authorize(&state.db, &actor, RepoType::Model, &ns, &name, Access::Read).await?;
-    Ok(ok(json!({
+    Ok(ok(repo_info(&repo)))
+}
+
+/// The repo-info `Data` shared by models and datasets; `Id` is the
+/// immutable integer repo id (datasets are addressed by it).
+pub(super) fn repo_info(repo: &Repo) -> Value {
+    json!({
         "Id": repo.id,
         "Path": repo.namespace,
         "Name": repo.name,
@@ -57,7 +63,7 @@ async fn info(
         "CreatedTime": repo.created_at.timestamp(),
         "LastUpdatedTime": repo.last_modified.timestamp(),
         "DefaultBranch": repo.default_branch,
-    })))
+    })
 }
 
 /// Handles `GET /api/v1/models/{namespace}/{name}/revisions`: branches (with
@@ -107,7 +113,18 @@ async fn files(
 ) -> MsResult<Response> {
     let repo =
         access::authorize(&state.db, &actor, RepoType::Model, &ns, &name, Access::Read).await?;
-    let commit = resolve(&state, &repo, params.get("Revision").unwrap_or("")).await?;
+    list_files(&state, &repo, &params).await
+}
+
+/// A `Revision`/`Root`/`Recursive`/`PageNumber`/`PageSize` listing of
+/// `repo` in the `{Files: [...]}` shape, shared by models and datasets
+/// (pages follow `content::list_page`'s stable order, which the SDK's paging needs).
+pub(super) async fn list_files(
+    state: &AppState,
+    repo: &Repo,
+    params: &Params,
+) -> MsResult<Response> {
+    let commit = resolve(state, repo, params.get("Revision").unwrap_or("")).await?;
     let root = params
         .get("Root")
         .unwrap_or("")
@@ -121,15 +138,15 @@ async fn files(
         (Some(n), Some(size)) if size > 0 => (n.saturating_sub(1) * size, size),
         _ => (0, usize::MAX),
     };
-    let page = content::list_page(&state, &repo, &commit, &root, recursive, offset, limit).await?;
+    let page = content::list_page(state, repo, &commit, &root, recursive, offset, limit).await?;
     let plain = page
         .entries
         .iter()
         .filter(|e| e.kind == EntryKind::File && e.lfs.is_none())
         .map(|e| e.oid.clone())
         .collect();
-    let sha256s: HashMap<String, String> = content::blob_sha256s(&state, &repo, plain).await?;
-    let (history, _) = content::history(&state, &repo, &commit, 0, 1).await?;
+    let sha256s: HashMap<String, String> = content::blob_sha256s(state, repo, plain).await?;
+    let (history, _) = content::history(state, repo, &commit, 0, 1).await?;
     let committed = history.first().map(|c| c.date.timestamp());
     let entries: Vec<Value> = page
         .entries
@@ -179,14 +196,25 @@ async fn file(
 ) -> MsResult<Response> {
     let repo =
         access::authorize(&state.db, &actor, RepoType::Model, &ns, &name, Access::Read).await?;
-    let commit = resolve(&state, &repo, params.get("Revision").unwrap_or("")).await?;
+    serve_file(&state, &repo, &method, &headers, &params).await
+}
+
+/// The file endpoint's answer for `repo`, shared by models and datasets.
+pub(super) async fn serve_file(
+    state: &AppState,
+    repo: &Repo,
+    method: &Method,
+    headers: &HeaderMap,
+    params: &Params,
+) -> MsResult<Response> {
+    let commit = resolve(state, repo, params.get("Revision").unwrap_or("")).await?;
     let path = params
         .get("FilePath")
         .ok_or_else(|| Error::invalid("FilePath is required"))?;
-    let entry = content::file_at(&state, &repo, &commit, path).await?;
+    let entry = content::file_at(state, repo, &commit, path).await?;
     let sha256 = match &entry.lfs {
         Some(p) => p.oid.clone(),
-        None => content::blob_sha256s(&state, &repo, vec![entry.oid.clone()])
+        None => content::blob_sha256s(state, repo, vec![entry.oid.clone()])
             .await?
             .remove(&entry.oid)
             .unwrap_or_default(),
@@ -205,19 +233,19 @@ async fn file(
     if let Ok(v) = HeaderValue::from_str(&commit) {
         out.insert("x-repo-commit", v);
     }
-    let (status, part) = match range::answer(&headers, size, &mut out) {
+    let (status, part) = match range::answer(headers, size, &mut out) {
         range::Answer::Send(status, part) => (status, part),
         range::Answer::Unsatisfiable => {
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
         }
     };
-    if method == Method::HEAD {
+    if *method == Method::HEAD {
         return Ok((status, out).into_response());
     }
     if part.as_ref().is_none_or(|r| r.start == 0) && counters::counts_as_download(&entry.path) {
         counters::record_download(&state.db, repo.id).await?;
     }
-    let stream = content::read(&state, &repo, &entry, part).await?;
+    let stream = content::read(state, repo, &entry, part).await?;
     Ok((status, out, Body::from_stream(stream)).into_response())
 }
 

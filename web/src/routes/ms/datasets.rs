@@ -1,0 +1,136 @@
+//! Dataset downloads as the `modelscope` SDK makes them
+//! (`dataset_snapshot_download`, `MsDataset` file access): repo info with the
+//! integer `Id` and `Type: 4`, the file tree addressed by that id or by
+//! `{owner}/{name}`, the file endpoint, and the download counter. The
+//! listing and the file endpoint are the models' ([`super::models`]).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use axum::routing::{get, post};
+use hub_core::Error;
+use hub_core::repos::access::{self, Access};
+use hub_core::repos::{self, RepoType, counters};
+use serde_json::json;
+
+use super::auth::MsAuth;
+use super::models::{list_files, repo_info, serve_file};
+use super::{MsResult, ok};
+use crate::app::AppState;
+use crate::params::Params;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/datasets/{namespace}/{name}", get(info))
+        .route("/api/v1/datasets/{namespace}/repo/tree", get(tree_by_id))
+        .route("/api/v1/datasets/{namespace}/{name}/repo/tree", get(tree))
+        .route("/api/v1/datasets/{namespace}/{name}/repo", get(file))
+        .route(
+            "/api/v1/datasets/{namespace}/{name}/download/increase",
+            post(download_increase),
+        )
+}
+
+/// Handles `GET /api/v1/datasets/{namespace}/{name}`: the repo info with the
+/// integer `Id` the SDK addresses the tree by, and `Type: 4` ("general").
+async fn info(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    Path((ns, name)): Path<(String, String)>,
+) -> MsResult<Response> {
+    let repo = access::authorize(
+        &state.db,
+        &actor,
+        RepoType::Dataset,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    let mut data = repo_info(&repo);
+    data["Type"] = json!(4);
+    Ok(ok(data))
+}
+
+/// Handles `GET /api/v1/datasets/{id}/repo/tree?Revision=&Root=&Recursive=&PageNumber=&PageSize=`
+/// (1.37 and `MsDataset`): the tree of the dataset whose integer id is `id`.
+async fn tree_by_id(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    Path(id): Path<String>,
+    params: Params,
+) -> MsResult<Response> {
+    let not_found = || Error::RepoNotFound {
+        anonymous: actor.is_anonymous(),
+    };
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let repo = repos::find_by_id(&state.db, id)
+        .await?
+        .filter(|r| r.kind() == RepoType::Dataset)
+        .ok_or_else(not_found)?;
+    access::check(&state.db, &actor, &repo, Access::Read).await?;
+    list_files(&state, &repo, &params).await
+}
+
+/// Handles `GET /api/v1/datasets/{namespace}/{name}/repo/tree?Revision=&Root=&Recursive=&PageNumber=&PageSize=`
+/// (1.40 `dataset_snapshot_download`).
+async fn tree(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    Path((ns, name)): Path<(String, String)>,
+    params: Params,
+) -> MsResult<Response> {
+    let repo = access::authorize(
+        &state.db,
+        &actor,
+        RepoType::Dataset,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    list_files(&state, &repo, &params).await
+}
+
+/// Handles `GET|HEAD /api/v1/datasets/{namespace}/{name}/repo?Revision=&FilePath=`
+/// (extra `Source=SDK`, `View=False` ignored): as for models.
+async fn file(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    method: Method,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+    params: Params,
+) -> MsResult<Response> {
+    let repo = access::authorize(
+        &state.db,
+        &actor,
+        RepoType::Dataset,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    serve_file(&state, &repo, &method, &headers, &params).await
+}
+
+/// Handles `POST /api/v1/datasets/{namespace}/{name}/download/increase`:
+/// records one download of the dataset.
+async fn download_increase(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    Path((ns, name)): Path<(String, String)>,
+) -> MsResult<Response> {
+    let repo = access::authorize(
+        &state.db,
+        &actor,
+        RepoType::Dataset,
+        &ns,
+        &name,
+        Access::Read,
+    )
+    .await?;
+    counters::record_download(&state.db, repo.id).await?;
+    Ok(ok(json!(null)))
+}
