@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::auth::MsAuth;
 use super::models::{list_files, repo_info, serve_file};
+use super::readable_repo;
 use super::{MsResult, ok};
 use crate::app::AppState;
 use crate::params::Params;
@@ -39,15 +40,7 @@ async fn info(
     MsAuth(actor): MsAuth,
     Path((ns, name)): Path<(String, String)>,
 ) -> MsResult<Response> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        RepoType::Dataset,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
+    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
     let mut data = repo_info(&repo);
     data["Type"] = json!(4);
     Ok(ok(data))
@@ -81,15 +74,7 @@ async fn tree(
     Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> MsResult<Response> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        RepoType::Dataset,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
+    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
     list_files(&state, &repo, &params).await
 }
 
@@ -103,15 +88,7 @@ async fn file(
     Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> MsResult<Response> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        RepoType::Dataset,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
+    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
     serve_file(&state, &repo, &method, &headers, &params).await
 }
 
@@ -122,15 +99,7 @@ async fn download_increase(
     MsAuth(actor): MsAuth,
     Path((ns, name)): Path<(String, String)>,
 ) -> MsResult<Response> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        RepoType::Dataset,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
+    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
     counters::record_download(&state.db, repo.id).await?;
     Ok(ok(json!(null)))
 }

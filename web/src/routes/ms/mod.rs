@@ -82,6 +82,19 @@ fn envelope_error(status: StatusCode, message: &str) -> Response {
 /// The commit a ModelScope revision names: empty means the default branch,
 /// and `master` (which the SDK hard-codes) is the default branch unless the
 /// repo has a branch of that name.
+/// The repo at `ns/name`, if `actor` may read it (the hub's one visibility
+/// rule; errors mapped to the ModelScope envelope by `MsError`).
+pub async fn readable_repo(
+    state: &AppState,
+    actor: &hub_core::accounts::Actor,
+    kind: hub_core::repos::RepoType,
+    ns: &str,
+    name: &str,
+) -> MsResult<Repo> {
+    let read = hub_core::repos::access::Access::Read;
+    Ok(hub_core::repos::access::authorize(&state.db, actor, kind, ns, name, read).await?)
+}
+
 pub async fn resolve(state: &AppState, repo: &Repo, revision: &str) -> MsResult<String> {
     let revision = match revision {
         "" => repo.default_branch.as_str(),

@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hub_core::Error;
-use hub_core::repos::access::{self, Access};
 use hub_core::repos::content::{self, EntryKind};
 use hub_core::repos::{Repo, RepoType, counters, refs};
 use serde_json::{Value, json};
 
 use super::auth::MsAuth;
+use super::readable_repo;
 use super::{MsResult, envelope_error, ok, resolve};
 use crate::app::AppState;
 use crate::params::Params;
@@ -43,8 +43,7 @@ async fn info(
     MsAuth(actor): MsAuth,
     Path((ns, name)): Path<(String, String)>,
 ) -> MsResult<Response> {
-    let repo =
-        access::authorize(&state.db, &actor, RepoType::Model, &ns, &name, Access::Read).await?;
+    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
     Ok(ok(repo_info(&repo)))
 }
 
@@ -74,8 +73,7 @@ async fn revisions(
     MsAuth(actor): MsAuth,
     Path((ns, name)): Path<(String, String)>,
 ) -> MsResult<Response> {
-    let repo =
-        access::authorize(&state.db, &actor, RepoType::Model, &ns, &name, Access::Read).await?;
+    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
     let mut records = refs::list(&state.db, repo.id).await?;
     records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.name.cmp(&b.name)));
     let item = |r: &refs::RefRecord, revision: &str| json!({ "Revision": revision, "CreatedAt": r.created_at.timestamp(), "Id": r.target });
@@ -111,8 +109,7 @@ async fn files(
     Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> MsResult<Response> {
-    let repo =
-        access::authorize(&state.db, &actor, RepoType::Model, &ns, &name, Access::Read).await?;
+    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
     list_files(&state, &repo, &params).await
 }
 
@@ -194,8 +191,7 @@ async fn file(
     Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> MsResult<Response> {
-    let repo =
-        access::authorize(&state.db, &actor, RepoType::Model, &ns, &name, Access::Read).await?;
+    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
     serve_file(&state, &repo, &method, &headers, &params).await
 }
 
