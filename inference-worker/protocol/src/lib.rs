@@ -1,0 +1,358 @@
+//! The hub ⇄ inference-worker protocol.
+//!
+//! Workers never touch the database: everything below travels as JSON over
+//! HTTP, authenticated with `Authorization: Bearer <worker token>` (made by
+//! `hub worker-token create --name N`). The worker token only lets a worker
+//! speak this protocol; each claimed job carries its own short-lived,
+//! read-only `download_token` for the one repo it needs (least privilege).
+//!
+//! ```text
+//! POST /api/workers/register            RegisterRequest  -> RegisterResponse
+//! POST /api/workers/heartbeat           Heartbeat        -> HeartbeatResponse
+//! POST /api/workers/claim               ClaimRequest     -> 200 Job | 204 (nothing within wait_ms)
+//! POST /api/workers/jobs/{id}/events    NDJSON of Event, streamed (chunked) while the job runs
+//!                                                        -> EventsAck
+//! ```
+//!
+//! Rules both sides rely on:
+//! - `register` starts a new *session*: leases held by an earlier session of
+//!   the same worker are released at once (the worker restarted; its jobs are
+//!   retried), so a restarted worker never waits for a lease to run out.
+//! - A claimed job is leased to the session for `lease_ms`; every heartbeat
+//!   (sent each `heartbeat_interval_ms`) renews the leases of the jobs it
+//!   lists in `running`. A lease that runs out puts the job back in the queue
+//!   (bounded retries, then dead-lettered with the last error).
+//! - Events carry a per-attempt sequence number starting at 0. The hub stores
+//!   each `(job, attempt, seq)` once, so a worker whose events request broke
+//!   may open a new one and resend from any seq; duplicates are ignored.
+//!   Events of an attempt that is no longer the job's current one are
+//!   refused with 409.
+//! - `Token.text` is the text that token adds to the output, never part of a
+//!   UTF-8 character: a worker holds bytes back until they decode (Chinese
+//!   text arrives whole).
+//! - A job ends with exactly one terminal event: `Finished`, `Embeddings` or
+//!   `Failed`. After a terminal event the worker closes the request.
+//! - Cancellation (the client went away) reaches the worker in
+//!   `HeartbeatResponse::cancel` and in `EventsAck::cancelled`; the worker
+//!   stops the job and sends nothing more for it.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Path prefix of the protocol's routes.
+pub const PREFIX: &str = "/api/workers";
+
+/// Content type of the streamed events body.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// What a worker does with a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Causal language models: completions and chat.
+    TextGeneration,
+    /// Sentence embeddings (also serves `sentence-similarity`).
+    FeatureExtraction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub kind: DeviceKind,
+    /// Human-readable, e.g. "cpu (16 threads)" or "NVIDIA H100 80GB HBM3".
+    pub name: String,
+    /// Memory the worker may fill with model weights, in bytes.
+    pub memory_bytes: u64,
+}
+
+/// What a worker can run; the hub matches jobs to workers with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub device: Device,
+    /// `model_type` values of config.json the worker can load: "qwen2",
+    /// "qwen3", "llama", "bert", "xlm-roberta", …
+    pub architectures: Vec<String>,
+    pub tasks: Vec<Task>,
+    /// Jobs the worker runs at once; it claims only while below this.
+    pub max_concurrent_jobs: u32,
+    /// The worker's version, shown on the admin page.
+    pub version: String,
+}
+
+/// A model the worker has in memory, so the hub can prefer it for that model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedModel {
+    pub repo_id: String,
+    /// Commit sha.
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub loaded_models: Vec<LoadedModel>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub worker_id: Uuid,
+    /// Identifies this run of the worker; sent with every later call.
+    pub session: Uuid,
+    pub heartbeat_interval_ms: u64,
+    /// Longest a claim waits before answering 204.
+    pub max_claim_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub session: Uuid,
+    /// Jobs the worker is running: their leases are renewed.
+    #[serde(default)]
+    pub running: Vec<Uuid>,
+    #[serde(default)]
+    pub loaded_models: Vec<LoadedModel>,
+    #[serde(default)]
+    pub memory_used_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// Jobs among `running` to stop now (cancelled, or no longer leased to
+    /// this session).
+    #[serde(default)]
+    pub cancel: Vec<Uuid>,
+    /// The session is unknown (e.g. the hub's records were reset): register again.
+    #[serde(default)]
+    pub reregister: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    pub session: Uuid,
+    /// How long the hub may hold the request open waiting for a job; the hub
+    /// caps it at `max_claim_wait_ms`. A new job wakes the claim at once.
+    pub wait_ms: u64,
+}
+
+/// A job leased to a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: Uuid,
+    /// 1 for the first try; events are numbered per attempt.
+    pub attempt: u32,
+    pub lease_ms: u64,
+    pub model: ModelRef,
+    pub task: Task,
+    pub input: JobInput,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// `namespace/name` of a model repo.
+    pub repo_id: String,
+    /// The commit sha the request resolved to: files are fetched at it with
+    /// `GET /{repo_id}/resolve/{revision}/{path}` and cached under it.
+    pub revision: String,
+    /// Bearer token that may read this repo only, until the lease ends.
+    pub download_token: String,
+    /// `model_type` from config.json, as the hub matched it.
+    pub architecture: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobInput {
+    Generate(GenerateInput),
+    Embed(EmbedInput),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateInput {
+    pub prompt: Prompt,
+    pub params: GenerationParams,
+}
+
+/// Raw text, or chat messages the worker renders with the repo's chat
+/// template (tokenizer_config.json), adding the generation prompt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<ChatMessage>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// Already validated and bounded by the hub's policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationParams {
+    pub max_new_tokens: u32,
+    /// None or 0 means greedy.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub top_k: Option<u32>,
+    #[serde(default)]
+    pub repetition_penalty: Option<f32>,
+    /// Sampling is reproducible for a given seed.
+    pub seed: u64,
+    /// Generation stops when the output ends with one of these; the stop
+    /// text itself is not sent.
+    #[serde(default)]
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbedInput {
+    pub inputs: Vec<String>,
+    /// L2-normalise each vector (sentence-transformers' Normalize module
+    /// asks for it too; either one is enough).
+    #[serde(default)]
+    pub normalize: bool,
+    /// Cut inputs longer than the model's limit instead of failing.
+    #[serde(default = "yes")]
+    pub truncate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One line of the events body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// The model is being downloaded or loaded (shown as "loading model").
+    Loading,
+    /// Prefill done; generation begins.
+    Started { prompt_tokens: u32 },
+    Token(Token),
+    /// Terminal, for generation.
+    Finished {
+        finish_reason: FinishReason,
+        usage: Usage,
+    },
+    /// Terminal, for embeddings: one vector per input, in order.
+    Embeddings { data: Vec<Vec<f32>>, usage: Usage },
+    /// Terminal. `retryable`: the fault is the worker's (out of memory,
+    /// download failed), so another attempt may succeed; otherwise it is
+    /// the request's (prompt too long, template error) and the client gets it.
+    Failed { message: String, retryable: bool },
+}
+
+impl EventBody {
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            EventBody::Finished { .. } | EventBody::Embeddings { .. } | EventBody::Failed { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: u32,
+    /// Text this token adds (may be empty while a character is incomplete,
+    /// or for special tokens that are not shown).
+    pub text: String,
+    pub logprob: f32,
+    pub special: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Length,
+    EosToken,
+    StopSequence,
+}
+
+/// What the job consumed; the hub records it per request (the paid tier
+/// bills from these records).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub generated_tokens: u32,
+    /// Wall time the job held the device, model loading excluded.
+    pub device_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EventsAck {
+    /// Highest seq stored for this attempt.
+    pub stored_through: Option<u64>,
+    /// The job was cancelled: stop it.
+    #[serde(default)]
+    pub cancelled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_flat_json_lines() {
+        let event = Event {
+            seq: 3,
+            body: EventBody::Token(Token {
+                id: 7,
+                text: "你".into(),
+                logprob: -0.5,
+                special: false,
+            }),
+        };
+        let line = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            line,
+            r#"{"seq":3,"type":"token","id":7,"text":"你","logprob":-0.5,"special":false}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), event);
+    }
+
+    #[test]
+    fn job_input_is_tagged() {
+        let input = JobInput::Generate(GenerateInput {
+            prompt: Prompt::Chat(vec![ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+            }]),
+            params: GenerationParams {
+                max_new_tokens: 8,
+                temperature: None,
+                top_p: None,
+                top_k: None,
+                repetition_penalty: None,
+                seed: 1,
+                stop: vec![],
+            },
+        });
+        let json = serde_json::to_value(&input).unwrap();
+        assert_eq!(json["kind"], "generate");
+        assert_eq!(json["prompt"]["type"], "chat");
+        assert!(EventBody::Failed {
+            message: String::new(),
+            retryable: false
+        }
+        .is_terminal());
+    }
+}
