@@ -374,8 +374,12 @@ async fn upload_events(
             tokio::select! {
                 response = &mut request => {
                     match response {
-                        Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
-                            tracing::info!(%job, "the hub moved the job on; stopping it");
+                        // 409: the attempt is no longer current; 404: no such
+                        // job; other 4xx: resending the same lines cannot help.
+                        Ok(r) if r.status().is_client_error()
+                            && !matches!(r.status().as_u16(), 401 | 408 | 429) =>
+                        {
+                            tracing::info!(%job, status = %r.status(), "the hub refused the events; stopping the job");
                             cancel.store(true, Ordering::SeqCst);
                             return;
                         }
