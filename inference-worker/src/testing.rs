@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::{llama, qwen2};
+use candle_transformers::models::{llama, qwen2, qwen3};
 use serde_json::{Value, json};
 
 use crate::config::ModelConfig;
@@ -23,6 +23,7 @@ use crate::config::ModelConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     Qwen2,
+    Qwen3,
     Llama,
 }
 
@@ -62,7 +63,7 @@ impl Spec {
 /// Special tokens, after the 256 byte tokens and the merges.
 fn specials(arch: Arch) -> &'static [&'static str] {
     match arch {
-        Arch::Qwen2 => &["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        Arch::Qwen2 | Arch::Qwen3 => &["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
         Arch::Llama => &["<s>", "</s>"],
     }
 }
@@ -95,7 +96,7 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
     );
     let special = |i: usize| (tokenizer_size - specials(spec.arch).len() + i) as u32;
     let (bos, eos) = match spec.arch {
-        Arch::Qwen2 => (special(0), special(2)), // <|endoftext|>, <|im_end|>
+        Arch::Qwen2 | Arch::Qwen3 => (special(0), special(2)), // <|endoftext|>, <|im_end|>
         Arch::Llama => (special(0), special(1)),
     };
     let config = match spec.arch {
@@ -111,6 +112,27 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
             "max_position_embeddings": spec.max_positions,
             "sliding_window": null,
             "max_window_layers": spec.layers,
+            "use_sliding_window": false,
+            "tie_word_embeddings": true,
+            "rope_theta": 1000000.0,
+            "rms_norm_eps": 1e-6,
+            "hidden_act": "silu",
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "torch_dtype": "float32",
+        }),
+        Arch::Qwen3 => json!({
+            "architectures": ["Qwen3ForCausalLM"],
+            "model_type": "qwen3",
+            "vocab_size": spec.vocab,
+            "hidden_size": spec.hidden,
+            "intermediate_size": spec.intermediate,
+            "num_hidden_layers": spec.layers,
+            "num_attention_heads": spec.heads,
+            "num_key_value_heads": spec.kv_heads,
+            "head_dim": spec.hidden / spec.heads,
+            "max_position_embeddings": spec.max_positions,
+            "sliding_window": null,
             "use_sliding_window": false,
             "tie_word_embeddings": true,
             "rope_theta": 1000000.0,
@@ -142,13 +164,13 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
     write_json(&dir.join("config.json"), &config)?;
     write_json(&dir.join("tokenizer.json"), &tokenizer)?;
     let (template, bos_token, eos_token) = match spec.arch {
-        Arch::Qwen2 => (QWEN_CHAT_TEMPLATE, Value::Null, json!("<|im_end|>")),
+        Arch::Qwen2 | Arch::Qwen3 => (QWEN_CHAT_TEMPLATE, Value::Null, json!("<|im_end|>")),
         Arch::Llama => (LLAMA_CHAT_TEMPLATE, json!("<s>"), json!("</s>")),
     };
     write_json(
         &dir.join("tokenizer_config.json"),
         &json!({
-            "tokenizer_class": if spec.arch == Arch::Qwen2 { "Qwen2Tokenizer" } else { "LlamaTokenizerFast" },
+            "tokenizer_class": if spec.arch == Arch::Llama { "LlamaTokenizerFast" } else { "Qwen2Tokenizer" } ,
             "bos_token": bos_token,
             "eos_token": eos_token,
             "chat_template": template,
@@ -167,6 +189,9 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
     match spec.arch {
         Arch::Qwen2 => {
             qwen2::ModelForCausalLM::new(&parsed.to::<qwen2::Config>()?, vb)?;
+        }
+        Arch::Qwen3 => {
+            qwen3::ModelForCausalLM::new(&parsed.to::<qwen3::Config>()?, vb)?;
         }
         Arch::Llama => {
             let c: llama::LlamaConfig = parsed.to()?;
