@@ -198,27 +198,7 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
             llama::Llama::load(vb, &c.into_config(false))?;
         }
     }
-    let mut rng = SplitMix64(spec.seed);
-    let data = varmap.data().lock().expect("varmap lock");
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort(); // a fixed order, so a seed always gives the same weights
-    let mut tensors = HashMap::new();
-    for name in names {
-        let shape = data[name].as_tensor().dims().to_vec();
-        let n: usize = shape.iter().product();
-        let values: Vec<f32> = if name.ends_with("norm.weight") {
-            vec![1.0; n]
-        } else if name.ends_with(".bias") {
-            (0..n).map(|_| rng.uniform() * 0.02).collect()
-        } else {
-            let fan_in = *shape.last().unwrap_or(&1) as f32;
-            let bound = (3.0 / fan_in).sqrt();
-            (0..n).map(|_| rng.uniform() * bound).collect()
-        };
-        tensors.insert(name.clone(), Tensor::from_vec(values, shape, &Device::Cpu)?);
-    }
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
-    Ok(())
+    save_random(&varmap, dir, spec.seed)
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<()> {
@@ -319,4 +299,84 @@ pub fn tokenizer_json(arch: Arch) -> (Value, usize) {
         }
     });
     (tokenizer, size)
+}
+
+/// Writes a tiny random sentence-embedding checkpoint (`bert` or
+/// `xlm-roberta`) with sentence-transformers' files: 1_Pooling/config.json
+/// asking for `pooling` ("mean", "cls" or "lasttoken") and modules.json
+/// with a Normalize module.
+pub fn write_embedding_checkpoint(dir: &Path, model_type: &str, pooling: &str) -> Result<()> {
+    use candle_transformers::models::{bert, xlm_roberta};
+    std::fs::create_dir_all(dir.join("1_Pooling"))?;
+    let (tokenizer, tokenizer_size) = tokenizer_json(Arch::Llama);
+    let config = json!({
+        "model_type": model_type,
+        "vocab_size": tokenizer_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 66,
+        "type_vocab_size": if model_type == "bert" { 2 } else { 1 },
+        "hidden_act": "gelu",
+        "pad_token_id": if model_type == "bert" { 0 } else { 1 },
+    });
+    write_json(&dir.join("config.json"), &config)?;
+    write_json(&dir.join("tokenizer.json"), &tokenizer)?;
+    write_json(
+        &dir.join("1_Pooling/config.json"),
+        &json!({
+            "word_embedding_dimension": 32,
+            "pooling_mode_cls_token": pooling == "cls",
+            "pooling_mode_mean_tokens": pooling == "mean",
+            "pooling_mode_lasttoken": pooling == "lasttoken",
+        }),
+    )?;
+    write_json(
+        &dir.join("modules.json"),
+        &json!([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        ]),
+    )?;
+    let parsed = ModelConfig::parse(&serde_json::to_vec(&config)?)?;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    match model_type {
+        "bert" => {
+            bert::BertModel::load(vb, &parsed.to()?)?;
+        }
+        _ => {
+            xlm_roberta::XLMRobertaModel::new(&parsed.to()?, vb)?;
+        }
+    }
+    save_random(&varmap, dir, 7)
+}
+
+/// Fills every variable of `varmap` from the seeded PRNG and saves them as
+/// `model.safetensors`.
+fn save_random(varmap: &VarMap, dir: &Path, seed: u64) -> Result<()> {
+    let mut rng = SplitMix64(seed);
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort(); // a fixed order, so a seed always gives the same weights
+    let mut tensors = HashMap::new();
+    for name in names {
+        let shape = data[name].as_tensor().dims().to_vec();
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> =
+            if name.ends_with("norm.weight") || name.ends_with("LayerNorm.weight") {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") {
+                (0..n).map(|_| rng.uniform() * 0.02).collect()
+            } else {
+                let fan_in = *shape.last().unwrap_or(&1) as f32;
+                let bound = (3.0 / fan_in).sqrt();
+                (0..n).map(|_| rng.uniform() * bound).collect()
+            };
+        tensors.insert(name.clone(), Tensor::from_vec(values, shape, &Device::Cpu)?);
+    }
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    Ok(())
 }
