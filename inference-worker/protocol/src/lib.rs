@@ -245,7 +245,9 @@ pub enum EventBody {
     /// The model is being downloaded or loaded (shown as "loading model").
     Loading,
     /// Prefill done; generation begins.
-    Started { prompt_tokens: u32 },
+    Started {
+        prompt_tokens: u32,
+    },
     Token(Token),
     /// Terminal, for generation.
     Finished {
@@ -253,11 +255,17 @@ pub enum EventBody {
         usage: Usage,
     },
     /// Terminal, for embeddings: one vector per input, in order.
-    Embeddings { data: Vec<Vec<f32>>, usage: Usage },
+    Embeddings {
+        data: Vec<Vec<f32>>,
+        usage: Usage,
+    },
     /// Terminal. `retryable`: the fault is the worker's (out of memory,
     /// download failed), so another attempt may succeed; otherwise it is
     /// the request's (prompt too long, template error) and the client gets it.
-    Failed { message: String, retryable: bool },
+    Failed {
+        message: String,
+        retryable: bool,
+    },
 }
 
 impl EventBody {
@@ -349,10 +357,12 @@ mod tests {
         let json = serde_json::to_value(&input).unwrap();
         assert_eq!(json["kind"], "generate");
         assert_eq!(json["prompt"]["type"], "chat");
-        assert!(EventBody::Failed {
-            message: String::new(),
-            retryable: false
-        }
-        .is_terminal());
+        assert!(
+            EventBody::Failed {
+                message: String::new(),
+                retryable: false
+            }
+            .is_terminal()
+        );
     }
 }

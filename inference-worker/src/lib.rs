@@ -1,0 +1,29 @@
+//! The inference worker: claims jobs from a Kaiyuan Hub over HTTP (see the
+//! `worker-protocol` crate), downloads the model through the hub's resolve
+//! API, runs it with candle and streams the results back.
+//!
+//! The library half is what the binary is made of, and what tests and
+//! benchmarks call in-process ([`generate_local`], [`embed_local`],
+//! [`testing`]).
+
+pub mod chat_template;
+pub mod client;
+pub mod config;
+pub mod device;
+pub mod embeddings;
+pub mod files;
+pub mod generation;
+pub mod llm;
+pub mod models;
+pub mod sampling;
+pub mod testing;
+pub mod text_stream;
+pub mod worker;
+
+pub use embeddings::{EmbeddingModel, embed_local};
+pub use generation::{GenerateOutput, generate_local};
+pub use llm::TextModel;
+
+/// Architectures (config.json `model_type`) this build can load, per task.
+pub const TEXT_GENERATION_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama"];
+pub const EMBEDDING_ARCHITECTURES: &[&str] = &["bert", "xlm-roberta"];

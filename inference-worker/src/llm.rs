@@ -1,0 +1,251 @@
+//! Causal language models (qwen2, qwen3, llama) loaded from a Hugging Face
+//! layout directory: weights, tokenizer, chat template, EOS tokens.
+//!
+//! A [`TextModel`] is loaded once and shared; each generation takes a
+//! [`CausalLm`] of its own with [`TextModel::session`]: candle's models are
+//! `Clone`, a clone shares the weights (Arc) and has its own KV cache.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::{llama, qwen2, qwen3};
+use serde_json::Value;
+use tokenizers::Tokenizer;
+
+use crate::chat_template::ChatTemplate;
+use crate::config::{ModelConfig, token_ids};
+
+#[derive(Clone)]
+enum Weights {
+    Qwen2(qwen2::ModelForCausalLM),
+    Qwen3(qwen3::ModelForCausalLM),
+    Llama(llama::Llama, llama::Config),
+}
+
+/// A loaded text-generation model.
+pub struct TextModel {
+    weights: Weights,
+    pub tokenizer: Tokenizer,
+    pub chat_template: Option<ChatTemplate>,
+    /// Tokens that end generation (config.json, generation_config.json and
+    /// the tokenizer's eos token, together).
+    pub eos_token_ids: Vec<u32>,
+    /// Prompt and output together may not exceed this.
+    pub max_positions: usize,
+    /// Ids the tokenizer can decode (embedding rows past it are padding).
+    pub usable_vocab: usize,
+    pub device: Device,
+    pub dtype: DType,
+    pub model_type: String,
+}
+
+/// One sequence's view of a model: shared weights, its own KV cache.
+pub struct CausalLm {
+    weights: Weights,
+    llama_cache: Option<llama::Cache>,
+    device: Device,
+    dtype: DType,
+}
+
+impl CausalLm {
+    /// Feeds `tokens` at `offset` (0 for the prompt, then the position of
+    /// each new token) and returns the logits of the last position.
+    pub fn forward(&mut self, tokens: &[u32], offset: usize) -> Result<Vec<f32>> {
+        let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+        let logits = match &mut self.weights {
+            Weights::Qwen2(m) => m.forward(&input, offset)?,
+            Weights::Qwen3(m) => m.forward(&input, offset)?,
+            Weights::Llama(m, _) => {
+                let cache = self
+                    .llama_cache
+                    .as_mut()
+                    .expect("llama sessions have a cache");
+                m.forward(&input, offset, cache)?
+            }
+        };
+        Ok(logits
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?)
+    }
+
+    /// Logits for the last position of `tokens`, computed from scratch
+    /// without any cache: the slow reference the tests compare against.
+    pub fn forward_uncached(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        match &mut self.weights {
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Qwen3(m) => m.clear_kv_cache(),
+            Weights::Llama(_, config) => {
+                self.llama_cache = Some(llama::Cache::new(false, self.dtype, config, &self.device)?)
+            }
+        }
+        let logits = self.forward(tokens, 0)?;
+        match &mut self.weights {
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Qwen3(m) => m.clear_kv_cache(),
+            Weights::Llama(..) => {}
+        }
+        Ok(logits)
+    }
+}
+
+impl TextModel {
+    /// Loads a checkpoint directory on `device` (F32 on the CPU, BF16 on GPUs).
+    pub fn load(dir: &Path, device: &Device) -> Result<TextModel> {
+        let config = ModelConfig::read(&dir.join("config.json"))?;
+        let dtype = if device.is_cpu() {
+            DType::F32
+        } else {
+            DType::BF16
+        };
+        let files = safetensors_files(dir)?;
+        // Safety: the files are mmapped read-only; the cache never rewrites a
+        // file in place (downloads land under a temporary name and are renamed).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device)? };
+        let weights = match config.model_type.as_str() {
+            "qwen2" => Weights::Qwen2(qwen2::ModelForCausalLM::new(&config.to()?, vb)?),
+            "qwen3" => Weights::Qwen3(qwen3::ModelForCausalLM::new(&config.to()?, vb)?),
+            "llama" => {
+                let llama_config: llama::LlamaConfig = config.to()?;
+                let llama_config = llama_config.into_config(false);
+                Weights::Llama(llama::Llama::load(vb, &llama_config)?, llama_config)
+            }
+            other => bail!("{other} is not a text-generation architecture this worker runs"),
+        };
+        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| anyhow!("tokenizer.json: {e}"))?;
+        let tokenizer_config = read_json_if_present(&dir.join("tokenizer_config.json"))?;
+        let chat_template = match &tokenizer_config {
+            Some(c) => ChatTemplate::from_tokenizer_config(c)?,
+            None => None,
+        };
+        let mut eos_token_ids = config.eos_token_ids();
+        if let Some(generation_config) = read_json_if_present(&dir.join("generation_config.json"))?
+        {
+            eos_token_ids.extend(token_ids(generation_config.get("eos_token_id")));
+        }
+        if let Some(eos) = tokenizer_config
+            .as_ref()
+            .and_then(|c| c.get("eos_token"))
+            .and_then(|t| t.as_str().or_else(|| t.get("content")?.as_str()))
+            .and_then(|t| tokenizer.token_to_id(t))
+        {
+            eos_token_ids.push(eos);
+        }
+        eos_token_ids.sort_unstable();
+        eos_token_ids.dedup();
+        let vocab = config.usize("vocab_size").unwrap_or(usize::MAX);
+        let usable_vocab = vocab.min(tokenizer.get_vocab_size(true));
+        Ok(TextModel {
+            weights,
+            tokenizer,
+            chat_template,
+            eos_token_ids,
+            max_positions: config.max_positions(),
+            usable_vocab,
+            device: device.clone(),
+            dtype,
+            model_type: config.model_type,
+        })
+    }
+
+    /// A fresh sequence on this model (its own, empty KV cache).
+    pub fn session(&self) -> Result<CausalLm> {
+        let mut weights = self.weights.clone();
+        let llama_cache = match &mut weights {
+            Weights::Qwen2(m) => {
+                m.clear_kv_cache();
+                None
+            }
+            Weights::Qwen3(m) => {
+                m.clear_kv_cache();
+                None
+            }
+            Weights::Llama(_, config) => {
+                Some(llama::Cache::new(true, self.dtype, config, &self.device)?)
+            }
+        };
+        Ok(CausalLm {
+            weights,
+            llama_cache,
+            device: self.device.clone(),
+            dtype: self.dtype,
+        })
+    }
+
+    /// Token ids of `text`; `special` adds the tokenizer's BOS/EOS framing
+    /// (raw prompts), chat prompts carry theirs in the template.
+    pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>> {
+        Ok(self
+            .tokenizer
+            .encode(text, special)
+            .map_err(|e| anyhow!("cannot tokenize the prompt: {e}"))?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// Whether `id` is a special token (not shown in the output text).
+    pub fn is_special(&self, id: u32) -> bool {
+        self.tokenizer
+            .get_added_tokens_decoder()
+            .get(&id)
+            .is_some_and(|t| t.special)
+    }
+}
+
+/// The safetensors files of a checkpoint: the shards an index lists, or
+/// `model.safetensors`.
+pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let index = dir.join("model.safetensors.index.json");
+    if index.exists() {
+        let json: Value = serde_json::from_slice(&std::fs::read(&index)?)
+            .context("model.safetensors.index.json is not JSON")?;
+        let map = json
+            .get("weight_map")
+            .and_then(Value::as_object)
+            .context("model.safetensors.index.json has no weight_map")?;
+        let mut files: Vec<String> = map
+            .values()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        files.sort();
+        files.dedup();
+        for f in &files {
+            shard_name_is_safe(f)?;
+        }
+        return Ok(files.into_iter().map(|f| dir.join(f)).collect());
+    }
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return Ok(vec![single]);
+    }
+    bail!("no model.safetensors (or model.safetensors.index.json) in the repo")
+}
+
+/// Shard names come from the repo: no absolute paths or `..`.
+pub fn shard_name_is_safe(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.starts_with('/')
+        || name.split('/').any(|c| c == ".." || c.is_empty())
+        || !name.ends_with(".safetensors")
+    {
+        bail!("unexpected shard name {name:?} in model.safetensors.index.json");
+    }
+    Ok(())
+}
+
+pub(crate) fn read_json_if_present(path: &Path) -> Result<Option<Value>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not JSON",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
