@@ -110,10 +110,7 @@ async fn protocol_round_trip_streams_tokens_and_records_usage() {
     // The job's download token reads its model through resolve, and nothing private besides.
     let resolve = |repo: &str| {
         client
-            .get(format!(
-                "{}/{repo}/resolve/main/config.json",
-                hub.url
-            ))
+            .get(format!("{}/{repo}/resolve/main/config.json", hub.url))
             .bearer_auth(&job.model.download_token)
             .send()
     };
@@ -126,15 +123,15 @@ async fn protocol_round_trip_streams_tokens_and_records_usage() {
             &[
                 event(0, EventBody::Loading),
                 event(1, EventBody::Started { prompt_tokens: 5 }),
-                token(2, 11, "你"),
-                token(3, 12, "好"),
+                tok(2, 11, "你"),
+                tok(3, 12, "好"),
             ],
         )
         .await;
     assert_eq!(ack.stored_through, Some(3));
     assert!(!ack.cancelled);
     // A resent event is stored once.
-    let again = worker.ack(job.id, &[token(3, 12, "好")]).await;
+    let again = worker.ack(job.id, &[tok(3, 12, "好")]).await;
     assert_eq!(again.stored_through, Some(3));
 
     let response = pending.await.unwrap().unwrap();
@@ -175,7 +172,7 @@ async fn protocol_round_trip_streams_tokens_and_records_usage() {
     );
 
     // After the end: events are refused, the download token is dead.
-    let (status, _) = worker.events(job.id, &[token(5, 13, "x")]).await;
+    let (status, _) = worker.events(job.id, &[tok(5, 13, "x")]).await;
     assert_eq!(status, 409);
     assert_eq!(resolve("alice/tiny").await.unwrap().status(), 401);
 }
@@ -224,7 +221,7 @@ async fn two_nodes_wake_each_other_through_postgres() {
             job.id,
             &[
                 event(0, EventBody::Started { prompt_tokens: 3 }),
-                token(1, 5, "a"),
+                tok(1, 5, "a"),
             ],
         )
         .await;
@@ -235,7 +232,7 @@ async fn two_nodes_wake_each_other_through_postgres() {
     assert!(first.contains("\"content\":\"a\""), "{first}");
     // A token posted on node A reaches the stream on node B at once.
     let sent = Instant::now();
-    worker.ack(job.id, &[token(2, 6, "b")]).await;
+    worker.ack(job.id, &[tok(2, 6, "b")]).await;
     let (_, second) = sse.next().await.unwrap();
     let relayed_after = sent.elapsed();
     assert!(second.contains("\"content\":\"b\""), "{second}");
@@ -276,7 +273,7 @@ async fn expired_leases_are_retried_then_dead_lettered() {
     // No heartbeat names the job: its lease runs out and it comes back.
     let second = worker.claim(Duration::from_secs(10)).await.unwrap();
     assert_eq!((second.id, second.attempt), (first.id, 2));
-    let (status, _) = worker.events(first.id, &[token(0, 1, "x")]).await;
+    let (status, _) = worker.events(first.id, &[tok(0, 1, "x")]).await;
     assert_eq!(status, 200, "the current attempt may report");
     // Out of attempts: dead-lettered, and the client hears why instead of hanging.
     let answer = tokio::time::timeout(Duration::from_secs(20), pending)
@@ -319,8 +316,10 @@ async fn registering_again_releases_the_old_sessions_jobs() {
     assert_eq!((again.id, again.attempt), (job.id, 2));
     let beat = old.heartbeat(&[job.id]).await;
     assert!(beat.reregister);
-    let (status, _) = old.events(job.id, &[token(0, 1, "x")]).await;
+    let (status, _) = old.events_of(job.id, Some(1), &[tok(0, 1, "x")]).await;
     assert_eq!(status, 409, "the old attempt may not report");
+    let (status, _) = new.events_of(job.id, Some(2), &[tok(0, 1, "x")]).await;
+    assert_eq!(status, 200, "the current one may");
 }
 
 #[tokio::test]
@@ -348,7 +347,7 @@ async fn a_client_that_goes_away_cancels_its_job() {
             job.id,
             &[
                 event(0, EventBody::Started { prompt_tokens: 3 }),
-                token(1, 5, "a"),
+                tok(1, 5, "a"),
             ],
         )
         .await;
@@ -365,7 +364,7 @@ async fn a_client_that_goes_away_cancels_its_job() {
         assert!(Instant::now() < deadline, "the job was never cancelled");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ack = worker.ack(job.id, &[token(2, 6, "b")]).await;
+    let ack = worker.ack(job.id, &[tok(2, 6, "b")]).await;
     assert!(ack.cancelled);
     let pool = hub.pool().await;
     let state: String = sqlx::query_scalar("SELECT state FROM inference_jobs")
@@ -402,15 +401,22 @@ async fn free_tier_limits_answer_429_with_retry_after() {
     });
     let job = worker.claim(Duration::from_secs(10)).await.unwrap();
     worker
-        .ack(job.id, &[token(0, 1, "hi"), finished(1, 1, 1)])
+        .ack(job.id, &[tok(0, 1, "hi"), finished(1, 1, 1)])
         .await;
     let ok = pending.await.unwrap();
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     assert_eq!(ok.body[0]["generated_text"], "hi");
-    let refused = hub.api(None).post("/api/inference/alice/tiny", tgi.clone()).await;
+    let refused = hub
+        .api(None)
+        .post("/api/inference/alice/tiny", tgi.clone())
+        .await;
     assert_eq!(refused.status, 429, "{:?}", refused.body);
     assert_eq!(refused.body["error_type"], "overloaded");
-    let retry: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 60, "about an hour: {retry}");
 
     // Signed in: a daily token quota (5 here); the first request uses 7.
@@ -421,7 +427,7 @@ async fn free_tier_limits_answer_429_with_retry_after() {
     });
     let job = worker.claim(Duration::from_secs(10)).await.unwrap();
     worker
-        .ack(job.id, &[token(0, 1, "hi"), finished(1, 4, 3)])
+        .ack(job.id, &[tok(0, 1, "hi"), finished(1, 4, 3)])
         .await;
     let ok = pending.await.unwrap();
     assert_eq!(ok.status, 200, "{:?}", ok.body);
@@ -439,7 +445,10 @@ async fn free_tier_limits_answer_429_with_retry_after() {
     let other = hub.user_with_token("bob");
     let mut body = chat_body("alice/tiny", false);
     body["max_tokens"] = json!(17);
-    let too_long = hub.api(Some(&other)).post("/v1/chat/completions", body).await;
+    let too_long = hub
+        .api(Some(&other))
+        .post("/v1/chat/completions", body)
+        .await;
     assert_eq!(too_long.status, 422, "{:?}", too_long.body);
     assert!(
         too_long.body["error"]["message"]
@@ -486,7 +495,10 @@ async fn errors_follow_each_api_family() {
     let _worker = ProtocolWorker::register(
         &hub.url,
         &wtoken,
-        capabilities(&["qwen2", "bert"], &[Task::TextGeneration, Task::FeatureExtraction]),
+        capabilities(
+            &["qwen2", "bert"],
+            &[Task::TextGeneration, Task::FeatureExtraction],
+        ),
     )
     .await;
     let client = reqwest::Client::new();
@@ -537,7 +549,10 @@ async fn errors_follow_each_api_family() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert!(ids.contains(&"alice/tiny") && ids.contains(&"alice/embed"), "{ids:?}");
+    assert!(
+        ids.contains(&"alice/tiny") && ids.contains(&"alice/embed"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"alice/secret"), "{ids:?}");
     let mine = hub.api(Some(&alice)).get("/v1/models").await;
     assert!(mine.body.to_string().contains("alice/secret"));
@@ -545,7 +560,10 @@ async fn errors_follow_each_api_family() {
     // The wrong task, a malformed model id, a bad token, bad parameters.
     let api = hub.api(Some(&alice));
     let wrong = api
-        .post("/v1/embeddings", json!({ "model": "alice/tiny", "input": "x" }))
+        .post(
+            "/v1/embeddings",
+            json!({ "model": "alice/tiny", "input": "x" }),
+        )
         .await;
     assert_eq!(wrong.status, 422, "{:?}", wrong.body);
     let wrong = api
@@ -579,8 +597,15 @@ async fn errors_follow_each_api_family() {
 async fn the_workers_page_is_for_site_admins() {
     let hub = hub_with(&[]).await;
     let out = hub.cli(&[
-        "user", "create", "--username", "root", "--email", "root@example.com", "--password",
-        "password-123", "--admin",
+        "user",
+        "create",
+        "--username",
+        "root",
+        "--email",
+        "root@example.com",
+        "--password",
+        "password-123",
+        "--admin",
     ]);
     assert!(out.status.success());
     hub.user_with_token("alice");

@@ -27,7 +27,11 @@ struct Worker {
 impl Worker {
     fn start(hub_url: &str, token: &str, dir: &Path) -> Worker {
         let binary = hub_binary().with_file_name("inference-worker");
-        assert!(binary.exists(), "{} is missing: cargo build --workspace", binary.display());
+        assert!(
+            binary.exists(),
+            "{} is missing: cargo build --workspace",
+            binary.display()
+        );
         std::fs::create_dir_all(dir).unwrap();
         let log = dir.join("worker.log");
         let log_file = std::fs::OpenOptions::new()
@@ -174,8 +178,10 @@ async fn stream_chat(hub: &TestHub, token: &str, repo: &str, text: &str, max: u3
     let response = reqwest::Client::new()
         .post(format!("{}/v1/chat/completions", hub.url))
         .bearer_auth(token)
-        .json(&json!({ "model": repo, "stream": true, "max_tokens": max, "temperature": 0,
-            "messages": [{ "role": "user", "content": text }] }))
+        .json(
+            &json!({ "model": repo, "stream": true, "max_tokens": max, "temperature": 0,
+            "messages": [{ "role": "user", "content": text }] }),
+        )
         .send()
         .await
         .unwrap();
@@ -186,7 +192,13 @@ async fn stream_chat(hub: &TestHub, token: &str, repo: &str, text: &str, max: u3
 }
 
 /// The token ids of a TGI `generate_stream`, and its final details.
-async fn stream_tgi(hub: &TestHub, token: &str, repo: &str, prompt: &str, max: u32) -> (Vec<u32>, Value) {
+async fn stream_tgi(
+    hub: &TestHub,
+    token: &str,
+    repo: &str,
+    prompt: &str,
+    max: u32,
+) -> (Vec<u32>, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/api/inference/{repo}/stream", hub.url))
         .bearer_auth(token)
@@ -221,7 +233,12 @@ async fn greedy_equals_in_process(arch: Arch, model_type: &str) {
 
     // Chat through /v1, streamed: the same text as candle in-process.
     let prompt = "你好 hello world";
-    let local = generate_local(files.path(), &Prompt::Chat(user_message(prompt)), &greedy(24)).unwrap();
+    let local = generate_local(
+        files.path(),
+        &Prompt::Chat(user_message(prompt)),
+        &greedy(24),
+    )
+    .unwrap();
     let streamed = stream_chat(&hub, &token, &repo, prompt, 24).await;
     assert_eq!(streamed, local.text, "worker log:\n{}", worker.log());
 
@@ -291,10 +308,17 @@ async fn minilm_embeddings_through_v1_match_the_reference() {
     let worker = Worker::start(&hub.url, &hub.worker_token("cpu-1"), work.path());
     until_servable(&hub, &token, repo, &worker).await;
 
-    let sentences = ["A man is eating food.", "A man is eating a piece of bread.", "天气很好"];
+    let sentences = [
+        "A man is eating food.",
+        "A man is eating a piece of bread.",
+        "天气很好",
+    ];
     let answer = hub
         .api(Some(&token))
-        .post("/v1/embeddings", json!({ "model": repo, "input": sentences }))
+        .post(
+            "/v1/embeddings",
+            json!({ "model": repo, "input": sentences }),
+        )
         .await;
     assert_eq!(answer.status, 200, "{:?}\n{}", answer.body, worker.log());
     let vectors: Vec<Vec<f64>> = answer.body["data"]
@@ -305,7 +329,10 @@ async fn minilm_embeddings_through_v1_match_the_reference() {
         .collect();
     assert_eq!(vectors.len(), 3);
     assert_eq!(vectors[0].len(), 384);
-    for (got, want) in vectors[0].iter().zip([0.033242, 0.004406, -0.006277, 0.048379]) {
+    for (got, want) in vectors[0]
+        .iter()
+        .zip([0.033242, 0.004406, -0.006277, 0.048379])
+    {
         assert!((got - want).abs() < 1e-4, "{:?}", &vectors[0][..4]);
     }
     let local = inference_worker::embed_local(
@@ -324,7 +351,10 @@ async fn minilm_embeddings_through_v1_match_the_reference() {
     // TGI-style feature extraction on the same model.
     let tgi = hub
         .api(Some(&token))
-        .post(&format!("/api/inference/{repo}"), json!({ "inputs": sentences[0] }))
+        .post(
+            &format!("/api/inference/{repo}"),
+            json!({ "inputs": sentences[0] }),
+        )
         .await;
     assert_eq!(tgi.status, 200, "{:?}", tgi.body);
     assert!((tgi.body[0][0].as_f64().unwrap() - 0.033242).abs() < 1e-4);
@@ -376,14 +406,21 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_stream_completes() {
     let mut events = vec![sse.next().await.unwrap().1, sse.next().await.unwrap().1];
     // Tokens are flowing: the worker dies mid-job, another takes over.
     first.kill();
-    let second = Worker::start(&hub.url, &hub.worker_token("second"), &work.path().join("b"));
+    let second = Worker::start(
+        &hub.url,
+        &hub.worker_token("second"),
+        &work.path().join("b"),
+    );
     let rest = tokio::time::timeout(Duration::from_secs(120), sse.rest())
         .await
         .unwrap_or_else(|_| panic!("the stream hangs; worker log:\n{}", second.log()));
     events.extend(rest);
     let (text, done) = chat_text(&events);
     assert!(done);
-    assert_eq!(text, expected, "the retried attempt continues where the first stopped");
+    assert_eq!(
+        text, expected,
+        "the retried attempt continues where the first stopped"
+    );
     let pool = hub.pool().await;
     let (attempt, state): (i32, String) =
         sqlx::query_as("SELECT attempt, state FROM inference_jobs")
@@ -403,13 +440,19 @@ async fn without_a_worker_requests_get_503_and_a_restarted_hub_gets_its_worker_b
     upload_folder(&hub, &token, repo, files.path(), false).await;
     let chat = json!({ "model": repo, "max_tokens": 4,
         "messages": [{ "role": "user", "content": "hi" }] });
-    let none = hub.api(Some(&token)).post("/v1/chat/completions", chat.clone()).await;
+    let none = hub
+        .api(Some(&token))
+        .post("/v1/chat/completions", chat.clone())
+        .await;
     assert_eq!(none.status, 503, "{:?}", none.body);
 
     let work = tempfile::tempdir().unwrap();
     let worker = Worker::start(&hub.url, &hub.worker_token("cpu-1"), work.path());
     until_servable(&hub, &token, repo, &worker).await;
-    let ok = hub.api(Some(&token)).post("/v1/chat/completions", chat.clone()).await;
+    let ok = hub
+        .api(Some(&token))
+        .post("/v1/chat/completions", chat.clone())
+        .await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
 
     // The hub crashes and comes back on the same address: the worker reconnects.

@@ -55,7 +55,9 @@ pub enum Credential {
     /// The hub's own processes (git hooks, CLI): full rights.
     Internal,
     /// An inference job's download token: reads one repo, as the job's caller.
-    RepoRead { repo_id: i64 },
+    RepoRead {
+        repo_id: i64,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -134,9 +134,7 @@ pub async fn generate(
         return Err(Error::invalid("top_k must be at least 1").into());
     }
     if request.stop.len() > 4 || request.stop.iter().any(|s| s.is_empty() || s.len() > 200) {
-        return Err(
-            Error::invalid("at most 4 stop sequences of 1 to 200 bytes each").into(),
-        );
+        return Err(Error::invalid("at most 4 stop sequences of 1 to 200 bytes each").into());
     }
     let seed = request.seed.unwrap_or_else(rand::random);
     let input = JobInput::Generate(GenerateInput {

@@ -56,8 +56,15 @@ pub async fn resolve(
     name: &str,
     revision: Option<&str>,
 ) -> Result<Model> {
-    let repo =
-        access::authorize(&hub.db, actor, RepoType::Model, namespace, name, Access::Read).await?;
+    let repo = access::authorize(
+        &hub.db,
+        actor,
+        RepoType::Model,
+        namespace,
+        name,
+        Access::Read,
+    )
+    .await?;
     let rev = revision.unwrap_or(&repo.default_branch).to_owned();
     let commit = content::resolve(hub, &repo, &rev).await?;
     describe(hub, repo, commit).await
@@ -85,9 +92,7 @@ pub async fn describe(hub: &Hub, repo: Repo, commit: String) -> Result<Model> {
     }
     let config = content::read_small_file(hub, &repo, &commit, "config.json")
         .await?
-        .ok_or_else(|| {
-            Error::invalid("this model has no config.json, so it cannot be served")
-        })?;
+        .ok_or_else(|| Error::invalid("this model has no config.json, so it cannot be served"))?;
     let config: Config = serde_json::from_slice(&config)
         .map_err(|e| Error::invalid(format!("config.json of this model is not valid: {e}")))?;
     let architecture = config
@@ -166,7 +171,9 @@ fn task_of(pipeline_tag: Option<&str>, model_type: &str, classes: &[String]) -> 
         return Some(Task::TextGeneration);
     }
     match model_type {
-        "bert" | "xlm-roberta" | "roberta" | "distilbert" | "mpnet" => Some(Task::FeatureExtraction),
+        "bert" | "xlm-roberta" | "roberta" | "distilbert" | "mpnet" => {
+            Some(Task::FeatureExtraction)
+        }
         "qwen2" | "qwen3" | "llama" | "mistral" | "glm4" | "yi" | "gemma" | "phi3" => {
             Some(Task::TextGeneration)
         }

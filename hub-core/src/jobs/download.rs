@@ -14,11 +14,7 @@ use crate::hub::Hub;
 pub const DOWNLOAD_TOKEN_PREFIX: &str = "kyj_";
 
 pub(crate) fn issue(hub: &Hub, job: Uuid, repo_id: i64, account_id: Option<i64>) -> String {
-    let body = format!(
-        "{}.{repo_id}.{}",
-        job.simple(),
-        account_id.unwrap_or(0)
-    );
+    let body = format!("{}.{repo_id}.{}", job.simple(), account_id.unwrap_or(0));
     let sig = hub.secret.sign(format!("job-download:{body}").as_bytes());
     format!("{DOWNLOAD_TOKEN_PREFIX}{body}.{sig}")
 }

@@ -21,11 +21,24 @@ pub struct Stored {
 }
 
 /// Stores a batch of events of `worker`'s current attempt at `job`.
-/// Events of an attempt that is no longer current are refused (`Conflict`);
-/// those of a cancelled job are dropped and the answer says so.
-pub async fn store(db: &PgPool, worker: WorkerId, job: Uuid, events: &[Event]) -> Result<Stored> {
+/// Events of an attempt that is no longer current are refused (`Conflict`):
+/// the job must be leased to this worker and, when the request names its
+/// attempt (`?attempt=N`), be at that attempt. Those of a cancelled job are
+/// dropped and the answer says so.
+pub async fn store(
+    db: &PgPool,
+    worker: WorkerId,
+    job: Uuid,
+    claimed_attempt: Option<u32>,
+    events: &[Event],
+) -> Result<Stored> {
     let mut tx = db.begin().await?;
     let (attempt, job_state, holder) = lock_for_events(&mut tx, job).await?;
+    if claimed_attempt.is_some_and(|a| i64::from(a) != i64::from(attempt)) {
+        return Err(Error::conflict(
+            "events of an attempt that is no longer the job's current one",
+        ));
+    }
     if job_state == state::CANCELLED {
         return Ok(Stored {
             ack: EventsAck {

@@ -39,12 +39,11 @@ pub async fn create_token(db: &PgPool, name: &str) -> Result<String> {
 
 /// The worker a token stands for; `InvalidCredentials` otherwise.
 pub async fn authenticate(db: &PgPool, secret: &str) -> Result<WorkerId> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM workers WHERE token_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(sha256(secret.trim().as_bytes()))
-    .fetch_optional(db)
-    .await?;
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM workers WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(sha256(secret.trim().as_bytes()))
+            .fetch_optional(db)
+            .await?;
     id.map(WorkerId).ok_or(Error::InvalidCredentials)
 }
 
@@ -204,7 +203,8 @@ pub async fn list(db: &PgPool, settings: &Settings) -> Result<Vec<WorkerStatus>>
 
 /// The condition "session `s` is alive and can run a job needing
 /// `$arch`, `$task` and `$memory`", shared by the 503 check and `/v1/models`.
-pub(crate) const LIVE_SESSION: &str = "s.state = 'active' AND s.last_heartbeat > now() - make_interval(secs => $1)";
+pub(crate) const LIVE_SESSION: &str =
+    "s.state = 'active' AND s.last_heartbeat > now() - make_interval(secs => $1)";
 
 /// Whether some live worker can run this architecture and task within its memory.
 pub async fn can_serve(

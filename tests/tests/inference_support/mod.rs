@@ -69,14 +69,23 @@ impl Hub {
             String::from_utf8_lossy(&out.stderr)
         );
         let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        assert!(token.starts_with("kyw_"), "only the token on stdout: {token}");
+        assert!(
+            token.starts_with("kyw_"),
+            "only the token on stdout: {token}"
+        );
         token
     }
 }
 
 /// Uploads a config.json-only model of `model_type` (enough for the hub to
 /// describe it; a protocol-driven worker does not load weights).
-pub async fn config_only_model(hub: &TestHub, token: &str, repo: &str, model_type: &str, private: bool) {
+pub async fn config_only_model(
+    hub: &TestHub,
+    token: &str,
+    repo: &str,
+    model_type: &str,
+    private: bool,
+) {
     let api = hub.api(Some(token));
     let (ns, name) = repo.split_once('/').unwrap();
     let created = api.create_repo("model", ns, name, private).await;
@@ -88,7 +97,12 @@ pub async fn config_only_model(hub: &TestHub, token: &str, repo: &str, model_typ
     };
     let config = json!({ "model_type": model_type, "architectures": [class] });
     let commit = api
-        .commit(repo, "config", &[file_op("config.json", config.to_string().as_bytes())], None)
+        .commit(
+            repo,
+            "config",
+            &[file_op("config.json", config.to_string().as_bytes())],
+            None,
+        )
         .await;
     assert_eq!(commit.status, 200, "{:?}", commit.body);
 }
@@ -184,13 +198,27 @@ impl ProtocolWorker {
 
     /// Posts events as one NDJSON body; returns the status and the answer.
     pub async fn events(&self, job: uuid::Uuid, events: &[Event]) -> (u16, Value) {
+        self.events_of(job, None, events).await
+    }
+
+    /// [`Self::events`] naming the attempt they belong to.
+    pub async fn events_of(
+        &self,
+        job: uuid::Uuid,
+        attempt: Option<u32>,
+        events: &[Event],
+    ) -> (u16, Value) {
+        let query = attempt.map(|a| format!("?attempt={a}")).unwrap_or_default();
         let body: String = events
             .iter()
             .map(|e| serde_json::to_string(e).unwrap() + "\n")
             .collect();
         let response = self
             .client
-            .post(format!("{}/api/workers/jobs/{job}/events", self.base))
+            .post(format!(
+                "{}/api/workers/jobs/{job}/events{query}",
+                self.base
+            ))
             .bearer_auth(&self.token)
             .header("content-type", "application/x-ndjson")
             .body(body)
@@ -212,7 +240,7 @@ pub fn event(seq: u64, body: EventBody) -> Event {
     Event { seq, body }
 }
 
-pub fn token(seq: u64, id: u32, text: &str) -> Event {
+pub fn tok(seq: u64, id: u32, text: &str) -> Event {
     event(
         seq,
         EventBody::Token(hub_core::jobs::protocol::Token {
@@ -233,7 +261,10 @@ pub struct Sse {
 impl Sse {
     pub fn new(response: reqwest::Response) -> Sse {
         Sse {
-            body: response.bytes_stream().map(|r| r.map(|b| b.to_vec())).boxed(),
+            body: response
+                .bytes_stream()
+                .map(|r| r.map(|b| b.to_vec()))
+                .boxed(),
             buffer: String::new(),
         }
     }

@@ -10,9 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use hub_core::Error;
-use hub_core::inference::{
-    self, Caller, EmbedRequest, GenerateRequest, Update, Watch, model,
-};
+use hub_core::inference::{self, Caller, EmbedRequest, GenerateRequest, Update, Watch, model};
 use hub_core::jobs::protocol::{FinishReason, Prompt, Task, Token};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -123,9 +121,13 @@ pub async fn infer(
     }
     let prompt = one_prompt(request.inputs)?;
     let p = &request.parameters;
-    let submission =
-        inference::generate(&state.0, &caller, &model_id, generate_request(prompt.clone(), p))
-            .await?;
+    let submission = inference::generate(
+        &state.0,
+        &caller,
+        &model_id,
+        generate_request(prompt.clone(), p),
+    )
+    .await?;
     let seed = submission.seed;
     let out = submission.watch.collect().await?;
     let text = if p.return_full_text {
@@ -161,7 +163,14 @@ pub async fn stream(
 ) -> Result<Response, TgiError> {
     let caller = caller(auth, &origin)?;
     let request = parse(&body)?;
-    stream_generation(&state.0, &caller, &format!("{ns}/{name}"), request, &headers).await
+    stream_generation(
+        &state.0,
+        &caller,
+        &format!("{ns}/{name}"),
+        request,
+        &headers,
+    )
+    .await
 }
 
 async fn stream_generation(
@@ -265,7 +274,9 @@ impl TgiStream {
                         logprob: 0.0,
                         special: true,
                     });
-                    return Some(self.token_event(last, Some((finish_reason, usage.generated_tokens))));
+                    return Some(
+                        self.token_event(last, Some((finish_reason, usage.generated_tokens))),
+                    );
                 }
                 Some(Ok(Update::Embeddings { .. })) | None => {
                     self.ended = true;

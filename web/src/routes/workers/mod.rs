@@ -4,7 +4,7 @@
 mod admin;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -13,8 +13,7 @@ use axum::{Json, Router};
 use futures::{FutureExt, StreamExt};
 use hub_core::Error;
 use hub_core::jobs::protocol::{
-    ClaimRequest, Event, EventsAck, Heartbeat, HeartbeatResponse, RegisterRequest,
-    RegisterResponse,
+    ClaimRequest, Event, EventsAck, Heartbeat, HeartbeatResponse, RegisterRequest, RegisterResponse,
 };
 use hub_core::jobs::workers::{self, WorkerId};
 use hub_core::jobs::{events, queue};
@@ -94,13 +93,21 @@ async fn claim(
 /// The longest NDJSON line accepted (an embeddings event of a large batch).
 const MAX_LINE: usize = 256 * 1024 * 1024;
 
-/// Handles `POST /api/workers/jobs/{id}/events`: the job's events as a
-/// streamed NDJSON body. Lines that have arrived are stored together, so
-/// a hub that falls behind catches up in fewer transactions.
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    /// The attempt the events belong to (optional; an addition to the
+    /// protocol): a stale attempt is refused even within the same worker.
+    attempt: Option<u32>,
+}
+
+/// Handles `POST /api/workers/jobs/{id}/events[?attempt=N]`: the job's
+/// events as a streamed NDJSON body. Lines that have arrived are stored
+/// together, so a hub that falls behind catches up in fewer transactions.
 async fn job_events(
     State(state): State<AppState>,
     WorkerAuth(worker): WorkerAuth,
     Path(id): Path<Uuid>,
+    Query(query): Query<EventsQuery>,
     body: Body,
 ) -> ApiResult<Json<EventsAck>> {
     let mut body = body.into_data_stream();
@@ -131,7 +138,7 @@ async fn job_events(
         if batch.is_empty() {
             continue;
         }
-        let stored = events::store(&state.db, worker, id, &batch).await?;
+        let stored = events::store(&state.db, worker, id, query.attempt, &batch).await?;
         ack = stored.ack;
         if ack.cancelled || stored.finished {
             break;
