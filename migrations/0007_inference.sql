@@ -45,7 +45,8 @@ CREATE TABLE inference_jobs (
     revision          TEXT NOT NULL,
     architecture      TEXT NOT NULL,
     memory_bytes      BIGINT NOT NULL,
-    input             JSONB NOT NULL,
+    -- JSON as text: jsonb cannot hold \u0000, which a prompt or a token may.
+    input             TEXT NOT NULL,
     -- Who asked: a signed-in account, else the client's address.
     account_id        BIGINT REFERENCES users (id) ON DELETE SET NULL,
     client_ip         TEXT NOT NULL,
@@ -69,7 +70,8 @@ CREATE TABLE inference_job_events (
     job_id      UUID NOT NULL REFERENCES inference_jobs (id) ON DELETE CASCADE,
     attempt     INT NOT NULL,
     seq         BIGINT NOT NULL,
-    body        JSONB NOT NULL,
+    -- JSON as text, as for jobs' input.
+    body        TEXT NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, attempt, seq)
 );

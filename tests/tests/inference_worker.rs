@@ -198,6 +198,7 @@ async fn stream_tgi(
     repo: &str,
     prompt: &str,
     max: u32,
+    worker: &Worker,
 ) -> (Vec<u32>, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/api/inference/{repo}/stream", hub.url))
@@ -211,7 +212,12 @@ async fn stream_tgi(
     let mut details = Value::Null;
     for data in Sse::new(response).rest().await {
         let event: Value = serde_json::from_str(&data).unwrap();
-        assert!(event.get("error").is_none(), "{event}");
+        assert!(
+            event.get("error").is_none(),
+            "{event}\nworker log:\n{}\nhub log:\n{}",
+            worker.log(),
+            hub.log()
+        );
         ids.push(event["token"]["id"].as_u64().unwrap() as u32);
         if !event["details"].is_null() {
             details = event.clone();
@@ -244,7 +250,7 @@ async fn greedy_equals_in_process(arch: Arch, model_type: &str) {
 
     // Raw generation through TGI's stream: the same tokens, id for id.
     let local = generate_local(files.path(), &Prompt::Text(prompt.into()), &greedy(24)).unwrap();
-    let (ids, last) = stream_tgi(&hub, &token, &repo, prompt, 24).await;
+    let (ids, last) = stream_tgi(&hub, &token, &repo, prompt, 24, &worker).await;
     assert_eq!(ids, local.tokens, "token for token");
     assert_eq!(last["generated_text"], local.text.as_str());
     assert_eq!(

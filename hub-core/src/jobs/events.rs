@@ -54,15 +54,15 @@ pub async fn store(
         ));
     }
     let seqs: Vec<i64> = events.iter().map(|e| e.seq as i64).collect();
-    let bodies: Vec<serde_json::Value> = events
+    let bodies: Vec<String> = events
         .iter()
-        .map(|e| serde_json::to_value(&e.body))
+        .map(|e| serde_json::to_string(&e.body))
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::from)?;
     if !events.is_empty() {
         sqlx::query(
             "INSERT INTO inference_job_events (job_id, attempt, seq, body)
-             SELECT $1, $2, * FROM UNNEST($3::BIGINT[], $4::JSONB[])
+             SELECT $1, $2, * FROM UNNEST($3::BIGINT[], $4::TEXT[])
              ON CONFLICT DO NOTHING",
         )
         .bind(job)
@@ -185,7 +185,7 @@ pub async fn view(db: &PgPool, job: Uuid) -> Result<JobView> {
 
 /// The events of one attempt from `from_seq` on, in order.
 pub async fn read(db: &PgPool, job: Uuid, attempt: i32, from_seq: i64) -> Result<Vec<Event>> {
-    let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+    let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT seq, body FROM inference_job_events WHERE job_id = $1 AND attempt = $2 AND seq >= $3
          ORDER BY seq",
     )
@@ -198,7 +198,7 @@ pub async fn read(db: &PgPool, job: Uuid, attempt: i32, from_seq: i64) -> Result
         .map(|(seq, body)| {
             Ok(Event {
                 seq: seq as u64,
-                body: serde_json::from_value(body).map_err(anyhow::Error::from)?,
+                body: serde_json::from_str(&body).map_err(anyhow::Error::from)?,
             })
         })
         .collect()

@@ -43,7 +43,7 @@ pub async fn enqueue(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Uuid> {
     .bind(job.revision)
     .bind(job.architecture)
     .bind(job.memory_bytes)
-    .bind(serde_json::to_value(job.input).map_err(anyhow::Error::from)?)
+    .bind(serde_json::to_string(job.input).map_err(anyhow::Error::from)?)
     .bind(job.account_id)
     .bind(job.client_ip)
     .bind(job.max_attempts.max(1))
@@ -109,7 +109,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
         repo_name: String,
         revision: String,
         architecture: String,
-        input: serde_json::Value,
+        input: String,
         account_id: Option<i64>,
     }
     let lease = hub.inference.jobs.lease;
@@ -147,7 +147,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
     notify_job(&mut conn, row.id).await?;
     let task = parse_task(&row.task)
         .ok_or_else(|| anyhow::anyhow!("job {} has an unknown task {}", row.id, row.task))?;
-    let input: JobInput = serde_json::from_value(row.input).map_err(anyhow::Error::from)?;
+    let input: JobInput = serde_json::from_str(&row.input).map_err(anyhow::Error::from)?;
     Ok(Some(Job {
         id: row.id,
         attempt: row.attempt as u32,
