@@ -234,10 +234,10 @@ pub(crate) async fn requeue(
         if new_state == state::DEAD {
             tracing::warn!(job = %id, reason, "job dead-lettered");
         }
-        notify_job(&mut **tx, *id).await?;
+        notify_job(tx, *id).await?;
     }
     if states.iter().any(|(_, s)| s == state::QUEUED) {
-        notify_queued(&mut **tx).await?;
+        notify_queued(tx).await?;
     }
     Ok(())
 }
@@ -278,7 +278,7 @@ pub async fn cancel(db: &PgPool, job: Uuid) -> Result<bool> {
     .await?;
     let cancelled = done.rows_affected() > 0;
     if cancelled {
-        notify_job(&mut *tx, job).await?;
+        notify_job(&mut tx, job).await?;
     }
     tx.commit().await?;
     Ok(cancelled)
