@@ -68,10 +68,16 @@ impl ModelConfig {
         match self.model_type.as_str() {
             "qwen2" | "qwen3" => {
                 default(j, "max_position_embeddings", json!(32768));
-                let max_pos = j["max_position_embeddings"].clone();
-                default(j, "sliding_window", max_pos);
                 default(j, "max_window_layers", json!(layers.unwrap_or(0)));
                 default(j, "use_sliding_window", json!(false));
+                // candle's qwen2 applies `sliding_window` whether or not
+                // `use_sliding_window` is set; transformers only when it is.
+                if j["use_sliding_window"] != json!(true) {
+                    let max_pos = j["max_position_embeddings"].clone();
+                    j.insert("sliding_window".into(), max_pos);
+                }
+                let max_pos = j["max_position_embeddings"].clone();
+                default(j, "sliding_window", max_pos);
                 default(j, "tie_word_embeddings", json!(false));
                 default(j, "rope_theta", json!(1_000_000.0));
                 default(j, "rms_norm_eps", json!(1e-6));
@@ -178,6 +184,15 @@ mod tests {
         assert_eq!(parsed.sliding_window, 128);
         assert_eq!(parsed.max_window_layers, 2);
         assert_eq!(parsed.num_key_value_heads, 2);
+        // A window that use_sliding_window turns off is not applied.
+        let config = ModelConfig::parse(
+            br#"{"model_type":"qwen2","vocab_size":10,"hidden_size":8,"intermediate_size":16,
+                "num_hidden_layers":2,"num_attention_heads":2,"max_position_embeddings":128,
+                "sliding_window":16,"use_sliding_window":false}"#,
+        )
+        .unwrap();
+        let parsed: candle_transformers::models::qwen2::Config = config.to().unwrap();
+        assert_eq!(parsed.sliding_window, 128);
     }
 
     #[test]

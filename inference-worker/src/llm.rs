@@ -36,6 +36,7 @@ pub struct TextModel {
     pub max_positions: usize,
     /// Ids the tokenizer can decode (embedding rows past it are padding).
     pub usable_vocab: usize,
+    special_ids: std::collections::HashSet<u32>,
     pub device: Device,
     pub dtype: DType,
     pub model_type: String,
@@ -138,7 +139,14 @@ impl TextModel {
         eos_token_ids.dedup();
         let vocab = config.usize("vocab_size").unwrap_or(usize::MAX);
         let usable_vocab = vocab.min(tokenizer.get_vocab_size(true));
+        let special_ids = tokenizer
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| id)
+            .collect();
         Ok(TextModel {
+            special_ids,
             weights,
             tokenizer,
             chat_template,
@@ -188,10 +196,7 @@ impl TextModel {
 
     /// Whether `id` is a special token (not shown in the output text).
     pub fn is_special(&self, id: u32) -> bool {
-        self.tokenizer
-            .get_added_tokens_decoder()
-            .get(&id)
-            .is_some_and(|t| t.special)
+        self.special_ids.contains(&id)
     }
 }
 

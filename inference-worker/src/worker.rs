@@ -227,6 +227,7 @@ impl Worker {
         let uploader = tokio::spawn(upload_events(
             self.client.clone(),
             job.id,
+            job.attempt,
             job.lease_ms,
             rx,
             cancel.clone(),
@@ -335,11 +336,14 @@ impl Worker {
 async fn upload_events(
     client: HubClient,
     job: Uuid,
+    attempt: u32,
     lease_ms: u64,
     mut rx: mpsc::UnboundedReceiver<EventBody>,
     cancel: Arc<AtomicBool>,
 ) {
-    let url = client.url(&format!("/jobs/{job}/events"));
+    // `?attempt=N` lets the hub refuse a stale attempt's events even when
+    // the same worker holds the job's next attempt.
+    let url = client.url(&format!("/jobs/{job}/events?attempt={attempt}"));
     let mut history: Vec<String> = Vec::new();
     let mut acked = 0usize;
     let mut finished = false;
