@@ -24,6 +24,10 @@ pub struct Hub {
     pub git_env: GitEnvironment,
     /// The unix socket on which this process hears its push hooks.
     pub hook_socket: PathBuf,
+    /// The inference tier's timing and free-tier policy.
+    pub inference: crate::inference::Settings,
+    /// Wake-ups from other nodes (`LISTEN/NOTIFY`), fanned out in this process.
+    pub wake: crate::jobs::wake::Wakeups,
     branch_queues: Mutex<HashMap<(i64, String), Weak<BranchQueue>>>,
 }
 
@@ -43,6 +47,8 @@ impl Hub {
             secret,
             git_env,
             hook_socket,
+            inference: crate::inference::Settings::from_env(),
+            wake: Default::default(),
             branch_queues: Mutex::new(HashMap::new()),
         }
     }

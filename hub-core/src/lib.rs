@@ -11,6 +11,8 @@ pub mod error;
 pub mod git;
 pub mod gitignore;
 pub mod hub;
+pub mod inference;
+pub mod jobs;
 pub mod lfs;
 pub mod markdown;
 pub mod names;

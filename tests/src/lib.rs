@@ -187,6 +187,17 @@ impl TestHub {
         database_url: Option<String>,
         env: Vec<(String, String)>,
     ) -> TestHub {
+        TestHub::spawn_on(data_dir, database_url, env, "127.0.0.1:0").await
+    }
+
+    /// [`TestHub::spawn_with`] listening on `listen` (a restarted hub
+    /// that its workers must find again at the same address).
+    pub async fn spawn_on(
+        data_dir: &Path,
+        database_url: Option<String>,
+        env: Vec<(String, String)>,
+        listen: &str,
+    ) -> TestHub {
         let log = data_dir.join("hub.log");
         std::fs::create_dir_all(data_dir).unwrap();
         let log_file = std::fs::OpenOptions::new()
@@ -196,7 +207,7 @@ impl TestHub {
             .unwrap();
         let offset = std::fs::metadata(&log).unwrap().len() as usize;
         let mut cmd = Command::new(hub_binary());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir);
         cmd.env_remove("DATABASE_URL")
             .env("RUST_LOG", "info,sqlx=warn");

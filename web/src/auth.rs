@@ -29,6 +29,12 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(secret) = token_from_headers(parts)? {
+            // An inference job's download token: reads the job's repo only.
+            if hub_core::jobs::download::is_download_token(&secret) {
+                return Ok(Auth(
+                    hub_core::jobs::download::authenticate(state, &secret).await?,
+                ));
+            }
             let principal = tokens::authenticate(&state.db, &secret).await?;
             return Ok(Auth(Actor::User(principal)));
         }

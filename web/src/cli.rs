@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage inference worker tokens.
+    WorkerToken {
+        #[command(subcommand)]
+        command: WorkerTokenCommand,
+    },
     /// Delete stored LFS objects that no repo reaches any more.
     Gc {
         /// Leave alone whatever changed more recently than this.
@@ -95,6 +100,18 @@ enum TokenCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum WorkerTokenCommand {
+    /// Create a worker and print its token (only the token) on stdout.
+    /// The token lets an inference-worker speak the worker protocol, nothing else.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, data } => {
@@ -124,6 +141,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
+        }
+        Command::WorkerToken {
+            command: WorkerTokenCommand::Create { name, data },
+        } => {
+            with_database(&data, |db| async move {
+                let secret = hub_core::jobs::workers::create_token(&db.pool, &name).await?;
+                println!("{secret}");
+                Ok(())
+            })
+            .await
         }
         Command::Migrate { data } => with_database(&data, |_| async { Ok(()) }).await,
         Command::User {

@@ -224,6 +224,48 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "This page or repository does not exist.",
     ),
     ("error.back_home", "返回首页", "Back to the home page"),
+    // --- inference tier: the workers admin page and the model-page widget ---
+    ("workers.title", "推理节点", "Inference workers"),
+    (
+        "workers.none",
+        "还没有推理节点。用 hub worker-token create 创建令牌后启动 inference-worker。",
+        "No inference workers yet. Create a token with hub worker-token create, then start inference-worker.",
+    ),
+    ("workers.name", "名称", "Name"),
+    ("workers.state", "状态", "State"),
+    ("workers.device", "设备", "Device"),
+    ("workers.current_job", "当前任务", "Current job"),
+    ("workers.last_heartbeat", "最近心跳", "Last heartbeat"),
+    ("workers.models", "已加载模型", "Models loaded"),
+    ("workers.online", "在线", "Online"),
+    ("workers.lost", "失联", "Lost"),
+    ("workers.offline", "离线", "Offline"),
+    ("workers.idle", "空闲", "Idle"),
+    ("widget.title", "在线试用", "Try it"),
+    (
+        "widget.unavailable",
+        "当前没有推理节点能运行这个模型。",
+        "No inference worker can run this model right now.",
+    ),
+    ("widget.send", "发送", "Send"),
+    ("widget.stop", "停止", "Stop"),
+    ("widget.placeholder", "输入消息…", "Type a message…"),
+    (
+        "widget.queued",
+        "排队中，前面还有 {n} 个请求",
+        "In the queue: {n} requests ahead",
+    ),
+    ("widget.loading", "正在加载模型…", "Loading the model…"),
+    ("widget.error", "出错了：", "Error: "),
+    ("widget.source", "源句子", "Source sentence"),
+    (
+        "widget.compare",
+        "要比较的句子（每行一句）",
+        "Sentences to compare (one per line)",
+    ),
+    ("widget.compute", "计算相似度", "Compute similarity"),
+    ("widget.similarity", "相似度", "Similarity"),
+    // --- end of the inference block ---
 ];
 
 #[cfg(test)]

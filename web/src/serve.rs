@@ -28,6 +28,8 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
             }
         }
     });
+    // Inference tier: LISTEN/NOTIFY wake-ups and the lease sweep.
+    let jobs = tokio::spawn(hub_core::jobs::run_background(hub.clone()));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -42,11 +44,19 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown({
+        let hub = hub.clone();
+        async move {
+            shutdown_signal().await;
+            hub.wake.shut_down();
+        }
+    })
     .await?;
     tracing::info!("shutting down");
     reconciling.abort();
     internal.abort();
+    jobs.abort();
+    let _ = jobs.await;
     let _ = std::fs::remove_file(&hub.hook_socket);
     drop(hub);
     db.close().await

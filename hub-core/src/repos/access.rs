@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use super::{Repo, RepoType};
 use crate::accounts::orgs::{self, OrgRole};
-use crate::accounts::{Actor, Principal};
+use crate::accounts::{Actor, Credential, Principal};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,6 +22,19 @@ pub enum Access {
 /// What `actor` may do to `repo`, with the credential's own limit applied
 /// (a read token never gets more than `Read`).
 pub async fn access(db: &PgPool, actor: &Actor, repo: &Repo) -> Result<Access> {
+    // A job's download token reads its one repo and sees only public others.
+    if let Some(Principal {
+        credential: Credential::RepoRead { repo_id },
+        ..
+    }) = actor.principal()
+    {
+        let own = *repo_id == repo.id;
+        return Ok(if own || !repo.private {
+            Access::Read
+        } else {
+            Access::None
+        });
+    }
     let by_membership = match actor.principal() {
         None => Access::None,
         Some(p) => membership_access(db, p, repo.namespace_id, &repo.namespace_kind).await?,
@@ -48,6 +61,13 @@ pub enum Reader {
 
 impl Reader {
     pub fn of(actor: &Actor) -> Reader {
+        if let Some(Principal {
+            credential: Credential::RepoRead { .. },
+            ..
+        }) = actor.principal()
+        {
+            return Reader::Anonymous;
+        }
         match actor.user() {
             None => Reader::Anonymous,
             Some(user) if user.is_admin => Reader::Admin,

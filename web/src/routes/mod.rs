@@ -9,6 +9,10 @@ pub mod lfs;
 pub mod ms;
 pub mod ui;
 pub mod xet;
+// The inference tier: the worker protocol and admin page, TGI-style and OpenAI-compatible APIs.
+pub mod inference;
+pub mod v1;
+pub mod workers;
 
 use axum::Router;
 use axum::http::Uri;
@@ -27,6 +31,9 @@ pub fn router() -> Router<AppState> {
         .merge(lfs::router())
         .merge(ui::router())
         .merge(xet::router())
+        .merge(inference::router())
+        .merge(v1::router())
+        .merge(workers::router())
         .fallback(not_found)
 }
 

@@ -28,7 +28,9 @@ async fn whoami(State(state): State<AppState>, Auth(actor): Auth) -> ApiResult<J
             "type": "access_token",
             "accessToken": { "displayName": name, "role": role.as_str() }
         }),
-        Credential::Session | Credential::Internal => json!({ "type": "session" }),
+        Credential::Session | Credential::Internal | Credential::RepoRead { .. } => {
+            json!({ "type": "session" })
+        }
     };
     Ok(Json(json!({
         "type": "user",

@@ -1,0 +1,114 @@
+//! What can be served now: the models a caller may read that some live
+//! worker can run (`GET /v1/models`), and one model's availability (the
+//! model page's widget).
+
+use serde::Serialize;
+
+use super::model::{self, Model};
+use crate::accounts::Actor;
+use crate::error::Result;
+use crate::hub::Hub;
+use crate::jobs::task_str;
+use crate::jobs::workers::LIVE_SESSION;
+use crate::repos::access::Reader;
+use crate::repos::{REPO_COLUMNS, Repo};
+
+/// How many recently changed models `/v1/models` looks at.
+const LISTED: i64 = 200;
+
+/// What live workers can run, read once per listing.
+struct Fleet(Vec<(Vec<String>, Vec<String>, i64)>);
+
+impl Fleet {
+    async fn load(hub: &Hub) -> Result<Fleet> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT s.architectures, s.tasks, s.memory_bytes FROM worker_sessions s WHERE {LIVE_SESSION}"
+        ));
+        Ok(Fleet(
+            sqlx::query_as(sql)
+                .bind(hub.inference.jobs.session_timeout().as_secs_f64())
+                .fetch_all(&hub.db)
+                .await?,
+        ))
+    }
+
+    fn can_run(&self, m: &Model) -> bool {
+        let task = task_str(m.task).to_owned();
+        self.0.iter().any(|(archs, tasks, memory)| {
+            archs.contains(&m.architecture) && tasks.contains(&task) && *memory >= m.memory_bytes
+        })
+    }
+}
+
+/// The models `actor` may read that can be served now, newest first.
+pub async fn servable_models(hub: &Hub, actor: &Actor) -> Result<Vec<Model>> {
+    let fleet = Fleet::load(hub).await?;
+    if fleet.0.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reader = Reader::of(actor);
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {REPO_COLUMNS} FROM repos r JOIN namespaces n ON n.id = r.namespace_id
+         WHERE r.repo_type = 'model' AND r.head_sha IS NOT NULL AND {}
+         ORDER BY r.last_modified DESC LIMIT {LISTED}",
+        reader.sql_condition("$1")
+    ));
+    let mut query = sqlx::query_as(sql);
+    if let Some(user) = reader.user_id() {
+        query = query.bind(user);
+    }
+    let repos: Vec<Repo> = query.fetch_all(&hub.db).await?;
+    let mut out = Vec::new();
+    for repo in repos {
+        let Some(head) = repo.head_sha.clone() else {
+            continue;
+        };
+        // Repos that are no models we can describe are simply not listed.
+        if let Ok(m) = model::describe(hub, repo, head).await
+            && fleet.can_run(&m)
+        {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// What the widget needs to know about one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Availability {
+    pub repo_id: String,
+    /// `text-generation` or `feature-extraction`; absent when the model is not servable at all.
+    pub task: Option<&'static str>,
+    pub architecture: Option<String>,
+    /// Some live worker can run it now.
+    pub available: bool,
+    /// Why not, when it is not.
+    pub reason: Option<String>,
+}
+
+/// Whether (and as what) `ns/name` can be served to `actor`; `RepoNotFound`
+/// for a repo they may not read.
+pub async fn availability(hub: &Hub, actor: &Actor, ns: &str, name: &str) -> Result<Availability> {
+    let model = match model::resolve(hub, actor, ns, name, None).await {
+        Ok(m) => m,
+        Err(crate::Error::InvalidInput(reason)) | Err(crate::Error::RevisionNotFound(reason)) => {
+            return Ok(Availability {
+                repo_id: format!("{ns}/{name}"),
+                task: None,
+                architecture: None,
+                available: false,
+                reason: Some(reason),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let fleet = Fleet::load(hub).await?;
+    let available = fleet.can_run(&model);
+    Ok(Availability {
+        repo_id: model.repo_name(),
+        task: Some(task_str(model.task)),
+        architecture: Some(model.architecture.clone()),
+        available,
+        reason: (!available).then(|| "no inference worker can serve this model right now".into()),
+    })
+}

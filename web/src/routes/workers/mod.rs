@@ -1,0 +1,173 @@
+//! The hub ⇄ inference-worker protocol (`worker_protocol`), under
+//! `/api/workers`, for worker tokens only; and the admin page of workers.
+
+mod admin;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{FutureExt, StreamExt};
+use hub_core::Error;
+use hub_core::jobs::protocol::{
+    ClaimRequest, Event, EventsAck, Heartbeat, HeartbeatResponse, RegisterRequest, RegisterResponse,
+};
+use hub_core::jobs::workers::{self, WorkerId};
+use hub_core::jobs::{events, queue};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::errors::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/workers/register", post(register))
+        .route("/api/workers/heartbeat", post(heartbeat))
+        .route("/api/workers/claim", post(claim))
+        .route("/api/workers/jobs/{id}/events", post(job_events))
+        .route("/admin/workers", get(admin::workers_page))
+}
+
+/// A worker, by its worker token (`Authorization: Bearer kyw_...`). Nothing
+/// else is accepted here, and a worker token is accepted nowhere else.
+pub struct WorkerAuth(pub WorkerId);
+
+impl FromRequestParts<AppState> for WorkerAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(Error::Unauthenticated)?
+            .to_str()
+            .map_err(|_| Error::InvalidCredentials)?;
+        let (scheme, token) = header.split_once(' ').ok_or(Error::InvalidCredentials)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::InvalidCredentials.into());
+        }
+        Ok(WorkerAuth(workers::authenticate(&state.db, token).await?))
+    }
+}
+
+/// Handles `POST /api/workers/register`: a new session for this worker.
+async fn register(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Json(request): Json<RegisterRequest>,
+) -> ApiResult<Json<RegisterResponse>> {
+    Ok(Json(
+        workers::register(&state.db, &state.inference.jobs, worker, &request).await?,
+    ))
+}
+
+/// Handles `POST /api/workers/heartbeat`: renews leases, answers cancellations.
+async fn heartbeat(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Json(beat): Json<Heartbeat>,
+) -> ApiResult<Json<HeartbeatResponse>> {
+    Ok(Json(
+        workers::heartbeat(&state.db, &state.inference.jobs, worker, &beat).await?,
+    ))
+}
+
+/// Handles `POST /api/workers/claim`: a job (200), or 204 after the wait.
+async fn claim(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Json(request): Json<ClaimRequest>,
+) -> ApiResult<Response> {
+    Ok(match queue::claim(&state, worker, &request).await? {
+        Some(job) => Json(job).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// The longest NDJSON line accepted (an embeddings event of a large batch).
+const MAX_LINE: usize = 256 * 1024 * 1024;
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    /// The attempt the events belong to (optional; an addition to the
+    /// protocol): a stale attempt is refused even within the same worker.
+    attempt: Option<u32>,
+}
+
+/// Handles `POST /api/workers/jobs/{id}/events[?attempt=N]`: the job's
+/// events as a streamed NDJSON body. Lines that have arrived are stored
+/// together, so a hub that falls behind catches up in fewer transactions.
+async fn job_events(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Path(id): Path<Uuid>,
+    Query(query): Query<EventsQuery>,
+    body: Body,
+) -> ApiResult<Json<EventsAck>> {
+    let mut body = body.into_data_stream();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut ack = EventsAck::default();
+    let mut ended = false;
+    while !ended {
+        match body.next().await {
+            Some(chunk) => {
+                buffer.extend_from_slice(&chunk.map_err(|e| bad_body(&e))?);
+                // Take whatever else is already here without waiting.
+                while let Some(next) = body.next().now_or_never() {
+                    match next {
+                        Some(chunk) => buffer.extend_from_slice(&chunk.map_err(|e| bad_body(&e))?),
+                        None => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            None => ended = true,
+        }
+        if buffer.len() > MAX_LINE {
+            return Err(Error::PayloadTooLarge("an events line is too long".into()).into());
+        }
+        let batch = take_lines(&mut buffer, ended)?;
+        if batch.is_empty() {
+            continue;
+        }
+        let stored = events::store(&state.db, worker, id, query.attempt, &batch).await?;
+        ack = stored.ack;
+        if ack.cancelled || stored.finished {
+            break;
+        }
+    }
+    Ok(Json(ack))
+}
+
+fn bad_body(e: &axum::Error) -> ApiError {
+    Error::invalid(format!("the events body broke off: {e}")).into()
+}
+
+/// Parses the complete lines of `buffer` (all of it at the end of the body).
+fn take_lines(buffer: &mut Vec<u8>, at_end: bool) -> Result<Vec<Event>, ApiError> {
+    let cut = if at_end {
+        buffer.len()
+    } else {
+        match buffer.iter().rposition(|b| *b == b'\n') {
+            Some(i) => i + 1,
+            None => return Ok(Vec::new()),
+        }
+    };
+    let complete: Vec<u8> = buffer.drain(..cut).collect();
+    complete
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| {
+            serde_json::from_slice(line)
+                .map_err(|e| Error::invalid(format!("bad event line: {e}")).into())
+        })
+        .collect()
+}
