@@ -187,6 +187,28 @@ impl TestHub {
         database_url: Option<String>,
         env: Vec<(String, String)>,
     ) -> TestHub {
+        TestHub::spawn_with_args(data_dir, database_url, env, &[]).await
+    }
+
+    /// [`TestHub::start`] with extra `hub serve` arguments (e.g. TLS ones).
+    pub async fn start_with_args(args: &[&str]) -> TestHub {
+        let db = TestDatabase::create().await;
+        let temp = tempfile::tempdir().unwrap();
+        let env = object_store_env().await;
+        let mut hub = TestHub::spawn_with_args(temp.path(), Some(db.url.clone()), env, args).await;
+        hub._temp = Some(temp);
+        hub._db = Some(db);
+        hub
+    }
+
+    /// [`TestHub::spawn_with`] with extra `hub serve` arguments; `url` is
+    /// the first address the hub logs (`http://` or `https://`).
+    pub async fn spawn_with_args(
+        data_dir: &Path,
+        database_url: Option<String>,
+        env: Vec<(String, String)>,
+        args: &[&str],
+    ) -> TestHub {
         let log = data_dir.join("hub.log");
         std::fs::create_dir_all(data_dir).unwrap();
         let log_file = std::fs::OpenOptions::new()
@@ -197,7 +219,8 @@ impl TestHub {
         let offset = std::fs::metadata(&log).unwrap().len() as usize;
         let mut cmd = Command::new(hub_binary());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir);
+            .arg(data_dir)
+            .args(args);
         cmd.env_remove("DATABASE_URL")
             .env("RUST_LOG", "info,sqlx=warn");
         if let Some(url) = &database_url {
@@ -212,7 +235,7 @@ impl TestHub {
         let deadline = Instant::now() + Duration::from_secs(90);
         let url = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(pos) = text[offset.min(text.len())..].find("listening on http://") {
+            if let Some(pos) = text[offset.min(text.len())..].find("listening on http") {
                 let rest = &text[offset + pos + "listening on ".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
             }

@@ -1,10 +1,13 @@
-//! `hub serve`: open everything, listen, and shut down gracefully.
+//! `hub serve`: open everything, listen (plain HTTP, HTTPS, or both), and
+//! shut down gracefully.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
+use axum::Extension;
+use axum::serve::{Listener, ListenerExt};
+use futures::future::BoxFuture;
 use hub_core::Hub;
 use hub_core::config::Config;
 use hub_core::db::Database;
@@ -12,8 +15,16 @@ use hub_core::git::hooks::GitEnvironment;
 use hub_core::repos::refs;
 use hub_core::secret::Secret;
 use hub_core::storage::Storage;
+use tokio_util::sync::CancellationToken;
 
-pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
+use crate::tls::{TlsArgs, TlsListener, ViaTls};
+
+pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::Result<()> {
+    // A bad certificate or key fails here, before anything is opened.
+    let tls_config = match (&tls.tls_cert, &tls.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+        _ => None,
+    };
     hub_core::git::enable_durability();
     let db = Database::open(&config).await?;
     let hub = Arc::new(open_hub(config, &db)?);
@@ -28,28 +39,65 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    // Without TCP_NODELAY the last small write of a streamed answer waits for
-    // the client's delayed ACK (~40 ms per git request; see bench/run).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
+    // --listen is plain HTTP unless TLS is configured without --tls-listen.
+    let (plain, https) = match (&tls_config, tls.tls_listen) {
+        (None, _) => (Some(listen), None),
+        (Some(c), Some(tls_listen)) => (Some(listen), Some((tls_listen, c.clone()))),
+        (Some(c), None) => (None, Some((listen, c.clone()))),
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        }
     });
     let app = crate::app::router(hub.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
+    if let Some(addr) = plain {
+        let listener = bind(addr).await?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        // Without TCP_NODELAY the last small write of a streamed answer waits for
+        // the client's delayed ACK (~40 ms per git request; see bench/run).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(
+            listener,
+            app.clone()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        servers.push(Box::pin(server.into_future()));
+    }
+    if let Some((addr, tls_config)) = https {
+        let listener = TlsListener::new(bind(addr).await?, tls_config)?;
+        tracing::info!("listening on https://{}", listener.local_addr()?);
+        // (TLS connections get TCP_NODELAY before their handshake; `tap_io`
+        // is what gives any listener axum's `ConnectInfo<SocketAddr>`.)
+        let listener = listener.tap_io(|_| {});
+        let server = axum::serve(
+            listener,
+            app.layer(Extension(ViaTls))
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        servers.push(Box::pin(server.into_future()));
+    }
+    futures::future::try_join_all(servers).await?;
     tracing::info!("shutting down");
     reconciling.abort();
     internal.abort();
     let _ = std::fs::remove_file(&hub.hook_socket);
     drop(hub);
     db.close().await
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// The core hub over an open database: storage, secret, git environment.
