@@ -21,7 +21,7 @@ use hub_core::accounts::{Actor, tokens};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{MsError, MsResult, ok, request_id};
+use super::{MsError, MsJson, MsResult, ok, request_id};
 use crate::app::AppState;
 use crate::auth::{Auth, cookie};
 
@@ -72,7 +72,7 @@ struct LoginBody {
 /// Handles `POST /api/v1/login`: a valid access token answers the user and
 /// the token again as the git token, and sets `m_session_id`; an invalid one
 /// answers 401 with the business code the SDK reads as "AccessToken invalid".
-async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> Response {
+async fn login(State(state): State<AppState>, MsJson(body): MsJson<LoginBody>) -> Response {
     let secret = body.access_token.trim();
     let principal = match tokens::authenticate(&state.db, secret).await {
         Ok(p) => p,
