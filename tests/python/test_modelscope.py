@@ -228,3 +228,39 @@ def test_private_dataset_needs_a_token(hub, api, name, tmp_path):
     assert isinstance(refused, dict) and "error" in refused
     snap = Path(run_ms(hub, tmp_path / "tok", code, token=hub.read_token))
     assert (snap / "data/train.csv").read_bytes() == files["data/train.csv"]
+
+
+def test_push_model_tag_and_delete_files(hub, api, name, tmp_path):
+    """1.40's push_model (create + upload_folder), create_model_tag (the tag
+    then lists with its integer CreatedAt and serves downloads) and
+    delete_files (a commit of delete actions)."""
+    repo_id = f"{hub.user}/{name('mspush')}"
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "configuration.json").write_bytes(b'{"framework": "pytorch"}\n')
+    (model_dir / "README.md").write_bytes(b"# pushed\n")
+    weights = random_file(model_dir / "pytorch_model.bin", 300 * 1024, seed=13)
+    out = run_ms(hub, tmp_path / "c", f"""
+        from modelscope.hub.api import HubApi
+        from modelscope import model_file_download
+        api = HubApi()
+        api.push_model({repo_id!r}, {str(model_dir)!r})
+        api.create_model_tag({repo_id!r}, "v1.0")
+        api.delete_files({repo_id!r}, file_paths=["README.md"])
+        tagged = model_file_download({repo_id!r}, "README.md", revision="v1.0")
+        try:
+            model_file_download({repo_id!r}, "README.md", revision="master")
+            gone = False
+        except Exception:
+            gone = True
+        print(json.dumps({{"tagged": tagged, "gone": gone}}))
+    """, token=hub.token)
+    assert Path(out["tagged"]).read_bytes() == b"# pushed\n"
+    assert out["gone"] is True
+    refs = api.list_repo_refs(repo_id)
+    assert "v1.0" in {t.name for t in refs.tags}
+    files = set(api.list_repo_files(repo_id))
+    assert "README.md" not in files and "pytorch_model.bin" in files
+    local = api.hf_hub_download(repo_id, "pytorch_model.bin", revision="v1.0",
+                                cache_dir=tmp_path / "hf")
+    assert Path(local).read_bytes() == weights.read_bytes()
