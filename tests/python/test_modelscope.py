@@ -264,3 +264,46 @@ def test_push_model_tag_and_delete_files(hub, api, name, tmp_path):
     local = api.hf_hub_download(repo_id, "pytorch_model.bin", revision="v1.0",
                                 cache_dir=tmp_path / "hf")
     assert Path(local).read_bytes() == weights.read_bytes()
+
+
+def test_create_dataset_upload_and_download(hub, api, name, tmp_path):
+    """1.40's create_dataset (a multipart form), upload_folder into the
+    dataset, dataset_snapshot_download of it, and huggingface_hub reading
+    the same bytes."""
+    ds_name = name("msnewds")
+    repo_id = f"{hub.user}/{ds_name}"
+    folder = tmp_path / "ds"
+    (folder / "data").mkdir(parents=True)
+    (folder / "README.md").write_bytes("# 新数据集\n".encode())
+    (folder / "data" / "train.jsonl").write_bytes(b'{"x": 1}\n{"x": 2}\n')
+    big = random_file(folder / "data" / "blob.parquet", 150 * 1024, seed=17)
+    out = run_ms(hub, tmp_path / "c", f"""
+        from modelscope.hub.api import HubApi
+        from modelscope import dataset_snapshot_download
+        api = HubApi()
+        url = api.create_dataset({ds_name!r}, {hub.user!r}, visibility=5)
+        try:
+            api.create_dataset({ds_name!r}, {hub.user!r}, visibility=5)
+            again = "created twice"
+        except Exception as e:
+            again = type(e).__name__
+        api.upload_folder(repo_id={repo_id!r}, folder_path={str(folder)!r}, repo_type="dataset")
+        print(json.dumps({{"url": url, "again": again,
+                          "snap": dataset_snapshot_download({repo_id!r})}}))
+    """, token=hub.token)
+    assert out["url"].endswith(f"/datasets/{repo_id}")
+    assert out["again"] == "AlreadyExistsError"
+    snap = Path(out["snap"])
+    expected = {
+        "README.md": (folder / "README.md").read_bytes(),
+        "data/train.jsonl": (folder / "data" / "train.jsonl").read_bytes(),
+        "data/blob.parquet": big.read_bytes(),
+    }
+    got = {p.relative_to(snap).as_posix(): p.read_bytes()
+           for p in snap.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert got == expected
+    info = api.dataset_info(repo_id)
+    assert info.private is False
+    local = api.hf_hub_download(repo_id, "data/blob.parquet", repo_type="dataset",
+                                cache_dir=tmp_path / "hf")
+    assert Path(local).read_bytes() == big.read_bytes()

@@ -6,7 +6,8 @@ in REQUESTS_CA_BUNDLE / GIT_SSL_CAINFO).
 - modelscope 1.37 (its own venv, .venv-ms137, from
   tests/requirements-ms137.txt; https only, MODELSCOPE_DOMAIN): download,
   model_file_download, login, create + upload (small files go through the
-  blob PUT too), push_model (git with `oauth2:TOKEN`, LFS included).
+  blob PUT too), create_dataset + upload + dataset_snapshot_download,
+  push_model (git with `oauth2:TOKEN`, LFS included).
 - modelscope 1.40 where it hard-codes https: `MsDataset.load` of an
   HF-uploaded dataset (in .venv-msdatasets: MsDataset needs datasets 4,
   the main venv has 5) and the git `Repository` helper.
@@ -378,6 +379,29 @@ def test_ms137_push_model_over_git_with_oauth2_token(tls_hub, tls_api, tmp_path)
     assert Path(local).read_bytes() == weights.read_bytes()
     info = tls_api.get_paths_info(repo_id, ["pytorch_model.bin"])[0]
     assert info.lfs is not None
+
+
+def test_ms137_create_dataset_upload_and_download(tls_hub, tls_api, tmp_path):
+    need_ms137()
+    need_443(tls_hub)
+    ds_name = f"ms137ds-{uuid.uuid4().hex[:6]}"
+    repo_id = f"alice/{ds_name}"
+    data = tmp_path / "train.jsonl"
+    data.write_bytes('{"text": "你好"}\n{"text": "world"}\n'.encode())
+    env = client_env(tls_hub, tmp_path / "home", tls_hub.token)
+    snap = run_sdk(MS137_PYTHON, env, f"""
+        from modelscope.hub.api import HubApi
+        from modelscope import dataset_snapshot_download
+        api = HubApi()
+        api.create_dataset({ds_name!r}, "alice", visibility=5)
+        api.upload_file(path_or_fileobj={str(data)!r}, path_in_repo="data/train.jsonl",
+                        repo_id={repo_id!r}, repo_type="dataset")
+        print(json.dumps(dataset_snapshot_download({repo_id!r})))
+    """)
+    assert tree(Path(snap)) == {"data/train.jsonl": data.read_bytes()}
+    local = tls_api.hf_hub_download(repo_id, "data/train.jsonl", repo_type="dataset",
+                                    cache_dir=tmp_path / "hf")
+    assert Path(local).read_bytes() == data.read_bytes()
 
 
 # --------------------------------------------------------------------------- 1.40

@@ -429,6 +429,88 @@ async fn modelscope_upload_api_shapes() {
     assert_eq!(bad_ref.status, 404);
 }
 
+/// A `multipart/form-data` body of text fields, as `requests` sends `files=`.
+fn form(fields: &[(&str, &str)]) -> (String, String) {
+    let boundary = "kyt-boundary-7f3a";
+    let mut body = String::new();
+    for (k, v) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn modelscope_create_dataset_form() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let post = |fields: &[(&str, &str)], token: Option<&str>| {
+        let (content_type, body) = form(fields);
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/api/v1/datasets", hub.url))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.header("cookie", format!("m_session_id={t}"));
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let fields = [
+        ("Name", "fresh"),
+        ("ChineseName", "新的"),
+        ("Owner", "alice"),
+        ("License", "Apache License 2.0"),
+        ("Visibility", "5"),
+        ("Description", ""),
+    ];
+    let (status, body) = post(&fields, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Code"], 200);
+    let info = api.get("/api/datasets/alice/fresh").await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.body["private"], false);
+    // Again: 400 with the dataset "already exists" code.
+    let (status, body) = post(&fields, Some(&token)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["Code"], 10020101001_i64);
+    // Without Visibility 5 it is private; without a token, refused.
+    let (status, _) = post(
+        &[("Name", "hidden"), ("Owner", "alice"), ("Visibility", "1")],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        api.get("/api/datasets/alice/hidden").await.body["private"],
+        true
+    );
+    let (status, _) = post(&[("Name", "anon"), ("Owner", "alice")], None).await;
+    assert_eq!(status, 401);
+    // Bad forms change nothing.
+    let (status, body) = post(&[("Owner", "alice")], Some(&token)).await;
+    assert_eq!(status, 400);
+    assert!(body["Message"].as_str().unwrap().contains("Name"), "{body}");
+    let (status, _) = post(
+        &[("Name", "x"), ("Owner", "alice"), ("Visibility", "public")],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(api.get("/api/datasets/alice/x").await.status, 404);
+    let not_a_form = api
+        .post("/api/v1/datasets", json!({"Name": "y", "Owner": "alice"}))
+        .await;
+    assert_eq!(not_a_form.status, 400);
+    assert_eq!(not_a_form.body["Success"], false);
+}
+
 #[tokio::test]
 async fn modelscope_dataset_download_api_shapes() {
     let hub = TestHub::start().await;

@@ -1,5 +1,6 @@
 //! Uploads as the `modelscope` SDK (1.37 and 1.40) makes them:
-//! `create_model` / `create_repo` (`POST /api/v1/models`), then for
+//! `create_model` / `create_repo` (`POST /api/v1/models`, or the
+//! `/api/v1/datasets` form of `create_dataset`), then for
 //! `upload_file` / `upload_folder` the LFS batch call, a PUT of each blob to
 //! the signed link the batch answered, and one commit through hub-core's
 //! commit path. The link is this module's own PUT route, not the git-LFS
@@ -9,6 +10,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -32,9 +34,10 @@ use crate::app::AppState;
 use crate::request::Origin;
 use crate::routes::lfs::batch::object_href;
 
-/// ModelScope's business code for "the model already exists", which the
-/// SDK's `exist_ok` paths swallow.
+/// ModelScope's business codes for "the model / dataset already exists",
+/// which the SDK's `exist_ok` paths swallow.
 const MODEL_ALREADY_EXISTS: i64 = 10010101001;
+const DATASET_ALREADY_EXISTS: i64 = 10020101001;
 
 /// The SDK packs commits into about 8 MiB of JSON (base64 inline content
 /// included); this leaves room for that and no more.
@@ -43,6 +46,7 @@ const MAX_COMMIT_BODY: usize = 16 * 1024 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/models", post(create_model))
+        .route("/api/v1/datasets", post(create_dataset))
         .route(
             "/api/v1/repos/{repo_type}/{namespace}/{name}/info/lfs/objects/batch",
             post(lfs_batch),
@@ -75,23 +79,70 @@ async fn create_model(
     MsAuth(actor): MsAuth,
     MsJson(body): MsJson<CreateModel>,
 ) -> MsResult<Response> {
-    let private = body.visibility != Some(5);
-    match manage::create(
-        &state,
-        &actor,
-        RepoType::Model,
-        &body.namespace,
-        &body.name,
-        private,
-    )
-    .await
+    let (ns, name) = (&body.namespace, &body.name);
+    create_repo(&state, &actor, RepoType::Model, ns, name, body.visibility).await
+}
+
+/// Handles `POST /api/v1/datasets` (`create_dataset`; a multipart form with
+/// `Owner`, `Name`, `Visibility`, and `License`, `ChineseName`,
+/// `Description`, which the hub takes from the dataset card instead).
+async fn create_dataset(
+    State(state): State<AppState>,
+    MsAuth(actor): MsAuth,
+    form: Result<Multipart, MultipartRejection>,
+) -> MsResult<Response> {
+    let invalid = |e: String| MsError(Error::invalid(format!("invalid form: {e}")));
+    let mut form = form.map_err(|e| invalid(e.body_text()))?;
+    let mut fields = std::collections::HashMap::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| invalid(e.body_text()))?
     {
+        let key = field.name().unwrap_or_default().to_owned();
+        let value = field.text().await.map_err(|e| invalid(e.body_text()))?;
+        fields.insert(key, value.trim().to_owned());
+    }
+    let field = |key: &str| {
+        fields
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| MsError(Error::invalid(format!("{key} is required"))))
+    };
+    let (ns, name) = (field("Owner")?, field("Name")?);
+    let visibility = match fields.get("Visibility").map(String::as_str) {
+        None | Some("") => None,
+        Some(v) => Some(
+            v.parse()
+                .map_err(|_| invalid(format!("Visibility {v:?} is not a number")))?,
+        ),
+    };
+    create_repo(&state, &actor, RepoType::Dataset, ns, name, visibility).await
+}
+
+/// Creates a repo for `create_model` / `create_dataset`: private unless
+/// `visibility` is 5 (ModelScope's public); an existing repo answers 400 with
+/// the "already exists" business code.
+async fn create_repo(
+    state: &AppState,
+    actor: &hub_core::accounts::Actor,
+    kind: RepoType,
+    ns: &str,
+    name: &str,
+    visibility: Option<i64>,
+) -> MsResult<Response> {
+    let private = visibility != Some(5);
+    match manage::create(state, actor, kind, ns, name, private).await {
         Ok(repo) => Ok(ok(
             json!({ "Id": repo.id, "Path": repo.namespace, "Name": repo.name }),
         )),
         Err(Error::Conflict(message)) => {
+            let code = match kind {
+                RepoType::Dataset => DATASET_ALREADY_EXISTS,
+                _ => MODEL_ALREADY_EXISTS,
+            };
             let body = json!({
-                "Code": MODEL_ALREADY_EXISTS,
+                "Code": code,
                 "Data": null,
                 "Message": message,
                 "RequestId": request_id(),
