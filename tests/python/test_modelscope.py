@@ -5,7 +5,9 @@ a private repo is refused without a token and served with one. Login with
 a good and a bad token; create_model, upload_file and upload_folder (an
 LFS-sized file included) whose files huggingface_hub downloads unchanged;
 dataset_snapshot_download (whole and with allow_patterns) of an HF-uploaded
-dataset (CSV + parquet), a private dataset only with a token. The SDK is
+dataset (CSV + parquet), a private dataset only with a token; push_model,
+create_model_tag and delete_files; create_dataset with an upload; the
+release-mode choice of a tag by its creation time. The SDK is
 pointed at the hub with MODELSCOPE_ENDPOINT/MODELSCOPE_DOMAIN, as
 modelscope-api.md (A.1) documents."""
 
@@ -307,3 +309,36 @@ def test_create_dataset_upload_and_download(hub, api, name, tmp_path):
     local = api.hf_hub_download(repo_id, "data/blob.parquet", repo_type="dataset",
                                 cache_dir=tmp_path / "hf")
     assert Path(local).read_bytes() == big.read_bytes()
+
+
+def test_release_mode_picks_the_newest_tag_before_the_sdk_release(hub, api, name, tmp_path):
+    """1.40's model_file_download without a revision takes the newest tag
+    whose CreatedAt is before the SDK's release date (modelscope-api.md
+    A.4): so /revisions must report each tag's real creation time. v1.0 is
+    backdated in the database to before the release; v2.0, made now (after
+    it), must not be chosen, nor master."""
+    import pytest
+
+    from conftest import psql, with_database
+
+    if not (hub.admin_url and hub.db_name):
+        pytest.skip("needs HUB_TEST_DATABASE_URL to backdate a tag")
+    repo_id = f"{hub.user}/{name('msrel')}"
+    api.create_repo(repo_id)
+    api.upload_file(path_or_fileobj=b'{"v": 1}\n', path_in_repo="config.json", repo_id=repo_id)
+    api.create_tag(repo_id, tag="v1.0")
+    api.upload_file(path_or_fileobj=b'{"v": 2}\n', path_in_repo="config.json", repo_id=repo_id)
+    api.create_tag(repo_id, tag="v2.0")
+    api.upload_file(path_or_fileobj=b'{"v": 3}\n', path_in_repo="config.json", repo_id=repo_id)
+    ns, repo_name = repo_id.split("/")
+    psql(with_database(hub.admin_url, hub.db_name),
+         "UPDATE repo_refs SET created_at = '2026-01-01T00:00:00Z' "
+         f"WHERE kind = 'tag' AND name = 'v1.0' AND repo_id = (SELECT r.id FROM repos r "
+         f"JOIN namespaces n ON n.id = r.namespace_id WHERE n.name = '{ns}' AND r.name = '{repo_name}')")
+    path = run_ms(hub, tmp_path / "c", f"""
+        import modelscope
+        from modelscope import model_file_download
+        assert modelscope.__version__ == "1.40.2", modelscope.__version__
+        print(json.dumps(model_file_download({repo_id!r}, "config.json")))
+    """)
+    assert Path(path).read_bytes() == b'{"v": 1}\n'
