@@ -132,6 +132,23 @@ async fn https_next_to_http_serves_the_api_links_and_git_with_oauth2_credentials
         assert!(href.starts_with(&format!("{base}/")), "{href} from {base}");
     }
 
+    // Login over https sets a Secure cookie; over plain HTTP it cannot.
+    for (base, client, secure) in [
+        (&tls_url, &client, true),
+        (&hub.url, &reqwest::Client::new(), false),
+    ] {
+        let login = client
+            .post(format!("{base}/api/v1/login"))
+            .json(&json!({ "AccessToken": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200);
+        let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.starts_with("m_session_id="), "{cookie}");
+        assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+    }
+
     // Without the test CA the certificate is refused, and plain HTTP to the
     // TLS port gets no HTTP answer: this really is TLS.
     let untrusted = reqwest::Client::new()
