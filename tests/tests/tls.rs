@@ -281,6 +281,12 @@ async fn bad_tls_options_are_refused() {
     // A certificate given as the key.
     let err = serve(&["--tls-cert", cert, "--tls-key", cert]);
     assert!(err.contains("cannot read the TLS private key"), "{err}");
+    // An address in use: refused before the database is even opened (the
+    // DATABASE_URL here leads nowhere).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let err = serve(&["--tls-cert", cert, "--tls-key", key, "--tls-listen", &taken]);
+    assert!(err.contains(&format!("cannot listen on {taken}")), "{err}");
     // A key of another certificate.
     let other = tempfile::tempdir().unwrap();
     let (_, _, other_key) = make_cert(other.path());

@@ -20,10 +20,25 @@ use tokio_util::sync::CancellationToken;
 use crate::tls::{TlsArgs, TlsListener, ViaTls};
 
 pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::Result<()> {
-    // A bad certificate or key fails here, before anything is opened.
+    // A bad certificate or key, or an address in use, fails here, before
+    // anything is opened. --listen is plain HTTP unless TLS is configured
+    // without --tls-listen.
     let tls_config = match (&tls.tls_cert, &tls.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
+    };
+    let (plain, https) = match (&tls_config, tls.tls_listen) {
+        (None, _) => (Some(listen), None),
+        (Some(c), Some(tls_listen)) => (Some(listen), Some((tls_listen, c.clone()))),
+        (Some(c), None) => (None, Some((listen, c.clone()))),
+    };
+    let plain = match plain {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let https = match https {
+        Some((addr, config)) => Some((bind(addr).await?, config)),
+        None => None,
     };
     hub_core::git::enable_durability();
     let db = Database::open(&config).await?;
@@ -39,12 +54,6 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
             }
         }
     });
-    // --listen is plain HTTP unless TLS is configured without --tls-listen.
-    let (plain, https) = match (&tls_config, tls.tls_listen) {
-        (None, _) => (Some(listen), None),
-        (Some(c), Some(tls_listen)) => (Some(listen), Some((tls_listen, c.clone()))),
-        (Some(c), None) => (None, Some((listen, c.clone()))),
-    };
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -55,8 +64,7 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     });
     let app = crate::app::router(hub.clone());
     let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
-    if let Some(addr) = plain {
-        let listener = bind(addr).await?;
+    if let Some(listener) = plain {
         tracing::info!("listening on http://{}", listener.local_addr()?);
         // Without TCP_NODELAY the last small write of a streamed answer waits for
         // the client's delayed ACK (~40 ms per git request; see bench/run).
@@ -71,8 +79,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         servers.push(Box::pin(server.into_future()));
     }
-    if let Some((addr, tls_config)) = https {
-        let listener = TlsListener::new(bind(addr).await?, tls_config)?;
+    if let Some((tcp, tls_config)) = https {
+        let listener = TlsListener::new(tcp, tls_config)?;
         tracing::info!("listening on https://{}", listener.local_addr()?);
         // (TLS connections get TCP_NODELAY before their handshake; `tap_io`
         // is what gives any listener axum's `ConnectInfo<SocketAddr>`.)
