@@ -331,6 +331,15 @@ async fn modelscope_upload_api_shapes() {
         .await
         .unwrap();
     assert_eq!(tampered.status(), 403);
+    let malformed = reqwest::Client::new()
+        .put(href.replace("size=", "size=x"))
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let malformed: serde_json::Value = malformed.json().await.unwrap();
+    assert_eq!(malformed["Success"], false);
     let put = reqwest::Client::new()
         .put(href)
         .body(blob.clone())

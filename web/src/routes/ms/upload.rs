@@ -11,6 +11,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -215,9 +216,11 @@ async fn lfs_batch(
 async fn put_blob(
     State(state): State<AppState>,
     Path((plural, ns, name, oid)): Path<(String, String, String, String)>,
-    Query(link): Query<SignedParams>,
+    link: Result<Query<SignedParams>, QueryRejection>,
     body: Body,
 ) -> MsResult<Response> {
+    let Query(link) =
+        link.map_err(|e| Error::invalid(format!("invalid link: {}", e.body_text())))?;
     let address = RepoAddress {
         kind: repo_type(&plural)?,
         namespace: &ns,
