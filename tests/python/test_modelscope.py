@@ -5,7 +5,9 @@ a private repo is refused without a token and served with one. Login with
 a good and a bad token; create_model, upload_file and upload_folder (an
 LFS-sized file included) whose files huggingface_hub downloads unchanged;
 dataset_snapshot_download (whole and with allow_patterns) of an HF-uploaded
-dataset (CSV + parquet), a private dataset only with a token. The SDK is
+dataset (CSV + parquet), a private dataset only with a token; push_model,
+create_model_tag and delete_files; create_dataset with an upload; the
+release-mode choice of a tag by its creation time. The SDK is
 pointed at the hub with MODELSCOPE_ENDPOINT/MODELSCOPE_DOMAIN, as
 modelscope-api.md (A.1) documents."""
 
@@ -228,3 +230,115 @@ def test_private_dataset_needs_a_token(hub, api, name, tmp_path):
     assert isinstance(refused, dict) and "error" in refused
     snap = Path(run_ms(hub, tmp_path / "tok", code, token=hub.read_token))
     assert (snap / "data/train.csv").read_bytes() == files["data/train.csv"]
+
+
+def test_push_model_tag_and_delete_files(hub, api, name, tmp_path):
+    """1.40's push_model (create + upload_folder), create_model_tag (the tag
+    then lists with its integer CreatedAt and serves downloads) and
+    delete_files (a commit of delete actions)."""
+    repo_id = f"{hub.user}/{name('mspush')}"
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "configuration.json").write_bytes(b'{"framework": "pytorch"}\n')
+    (model_dir / "README.md").write_bytes(b"# pushed\n")
+    weights = random_file(model_dir / "pytorch_model.bin", 300 * 1024, seed=13)
+    out = run_ms(hub, tmp_path / "c", f"""
+        from modelscope.hub.api import HubApi
+        from modelscope import model_file_download
+        api = HubApi()
+        api.push_model({repo_id!r}, {str(model_dir)!r})
+        api.create_model_tag({repo_id!r}, "v1.0")
+        api.delete_files({repo_id!r}, file_paths=["README.md"])
+        tagged = model_file_download({repo_id!r}, "README.md", revision="v1.0")
+        try:
+            model_file_download({repo_id!r}, "README.md", revision="master")
+            gone = False
+        except Exception:
+            gone = True
+        print(json.dumps({{"tagged": tagged, "gone": gone}}))
+    """, token=hub.token)
+    assert Path(out["tagged"]).read_bytes() == b"# pushed\n"
+    assert out["gone"] is True
+    refs = api.list_repo_refs(repo_id)
+    assert "v1.0" in {t.name for t in refs.tags}
+    files = set(api.list_repo_files(repo_id))
+    assert "README.md" not in files and "pytorch_model.bin" in files
+    local = api.hf_hub_download(repo_id, "pytorch_model.bin", revision="v1.0",
+                                cache_dir=tmp_path / "hf")
+    assert Path(local).read_bytes() == weights.read_bytes()
+
+
+def test_create_dataset_upload_and_download(hub, api, name, tmp_path):
+    """1.40's create_dataset (a multipart form), upload_folder into the
+    dataset, dataset_snapshot_download of it, and huggingface_hub reading
+    the same bytes."""
+    ds_name = name("msnewds")
+    repo_id = f"{hub.user}/{ds_name}"
+    folder = tmp_path / "ds"
+    (folder / "data").mkdir(parents=True)
+    (folder / "README.md").write_bytes("# 新数据集\n".encode())
+    (folder / "data" / "train.jsonl").write_bytes(b'{"x": 1}\n{"x": 2}\n')
+    big = random_file(folder / "data" / "blob.parquet", 150 * 1024, seed=17)
+    out = run_ms(hub, tmp_path / "c", f"""
+        from modelscope.hub.api import HubApi
+        from modelscope import dataset_snapshot_download
+        api = HubApi()
+        url = api.create_dataset({ds_name!r}, {hub.user!r}, visibility=5)
+        try:
+            api.create_dataset({ds_name!r}, {hub.user!r}, visibility=5)
+            again = "created twice"
+        except Exception as e:
+            again = type(e).__name__
+        api.upload_folder(repo_id={repo_id!r}, folder_path={str(folder)!r}, repo_type="dataset")
+        print(json.dumps({{"url": url, "again": again,
+                          "snap": dataset_snapshot_download({repo_id!r})}}))
+    """, token=hub.token)
+    assert out["url"].endswith(f"/datasets/{repo_id}")
+    assert out["again"] == "AlreadyExistsError"
+    snap = Path(out["snap"])
+    expected = {
+        "README.md": (folder / "README.md").read_bytes(),
+        "data/train.jsonl": (folder / "data" / "train.jsonl").read_bytes(),
+        "data/blob.parquet": big.read_bytes(),
+    }
+    got = {p.relative_to(snap).as_posix(): p.read_bytes()
+           for p in snap.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert got == expected
+    info = api.dataset_info(repo_id)
+    assert info.private is False
+    local = api.hf_hub_download(repo_id, "data/blob.parquet", repo_type="dataset",
+                                cache_dir=tmp_path / "hf")
+    assert Path(local).read_bytes() == big.read_bytes()
+
+
+def test_release_mode_picks_the_newest_tag_before_the_sdk_release(hub, api, name, tmp_path):
+    """1.40's model_file_download without a revision takes the newest tag
+    whose CreatedAt is before the SDK's release date (modelscope-api.md
+    A.4): so /revisions must report each tag's real creation time. v1.0 is
+    backdated in the database to before the release; v2.0, made now (after
+    it), must not be chosen, nor master."""
+    import pytest
+
+    from conftest import psql, with_database
+
+    if not (hub.admin_url and hub.db_name):
+        pytest.skip("needs HUB_TEST_DATABASE_URL to backdate a tag")
+    repo_id = f"{hub.user}/{name('msrel')}"
+    api.create_repo(repo_id)
+    api.upload_file(path_or_fileobj=b'{"v": 1}\n', path_in_repo="config.json", repo_id=repo_id)
+    api.create_tag(repo_id, tag="v1.0")
+    api.upload_file(path_or_fileobj=b'{"v": 2}\n', path_in_repo="config.json", repo_id=repo_id)
+    api.create_tag(repo_id, tag="v2.0")
+    api.upload_file(path_or_fileobj=b'{"v": 3}\n', path_in_repo="config.json", repo_id=repo_id)
+    ns, repo_name = repo_id.split("/")
+    psql(with_database(hub.admin_url, hub.db_name),
+         "UPDATE repo_refs SET created_at = '2026-01-01T00:00:00Z' "
+         f"WHERE kind = 'tag' AND name = 'v1.0' AND repo_id = (SELECT r.id FROM repos r "
+         f"JOIN namespaces n ON n.id = r.namespace_id WHERE n.name = '{ns}' AND r.name = '{repo_name}')")
+    path = run_ms(hub, tmp_path / "c", f"""
+        import modelscope
+        from modelscope import model_file_download
+        assert modelscope.__version__ == "1.40.2", modelscope.__version__
+        print(json.dumps(model_file_download({repo_id!r}, "config.json")))
+    """)
+    assert Path(path).read_bytes() == b'{"v": 1}\n'

@@ -187,7 +187,7 @@ impl TestHub {
         database_url: Option<String>,
         env: Vec<(String, String)>,
     ) -> TestHub {
-        TestHub::spawn_on(data_dir, database_url, env, "127.0.0.1:0").await
+        TestHub::launch(data_dir, database_url, env, "127.0.0.1:0", &[]).await
     }
 
     /// [`TestHub::spawn_with`] listening on `listen` (a restarted hub
@@ -197,6 +197,38 @@ impl TestHub {
         database_url: Option<String>,
         env: Vec<(String, String)>,
         listen: &str,
+    ) -> TestHub {
+        TestHub::launch(data_dir, database_url, env, listen, &[]).await
+    }
+
+    /// [`TestHub::start`] with extra `hub serve` arguments (e.g. TLS ones).
+    pub async fn start_with_args(args: &[&str]) -> TestHub {
+        let db = TestDatabase::create().await;
+        let temp = tempfile::tempdir().unwrap();
+        let env = object_store_env().await;
+        let mut hub = TestHub::spawn_with_args(temp.path(), Some(db.url.clone()), env, args).await;
+        hub._temp = Some(temp);
+        hub._db = Some(db);
+        hub
+    }
+
+    /// [`TestHub::spawn_with`] with extra `hub serve` arguments; `url` is
+    /// the first address the hub logs (`http://` or `https://`).
+    pub async fn spawn_with_args(
+        data_dir: &Path,
+        database_url: Option<String>,
+        env: Vec<(String, String)>,
+        args: &[&str],
+    ) -> TestHub {
+        TestHub::launch(data_dir, database_url, env, "127.0.0.1:0", args).await
+    }
+
+    async fn launch(
+        data_dir: &Path,
+        database_url: Option<String>,
+        env: Vec<(String, String)>,
+        listen: &str,
+        args: &[&str],
     ) -> TestHub {
         let log = data_dir.join("hub.log");
         std::fs::create_dir_all(data_dir).unwrap();
@@ -208,7 +240,8 @@ impl TestHub {
         let offset = std::fs::metadata(&log).unwrap().len() as usize;
         let mut cmd = Command::new(hub_binary());
         cmd.args(["serve", "--listen", listen, "--data-dir"])
-            .arg(data_dir);
+            .arg(data_dir)
+            .args(args);
         cmd.env_remove("DATABASE_URL")
             .env("RUST_LOG", "info,sqlx=warn");
         if let Some(url) = &database_url {
@@ -223,7 +256,7 @@ impl TestHub {
         let deadline = Instant::now() + Duration::from_secs(90);
         let url = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(pos) = text[offset.min(text.len())..].find("listening on http://") {
+            if let Some(pos) = text[offset.min(text.len())..].find("listening on http") {
                 let rest = &text[offset + pos + "listening on ".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
             }

@@ -103,6 +103,40 @@ async fn modelscope_download_api_shapes() {
             .all(|f| !f["Path"].as_str().unwrap().contains('/'))
     );
 
+    // Plain blobs are hashed once: the listing stored config.json's sha256
+    // (by blob id) and reads it from there afterwards.
+    let db = <sqlx::PgConnection as sqlx::Connection>::connect(hub.database_url.as_ref().unwrap());
+    let mut db = db.await.unwrap();
+    let blob = cfg["Id"].as_str().unwrap().to_owned();
+    let stored: String = sqlx::query_scalar("SELECT sha256 FROM blob_sha256 WHERE oid = $1")
+        .bind(&blob)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(stored, sha256(config));
+    sqlx::query("UPDATE blob_sha256 SET sha256 = 'cached' WHERE oid = $1")
+        .bind(&blob)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let again = anon
+        .get("/api/v1/models/alice/tiny/repo/files?Revision=master&Recursive=True")
+        .await;
+    let cached = again.body["Data"]["Files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["Path"] == "config.json")
+        .unwrap()["Sha256"]
+        .clone();
+    assert_eq!(cached, "cached");
+    sqlx::query("UPDATE blob_sha256 SET sha256 = $2 WHERE oid = $1")
+        .bind(&blob)
+        .bind(sha256(config))
+        .execute(&mut db)
+        .await
+        .unwrap();
+
     // The file endpoint: bytes, HEAD, Range, no compression.
     let client = reqwest::Client::builder().build().unwrap();
     let url = format!(
@@ -275,6 +309,37 @@ async fn modelscope_upload_api_shapes() {
     assert_eq!(object["oid"], oid.as_str());
     let href = object["actions"]["upload"]["href"].as_str().unwrap();
     assert!(href.starts_with(&hub.url), "{href}");
+    assert!(
+        href.contains("/api/v1/repos/models/alice/up/info/lfs/objects/"),
+        "{href}"
+    );
+    // The PUT checks the bytes against the signed sha256 and size, and
+    // answers the JSON envelope that 1.37 reads.
+    let wrong = reqwest::Client::new()
+        .put(href)
+        .body(vec![8u8; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert!(wrong.status().is_client_error(), "{}", wrong.status());
+    let wrong: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(wrong["Success"], false);
+    let tampered = reqwest::Client::new()
+        .put(href.replace("sig=", "sig=0"))
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), 403);
+    let malformed = reqwest::Client::new()
+        .put(href.replace("size=", "size=x"))
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let malformed: serde_json::Value = malformed.json().await.unwrap();
+    assert_eq!(malformed["Success"], false);
     let put = reqwest::Client::new()
         .put(href)
         .body(blob.clone())
@@ -282,6 +347,9 @@ async fn modelscope_upload_api_shapes() {
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
+    let put: serde_json::Value = put.json().await.unwrap();
+    assert_eq!(put["Code"], 200);
+    assert_eq!(put["Message"], "success");
 
     // Commit to master (the default branch): inline and LFS files.
     use base64::Engine;
@@ -330,6 +398,126 @@ async fn modelscope_upload_api_shapes() {
         )
         .await;
     assert_eq!(denied.status, 403);
+
+    // Tags (create_model_tag): `Ref` master is the default branch; the tag
+    // shows in /revisions with its integer CreatedAt.
+    let tag = api
+        .post(
+            "/api/v1/models/alice/up/repo/tag",
+            json!({"TagName": "v1.0", "Ref": "master"}),
+        )
+        .await;
+    assert_eq!(tag.status, 200, "{:?}", tag.body);
+    assert_eq!(tag.body["Data"]["Revision"], commit.body["Data"]["oid"]);
+    let revs = anon.get("/api/v1/models/alice/up/revisions").await;
+    let tags = &revs.body["Data"]["RevisionMap"]["Tags"];
+    assert_eq!(tags[0]["Revision"], "v1.0");
+    assert!(tags[0]["CreatedAt"].is_i64());
+    let twice = api
+        .post(
+            "/api/v1/models/alice/up/repo/tag",
+            json!({"TagName": "v1.0", "Ref": "master"}),
+        )
+        .await;
+    assert_eq!(twice.status, 409, "{:?}", twice.body);
+    assert_eq!(twice.body["Success"], false);
+    let stranger = hub
+        .api(Some(&bob))
+        .post(
+            "/api/v1/models/alice/up/repo/tag",
+            json!({"TagName": "v2", "Ref": "master"}),
+        )
+        .await;
+    assert_eq!(stranger.status, 403);
+    let bad_ref = api
+        .post(
+            "/api/v1/models/alice/up/repo/tag",
+            json!({"TagName": "v2", "Ref": "no-such-branch"}),
+        )
+        .await;
+    assert_eq!(bad_ref.status, 404);
+}
+
+/// A `multipart/form-data` body of text fields, as `requests` sends `files=`.
+fn form(fields: &[(&str, &str)]) -> (String, String) {
+    let boundary = "kyt-boundary-7f3a";
+    let mut body = String::new();
+    for (k, v) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn modelscope_create_dataset_form() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let post = |fields: &[(&str, &str)], token: Option<&str>| {
+        let (content_type, body) = form(fields);
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/api/v1/datasets", hub.url))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.header("cookie", format!("m_session_id={t}"));
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let fields = [
+        ("Name", "fresh"),
+        ("ChineseName", "新的"),
+        ("Owner", "alice"),
+        ("License", "Apache License 2.0"),
+        ("Visibility", "5"),
+        ("Description", ""),
+    ];
+    let (status, body) = post(&fields, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Code"], 200);
+    let info = api.get("/api/datasets/alice/fresh").await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.body["private"], false);
+    // Again: 400 with the dataset "already exists" code.
+    let (status, body) = post(&fields, Some(&token)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["Code"], 10020101001_i64);
+    // Without Visibility 5 it is private; without a token, refused.
+    let (status, _) = post(
+        &[("Name", "hidden"), ("Owner", "alice"), ("Visibility", "1")],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        api.get("/api/datasets/alice/hidden").await.body["private"],
+        true
+    );
+    let (status, _) = post(&[("Name", "anon"), ("Owner", "alice")], None).await;
+    assert_eq!(status, 401);
+    // Bad forms change nothing.
+    let (status, body) = post(&[("Owner", "alice")], Some(&token)).await;
+    assert_eq!(status, 400);
+    assert!(body["Message"].as_str().unwrap().contains("Name"), "{body}");
+    let (status, _) = post(
+        &[("Name", "x"), ("Owner", "alice"), ("Visibility", "public")],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(api.get("/api/datasets/alice/x").await.status, 404);
+    let not_a_form = api
+        .post("/api/v1/datasets", json!({"Name": "y", "Owner": "alice"}))
+        .await;
+    assert_eq!(not_a_form.status, 400);
+    assert_eq!(not_a_form.body["Success"], false);
 }
 
 #[tokio::test]
@@ -459,19 +647,31 @@ async fn modelscope_dataset_download_api_shapes() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["Success"], false);
 
-    // download/increase records a download.
-    let before = anon.get("/api/v1/datasets/alice/ds").await.body["Data"]["Downloads"]
-        .as_i64()
-        .unwrap();
+    // A download counts once, as on ModelScope: MsDataset's fetch (no
+    // snapshot-identifier) plus its download/increase is one download; a
+    // snapshot download's fetch (with it) is one too.
+    let downloads = || async {
+        anon.get("/api/v1/datasets/alice/ds").await.body["Data"]["Downloads"]
+            .as_i64()
+            .unwrap()
+    };
+    let before = downloads().await;
+    let fetched = client.get(&url).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
     let inc = anon
         .post("/api/v1/datasets/alice/ds/download/increase", json!({}))
         .await;
     assert_eq!(inc.status, 200);
     assert_eq!(inc.body["Success"], true);
-    let after = anon.get("/api/v1/datasets/alice/ds").await.body["Data"]["Downloads"]
-        .as_i64()
+    assert_eq!(downloads().await, before + 1);
+    let snapshot = client
+        .get(&url)
+        .header("snapshot-identifier", "0f1e2d3c")
+        .send()
+        .await
         .unwrap();
-    assert_eq!(after, before + 1);
+    assert_eq!(snapshot.status(), 200);
+    assert_eq!(downloads().await, before + 2);
 
     // A private dataset: invisible without a token, by name and by id.
     api.create_repo("dataset", "alice", "hidden", true).await;

@@ -31,6 +31,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         #[command(flatten)]
+        tls: crate::tls::TlsArgs,
+        #[command(flatten)]
         data: DataDir,
     },
     /// Apply database migrations and exit.
@@ -114,8 +116,8 @@ enum WorkerTokenCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { listen, data } => {
-            crate::serve::serve(Config::from_env(&data.data_dir)?, listen).await
+        Command::Serve { listen, tls, data } => {
+            crate::serve::serve(Config::from_env(&data.data_dir)?, listen, tls).await
         }
         Command::Hook { name } => crate::hook::run(&name),
         Command::Gc {

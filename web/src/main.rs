@@ -11,6 +11,7 @@ mod range;
 mod request;
 mod routes;
 mod serve;
+mod tls;
 
 use clap::Parser;
 

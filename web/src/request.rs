@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
 use crate::app::AppState;
+use crate::tls::ViaTls;
 
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -44,9 +45,15 @@ impl FromRequestParts<AppState> for Origin {
         let host = forwarded("x-forwarded-host")
             .or_else(|| header("host"))
             .filter(|h| is_plausible_host(h));
+        // A trusted proxy says how the client reached it; else the
+        // connection itself does (the hub's own TLS listener marks its requests).
+        let direct = match parts.extensions.get::<ViaTls>() {
+            Some(_) => "https",
+            None => "http",
+        };
         let scheme = forwarded("x-forwarded-proto")
             .filter(|p| p == "http" || p == "https")
-            .unwrap_or_else(|| "http".to_owned());
+            .unwrap_or_else(|| direct.to_owned());
         let base_url = match host {
             Some(host) => format!("{scheme}://{host}"),
             None => state

@@ -1,10 +1,13 @@
-//! `hub serve`: open everything, listen, and shut down gracefully.
+//! `hub serve`: open everything, listen (plain HTTP, HTTPS, or both), and
+//! shut down gracefully.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
+use axum::Extension;
+use axum::serve::{Listener, ListenerExt};
+use futures::future::BoxFuture;
 use hub_core::Hub;
 use hub_core::config::Config;
 use hub_core::db::Database;
@@ -12,8 +15,31 @@ use hub_core::git::hooks::GitEnvironment;
 use hub_core::repos::refs;
 use hub_core::secret::Secret;
 use hub_core::storage::Storage;
+use tokio_util::sync::CancellationToken;
 
-pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
+use crate::tls::{TlsArgs, TlsListener, ViaTls};
+
+pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::Result<()> {
+    // A bad certificate or key, or an address in use, fails here, before
+    // anything is opened. --listen is plain HTTP unless TLS is configured
+    // without --tls-listen.
+    let tls_config = match (&tls.tls_cert, &tls.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let (plain, https) = match (&tls_config, tls.tls_listen) {
+        (None, _) => (Some(listen), None),
+        (Some(c), Some(tls_listen)) => (Some(listen), Some((tls_listen, c.clone()))),
+        (Some(c), None) => (None, Some((listen, c.clone()))),
+    };
+    let plain = match plain {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let https = match https {
+        Some((addr, config)) => Some((bind(addr).await?, config)),
+        None => None,
+    };
     hub_core::git::enable_durability();
     let db = Database::open(&config).await?;
     let hub = Arc::new(open_hub(config, &db)?);
@@ -30,28 +56,48 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     });
     // Inference tier: LISTEN/NOTIFY wake-ups and the lease sweep.
     let jobs = tokio::spawn(hub_core::jobs::run_background(hub.clone()));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    // Without TCP_NODELAY the last small write of a streamed answer waits for
-    // the client's delayed ACK (~40 ms per git request; see bench/run).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = crate::app::router(hub.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
         let hub = hub.clone();
         async move {
             shutdown_signal().await;
             hub.wake.shut_down();
+            shutdown.cancel();
         }
-    })
-    .await?;
+    });
+    let app = crate::app::router(hub.clone());
+    let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
+    if let Some(listener) = plain {
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        // Without TCP_NODELAY the last small write of a streamed answer waits for
+        // the client's delayed ACK (~40 ms per git request; see bench/run).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(
+            listener,
+            app.clone()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        servers.push(Box::pin(server.into_future()));
+    }
+    if let Some((tcp, tls_config)) = https {
+        let listener = TlsListener::new(tcp, tls_config)?;
+        tracing::info!("listening on https://{}", listener.local_addr()?);
+        // (TLS connections get TCP_NODELAY before their handshake; `tap_io`
+        // is what gives any listener axum's `ConnectInfo<SocketAddr>`.)
+        let listener = listener.tap_io(|_| {});
+        let server = axum::serve(
+            listener,
+            app.layer(Extension(ViaTls))
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        servers.push(Box::pin(server.into_future()));
+    }
+    futures::future::try_join_all(servers).await?;
     tracing::info!("shutting down");
     reconciling.abort();
     internal.abort();
@@ -60,6 +106,12 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&hub.hook_socket);
     drop(hub);
     db.close().await
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// The core hub over an open database: storage, secret, git environment.

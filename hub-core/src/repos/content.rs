@@ -194,22 +194,51 @@ pub async fn read(
 /// The sha256 of each plain (git-stored) blob in `oids`, by blob id, as
 /// clients that verify downloads by sha256 need it (git keeps only sha1;
 /// plain blobs are bounded by the 10 MB rule, so each is hashed whole).
+/// Each blob is hashed once per repo; later listings read the `blob_sha256`
+/// table.
 pub async fn blob_sha256s(
     hub: &Hub,
     repo: &Repo,
-    oids: Vec<String>,
+    mut oids: Vec<String>,
 ) -> Result<std::collections::HashMap<String, String>> {
     use sha2::{Digest, Sha256};
-    with_git(hub.repo_dir(repo.id), move |g| {
-        let mut out = std::collections::HashMap::with_capacity(oids.len());
-        for oid in oids {
-            if out.contains_key(&oid) {
-                continue;
-            }
+    oids.sort_unstable();
+    oids.dedup();
+    let mut out: std::collections::HashMap<String, String> =
+        sqlx::query_as("SELECT oid, sha256 FROM blob_sha256 WHERE repo_id = $1 AND oid = ANY($2)")
+            .bind(repo.id)
+            .bind(&oids)
+            .fetch_all(&hub.db)
+            .await?
+            .into_iter()
+            .collect();
+    let missing: Vec<String> = oids.into_iter().filter(|o| !out.contains_key(o)).collect();
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let computed = with_git(hub.repo_dir(repo.id), move |g| {
+        let mut computed = Vec::with_capacity(missing.len());
+        for oid in missing {
             let digest = Sha256::digest(read::read_blob(g, &oid)?);
-            out.insert(oid, hex::encode(digest));
+            computed.push((oid, hex::encode(digest)));
         }
-        Ok(out)
+        Ok(computed)
     })
-    .await
+    .await?;
+    let (new_oids, new_sums): (Vec<&str>, Vec<&str>) = computed
+        .iter()
+        .map(|(o, s)| (o.as_str(), s.as_str()))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO blob_sha256 (repo_id, oid, sha256)
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(repo.id)
+    .bind(&new_oids)
+    .bind(&new_sums)
+    .execute(&hub.db)
+    .await?;
+    out.extend(computed);
+    Ok(out)
 }

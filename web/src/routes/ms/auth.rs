@@ -7,7 +7,7 @@
 //! exactly that cookie from its token on every call, so a separate session
 //! secret would add nothing. The login answer sets it host-only (no
 //! `Domain`, so 1.37 sends it back on any port), `HttpOnly` (no script can
-//! read it) and `SameSite=Strict` (no other site can make a browser send it,
+//! read it), `Secure` when the login came over https, and `SameSite=Strict` (no other site can make a browser send it,
 //! so these routes need no CSRF token). It is accepted by the ms routes only.
 
 use axum::Json;
@@ -21,9 +21,10 @@ use hub_core::accounts::{Actor, tokens};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{MsError, MsResult, ok, request_id};
+use super::{MsError, MsJson, MsResult, ok, request_id};
 use crate::app::AppState;
 use crate::auth::{Auth, cookie};
+use crate::request::Origin;
 
 /// The cookie the SDK keeps its credential in.
 pub const MS_SESSION_COOKIE: &str = "m_session_id";
@@ -72,7 +73,11 @@ struct LoginBody {
 /// Handles `POST /api/v1/login`: a valid access token answers the user and
 /// the token again as the git token, and sets `m_session_id`; an invalid one
 /// answers 401 with the business code the SDK reads as "AccessToken invalid".
-async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    origin: Origin,
+    MsJson(body): MsJson<LoginBody>,
+) -> Response {
     let secret = body.access_token.trim();
     let principal = match tokens::authenticate(&state.db, secret).await {
         Ok(p) => p,
@@ -93,7 +98,13 @@ async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> Re
         "Username": principal.user.name,
         "Email": principal.user.email,
     }));
-    let cookie = format!("{MS_SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict");
+    // Over https the cookie is `Secure`: it never travels in clear text.
+    let secure = if origin.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!("{MS_SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict{secure}");
     if let Ok(value) = cookie.parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

@@ -79,7 +79,10 @@ async fn tree(
 }
 
 /// Handles `GET|HEAD /api/v1/datasets/{namespace}/{name}/repo?Revision=&FilePath=`
-/// (extra `Source=SDK`, `View=False` ignored): as for models.
+/// (extra `Source=SDK`, `View=False` ignored): as for models. A download is
+/// counted once, as ModelScope counts it: the snapshot downloads (whose
+/// requests carry `snapshot-identifier`) count here, while `MsDataset`,
+/// which fetches without it, reports its download with `download/increase`.
 async fn file(
     State(state): State<AppState>,
     MsAuth(actor): MsAuth,
@@ -89,7 +92,8 @@ async fn file(
     params: Params,
 ) -> MsResult<Response> {
     let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
-    serve_file(&state, &repo, &method, &headers, &params).await
+    let counted = headers.contains_key("snapshot-identifier");
+    serve_file(&state, &repo, &method, &headers, &params, counted).await
 }
 
 /// Handles `POST /api/v1/datasets/{namespace}/{name}/download/increase`:

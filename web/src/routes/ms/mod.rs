@@ -7,14 +7,17 @@
 pub mod auth;
 pub mod datasets;
 pub mod models;
+pub mod tags;
 pub mod upload;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hub_core::Error;
 use hub_core::repos::{Repo, content};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -25,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(datasets::router())
         .merge(models::router())
+        .merge(tags::router())
         .merge(upload::router())
 }
 
@@ -79,9 +83,27 @@ fn envelope_error(status: StatusCode, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// The commit a ModelScope revision names: empty means the default branch,
-/// and `master` (which the SDK hard-codes) is the default branch unless the
-/// repo has a branch of that name.
+/// A JSON body whatever the `Content-Type` says: 1.37 posts `json.dumps`
+/// output as form data (no JSON media type). Errors in the envelope; the
+/// route's body limit applies.
+pub struct MsJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MsJson<T> {
+    type Rejection = MsError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(e.body_text()),
+                _ => Error::invalid(format!("cannot read the request body: {}", e.body_text())),
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(MsJson)
+            .map_err(|e| MsError(Error::invalid(format!("invalid JSON body: {e}"))))
+    }
+}
+
 /// The repo at `ns/name`, if `actor` may read it (the hub's one visibility
 /// rule; errors mapped to the ModelScope envelope by `MsError`).
 pub async fn readable_repo(
@@ -95,6 +117,9 @@ pub async fn readable_repo(
     Ok(hub_core::repos::access::authorize(&state.db, actor, kind, ns, name, read).await?)
 }
 
+/// The commit a ModelScope revision names: empty means the default branch,
+/// and `master` (which the SDK hard-codes) is the default branch unless the
+/// repo has a branch of that name.
 pub async fn resolve(state: &AppState, repo: &Repo, revision: &str) -> MsResult<String> {
     let revision = match revision {
         "" => repo.default_branch.as_str(),

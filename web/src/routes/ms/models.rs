@@ -170,8 +170,10 @@ pub(super) async fn list_files(
                     v["Sha256"] = json!(sha);
                 }
                 _ => {
+                    // MsDataset reads `Sha256` of every entry, folders too.
                     v["Type"] = json!("tree");
                     v["Size"] = json!(0);
+                    v["Sha256"] = json!("");
                 }
             }
             v
@@ -192,16 +194,19 @@ async fn file(
     params: Params,
 ) -> MsResult<Response> {
     let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
-    serve_file(&state, &repo, &method, &headers, &params).await
+    serve_file(&state, &repo, &method, &headers, &params, true).await
 }
 
-/// The file endpoint's answer for `repo`, shared by models and datasets.
+/// The file endpoint's answer for `repo`, shared by models and datasets;
+/// `counted`: whether fetching a data or weights file counts as a download
+/// of the repo here (not where the SDK reports downloads by another call).
 pub(super) async fn serve_file(
     state: &AppState,
     repo: &Repo,
     method: &Method,
     headers: &HeaderMap,
     params: &Params,
+    counted: bool,
 ) -> MsResult<Response> {
     let commit = resolve(state, repo, params.get("Revision").unwrap_or("")).await?;
     let path = params
@@ -238,7 +243,10 @@ pub(super) async fn serve_file(
     if *method == Method::HEAD {
         return Ok((status, out).into_response());
     }
-    if part.as_ref().is_none_or(|r| r.start == 0) && counters::counts_as_download(&entry.path) {
+    if counted
+        && part.as_ref().is_none_or(|r| r.start == 0)
+        && counters::counts_as_download(&entry.path)
+    {
         counters::record_download(&state.db, repo.id).await?;
     }
     let stream = content::read(state, repo, &entry, part).await?;
