@@ -123,8 +123,13 @@ struct RepoPage {
     size: u64,
     size_partial: bool,
     file_count: i64,
+    /// The top folder's entries (a few), linking into the file browser.
+    top: Vec<(String, String, bool)>,
     snippets: Vec<Snippet>,
 }
+
+/// Entries of the top folder listed in the side panel.
+const TOP_ENTRIES: usize = 20;
 
 /// A "use this repo" snippet: a label key and the code.
 struct Snippet {
@@ -190,6 +195,23 @@ async fn repo_page(
             .filter(|e| e.kind == EntryKind::File)
             .collect();
         let size = files.iter().map(|e| e.content_size()).sum();
+        let rev = repo_head::encode_segment(&repo.default_branch);
+        let top = listing
+            .entries
+            .iter()
+            .filter(|e| !e.path.contains('/'))
+            .take(TOP_ENTRIES)
+            .map(|e| {
+                let is_dir = e.kind == EntryKind::Directory;
+                let verb = if is_dir { "tree" } else { "blob" };
+                let href = format!(
+                    "{}/{verb}/{rev}/{}",
+                    head.base,
+                    repo_head::encode_path(&e.path)
+                );
+                (e.path.clone(), href, is_dir)
+            })
+            .collect();
         let readme = content::read_small_file(&state, repo, &sha, "README.md").await?;
         let card_html = readme.map(|bytes| {
             let text = String::from_utf8_lossy(&bytes);
@@ -202,6 +224,7 @@ async fn repo_page(
             size,
             size_partial: listing.next.is_some(),
             file_count: files.len() as i64,
+            top,
             snippets,
             head,
         }))
