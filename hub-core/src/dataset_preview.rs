@@ -372,14 +372,17 @@ async fn parquet_preview(
             if rows >= MAX_ROWS as u64 {
                 break;
             }
-            let range = group.columns().iter().fold(None, |acc: Option<Range<u64>>, c| {
-                let (start, len) = c.byte_range();
-                let r = start..start + len;
-                Some(match acc {
-                    None => r,
-                    Some(a) => a.start.min(r.start)..a.end.max(r.end),
-                })
-            });
+            let range = group
+                .columns()
+                .iter()
+                .fold(None, |acc: Option<Range<u64>>, c| {
+                    let (start, len) = c.byte_range();
+                    let r = start..start + len;
+                    Some(match acc {
+                        None => r,
+                        Some(a) => a.start.min(r.start)..a.end.max(r.end),
+                    })
+                });
             let Some(range) = range else { continue };
             if range.end > footer_start {
                 return Ok(Err(Unpreviewable::Malformed(
@@ -601,18 +604,21 @@ mod tests {
     fn jsonl_columns_in_order_and_mixed_types() {
         let text = "{\"q\":\"问\",\"n\":1}\n\n{\"n\":2.5,\"tags\":[1]}\n{\"q\":null}\n";
         let (columns, rows) = jsonl(text.as_bytes(), true).unwrap();
-        let names: Vec<_> = columns.iter().map(|c| (c.name.as_str(), c.kind.as_str())).collect();
-        assert_eq!(
-            names,
-            [("q", "string"), ("n", "float64"), ("tags", "list")]
-        );
+        let names: Vec<_> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind.as_str()))
+            .collect();
+        assert_eq!(names, [("q", "string"), ("n", "float64"), ("tags", "list")]);
         assert_eq!(rows[1][2].as_deref(), Some("[1]"));
         assert_eq!(rows[2][0], None);
         assert!(matches!(
             jsonl(b"[1,2]\n", true),
             Err(Unpreviewable::Malformed(m)) if m.contains("line 1")
         ));
-        assert!(matches!(jsonl(b"{nope\n", true), Err(Unpreviewable::Malformed(_))));
+        assert!(matches!(
+            jsonl(b"{nope\n", true),
+            Err(Unpreviewable::Malformed(_))
+        ));
     }
 
     #[test]

@@ -58,8 +58,7 @@ pub fn highlight(code: &str, token: &str) -> Option<String> {
     if code.lines().any(|l| l.len() > MAX_LINE_BYTES) {
         return None;
     }
-    let mut generator =
-        ClassedHTMLGenerator::new_with_class_style(syntax, syntaxes(), CLASS_STYLE);
+    let mut generator = ClassedHTMLGenerator::new_with_class_style(syntax, syntaxes(), CLASS_STYLE);
     for line in LinesWithEndings::from(code) {
         generator
             .parse_html_for_line_which_includes_newline(line)

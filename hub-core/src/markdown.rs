@@ -77,7 +77,10 @@ mod tests {
     fn code_is_highlighted_with_classes() {
         let html = render("```python\nimport torch  # <b>\n```\n\n```\n<i>plain</i>\n```\n");
         assert!(html.contains("<span class=\"hl-"), "{html}");
-        assert!(html.contains("&lt;b&gt;") && html.contains("&lt;i&gt;plain"), "{html}");
+        assert!(
+            html.contains("&lt;b&gt;") && html.contains("&lt;i&gt;plain"),
+            "{html}"
+        );
         assert!(!html.contains("style="), "{html}");
     }
 

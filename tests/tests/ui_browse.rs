@@ -73,7 +73,10 @@ async fn upload_lfs(hub: &TestHub, token: &str, repo_path: &str, data: &[u8]) ->
     let request = json!({ "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
         "objects": [{ "oid": oid, "size": data.len() }] });
     let batch: Value = client
-        .post(format!("{}/{repo_path}.git/info/lfs/objects/batch", hub.url))
+        .post(format!(
+            "{}/{repo_path}.git/info/lfs/objects/batch",
+            hub.url
+        ))
         .bearer_auth(token)
         .header("accept", LFS_TYPE)
         .header("content-type", LFS_TYPE)
@@ -124,9 +127,21 @@ async fn discovery_fixture() -> (TestHub, Api) {
     hub.user_with_token("bob");
     let api = hub.api(Some(&token));
     for (name, private) in [("chat-zh", false), ("vision", false), ("secret", true)] {
-        assert_eq!(api.create_repo("model", "alice", name, private).await.status, 200);
+        assert_eq!(
+            api.create_repo("model", "alice", name, private)
+                .await
+                .status,
+            200
+        );
     }
-    commit(&api, "models", "alice/chat-zh", "card", &[file_op("README.md", CHAT_CARD.as_bytes())]).await;
+    commit(
+        &api,
+        "models",
+        "alice/chat-zh",
+        "card",
+        &[file_op("README.md", CHAT_CARD.as_bytes())],
+    )
+    .await;
     commit(
         &api,
         "models",
@@ -138,8 +153,20 @@ async fn discovery_fixture() -> (TestHub, Api) {
         )],
     )
     .await;
-    commit(&api, "models", "alice/secret", "card", &[file_op("README.md", "# 秘密\n中文内部模型\n".as_bytes())]).await;
-    assert_eq!(api.create_repo("dataset", "alice", "corpus", false).await.status, 200);
+    commit(
+        &api,
+        "models",
+        "alice/secret",
+        "card",
+        &[file_op("README.md", "# 秘密\n中文内部模型\n".as_bytes())],
+    )
+    .await;
+    assert_eq!(
+        api.create_repo("dataset", "alice", "corpus", false)
+            .await
+            .status,
+        200
+    );
     commit(
         &api,
         "datasets",
@@ -161,9 +188,15 @@ async fn discovery_search_filters_sorts_in_both_languages() {
 
     // Home: trending and recent lists, in the visitor's language.
     let zh = page(&anon, &hub, "/", "zh-CN").await;
-    assert!(zh.contains("热门模型") && zh.contains("最近更新的数据集"), "{zh}");
+    assert!(
+        zh.contains("热门模型") && zh.contains("最近更新的数据集"),
+        "{zh}"
+    );
     assert!(zh.contains("alice/chat-zh") && zh.contains("alice/corpus"));
-    assert!(!zh.contains("alice/secret"), "private repos stay off the home page");
+    assert!(
+        !zh.contains("alice/secret"),
+        "private repos stay off the home page"
+    );
     let en = page(&anon, &hub, "/", "en-US").await;
     assert!(en.contains("Trending models") && en.contains("Recently updated datasets"));
 
@@ -172,7 +205,10 @@ async fn discovery_search_filters_sorts_in_both_languages() {
     assert!(html.contains("alice/chat-zh"), "{html}");
     assert!(!html.contains("alice/vision") && !html.contains("alice/secret"));
     let html = page(&anon, &hub, "/models?search=%E5%AE%A2%E6%9C%8D", "zh-CN").await;
-    assert!(html.contains("alice/chat-zh"), "客服 is inside 适合客服场景");
+    assert!(
+        html.contains("alice/chat-zh"),
+        "客服 is inside 适合客服场景"
+    );
     // English search, case-insensitive, in names and cards; tags too.
     let html = page(&anon, &hub, "/models?search=CLASSIFIER", "en").await;
     assert!(html.contains("alice/vision") && !html.contains("alice/chat-zh"));
@@ -191,7 +227,14 @@ async fn discovery_search_filters_sorts_in_both_languages() {
 
     // Facets from card metadata, each a filter.
     let html = page(&anon, &hub, "/models", "en").await;
-    for facet in ["text-generation", "image-classification", "transformers", "timm", "apache-2.0", "mit"] {
+    for facet in [
+        "text-generation",
+        "image-classification",
+        "transformers",
+        "timm",
+        "apache-2.0",
+        "mit",
+    ] {
         assert!(html.contains(facet), "facet value {facet} offered");
     }
     for (query, shown, hidden) in [
@@ -201,9 +244,18 @@ async fn discovery_search_filters_sorts_in_both_languages() {
         ("language=zh", "alice/chat-zh", "alice/vision"),
     ] {
         let html = page(&anon, &hub, &format!("/models?{query}"), "en").await;
-        assert!(html.contains(shown) && !html.contains(hidden), "{query}: {html}");
+        assert!(
+            html.contains(shown) && !html.contains(hidden),
+            "{query}: {html}"
+        );
     }
-    let html = page(&anon, &hub, "/datasets?task=text-classification&language=zh", "zh-CN").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets?task=text-classification&language=zh",
+        "zh-CN",
+    )
+    .await;
     assert!(html.contains("alice/corpus"), "{html}");
     assert!(html.contains("数据集"));
     let html = page(&anon, &hub, "/datasets?license=mit", "en").await;
@@ -240,9 +292,18 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
     assert!(html.contains("<table>") && html.contains("C-Eval"));
     assert!(html.contains("<span class=\"hl-"), "code is highlighted");
     assert!(!html.contains("style=\""), "no inline styles (CSP)");
-    assert!(!html.contains("license: apache-2.0"), "front matter is not shown as text");
+    assert!(
+        !html.contains("license: apache-2.0"),
+        "front matter is not shown as text"
+    );
     // Front matter as chips; the side panel.
-    for chip in ["对话", "Qwen/Qwen2-0.5B", "apache-2.0", "text-generation", "transformers"] {
+    for chip in [
+        "对话",
+        "Qwen/Qwen2-0.5B",
+        "apache-2.0",
+        "text-generation",
+        "transformers",
+    ] {
         assert!(html.contains(chip), "chip {chip}");
     }
     assert!(html.contains("下载量") && html.contains("许可证") && html.contains("大小"));
@@ -287,7 +348,9 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
 
     // A dataset's page: dataset snippets and the viewer tab, no widget.
     let html = page(&anon, &hub, "/datasets/alice/corpus", "en").await;
-    assert!(html.contains("Dataset card") && html.contains("href=\"/datasets/alice/corpus/viewer\""));
+    assert!(
+        html.contains("Dataset card") && html.contains("href=\"/datasets/alice/corpus/viewer\"")
+    );
     assert!(unquote(&html).contains("load_dataset(\"alice/corpus\")"));
     assert!(!html.contains("inference-widget"));
 }
@@ -298,7 +361,10 @@ async fn files_fixture() -> (TestHub, Api, String, String, String) {
     let token = hub.user_with_token("alice");
     hub.user_with_token("bob");
     let api = hub.api(Some(&token));
-    assert_eq!(api.create_repo("model", "alice", "m", false).await.status, 200);
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
     let weights: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     let weights_oid = upload_lfs(&hub, &token, "alice/m", &weights).await;
     // A 1x1 PNG.
@@ -315,7 +381,10 @@ async fn files_fixture() -> (TestHub, Api, String, String, String) {
         "first files",
         &[
             file_op("README.md", b"# m\n"),
-            file_op("src/model.py", b"def forward(x):\n    return x * 2  # <double>\n"),
+            file_op(
+                "src/model.py",
+                b"def forward(x):\n    return x * 2  # <double>\n",
+            ),
             file_op("docs/图.png", png),
             file_op("blob.bin", &[0, 1, 2, 3, 255]),
             lfs_op("model.safetensors", &weights_oid, weights.len()),
@@ -332,7 +401,10 @@ async fn files_fixture() -> (TestHub, Api, String, String, String) {
         "alice/m",
         "double to triple",
         &[
-            file_op("src/model.py", b"def forward(x):\n    return x * 3  # <triple>\n"),
+            file_op(
+                "src/model.py",
+                b"def forward(x):\n    return x * 3  # <triple>\n",
+            ),
             file_op("notes.txt", "第二个提交\n".as_bytes()),
         ],
     )
@@ -350,13 +422,25 @@ async fn files_tree_blob_and_raw_at_any_revision() {
     assert!(html.contains("href=\"/alice/m/tree/main/docs\""), "{html}");
     assert!(html.contains("href=\"/alice/m/blob/main/model.safetensors\""));
     assert!(html.contains(">LFS<"));
-    assert!(html.contains("5.0 KB"), "the LFS object's size, not the pointer's");
+    assert!(
+        html.contains("5.0 KB"),
+        "the LFS object's size, not the pointer's"
+    );
     assert!(html.contains("double to triple") && html.contains("first files"));
-    assert!(html.contains("History (3)"), "two commits and the initial one: {html}");
-    assert!(html.contains("branch: main") && html.contains("tag: v1.0"), "revision selector");
+    assert!(
+        html.contains("History (3)"),
+        "two commits and the initial one: {html}"
+    );
+    assert!(
+        html.contains("branch: main") && html.contains("tag: v1.0"),
+        "revision selector"
+    );
     // A subfolder, with breadcrumbs; Chinese names are encoded in links.
     let html = page(&anon, &hub, "/alice/m/tree/main/docs", "zh-CN").await;
-    assert!(html.contains("/alice/m/blob/main/docs/%E5%9B%BE.png"), "{html}");
+    assert!(
+        html.contains("/alice/m/blob/main/docs/%E5%9B%BE.png"),
+        "{html}"
+    );
     assert!(html.contains("文件和版本"));
     // At the tag and at the first commit: the old content, no notes.txt.
     for rev in ["v1.0", first.as_str(), &first[..7]] {
@@ -371,7 +455,10 @@ async fn files_tree_blob_and_raw_at_any_revision() {
     assert_eq!(status, 303);
     // Missing revisions and folders are 404 pages.
     assert_eq!(get(&anon, &hub, "/alice/m/tree/nope", "en").await.0, 404);
-    assert_eq!(get(&anon, &hub, "/alice/m/tree/main/no/such", "en").await.0, 404);
+    assert_eq!(
+        get(&anon, &hub, "/alice/m/tree/main/no/such", "en").await.0,
+        404
+    );
 
     // Code: highlighted with classes, escaped, with line numbers.
     let html = page(&anon, &hub, "/alice/m/blob/main/src/model.py", "en").await;
@@ -384,15 +471,26 @@ async fn files_tree_blob_and_raw_at_any_revision() {
     assert!(html.contains("&lt;double&gt;"));
     // An image is previewed from its raw link, with alt text.
     let html = page(&anon, &hub, "/alice/m/blob/main/docs/%E5%9B%BE.png", "en").await;
-    assert!(html.contains("<img src=\"/alice/m/raw/main/docs/%E5%9B%BE.png\" alt=\"docs/图.png\">"), "{html}");
+    assert!(
+        html.contains("<img src=\"/alice/m/raw/main/docs/%E5%9B%BE.png\" alt=\"docs/图.png\">"),
+        "{html}"
+    );
     // An LFS file: size, sha256, download button.
     let html = page(&anon, &hub, "/alice/m/blob/main/model.safetensors", "zh-CN").await;
-    assert!(html.contains(&weights_oid) && html.contains("5,000 B"), "{html}");
+    assert!(
+        html.contains(&weights_oid) && html.contains("5,000 B"),
+        "{html}"
+    );
     assert!(html.contains("Git LFS") && html.contains("下载"));
     // A binary git file is not shown as text.
     let html = page(&anon, &hub, "/alice/m/blob/main/blob.bin", "en").await;
     assert!(html.contains("binary or too large"));
-    assert_eq!(get(&anon, &hub, "/alice/m/blob/main/missing.txt", "en").await.0, 404);
+    assert_eq!(
+        get(&anon, &hub, "/alice/m/blob/main/missing.txt", "en")
+            .await
+            .0,
+        404
+    );
 
     // Raw: text as text/plain, images as images, never as a page that runs script.
     let raw = anon
@@ -402,7 +500,12 @@ async fn files_tree_blob_and_raw_at_any_revision() {
         .unwrap();
     assert_eq!(raw.status(), 200);
     assert_eq!(raw.headers()["content-type"], "text/plain; charset=utf-8");
-    assert!(raw.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert!(
+        raw.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
     assert!(raw.text().await.unwrap().contains("x * 3"));
     let raw = anon
         .get(format!("{}/alice/m/raw/main/docs/%E5%9B%BE.png", hub.url))
@@ -416,7 +519,11 @@ async fn files_tree_blob_and_raw_at_any_revision() {
         .await
         .unwrap();
     assert_eq!(raw.headers()["content-type"], "application/octet-stream");
-    assert_eq!(raw.bytes().await.unwrap().len(), 5000, "the LFS object's bytes");
+    assert_eq!(
+        raw.bytes().await.unwrap().len(),
+        5000,
+        "the LFS object's bytes"
+    );
 }
 
 #[tokio::test]
@@ -426,7 +533,10 @@ async fn history_pages_and_commit_diffs() {
     let html = page(&anon, &hub, "/alice/m/commits/main", "en").await;
     assert!(html.contains("double to triple") && html.contains("first files"));
     assert!(html.contains(&format!("href=\"/alice/m/commit/{second}\"")));
-    assert!(html.contains(&format!("href=\"/alice/m/tree/{first}\"")), "browse files at a commit");
+    assert!(
+        html.contains(&format!("href=\"/alice/m/tree/{first}\"")),
+        "browse files at a commit"
+    );
     let html = page(&anon, &hub, "/alice/m/commits/v1.0", "zh-CN").await;
     assert!(!html.contains("double to triple") && html.contains("first files"));
     assert!(html.contains("提交历史"));
@@ -434,7 +544,14 @@ async fn history_pages_and_commit_diffs() {
 
     // Paging: 35 more commits make two pages of 30.
     for i in 0..35 {
-        commit(&api, "models", "alice/m", &format!("step {i}"), &[file_op("step.txt", format!("{i}").as_bytes())]).await;
+        commit(
+            &api,
+            "models",
+            "alice/m",
+            &format!("step {i}"),
+            &[file_op("step.txt", format!("{i}").as_bytes())],
+        )
+        .await;
     }
     let html = page(&anon, &hub, "/alice/m/commits/main", "en").await;
     assert!(html.contains("step 34") && !html.contains("first files"));
@@ -444,17 +561,34 @@ async fn history_pages_and_commit_diffs() {
 
     // A commit's page: text diffs line by line, the new file, escaped.
     let html = unquote(&page(&anon, &hub, &format!("/alice/m/commit/{second}"), "en").await);
-    assert!(html.contains("<span class=\"del\">-    return x * 2  # &lt;double&gt;</span>"), "{html}");
+    assert!(
+        html.contains("<span class=\"del\">-    return x * 2  # &lt;double&gt;</span>"),
+        "{html}"
+    );
     assert!(html.contains("<span class=\"add\">+    return x * 3  # &lt;triple&gt;</span>"));
     assert!(html.contains("+第二个提交"));
     assert!(html.contains("2 files changed"));
-    assert!(html.contains(&format!("href=\"/alice/m/commit/{first}\"")), "parent link");
+    assert!(
+        html.contains(&format!("href=\"/alice/m/commit/{first}\"")),
+        "parent link"
+    );
     // The first commit: LFS and binary files are summarised, not diffed.
-    let html = page(&anon, &hub, &format!("/alice/m/commit/{}", &first[..8]), "zh-CN").await;
+    let html = page(
+        &anon,
+        &hub,
+        &format!("/alice/m/commit/{}", &first[..8]),
+        "zh-CN",
+    )
+    .await;
     assert!(html.contains("added LFS"), "{html}");
     assert!(html.contains("binary file"));
     assert!(html.contains("新增"));
-    assert_eq!(get(&anon, &hub, "/alice/m/commit/0123456789abcdef", "en").await.0, 404);
+    assert_eq!(
+        get(&anon, &hub, "/alice/m/commit/0123456789abcdef", "en")
+            .await
+            .0,
+        404
+    );
 }
 
 /// A Parquet file of `groups` row groups of 50 rows: id (int64), text (string), score (double).
@@ -473,18 +607,31 @@ fn parquet_file(groups: i64) -> Vec<u8> {
     let mut writer = SerializedFileWriter::new(&mut out, schema, props).unwrap();
     for g in 0..groups {
         let ids: Vec<i64> = (g * 50..g * 50 + 50).collect();
-        let texts: Vec<ByteArray> = ids.iter().map(|i| ByteArray::from(format!("第{i}行").as_str())).collect();
-        let scores: Vec<f64> = ids.iter().filter(|i| *i % 2 == 0).map(|i| *i as f64 / 2.0).collect();
+        let texts: Vec<ByteArray> = ids
+            .iter()
+            .map(|i| ByteArray::from(format!("第{i}行").as_str()))
+            .collect();
+        let scores: Vec<f64> = ids
+            .iter()
+            .filter(|i| *i % 2 == 0)
+            .map(|i| *i as f64 / 2.0)
+            .collect();
         let defs: Vec<i16> = ids.iter().map(|i| i16::from(*i % 2 == 0)).collect();
         let mut group = writer.next_row_group().unwrap();
         let mut col = group.next_column().unwrap().unwrap();
-        col.typed::<Int64Type>().write_batch(&ids, None, None).unwrap();
+        col.typed::<Int64Type>()
+            .write_batch(&ids, None, None)
+            .unwrap();
         col.close().unwrap();
         let mut col = group.next_column().unwrap().unwrap();
-        col.typed::<ByteArrayType>().write_batch(&texts, None, None).unwrap();
+        col.typed::<ByteArrayType>()
+            .write_batch(&texts, None, None)
+            .unwrap();
         col.close().unwrap();
         let mut col = group.next_column().unwrap().unwrap();
-        col.typed::<DoubleType>().write_batch(&scores, Some(&defs), None).unwrap();
+        col.typed::<DoubleType>()
+            .write_batch(&scores, Some(&defs), None)
+            .unwrap();
         col.close().unwrap();
         group.close().unwrap();
     }
@@ -497,7 +644,10 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     let hub = TestHub::start().await;
     let token = hub.user_with_token("alice");
     let api = hub.api(Some(&token));
-    assert_eq!(api.create_repo("dataset", "alice", "d", false).await.status, 200);
+    assert_eq!(
+        api.create_repo("dataset", "alice", "d", false).await.status,
+        200
+    );
     let parquet = parquet_file(3);
     let parquet_oid = upload_lfs(&hub, &token, "datasets/alice/d", &parquet).await;
     // A 2 MB CSV in LFS: only its first MiB is read, 100 rows shown.
@@ -519,7 +669,10 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
         "data",
         &[
             file_op("README.md", b"# d\n"),
-            file_op("data/train.csv", "id,text,score,ok\n1,你好,0.5,true\n2,\"a, b\",1.5,false\n".as_bytes()),
+            file_op(
+                "data/train.csv",
+                "id,text,score,ok\n1,你好,0.5,true\n2,\"a, b\",1.5,false\n".as_bytes(),
+            ),
             file_op("data/test.tsv", b"id\tlabel\n1\tpos\n2\tneg\n"),
             lfs_op("data/qa.jsonl", &jsonl_oid, jsonl.len()),
             lfs_op("data/train.parquet", &parquet_oid, parquet.len()),
@@ -533,50 +686,132 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
 
     // The viewer's front page opens the first previewable file and lists them all.
     let html = page(&anon, &hub, "/datasets/alice/d/viewer", "en").await;
-    for f in ["data/train.csv", "data/test.tsv", "data/qa.jsonl", "data/train.parquet"] {
-        assert!(html.contains(&format!("/datasets/alice/d/viewer/main/{f}\"")), "{f} listed: {html}");
+    for f in [
+        "data/train.csv",
+        "data/test.tsv",
+        "data/qa.jsonl",
+        "data/train.parquet",
+    ] {
+        assert!(
+            html.contains(&format!("/datasets/alice/d/viewer/main/{f}\"")),
+            "{f} listed: {html}"
+        );
     }
     assert!(!html.contains("viewer/main/data/notes.txt"));
     assert!(html.contains("<table class=\"data\">"));
 
-    let html = page(&anon, &hub, "/datasets/alice/d/viewer/main/data/train.csv", "zh-CN").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/train.csv",
+        "zh-CN",
+    )
+    .await;
     assert!(html.contains("数据预览"));
-    for cell in ["id<br><span class=\"type\">int64</span>", "text<br><span class=\"type\">string</span>",
-        "score<br><span class=\"type\">float64</span>", "ok<br><span class=\"type\">bool</span>", "<td>你好</td>", "<td>a, b</td>"] {
+    for cell in [
+        "id<br><span class=\"type\">int64</span>",
+        "text<br><span class=\"type\">string</span>",
+        "score<br><span class=\"type\">float64</span>",
+        "ok<br><span class=\"type\">bool</span>",
+        "<td>你好</td>",
+        "<td>a, b</td>",
+    ] {
         assert!(html.contains(cell), "{cell}: {html}");
     }
-    let html = page(&anon, &hub, "/datasets/alice/d/viewer/main/data/test.tsv", "en").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/test.tsv",
+        "en",
+    )
+    .await;
     assert!(html.contains("<td>neg</td>") && html.contains("label<br>"));
-    let html = page(&anon, &hub, "/datasets/alice/d/viewer/main/data/qa.jsonl", "en").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/qa.jsonl",
+        "en",
+    )
+    .await;
     assert!(html.contains("<td>什么是开源？</td>"), "{html}");
-    assert!(unquote(&html).contains("&lt;b&gt;x&lt;/b&gt;"), "cells are escaped");
+    assert!(
+        unquote(&html).contains("&lt;b&gt;x&lt;/b&gt;"),
+        "cells are escaped"
+    );
     assert!(html.contains("n<br><span class=\"type\">float64</span>"));
     assert!(html.contains("tags<br><span class=\"type\">list</span>"));
     assert!(html.contains("<span class=\"null\">null</span>"));
 
     // Parquet: schema types, the first 100 of 150 rows across row groups.
-    let html = page(&anon, &hub, "/datasets/alice/d/viewer/main/data/train.parquet", "en").await;
-    assert!(html.contains("id<br><span class=\"type\">int64</span>"), "{html}");
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/train.parquet",
+        "en",
+    )
+    .await;
+    assert!(
+        html.contains("id<br><span class=\"type\">int64</span>"),
+        "{html}"
+    );
     assert!(html.contains("text<br><span class=\"type\">string</span>"));
     assert!(html.contains("score<br><span class=\"type\">double</span>"));
     assert!(html.contains("showing 100 / 150 rows"), "{html}");
     assert!(html.contains("<td>第0行</td>") && html.contains("<td>第99行</td>"));
     assert!(!html.contains("<td>第100行</td>"));
-    assert_eq!(html.matches("<tr>").count(), 101, "a header row and 100 rows");
+    assert_eq!(
+        html.matches("<tr>").count(),
+        101,
+        "a header row and 100 rows"
+    );
 
     // A large CSV: 100 rows from its first MiB.
-    let html = page(&anon, &hub, "/datasets/alice/d/viewer/main/data/big.csv", "en").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/big.csv",
+        "en",
+    )
+    .await;
     assert!(html.contains("<td>词99</td>") && !html.contains("<td>词100</td>"));
 
     // Files that cannot be previewed say why, in the visitor's language.
-    let html = page(&anon, &hub, "/datasets/alice/d/viewer/main/data/bad.parquet", "zh-CN").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/bad.parquet",
+        "zh-CN",
+    )
+    .await;
     assert!(html.contains("无法预览这个文件"), "{html}");
-    let html = page(&anon, &hub, "/datasets/alice/d/viewer/main/data/notes.txt", "en").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/notes.txt",
+        "en",
+    )
+    .await;
     assert!(html.contains("only CSV, TSV, JSONL and Parquet files can"));
-    assert_eq!(get(&anon, &hub, "/datasets/alice/d/viewer/main/data/missing.csv", "en").await.0, 404);
+    assert_eq!(
+        get(
+            &anon,
+            &hub,
+            "/datasets/alice/d/viewer/main/data/missing.csv",
+            "en"
+        )
+        .await
+        .0,
+        404
+    );
 
     // The blob page of a previewable file links to the viewer.
-    let html = page(&anon, &hub, "/datasets/alice/d/blob/main/data/train.csv", "en").await;
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/blob/main/data/train.csv",
+        "en",
+    )
+    .await;
     assert!(html.contains("href=\"/datasets/alice/d/viewer/main/data/train.csv\""));
     // The dataset's tree uses the /datasets prefix.
     let html = page(&anon, &hub, "/datasets/alice/d/tree/main/data", "en").await;
@@ -591,10 +826,34 @@ async fn private_repos_are_invisible_to_outsiders() {
     let token = hub.user_with_token("alice");
     hub.user_with_token("bob");
     let api = hub.api(Some(&token));
-    assert_eq!(api.create_repo("model", "alice", "hidden", true).await.status, 200);
-    assert_eq!(api.create_repo("dataset", "alice", "hidden-data", true).await.status, 200);
-    let sha = commit(&api, "models", "alice/hidden", "add", &[file_op("a.txt", b"private text")]).await;
-    commit(&api, "datasets", "alice/hidden-data", "add", &[file_op("x.csv", b"a\n1\n")]).await;
+    assert_eq!(
+        api.create_repo("model", "alice", "hidden", true)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.create_repo("dataset", "alice", "hidden-data", true)
+            .await
+            .status,
+        200
+    );
+    let sha = commit(
+        &api,
+        "models",
+        "alice/hidden",
+        "add",
+        &[file_op("a.txt", b"private text")],
+    )
+    .await;
+    commit(
+        &api,
+        "datasets",
+        "alice/hidden-data",
+        "add",
+        &[file_op("x.csv", b"a\n1\n")],
+    )
+    .await;
     let pages = [
         "/alice/hidden".to_owned(),
         "/alice/hidden/tree/main".to_owned(),
@@ -618,8 +877,18 @@ async fn private_repos_are_invisible_to_outsiders() {
         assert_eq!(status, 200, "alice {path}");
     }
     // Raw follows the API rule: 401 anonymous, 404 for a signed-in outsider.
-    assert_eq!(get(&anon, &hub, "/alice/hidden/raw/main/a.txt", "en").await.0, 401);
-    assert_eq!(get(&bob, &hub, "/alice/hidden/raw/main/a.txt", "en").await.0, 404);
+    assert_eq!(
+        get(&anon, &hub, "/alice/hidden/raw/main/a.txt", "en")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        get(&bob, &hub, "/alice/hidden/raw/main/a.txt", "en")
+            .await
+            .0,
+        404
+    );
     let (status, body) = get(&alice, &hub, "/alice/hidden/raw/main/a.txt", "en").await;
     assert_eq!((status, body.as_str()), (200, "private text"));
     // Listings and facets leave it out for outsiders.
@@ -655,12 +924,27 @@ async fn hostile_model_cards_render_harmlessly() {
         // Last: its <style> swallows the rest of the document.
         "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     ];
-    let readme = format!("---\ntags: [\"<script>x</script>\"]\n---\n# Hostile\n\n{}\n", corpus.join("\n\n"));
-    assert_eq!(api.create_repo("model", "alice", "xss", false).await.status, 200);
-    commit(&api, "models", "alice/xss", "hostile card", &[file_op("README.md", readme.as_bytes())]).await;
+    let readme = format!(
+        "---\ntags: [\"<script>x</script>\"]\n---\n# Hostile\n\n{}\n",
+        corpus.join("\n\n")
+    );
+    assert_eq!(
+        api.create_repo("model", "alice", "xss", false).await.status,
+        200
+    );
+    commit(
+        &api,
+        "models",
+        "alice/xss",
+        "hostile card",
+        &[file_op("README.md", readme.as_bytes())],
+    )
+    .await;
     let anon = browser();
     let html = page(&anon, &hub, "/alice/xss", "en").await;
-    let start = html.find("<article class=\"markdown\">").expect("the card is rendered");
+    let start = html
+        .find("<article class=\"markdown\">")
+        .expect("the card is rendered");
     let end = html[start..].find("</article>").unwrap() + start;
     let card = html[start..end].to_ascii_lowercase();
     // Every literal `<` in sanitized output starts a real tag (text has its
@@ -669,13 +953,23 @@ async fn hostile_model_cards_render_harmlessly() {
         "script", "iframe", "object", "embed", "form", "style", "base", "meta", "svg", "math",
         "link", "button", "frame", "applet",
     ];
-    for tag in card.split('<').skip(1).map(|t| t.split('>').next().unwrap_or("")) {
-        let name = tag.trim_start_matches('/').split([' ', '\n', '\t']).next().unwrap_or("");
+    for tag in card
+        .split('<')
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap_or(""))
+    {
+        let name = tag
+            .trim_start_matches('/')
+            .split([' ', '\n', '\t'])
+            .next()
+            .unwrap_or("");
         assert!(!forbidden_tags.contains(&name), "<{tag}> survived");
         for bad in ["javascript:", "vbscript:", "data:", "style=", "srcdoc"] {
             assert!(!tag.contains(bad), "{bad} in <{tag}>");
         }
-        let has_handler = tag.split_whitespace().any(|attr| attr.starts_with("on") && attr.contains('='));
+        let has_handler = tag
+            .split_whitespace()
+            .any(|attr| attr.starts_with("on") && attr.contains('='));
         assert!(!has_handler, "event handler in <{tag}>");
     }
     let text: String = {
@@ -695,9 +989,15 @@ async fn hostile_model_cards_render_harmlessly() {
         text.contains("&lt;script&gt;alert(") && text.contains("in code"),
         "code blocks show the text, escaped: {card}"
     );
-    assert!(card.contains("styled") && card.contains("attr"), "harmless text stays");
+    assert!(
+        card.contains("styled") && card.contains("attr"),
+        "harmless text stays"
+    );
     // The tag chip is escaped too, and the file view of the README is plain text.
-    assert!(unquote(&html).contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
+    assert!(
+        unquote(&html).contains("&lt;script&gt;x&lt;/script&gt;"),
+        "{html}"
+    );
     let html = page(&anon, &hub, "/alice/xss/blob/main/README.md", "en").await;
     assert!(!html.to_ascii_lowercase().contains("<iframe"));
 }

@@ -59,7 +59,11 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "这个文件是二进制文件或太大，无法在页面中显示，请下载查看。",
         "This file is binary or too large to show; download it to view it.",
     ),
-    ("viewer.open", "在数据预览中打开", "Open in the dataset viewer"),
+    (
+        "viewer.open",
+        "在数据预览中打开",
+        "Open in the dataset viewer",
+    ),
     ("viewer.files", "可预览的文件", "Files to preview"),
     (
         "viewer.no_files",

@@ -260,10 +260,15 @@ async fn tree(
 /// How a file is shown.
 enum View {
     /// Highlighted HTML (or escaped plain text), with its line count.
-    Text { html: String, lines: usize },
+    Text {
+        html: String,
+        lines: usize,
+    },
     Image,
     /// Stored with LFS: facts and a download button.
-    Lfs { sha256: String },
+    Lfs {
+        sha256: String,
+    },
     /// Not text, or too large to show.
     Binary,
 }
@@ -370,10 +375,7 @@ async fn blob(
             refs: ref_links(&state, repo).await?,
             crumbs: crumbs(&head, &rev, &entry.path),
             raw_href: format!("{}/raw/{rev_seg}/{file_seg}", head.base),
-            download_href: format!(
-                "{}/resolve/{rev_seg}/{file_seg}?download=true",
-                head.base
-            ),
+            download_href: format!("{}/resolve/{rev_seg}/{file_seg}?download=true", head.base),
             viewer_href,
             last_commit,
             rev,
@@ -424,9 +426,7 @@ async fn raw(
     let entry = content::file_at(&state, &repo, &commit, &file).await?;
     let media_type = match image_type(&entry.path) {
         Some(t) => t,
-        None if entry.lfs.is_none() && entry.size <= MAX_SHOWN_TEXT => {
-            "text/plain; charset=utf-8"
-        }
+        None if entry.lfs.is_none() && entry.size <= MAX_SHOWN_TEXT => "text/plain; charset=utf-8",
         None => "application/octet-stream",
     };
     let mut headers = HeaderMap::new();
@@ -435,7 +435,10 @@ async fn raw(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(entry.content_size()));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(entry.content_size()),
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.oid)) {
         headers.insert(header::ETAG, v);
     }

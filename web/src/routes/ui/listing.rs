@@ -25,12 +25,18 @@ const MAX_PAGE_NO: usize = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/models", get(|s, se, q| listing(s, se, RepoType::Model, q)))
+        .route(
+            "/models",
+            get(|s, se, q| listing(s, se, RepoType::Model, q)),
+        )
         .route(
             "/datasets",
             get(|s, se, q| listing(s, se, RepoType::Dataset, q)),
         )
-        .route("/spaces", get(|s, se, q| listing(s, se, RepoType::Space, q)))
+        .route(
+            "/spaces",
+            get(|s, se, q| listing(s, se, RepoType::Space, q)),
+        )
 }
 
 /// The sorts offered, by their URL value and label key.
@@ -69,7 +75,9 @@ impl Params {
         SORTS
             .iter()
             .find(|(name, _, _)| *name == wanted)
-            .map_or(("trending", Sort::Trending), |(name, _, sort)| (name, *sort))
+            .map_or(("trending", Sort::Trending), |(name, _, sort)| {
+                (name, *sort)
+            })
     }
 
     /// The query string of these parameters with `key` set to `value`
@@ -83,7 +91,11 @@ impl Params {
         current.push(("p", None));
         let mut out = form_urlencoded::Serializer::new(String::new());
         for (k, v) in current {
-            let v = if k == key { value.map(str::to_owned) } else { v };
+            let v = if k == key {
+                value.map(str::to_owned)
+            } else {
+                v
+            };
             if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
                 out.append_pair(k, &v);
             }
@@ -182,10 +194,7 @@ async fn listing(
             .filter_map(|f| params.facet(f).map(|v| f.tag(kind, v)))
             .collect();
         let query = ListQuery {
-            search: search_text
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
+            search: search_text.split_whitespace().map(str::to_owned).collect(),
             filters,
             sort,
             limit: PAGE_SIZE,

@@ -179,16 +179,14 @@ async fn repo_page(
 ) -> Response {
     let path = format!("/{}{ns}/{name}", kind.url_prefix());
     let result = async {
-        let head = match repo_head::open(&state, &session, kind, (&ns, &name), Tab::Card, "")
-            .await?
-        {
-            Ok(head) => head,
-            Err(redirect) => return Ok(redirect),
-        };
+        let head =
+            match repo_head::open(&state, &session, kind, (&ns, &name), Tab::Card, "").await? {
+                Ok(head) => head,
+                Err(redirect) => return Ok(redirect),
+            };
         let repo = &head.repo;
         let sha = content::resolve(&state, repo, &repo.default_branch).await?;
-        let listing =
-            content::list_page(&state, repo, &sha, "", true, 0, SIZE_WALK_LIMIT).await?;
+        let listing = content::list_page(&state, repo, &sha, "", true, 0, SIZE_WALK_LIMIT).await?;
         let files: Vec<&TreeEntry> = listing
             .entries
             .iter()

@@ -96,7 +96,9 @@ pub async fn open(
     let repo = access::authorize(&state.db, &session.actor, kind, ns, name, Access::Read).await?;
     let base = format!("/{}{}", kind.url_prefix(), repo.full_name());
     if repo.full_name() != format!("{ns}/{name}") {
-        return Ok(Err(Redirect::permanent(&format!("{base}{rest}")).into_response()));
+        return Ok(Err(
+            Redirect::permanent(&format!("{base}{rest}")).into_response()
+        ));
     }
     let is_admin = !session.actor.is_anonymous()
         && access::access(&state.db, &session.actor, &repo).await? >= Access::Admin;
