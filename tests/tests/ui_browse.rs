@@ -275,7 +275,7 @@ async fn discovery_search_filters_sorts_in_both_languages() {
 
 #[tokio::test]
 async fn repo_page_renders_the_card_side_panel_and_snippets() {
-    let (hub, _api) = discovery_fixture().await;
+    let (hub, api) = discovery_fixture().await;
     let anon = browser();
     let r = anon
         .get(format!("{}/alice/chat-zh", hub.url))
@@ -321,19 +321,52 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
     assert!(html.contains(
         "<div id=\"inference-widget\" data-repo=\"alice/chat-zh\" data-repo-type=\"model\"></div>"
     ));
-    // The page is small: under 150 KB before the README's own images.
-    println!("repo page size: {} bytes", html.len());
-    assert!(html.len() < 150_000, "{} bytes", html.len());
+    println!("repo page size (short card): {} bytes", html.len());
     let css = anon
-        .get(format!("{}/static/highlight.css", hub.url))
+        .get(format!("{}/static/style.css", hub.url))
         .send()
         .await
         .unwrap();
     assert_eq!(css.status(), 200);
-    assert!(css.text().await.unwrap().contains(".hl-"));
+    assert!(
+        css.text().await.unwrap().contains(".hl-k"),
+        "the colours of highlighted code"
+    );
+
+    // The page stays small with a long card: under 150 KB before the README's
+    // own images, for a card of about 40 KB with tables and highlighted code.
+    let mut long = String::from(CHAT_CARD);
+    for i in 0..60 {
+        long.push_str(&format!(
+            "\n## 第 {i} 节 Section {i}\n\n本模型在中文和英文的多项评测中表现良好，支持长上下文与工具调用。\
+             The model handles long contexts and tool calls in Chinese and English.\n\n\
+             | 评测 Benchmark | 分数 Score | 说明 Notes |\n|---|---|---|\n| MMLU | 6{i}.1 | 5-shot |\n\
+             | CMMLU | 7{i}.4 | 5-shot |\n| GSM8K | 5{i}.0 | 4-shot |\n\n\
+             ```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\
+             tok = AutoTokenizer.from_pretrained(\"alice/chat-zh\")\n\
+             model = AutoModelForCausalLM.from_pretrained(\"alice/chat-zh\", torch_dtype=\"auto\")\n\
+             inputs = tok(\"你好\", return_tensors=\"pt\")\nprint(tok.decode(model.generate(**inputs)[0]))\n```\n"
+        ));
+    }
+    assert!(long.len() > 35_000, "{}", long.len());
+    commit(
+        &api,
+        "models",
+        "alice/chat-zh",
+        "long card",
+        &[file_op("README.md", long.as_bytes())],
+    )
+    .await;
+    let html = page(&anon, &hub, "/alice/chat-zh", "en").await;
+    println!(
+        "repo page size: {} bytes for a {}-byte README",
+        html.len(),
+        long.len()
+    );
+    assert!(html.len() < 150_000, "{} bytes", html.len());
+    assert!(html.contains("第 59 节 Section 59"));
 
     // English labels.
-    let html = page(&anon, &hub, "/alice/chat-zh", "en").await;
     assert!(html.contains("Model card") && html.contains("Files and versions"));
     assert!(html.contains("Downloads") && html.contains("License"));
 

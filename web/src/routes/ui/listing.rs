@@ -211,8 +211,10 @@ async fn listing(
                 values,
             })
             .collect();
+        // The language switch comes back to this very page (query included).
+        let here = format!("{path}{}", params.with("p", Some(&page_no.to_string())));
         Ok(render(&ListingPage {
-            frame: Frame::new(&session, &path),
+            frame: Frame::new(&session, &here),
             kind,
             title_key: match kind {
                 RepoType::Model => "nav.models",

@@ -34,7 +34,6 @@ pub fn router() -> Router<AppState> {
         .merge(files::router())
         .merge(history::router())
         .merge(viewer::router())
-        .route("/static/highlight.css", get(highlight_stylesheet))
         .route("/static/style.css", get(stylesheet))
         .route("/lang/{code}", get(switch_language))
 }
@@ -128,24 +127,6 @@ async fn stylesheet() -> Response {
             ),
         ],
         include_str!("../../../static/style.css"),
-    )
-        .into_response()
-}
-
-/// Handles `GET /static/highlight.css`: the colours of highlighted code.
-async fn highlight_stylesheet() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-        ],
-        hub_core::highlight::stylesheet(),
     )
         .into_response()
 }
