@@ -233,3 +233,38 @@ async fn listing(
     .await;
     page(&session, &path, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_other_parameters_and_restart_at_page_one() {
+        let params = Params {
+            search: Some("中文 chat".into()),
+            task: Some("text-generation".into()),
+            license: Some(" ".into()),
+            sort: Some("likes".into()),
+            p: Some(3),
+            ..Params::default()
+        };
+        assert_eq!(
+            params.with("language", Some("zh")),
+            "?search=%E4%B8%AD%E6%96%87+chat&task=text-generation&language=zh&sort=likes"
+        );
+        assert_eq!(
+            params.with("task", None),
+            "?search=%E4%B8%AD%E6%96%87+chat&sort=likes"
+        );
+        assert_eq!(
+            params.with("p", Some("4")),
+            "?search=%E4%B8%AD%E6%96%87+chat&task=text-generation&sort=likes&p=4"
+        );
+        assert_eq!(params.sort(), ("likes", Sort::Likes));
+        let bogus = Params {
+            sort: Some("name; drop".into()),
+            ..Params::default()
+        };
+        assert_eq!(bogus.sort(), ("trending", Sort::Trending));
+    }
+}
