@@ -40,7 +40,7 @@ impl RepoHead {
         match self.repo.kind() {
             RepoType::Model => "tab.model_card",
             RepoType::Dataset => "tab.dataset_card",
-            RepoType::Space => "tab.app",
+            RepoType::Space => "tab.space_card",
         }
     }
 
