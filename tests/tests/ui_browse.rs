@@ -525,6 +525,30 @@ async fn files_tree_blob_and_raw_at_any_revision() {
         404
     );
 
+    // Writers get upload, new-file, edit and delete links (to a branch, also
+    // when a tag is shown); readers do not.
+    assert!(!html.contains("/alice/m/upload/") && !html.contains("/alice/m/delete/"));
+    let bob = signed_in(&hub, "bob").await;
+    let html = page(&bob, &hub, "/alice/m/tree/main", "en").await;
+    assert!(!html.contains("/alice/m/upload/"));
+    let alice = signed_in(&hub, "alice").await;
+    let html = page(&alice, &hub, "/alice/m/tree/v1.0", "en").await;
+    assert!(
+        html.contains("href=\"/alice/m/upload/main\"")
+            && html.contains("href=\"/alice/m/new/main\"")
+    );
+    let html = page(&alice, &hub, "/alice/m/blob/main/src/model.py", "zh-CN").await;
+    assert!(
+        html.contains("href=\"/alice/m/edit/main/src/model.py\""),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/alice/m/delete/main/src/model.py\""));
+    let html = page(&alice, &hub, "/alice/m/blob/main/model.safetensors", "en").await;
+    assert!(
+        !html.contains("/alice/m/edit/")
+            && html.contains("href=\"/alice/m/delete/main/model.safetensors\"")
+    );
+
     // Raw: text as text/plain, images as images, never as a page that runs script.
     let raw = anon
         .get(format!("{}/alice/m/raw/main/src/model.py", hub.url))

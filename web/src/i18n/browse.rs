@@ -48,6 +48,10 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "Large file stored with Git LFS",
     ),
     ("files.raw", "原始文件", "Raw"),
+    ("files.upload", "上传文件", "Upload files"),
+    ("files.new_file", "新建文件", "Create a file"),
+    ("files.edit", "编辑", "Edit"),
+    ("files.delete", "删除", "Delete"),
     ("files.download", "下载", "Download"),
     (
         "files.lfs_stored",

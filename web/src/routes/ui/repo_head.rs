@@ -25,6 +25,8 @@ pub struct RepoHead {
     pub tab: Tab,
     /// Whether the visitor administers the repo (the Settings tab).
     pub is_admin: bool,
+    /// Whether the visitor may change files (upload and edit links).
+    pub can_write: bool,
 }
 
 impl RepoHead {
@@ -100,13 +102,17 @@ pub async fn open(
             Redirect::permanent(&format!("{base}{rest}")).into_response()
         ));
     }
-    let is_admin = !session.actor.is_anonymous()
-        && access::access(&state.db, &session.actor, &repo).await? >= Access::Admin;
+    let granted = if session.actor.is_anonymous() {
+        Access::Read
+    } else {
+        access::access(&state.db, &session.actor, &repo).await?
+    };
     Ok(Ok(RepoHead {
         repo,
         base,
         tab,
-        is_admin,
+        is_admin: granted >= Access::Admin,
+        can_write: granted >= Access::Write,
     }))
 }
 
