@@ -348,6 +348,7 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
              inputs = tok(\"你好\", return_tensors=\"pt\")\nprint(tok.decode(model.generate(**inputs)[0]))\n```\n"
         ));
     }
+    long.push_str("\n[配置](config.json) ![示意图](./assets/fig.png)\n");
     assert!(long.len() > 35_000, "{}", long.len());
     commit(
         &api,
@@ -365,6 +366,9 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
     );
     assert!(html.len() < 150_000, "{} bytes", html.len());
     assert!(html.contains("第 59 节 Section 59"));
+    // Relative links and images in the card point at the repo's files.
+    assert!(html.contains("href=\"/alice/chat-zh/blob/main/config.json\""), "{html}");
+    assert!(html.contains("src=\"/alice/chat-zh/raw/main/assets/fig.png\""));
 
     // English labels.
     assert!(html.contains("Model card") && html.contains("Files and versions"));
