@@ -269,6 +269,9 @@ async fn discovery_search_filters_sorts_in_both_languages() {
     // Pages: a page past the end is empty, not an error.
     let html = page(&anon, &hub, "/models?p=5", "en").await;
     assert!(html.contains("No repositories match.") && html.contains("rel=\"prev\""));
+    // A hand-edited page number is the first page, not an error.
+    let html = page(&anon, &hub, "/models?p=abc", "en").await;
+    assert!(html.contains("alice/chat-zh"));
     let html = page(&anon, &hub, "/spaces", "zh-CN").await;
     assert!(html.contains("应用空间"));
 }
@@ -367,7 +370,10 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
     assert!(html.len() < 150_000, "{} bytes", html.len());
     assert!(html.contains("第 59 节 Section 59"));
     // Relative links and images in the card point at the repo's files.
-    assert!(html.contains("href=\"/alice/chat-zh/blob/main/config.json\""), "{html}");
+    assert!(
+        html.contains("href=\"/alice/chat-zh/blob/main/config.json\""),
+        "{html}"
+    );
     assert!(html.contains("src=\"/alice/chat-zh/raw/main/assets/fig.png\""));
 
     // English labels.
@@ -619,6 +625,8 @@ async fn history_pages_and_commit_diffs() {
     assert!(html.contains("href=\"?p=1\""));
     let html = page(&anon, &hub, "/alice/m/commits/main?p=1", "en").await;
     assert!(html.contains("first files") && !html.contains("step 34"));
+    let html = page(&anon, &hub, "/alice/m/commits/main?p=x", "en").await;
+    assert!(html.contains("step 34"));
 
     // A commit's page: text diffs line by line, the new file, escaped.
     let html = unquote(&page(&anon, &hub, &format!("/alice/m/commit/{second}"), "en").await);
