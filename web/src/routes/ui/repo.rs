@@ -215,10 +215,18 @@ async fn repo_page(
             blob: format!("{}/blob/{rev}", head.base),
             raw: format!("{}/raw/{rev}", head.base),
         };
-        let card_html = readme.map(|bytes| {
-            let text = String::from_utf8_lossy(&bytes);
-            markdown::render_in_repo(hub_core::cards::parse_card(&text).body, &links)
-        });
+        // Rendering (highlighting, sanitizing) is CPU work: off the executor.
+        let card_html = match readme {
+            Some(bytes) => Some(
+                tokio::task::spawn_blocking(move || {
+                    let text = String::from_utf8_lossy(&bytes);
+                    markdown::render_in_repo(hub_core::cards::parse_card(&text).body, &links)
+                })
+                .await
+                .map_err(Error::from)?,
+            ),
+            None => None,
+        };
         let snippets = snippets(&origin.base_url, repo);
         Ok(render(&RepoPage {
             frame: Frame::new(&session, &path),
