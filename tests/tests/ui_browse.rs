@@ -395,6 +395,7 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
         html.contains("Dataset card") && html.contains("href=\"/datasets/alice/corpus/viewer\"")
     );
     assert!(unquote(&html).contains("load_dataset(\"alice/corpus\")"));
+    assert!(unquote(&html).contains("dataset_snapshot_download(\"alice/corpus\")"));
     assert!(!html.contains("inference-widget"));
 }
 

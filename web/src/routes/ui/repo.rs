@@ -279,17 +279,18 @@ fn snippets(base_url: &str, repo: &Repo) -> Vec<Snippet> {
         }),
         RepoType::Space => {}
     }
-    if kind != RepoType::Space {
-        let ms_type = match kind {
-            RepoType::Dataset => ", repo_type=\"dataset\"",
-            _ => "",
-        };
+    let modelscope = match kind {
+        RepoType::Model => Some("snapshot_download"),
+        RepoType::Dataset => Some("dataset_snapshot_download"),
+        RepoType::Space => None,
+    };
+    if let Some(function) = modelscope {
         out.push(Snippet {
             key: "use.modelscope",
             code: format!(
                 "# pip install modelscope\n# export MODELSCOPE_ENDPOINT={base_url}\n\
-                 from modelscope import snapshot_download\n\n\
-                 path = snapshot_download(\"{id}\"{ms_type})"
+                 from modelscope import {function}\n\n\
+                 path = {function}(\"{id}\")"
             ),
         });
     }
