@@ -1,20 +1,75 @@
 //! Markdown to safe HTML for model cards and other user text: rendered with
 //! pulldown-cmark (GitHub flavour: tables, strikethrough, task lists), then
 //! sanitized with ammonia so no script, event handler or `javascript:` link
-//! survives, whatever the author wrote.
+//! survives, whatever the author wrote. Fenced code is highlighted with
+//! [`crate::highlight`] (CSS classes only) before sanitizing.
 
-use pulldown_cmark::{Options, Parser, html};
+use crate::highlight::escape;
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
+
+/// Most code highlighted in one document; later blocks are shown plain.
+const MAX_HIGHLIGHTED_CODE: usize = 512 * 1024;
 
 pub fn render(markdown: &str) -> String {
+    render_with_links(markdown, None)
+}
+
+/// Where a repo file's relative links point: `{blob}/{path}` for links,
+/// `{raw}/{path}` for images (e.g. `/alice/m/blob/main`, `/alice/m/raw/main`).
+#[derive(Debug, Clone)]
+pub struct RepoLinks {
+    pub blob: String,
+    pub raw: String,
+}
+
+/// [`render`] for a file of a repo (its README): relative links and images
+/// point at the repo's files, as the author meant them.
+pub fn render_in_repo(markdown: &str, links: &RepoLinks) -> String {
+    render_with_links(markdown, Some(links))
+}
+
+fn render_with_links(markdown: &str, links: Option<&RepoLinks>) -> String {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_FOOTNOTES;
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut unsafe_html, Parser::new_ext(markdown, options));
+    let events = Parser::new_ext(markdown, options).map(|event| match (event, links) {
+        (
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }),
+            Some(l),
+        ) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: in_repo(dest_url, &l.blob),
+            title,
+            id,
+        }),
+        (
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }),
+            Some(l),
+        ) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: in_repo(dest_url, &l.raw),
+            title,
+            id,
+        }),
+        (other, _) => other,
+    });
+    html::push_html(&mut unsafe_html, highlight_code(events));
     ammonia::Builder::default()
         .add_generic_attributes(["align"])
         .add_tag_attributes("code", ["class"])
+        .add_tag_attributes("span", ["class"])
         .add_tag_attributes("input", ["type", "checked", "disabled"])
         .add_tags(["input"])
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
@@ -23,9 +78,100 @@ pub fn render(markdown: &str) -> String {
         .to_string()
 }
 
+/// A relative URL (`docs/a.md`, `./fig.png`) under `base`; anything else
+/// (absolute, with a scheme, an anchor, going up with `..`) as it is.
+fn in_repo<'a>(url: CowStr<'a>, base: &str) -> CowStr<'a> {
+    let relative = !url.is_empty()
+        && !url.starts_with(['/', '#', '?'])
+        && !url.starts_with("..")
+        && !url
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+            .contains(':');
+    if !relative {
+        return url;
+    }
+    let path = url.trim_start_matches("./");
+    CowStr::from(format!("{base}/{path}"))
+}
+
+/// Replaces each fenced code block by its highlighted HTML (the code's text
+/// escaped inside `hl-` spans); unknown languages stay plain.
+fn highlight_code<'a>(events: impl Iterator<Item = Event<'a>>) -> impl Iterator<Item = Event<'a>> {
+    let mut code: Option<(String, String)> = None;
+    let mut budget = MAX_HIGHLIGHTED_CODE;
+    events.filter_map(move |event| match event {
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+            let lang = info.split([',', ' ', '{']).next().unwrap_or("").to_owned();
+            code = Some((lang, String::new()));
+            None
+        }
+        Event::Text(text) if code.is_some() => {
+            if let Some((_, buf)) = code.as_mut() {
+                buf.push_str(&text);
+            }
+            None
+        }
+        Event::End(TagEnd::CodeBlock) if code.is_some() => {
+            let (lang, text) = code.take().unwrap_or_default();
+            let highlighted = (text.len() <= budget)
+                .then(|| crate::highlight::highlight(&text, &lang))
+                .flatten();
+            budget = budget.saturating_sub(text.len());
+            let inner = highlighted.unwrap_or_else(|| escape(&text));
+            let class = if lang.is_empty() {
+                String::new()
+            } else {
+                format!(" class=\"language-{}\"", escape(&lang))
+            };
+            Some(Event::Html(CowStr::from(format!(
+                "<pre><code{class}>{inner}</code></pre>\n"
+            ))))
+        }
+        other => Some(other),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::render;
+
+    #[test]
+    fn relative_links_and_images_point_into_the_repo() {
+        let links = super::RepoLinks {
+            blob: "/alice/m/blob/main".into(),
+            raw: "/alice/m/raw/main".into(),
+        };
+        let html = super::render_in_repo(
+            "[cfg](config.json) [doc](./docs/a.md#x) [abs](https://x.org/a) [top](#usage) \
+             [root](/bob/n) [up](../x) [js](javascript:alert(1))\n\n![fig](assets/fig.png)",
+            &links,
+        );
+        for part in [
+            "href=\"/alice/m/blob/main/config.json\"",
+            "href=\"/alice/m/blob/main/docs/a.md#x\"",
+            "href=\"https://x.org/a\"",
+            "href=\"#usage\"",
+            "href=\"/bob/n\"",
+            "href=\"../x\"",
+            "src=\"/alice/m/raw/main/assets/fig.png\"",
+        ] {
+            assert!(html.contains(part), "{part} in {html}");
+        }
+        assert!(!html.contains("javascript:"), "{html}");
+    }
+
+    #[test]
+    fn code_is_highlighted_with_classes() {
+        let html = render("```python\nimport torch  # <b>\n```\n\n```\n<i>plain</i>\n```\n");
+        assert!(html.contains("<span class=\"hl-"), "{html}");
+        assert!(
+            html.contains("&lt;b&gt;") && html.contains("&lt;i&gt;plain"),
+            "{html}"
+        );
+        assert!(!html.contains("style="), "{html}");
+    }
 
     #[test]
     fn renders_tables_and_code() {

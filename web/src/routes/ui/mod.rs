@@ -3,6 +3,13 @@
 mod account;
 mod home;
 mod repo;
+// Browsing pages.
+mod files;
+mod history;
+mod listing;
+mod paging;
+mod repo_head;
+mod viewer;
 
 use askama::Template;
 use axum::Router;
@@ -23,6 +30,11 @@ pub fn router() -> Router<AppState> {
         .merge(home::router())
         .merge(account::router())
         .merge(repo::router())
+        // Browsing pages.
+        .merge(listing::router())
+        .merge(files::router())
+        .merge(history::router())
+        .merge(viewer::router())
         .route("/static/style.css", get(stylesheet))
         .route("/lang/{code}", get(switch_language))
 }
