@@ -4,6 +4,16 @@ mod account;
 mod home;
 mod repo;
 
+// Upload and edit, repo settings, profiles, organisations, likes (ui-manage).
+mod edit;
+mod likes;
+mod orgs;
+mod profiles;
+mod repo_routes;
+mod scripts;
+mod settings;
+mod upload;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query};
@@ -23,6 +33,14 @@ pub fn router() -> Router<AppState> {
         .merge(home::router())
         .merge(account::router())
         .merge(repo::router())
+        // ui-manage pages
+        .merge(upload::router())
+        .merge(edit::router())
+        .merge(settings::router())
+        .merge(likes::router())
+        .merge(profiles::router())
+        .merge(orgs::router())
+        .merge(scripts::router())
         .route("/static/style.css", get(stylesheet))
         .route("/lang/{code}", get(switch_language))
 }
