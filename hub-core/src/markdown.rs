@@ -1,9 +1,14 @@
 //! Markdown to safe HTML for model cards and other user text: rendered with
 //! pulldown-cmark (GitHub flavour: tables, strikethrough, task lists), then
 //! sanitized with ammonia so no script, event handler or `javascript:` link
-//! survives, whatever the author wrote.
+//! survives, whatever the author wrote. Fenced code is highlighted with
+//! [`crate::highlight`] (CSS classes only) before sanitizing.
 
-use pulldown_cmark::{Options, Parser, html};
+use crate::highlight::escape;
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
+
+/// Most code highlighted in one document; later blocks are shown plain.
+const MAX_HIGHLIGHTED_CODE: usize = 512 * 1024;
 
 pub fn render(markdown: &str) -> String {
     let options = Options::ENABLE_TABLES
@@ -11,10 +16,14 @@ pub fn render(markdown: &str) -> String {
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_FOOTNOTES;
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut unsafe_html, Parser::new_ext(markdown, options));
+    html::push_html(
+        &mut unsafe_html,
+        highlight_code(Parser::new_ext(markdown, options)),
+    );
     ammonia::Builder::default()
         .add_generic_attributes(["align"])
         .add_tag_attributes("code", ["class"])
+        .add_tag_attributes("span", ["class"])
         .add_tag_attributes("input", ["type", "checked", "disabled"])
         .add_tags(["input"])
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
@@ -23,9 +32,57 @@ pub fn render(markdown: &str) -> String {
         .to_string()
 }
 
+/// Replaces each fenced code block by its highlighted HTML (the code's text
+/// escaped inside `hl-` spans); unknown languages stay plain.
+fn highlight_code<'a>(events: impl Iterator<Item = Event<'a>>) -> impl Iterator<Item = Event<'a>> {
+    let mut code: Option<(String, String)> = None;
+    let mut budget = MAX_HIGHLIGHTED_CODE;
+    events.filter_map(move |event| match event {
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+            let lang = info.split([',', ' ', '{']).next().unwrap_or("").to_owned();
+            code = Some((lang, String::new()));
+            None
+        }
+        Event::Text(text) if code.is_some() => {
+            if let Some((_, buf)) = code.as_mut() {
+                buf.push_str(&text);
+            }
+            None
+        }
+        Event::End(TagEnd::CodeBlock) if code.is_some() => {
+            let (lang, text) = code.take().unwrap_or_default();
+            let highlighted = (text.len() <= budget)
+                .then(|| crate::highlight::highlight(&text, &lang))
+                .flatten();
+            budget = budget.saturating_sub(text.len());
+            let inner = highlighted.unwrap_or_else(|| escape(&text));
+            let class = if lang.is_empty() {
+                String::new()
+            } else {
+                format!(" class=\"language-{}\"", escape(&lang))
+            };
+            Some(Event::Html(CowStr::from(format!(
+                "<pre><code{class}>{inner}</code></pre>\n"
+            ))))
+        }
+        other => Some(other),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::render;
+
+    #[test]
+    fn code_is_highlighted_with_classes() {
+        let html = render("```python\nimport torch  # <b>\n```\n\n```\n<i>plain</i>\n```\n");
+        assert!(html.contains("<span class=\"hl-"), "{html}");
+        assert!(
+            html.contains("&lt;b&gt;") && html.contains("&lt;i&gt;plain"),
+            "{html}"
+        );
+        assert!(!html.contains("style="), "{html}");
+    }
 
     #[test]
     fn renders_tables_and_code() {

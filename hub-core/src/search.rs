@@ -3,8 +3,11 @@
 //! rule too ([`Reader::sql_condition`]), so a page costs one round trip
 //! however many private repos are skipped.
 //!
-//! * `search`: each term is a case-insensitive substring of `namespace/name`
-//!   or of the model card's text (Chinese included: the text is matched as is).
+//! * `search`: each term is a case-insensitive substring of `namespace/name`,
+//!   of the model card's text, or of one of the repo's tags. Substrings, not
+//!   full-text tokens: Chinese has no spaces between words, so `中文` must
+//!   match inside `这是一个中文对话模型` (PostgreSQL's text search and trigram
+//!   indexes split or drop such text).
 //! * `filter`: every value must be one of the repo's tags (`repos::tags`:
 //!   card tags, languages, `license:...`, pipeline tag, library, ...).
 //! * Sorts, all descending unless asked otherwise, ties broken by newest id:
@@ -172,7 +175,8 @@ fn build(query: &ListQuery, reader: Reader) -> Result<Sql> {
         let p = sql.bind(Bind::Text(term.trim().to_owned()));
         conditions.push(format!(
             "(strpos(lower(n.name || '/' || r.name), lower({p})) > 0 \
-             OR strpos(lower(r.card_text), lower({p})) > 0)"
+             OR strpos(lower(r.card_text), lower({p})) > 0 \
+             OR strpos(lower(array_to_string(r.tags, ' ')), lower({p})) > 0)"
         ));
     }
     if !query.filters.is_empty() {
@@ -193,6 +197,96 @@ fn build(query: &ListQuery, reader: Reader) -> Result<Sql> {
         query.sort.key(),
     );
     Ok(sql)
+}
+
+/// What the listing pages filter by. Each value of a facet stands for one
+/// repo tag ([`Facet::tag`], following `repos::tags`), so a facet filter is
+/// an ordinary `filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facet {
+    Task,
+    Library,
+    Language,
+    License,
+}
+
+impl Facet {
+    pub const ALL: [Facet; 4] = [Facet::Task, Facet::Library, Facet::Language, Facet::License];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Facet::Task => "task",
+            Facet::Library => "library",
+            Facet::Language => "language",
+            Facet::License => "license",
+        }
+    }
+
+    /// Whether repos of `kind` are filtered by this facet (only models name
+    /// a library).
+    pub fn applies_to(self, kind: RepoType) -> bool {
+        self != Facet::Library || kind == RepoType::Model
+    }
+
+    /// The tag a repo of `kind` carries when its card gives `value`.
+    pub fn tag(self, kind: RepoType, value: &str) -> String {
+        match (self, kind) {
+            (Facet::License, _) => format!("license:{value}"),
+            (Facet::Task, RepoType::Dataset) => format!("task_categories:{value}"),
+            (Facet::Language, RepoType::Dataset) => format!("language:{value}"),
+            _ => value.to_owned(),
+        }
+    }
+
+    /// The values of this facet for repo `r`, as an SQL set `s(v)`.
+    fn sql_source(self, kind: RepoType) -> &'static str {
+        match (self, kind) {
+            (Facet::Task, RepoType::Dataset) => {
+                "LATERAL (SELECT substr(t, 17) FROM unnest(r.tags) t WHERE t LIKE 'task\\_categories:%') s(v)"
+            }
+            (Facet::Task, _) => "LATERAL (SELECT r.card_pipeline_tag) s(v)",
+            (Facet::Library, _) => "LATERAL (SELECT r.card_library_name) s(v)",
+            (Facet::Language, _) => "unnest(r.card_language) s(v)",
+            (Facet::License, _) => "LATERAL (SELECT r.card_license) s(v)",
+        }
+    }
+}
+
+/// A facet value and how many visible repos have it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FacetValue {
+    pub value: String,
+    pub count: i64,
+}
+
+/// The most common values of each facet that applies to `kind`, among the
+/// repos `actor` may see (at most `per_facet` each, most common first).
+pub async fn facets(
+    db: &PgPool,
+    actor: &Actor,
+    kind: RepoType,
+    per_facet: i64,
+) -> Result<Vec<(Facet, Vec<FacetValue>)>> {
+    let reader = Reader::of(actor);
+    let visible = reader.sql_condition("$3");
+    let mut out = Vec::new();
+    for facet in Facet::ALL.into_iter().filter(|f| f.applies_to(kind)) {
+        let sql = format!(
+            "SELECT s.v AS value, count(*) AS count FROM repos r, {} \
+             WHERE r.repo_type = $1 AND {visible} AND s.v IS NOT NULL AND s.v <> '' \
+             GROUP BY s.v ORDER BY count(*) DESC, s.v LIMIT $2",
+            facet.sql_source(kind)
+        );
+        let mut query = sqlx::query_as::<_, FacetValue>(sqlx::AssertSqlSafe(sql))
+            .bind(kind.as_str())
+            .bind(per_facet);
+        if let Some(id) = reader.user_id() {
+            query = query.bind(id);
+        }
+        let values = query.fetch_all(db).await?;
+        out.push((facet, values));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -277,6 +371,24 @@ mod tests {
             "{}",
             sql.text
         );
+    }
+
+    #[test]
+    fn facets_map_to_tags() {
+        assert_eq!(Facet::License.tag(RepoType::Model, "mit"), "license:mit");
+        assert_eq!(
+            Facet::Task.tag(RepoType::Dataset, "text-classification"),
+            "task_categories:text-classification"
+        );
+        assert_eq!(Facet::Language.tag(RepoType::Dataset, "zh"), "language:zh");
+        assert_eq!(Facet::Language.tag(RepoType::Model, "zh"), "zh");
+        assert_eq!(
+            Facet::Task.tag(RepoType::Model, "text-generation"),
+            "text-generation"
+        );
+        assert!(!Facet::Library.applies_to(RepoType::Dataset));
+        // The dataset task source strips exactly the tag's prefix.
+        assert_eq!("task_categories:".len() + 1, 17);
     }
 
     #[test]

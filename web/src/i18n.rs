@@ -4,6 +4,8 @@
 
 use axum::http::HeaderMap;
 
+mod browse;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Zh,
@@ -85,7 +87,7 @@ impl Lang {
     /// The UI string for `key`. Unknown keys show as themselves, and a unit
     /// test checks that every key used by the templates exists.
     pub fn t(self, key: &str) -> &'static str {
-        match MESSAGES.iter().find(|(k, _, _)| *k == key) {
+        match all_messages().find(|(k, _, _)| *k == key) {
             Some((_, zh, en)) => match self {
                 Lang::Zh => zh,
                 Lang::En => en,
@@ -114,6 +116,86 @@ impl Lang {
             Lang::En => d.format("%b %-d, %Y").to_string(),
         }
     }
+
+    // Formatting helpers of the browsing pages.
+
+    /// A count in the short form each language reads at a glance: Chinese
+    /// groups by 万 (10⁴) and 亿 (10⁸), English by k, M and B.
+    pub fn compact(self, n: &i64) -> String {
+        let n = *n;
+        let abs = n.unsigned_abs() as f64;
+        let units: &[(f64, &str)] = match self {
+            Lang::Zh => &[(1e8, "亿"), (1e4, "万")],
+            Lang::En => &[(1e9, "B"), (1e6, "M"), (1e3, "k")],
+        };
+        for &(size, unit) in units {
+            if abs >= size {
+                let v = abs / size;
+                // One decimal below 100 units (1.2万, 12.3k), none above.
+                let text = if v < 100.0 {
+                    let t = format!("{:.1}", (v * 10.0).floor() / 10.0);
+                    t.strip_suffix(".0").map(str::to_owned).unwrap_or(t)
+                } else {
+                    format!("{}", v.floor())
+                };
+                let sign = if n < 0 { "-" } else { "" };
+                return format!("{sign}{text}{unit}");
+            }
+        }
+        n.to_string()
+    }
+
+    /// How long ago, in words: "3 天前" / "3 days ago"; a date past a year.
+    pub fn ago(self, d: &chrono::DateTime<chrono::Utc>) -> String {
+        self.ago_from(d, chrono::Utc::now())
+    }
+
+    fn ago_from(
+        self,
+        d: &chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let secs = (now - *d).num_seconds().max(0);
+        let (n, zh, en) = match secs {
+            0..60 => {
+                return match self {
+                    Lang::Zh => "刚刚".into(),
+                    Lang::En => "just now".into(),
+                };
+            }
+            60..3600 => (secs / 60, "分钟", "minute"),
+            3600..86_400 => (secs / 3600, "小时", "hour"),
+            86_400..2_592_000 => (secs / 86_400, "天", "day"),
+            2_592_000..31_536_000 => (secs / 2_592_000, "个月", "month"),
+            _ => return self.date(d),
+        };
+        match self {
+            Lang::Zh => format!("{n} {zh}前"),
+            Lang::En if n == 1 => format!("1 {en} ago"),
+            Lang::En => format!("{n} {en}s ago"),
+        }
+    }
+
+    /// A size in bytes, in decimal units (as Hugging Face shows them).
+    pub fn size(self, bytes: &u64) -> String {
+        const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+        let mut size = *bytes as f64;
+        let mut unit = 0;
+        while size >= 1000.0 && unit < UNITS.len() - 1 {
+            size /= 1000.0;
+            unit += 1;
+        }
+        if unit == 0 {
+            format!("{bytes} B")
+        } else {
+            format!("{size:.1} {}", UNITS[unit])
+        }
+    }
+}
+
+/// Every table of UI strings (one per part of the UI, to keep them apart).
+fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    MESSAGES.iter().chain(browse::MESSAGES)
 }
 
 /// (key, zh-CN, en)
@@ -330,6 +412,33 @@ mod tests {
         assert_eq!(Lang::Zh.number(&12), "12");
     }
 
+    #[test]
+    fn compact_numbers_and_relative_dates() {
+        assert_eq!(Lang::Zh.compact(&12_345), "1.2万");
+        assert_eq!(Lang::En.compact(&12_345), "12.3k");
+        assert_eq!(Lang::Zh.compact(&9_999), "9999");
+        assert_eq!(Lang::En.compact(&999), "999");
+        assert_eq!(Lang::En.compact(&1_000), "1k");
+        assert_eq!(Lang::En.compact(&2_500_000), "2.5M");
+        assert_eq!(Lang::Zh.compact(&320_000_000), "3.2亿");
+        assert_eq!(Lang::Zh.compact(&1_234_567), "123万");
+        let now = chrono::Utc::now();
+        let days = |n| now - chrono::Duration::days(n);
+        assert_eq!(Lang::Zh.ago_from(&days(3), now), "3 天前");
+        assert_eq!(Lang::En.ago_from(&days(3), now), "3 days ago");
+        assert_eq!(Lang::En.ago_from(&days(1), now), "1 day ago");
+        assert_eq!(Lang::En.ago_from(&now, now), "just now");
+        assert_eq!(
+            Lang::Zh.ago_from(&(now - chrono::Duration::minutes(5)), now),
+            "5 分钟前"
+        );
+        assert_eq!(
+            Lang::En.ago_from(&days(800), now),
+            Lang::En.date(&days(800))
+        );
+        assert_eq!(Lang::En.size(&1_234_567), "1.2 MB");
+    }
+
     /// Every key used in a template exists in both languages.
     #[test]
     fn every_template_key_is_translated() {
@@ -339,14 +448,15 @@ mod tests {
             for piece in text.split(".t(\"").skip(1) {
                 let key = piece.split('"').next().unwrap();
                 assert!(
-                    MESSAGES.iter().any(|(k, _, _)| *k == key),
+                    all_messages().any(|(k, _, _)| *k == key),
                     "missing translation for {key}"
                 );
             }
         }
-        let mut keys: Vec<_> = MESSAGES.iter().map(|(k, _, _)| k).collect();
+        let mut keys: Vec<_> = all_messages().map(|(k, _, _)| k).collect();
+        let count = keys.len();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), MESSAGES.len(), "duplicate keys");
+        assert_eq!(keys.len(), count, "duplicate keys");
     }
 }

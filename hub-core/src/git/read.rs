@@ -369,16 +369,19 @@ pub fn diff_commit(repo: &Repository, oid: Oid) -> Result<Vec<FileDiff>> {
                 (None, None) => String::new(),
             };
             (None, Some(text))
-        } else if delta.flags().is_binary()
-            || delta.old_file().is_binary()
-            || delta.new_file().is_binary()
-        {
-            (None, Some("binary file".to_owned()))
         } else {
-            let text = git2::Patch::from_diff(&diff, i)?
-                .map(|mut p| p.to_buf().map(|b| String::from_utf8_lossy(&b).into_owned()))
-                .transpose()?;
-            (text, None)
+            // Whether a file is binary is known once its content is loaded,
+            // which making the patch does.
+            match git2::Patch::from_diff(&diff, i)? {
+                Some(patch) if patch.delta().flags().is_binary() => {
+                    (None, Some("binary file".to_owned()))
+                }
+                Some(mut patch) => (
+                    Some(String::from_utf8_lossy(&patch.to_buf()?).into_owned()),
+                    None,
+                ),
+                None => (None, Some("binary file".to_owned())),
+            }
         };
         let status = format!("{:?}", delta.status()).to_lowercase();
         out.push(FileDiff {

@@ -213,3 +213,18 @@ pub async fn blob_sha256s(
     })
     .await
 }
+
+/// A commit and the changes it made against its first parent (text diffs;
+/// a summary for binary and LFS files).
+pub async fn commit_with_diff(
+    hub: &Hub,
+    repo: &Repo,
+    rev: &str,
+) -> Result<(CommitInfo, Vec<FileDiff>)> {
+    let rev = rev.to_owned();
+    with_git(hub.repo_dir(repo.id), move |g| {
+        let oid = read::resolve_revision(g, &rev)?;
+        Ok((read::commit(g, oid)?, read::diff_commit(g, oid)?))
+    })
+    .await
+}

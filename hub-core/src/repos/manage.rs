@@ -190,17 +190,3 @@ pub async fn list_in_namespace(hub: &Hub, actor: &Actor, namespace: &str) -> Res
     }
     Ok(visible)
 }
-
-/// Recently updated public repos (for the home page until search lands).
-pub async fn recent_public(hub: &Hub, repo_type: RepoType, limit: i64) -> Result<Vec<Repo>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM repos r JOIN namespaces n ON n.id = r.namespace_id
-         WHERE r.repo_type = $1 AND NOT r.private ORDER BY r.last_modified DESC LIMIT $2",
-        super::REPO_COLUMNS
-    ));
-    Ok(sqlx::query_as(sql)
-        .bind(repo_type.as_str())
-        .bind(limit)
-        .fetch_all(&hub.db)
-        .await?)
-}

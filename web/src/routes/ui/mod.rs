@@ -3,6 +3,12 @@
 mod account;
 mod home;
 mod repo;
+// Browsing pages.
+mod files;
+mod history;
+mod listing;
+mod repo_head;
+mod viewer;
 
 // Upload and edit, repo settings, profiles, organisations, likes (ui-manage).
 mod edit;
@@ -33,6 +39,11 @@ pub fn router() -> Router<AppState> {
         .merge(home::router())
         .merge(account::router())
         .merge(repo::router())
+        // Browsing pages.
+        .merge(listing::router())
+        .merge(files::router())
+        .merge(history::router())
+        .merge(viewer::router())
         // ui-manage pages
         .merge(upload::router())
         .merge(edit::router())

@@ -6,12 +6,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use hub_core::accounts::orgs;
-use hub_core::repos::access::{self, Access};
 use hub_core::repos::content::{self, EntryKind, TreeEntry};
 use hub_core::repos::{Repo, RepoType, manage};
 use hub_core::{Error, markdown};
 use serde::Deserialize;
 
+use super::repo_head::{self, RepoHead, Tab};
 use super::{Frame, page, render};
 use crate::app::AppState;
 use crate::auth::Session;
@@ -117,37 +117,28 @@ async fn create_repo(
 #[template(path = "repo.html")]
 struct RepoPage {
     frame: Frame,
-    repo: Repo,
-    kind_key: &'static str,
-    files: Vec<TreeEntry>,
+    head: RepoHead,
     card_html: Option<String>,
-    clone_url: String,
+    /// Total size of the files (a lower bound when `size_partial`).
+    size: u64,
+    size_partial: bool,
+    file_count: i64,
+    /// The top folder's entries (a few), linking into the file browser.
+    top: Vec<(String, String, bool)>,
+    snippets: Vec<Snippet>,
 }
 
-impl RepoPage {
-    fn is_dir(&self, e: &TreeEntry) -> bool {
-        e.kind == EntryKind::Directory
-    }
+/// Entries of the top folder listed in the side panel.
+const TOP_ENTRIES: usize = 20;
 
-    fn human_size(&self, e: &TreeEntry) -> String {
-        human_size(e.content_size())
-    }
+/// A "use this repo" snippet: a label key and the code.
+struct Snippet {
+    key: &'static str,
+    code: String,
 }
 
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1000.0 && unit < UNITS.len() - 1 {
-        size /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{size:.1} {}", UNITS[unit])
-    }
-}
+/// Files counted for the size in the side panel; larger repos show "≥".
+const SIZE_WALK_LIMIT: usize = 5000;
 
 /// Handles `GET /{namespace}/{name}`.
 async fn model_page(
@@ -188,41 +179,114 @@ async fn repo_page(
 ) -> Response {
     let path = format!("/{}{ns}/{name}", kind.url_prefix());
     let result = async {
-        let repo =
-            access::authorize(&state.db, &session.actor, kind, &ns, &name, Access::Read).await?;
-        if repo.full_name() != format!("{ns}/{name}") {
-            // Renamed: send the browser to the current name.
-            return Ok(
-                Redirect::permanent(&format!("/{}{}", kind.url_prefix(), repo.full_name()))
-                    .into_response(),
-            );
-        }
-        let (sha, files) = content::list(&state, &repo, &repo.default_branch, "", false).await?;
-        let readme = content::read_small_file(&state, &repo, &sha, "README.md").await?;
+        let head =
+            match repo_head::open(&state, &session, kind, (&ns, &name), Tab::Card, "").await? {
+                Ok(head) => head,
+                Err(redirect) => return Ok(redirect),
+            };
+        let repo = &head.repo;
+        let sha = content::resolve(&state, repo, &repo.default_branch).await?;
+        let listing = content::list_page(&state, repo, &sha, "", true, 0, SIZE_WALK_LIMIT).await?;
+        let files: Vec<&TreeEntry> = listing
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::File)
+            .collect();
+        let size = files.iter().map(|e| e.content_size()).sum();
+        let rev = repo_head::encode_segment(&repo.default_branch);
+        let top = listing
+            .entries
+            .iter()
+            .filter(|e| !e.path.contains('/'))
+            .take(TOP_ENTRIES)
+            .map(|e| {
+                let is_dir = e.kind == EntryKind::Directory;
+                let verb = if is_dir { "tree" } else { "blob" };
+                let href = format!(
+                    "{}/{verb}/{rev}/{}",
+                    head.base,
+                    repo_head::encode_path(&e.path)
+                );
+                (e.path.clone(), href, is_dir)
+            })
+            .collect();
+        let readme = content::read_small_file(&state, repo, &sha, "README.md").await?;
         let card_html = readme.map(|bytes| {
             let text = String::from_utf8_lossy(&bytes);
             markdown::render(hub_core::cards::parse_card(&text).body)
         });
-        let kind_key = match kind {
-            RepoType::Model => "type.model",
-            RepoType::Dataset => "type.dataset",
-            RepoType::Space => "type.space",
-        };
-        let clone_url = format!(
-            "{}/{}{}",
-            origin.base_url,
-            kind.url_prefix(),
-            repo.full_name()
-        );
+        let snippets = snippets(&origin.base_url, repo);
         Ok(render(&RepoPage {
             frame: Frame::new(&session, &path),
-            repo,
-            kind_key,
-            files,
             card_html,
-            clone_url,
+            size,
+            size_partial: listing.next.is_some(),
+            file_count: files.len() as i64,
+            top,
+            snippets,
+            head,
         }))
     }
     .await;
     page(&session, &path, result)
+}
+
+/// How to use the repo from the tools people have, pointed at this hub.
+fn snippets(base_url: &str, repo: &Repo) -> Vec<Snippet> {
+    let id = repo.full_name();
+    let kind = repo.kind();
+    let repo_type = match kind {
+        RepoType::Model => String::new(),
+        other => format!(", repo_type=\"{}\"", other.as_str()),
+    };
+    let mut out = vec![Snippet {
+        key: "use.huggingface_hub",
+        code: format!(
+            "# pip install huggingface_hub\n# export HF_ENDPOINT={base_url}\n\
+             from huggingface_hub import snapshot_download\n\n\
+             path = snapshot_download(\"{id}\"{repo_type})"
+        ),
+    }];
+    match kind {
+        RepoType::Model => out.push(Snippet {
+            key: "use.transformers",
+            code: format!(
+                "# pip install transformers\n# export HF_ENDPOINT={base_url}\n\
+                 from transformers import AutoModel, AutoTokenizer\n\n\
+                 tokenizer = AutoTokenizer.from_pretrained(\"{id}\")\n\
+                 model = AutoModel.from_pretrained(\"{id}\")"
+            ),
+        }),
+        RepoType::Dataset => out.push(Snippet {
+            key: "use.datasets",
+            code: format!(
+                "# pip install datasets\n# export HF_ENDPOINT={base_url}\n\
+                 from datasets import load_dataset\n\n\
+                 ds = load_dataset(\"{id}\")"
+            ),
+        }),
+        RepoType::Space => {}
+    }
+    if kind != RepoType::Space {
+        let ms_type = match kind {
+            RepoType::Dataset => ", repo_type=\"dataset\"",
+            _ => "",
+        };
+        out.push(Snippet {
+            key: "use.modelscope",
+            code: format!(
+                "# pip install modelscope\n# export MODELSCOPE_ENDPOINT={base_url}\n\
+                 from modelscope import snapshot_download\n\n\
+                 path = snapshot_download(\"{id}\"{ms_type})"
+            ),
+        });
+    }
+    out.push(Snippet {
+        key: "use.git",
+        code: format!(
+            "git lfs install\ngit clone {base_url}/{}{id}",
+            kind.url_prefix()
+        ),
+    });
+    out
 }

@@ -1,0 +1,1036 @@
+//! The browsing pages as a browser gets them: discovery (home, /models,
+//! /datasets with search, filters and sorts, Chinese search included), the
+//! repo page (rendered card, side panel, snippets), files (tree at a branch,
+//! tag or commit; file view; raw), history and commit diffs, the dataset
+//! viewer (CSV, TSV, JSONL, Parquet), private repos hidden from outsiders,
+//! and hostile model cards rendered harmlessly.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tests::{Api, TestHub, file_op};
+
+const LFS_TYPE: &str = "application/vnd.git-lfs+json";
+
+/// A browser: cookies kept, redirects not followed (the tests check them).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A browser signed in as `user` (created with password `password-123`).
+async fn signed_in(hub: &TestHub, user: &str) -> reqwest::Client {
+    let b = browser();
+    let r = b
+        .post(format!("{}/login", hub.url))
+        .form(&[("login", user), ("password", "password-123")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "log-in as {user}");
+    b
+}
+
+/// GETs a page; returns its status and body.
+async fn get(b: &reqwest::Client, hub: &TestHub, path: &str, lang: &str) -> (u16, String) {
+    let r = b
+        .get(format!("{}{path}", hub.url))
+        .header("accept-language", lang)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// A page that must answer 200; returns its HTML.
+async fn page(b: &reqwest::Client, hub: &TestHub, path: &str, lang: &str) -> String {
+    let (status, html) = get(b, hub, path, lang).await;
+    assert_eq!(status, 200, "GET {path}: {html}");
+    assert!(!html.contains("<script"), "no inline script on {path}");
+    html
+}
+
+/// HTML with entities spelled one way (askama writes `&#60;` and `&#34;`,
+/// ammonia and syntect `&lt;` and `&quot;`): quotes back to quotes, `<`
+/// and `>` as `&lt;` and `&gt;`.
+fn unquote(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "&lt;")
+        .replace("&#62;", "&gt;")
+}
+
+/// Uploads `data` through the LFS batch API of `repo_path` (`alice/m` or
+/// `datasets/alice/d`); returns its sha256.
+async fn upload_lfs(hub: &TestHub, token: &str, repo_path: &str, data: &[u8]) -> String {
+    let oid = hex::encode(Sha256::digest(data));
+    let client = reqwest::Client::new();
+    let request = json!({ "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
+        "objects": [{ "oid": oid, "size": data.len() }] });
+    let batch: Value = client
+        .post(format!(
+            "{}/{repo_path}.git/info/lfs/objects/batch",
+            hub.url
+        ))
+        .bearer_auth(token)
+        .header("accept", LFS_TYPE)
+        .header("content-type", LFS_TYPE)
+        .body(request.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions = &batch["objects"][0]["actions"];
+    if let Some(upload) = actions["upload"]["href"].as_str() {
+        let put = client.put(upload).body(data.to_vec()).send().await.unwrap();
+        assert_eq!(put.status(), 200);
+        let verified = client
+            .post(actions["verify"]["href"].as_str().unwrap())
+            .bearer_auth(token)
+            .header("content-type", LFS_TYPE)
+            .body(json!({ "oid": oid, "size": data.len() }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verified.status(), 200);
+    }
+    oid
+}
+
+fn lfs_op(path: &str, oid: &str, size: usize) -> Value {
+    json!({ "key": "lfsFile", "value": { "path": path, "algo": "sha256", "oid": oid, "size": size } })
+}
+
+async fn commit(api: &Api, plural: &str, repo: &str, summary: &str, ops: &[Value]) -> String {
+    let c = api.commit_to(plural, repo, summary, ops, None).await;
+    assert_eq!(c.status, 200, "{:?}", c.body);
+    c.body["commitOid"].as_str().unwrap().to_owned()
+}
+
+const CHAT_CARD: &str = "---\nlicense: apache-2.0\nlanguage: [zh, en]\npipeline_tag: text-generation\n\
+library_name: transformers\ntags: [chat, 对话]\nbase_model: Qwen/Qwen2-0.5B\n---\n\
+# 中文对话模型\n\n这是一个中文对话模型，适合客服场景。\n\n| 指标 | 分数 |\n|---|---|\n| C-Eval | 61.2 |\n\n\
+```python\nfrom transformers import AutoModel\nmodel = AutoModel.from_pretrained(\"alice/chat-zh\")\n```\n";
+
+/// alice (token) with public models `chat-zh` (Chinese card) and `vision`,
+/// a private `secret` model whose card also says 中文, and bob.
+async fn discovery_fixture() -> (TestHub, Api) {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    hub.user_with_token("bob");
+    let api = hub.api(Some(&token));
+    for (name, private) in [("chat-zh", false), ("vision", false), ("secret", true)] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, private)
+                .await
+                .status,
+            200
+        );
+    }
+    commit(
+        &api,
+        "models",
+        "alice/chat-zh",
+        "card",
+        &[file_op("README.md", CHAT_CARD.as_bytes())],
+    )
+    .await;
+    commit(
+        &api,
+        "models",
+        "alice/vision",
+        "card",
+        &[file_op(
+            "README.md",
+            b"---\nlicense: mit\npipeline_tag: image-classification\nlibrary_name: timm\n---\n# Vision\nAn image classifier for cats.\n",
+        )],
+    )
+    .await;
+    commit(
+        &api,
+        "models",
+        "alice/secret",
+        "card",
+        &[file_op("README.md", "# 秘密\n中文内部模型\n".as_bytes())],
+    )
+    .await;
+    assert_eq!(
+        api.create_repo("dataset", "alice", "corpus", false)
+            .await
+            .status,
+        200
+    );
+    commit(
+        &api,
+        "datasets",
+        "alice/corpus",
+        "card",
+        &[file_op(
+            "README.md",
+            b"---\nlicense: cc-by-4.0\nlanguage: zh\ntask_categories: [text-classification]\n---\n# Corpus\n",
+        )],
+    )
+    .await;
+    (hub, api)
+}
+
+#[tokio::test]
+async fn discovery_search_filters_sorts_in_both_languages() {
+    let (hub, _api) = discovery_fixture().await;
+    let anon = browser();
+
+    // Home: trending and recent lists, in the visitor's language.
+    let zh = page(&anon, &hub, "/", "zh-CN").await;
+    assert!(
+        zh.contains("热门模型") && zh.contains("最近更新的数据集"),
+        "{zh}"
+    );
+    assert!(zh.contains("alice/chat-zh") && zh.contains("alice/corpus"));
+    assert!(
+        !zh.contains("alice/secret"),
+        "private repos stay off the home page"
+    );
+    let en = page(&anon, &hub, "/", "en-US").await;
+    assert!(en.contains("Trending models") && en.contains("Recently updated datasets"));
+
+    // Chinese search: a substring of the card text, with no word boundaries.
+    let html = page(&anon, &hub, "/models?search=%E4%B8%AD%E6%96%87", "zh-CN").await;
+    assert!(html.contains("alice/chat-zh"), "{html}");
+    assert!(!html.contains("alice/vision") && !html.contains("alice/secret"));
+    let html = page(&anon, &hub, "/models?search=%E5%AE%A2%E6%9C%8D", "zh-CN").await;
+    assert!(
+        html.contains("alice/chat-zh"),
+        "客服 is inside 适合客服场景"
+    );
+    // English search, case-insensitive, in names and cards; tags too.
+    let html = page(&anon, &hub, "/models?search=CLASSIFIER", "en").await;
+    assert!(html.contains("alice/vision") && !html.contains("alice/chat-zh"));
+    let html = page(&anon, &hub, "/models?search=%E5%AF%B9%E8%AF%9D+chat", "en").await;
+    assert!(html.contains("alice/chat-zh"), "two terms, both must match");
+    let html = page(&anon, &hub, "/models?search=nothing-matches-this", "en").await;
+    assert!(html.contains("No repositories match."));
+
+    // The owner finds her private model; bob does not.
+    let alice = signed_in(&hub, "alice").await;
+    let html = page(&alice, &hub, "/models?search=%E4%B8%AD%E6%96%87", "zh-CN").await;
+    assert!(html.contains("alice/secret"), "{html}");
+    let bob = signed_in(&hub, "bob").await;
+    let html = page(&bob, &hub, "/models?search=%E4%B8%AD%E6%96%87", "zh-CN").await;
+    assert!(!html.contains("alice/secret"));
+
+    // Facets from card metadata, each a filter.
+    let html = page(&anon, &hub, "/models", "en").await;
+    for facet in [
+        "text-generation",
+        "image-classification",
+        "transformers",
+        "timm",
+        "apache-2.0",
+        "mit",
+    ] {
+        assert!(html.contains(facet), "facet value {facet} offered");
+    }
+    for (query, shown, hidden) in [
+        ("task=text-generation", "alice/chat-zh", "alice/vision"),
+        ("library=timm", "alice/vision", "alice/chat-zh"),
+        ("license=mit", "alice/vision", "alice/chat-zh"),
+        ("language=zh", "alice/chat-zh", "alice/vision"),
+    ] {
+        let html = page(&anon, &hub, &format!("/models?{query}"), "en").await;
+        assert!(
+            html.contains(shown) && !html.contains(hidden),
+            "{query}: {html}"
+        );
+    }
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets?task=text-classification&language=zh",
+        "zh-CN",
+    )
+    .await;
+    assert!(html.contains("alice/corpus"), "{html}");
+    assert!(html.contains("数据集"));
+    let html = page(&anon, &hub, "/datasets?license=mit", "en").await;
+    assert!(!html.contains("alice/corpus"));
+
+    // Sorts, each offered and accepted; an unknown sort falls back to trending.
+    for sort in ["trending", "likes", "downloads", "modified", "bogus"] {
+        let html = page(&anon, &hub, &format!("/models?sort={sort}"), "en").await;
+        assert!(html.contains("Most downloads") && html.contains("alice/chat-zh"));
+    }
+    // Pages: a page past the end is empty, not an error.
+    let html = page(&anon, &hub, "/models?p=5", "en").await;
+    assert!(html.contains("No repositories match.") && html.contains("rel=\"prev\""));
+    let html = page(&anon, &hub, "/spaces", "zh-CN").await;
+    assert!(html.contains("应用空间"));
+}
+
+#[tokio::test]
+async fn repo_page_renders_the_card_side_panel_and_snippets() {
+    let (hub, api) = discovery_fixture().await;
+    let anon = browser();
+    let r = anon
+        .get(format!("{}/alice/chat-zh", hub.url))
+        .header("accept-language", "zh-CN")
+        .header("host", "hub.example.cn:8443")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let text = unquote(&html);
+    // The card: heading, table, highlighted code (classes, no inline style).
+    assert!(html.contains("<h1>中文对话模型</h1>"), "{html}");
+    assert!(html.contains("<table>") && html.contains("C-Eval"));
+    assert!(html.contains("<span class=\"hl-"), "code is highlighted");
+    assert!(!html.contains("style=\""), "no inline styles (CSP)");
+    assert!(
+        !html.contains("license: apache-2.0"),
+        "front matter is not shown as text"
+    );
+    // Front matter as chips; the side panel.
+    for chip in [
+        "对话",
+        "Qwen/Qwen2-0.5B",
+        "apache-2.0",
+        "text-generation",
+        "transformers",
+    ] {
+        assert!(html.contains(chip), "chip {chip}");
+    }
+    assert!(html.contains("下载量") && html.contains("许可证") && html.contains("大小"));
+    assert!(html.contains("模型卡片") && html.contains("文件和版本"));
+    // Snippets with this hub's own address (from the request's Host).
+    for snippet in [
+        "export HF_ENDPOINT=http://hub.example.cn:8443",
+        "model = AutoModel.from_pretrained(\"alice/chat-zh\")",
+        "MODELSCOPE_ENDPOINT=http://hub.example.cn:8443",
+        "git clone http://hub.example.cn:8443/alice/chat-zh",
+    ] {
+        assert!(text.contains(snippet), "snippet {snippet}: {html}");
+    }
+    // The inference widget's slot, for models.
+    assert!(html.contains(
+        "<div id=\"inference-widget\" data-repo=\"alice/chat-zh\" data-repo-type=\"model\"></div>"
+    ));
+    println!("repo page size (short card): {} bytes", html.len());
+    let css = anon
+        .get(format!("{}/static/style.css", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.text().await.unwrap().contains(".hl-k"),
+        "the colours of highlighted code"
+    );
+
+    // The page stays small with a long card: under 150 KB before the README's
+    // own images, for a card of about 40 KB with tables and highlighted code.
+    let mut long = String::from(CHAT_CARD);
+    for i in 0..60 {
+        long.push_str(&format!(
+            "\n## 第 {i} 节 Section {i}\n\n本模型在中文和英文的多项评测中表现良好，支持长上下文与工具调用。\
+             The model handles long contexts and tool calls in Chinese and English.\n\n\
+             | 评测 Benchmark | 分数 Score | 说明 Notes |\n|---|---|---|\n| MMLU | 6{i}.1 | 5-shot |\n\
+             | CMMLU | 7{i}.4 | 5-shot |\n| GSM8K | 5{i}.0 | 4-shot |\n\n\
+             ```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\
+             tok = AutoTokenizer.from_pretrained(\"alice/chat-zh\")\n\
+             model = AutoModelForCausalLM.from_pretrained(\"alice/chat-zh\", torch_dtype=\"auto\")\n\
+             inputs = tok(\"你好\", return_tensors=\"pt\")\nprint(tok.decode(model.generate(**inputs)[0]))\n```\n"
+        ));
+    }
+    assert!(long.len() > 35_000, "{}", long.len());
+    commit(
+        &api,
+        "models",
+        "alice/chat-zh",
+        "long card",
+        &[file_op("README.md", long.as_bytes())],
+    )
+    .await;
+    let html = page(&anon, &hub, "/alice/chat-zh", "en").await;
+    println!(
+        "repo page size: {} bytes for a {}-byte README",
+        html.len(),
+        long.len()
+    );
+    assert!(html.len() < 150_000, "{} bytes", html.len());
+    assert!(html.contains("第 59 节 Section 59"));
+
+    // English labels.
+    assert!(html.contains("Model card") && html.contains("Files and versions"));
+    assert!(html.contains("Downloads") && html.contains("License"));
+
+    // Settings only for those who administer the repo.
+    assert!(!html.contains("/alice/chat-zh/settings"));
+    let bob = signed_in(&hub, "bob").await;
+    let html = page(&bob, &hub, "/alice/chat-zh", "en").await;
+    assert!(!html.contains("/alice/chat-zh/settings"));
+    let alice = signed_in(&hub, "alice").await;
+    let html = page(&alice, &hub, "/alice/chat-zh", "en").await;
+    assert!(html.contains("href=\"/alice/chat-zh/settings\""));
+
+    // A dataset's page: dataset snippets and the viewer tab, no widget.
+    let html = page(&anon, &hub, "/datasets/alice/corpus", "en").await;
+    assert!(
+        html.contains("Dataset card") && html.contains("href=\"/datasets/alice/corpus/viewer\"")
+    );
+    assert!(unquote(&html).contains("load_dataset(\"alice/corpus\")"));
+    assert!(!html.contains("inference-widget"));
+}
+
+/// alice/m: a README, code, an image, folders, an LFS file, two commits and a tag.
+async fn files_fixture() -> (TestHub, Api, String, String, String) {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    hub.user_with_token("bob");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let weights: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let weights_oid = upload_lfs(&hub, &token, "alice/m", &weights).await;
+    // A 1x1 PNG.
+    let png: &[u8] = &[
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0,
+        0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0x0a, b'I', b'D',
+        b'A', b'T', 0x78, 0x9c, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0d, 0x0a, 0x2d, 0xb4, 0, 0, 0, 0,
+        b'I', b'E', b'N', b'D', 0xae, 0x42, 0x60, 0x82,
+    ];
+    let first = commit(
+        &api,
+        "models",
+        "alice/m",
+        "first files",
+        &[
+            file_op("README.md", b"# m\n"),
+            file_op(
+                "src/model.py",
+                b"def forward(x):\n    return x * 2  # <double>\n",
+            ),
+            file_op("docs/图.png", png),
+            file_op("blob.bin", &[0, 1, 2, 3, 255]),
+            lfs_op("model.safetensors", &weights_oid, weights.len()),
+        ],
+    )
+    .await;
+    let r = api
+        .post("/api/models/alice/m/tag/main", json!({ "tag": "v1.0" }))
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{:?}", r.body);
+    let second = commit(
+        &api,
+        "models",
+        "alice/m",
+        "double to triple",
+        &[
+            file_op(
+                "src/model.py",
+                b"def forward(x):\n    return x * 3  # <triple>\n",
+            ),
+            file_op("notes.txt", "第二个提交\n".as_bytes()),
+        ],
+    )
+    .await;
+    (hub, api, first, second, weights_oid)
+}
+
+#[tokio::test]
+async fn files_tree_blob_and_raw_at_any_revision() {
+    let (hub, _api, first, second, weights_oid) = files_fixture().await;
+    let anon = browser();
+
+    // The tree at the branch: folders first, sizes, LFS marked, last commits.
+    let html = page(&anon, &hub, "/alice/m/tree/main", "en").await;
+    assert!(html.contains("href=\"/alice/m/tree/main/docs\""), "{html}");
+    assert!(html.contains("href=\"/alice/m/blob/main/model.safetensors\""));
+    assert!(html.contains(">LFS<"));
+    assert!(
+        html.contains("5.0 KB"),
+        "the LFS object's size, not the pointer's"
+    );
+    assert!(html.contains("double to triple") && html.contains("first files"));
+    assert!(
+        html.contains("History (3)"),
+        "two commits and the initial one: {html}"
+    );
+    assert!(
+        html.contains("branch: main") && html.contains("tag: v1.0"),
+        "revision selector"
+    );
+    // A subfolder, with breadcrumbs; Chinese names are encoded in links.
+    let html = page(&anon, &hub, "/alice/m/tree/main/docs", "zh-CN").await;
+    assert!(
+        html.contains("/alice/m/blob/main/docs/%E5%9B%BE.png"),
+        "{html}"
+    );
+    assert!(html.contains("文件和版本"));
+    // At the tag and at the first commit: the old content, no notes.txt.
+    for rev in ["v1.0", first.as_str(), &first[..7]] {
+        let html = page(&anon, &hub, &format!("/alice/m/tree/{rev}"), "en").await;
+        assert!(!html.contains("notes.txt"), "{rev}");
+        assert!(html.contains("model.safetensors"));
+    }
+    let html = page(&anon, &hub, &format!("/alice/m/tree/{second}"), "en").await;
+    assert!(html.contains("notes.txt"));
+    // The selector's free-form revision goes to its tree.
+    let (status, _) = get(&anon, &hub, "/alice/m/tree?rev=v1.0", "en").await;
+    assert_eq!(status, 303);
+    // Missing revisions and folders are 404 pages.
+    assert_eq!(get(&anon, &hub, "/alice/m/tree/nope", "en").await.0, 404);
+    assert_eq!(
+        get(&anon, &hub, "/alice/m/tree/main/no/such", "en").await.0,
+        404
+    );
+
+    // Code: highlighted with classes, escaped, with line numbers.
+    let html = page(&anon, &hub, "/alice/m/blob/main/src/model.py", "en").await;
+    assert!(html.contains("class=\"hl-"), "{html}");
+    assert!(html.contains("&lt;triple&gt;") && !html.contains("<triple>"));
+    assert!(html.contains("<pre class=\"gutter\" aria-hidden=\"true\">1\n2</pre>"));
+    assert!(html.contains("href=\"/alice/m/raw/main/src/model.py\""));
+    assert!(html.contains("href=\"/alice/m/resolve/main/src/model.py?download=true\""));
+    let html = page(&anon, &hub, "/alice/m/blob/v1.0/src/model.py", "en").await;
+    assert!(html.contains("&lt;double&gt;"));
+    // An image is previewed from its raw link, with alt text.
+    let html = page(&anon, &hub, "/alice/m/blob/main/docs/%E5%9B%BE.png", "en").await;
+    assert!(
+        html.contains("<img src=\"/alice/m/raw/main/docs/%E5%9B%BE.png\" alt=\"docs/图.png\">"),
+        "{html}"
+    );
+    // An LFS file: size, sha256, download button.
+    let html = page(&anon, &hub, "/alice/m/blob/main/model.safetensors", "zh-CN").await;
+    assert!(
+        html.contains(&weights_oid) && html.contains("5,000 B"),
+        "{html}"
+    );
+    assert!(html.contains("Git LFS") && html.contains("下载"));
+    // A binary git file is not shown as text.
+    let html = page(&anon, &hub, "/alice/m/blob/main/blob.bin", "en").await;
+    assert!(html.contains("binary or too large"));
+    assert_eq!(
+        get(&anon, &hub, "/alice/m/blob/main/missing.txt", "en")
+            .await
+            .0,
+        404
+    );
+
+    // Raw: text as text/plain, images as images, never as a page that runs script.
+    let raw = anon
+        .get(format!("{}/alice/m/raw/main/src/model.py", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.headers()["content-type"], "text/plain; charset=utf-8");
+    assert!(
+        raw.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert!(raw.text().await.unwrap().contains("x * 3"));
+    let raw = anon
+        .get(format!("{}/alice/m/raw/main/docs/%E5%9B%BE.png", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.headers()["content-type"], "image/png");
+    let raw = anon
+        .get(format!("{}/alice/m/raw/main/model.safetensors", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        raw.bytes().await.unwrap().len(),
+        5000,
+        "the LFS object's bytes"
+    );
+}
+
+#[tokio::test]
+async fn history_pages_and_commit_diffs() {
+    let (hub, api, first, second, _) = files_fixture().await;
+    let anon = browser();
+    let html = page(&anon, &hub, "/alice/m/commits/main", "en").await;
+    assert!(html.contains("double to triple") && html.contains("first files"));
+    assert!(html.contains(&format!("href=\"/alice/m/commit/{second}\"")));
+    assert!(
+        html.contains(&format!("href=\"/alice/m/tree/{first}\"")),
+        "browse files at a commit"
+    );
+    let html = page(&anon, &hub, "/alice/m/commits/v1.0", "zh-CN").await;
+    assert!(!html.contains("double to triple") && html.contains("first files"));
+    assert!(html.contains("提交历史"));
+    assert_eq!(get(&anon, &hub, "/alice/m/commits/nope", "en").await.0, 404);
+
+    // Paging: 35 more commits make two pages of 30.
+    for i in 0..35 {
+        commit(
+            &api,
+            "models",
+            "alice/m",
+            &format!("step {i}"),
+            &[file_op("step.txt", format!("{i}").as_bytes())],
+        )
+        .await;
+    }
+    let html = page(&anon, &hub, "/alice/m/commits/main", "en").await;
+    assert!(html.contains("step 34") && !html.contains("first files"));
+    assert!(html.contains("href=\"?p=1\""));
+    let html = page(&anon, &hub, "/alice/m/commits/main?p=1", "en").await;
+    assert!(html.contains("first files") && !html.contains("step 34"));
+
+    // A commit's page: text diffs line by line, the new file, escaped.
+    let html = unquote(&page(&anon, &hub, &format!("/alice/m/commit/{second}"), "en").await);
+    assert!(
+        html.contains("<span class=\"del\">-    return x * 2  # &lt;double&gt;</span>"),
+        "{html}"
+    );
+    assert!(html.contains("<span class=\"add\">+    return x * 3  # &lt;triple&gt;</span>"));
+    assert!(html.contains("+第二个提交"));
+    assert!(html.contains("2 files changed"));
+    assert!(
+        html.contains(&format!("href=\"/alice/m/commit/{first}\"")),
+        "parent link"
+    );
+    // The first commit: LFS and binary files are summarised, not diffed.
+    let html = page(
+        &anon,
+        &hub,
+        &format!("/alice/m/commit/{}", &first[..8]),
+        "zh-CN",
+    )
+    .await;
+    assert!(html.contains("added LFS"), "{html}");
+    assert!(html.contains("binary file"));
+    assert!(html.contains("新增"));
+    assert_eq!(
+        get(&anon, &hub, "/alice/m/commit/0123456789abcdef", "en")
+            .await
+            .0,
+        404
+    );
+}
+
+/// A Parquet file of `groups` row groups of 50 rows: id (int64), text (string), score (double).
+fn parquet_file(groups: i64) -> Vec<u8> {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message schema { REQUIRED INT64 id; REQUIRED BYTE_ARRAY text (UTF8); OPTIONAL DOUBLE score; }",
+        )
+        .unwrap(),
+    );
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut out = Vec::new();
+    let mut writer = SerializedFileWriter::new(&mut out, schema, props).unwrap();
+    for g in 0..groups {
+        let ids: Vec<i64> = (g * 50..g * 50 + 50).collect();
+        let texts: Vec<ByteArray> = ids
+            .iter()
+            .map(|i| ByteArray::from(format!("第{i}行").as_str()))
+            .collect();
+        let scores: Vec<f64> = ids
+            .iter()
+            .filter(|i| *i % 2 == 0)
+            .map(|i| *i as f64 / 2.0)
+            .collect();
+        let defs: Vec<i16> = ids.iter().map(|i| i16::from(*i % 2 == 0)).collect();
+        let mut group = writer.next_row_group().unwrap();
+        let mut col = group.next_column().unwrap().unwrap();
+        col.typed::<Int64Type>()
+            .write_batch(&ids, None, None)
+            .unwrap();
+        col.close().unwrap();
+        let mut col = group.next_column().unwrap().unwrap();
+        col.typed::<ByteArrayType>()
+            .write_batch(&texts, None, None)
+            .unwrap();
+        col.close().unwrap();
+        let mut col = group.next_column().unwrap().unwrap();
+        col.typed::<DoubleType>()
+            .write_batch(&scores, Some(&defs), None)
+            .unwrap();
+        col.close().unwrap();
+        group.close().unwrap();
+    }
+    writer.close().unwrap();
+    out
+}
+
+#[tokio::test]
+async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "d", false).await.status,
+        200
+    );
+    let parquet = parquet_file(3);
+    let parquet_oid = upload_lfs(&hub, &token, "datasets/alice/d", &parquet).await;
+    // A 2 MB CSV in LFS: only its first MiB is read, 100 rows shown.
+    let mut big = String::from("n,word\n");
+    let mut i = 0;
+    while big.len() < 2_000_000 {
+        big.push_str(&format!("{i},词{i}\n"));
+        i += 1;
+    }
+    let big_oid = upload_lfs(&hub, &token, "datasets/alice/d", big.as_bytes()).await;
+    let jsonl = "{\"question\":\"什么是开源？\",\"answer\":\"open source\",\"n\":1}\n{\"question\":\"<b>x</b>\",\"n\":2.5,\"tags\":[\"a\"]}\n";
+    let jsonl_oid = upload_lfs(&hub, &token, "datasets/alice/d", jsonl.as_bytes()).await;
+    let junk = b"not a parquet file at all, no magic".to_vec();
+    let junk_oid = upload_lfs(&hub, &token, "datasets/alice/d", &junk).await;
+    commit(
+        &api,
+        "datasets",
+        "alice/d",
+        "data",
+        &[
+            file_op("README.md", b"# d\n"),
+            file_op(
+                "data/train.csv",
+                "id,text,score,ok\n1,你好,0.5,true\n2,\"a, b\",1.5,false\n".as_bytes(),
+            ),
+            file_op("data/test.tsv", b"id\tlabel\n1\tpos\n2\tneg\n"),
+            lfs_op("data/qa.jsonl", &jsonl_oid, jsonl.len()),
+            lfs_op("data/train.parquet", &parquet_oid, parquet.len()),
+            lfs_op("data/big.csv", &big_oid, big.len()),
+            lfs_op("data/bad.parquet", &junk_oid, junk.len()),
+            file_op("data/notes.txt", b"not previewable"),
+        ],
+    )
+    .await;
+    let anon = browser();
+
+    // The viewer's front page opens the first previewable file and lists them all.
+    let html = page(&anon, &hub, "/datasets/alice/d/viewer", "en").await;
+    for f in [
+        "data/train.csv",
+        "data/test.tsv",
+        "data/qa.jsonl",
+        "data/train.parquet",
+    ] {
+        assert!(
+            html.contains(&format!("/datasets/alice/d/viewer/main/{f}\"")),
+            "{f} listed: {html}"
+        );
+    }
+    assert!(!html.contains("viewer/main/data/notes.txt"));
+    assert!(html.contains("<table class=\"data\">"));
+
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/train.csv",
+        "zh-CN",
+    )
+    .await;
+    assert!(html.contains("数据预览"));
+    for cell in [
+        "id<br><span class=\"type\">int64</span>",
+        "text<br><span class=\"type\">string</span>",
+        "score<br><span class=\"type\">float64</span>",
+        "ok<br><span class=\"type\">bool</span>",
+        "<td>你好</td>",
+        "<td>a, b</td>",
+    ] {
+        assert!(html.contains(cell), "{cell}: {html}");
+    }
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/test.tsv",
+        "en",
+    )
+    .await;
+    assert!(html.contains("<td>neg</td>") && html.contains("label<br>"));
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/qa.jsonl",
+        "en",
+    )
+    .await;
+    assert!(html.contains("<td>什么是开源？</td>"), "{html}");
+    assert!(
+        unquote(&html).contains("&lt;b&gt;x&lt;/b&gt;"),
+        "cells are escaped"
+    );
+    assert!(html.contains("n<br><span class=\"type\">float64</span>"));
+    assert!(html.contains("tags<br><span class=\"type\">list</span>"));
+    assert!(html.contains("<span class=\"null\">null</span>"));
+
+    // Parquet: schema types, the first 100 of 150 rows across row groups.
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/train.parquet",
+        "en",
+    )
+    .await;
+    assert!(
+        html.contains("id<br><span class=\"type\">int64</span>"),
+        "{html}"
+    );
+    assert!(html.contains("text<br><span class=\"type\">string</span>"));
+    assert!(html.contains("score<br><span class=\"type\">double</span>"));
+    assert!(html.contains("showing 100 / 150 rows"), "{html}");
+    assert!(html.contains("<td>第0行</td>") && html.contains("<td>第99行</td>"));
+    assert!(!html.contains("<td>第100行</td>"));
+    assert_eq!(
+        html.matches("<tr>").count(),
+        101,
+        "a header row and 100 rows"
+    );
+
+    // A large CSV: 100 rows from its first MiB.
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/big.csv",
+        "en",
+    )
+    .await;
+    assert!(html.contains("<td>词99</td>") && !html.contains("<td>词100</td>"));
+
+    // Files that cannot be previewed say why, in the visitor's language.
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/bad.parquet",
+        "zh-CN",
+    )
+    .await;
+    assert!(html.contains("无法预览这个文件"), "{html}");
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/viewer/main/data/notes.txt",
+        "en",
+    )
+    .await;
+    assert!(html.contains("only CSV, TSV, JSONL and Parquet files can"));
+    assert_eq!(
+        get(
+            &anon,
+            &hub,
+            "/datasets/alice/d/viewer/main/data/missing.csv",
+            "en"
+        )
+        .await
+        .0,
+        404
+    );
+
+    // The blob page of a previewable file links to the viewer.
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/d/blob/main/data/train.csv",
+        "en",
+    )
+    .await;
+    assert!(html.contains("href=\"/datasets/alice/d/viewer/main/data/train.csv\""));
+    // The dataset's tree uses the /datasets prefix.
+    let html = page(&anon, &hub, "/datasets/alice/d/tree/main/data", "en").await;
+    assert!(html.contains("href=\"/datasets/alice/d/blob/main/data/train.parquet\""));
+    // Models have no viewer.
+    assert_eq!(get(&anon, &hub, "/alice/d/viewer", "en").await.0, 404);
+}
+
+#[tokio::test]
+async fn private_repos_are_invisible_to_outsiders() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    hub.user_with_token("bob");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "hidden", true)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.create_repo("dataset", "alice", "hidden-data", true)
+            .await
+            .status,
+        200
+    );
+    let sha = commit(
+        &api,
+        "models",
+        "alice/hidden",
+        "add",
+        &[file_op("a.txt", b"private text")],
+    )
+    .await;
+    commit(
+        &api,
+        "datasets",
+        "alice/hidden-data",
+        "add",
+        &[file_op("x.csv", b"a\n1\n")],
+    )
+    .await;
+    let pages = [
+        "/alice/hidden".to_owned(),
+        "/alice/hidden/tree/main".to_owned(),
+        "/alice/hidden/blob/main/a.txt".to_owned(),
+        "/alice/hidden/commits/main".to_owned(),
+        format!("/alice/hidden/commit/{sha}"),
+        "/datasets/alice/hidden-data".to_owned(),
+        "/datasets/alice/hidden-data/viewer".to_owned(),
+        "/datasets/alice/hidden-data/viewer/main/x.csv".to_owned(),
+    ];
+    let anon = browser();
+    let bob = signed_in(&hub, "bob").await;
+    let alice = signed_in(&hub, "alice").await;
+    for path in &pages {
+        let (status, html) = get(&anon, &hub, path, "en").await;
+        assert_eq!(status, 404, "anonymous {path}");
+        assert!(!html.contains("private text") && html.contains("does not exist"));
+        let (status, _) = get(&bob, &hub, path, "en").await;
+        assert_eq!(status, 404, "bob {path}");
+        let (status, _) = get(&alice, &hub, path, "en").await;
+        assert_eq!(status, 200, "alice {path}");
+    }
+    // Raw follows the API rule: 401 anonymous, 404 for a signed-in outsider.
+    assert_eq!(
+        get(&anon, &hub, "/alice/hidden/raw/main/a.txt", "en")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        get(&bob, &hub, "/alice/hidden/raw/main/a.txt", "en")
+            .await
+            .0,
+        404
+    );
+    let (status, body) = get(&alice, &hub, "/alice/hidden/raw/main/a.txt", "en").await;
+    assert_eq!((status, body.as_str()), (200, "private text"));
+    // Listings and facets leave it out for outsiders.
+    let (_, html) = get(&bob, &hub, "/models", "en").await;
+    assert!(!html.contains("alice/hidden"));
+    let (_, html) = get(&alice, &hub, "/models", "en").await;
+    assert!(html.contains("alice/hidden"));
+}
+
+#[tokio::test]
+async fn hostile_model_cards_render_harmlessly() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let corpus = [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "[click](javascript:alert(1))",
+        "[click2](JaVaScRiPt:alert(1))",
+        "<a href=\"jav&#x09;ascript:alert(1)\">tab</a>",
+        "<svg onload=alert(1)><circle r=1></svg>",
+        "<iframe src=\"https://evil.example\"></iframe>",
+        "<object data=\"x.swf\"></object><embed src=\"x.swf\">",
+        "<div style=\"background:url(javascript:alert(1))\" onclick=\"alert(1)\">styled</div>",
+        "<form action=\"https://evil.example\"><input name=a><button>go</button></form>",
+        "<details open ontoggle=alert(1)>x</details>",
+        "![img](javascript:alert(1))",
+        "<base href=\"https://evil.example/\"><meta http-equiv=\"refresh\" content=\"0;url=https://evil.example\">",
+        "```html\n<script>alert('in code')</script>\n```",
+        "<p title=\"x\" onmouseover=\"alert(1)\">attr</p>",
+        "<a href=\"data:text/html,<script>alert(1)</script>\">data</a>",
+        "<a href=\"vbscript:msgbox(1)\">vb</a>",
+        // Last: its <style> swallows the rest of the document.
+        "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    ];
+    let readme = format!(
+        "---\ntags: [\"<script>x</script>\"]\n---\n# Hostile\n\n{}\n",
+        corpus.join("\n\n")
+    );
+    assert_eq!(
+        api.create_repo("model", "alice", "xss", false).await.status,
+        200
+    );
+    commit(
+        &api,
+        "models",
+        "alice/xss",
+        "hostile card",
+        &[file_op("README.md", readme.as_bytes())],
+    )
+    .await;
+    let anon = browser();
+    let html = page(&anon, &hub, "/alice/xss", "en").await;
+    let start = html
+        .find("<article class=\"markdown\">")
+        .expect("the card is rendered");
+    let end = html[start..].find("</article>").unwrap() + start;
+    let card = html[start..end].to_ascii_lowercase();
+    // Every literal `<` in sanitized output starts a real tag (text has its
+    // `<` escaped): check each tag's name and attributes.
+    let forbidden_tags = [
+        "script", "iframe", "object", "embed", "form", "style", "base", "meta", "svg", "math",
+        "link", "button", "frame", "applet",
+    ];
+    for tag in card
+        .split('<')
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap_or(""))
+    {
+        let name = tag
+            .trim_start_matches('/')
+            .split([' ', '\n', '\t'])
+            .next()
+            .unwrap_or("");
+        assert!(!forbidden_tags.contains(&name), "<{tag}> survived");
+        for bad in ["javascript:", "vbscript:", "data:", "style=", "srcdoc"] {
+            assert!(!tag.contains(bad), "{bad} in <{tag}>");
+        }
+        let has_handler = tag
+            .split_whitespace()
+            .any(|attr| attr.starts_with("on") && attr.contains('='));
+        assert!(!has_handler, "event handler in <{tag}>");
+    }
+    let text: String = {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in card.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    assert!(
+        text.contains("&lt;script&gt;alert(") && text.contains("in code"),
+        "code blocks show the text, escaped: {card}"
+    );
+    assert!(
+        card.contains("styled") && card.contains("attr"),
+        "harmless text stays"
+    );
+    // The tag chip is escaped too, and the file view of the README is plain text.
+    assert!(
+        unquote(&html).contains("&lt;script&gt;x&lt;/script&gt;"),
+        "{html}"
+    );
+    let html = page(&anon, &hub, "/alice/xss/blob/main/README.md", "en").await;
+    assert!(!html.to_ascii_lowercase().contains("<iframe"));
+}

@@ -1,0 +1,232 @@
+//! History: the paged commit list of a revision
+//! (`/{ns}/{name}/commits/{rev}`) and one commit with its diff
+//! (`/{ns}/{name}/commit/{sha}`), for every repo type.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use hub_core::repos::RepoType;
+use hub_core::repos::content::{self, CommitInfo, FileDiff};
+use serde::Deserialize;
+
+use super::repo_head::{self, RepoHead, Tab, encode_path, encode_segment};
+use super::{Frame, page, render};
+use crate::app::AppState;
+use crate::auth::Session;
+
+/// Commits on one page of the history.
+const PAGE_SIZE: usize = 30;
+/// Longest diff text shown for one file; longer ones are cut.
+const MAX_PATCH_BYTES: usize = 200_000;
+/// Most files whose diff is shown; the rest are listed by name.
+const MAX_FILES_WITH_PATCH: usize = 100;
+
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new();
+    for (prefix, kind) in [
+        ("", RepoType::Model),
+        ("/datasets", RepoType::Dataset),
+        ("/spaces", RepoType::Space),
+    ] {
+        router = router
+            .route(
+                &format!("{prefix}/{{namespace}}/{{name}}/commits/{{revision}}"),
+                get(move |s, se, Path(p), q| commits(s, se, kind, p, q)),
+            )
+            .route(
+                &format!("{prefix}/{{namespace}}/{{name}}/commit/{{sha}}"),
+                get(move |s, se, Path(p)| commit(s, se, kind, p)),
+            );
+    }
+    router
+}
+
+#[derive(Template)]
+#[template(path = "commits.html")]
+struct CommitsPage {
+    frame: Frame,
+    head: RepoHead,
+    rev: String,
+    commits: Vec<CommitInfo>,
+    total: i64,
+    page_no: usize,
+    pages: usize,
+}
+
+impl CommitsPage {
+    fn short(&self, sha: &str) -> String {
+        sha.chars().take(7).collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    p: Option<usize>,
+}
+
+/// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}/commits/{revision}`.
+async fn commits(
+    State(state): State<AppState>,
+    session: Session,
+    kind: RepoType,
+    (ns, name, rev): (String, String, String),
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let rest = format!("/commits/{}", encode_segment(&rev));
+    let path = format!("/{}{ns}/{name}{rest}", kind.url_prefix());
+    let result = async {
+        let head =
+            match repo_head::open(&state, &session, kind, (&ns, &name), Tab::Files, &rest).await? {
+                Ok(head) => head,
+                Err(redirect) => return Ok(redirect),
+            };
+        let page_no = q.p.unwrap_or(0);
+        let (commits, total) = content::history(
+            &state,
+            &head.repo,
+            &rev,
+            page_no.saturating_mul(PAGE_SIZE),
+            PAGE_SIZE,
+        )
+        .await?;
+        Ok(render(&CommitsPage {
+            frame: Frame::new(&session, &path),
+            head,
+            rev,
+            commits,
+            total: total as i64,
+            page_no,
+            pages: total.div_ceil(PAGE_SIZE).max(1),
+        }))
+    }
+    .await;
+    page(&session, &path, result)
+}
+
+#[derive(Template)]
+#[template(path = "commit.html")]
+struct CommitPage {
+    frame: Frame,
+    head: RepoHead,
+    commit: CommitInfo,
+    files: Vec<DiffView>,
+}
+
+/// One file of a commit's diff, ready to show.
+struct DiffView {
+    diff: FileDiff,
+    path: String,
+    href: Option<String>,
+    /// The patch's lines with their class (`add`, `del`, `hunk`, `ctx`).
+    lines: Vec<(&'static str, String)>,
+    cut: bool,
+}
+
+impl CommitPage {
+    fn file_count(&self) -> i64 {
+        self.files.len() as i64
+    }
+
+    fn status_key(&self, status: &str) -> &'static str {
+        match status {
+            "added" => "commit.added",
+            "deleted" => "commit.deleted",
+            "renamed" => "commit.renamed",
+            _ => "commit.modified",
+        }
+    }
+}
+
+/// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}/commit/{sha}`.
+async fn commit(
+    State(state): State<AppState>,
+    session: Session,
+    kind: RepoType,
+    (ns, name, sha): (String, String, String),
+) -> Response {
+    let rest = format!("/commit/{}", encode_segment(&sha));
+    let path = format!("/{}{ns}/{name}{rest}", kind.url_prefix());
+    let result = async {
+        let head =
+            match repo_head::open(&state, &session, kind, (&ns, &name), Tab::Files, &rest).await? {
+                Ok(head) => head,
+                Err(redirect) => return Ok(redirect),
+            };
+        let (commit, diffs) = content::commit_with_diff(&state, &head.repo, &sha).await?;
+        let files = diffs
+            .into_iter()
+            .enumerate()
+            .map(|(i, diff)| {
+                let path = diff
+                    .new_path
+                    .clone()
+                    .or_else(|| diff.old_path.clone())
+                    .unwrap_or_default();
+                let href = diff
+                    .new_path
+                    .as_ref()
+                    .map(|p| format!("{}/blob/{}/{}", head.base, commit.id, encode_path(p)));
+                let (lines, cut) = match &diff.patch {
+                    Some(patch) if i < MAX_FILES_WITH_PATCH => patch_lines(patch),
+                    Some(_) => (Vec::new(), true),
+                    None => (Vec::new(), false),
+                };
+                DiffView {
+                    diff,
+                    path,
+                    href,
+                    lines,
+                    cut,
+                }
+            })
+            .collect();
+        Ok(render(&CommitPage {
+            frame: Frame::new(&session, &path),
+            head,
+            commit,
+            files,
+        }))
+    }
+    .await;
+    page(&session, &path, result)
+}
+
+/// A unified diff's lines after the file header, each with its class.
+fn patch_lines(patch: &str) -> (Vec<(&'static str, String)>, bool) {
+    let mut out = Vec::new();
+    let mut used = 0;
+    let body = patch
+        .lines()
+        .skip_while(|l| !l.starts_with("@@"))
+        .collect::<Vec<_>>();
+    for line in body {
+        used += line.len() + 1;
+        if used > MAX_PATCH_BYTES {
+            return (out, true);
+        }
+        let class = match line.as_bytes().first() {
+            Some(b'+') => "add",
+            Some(b'-') => "del",
+            Some(b'@') => "hunk",
+            _ => "ctx",
+        };
+        out.push((class, line.to_owned()));
+    }
+    (out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patch_lines;
+
+    #[test]
+    fn classes_of_diff_lines() {
+        let patch = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n same\n";
+        let (lines, cut) = patch_lines(patch);
+        let classes: Vec<_> = lines.iter().map(|(c, _)| *c).collect();
+        assert_eq!(classes, ["hunk", "del", "add", "ctx"]);
+        assert!(!cut);
+    }
+}
