@@ -89,10 +89,7 @@ pub async fn stage_file(
             .await
             .map_err(|e| short_body(&path, e))?;
         if n == 0 {
-            return Err(short_body(
-                &path,
-                std::io::ErrorKind::UnexpectedEof.into(),
-            ));
+            return Err(short_body(&path, std::io::ErrorKind::UnexpectedEof.into()));
         }
         hasher.update(&buf[..n]);
         spool.write_all(&buf[..n]).await?;

@@ -53,13 +53,15 @@ impl Drop for Browser {
         // test's runtime is blocked here and cannot drive its connections.
         let url = self.session.clone();
         let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async move {
-                reqwest::Client::new()
-                    .delete(url)
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await
-            })
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    reqwest::Client::new()
+                        .delete(url)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await
+                })
         })
         .join();
         let _ = self.driver.kill();
@@ -331,16 +333,68 @@ async fn a_person_uses_the_hub_in_a_browser() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     std::fs::write(&weights, &big).unwrap();
-    upload(&b, &hub, "/alice/demo-model", &[&readme, &weights], "upload").await;
+    upload(
+        &b,
+        &hub,
+        "/alice/demo-model",
+        &[&readme, &weights],
+        "upload",
+    )
+    .await;
 
     // The repo page: the rendered README and the file list with the LFS file.
     assert_eq!(b.text("article.markdown h1").await, "Demo model");
     assert!(!b.find_all("article.markdown table").await.is_empty());
     let page = b.script("return document.body.innerText").await;
     let page = page.as_str().unwrap();
-    assert!(page.contains("weights.bin") && page.contains("README.md"), "{page}");
-    assert!(page.contains("LFS"), "the large file is marked as LFS: {page}");
+    assert!(
+        page.contains("weights.bin") && page.contains("README.md"),
+        "{page}"
+    );
     b.screenshot("repo-en").await;
+
+    // Like it: the button toggles and counts.
+    b.click("form.like button").await;
+    b.wait_for_path("/alice/demo-model", Duration::from_secs(20))
+        .await;
+    assert_eq!(b.text("form.like .count").await, "1");
+
+    // Open files from the Files tab: the README as text, the LFS file's facts.
+    b.click("nav.tabs a[href='/alice/demo-model/tree/main']")
+        .await;
+    let listing = b.text("table.tree").await;
+    assert!(
+        listing.contains("weights.bin") && listing.contains("LFS"),
+        "the large file is marked as LFS: {listing}"
+    );
+    b.screenshot("tree").await;
+    b.click("a[href='/alice/demo-model/blob/main/README.md']")
+        .await;
+    b.wait_for_path(
+        "/alice/demo-model/blob/main/README.md",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(b.text("pre.source").await.contains("# Demo model"));
+    b.screenshot("file").await;
+    b.goto(&format!(
+        "{}/alice/demo-model/blob/main/weights.bin",
+        hub.url
+    ))
+    .await;
+    let oid = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
+    assert!(
+        b.text(".lfs-facts").await.contains(&oid),
+        "LFS sha256 shown"
+    );
+
+    // Search for it from the models listing.
+    b.goto(&format!("{}/models", hub.url)).await;
+    b.type_into("input[name=search]", "demo").await;
+    b.click("form.search button[type=submit]").await;
+    b.find("a[href='/alice/demo-model']").await;
+    b.screenshot("search").await;
+    b.goto(&format!("{}/alice/demo-model", hub.url)).await;
 
     // Switch language with the toggle: Chinese labels, remembered.
     b.click("a[href^='/lang/zh']").await;
@@ -355,7 +409,8 @@ async fn a_person_uses_the_hub_in_a_browser() {
         .await;
     assert!(b.text("h1").await.contains("上传文件"), "remembered");
     b.screenshot("upload-zh").await;
-    b.goto(&format!("{}/alice/demo-model/settings", hub.url)).await;
+    b.goto(&format!("{}/alice/demo-model/settings", hub.url))
+        .await;
     b.screenshot("settings-zh").await;
     b.goto(&format!("{}/alice", hub.url)).await;
     b.screenshot("profile-zh").await;
@@ -367,9 +422,31 @@ async fn a_person_uses_the_hub_in_a_browser() {
         .await;
     let csv = work.path().join("train.csv");
     std::fs::write(&csv, "text,label\n你好世界,1\nhello world,0\n").unwrap();
-    upload(&b, &hub, "/datasets/alice/demo-data", &[&csv], "upload-dataset").await;
+    upload(
+        &b,
+        &hub,
+        "/datasets/alice/demo-data",
+        &[&csv],
+        "upload-dataset",
+    )
+    .await;
     let page = b.script("return document.body.innerText").await;
     assert!(page.as_str().unwrap().contains("train.csv"));
+
+    // Preview the CSV in the dataset viewer: columns and rows.
+    b.click("nav.tabs a[href='/datasets/alice/demo-data/viewer']")
+        .await;
+    let header = b.text("table.data thead").await;
+    assert!(
+        header.contains("text") && header.contains("label"),
+        "{header}"
+    );
+    let rows = b.text("table.data tbody").await;
+    assert!(
+        rows.contains("你好世界") && rows.contains("hello world"),
+        "{rows}"
+    );
+    b.screenshot("viewer").await;
 
     assert_eq!(b.open_dialog().await, None);
 }
@@ -415,7 +492,12 @@ async fn hostile_readmes_render_harmlessly() {
     let b = Browser::start("en-US").await;
     for (i, payload) in corpus.iter().enumerate() {
         let name = format!("xss-{i}");
-        assert_eq!(api.create_repo("model", "mallory", &name, false).await.status, 200);
+        assert_eq!(
+            api.create_repo("model", "mallory", &name, false)
+                .await
+                .status,
+            200
+        );
         let readme = format!("# Hostile {i}\n\n{payload}\n\nafter\n");
         let r = api
             .commit(
@@ -446,7 +528,10 @@ async fn hostile_readmes_render_harmlessly() {
                  Array.from(e.attributes).some(a => a.name.startsWith('on'))).length",
             )
             .await;
-        assert_eq!(handlers, 0, "event handler attribute survived for {payload}");
+        assert_eq!(
+            handlers, 0,
+            "event handler attribute survived for {payload}"
+        );
         if i == 0 {
             b.screenshot("xss-repo").await;
         }

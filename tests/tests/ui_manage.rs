@@ -145,7 +145,13 @@ fn assert_safe_page(html: &str) {
         assert!(tag.contains("src=\"/static/"), "inline script: {tag}");
     }
     let lower = html.to_ascii_lowercase();
-    for handler in [" onclick=", " onload=", " onerror=", " onsubmit=", "javascript:"] {
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onerror=",
+        " onsubmit=",
+        "javascript:",
+    ] {
         assert!(!lower.contains(handler), "inline handler {handler}");
     }
 }
@@ -202,7 +208,12 @@ async fn upload_page_commits_small_and_lfs_files() {
     assert!(html.contains("<progress") && html.contains("src=\"/static/upload.js\""));
     assert!(html.contains("Upload files"), "English labels");
     assert_safe_page(&html);
-    let js = alice.client.get(alice.url("/static/upload.js")).send().await.unwrap();
+    let js = alice
+        .client
+        .get(alice.url("/static/upload.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(js.status(), 200);
     assert!(
         js.headers()["content-type"]
@@ -210,10 +221,17 @@ async fn upload_page_commits_small_and_lfs_files() {
             .unwrap()
             .starts_with("text/javascript")
     );
-    assert!(js.text().await.unwrap().contains("upload.addEventListener('progress'"));
+    assert!(
+        js.text()
+            .await
+            .unwrap()
+            .contains("upload.addEventListener('progress'")
+    );
 
     // 11 MB of text: over the LFS threshold, so it goes to LFS.
-    let big: Vec<u8> = (0..11 * 1024 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    let big: Vec<u8> = (0..11 * 1024 * 1024)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
     let readme = "# Hello\n\n你好，世界\n".as_bytes();
     let csrf = alice.csrf().await;
 
@@ -233,7 +251,11 @@ async fn upload_page_commits_small_and_lfs_files() {
         .upload("/alice/m", &[("../x.txt", b"x")], Some(&csrf), 0)
         .await;
     assert_eq!(status, 400);
-    assert_eq!(tree(&alice, "models", "alice/m").await.len(), 1, "only .gitattributes");
+    assert_eq!(
+        tree(&alice, "models", "alice/m").await.len(),
+        1,
+        "only .gitattributes"
+    );
 
     let (status, answer) = alice
         .upload(
@@ -251,7 +273,11 @@ async fn upload_page_commits_small_and_lfs_files() {
     assert_eq!(find("README.md").2, None, "a small text file stays in git");
     let (_, size, oid) = find("weights/big.txt");
     assert_eq!(size, big.len() as u64);
-    assert_eq!(oid.unwrap(), hex::encode(Sha256::digest(&big)), "stored in LFS");
+    assert_eq!(
+        oid.unwrap(),
+        hex::encode(Sha256::digest(&big)),
+        "stored in LFS"
+    );
     assert_eq!(raw(&alice, "alice/m", "weights/big.txt").await, big);
     assert_eq!(raw(&alice, "alice/m", "README.md").await, readme);
 
@@ -308,7 +334,10 @@ async fn new_edit_and_delete_a_file() {
     let r = alice
         .post(
             "/alice/m/new/main",
-            &[("path", "notes/a.md"), ("content", "line one\r\nline two\r\n")],
+            &[
+                ("path", "notes/a.md"),
+                ("content", "line one\r\nline two\r\n"),
+            ],
         )
         .await;
     assert_eq!(r.status(), 303);
@@ -320,7 +349,10 @@ async fn new_edit_and_delete_a_file() {
     );
     // Creating it again is refused with the form kept.
     let r = alice
-        .post("/alice/m/new/main", &[("path", "notes/a.md"), ("content", "again")])
+        .post(
+            "/alice/m/new/main",
+            &[("path", "notes/a.md"), ("content", "again")],
+        )
         .await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
@@ -378,6 +410,16 @@ async fn new_edit_and_delete_a_file() {
             .any(|f| f.0 == "notes/a.md")
     );
 
+    // Writers get the editing links on the files pages; readers do not.
+    let (_, html) = alice.get("/alice/m/tree/main").await;
+    assert!(
+        html.contains("href=\"/alice/m/upload/main\"")
+            && html.contains("href=\"/alice/m/new/main\"")
+    );
+    let (_, html) = alice.get("/alice/m/blob/main/.gitattributes").await;
+    assert!(html.contains("href=\"/alice/m/edit/main/.gitattributes\""));
+    assert!(html.contains("href=\"/alice/m/delete/main/.gitattributes\""));
+
     // Other users: not found, for every editing page.
     let bob = Browser::sign_up(&hub, "bob").await;
     for path in [
@@ -387,10 +429,10 @@ async fn new_edit_and_delete_a_file() {
     ] {
         assert_eq!(bob.get(path).await.0, 404, "{path}");
     }
-    let r = bob
-        .post("/alice/m/delete/main/.gitattributes", &[])
-        .await;
+    let r = bob.post("/alice/m/delete/main/.gitattributes", &[]).await;
     assert_eq!(r.status(), 404);
+    let (_, html) = bob.get("/alice/m/blob/main/.gitattributes").await;
+    assert!(!html.contains("/alice/m/edit/") && !html.contains("/alice/m/delete/"));
 }
 
 #[tokio::test]
@@ -428,21 +470,35 @@ async fn repo_settings_are_for_admins_only() {
     assert_eq!(anon.get("/alice/m").await.0, 404);
     assert_eq!(alice.get("/alice/m").await.0, 200);
     let (_, profile) = bob.get("/alice").await;
-    assert!(!profile.contains("alice/m"), "private repo hidden on the profile");
+    assert!(
+        !profile.contains("alice/m"),
+        "private repo hidden on the profile"
+    );
     let (_, profile) = alice.get("/alice").await;
     assert!(profile.contains("alice/m"), "the owner sees it");
 
     // Rename: the old URL redirects to the new one.
     let r = alice
-        .post("/alice/m/settings/rename", &[("owner", "alice"), ("name", "m2")])
+        .post(
+            "/alice/m/settings/rename",
+            &[("owner", "alice"), ("name", "m2")],
+        )
         .await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/alice/m2");
-    let r = alice.client.get(alice.url("/alice/m")).send().await.unwrap();
+    let r = alice
+        .client
+        .get(alice.url("/alice/m"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 308);
     assert_eq!(r.headers()["location"], "/alice/m2");
     let r = alice
-        .post("/alice/m2/settings/rename", &[("owner", "alice"), ("name", "bad name")])
+        .post(
+            "/alice/m2/settings/rename",
+            &[("owner", "alice"), ("name", "bad name")],
+        )
         .await;
     assert_eq!(r.status(), 422);
 
@@ -466,7 +522,9 @@ async fn profiles_organisations_and_members() {
     let alice = Browser::sign_up(&hub, "alice").await;
     let bob = Browser::sign_up(&hub, "bob").await;
     let carol = Browser::sign_up(&hub, "carol").await;
-    alice.create_repo("alice", "public-model", "model", false).await;
+    alice
+        .create_repo("alice", "public-model", "model", false)
+        .await;
     alice.create_repo("alice", "secret", "dataset", true).await;
 
     let (status, html) = carol.get("/alice").await;
@@ -494,10 +552,14 @@ async fn profiles_organisations_and_members() {
         .await;
     assert_eq!(r.status(), 422, "name taken");
     alice.create_repo("acme", "org-model", "model", false).await;
-    alice.create_repo("acme", "org-private", "model", true).await;
+    alice
+        .create_repo("acme", "org-private", "model", true)
+        .await;
 
     let (_, html) = alice.get("/organizations/acme/members").await;
-    assert!(html.contains("Add member") && html.contains("/organizations/acme/members/alice/remove"));
+    assert!(
+        html.contains("Add member") && html.contains("/organizations/acme/members/alice/remove")
+    );
     assert_safe_page(&html);
     let r = alice
         .post(
@@ -557,10 +619,18 @@ async fn account_settings_tokens_and_likes() {
     assert_eq!(status, 200);
     assert!(html.contains("name=\"full_name\"") && html.contains("name=\"current\""));
     assert_safe_page(&html);
-    let r = anon.client.get(anon.url("/settings/profile")).send().await.unwrap();
+    let r = anon
+        .client
+        .get(anon.url("/settings/profile"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     let r = alice
-        .post("/settings/profile", &[("full_name", "Alice <Liddell> 爱丽丝")])
+        .post(
+            "/settings/profile",
+            &[("full_name", "Alice <Liddell> 爱丽丝")],
+        )
         .await;
     assert_eq!(r.status(), 200);
     let (_, html) = anon.get("/alice").await;
@@ -586,7 +656,12 @@ async fn account_settings_tokens_and_likes() {
         )
         .await;
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("current password is wrong"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("current password is wrong")
+    );
     let r = alice
         .post(
             "/settings/password",
@@ -594,8 +669,17 @@ async fn account_settings_tokens_and_likes() {
         )
         .await;
     assert_eq!(r.status(), 303);
-    assert_eq!(alice.get("/settings/profile").await.0, 200, "still signed in here");
-    let r = other.client.get(other.url("/settings/profile")).send().await.unwrap();
+    assert_eq!(
+        alice.get("/settings/profile").await.0,
+        200,
+        "still signed in here"
+    );
+    let r = other
+        .client
+        .get(other.url("/settings/profile"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303, "the other session ended");
     let r = other
         .client
@@ -654,9 +738,21 @@ async fn account_settings_tokens_and_likes() {
             info["likes"].as_i64().unwrap()
         }
     };
+    let (_, html) = alice.get("/alice/m").await;
+    assert!(html.contains("action=\"/alice/m/like\"") && html.contains("aria-pressed=\"false\""));
     let r = alice.post("/alice/m/like", &[]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(likes(&alice).await, 1);
+    let (_, html) = alice.get("/alice/m").await;
+    assert!(
+        html.contains("aria-pressed=\"true\""),
+        "the button shows the like"
+    );
+    let (_, html) = anon.get("/alice/m").await;
+    assert!(
+        !html.contains("/alice/m/like"),
+        "anonymous visitors get a log-in link"
+    );
     let r = alice.post("/alice/m/like", &[]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(likes(&alice).await, 0);
@@ -702,10 +798,18 @@ async fn language_switch_is_remembered() {
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("lang=en") && cookie.contains("Max-Age=31536000"));
     // The cookie wins over Accept-Language on every page afterwards.
-    for page in ["/settings/profile", "/organizations/new", "/alice", "/settings/tokens"] {
+    for page in [
+        "/settings/profile",
+        "/organizations/new",
+        "/alice",
+        "/settings/tokens",
+    ] {
         let html = zh(page).await;
         assert!(html.contains("lang=\"en\""), "{page}");
-        assert!(html.contains("/lang/zh?next="), "{page} links back to Chinese");
+        assert!(
+            html.contains("/lang/zh?next="),
+            "{page} links back to Chinese"
+        );
     }
     alice
         .client

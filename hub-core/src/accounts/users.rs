@@ -181,7 +181,9 @@ pub async fn set_full_name(db: &PgPool, user_id: i64, full_name: &str) -> Result
         )));
     }
     if full_name.chars().any(char::is_control) {
-        return Err(Error::invalid("a full name cannot contain control characters"));
+        return Err(Error::invalid(
+            "a full name cannot contain control characters",
+        ));
     }
     sqlx::query("UPDATE users SET full_name = $2 WHERE id = $1")
         .bind(user_id)

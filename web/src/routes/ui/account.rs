@@ -24,7 +24,10 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/settings/tokens", get(token_list).post(create_token))
         .route("/settings/tokens/{id}/revoke", post(revoke_token))
-        .route("/settings", get(|| async { Redirect::to("/settings/profile") }))
+        .route(
+            "/settings",
+            get(|| async { Redirect::to("/settings/profile") }),
+        )
         .route("/settings/profile", get(profile_form).post(save_profile))
         .route("/settings/password", post(change_password))
 }

@@ -18,7 +18,8 @@ use hub_core::repos::{Repo, RepoType};
 use hub_core::uploads;
 use serde::Deserialize;
 
-use super::repo_routes::{branch_tip, each_kind, encode_path, repo_url};
+use super::repo_head::{encode_path, encode_segment};
+use super::repo_routes::{branch_tip, each_kind, repo_url};
 use super::upload::writable_repo;
 use super::{Frame, page, render};
 use crate::app::AppState;
@@ -174,7 +175,16 @@ async fn save_edit(
     Form(form): Form<FileForm>,
 ) -> Response {
     let path = format!("/{}{ns}/{name}/edit/{rev}/{file}", kind.url_prefix());
-    save(kind, state, session, (ns, name, rev), Some(file), form, path).await
+    save(
+        kind,
+        state,
+        session,
+        (ns, name, rev),
+        Some(file),
+        form,
+        path,
+    )
+    .await
 }
 
 async fn save(
@@ -195,7 +205,9 @@ async fn save(
         Ok(repo) => repo,
         Err(e) => return page(&session, &path, Err(e)),
     };
-    let target = existing.clone().unwrap_or_else(|| form.path.trim().to_owned());
+    let target = existing
+        .clone()
+        .unwrap_or_else(|| form.path.trim().to_owned());
     // Browsers send a textarea's line breaks as CRLF; files keep the LF the
     // editor showed.
     let text = form.content.replace("\r\n", "\n");
@@ -246,7 +258,7 @@ async fn save(
         Ok(written) => Redirect::to(&format!(
             "{}/blob/{}/{}",
             repo_url(&repo),
-            encode_path(&rev),
+            encode_segment(&rev),
             encode_path(&written)
         ))
         .into_response(),

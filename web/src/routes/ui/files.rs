@@ -296,6 +296,11 @@ struct BlobPage {
 }
 
 impl BlobPage {
+    /// The file's path for the edit and delete links.
+    fn encoded_path(&self) -> String {
+        super::repo_head::encode_path(&self.path)
+    }
+
     fn line_numbers(&self) -> String {
         (1..=self.lines)
             .map(|n| n.to_string())

@@ -68,7 +68,9 @@ async fn profile(
                 let role = role.map(|r| r.as_str().to_owned());
                 (org.name, org.full_name, true, role, members, false)
             } else {
-                return Err(Error::not_found(format!("no user or organization '{name}'")));
+                return Err(Error::not_found(format!(
+                    "no user or organization '{name}'"
+                )));
             };
         let repos = manage::list_in_namespace(&state, &session.actor, &canonical).await?;
         let mut sections: Vec<(&'static str, Vec<Repo>)> = vec![

@@ -25,6 +25,10 @@ pub struct RepoHead {
     pub tab: Tab,
     /// Whether the visitor administers the repo (the Settings tab).
     pub is_admin: bool,
+    /// Whether the visitor may commit (upload, create, edit, delete links).
+    pub can_write: bool,
+    /// The like button (`templates/like_button.html`).
+    pub like: super::likes::LikeButton,
 }
 
 impl RepoHead {
@@ -100,13 +104,19 @@ pub async fn open(
             Redirect::permanent(&format!("{base}{rest}")).into_response()
         ));
     }
-    let is_admin = !session.actor.is_anonymous()
-        && access::access(&state.db, &session.actor, &repo).await? >= Access::Admin;
+    let level = if session.actor.is_anonymous() {
+        Access::Read
+    } else {
+        access::access(&state.db, &session.actor, &repo).await?
+    };
+    let like = super::likes::LikeButton::of(state, &session.actor, &repo).await?;
     Ok(Ok(RepoHead {
         repo,
         base,
         tab,
-        is_admin,
+        is_admin: level >= Access::Admin,
+        can_write: level >= Access::Write,
+        like,
     }))
 }
 

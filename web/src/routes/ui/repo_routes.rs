@@ -41,12 +41,3 @@ pub async fn branch_tip(state: &AppState, repo: &Repo, branch: &str) -> Result<S
         .map(|(_, _, commit)| commit)
         .ok_or_else(|| Error::RevisionNotFound(branch.to_owned()))
 }
-
-/// Percent-encodes a repo path for a URL, keeping its `/` separators.
-pub fn encode_path(path: &str) -> String {
-    path.split('/')
-        .map(|part| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>())
-        .collect::<Vec<_>>()
-        .join("/")
-        .replace('+', "%20")
-}

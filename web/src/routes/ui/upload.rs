@@ -179,5 +179,7 @@ async fn upload(
         },
     )
     .await?;
-    Ok(Json(json!({ "commit": outcome.commit, "url": repo_url(&repo) })))
+    Ok(Json(
+        json!({ "commit": outcome.commit, "url": repo_url(&repo) }),
+    ))
 }
