@@ -11,15 +11,61 @@ use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd,
 const MAX_HIGHLIGHTED_CODE: usize = 512 * 1024;
 
 pub fn render(markdown: &str) -> String {
+    render_with_links(markdown, None)
+}
+
+/// Where a repo file's relative links point: `{blob}/{path}` for links,
+/// `{raw}/{path}` for images (e.g. `/alice/m/blob/main`, `/alice/m/raw/main`).
+#[derive(Debug, Clone)]
+pub struct RepoLinks {
+    pub blob: String,
+    pub raw: String,
+}
+
+/// [`render`] for a file of a repo (its README): relative links and images
+/// point at the repo's files, as the author meant them.
+pub fn render_in_repo(markdown: &str, links: &RepoLinks) -> String {
+    render_with_links(markdown, Some(links))
+}
+
+fn render_with_links(markdown: &str, links: Option<&RepoLinks>) -> String {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_FOOTNOTES;
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(
-        &mut unsafe_html,
-        highlight_code(Parser::new_ext(markdown, options)),
-    );
+    let events = Parser::new_ext(markdown, options).map(|event| match (event, links) {
+        (
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }),
+            Some(l),
+        ) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: in_repo(dest_url, &l.blob),
+            title,
+            id,
+        }),
+        (
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }),
+            Some(l),
+        ) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: in_repo(dest_url, &l.raw),
+            title,
+            id,
+        }),
+        (other, _) => other,
+    });
+    html::push_html(&mut unsafe_html, highlight_code(events));
     ammonia::Builder::default()
         .add_generic_attributes(["align"])
         .add_tag_attributes("code", ["class"])
@@ -30,6 +76,24 @@ pub fn render(markdown: &str) -> String {
         .link_rel(Some("noopener noreferrer nofollow"))
         .clean(&unsafe_html)
         .to_string()
+}
+
+/// A relative URL (`docs/a.md`, `./fig.png`) under `base`; anything else
+/// (absolute, with a scheme, an anchor, going up with `..`) as it is.
+fn in_repo<'a>(url: CowStr<'a>, base: &str) -> CowStr<'a> {
+    let relative = !url.is_empty()
+        && !url.starts_with(['/', '#', '?'])
+        && !url.starts_with("..")
+        && !url
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+            .contains(':');
+    if !relative {
+        return url;
+    }
+    let path = url.trim_start_matches("./");
+    CowStr::from(format!("{base}/{path}"))
 }
 
 /// Replaces each fenced code block by its highlighted HTML (the code's text
@@ -72,6 +136,31 @@ fn highlight_code<'a>(events: impl Iterator<Item = Event<'a>>) -> impl Iterator<
 #[cfg(test)]
 mod tests {
     use super::render;
+
+    #[test]
+    fn relative_links_and_images_point_into_the_repo() {
+        let links = super::RepoLinks {
+            blob: "/alice/m/blob/main".into(),
+            raw: "/alice/m/raw/main".into(),
+        };
+        let html = super::render_in_repo(
+            "[cfg](config.json) [doc](./docs/a.md#x) [abs](https://x.org/a) [top](#usage) \
+             [root](/bob/n) [up](../x) [js](javascript:alert(1))\n\n![fig](assets/fig.png)",
+            &links,
+        );
+        for part in [
+            "href=\"/alice/m/blob/main/config.json\"",
+            "href=\"/alice/m/blob/main/docs/a.md#x\"",
+            "href=\"https://x.org/a\"",
+            "href=\"#usage\"",
+            "href=\"/bob/n\"",
+            "href=\"../x\"",
+            "src=\"/alice/m/raw/main/assets/fig.png\"",
+        ] {
+            assert!(html.contains(part), "{part} in {html}");
+        }
+        assert!(!html.contains("javascript:"), "{html}");
+    }
 
     #[test]
     fn code_is_highlighted_with_classes() {

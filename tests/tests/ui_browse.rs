@@ -348,6 +348,7 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
              inputs = tok(\"你好\", return_tensors=\"pt\")\nprint(tok.decode(model.generate(**inputs)[0]))\n```\n"
         ));
     }
+    long.push_str("\n[配置](config.json) ![示意图](./assets/fig.png)\n");
     assert!(long.len() > 35_000, "{}", long.len());
     commit(
         &api,
@@ -365,6 +366,12 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
     );
     assert!(html.len() < 150_000, "{} bytes", html.len());
     assert!(html.contains("第 59 节 Section 59"));
+    // Relative links and images in the card point at the repo's files.
+    assert!(
+        html.contains("href=\"/alice/chat-zh/blob/main/config.json\""),
+        "{html}"
+    );
+    assert!(html.contains("src=\"/alice/chat-zh/raw/main/assets/fig.png\""));
 
     // English labels.
     assert!(html.contains("Model card") && html.contains("Files and versions"));
@@ -523,6 +530,30 @@ async fn files_tree_blob_and_raw_at_any_revision() {
             .await
             .0,
         404
+    );
+
+    // Writers get upload, new-file, edit and delete links (to a branch, also
+    // when a tag is shown); readers do not.
+    assert!(!html.contains("/alice/m/upload/") && !html.contains("/alice/m/delete/"));
+    let bob = signed_in(&hub, "bob").await;
+    let html = page(&bob, &hub, "/alice/m/tree/main", "en").await;
+    assert!(!html.contains("/alice/m/upload/"));
+    let alice = signed_in(&hub, "alice").await;
+    let html = page(&alice, &hub, "/alice/m/tree/v1.0", "en").await;
+    assert!(
+        html.contains("href=\"/alice/m/upload/main\"")
+            && html.contains("href=\"/alice/m/new/main\"")
+    );
+    let html = page(&alice, &hub, "/alice/m/blob/main/src/model.py", "zh-CN").await;
+    assert!(
+        html.contains("href=\"/alice/m/edit/main/src/model.py\""),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/alice/m/delete/main/src/model.py\""));
+    let html = page(&alice, &hub, "/alice/m/blob/main/model.safetensors", "en").await;
+    assert!(
+        !html.contains("/alice/m/edit/")
+            && html.contains("href=\"/alice/m/delete/main/model.safetensors\"")
     );
 
     // Raw: text as text/plain, images as images, never as a page that runs script.

@@ -428,12 +428,6 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("org.add", "添加成员", "Add member"),
     ("tokens.copy", "复制", "Copy"),
     ("tokens.copied", "已复制", "Copied"),
-    ("repo.upload", "上传文件", "Upload files"),
-    ("repo.new_file", "新建文件", "Create file"),
-    ("repo.settings", "设置", "Settings"),
-    ("repo.edit", "编辑", "Edit"),
-    ("repo.delete_file", "删除", "Delete"),
-    ("nav.account", "账号设置", "Account settings"),
     // --- end ui-manage ---
     ("error.title", "出错了", "Something went wrong"),
     (

@@ -82,6 +82,16 @@ pub async fn ref_links(state: &AppState, repo: &Repo) -> Result<Vec<RefLink>, hu
     Ok(refs)
 }
 
+/// The branch that upload and edit links change: the revision shown when
+/// it is a branch, else the default branch (tags and commits do not move).
+fn write_branch(head: &RepoHead, refs: &[RefLink], rev: &str) -> String {
+    if refs.iter().any(|r| !r.is_tag && r.name == rev) {
+        rev.to_owned()
+    } else {
+        head.repo.default_branch.clone()
+    }
+}
+
 /// A step of the breadcrumbs: its name and the tree link.
 pub struct Crumb {
     pub name: String,
@@ -155,6 +165,8 @@ struct TreePage {
     entries: Vec<Row>,
     commit_count: i64,
     last_commit: Option<CommitInfo>,
+    /// For writers: the branch the upload and new-file links change.
+    write_branch: String,
     prev_page: Option<usize>,
     next_page: Option<usize>,
 }
@@ -238,9 +250,11 @@ async fn tree(
                 }
             })
             .collect();
+        let refs = ref_links(&state, repo).await?;
         Ok(render(&TreePage {
             frame: Frame::new(&session, &path),
-            refs: ref_links(&state, repo).await?,
+            write_branch: write_branch(&head, &refs, &rev),
+            refs,
             crumbs: crumbs(&head, &rev, &folder),
             rev,
             commit,
@@ -293,19 +307,20 @@ struct BlobPage {
     download_href: String,
     viewer_href: Option<String>,
     last_commit: Option<CommitInfo>,
+    /// For writers: the branch the edit and delete links change.
+    write_branch: String,
 }
 
 impl BlobPage {
-    /// The file's path for the edit and delete links.
-    fn encoded_path(&self) -> String {
-        super::repo_head::encode_path(&self.path)
-    }
-
     fn line_numbers(&self) -> String {
         (1..=self.lines)
             .map(|n| n.to_string())
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    fn path_segments(&self) -> String {
+        encode_path(&self.path)
     }
 
     fn size_i64(&self) -> i64 {
@@ -375,9 +390,11 @@ async fn blob(
         let last_commit = content::last_commits(&state, repo, &commit, vec![entry.path.clone()])
             .await?
             .remove(&entry.path);
+        let refs = ref_links(&state, repo).await?;
         Ok(render(&BlobPage {
             frame: Frame::new(&session, &path),
-            refs: ref_links(&state, repo).await?,
+            write_branch: write_branch(&head, &refs, &rev),
+            refs,
             crumbs: crumbs(&head, &rev, &entry.path),
             raw_href: format!("{}/raw/{rev_seg}/{file_seg}", head.base),
             download_href: format!("{}/resolve/{rev_seg}/{file_seg}?download=true", head.base),

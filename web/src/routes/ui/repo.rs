@@ -211,9 +211,13 @@ async fn repo_page(
             })
             .collect();
         let readme = content::read_small_file(&state, repo, &sha, "README.md").await?;
+        let links = markdown::RepoLinks {
+            blob: format!("{}/blob/{rev}", head.base),
+            raw: format!("{}/raw/{rev}", head.base),
+        };
         let card_html = readme.map(|bytes| {
             let text = String::from_utf8_lossy(&bytes);
-            markdown::render(hub_core::cards::parse_card(&text).body)
+            markdown::render_in_repo(hub_core::cards::parse_card(&text).body, &links)
         });
         let snippets = snippets(&origin.base_url, repo);
         Ok(render(&RepoPage {

@@ -25,7 +25,7 @@ pub struct RepoHead {
     pub tab: Tab,
     /// Whether the visitor administers the repo (the Settings tab).
     pub is_admin: bool,
-    /// Whether the visitor may commit (upload, create, edit, delete links).
+    /// Whether the visitor may change files (upload and edit links).
     pub can_write: bool,
     /// The like button (`templates/like_button.html`).
     pub like: super::likes::LikeButton,
@@ -44,7 +44,7 @@ impl RepoHead {
         match self.repo.kind() {
             RepoType::Model => "tab.model_card",
             RepoType::Dataset => "tab.dataset_card",
-            RepoType::Space => "tab.app",
+            RepoType::Space => "tab.space_card",
         }
     }
 
@@ -104,7 +104,7 @@ pub async fn open(
             Redirect::permanent(&format!("{base}{rest}")).into_response()
         ));
     }
-    let level = if session.actor.is_anonymous() {
+    let granted = if session.actor.is_anonymous() {
         Access::Read
     } else {
         access::access(&state.db, &session.actor, &repo).await?
@@ -114,8 +114,8 @@ pub async fn open(
         repo,
         base,
         tab,
-        is_admin: level >= Access::Admin,
-        can_write: level >= Access::Write,
+        is_admin: granted >= Access::Admin,
+        can_write: granted >= Access::Write,
         like,
     }))
 }
