@@ -24,6 +24,7 @@ pub mod repos;
 pub mod search;
 pub mod secret;
 pub mod storage;
+pub mod uploads;
 pub mod xet;
 
 pub use error::{Error, Result};

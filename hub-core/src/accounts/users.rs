@@ -169,6 +169,44 @@ async fn record_failure(db: &PgPool, user_id: Option<i64>, client_ip: &str) -> R
     Ok(())
 }
 
+/// Longest full name shown on a profile.
+pub const MAX_FULL_NAME_CHARS: usize = 100;
+
+/// Sets the name a profile shows next to the username.
+pub async fn set_full_name(db: &PgPool, user_id: i64, full_name: &str) -> Result<()> {
+    let full_name = full_name.trim();
+    if full_name.chars().count() > MAX_FULL_NAME_CHARS {
+        return Err(Error::invalid(format!(
+            "a full name has at most {MAX_FULL_NAME_CHARS} characters"
+        )));
+    }
+    if full_name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "a full name cannot contain control characters",
+        ));
+    }
+    sqlx::query("UPDATE users SET full_name = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(full_name)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Changes a password after checking the current one (a stolen session
+/// alone cannot take the account over). Ends every session of the user.
+pub async fn change_password(db: &PgPool, user_id: i64, current: &str, new: &str) -> Result<()> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?;
+    if !password::verify(current, stored).await? {
+        return Err(Error::forbidden("the current password is wrong"));
+    }
+    set_password(db, user_id, new).await
+}
+
 pub async fn set_password(db: &PgPool, user_id: i64, new_password: &str) -> Result<()> {
     password::validate(new_password)?;
     let hash = password::hash(new_password).await?;

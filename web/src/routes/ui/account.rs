@@ -1,4 +1,5 @@
-//! Sign-up, log-in, log-out and access tokens in the browser.
+//! Sign-up, log-in, log-out, account settings (profile, password) and
+//! access tokens in the browser.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -23,6 +24,12 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/settings/tokens", get(token_list).post(create_token))
         .route("/settings/tokens/{id}/revoke", post(revoke_token))
+        .route(
+            "/settings",
+            get(|| async { Redirect::to("/settings/profile") }),
+        )
+        .route("/settings/profile", get(profile_form).post(save_profile))
+        .route("/settings/password", post(change_password))
 }
 
 #[derive(Template)]
@@ -257,4 +264,127 @@ async fn revoke_token(
     }
     .await;
     page(&session, "/settings/tokens", result)
+}
+
+#[derive(Template)]
+#[template(path = "account_settings.html")]
+struct AccountPage {
+    frame: Frame,
+    full_name: String,
+    email: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileQuery {
+    changed: Option<String>,
+}
+
+/// Handles `GET /settings/profile` (`?changed=1` after a password change).
+async fn profile_form(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Query(query): axum::extract::Query<ProfileQuery>,
+) -> Response {
+    let notice = query.changed.map(|_| "account.password_changed");
+    account_page(&state, &session, notice, None).await
+}
+
+async fn account_page(
+    state: &AppState,
+    session: &Session,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    let result = async {
+        let Some(user) = session.actor.user() else {
+            return Ok(Redirect::to("/login").into_response());
+        };
+        // Read afresh: the session's copy predates a change just saved.
+        let user = users::find_by_id(&state.db, user.id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let status = if error.is_some() {
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            axum::http::StatusCode::OK
+        };
+        let body = AccountPage {
+            frame: Frame::new(session, "/settings/profile"),
+            full_name: user.full_name,
+            email: user.email,
+            notice,
+            error,
+        };
+        Ok((status, render(&body)).into_response())
+    }
+    .await;
+    page(session, "/settings/profile", result)
+}
+
+#[derive(Deserialize)]
+struct ProfileForm {
+    csrf: String,
+    full_name: String,
+}
+
+/// Handles `POST /settings/profile`.
+async fn save_profile(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<ProfileForm>,
+) -> Response {
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        let user = session.actor.require_user()?;
+        users::set_full_name(&state.db, user.user.id, &form.full_name).await
+    }
+    .await;
+    match result {
+        Ok(()) => account_page(&state, &session, Some("account.saved"), None).await,
+        Err(e @ Error::InvalidInput(_)) => {
+            account_page(&state, &session, None, Some(e.to_string())).await
+        }
+        Err(e) => page(&session, "/settings/profile", Err(e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+/// Handles `POST /settings/password`: needs the current password. Every
+/// session of the account ends; this browser gets a fresh one.
+async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        let user = session.actor.require_user()?;
+        if !matches!(user.credential, hub_core::accounts::Credential::Session) {
+            return Err(Error::forbidden("sign in with a password to change it"));
+        }
+        users::change_password(&state.db, user.user.id, &form.current, &form.new).await?;
+        Ok(user.user.id)
+    }
+    .await;
+    match result {
+        Ok(user_id) => signed_in(&state, user_id, "/settings/profile?changed=1")
+            .await
+            .unwrap_or_else(|e| page(&session, "/settings/password", Err(e))),
+        Err(e @ (Error::InvalidInput(_) | Error::Forbidden(_))) => {
+            let message = match e {
+                Error::Forbidden(_) => session.lang.t("account.wrong_password").to_owned(),
+                other => other.to_string(),
+            };
+            account_page(&state, &session, None, Some(message)).await
+        }
+        Err(e) => page(&session, "/settings/password", Err(e)),
+    }
 }

@@ -11,6 +11,16 @@ mod paging;
 mod repo_head;
 mod viewer;
 
+// Upload and edit, repo settings, profiles, organisations, likes (ui-manage).
+mod edit;
+mod likes;
+mod orgs;
+mod profiles;
+mod repo_routes;
+mod scripts;
+mod settings;
+mod upload;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query};
@@ -35,6 +45,14 @@ pub fn router() -> Router<AppState> {
         .merge(files::router())
         .merge(history::router())
         .merge(viewer::router())
+        // ui-manage pages
+        .merge(upload::router())
+        .merge(edit::router())
+        .merge(settings::router())
+        .merge(likes::router())
+        .merge(profiles::router())
+        .merge(orgs::router())
+        .merge(scripts::router())
         .route("/static/style.css", get(stylesheet))
         .route("/lang/{code}", get(switch_language))
 }

@@ -27,6 +27,8 @@ pub struct RepoHead {
     pub is_admin: bool,
     /// Whether the visitor may change files (upload and edit links).
     pub can_write: bool,
+    /// The like button (`templates/like_button.html`).
+    pub like: super::likes::LikeButton,
 }
 
 impl RepoHead {
@@ -107,12 +109,14 @@ pub async fn open(
     } else {
         access::access(&state.db, &session.actor, &repo).await?
     };
+    let like = super::likes::LikeButton::of(state, &session.actor, &repo).await?;
     Ok(Ok(RepoHead {
         repo,
         base,
         tab,
         is_admin: granted >= Access::Admin,
         can_write: granted >= Access::Write,
+        like,
     }))
 }
 

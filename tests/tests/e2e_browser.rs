@@ -1,0 +1,539 @@
+//! End to end in a real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), driven through chromedriver's W3C WebDriver HTTP API
+//! by the small client below: sign up, create a model, upload two files
+//! through the upload page (one large enough for LFS), see the rendered
+//! README and the file list, open a file, switch language, search, preview
+//! a CSV in a dataset; and an XSS corpus of hostile READMEs that must render
+//! harmlessly (no dialog, no script). PNG screenshots of the main pages go
+//! to `<cargo target dir>/e2e-screenshots/` for review.
+//!
+//! Under `CI=true` a missing browser or driver fails the test; elsewhere it
+//! is skipped with a visible message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tests::TestHub;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// W3C's key for element references in WebDriver JSON.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// The browser and driver, or `None` (skip) when they are missing outside CI.
+fn browser_available() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !ci,
+            "CI=true: {CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver fonts-noto-cjk)"
+        );
+        eprintln!("SKIPPED e2e_browser: {CHROMIUM} or {CHROMEDRIVER} is missing");
+    }
+    present
+}
+
+/// A chromedriver process and one browser session in it.
+struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    session: String,
+    screenshots: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Closes Chromium; then the driver itself.
+        // On a thread of its own with its own runtime and client: the
+        // test's runtime is blocked here and cannot drive its connections.
+        let url = self.session.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    reqwest::Client::new()
+                        .delete(url)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await
+                })
+        })
+        .join();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    async fn start(lang: &str) -> Browser {
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = http.get(format!("{base}/status")).send().await;
+            if let Ok(r) = ready
+                && let Ok(v) = r.json::<Value>().await
+                && v["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                    format!("--lang={lang}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+                "prefs": { "intl.accept_languages": lang },
+            },
+        }}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {r}"));
+        let screenshots = tests::hub_binary()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("e2e-screenshots");
+        std::fs::create_dir_all(&screenshots).unwrap();
+        Browser {
+            driver,
+            http,
+            session: format!("{base}/session/{id}"),
+            screenshots,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        } else if method == reqwest::Method::POST {
+            request = request.json(&json!({}));
+        }
+        let r: Value = request.send().await.unwrap().json().await.unwrap();
+        r["value"].clone()
+    }
+
+    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let v = self.call(method, path, body).await;
+        assert!(
+            v.get("error").is_none(),
+            "WebDriver {path}: {v}; page: {}",
+            self.url().await
+        );
+        v
+    }
+
+    async fn goto(&self, url: &str) {
+        self.ok(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        let v = self.call(reqwest::Method::GET, "/url", None).await;
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let v = self
+            .ok(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[ELEMENT].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The first element matching `css`, waiting up to 30 s for it.
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(e) = self.find_all(css).await.into_iter().next() {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} on {}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.ok(reqwest::Method::POST, &format!("/element/{e}/click"), None)
+            .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.ok(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        let v = self
+            .ok(reqwest::Method::GET, &format!("/element/{e}/text"), None)
+            .await;
+        v.as_str().unwrap().to_owned()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.ok(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Waits until the page's URL path is `path`.
+    async fn wait_for_path(&self, path: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let url = self.url().await;
+            let at = url.splitn(4, '/').nth(3).map(|p| format!("/{p}"));
+            if at.as_deref() == Some(path) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still at {url}, not {path}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The text of an open alert/confirm/prompt dialog, if one is open.
+    async fn open_dialog(&self) -> Option<String> {
+        let v = self.call(reqwest::Method::GET, "/alert/text", None).await;
+        v.as_str().map(str::to_owned)
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let v = self.ok(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(self.screenshots.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// Signs up through the form and ends on the home page.
+async fn sign_up(b: &Browser, hub: &TestHub, name: &str) {
+    b.goto(&format!("{}/signup", hub.url)).await;
+    b.type_into("input[name=username]", name).await;
+    b.type_into("input[name=email]", &format!("{name}@example.com"))
+        .await;
+    b.type_into("input[name=password]", "long-enough").await;
+    b.screenshot("signup").await;
+    b.click("form[action='/signup'] button[type=submit]").await;
+    b.wait_for_path("/", Duration::from_secs(20)).await;
+}
+
+/// Creates a repo through the form and ends on its page.
+async fn create_repo(b: &Browser, hub: &TestHub, kind: &str, name: &str) {
+    b.goto(&format!("{}/new", hub.url)).await;
+    b.click(&format!("select[name=repo_type] option[value={kind}]"))
+        .await;
+    b.type_into("input[name=name]", name).await;
+    b.click("form[action='/new'] button[type=submit]").await;
+}
+
+/// Chooses `files` in the upload page's file picker and commits them.
+async fn upload(b: &Browser, hub: &TestHub, repo_path: &str, files: &[&Path], screenshot: &str) {
+    b.goto(&format!("{}{repo_path}/upload/main", hub.url)).await;
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    b.type_into("#files", &paths.join("\n")).await;
+    let listed = b.find_all("#file-list li").await.len();
+    assert_eq!(listed, files.len(), "every chosen file is listed");
+    b.screenshot(screenshot).await;
+    b.click("#upload-submit").await;
+    b.wait_for_path(repo_path, Duration::from_secs(120)).await;
+}
+
+#[tokio::test]
+async fn a_person_uses_the_hub_in_a_browser() {
+    if !browser_available() {
+        return;
+    }
+    let hub = TestHub::start().await;
+    let b = Browser::start("en-US").await;
+    let work = tempfile::tempdir().unwrap();
+
+    // Sign up and create a model.
+    sign_up(&b, &hub, "alice").await;
+    b.screenshot("home").await;
+    create_repo(&b, &hub, "model", "demo-model").await;
+    b.wait_for_path("/alice/demo-model", Duration::from_secs(20))
+        .await;
+
+    // Upload a README and a file over the LFS threshold (10 MB).
+    let readme = work.path().join("README.md");
+    std::fs::write(
+        &readme,
+        "---\nlicense: apache-2.0\nlanguage: [zh, en]\n---\n# Demo model\n\n\
+         A model card with a table.\n\n| metric | value |\n|---|---|\n| accuracy | 0.91 |\n\n\
+         ```python\nprint(\"你好\")\n```\n",
+    )
+    .unwrap();
+    let weights = work.path().join("weights.bin");
+    let big: Vec<u8> = (0..11 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&weights, &big).unwrap();
+    upload(
+        &b,
+        &hub,
+        "/alice/demo-model",
+        &[&readme, &weights],
+        "upload",
+    )
+    .await;
+
+    // The repo page: the rendered README and the file list with the LFS file.
+    assert_eq!(b.text("article.markdown h1").await, "Demo model");
+    assert!(!b.find_all("article.markdown table").await.is_empty());
+    let page = b.script("return document.body.innerText").await;
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains("weights.bin") && page.contains("README.md"),
+        "{page}"
+    );
+    b.screenshot("repo-en").await;
+
+    // Like it: the button toggles and counts.
+    b.click("form.like button").await;
+    b.wait_for_path("/alice/demo-model", Duration::from_secs(20))
+        .await;
+    assert_eq!(b.text("form.like .count").await, "1");
+
+    // Open files from the Files tab: the README as text, the LFS file's facts.
+    b.click("nav.tabs a[href='/alice/demo-model/tree/main']")
+        .await;
+    let listing = b.text("table.tree").await;
+    assert!(
+        listing.contains("weights.bin") && listing.contains("LFS"),
+        "the large file is marked as LFS: {listing}"
+    );
+    b.screenshot("tree").await;
+    b.click("a[href='/alice/demo-model/blob/main/README.md']")
+        .await;
+    b.wait_for_path(
+        "/alice/demo-model/blob/main/README.md",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(b.text("pre.source").await.contains("# Demo model"));
+    b.screenshot("file").await;
+    b.goto(&format!(
+        "{}/alice/demo-model/blob/main/weights.bin",
+        hub.url
+    ))
+    .await;
+    let oid = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
+    assert!(
+        b.text(".lfs-facts").await.contains(&oid),
+        "LFS sha256 shown"
+    );
+
+    // Search for it from the models listing.
+    b.goto(&format!("{}/models", hub.url)).await;
+    b.type_into("input[name=search]", "demo").await;
+    b.click("form.search button[type=submit]").await;
+    b.find("a[href='/alice/demo-model']").await;
+    b.screenshot("search").await;
+    b.goto(&format!("{}/alice/demo-model", hub.url)).await;
+
+    // Switch language with the toggle: Chinese labels, remembered.
+    b.click("a[href^='/lang/zh']").await;
+    b.wait_for_path("/alice/demo-model", Duration::from_secs(20))
+        .await;
+    let lang = b.script("return document.documentElement.lang").await;
+    assert_eq!(lang, "zh-CN");
+    let page = b.script("return document.body.innerText").await;
+    assert!(page.as_str().unwrap().contains("文件"), "Chinese labels");
+    b.screenshot("repo-zh").await;
+    b.goto(&format!("{}/alice/demo-model/upload/main", hub.url))
+        .await;
+    assert!(b.text("h1").await.contains("上传文件"), "remembered");
+    b.screenshot("upload-zh").await;
+    b.goto(&format!("{}/alice/demo-model/settings", hub.url))
+        .await;
+    b.screenshot("settings-zh").await;
+    b.goto(&format!("{}/alice", hub.url)).await;
+    b.screenshot("profile-zh").await;
+    b.click("a[href^='/lang/en']").await;
+
+    // A dataset with a CSV file, uploaded the same way.
+    create_repo(&b, &hub, "dataset", "demo-data").await;
+    b.wait_for_path("/datasets/alice/demo-data", Duration::from_secs(20))
+        .await;
+    let csv = work.path().join("train.csv");
+    std::fs::write(&csv, "text,label\n你好世界,1\nhello world,0\n").unwrap();
+    upload(
+        &b,
+        &hub,
+        "/datasets/alice/demo-data",
+        &[&csv],
+        "upload-dataset",
+    )
+    .await;
+    let page = b.script("return document.body.innerText").await;
+    assert!(page.as_str().unwrap().contains("train.csv"));
+
+    // Preview the CSV in the dataset viewer: columns and rows.
+    b.click("nav.tabs a[href='/datasets/alice/demo-data/viewer']")
+        .await;
+    let header = b.text("table.data thead").await;
+    assert!(
+        header.contains("text") && header.contains("label"),
+        "{header}"
+    );
+    let rows = b.text("table.data tbody").await;
+    assert!(
+        rows.contains("你好世界") && rows.contains("hello world"),
+        "{rows}"
+    );
+    b.screenshot("viewer").await;
+
+    assert_eq!(b.open_dialog().await, None);
+}
+
+/// Hostile READMEs: each payload would open a dialog or set a marker if any
+/// of it ran. Rendered in the real browser, nothing may run.
+#[tokio::test]
+async fn hostile_readmes_render_harmlessly() {
+    if !browser_available() {
+        return;
+    }
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("mallory");
+    let api = hub.api(Some(&token));
+    let corpus = [
+        "<script>window.pwned=1;alert('script')</script>",
+        "<img src=x onerror=\"window.pwned=1;alert('img')\">",
+        "<svg onload=\"window.pwned=1;alert('svg')\"></svg>",
+        "[click](javascript:window.pwned=1;alert('link'))",
+        "<a href=\"javascript:alert('a')\">a</a>",
+        "<iframe src=\"javascript:alert('iframe')\"></iframe>",
+        "<iframe srcdoc=\"<script>parent.pwned=1</script>\"></iframe>",
+        "<object data=\"javascript:alert('object')\"></object>",
+        "<embed src=\"javascript:alert('embed')\">",
+        "<details open ontoggle=\"window.pwned=1;alert('details')\">x</details>",
+        "<body onload=\"window.pwned=1\">",
+        "<style>body{background:url(javascript:alert('css'))}</style>",
+        "<form action=\"javascript:alert('form')\"><button>go</button></form>",
+        "<math><mtext><table><mglyph><style><img src=x onerror=\"window.pwned=1\">",
+        "<noscript><p title=\"</noscript><img src=x onerror=window.pwned=1>\">",
+        "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert('meta')\">",
+        "<base href=\"javascript:alert('base')//\">",
+        "<a href=\"&#106;avascript:alert('entity')\">entity</a>",
+        "<a href=\"jav&#x09;ascript:alert('tab')\">tab</a>",
+        "![x](x\" onerror=\"window.pwned=1)",
+        "<div style=\"background-image:url(javascript:alert('style'))\">s</div>",
+        "<input autofocus onfocus=\"window.pwned=1\">",
+        "<video><source onerror=\"window.pwned=1\"></video>",
+        "<scr<script>ipt>window.pwned=1</scr</script>ipt>",
+        "```html\n<script>window.pwned=1</script>\n```",
+        "---\nlicense: \"<img src=x onerror=window.pwned=1>\"\ntags: [\"<script>window.pwned=1</script>\"]\n---\n# front matter",
+    ];
+    let b = Browser::start("en-US").await;
+    for (i, payload) in corpus.iter().enumerate() {
+        let name = format!("xss-{i}");
+        assert_eq!(
+            api.create_repo("model", "mallory", &name, false)
+                .await
+                .status,
+            200
+        );
+        let readme = format!("# Hostile {i}\n\n{payload}\n\nafter\n");
+        let r = api
+            .commit(
+                &format!("mallory/{name}"),
+                "hostile README",
+                &[tests::file_op("README.md", readme.as_bytes())],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{payload}: {:?}", r.body);
+        b.goto(&format!("{}/mallory/{name}", hub.url)).await;
+        b.find("main").await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(b.open_dialog().await, None, "a dialog opened for {payload}");
+        let ran = b.script("return window.pwned === undefined").await;
+        assert_eq!(ran, true, "script ran for {payload}");
+        let bad_links = b
+            .script(
+                "return Array.from(document.querySelectorAll('[href],[src],[action],[data],[srcdoc]'))\
+                 .filter(e => /^\\s*javascript:/i.test(e.getAttribute('href') || e.getAttribute('src') \
+                 || e.getAttribute('action') || e.getAttribute('data') || '') || e.hasAttribute('srcdoc')).length",
+            )
+            .await;
+        assert_eq!(bad_links, 0, "javascript: URL survived for {payload}");
+        let handlers = b
+            .script(
+                "return Array.from(document.querySelectorAll('main *')).filter(e => \
+                 Array.from(e.attributes).some(a => a.name.startsWith('on'))).length",
+            )
+            .await;
+        assert_eq!(
+            handlers, 0,
+            "event handler attribute survived for {payload}"
+        );
+        if i == 0 {
+            b.screenshot("xss-repo").await;
+        }
+    }
+}

@@ -1,0 +1,830 @@
+//! The management pages at the HTML level, as a browser uses them (cookies,
+//! CSRF tokens, redirects): upload, new/edit/delete file, repo settings,
+//! profiles, organisations and members, account settings, tokens, likes
+//! and the language switch. Each checks status, key elements and who may
+//! see the page; the browser-driven flow is in `e2e_browser.rs`.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tests::TestHub;
+
+/// A browser session on the hub: a cookie jar, no automatic redirects.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Browser {
+    fn new(hub: &TestHub) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: hub.url.clone(),
+        }
+    }
+
+    /// Signs up `name` (password `long-enough`) through the form.
+    async fn sign_up(hub: &TestHub, name: &str) -> Browser {
+        let b = Browser::new(hub);
+        let r = b
+            .client
+            .post(b.url("/signup"))
+            .form(&[
+                ("username", name),
+                ("email", &format!("{name}@example.com")),
+                ("password", "long-enough"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "sign-up of {name}");
+        b
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// The CSRF token of this session, from any page's forms.
+    async fn csrf(&self) -> String {
+        let (_, html) = self.get("/settings/tokens").await;
+        csrf_of(&html)
+    }
+
+    /// Posts a form with this session's CSRF token added.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .header("accept-language", "en")
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn create_repo(&self, owner: &str, name: &str, kind: &str, private: bool) {
+        let mut fields = vec![("owner", owner), ("name", name), ("repo_type", kind)];
+        if private {
+            fields.push(("private", "1"));
+        }
+        let r = self.post("/new", &fields).await;
+        assert_eq!(r.status(), 303, "create {owner}/{name}");
+    }
+
+    /// Sends the upload page's streamed body: a manifest line, then the files.
+    async fn upload(
+        &self,
+        repo_path: &str,
+        files: &[(&str, &[u8])],
+        csrf: Option<&str>,
+        declared_extra: u64,
+    ) -> (StatusCode, Value) {
+        let manifest = serde_json::json!({
+            "summary": "Upload from the page",
+            "files": files.iter().enumerate().map(|(i, (path, bytes))| serde_json::json!({
+                "path": path,
+                "size": bytes.len() as u64 + if i == 0 { declared_extra } else { 0 },
+            })).collect::<Vec<_>>(),
+        });
+        let mut body = serde_json::to_vec(&manifest).unwrap();
+        body.push(b'\n');
+        for (_, bytes) in files {
+            body.extend_from_slice(bytes);
+        }
+        let mut request = self
+            .client
+            .post(self.url(&format!("{repo_path}/upload/main")))
+            .body(body);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        let r = request.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// The CSRF token embedded in a page's forms.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("page has a CSRF field")
+        + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Every `<form method="post">` of a page carries a CSRF field, and the
+/// page has no inline script or inline event handler (the CSP forbids them).
+fn assert_safe_page(html: &str) {
+    for form in html.split("<form").skip(1) {
+        let form = form.split("</form>").next().unwrap();
+        if form.contains("method=\"post\"") {
+            assert!(form.contains("name=\"csrf\""), "form without CSRF: {form}");
+        }
+    }
+    for script in html.split("<script").skip(1) {
+        let tag = script.split('>').next().unwrap();
+        assert!(tag.contains("src=\"/static/"), "inline script: {tag}");
+    }
+    let lower = html.to_ascii_lowercase();
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onerror=",
+        " onsubmit=",
+        "javascript:",
+    ] {
+        assert!(!lower.contains(handler), "inline handler {handler}");
+    }
+}
+
+/// Whether `html` holds `text` HTML-escaped (named or numeric references).
+fn is_escaped(html: &str, text: &str) -> bool {
+    let named = text.replace('<', "&lt;").replace('>', "&gt;");
+    let numeric = text.replace('<', "&#60;").replace('>', "&#62;");
+    html.contains(&named) || html.contains(&numeric)
+}
+
+/// The files of a repo at main, from the HF tree API: path -> (size, lfs oid).
+async fn tree(b: &Browser, kind: &str, repo: &str) -> Vec<(String, u64, Option<String>)> {
+    let r = b
+        .client
+        .get(b.url(&format!("/api/{kind}/{repo}/tree/main?recursive=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: Vec<Value> = r.json().await.unwrap();
+    list.into_iter()
+        .filter(|e| e["type"] == "file")
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_owned(),
+                e["size"].as_u64().unwrap(),
+                e["lfs"]["oid"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+async fn raw(b: &Browser, repo: &str, path: &str) -> Vec<u8> {
+    let r = b
+        .client
+        .get(b.url(&format!("/{repo}/resolve/main/{path}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn upload_page_commits_small_and_lfs_files() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+
+    let (status, html) = alice.get("/alice/m/upload/main").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"upload-form\"") && html.contains("type=\"file\""));
+    assert!(html.contains("<progress") && html.contains("src=\"/static/upload.js\""));
+    assert!(html.contains("Upload files"), "English labels");
+    assert_safe_page(&html);
+    let js = alice
+        .client
+        .get(alice.url("/static/upload.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        js.text()
+            .await
+            .unwrap()
+            .contains("upload.addEventListener('progress'")
+    );
+
+    // 11 MB of text: over the LFS threshold, so it goes to LFS.
+    let big: Vec<u8> = (0..11 * 1024 * 1024)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let readme = "# Hello\n\n你好，世界\n".as_bytes();
+    let csrf = alice.csrf().await;
+
+    // Without the CSRF header the session may not upload; nothing changes.
+    let (status, _) = alice
+        .upload("/alice/m", &[("README.md", readme)], None, 0)
+        .await;
+    assert_eq!(status, 403);
+    // A body shorter than its manifest says is refused; nothing is committed.
+    let (status, answer) = alice
+        .upload("/alice/m", &[("README.md", readme)], Some(&csrf), 5)
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("ended early"));
+    // A hostile path is refused.
+    let (status, _) = alice
+        .upload("/alice/m", &[("../x.txt", b"x")], Some(&csrf), 0)
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        tree(&alice, "models", "alice/m").await.len(),
+        1,
+        "only .gitattributes"
+    );
+
+    let (status, answer) = alice
+        .upload(
+            "/alice/m",
+            &[("README.md", readme), ("weights/big.txt", &big)],
+            Some(&csrf),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["url"], "/alice/m");
+    assert_eq!(answer["commit"].as_str().unwrap().len(), 40);
+    let files = tree(&alice, "models", "alice/m").await;
+    let find = |p: &str| files.iter().find(|f| f.0 == p).cloned().unwrap();
+    assert_eq!(find("README.md").2, None, "a small text file stays in git");
+    let (_, size, oid) = find("weights/big.txt");
+    assert_eq!(size, big.len() as u64);
+    assert_eq!(
+        oid.unwrap(),
+        hex::encode(Sha256::digest(&big)),
+        "stored in LFS"
+    );
+    assert_eq!(raw(&alice, "alice/m", "weights/big.txt").await, big);
+    assert_eq!(raw(&alice, "alice/m", "README.md").await, readme);
+
+    // Another user may not upload, and does not see the page.
+    let bob = Browser::sign_up(&hub, "bob").await;
+    assert_eq!(bob.get("/alice/m/upload/main").await.0, 404);
+    let bob_csrf = bob.csrf().await;
+    let (status, _) = bob
+        .upload("/alice/m", &[("x.txt", b"x")], Some(&bob_csrf), 0)
+        .await;
+    assert_eq!(status, 403);
+    // Anonymous visitors are sent to log in; an unknown branch is not found.
+    let anon = Browser::new(&hub);
+    let r = anon
+        .client
+        .get(anon.url("/alice/m/upload/main"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
+    assert_eq!(alice.get("/alice/m/upload/nope").await.0, 404);
+
+    // Datasets live under /datasets/.
+    alice.create_repo("alice", "d", "dataset", false).await;
+    assert_eq!(alice.get("/datasets/alice/d/upload/main").await.0, 200);
+    let (status, _) = alice
+        .upload(
+            "/datasets/alice/d",
+            &[("train.csv", b"a,b\n1,2\n")],
+            Some(&csrf),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        tree(&alice, "datasets", "alice/d")
+            .await
+            .iter()
+            .any(|f| f.0 == "train.csv")
+    );
+}
+
+#[tokio::test]
+async fn new_edit_and_delete_a_file() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+
+    let (status, html) = alice.get("/alice/m/new/main").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("name=\"path\"") && html.contains("<textarea name=\"content\""));
+    assert_safe_page(&html);
+    let r = alice
+        .post(
+            "/alice/m/new/main",
+            &[
+                ("path", "notes/a.md"),
+                ("content", "line one\r\nline two\r\n"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/alice/m/blob/main/notes/a.md");
+    assert_eq!(
+        raw(&alice, "alice/m", "notes/a.md").await,
+        b"line one\nline two\n",
+        "CRLF from the textarea is stored as LF"
+    );
+    // Creating it again is refused with the form kept.
+    let r = alice
+        .post(
+            "/alice/m/new/main",
+            &[("path", "notes/a.md"), ("content", "again")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("already exists") && html.contains(">again</textarea>"));
+    // Without a valid CSRF token: refused, nothing written.
+    let r = alice
+        .client
+        .post(alice.url("/alice/m/new/main"))
+        .form(&[("csrf", "forged"), ("path", "b.md"), ("content", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Edit: the editor shows the text (escaped), saving commits the change.
+    let (status, html) = alice.get("/alice/m/edit/main/notes/a.md").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("line one\nline two\n</textarea>"));
+    let r = alice
+        .post(
+            "/alice/m/edit/main/notes/a.md",
+            &[("content", "<b>new</b>\n"), ("summary", "Edit notes")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(raw(&alice, "alice/m", "notes/a.md").await, b"<b>new</b>\n");
+    let (_, html) = alice.get("/alice/m/edit/main/notes/a.md").await;
+    assert!(
+        !html.contains("<b>new") && is_escaped(&html, "<b>new</b>"),
+        "escaped in the editor"
+    );
+    let commits: Vec<Value> = alice
+        .client
+        .get(alice.url("/api/models/alice/m/commits/main"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(commits[0]["title"], "Edit notes");
+    // LFS files and missing files cannot be opened in the editor.
+    assert_eq!(alice.get("/alice/m/edit/main/nope.md").await.0, 404);
+
+    // Delete: a confirmation page, then the commit.
+    let (status, html) = alice.get("/alice/m/delete/main/notes/a.md").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("notes/a.md") && html.contains("class=\"danger\""));
+    let r = alice.post("/alice/m/delete/main/notes/a.md", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        !tree(&alice, "models", "alice/m")
+            .await
+            .iter()
+            .any(|f| f.0 == "notes/a.md")
+    );
+
+    // Writers get the editing links on the files pages; readers do not.
+    let (_, html) = alice.get("/alice/m/tree/main").await;
+    assert!(
+        html.contains("href=\"/alice/m/upload/main\"")
+            && html.contains("href=\"/alice/m/new/main\"")
+    );
+    let (_, html) = alice.get("/alice/m/blob/main/.gitattributes").await;
+    assert!(html.contains("href=\"/alice/m/edit/main/.gitattributes\""));
+    assert!(html.contains("href=\"/alice/m/delete/main/.gitattributes\""));
+
+    // Other users: not found, for every editing page.
+    let bob = Browser::sign_up(&hub, "bob").await;
+    for path in [
+        "/alice/m/new/main",
+        "/alice/m/edit/main/.gitattributes",
+        "/alice/m/delete/main/.gitattributes",
+    ] {
+        assert_eq!(bob.get(path).await.0, 404, "{path}");
+    }
+    let r = bob.post("/alice/m/delete/main/.gitattributes", &[]).await;
+    assert_eq!(r.status(), 404);
+    let (_, html) = bob.get("/alice/m/blob/main/.gitattributes").await;
+    assert!(!html.contains("/alice/m/edit/") && !html.contains("/alice/m/delete/"));
+}
+
+#[tokio::test]
+async fn repo_settings_are_for_admins_only() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    let bob = Browser::sign_up(&hub, "bob").await;
+    let anon = Browser::new(&hub);
+    alice.create_repo("alice", "m", "model", false).await;
+
+    let (status, html) = alice.get("/alice/m/settings").await;
+    assert_eq!(status, 200);
+    for part in [
+        "/alice/m/settings/visibility",
+        "/alice/m/settings/rename",
+        "/alice/m/settings/delete",
+        "name=\"confirm\"",
+    ] {
+        assert!(html.contains(part), "{part}");
+    }
+    assert_safe_page(&html);
+    assert_eq!(bob.get("/alice/m/settings").await.0, 404);
+    assert_eq!(anon.get("/alice/m/settings").await.0, 404);
+    let r = bob
+        .post("/alice/m/settings/visibility", &[("visibility", "private")])
+        .await;
+    assert_eq!(r.status(), 404);
+
+    // Private: outsiders no longer see it anywhere.
+    let r = alice
+        .post("/alice/m/settings/visibility", &[("visibility", "private")])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(bob.get("/alice/m").await.0, 404);
+    assert_eq!(anon.get("/alice/m").await.0, 404);
+    assert_eq!(alice.get("/alice/m").await.0, 200);
+    let (_, profile) = bob.get("/alice").await;
+    assert!(
+        !profile.contains("alice/m"),
+        "private repo hidden on the profile"
+    );
+    let (_, profile) = alice.get("/alice").await;
+    assert!(profile.contains("alice/m"), "the owner sees it");
+
+    // Rename: the old URL redirects to the new one.
+    let r = alice
+        .post(
+            "/alice/m/settings/rename",
+            &[("owner", "alice"), ("name", "m2")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/alice/m2");
+    let r = alice
+        .client
+        .get(alice.url("/alice/m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/alice/m2");
+    let r = alice
+        .post(
+            "/alice/m2/settings/rename",
+            &[("owner", "alice"), ("name", "bad name")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+
+    // Delete needs the full name typed in.
+    let r = alice
+        .post("/alice/m2/settings/delete", &[("confirm", "m2")])
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("does not match"));
+    assert_eq!(alice.get("/alice/m2").await.0, 200);
+    let r = alice
+        .post("/alice/m2/settings/delete", &[("confirm", "alice/m2")])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(alice.get("/alice/m2").await.0, 404);
+}
+
+#[tokio::test]
+async fn profiles_organisations_and_members() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    let bob = Browser::sign_up(&hub, "bob").await;
+    let carol = Browser::sign_up(&hub, "carol").await;
+    alice
+        .create_repo("alice", "public-model", "model", false)
+        .await;
+    alice.create_repo("alice", "secret", "dataset", true).await;
+
+    let (status, html) = carol.get("/alice").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/alice/public-model") && !html.contains("secret"));
+    assert_safe_page(&html);
+    let (_, html) = alice.get("/alice").await;
+    assert!(html.contains("/datasets/alice/secret") && html.contains("/organizations/new"));
+    assert_eq!(carol.get("/nobody-here").await.0, 404);
+
+    // Create an org through the form; its creator is its admin.
+    let (status, html) = alice.get("/organizations/new").await;
+    assert_eq!(status, 200);
+    assert_safe_page(&html);
+    let r = alice
+        .post(
+            "/organizations/new",
+            &[("name", "acme"), ("full_name", "Acme 研究院")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/acme");
+    let r = alice
+        .post("/organizations/new", &[("name", "acme"), ("full_name", "")])
+        .await;
+    assert_eq!(r.status(), 422, "name taken");
+    alice.create_repo("acme", "org-model", "model", false).await;
+    alice
+        .create_repo("acme", "org-private", "model", true)
+        .await;
+
+    let (_, html) = alice.get("/organizations/acme/members").await;
+    assert!(
+        html.contains("Add member") && html.contains("/organizations/acme/members/alice/remove")
+    );
+    assert_safe_page(&html);
+    let r = alice
+        .post(
+            "/organizations/acme/members",
+            &[("username", "bob"), ("role", "write")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = alice
+        .post(
+            "/organizations/acme/members",
+            &[("username", "nobody"), ("role", "write")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    // The last admin cannot leave.
+    let r = alice
+        .post("/organizations/acme/members/alice/remove", &[])
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("at least one admin"));
+
+    // Bob (write) sees members but no admin forms, and the private repo.
+    let (status, html) = bob.get("/organizations/acme/members").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(">bob</a>") && !html.contains("Add member"));
+    let r = bob
+        .post(
+            "/organizations/acme/members",
+            &[("username", "carol"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let (_, html) = bob.get("/acme").await;
+    assert!(html.contains("Acme 研究院") && html.contains("acme/org-private"));
+    // Carol: the org profile without private repos or members; no members page.
+    let (_, html) = carol.get("/acme").await;
+    assert!(html.contains("acme/org-model") && !html.contains("org-private"));
+    assert!(!html.contains(">bob</a>"));
+    assert_eq!(carol.get("/organizations/acme/members").await.0, 404);
+
+    // Removing bob takes the private repo away from him.
+    let r = alice
+        .post("/organizations/acme/members/bob/remove", &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(bob.get("/acme/org-private").await.0, 404);
+}
+
+#[tokio::test]
+async fn account_settings_tokens_and_likes() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    let anon = Browser::new(&hub);
+
+    let (status, html) = alice.get("/settings/profile").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("name=\"full_name\"") && html.contains("name=\"current\""));
+    assert_safe_page(&html);
+    let r = anon
+        .client
+        .get(anon.url("/settings/profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = alice
+        .post(
+            "/settings/profile",
+            &[("full_name", "Alice <Liddell> 爱丽丝")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let (_, html) = anon.get("/alice").await;
+    assert!(
+        !html.contains("<Liddell>") && is_escaped(&html, "Alice <Liddell> 爱丽丝"),
+        "escaped"
+    );
+
+    // Password change: needs the current password; ends other sessions.
+    let other = Browser::new(&hub);
+    let r = other
+        .client
+        .post(other.url("/login"))
+        .form(&[("login", "alice"), ("password", "long-enough")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = alice
+        .post(
+            "/settings/password",
+            &[("current", "wrong-password"), ("new", "a-new-password")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("current password is wrong")
+    );
+    let r = alice
+        .post(
+            "/settings/password",
+            &[("current", "long-enough"), ("new", "a-new-password")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        alice.get("/settings/profile").await.0,
+        200,
+        "still signed in here"
+    );
+    let r = other
+        .client
+        .get(other.url("/settings/profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the other session ended");
+    let r = other
+        .client
+        .post(other.url("/login"))
+        .form(&[("login", "alice"), ("password", "a-new-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Tokens: created with a scope, shown once with a copy button, revocable.
+    let r = alice
+        .post("/settings/tokens", &[("name", "ci"), ("role", "read")])
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("data-copy=\"new-token\"") && html.contains("/static/copy.js"));
+    assert_safe_page(&html);
+    let at = html.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
+    let secret = html[at..].split('<').next().unwrap().to_owned();
+    let whoami = |token: String| {
+        let url = alice.url("/api/whoami-v2");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(whoami(secret.clone()).await, 200);
+    let (_, listing) = alice.get("/settings/tokens").await;
+    assert!(!listing.contains(&secret), "shown once only");
+    assert!(listing.contains(">Read</td>"));
+    let at = listing.find("/settings/tokens/").unwrap() + "/settings/tokens/".len();
+    let id = listing[at..].split('/').next().unwrap().to_owned();
+    let r = alice
+        .post(&format!("/settings/tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(whoami(secret).await, 401);
+    let r = alice
+        .post("/settings/tokens", &[("name", "x"), ("role", "admin")])
+        .await;
+    assert_eq!(r.status(), 400, "only read or write");
+
+    // Likes: a toggle; anonymous visitors cannot like.
+    alice.create_repo("alice", "m", "model", false).await;
+    let likes = |b: &Browser| {
+        let url = b.url("/api/models/alice/m");
+        let client = b.client.clone();
+        async move {
+            let info: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            info["likes"].as_i64().unwrap()
+        }
+    };
+    let (_, html) = alice.get("/alice/m").await;
+    assert!(html.contains("action=\"/alice/m/like\"") && html.contains("aria-pressed=\"false\""));
+    let r = alice.post("/alice/m/like", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(likes(&alice).await, 1);
+    let (_, html) = alice.get("/alice/m").await;
+    assert!(
+        html.contains("aria-pressed=\"true\""),
+        "the button shows the like"
+    );
+    let (_, html) = anon.get("/alice/m").await;
+    assert!(
+        !html.contains("/alice/m/like"),
+        "anonymous visitors get a log-in link"
+    );
+    let r = alice.post("/alice/m/like", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(likes(&alice).await, 0);
+    let r = anon
+        .client
+        .post(anon.url("/alice/m/like"))
+        .form(&[("csrf", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(likes(&alice).await, 0);
+}
+
+#[tokio::test]
+async fn language_switch_is_remembered() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    let zh = |path: &'static str| {
+        let client = alice.client.clone();
+        let url = alice.url(path);
+        async move {
+            client
+                .get(url)
+                .header("accept-language", "zh-CN")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(zh("/settings/profile").await.contains("账号设置"));
+    let r = alice
+        .client
+        .get(alice.url("/lang/en?next=/settings/profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/settings/profile");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("lang=en") && cookie.contains("Max-Age=31536000"));
+    // The cookie wins over Accept-Language on every page afterwards.
+    for page in [
+        "/settings/profile",
+        "/organizations/new",
+        "/alice",
+        "/settings/tokens",
+    ] {
+        let html = zh(page).await;
+        assert!(html.contains("lang=\"en\""), "{page}");
+        assert!(
+            html.contains("/lang/zh?next="),
+            "{page} links back to Chinese"
+        );
+    }
+    alice
+        .client
+        .get(alice.url("/lang/zh?next=/"))
+        .send()
+        .await
+        .unwrap();
+    let html = zh("/organizations/new").await;
+    assert!(html.contains("新建组织") && html.contains("lang=\"zh-CN\""));
+    // Only local paths are followed.
+    let r = alice
+        .client
+        .get(alice.url("/lang/en?next=//evil.example/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+}

@@ -1,0 +1,43 @@
+//! Routing helpers for pages under a repo's URL, which exist once per repo
+//! type: `/{ns}/{name}/…` for models, `/datasets/{ns}/{name}/…` and
+//! `/spaces/{ns}/{name}/…` (the Hugging Face layout).
+
+use axum::Router;
+use axum::routing::MethodRouter;
+use hub_core::Error;
+use hub_core::repos::content::{self, RefKind};
+use hub_core::repos::{Repo, RepoType};
+
+use crate::app::AppState;
+
+pub const KINDS: [RepoType; 3] = [RepoType::Model, RepoType::Dataset, RepoType::Space];
+
+/// The same page for each repo type at `{prefix}{ns}/{name}{suffix}`; the
+/// handler gets its repo type from `route`.
+pub fn each_kind(
+    suffix: &str,
+    route: impl Fn(RepoType) -> MethodRouter<AppState>,
+) -> Router<AppState> {
+    KINDS.iter().fold(Router::new(), |router, &kind| {
+        router.route(
+            &format!("/{}{{namespace}}/{{name}}{suffix}", kind.url_prefix()),
+            route(kind),
+        )
+    })
+}
+
+/// The page of a repo: `/{prefix}{ns}/{name}`.
+pub fn repo_url(repo: &Repo) -> String {
+    format!("/{}{}", repo.kind().url_prefix(), repo.full_name())
+}
+
+/// The commit at the tip of `branch`; changes are made on branches only
+/// (a tag or a commit sha is `RevisionNotFound`).
+pub async fn branch_tip(state: &AppState, repo: &Repo, branch: &str) -> Result<String, Error> {
+    content::refs(state, repo)
+        .await?
+        .into_iter()
+        .find(|(kind, name, _)| *kind == RefKind::Branch && name == branch)
+        .map(|(_, _, commit)| commit)
+        .ok_or_else(|| Error::RevisionNotFound(branch.to_owned()))
+}

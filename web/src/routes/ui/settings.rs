@@ -1,0 +1,215 @@
+//! A repo's settings page, `/{ns}/{name}/settings`, for its admins only
+//! (everyone else gets "not found"): visibility, rename or move, and delete
+//! with the repo's full name typed as confirmation. Each form posts to its
+//! own URL and calls one function of `hub_core::repos::manage`.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use hub_core::Error;
+use hub_core::accounts::{Actor, orgs};
+use hub_core::repos::access::{self, Access};
+use hub_core::repos::{Repo, RepoType, manage};
+use serde::Deserialize;
+
+use super::repo_routes::{each_kind, repo_url};
+use super::{Frame, page, render};
+use crate::app::AppState;
+use crate::auth::Session;
+
+pub fn router() -> Router<AppState> {
+    each_kind("/settings", |kind| {
+        get(move |s, session, p| settings_page(kind, s, session, p))
+    })
+    .merge(each_kind("/settings/visibility", |kind| {
+        post(move |s, session, p, f| set_visibility(kind, s, session, p, f))
+    }))
+    .merge(each_kind("/settings/rename", |kind| {
+        post(move |s, session, p, f| rename(kind, s, session, p, f))
+    }))
+    .merge(each_kind("/settings/delete", |kind| {
+        post(move |s, session, p, f| delete(kind, s, session, p, f))
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "repo_settings.html")]
+struct SettingsPage {
+    frame: Frame,
+    repo: Repo,
+    repo_url: String,
+    owners: Vec<String>,
+    error: Option<String>,
+}
+
+/// The repo if `actor` is one of its admins; "not found" for everyone else,
+/// so the page does not reveal that a private repo exists.
+async fn administered(
+    state: &AppState,
+    actor: &Actor,
+    kind: RepoType,
+    ns: &str,
+    name: &str,
+) -> Result<Repo, Error> {
+    let repo = access::authorize(&state.db, actor, kind, ns, name, Access::Read).await?;
+    if access::access(&state.db, actor, &repo).await? < Access::Admin {
+        return Err(Error::RepoNotFound {
+            anonymous: actor.is_anonymous(),
+        });
+    }
+    Ok(repo)
+}
+
+/// Namespaces the user may move a repo to: their own and orgs they write to.
+async fn owners(state: &AppState, actor: &Actor) -> Result<Vec<String>, Error> {
+    let user = actor.require_user()?;
+    let mut owners = vec![user.user.name.clone()];
+    owners.extend(
+        orgs::of_user(&state.db, user.user.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.role != "read")
+            .map(|m| m.name),
+    );
+    Ok(owners)
+}
+
+async fn show(
+    state: &AppState,
+    session: &Session,
+    repo: Repo,
+    error: Option<String>,
+) -> Result<Response, Error> {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let url = repo_url(&repo);
+    let body = SettingsPage {
+        frame: Frame::new(session, &format!("{url}/settings")),
+        owners: owners(state, &session.actor).await?,
+        repo_url: url,
+        repo,
+        error,
+    };
+    Ok((status, render(&body)).into_response())
+}
+
+/// Handles `GET /{ns}/{name}/settings`.
+async fn settings_page(
+    kind: RepoType,
+    State(state): State<AppState>,
+    session: Session,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    let path = format!("/{}{ns}/{name}/settings", kind.url_prefix());
+    let result = async {
+        let repo = administered(&state, &session.actor, kind, &ns, &name).await?;
+        show(&state, &session, repo, None).await
+    }
+    .await;
+    page(&session, &path, result)
+}
+
+#[derive(Deserialize)]
+struct VisibilityForm {
+    csrf: String,
+    visibility: String,
+}
+
+/// Handles `POST /{ns}/{name}/settings/visibility`.
+async fn set_visibility(
+    kind: RepoType,
+    State(state): State<AppState>,
+    session: Session,
+    Path((ns, name)): Path<(String, String)>,
+    Form(form): Form<VisibilityForm>,
+) -> Response {
+    let path = format!("/{}{ns}/{name}/settings", kind.url_prefix());
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        let repo = administered(&state, &session.actor, kind, &ns, &name).await?;
+        let private = match form.visibility.as_str() {
+            "private" => true,
+            "public" => false,
+            _ => return Err(Error::invalid("visibility must be public or private")),
+        };
+        let repo = manage::update_settings(&state, &session.actor, &repo, Some(private)).await?;
+        Ok(Redirect::to(&format!("{}/settings", repo_url(&repo))).into_response())
+    }
+    .await;
+    page(&session, &path, result)
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    csrf: String,
+    owner: String,
+    name: String,
+}
+
+/// Handles `POST /{ns}/{name}/settings/rename`: the old URL redirects.
+async fn rename(
+    kind: RepoType,
+    State(state): State<AppState>,
+    session: Session,
+    Path((ns, name)): Path<(String, String)>,
+    Form(form): Form<RenameForm>,
+) -> Response {
+    let path = format!("/{}{ns}/{name}/settings", kind.url_prefix());
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        let repo = administered(&state, &session.actor, kind, &ns, &name).await?;
+        let renamed = manage::rename(
+            &state,
+            &session.actor,
+            kind,
+            (&repo.namespace, &repo.name),
+            (form.owner.trim(), form.name.trim()),
+        )
+        .await;
+        match renamed {
+            Ok(repo) => Ok(Redirect::to(&repo_url(&repo)).into_response()),
+            Err(e @ (Error::InvalidInput(_) | Error::Conflict(_) | Error::Forbidden(_))) => {
+                show(&state, &session, repo, Some(e.to_string())).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    page(&session, &path, result)
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf: String,
+    confirm: String,
+}
+
+/// Handles `POST /{ns}/{name}/settings/delete`: only with the repo's full
+/// name typed into the confirmation field.
+async fn delete(
+    kind: RepoType,
+    State(state): State<AppState>,
+    session: Session,
+    Path((ns, name)): Path<(String, String)>,
+    Form(form): Form<DeleteForm>,
+) -> Response {
+    let path = format!("/{}{ns}/{name}/settings", kind.url_prefix());
+    let result = async {
+        session.verify_csrf(&form.csrf)?;
+        let repo = administered(&state, &session.actor, kind, &ns, &name).await?;
+        if form.confirm.trim() != repo.full_name() {
+            let message = session.lang.t("settings.confirm_mismatch").to_owned();
+            return show(&state, &session, repo, Some(message)).await;
+        }
+        manage::delete(&state, &session.actor, kind, &repo.namespace, &repo.name).await?;
+        Ok(Redirect::to(&format!("/{}", repo.namespace)).into_response())
+    }
+    .await;
+    page(&session, &path, result)
+}
