@@ -622,6 +622,32 @@ mod tests {
     }
 
     #[test]
+    fn a_first_line_longer_than_the_window_is_too_large() {
+        let line = "x".repeat(100);
+        assert_eq!(
+            delimited(line.as_bytes(), b',', false),
+            Err(Unpreviewable::TooLarge)
+        );
+        assert_eq!(jsonl(line.as_bytes(), false), Err(Unpreviewable::TooLarge));
+    }
+
+    #[test]
+    fn sparse_reads_only_fetched_parts() {
+        let file = Sparse {
+            len: 100,
+            parts: vec![
+                (10, Bytes::from_static(b"0123456789")),
+                (90, Bytes::from_static(b"abcdefghij")),
+            ],
+        };
+        use parquet::file::reader::ChunkReader;
+        assert_eq!(&file.get_bytes(12, 3).unwrap()[..], b"234");
+        assert_eq!(&file.get_bytes(95, 5).unwrap()[..], b"fghij");
+        assert!(file.get_bytes(50, 1).is_err(), "never fetched");
+        assert!(file.get_bytes(18, 5).is_err(), "runs past a part");
+    }
+
+    #[test]
     fn long_cells_are_cut() {
         let long = "长".repeat(MAX_CELL_CHARS + 5);
         let c = cell(&long);

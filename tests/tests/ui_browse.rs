@@ -269,6 +269,9 @@ async fn discovery_search_filters_sorts_in_both_languages() {
     // Pages: a page past the end is empty, not an error.
     let html = page(&anon, &hub, "/models?p=5", "en").await;
     assert!(html.contains("No repositories match.") && html.contains("rel=\"prev\""));
+    // A hand-edited page number is the first page, not an error.
+    let html = page(&anon, &hub, "/models?p=abc", "en").await;
+    assert!(html.contains("alice/chat-zh"));
     let html = page(&anon, &hub, "/spaces", "zh-CN").await;
     assert!(html.contains("应用空间"));
 }
@@ -392,6 +395,7 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
         html.contains("Dataset card") && html.contains("href=\"/datasets/alice/corpus/viewer\"")
     );
     assert!(unquote(&html).contains("load_dataset(\"alice/corpus\")"));
+    assert!(unquote(&html).contains("dataset_snapshot_download(\"alice/corpus\")"));
     assert!(!html.contains("inference-widget"));
 }
 
@@ -622,6 +626,8 @@ async fn history_pages_and_commit_diffs() {
     assert!(html.contains("href=\"?p=1\""));
     let html = page(&anon, &hub, "/alice/m/commits/main?p=1", "en").await;
     assert!(html.contains("first files") && !html.contains("step 34"));
+    let html = page(&anon, &hub, "/alice/m/commits/main?p=x", "en").await;
+    assert!(html.contains("step 34"));
 
     // A commit's page: text diffs line by line, the new file, escaped.
     let html = unquote(&page(&anon, &hub, &format!("/alice/m/commit/{second}"), "en").await);

@@ -17,6 +17,7 @@ use hub_core::repos::content::{self, CommitInfo, EntryKind, RefKind, TreeEntry};
 use hub_core::repos::{Repo, RepoType};
 use serde::Deserialize;
 
+use super::paging::PageQuery;
 use super::repo_head::{self, RepoHead, Tab, encode_path, encode_segment};
 use super::{Frame, page, render};
 use crate::app::AppState;
@@ -191,11 +192,6 @@ impl TreePage {
     }
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    p: Option<usize>,
-}
-
 /// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}/tree/{revision}[/{*path}]`.
 async fn tree(
     State(state): State<AppState>,
@@ -215,7 +211,7 @@ async fn tree(
         let repo = &head.repo;
         let folder = folder.trim_matches('/').to_owned();
         let commit = content::resolve(&state, repo, &rev).await?;
-        let page_no = q.p.unwrap_or(0);
+        let page_no = q.page(0);
         let offset = page_no.saturating_mul(PAGE_SIZE);
         let listing =
             content::list_page(&state, repo, &commit, &folder, false, offset, PAGE_SIZE).await?;

@@ -9,8 +9,8 @@ use axum::response::Response;
 use axum::routing::get;
 use hub_core::repos::RepoType;
 use hub_core::repos::content::{self, CommitInfo, FileDiff};
-use serde::Deserialize;
 
+use super::paging::PageQuery;
 use super::repo_head::{self, RepoHead, Tab, encode_path, encode_segment};
 use super::{Frame, page, render};
 use crate::app::AppState;
@@ -61,11 +61,6 @@ impl CommitsPage {
     }
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    p: Option<usize>,
-}
-
 /// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}/commits/{revision}`.
 async fn commits(
     State(state): State<AppState>,
@@ -82,7 +77,7 @@ async fn commits(
                 Ok(head) => head,
                 Err(redirect) => return Ok(redirect),
             };
-        let page_no = q.p.unwrap_or(0);
+        let page_no = q.page(0);
         let (commits, total) = content::history(
             &state,
             &head.repo,

@@ -12,6 +12,7 @@ use hub_core::repos::RepoType;
 use hub_core::search::{self, Facet, FacetValue, ListQuery, Listed, Sort};
 use serde::Deserialize;
 
+use super::paging;
 use super::{Frame, page, render};
 use crate::app::AppState;
 use crate::auth::Session;
@@ -55,7 +56,7 @@ struct Params {
     language: Option<String>,
     license: Option<String>,
     sort: Option<String>,
-    p: Option<usize>,
+    p: Option<String>,
 }
 
 impl Params {
@@ -186,7 +187,9 @@ async fn listing(
     let path = format!("/{}", kind.plural());
     let result = async {
         let (sort_name, sort) = params.sort();
-        let page_no = params.p.unwrap_or(1).clamp(1, MAX_PAGE_NO);
+        let page_no = paging::parse(params.p.as_deref())
+            .unwrap_or(1)
+            .clamp(1, MAX_PAGE_NO);
         let search_text = params.search.clone().unwrap_or_default();
         let filters = Facet::ALL
             .into_iter()
@@ -245,7 +248,7 @@ mod tests {
             task: Some("text-generation".into()),
             license: Some(" ".into()),
             sort: Some("likes".into()),
-            p: Some(3),
+            p: Some("3".into()),
             ..Params::default()
         };
         assert_eq!(

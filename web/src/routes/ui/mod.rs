@@ -7,6 +7,7 @@ mod repo;
 mod files;
 mod history;
 mod listing;
+mod paging;
 mod repo_head;
 mod viewer;
 

@@ -215,10 +215,18 @@ async fn repo_page(
             blob: format!("{}/blob/{rev}", head.base),
             raw: format!("{}/raw/{rev}", head.base),
         };
-        let card_html = readme.map(|bytes| {
-            let text = String::from_utf8_lossy(&bytes);
-            markdown::render_in_repo(hub_core::cards::parse_card(&text).body, &links)
-        });
+        // Rendering (highlighting, sanitizing) is CPU work: off the executor.
+        let card_html = match readme {
+            Some(bytes) => Some(
+                tokio::task::spawn_blocking(move || {
+                    let text = String::from_utf8_lossy(&bytes);
+                    markdown::render_in_repo(hub_core::cards::parse_card(&text).body, &links)
+                })
+                .await
+                .map_err(Error::from)?,
+            ),
+            None => None,
+        };
         let snippets = snippets(&origin.base_url, repo);
         Ok(render(&RepoPage {
             frame: Frame::new(&session, &path),
@@ -271,17 +279,18 @@ fn snippets(base_url: &str, repo: &Repo) -> Vec<Snippet> {
         }),
         RepoType::Space => {}
     }
-    if kind != RepoType::Space {
-        let ms_type = match kind {
-            RepoType::Dataset => ", repo_type=\"dataset\"",
-            _ => "",
-        };
+    let modelscope = match kind {
+        RepoType::Model => Some("snapshot_download"),
+        RepoType::Dataset => Some("dataset_snapshot_download"),
+        RepoType::Space => None,
+    };
+    if let Some(function) = modelscope {
         out.push(Snippet {
             key: "use.modelscope",
             code: format!(
                 "# pip install modelscope\n# export MODELSCOPE_ENDPOINT={base_url}\n\
-                 from modelscope import snapshot_download\n\n\
-                 path = snapshot_download(\"{id}\"{ms_type})"
+                 from modelscope import {function}\n\n\
+                 path = {function}(\"{id}\")"
             ),
         });
     }
