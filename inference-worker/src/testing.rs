@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::{llama, qwen2};
+use candle_transformers::models::{llama, qwen2, qwen3};
 use serde_json::{Value, json};
 
 use crate::config::ModelConfig;
@@ -23,6 +23,7 @@ use crate::config::ModelConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     Qwen2,
+    Qwen3,
     Llama,
 }
 
@@ -62,7 +63,7 @@ impl Spec {
 /// Special tokens, after the 256 byte tokens and the merges.
 fn specials(arch: Arch) -> &'static [&'static str] {
     match arch {
-        Arch::Qwen2 => &["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        Arch::Qwen2 | Arch::Qwen3 => &["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
         Arch::Llama => &["<s>", "</s>"],
     }
 }
@@ -95,7 +96,7 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
     );
     let special = |i: usize| (tokenizer_size - specials(spec.arch).len() + i) as u32;
     let (bos, eos) = match spec.arch {
-        Arch::Qwen2 => (special(0), special(2)), // <|endoftext|>, <|im_end|>
+        Arch::Qwen2 | Arch::Qwen3 => (special(0), special(2)), // <|endoftext|>, <|im_end|>
         Arch::Llama => (special(0), special(1)),
     };
     let config = match spec.arch {
@@ -111,6 +112,27 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
             "max_position_embeddings": spec.max_positions,
             "sliding_window": null,
             "max_window_layers": spec.layers,
+            "use_sliding_window": false,
+            "tie_word_embeddings": true,
+            "rope_theta": 1000000.0,
+            "rms_norm_eps": 1e-6,
+            "hidden_act": "silu",
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "torch_dtype": "float32",
+        }),
+        Arch::Qwen3 => json!({
+            "architectures": ["Qwen3ForCausalLM"],
+            "model_type": "qwen3",
+            "vocab_size": spec.vocab,
+            "hidden_size": spec.hidden,
+            "intermediate_size": spec.intermediate,
+            "num_hidden_layers": spec.layers,
+            "num_attention_heads": spec.heads,
+            "num_key_value_heads": spec.kv_heads,
+            "head_dim": spec.hidden / spec.heads,
+            "max_position_embeddings": spec.max_positions,
+            "sliding_window": null,
             "use_sliding_window": false,
             "tie_word_embeddings": true,
             "rope_theta": 1000000.0,
@@ -142,13 +164,13 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
     write_json(&dir.join("config.json"), &config)?;
     write_json(&dir.join("tokenizer.json"), &tokenizer)?;
     let (template, bos_token, eos_token) = match spec.arch {
-        Arch::Qwen2 => (QWEN_CHAT_TEMPLATE, Value::Null, json!("<|im_end|>")),
+        Arch::Qwen2 | Arch::Qwen3 => (QWEN_CHAT_TEMPLATE, Value::Null, json!("<|im_end|>")),
         Arch::Llama => (LLAMA_CHAT_TEMPLATE, json!("<s>"), json!("</s>")),
     };
     write_json(
         &dir.join("tokenizer_config.json"),
         &json!({
-            "tokenizer_class": if spec.arch == Arch::Qwen2 { "Qwen2Tokenizer" } else { "LlamaTokenizerFast" },
+            "tokenizer_class": if spec.arch == Arch::Llama { "LlamaTokenizerFast" } else { "Qwen2Tokenizer" } ,
             "bos_token": bos_token,
             "eos_token": eos_token,
             "chat_template": template,
@@ -168,32 +190,15 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
         Arch::Qwen2 => {
             qwen2::ModelForCausalLM::new(&parsed.to::<qwen2::Config>()?, vb)?;
         }
+        Arch::Qwen3 => {
+            qwen3::ModelForCausalLM::new(&parsed.to::<qwen3::Config>()?, vb)?;
+        }
         Arch::Llama => {
             let c: llama::LlamaConfig = parsed.to()?;
             llama::Llama::load(vb, &c.into_config(false))?;
         }
     }
-    let mut rng = SplitMix64(spec.seed);
-    let data = varmap.data().lock().expect("varmap lock");
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort(); // a fixed order, so a seed always gives the same weights
-    let mut tensors = HashMap::new();
-    for name in names {
-        let shape = data[name].as_tensor().dims().to_vec();
-        let n: usize = shape.iter().product();
-        let values: Vec<f32> = if name.ends_with("norm.weight") {
-            vec![1.0; n]
-        } else if name.ends_with(".bias") {
-            (0..n).map(|_| rng.uniform() * 0.02).collect()
-        } else {
-            let fan_in = *shape.last().unwrap_or(&1) as f32;
-            let bound = (3.0 / fan_in).sqrt();
-            (0..n).map(|_| rng.uniform() * bound).collect()
-        };
-        tensors.insert(name.clone(), Tensor::from_vec(values, shape, &Device::Cpu)?);
-    }
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
-    Ok(())
+    save_random(&varmap, dir, spec.seed)
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<()> {
@@ -294,4 +299,84 @@ pub fn tokenizer_json(arch: Arch) -> (Value, usize) {
         }
     });
     (tokenizer, size)
+}
+
+/// Writes a tiny random sentence-embedding checkpoint (`bert` or
+/// `xlm-roberta`) with sentence-transformers' files: 1_Pooling/config.json
+/// asking for `pooling` ("mean", "cls" or "lasttoken") and modules.json
+/// with a Normalize module.
+pub fn write_embedding_checkpoint(dir: &Path, model_type: &str, pooling: &str) -> Result<()> {
+    use candle_transformers::models::{bert, xlm_roberta};
+    std::fs::create_dir_all(dir.join("1_Pooling"))?;
+    let (tokenizer, tokenizer_size) = tokenizer_json(Arch::Llama);
+    let config = json!({
+        "model_type": model_type,
+        "vocab_size": tokenizer_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 66,
+        "type_vocab_size": if model_type == "bert" { 2 } else { 1 },
+        "hidden_act": "gelu",
+        "pad_token_id": if model_type == "bert" { 0 } else { 1 },
+    });
+    write_json(&dir.join("config.json"), &config)?;
+    write_json(&dir.join("tokenizer.json"), &tokenizer)?;
+    write_json(
+        &dir.join("1_Pooling/config.json"),
+        &json!({
+            "word_embedding_dimension": 32,
+            "pooling_mode_cls_token": pooling == "cls",
+            "pooling_mode_mean_tokens": pooling == "mean",
+            "pooling_mode_lasttoken": pooling == "lasttoken",
+        }),
+    )?;
+    write_json(
+        &dir.join("modules.json"),
+        &json!([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        ]),
+    )?;
+    let parsed = ModelConfig::parse(&serde_json::to_vec(&config)?)?;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    match model_type {
+        "bert" => {
+            bert::BertModel::load(vb, &parsed.to()?)?;
+        }
+        _ => {
+            xlm_roberta::XLMRobertaModel::new(&parsed.to()?, vb)?;
+        }
+    }
+    save_random(&varmap, dir, 7)
+}
+
+/// Fills every variable of `varmap` from the seeded PRNG and saves them as
+/// `model.safetensors`.
+fn save_random(varmap: &VarMap, dir: &Path, seed: u64) -> Result<()> {
+    let mut rng = SplitMix64(seed);
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort(); // a fixed order, so a seed always gives the same weights
+    let mut tensors = HashMap::new();
+    for name in names {
+        let shape = data[name].as_tensor().dims().to_vec();
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> =
+            if name.ends_with("norm.weight") || name.ends_with("LayerNorm.weight") {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") {
+                (0..n).map(|_| rng.uniform() * 0.02).collect()
+            } else {
+                let fan_in = *shape.last().unwrap_or(&1) as f32;
+                let bound = (3.0 / fan_in).sqrt();
+                (0..n).map(|_| rng.uniform() * bound).collect()
+            };
+        tensors.insert(name.clone(), Tensor::from_vec(values, shape, &Device::Cpu)?);
+    }
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    Ok(())
 }

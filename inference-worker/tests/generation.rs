@@ -67,6 +67,11 @@ fn tiny_qwen2_greedy_equals_the_uncached_reference() {
 }
 
 #[test]
+fn tiny_qwen3_greedy_equals_the_uncached_reference() {
+    greedy_matches_reference(Arch::Qwen3);
+}
+
+#[test]
 fn tiny_llama_greedy_equals_the_uncached_reference() {
     greedy_matches_reference(Arch::Llama);
 }
