@@ -528,3 +528,15 @@ pub fn failed(out: Output) -> String {
     );
     String::from_utf8(out.stderr).unwrap()
 }
+
+/// The page runs no inline script: every `<script>` tag loads one of the
+/// hub's own files (the CSP's `script-src 'self'` would block the rest).
+pub fn assert_no_inline_script(html: &str, page: &str) {
+    for script in html.split("<script").skip(1) {
+        let tag = script.split('>').next().unwrap();
+        assert!(
+            tag.contains("src=\"/static/"),
+            "inline script on {page}: {tag}"
+        );
+    }
+}

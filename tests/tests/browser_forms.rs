@@ -99,11 +99,7 @@ async fn sign_up_create_repo_log_out_and_in() {
         html.contains(".gitattributes"),
         "the repo page lists its files"
     );
-    assert_eq!(
-        html.matches("<script").count(),
-        html.matches("<script src=\"/static/").count(),
-        "no inline script: only the hub's own script files"
-    );
+    tests::assert_no_inline_script(&html, "the repo page");
 
     // The JSON API refuses a cookie-authenticated change without the CSRF header.
     let r = b

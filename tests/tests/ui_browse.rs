@@ -50,7 +50,7 @@ async fn get(b: &reqwest::Client, hub: &TestHub, path: &str, lang: &str) -> (u16
 async fn page(b: &reqwest::Client, hub: &TestHub, path: &str, lang: &str) -> String {
     let (status, html) = get(b, hub, path, lang).await;
     assert_eq!(status, 200, "GET {path}: {html}");
-    assert!(!html.contains("<script"), "no inline script on {path}");
+    tests::assert_no_inline_script(&html, path);
     html
 }
 

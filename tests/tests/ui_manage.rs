@@ -140,10 +140,7 @@ fn assert_safe_page(html: &str) {
             assert!(form.contains("name=\"csrf\""), "form without CSRF: {form}");
         }
     }
-    for script in html.split("<script").skip(1) {
-        let tag = script.split('>').next().unwrap();
-        assert!(tag.contains("src=\"/static/"), "inline script: {tag}");
-    }
+    tests::assert_no_inline_script(html, "this page");
     let lower = html.to_ascii_lowercase();
     for handler in [
         " onclick=",
