@@ -240,6 +240,31 @@ impl Browser {
         .await
     }
 
+    /// Waits until `script` returns `expected`. After a click that posts a
+    /// form and reloads the same URL, the old page may still be there (or an
+    /// element found on it go stale), so the path alone proves nothing.
+    async fn wait_for_script(&self, script: &str, expected: Value, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self
+                .call(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(json!({ "script": script, "args": [] })),
+                )
+                .await;
+            if v == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{script}` gave {v}, not {expected}, on {}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the page's URL path is `path`.
     async fn wait_for_path(&self, path: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
@@ -355,9 +380,14 @@ async fn a_person_uses_the_hub_in_a_browser() {
 
     // Like it: the button toggles and counts.
     b.click("form.like button").await;
+    b.wait_for_script(
+        "const c = document.querySelector('form.like .count'); return c && c.textContent.trim()",
+        json!("1"),
+        Duration::from_secs(20),
+    )
+    .await;
     b.wait_for_path("/alice/demo-model", Duration::from_secs(20))
         .await;
-    assert_eq!(b.text("form.like .count").await, "1");
 
     // Open files from the Files tab: the README as text, the LFS file's facts.
     b.click("nav.tabs a[href='/alice/demo-model/tree/main']")
@@ -398,10 +428,14 @@ async fn a_person_uses_the_hub_in_a_browser() {
 
     // Switch language with the toggle: Chinese labels, remembered.
     b.click("a[href^='/lang/zh']").await;
+    b.wait_for_script(
+        "return document.documentElement.lang",
+        json!("zh-CN"),
+        Duration::from_secs(20),
+    )
+    .await;
     b.wait_for_path("/alice/demo-model", Duration::from_secs(20))
         .await;
-    let lang = b.script("return document.documentElement.lang").await;
-    assert_eq!(lang, "zh-CN");
     let page = b.script("return document.body.innerText").await;
     assert!(page.as_str().unwrap().contains("文件"), "Chinese labels");
     b.screenshot("repo-zh").await;
@@ -415,6 +449,12 @@ async fn a_person_uses_the_hub_in_a_browser() {
     b.goto(&format!("{}/alice", hub.url)).await;
     b.screenshot("profile-zh").await;
     b.click("a[href^='/lang/en']").await;
+    b.wait_for_script(
+        "return document.documentElement.lang",
+        json!("en"),
+        Duration::from_secs(20),
+    )
+    .await;
 
     // A dataset with a CSV file, uploaded the same way.
     create_repo(&b, &hub, "dataset", "demo-data").await;
