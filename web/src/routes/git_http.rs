@@ -26,11 +26,7 @@ use crate::errors::{ApiError, public_message, status_and_code};
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for (prefix, kind) in [
-        ("", RepoType::Model),
-        ("/datasets", RepoType::Dataset),
-        ("/spaces", RepoType::Space),
-    ] {
+    for (prefix, kind) in crate::routes::REPO_PREFIXES {
         router = router.route(
             &format!("{prefix}/{{namespace}}/{{name}}/info/refs"),
             get(move |s, a, h, p, q| info_refs(s, a, h, kind, p, q)),

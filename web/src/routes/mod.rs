@@ -18,9 +18,18 @@ use axum::Router;
 use axum::http::Uri;
 use axum::response::Response;
 use hub_core::Error;
+use hub_core::repos::RepoType;
 
 use crate::app::AppState;
 use crate::auth::Session;
+
+/// Where each repo type's pages, git and file routes live: HF's URLs, with
+/// no prefix for models.
+pub const REPO_PREFIXES: [(&str, RepoType); 3] = [
+    ("", RepoType::Model),
+    ("/datasets", RepoType::Dataset),
+    ("/spaces", RepoType::Space),
+];
 
 pub fn router() -> Router<AppState> {
     Router::new()

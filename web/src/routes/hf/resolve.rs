@@ -19,11 +19,7 @@ use crate::range;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for (prefix, kind) in [
-        ("", RepoType::Model),
-        ("/datasets", RepoType::Dataset),
-        ("/spaces", RepoType::Space),
-    ] {
+    for (prefix, kind) in crate::routes::REPO_PREFIXES {
         router = router.route(
             &format!("{prefix}/{{namespace}}/{{name}}/resolve/{{revision}}/{{*path}}"),
             get(move |s, a, m, h, Path(p)| resolve(s, a, m, h, kind, p)),

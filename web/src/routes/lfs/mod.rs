@@ -34,7 +34,7 @@ const CHALLENGE: &str = "Basic realm=\"Kaiyuan Hub\"";
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for prefix in ["", "/datasets", "/spaces"] {
+    for (prefix, _) in crate::routes::REPO_PREFIXES {
         let base = format!("{prefix}/{{namespace}}/{{name}}/info/lfs");
         router = router
             .route(&format!("{base}/objects/batch"), post(batch::batch))

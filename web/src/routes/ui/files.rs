@@ -31,11 +31,7 @@ const MAX_SHOWN_TEXT: u64 = 1_000_000;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for (prefix, kind) in [
-        ("", RepoType::Model),
-        ("/datasets", RepoType::Dataset),
-        ("/spaces", RepoType::Space),
-    ] {
+    for (prefix, kind) in crate::routes::REPO_PREFIXES {
         router = router
             .route(
                 &format!("{prefix}/{{namespace}}/{{name}}/tree"),

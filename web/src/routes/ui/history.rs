@@ -25,11 +25,7 @@ const MAX_FILES_WITH_PATCH: usize = 100;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for (prefix, kind) in [
-        ("", RepoType::Model),
-        ("/datasets", RepoType::Dataset),
-        ("/spaces", RepoType::Space),
-    ] {
+    for (prefix, kind) in crate::routes::REPO_PREFIXES {
         router = router
             .route(
                 &format!("{prefix}/{{namespace}}/{{name}}/commits/{{revision}}"),
