@@ -487,6 +487,55 @@ pub fn file_op(path: &str, content: &[u8]) -> Value {
     json!({ "key": "file", "value": { "path": path, "content": base64::engine::general_purpose::STANDARD.encode(content), "encoding": "base64" } })
 }
 
+/// A commit operation naming an LFS object already uploaded.
+pub fn lfs_op(path: &str, oid: &str, size: usize) -> Value {
+    json!({ "key": "lfsFile", "value": { "path": path, "algo": "sha256", "oid": oid, "size": size } })
+}
+
+/// Uploads `data` through the LFS batch API of `repo_path` (`alice/m` or
+/// `datasets/alice/d`), as a client does: PUT and verify when the hub asks
+/// for the object (it does not when the repo already has it); returns the
+/// sha256.
+pub async fn upload_lfs(hub: &TestHub, token: &str, repo_path: &str, data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    const LFS_TYPE: &str = "application/vnd.git-lfs+json";
+    let oid = hex::encode(Sha256::digest(data));
+    let client = reqwest::Client::new();
+    let request = json!({ "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
+        "objects": [{ "oid": oid, "size": data.len() }] });
+    let batch: Value = client
+        .post(format!(
+            "{}/{repo_path}.git/info/lfs/objects/batch",
+            hub.url
+        ))
+        .bearer_auth(token)
+        .header("accept", LFS_TYPE)
+        .header("content-type", LFS_TYPE)
+        .body(request.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions = &batch["objects"][0]["actions"];
+    if let Some(href) = actions["upload"]["href"].as_str() {
+        let put = client.put(href).body(data.to_vec()).send().await.unwrap();
+        assert_eq!(put.status(), 200);
+        let verify = actions["verify"]["href"].as_str().expect("verify action");
+        let verified = client
+            .post(verify)
+            .bearer_auth(token)
+            .header("content-type", LFS_TYPE)
+            .body(json!({ "oid": oid, "size": data.len() }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verified.status(), 200);
+    }
+    oid
+}
+
 pub fn delete_op(path: &str) -> Value {
     json!({ "key": "deletedFile", "value": { "path": path } })
 }

@@ -6,48 +6,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tests::{Answer, Api, TestHub, file_op};
-
-const LFS_TYPE: &str = "application/vnd.git-lfs+json";
-
-/// Uploads `data` to `repo` through the LFS batch API; returns its sha256.
-async fn upload_lfs(hub: &TestHub, token: &str, repo: &str, data: &[u8]) -> String {
-    let oid = hex::encode(Sha256::digest(data));
-    let client = reqwest::Client::new();
-    let request = json!({ "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
-        "objects": [{ "oid": oid, "size": data.len() }] });
-    let batch: Value = client
-        .post(format!("{}/{repo}.git/info/lfs/objects/batch", hub.url))
-        .bearer_auth(token)
-        .header("accept", LFS_TYPE)
-        .header("content-type", LFS_TYPE)
-        .body(request.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let actions = &batch["objects"][0]["actions"];
-    let href = actions["upload"]["href"].as_str().expect("upload action");
-    let put = client.put(href).body(data.to_vec()).send().await.unwrap();
-    assert_eq!(put.status(), 200);
-    let verified = client
-        .post(actions["verify"]["href"].as_str().unwrap())
-        .bearer_auth(token)
-        .header("content-type", LFS_TYPE)
-        .body(json!({ "oid": oid, "size": data.len() }).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(verified.status(), 200);
-    oid
-}
-
-fn lfs_op(path: &str, oid: &str, size: usize) -> Value {
-    json!({ "key": "lfsFile", "value": { "path": path, "algo": "sha256", "oid": oid, "size": size } })
-}
+use tests::{Answer, Api, TestHub, file_op, lfs_op, upload_lfs};
 
 /// The git blob id of `content`, as `git hash-object` computes it.
 fn git_blob_id(content: &[u8]) -> String {

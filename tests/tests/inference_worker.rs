@@ -15,8 +15,7 @@ use inference_support::*;
 use inference_worker::generation::{generate_local, greedy};
 use inference_worker::testing::{Arch, Spec, write_checkpoint};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tests::{TestHub, file_op, hub_binary};
+use tests::{TestHub, file_op, hub_binary, lfs_op, upload_lfs};
 
 /// A running `inference-worker`, killed when dropped.
 struct Worker {
@@ -85,7 +84,7 @@ async fn upload_folder(hub: &TestHub, token: &str, repo: &str, dir: &Path, priva
         let data = std::fs::read(&path).unwrap();
         if rel.ends_with(".safetensors") {
             let oid = upload_lfs(hub, token, repo, &data).await;
-            ops.push(json!({ "key": "lfsFile", "value": { "path": rel, "algo": "sha256", "oid": oid, "size": data.len() } }));
+            ops.push(lfs_op(&rel, &oid, data.len()));
         } else {
             ops.push(file_op(&rel, &data));
         }
@@ -106,43 +105,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-async fn upload_lfs(hub: &TestHub, token: &str, repo: &str, data: &[u8]) -> String {
-    const LFS: &str = "application/vnd.git-lfs+json";
-    let oid = hex::encode(Sha256::digest(data));
-    let client = reqwest::Client::new();
-    let request = json!({ "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
-        "objects": [{ "oid": oid, "size": data.len() }] });
-    let batch: Value = client
-        .post(format!("{}/{repo}.git/info/lfs/objects/batch", hub.url))
-        .bearer_auth(token)
-        .header("accept", LFS)
-        .header("content-type", LFS)
-        .body(request.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let actions = &batch["objects"][0]["actions"];
-    if let Some(href) = actions["upload"]["href"].as_str() {
-        let put = client.put(href).body(data.to_vec()).send().await.unwrap();
-        assert_eq!(put.status(), 200);
-        if let Some(verify) = actions["verify"]["href"].as_str() {
-            let verified = client
-                .post(verify)
-                .bearer_auth(token)
-                .header("content-type", LFS)
-                .body(json!({ "oid": oid, "size": data.len() }).to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(verified.status(), 200);
-        }
-    }
-    oid
 }
 
 /// Waits until the hub says a live worker can serve `repo`.

@@ -8,10 +8,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tests::{Api, TestHub, file_op};
-
-const LFS_TYPE: &str = "application/vnd.git-lfs+json";
+use tests::{Api, TestHub, file_op, lfs_op, upload_lfs};
 
 /// A browser: cookies kept, redirects not followed (the tests check them).
 fn browser() -> reqwest::Client {
@@ -63,49 +60,6 @@ fn unquote(html: &str) -> String {
         .replace("&#39;", "'")
         .replace("&#60;", "&lt;")
         .replace("&#62;", "&gt;")
-}
-
-/// Uploads `data` through the LFS batch API of `repo_path` (`alice/m` or
-/// `datasets/alice/d`); returns its sha256.
-async fn upload_lfs(hub: &TestHub, token: &str, repo_path: &str, data: &[u8]) -> String {
-    let oid = hex::encode(Sha256::digest(data));
-    let client = reqwest::Client::new();
-    let request = json!({ "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
-        "objects": [{ "oid": oid, "size": data.len() }] });
-    let batch: Value = client
-        .post(format!(
-            "{}/{repo_path}.git/info/lfs/objects/batch",
-            hub.url
-        ))
-        .bearer_auth(token)
-        .header("accept", LFS_TYPE)
-        .header("content-type", LFS_TYPE)
-        .body(request.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let actions = &batch["objects"][0]["actions"];
-    if let Some(upload) = actions["upload"]["href"].as_str() {
-        let put = client.put(upload).body(data.to_vec()).send().await.unwrap();
-        assert_eq!(put.status(), 200);
-        let verified = client
-            .post(actions["verify"]["href"].as_str().unwrap())
-            .bearer_auth(token)
-            .header("content-type", LFS_TYPE)
-            .body(json!({ "oid": oid, "size": data.len() }).to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(verified.status(), 200);
-    }
-    oid
-}
-
-fn lfs_op(path: &str, oid: &str, size: usize) -> Value {
-    json!({ "key": "lfsFile", "value": { "path": path, "algo": "sha256", "oid": oid, "size": size } })
 }
 
 async fn commit(api: &Api, plural: &str, repo: &str, summary: &str, ops: &[Value]) -> String {
