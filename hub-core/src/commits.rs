@@ -3,14 +3,14 @@
 //! every LFS object is stored and linked to the repo, write one commit on the
 //! branch (`git::commit`), then run the after-commit step.
 
-use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::git::commit::{self, CommitOutcome, CommitRequest, FileSource, Operation};
 use crate::hub::Hub;
 use crate::lfs::objects::linked_size;
 use crate::lfs::rules::LfsPointer;
 use crate::paths::{normalize_folder_path, normalize_repo_path};
-use crate::repos::access::{Access, check};
+use crate::repos::access::Authorized;
+use crate::repos::access::level::Writes;
 use crate::repos::{Repo, refs};
 
 /// Most operations accepted in one commit.
@@ -24,14 +24,13 @@ pub struct NewCommit {
     pub expected_parent: Option<String>,
 }
 
+/// Writes `new` to `repo` (its proof of write access names the author).
 pub async fn commit(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Writes>,
     new: NewCommit,
 ) -> Result<CommitOutcome> {
-    check(&hub.db, actor, repo, Access::Write).await?;
-    let principal = actor.require_writer()?;
+    let principal = repo.actor().require_writer()?;
     if new.operations.is_empty() {
         return Err(Error::invalid("a commit needs at least one operation"));
     }

@@ -20,7 +20,8 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::hub::Hub;
-use crate::repos::Repo;
+use crate::repos::access::Authorized;
+use crate::repos::access::level::Level;
 use crate::repos::content::{self, TreeEntry};
 
 /// Rows shown.
@@ -100,7 +101,7 @@ pub enum Unpreviewable {
 /// The preview of file `entry` (already resolved at a commit the caller may read).
 pub async fn preview(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     entry: &TreeEntry,
 ) -> Result<std::result::Result<Preview, Unpreviewable>> {
     let Some(format) = Format::of(&entry.path) else {
@@ -127,7 +128,12 @@ pub async fn preview(
 }
 
 /// The bytes of `range` of a file, gathered (the caller bounds the range).
-async fn fetch(hub: &Hub, repo: &Repo, entry: &TreeEntry, range: Range<u64>) -> Result<Bytes> {
+async fn fetch(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    entry: &TreeEntry,
+    range: Range<u64>,
+) -> Result<Bytes> {
     if range.is_empty() {
         return Ok(Bytes::new());
     }
@@ -329,7 +335,7 @@ fn infer_json_kind<'a>(values: impl Iterator<Item = &'a Value>) -> &'static str 
 /// Parquet: the footer, then row groups until [`MAX_ROWS`] rows are read.
 async fn parquet_preview(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     entry: &TreeEntry,
     size: u64,
 ) -> Result<std::result::Result<Preview, Unpreviewable>> {

@@ -4,15 +4,14 @@
 //! revision's `.gitattributes`), whether git would ignore it, and the oid of
 //! the file already at that path, so the client skips unchanged files.
 
-use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::git::{self, read};
 use crate::gitignore::IgnoreRules;
 use crate::hub::Hub;
 use crate::lfs::rules::{LfsPatterns, should_use_lfs};
 use crate::paths::normalize_repo_path;
-use crate::repos::Repo;
-use crate::repos::access::{Access, check};
+use crate::repos::access::Authorized;
+use crate::repos::access::level::Writes;
 
 /// Most files planned in one request (the HF client sends 256 at a time).
 pub const MAX_FILES: usize = 1000;
@@ -57,13 +56,11 @@ pub struct UploadPlan {
 /// without it the revision's own `.gitignore` applies. Needs write access.
 pub async fn plan(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Writes>,
     revision: &str,
     files: Vec<PlannedFile>,
     gitignore: Option<String>,
 ) -> Result<(String, Vec<UploadPlan>)> {
-    check(&hub.db, actor, repo, Access::Write).await?;
     if files.len() > MAX_FILES {
         return Err(Error::invalid(format!(
             "at most {MAX_FILES} files per preupload request"

@@ -18,7 +18,7 @@ use sqlx::PgPool;
 
 use crate::accounts::Actor;
 use crate::error::{Error, Result};
-use crate::repos::access::Reader;
+use crate::repos::access::{Authorized, Reader};
 use crate::repos::{REPO_COLUMNS, Repo, RepoType};
 
 /// Largest page.
@@ -101,18 +101,25 @@ impl ListQuery {
     }
 }
 
-/// A listed repo and its trending score.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A listed repo (read access proven by the listing's own filter) and its
+/// trending score.
+#[derive(Debug, Clone)]
 pub struct Listed {
-    #[sqlx(flatten)]
-    pub repo: Repo,
+    pub repo: Authorized,
     pub trending_score: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    #[sqlx(flatten)]
+    repo: Repo,
+    trending_score: i64,
 }
 
 /// One page of repos `actor` may see; the flag says whether more follow.
 pub async fn list(db: &PgPool, actor: &Actor, query: &ListQuery) -> Result<(Vec<Listed>, bool)> {
     let sql = build(query, Reader::of(actor))?;
-    let mut q = sqlx::query_as::<_, Listed>(sqlx::AssertSqlSafe(sql.text));
+    let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.text));
     for bind in sql.binds {
         q = match bind {
             Bind::Text(v) => q.bind(v),
@@ -123,7 +130,14 @@ pub async fn list(db: &PgPool, actor: &Actor, query: &ListQuery) -> Result<(Vec<
     let mut rows = q.fetch_all(db).await?;
     let more = rows.len() > query.limit;
     rows.truncate(query.limit);
-    Ok((rows, more))
+    let listed = rows
+        .into_iter()
+        .map(|row| Listed {
+            repo: Authorized::listed(row.repo, actor),
+            trending_score: row.trending_score,
+        })
+        .collect();
+    Ok((listed, more))
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -22,14 +22,18 @@ use crate::hub::Hub;
 use crate::lfs::rules::{LFS_SIZE_THRESHOLD, LfsPatterns, LfsPointer, should_use_lfs};
 use crate::lfs::store;
 use crate::paths::normalize_repo_path;
-use crate::repos::Repo;
-use crate::repos::access::{Access, check};
+use crate::repos::access::Authorized;
+use crate::repos::access::level::{Level, Writes};
 
 /// Read size when spooling a large file.
 const CHUNK: usize = 1 << 20;
 
 /// The LFS patterns of `.gitattributes` at `commit`.
-pub async fn lfs_patterns(hub: &Hub, repo: &Repo, commit: &str) -> Result<LfsPatterns> {
+pub async fn lfs_patterns(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    commit: &str,
+) -> Result<LfsPatterns> {
     let (path, commit) = (hub.repo_dir(repo.id), commit.to_owned());
     tokio::task::spawn_blocking(move || {
         let g = git::open(&path)?;
@@ -46,14 +50,12 @@ pub async fn lfs_patterns(hub: &Hub, repo: &Repo, commit: &str) -> Result<LfsPat
 /// body ends early. Needs write access to `repo`.
 pub async fn stage_file(
     hub: &Hub,
-    actor: &crate::accounts::Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Writes>,
     patterns: &LfsPatterns,
     path: &str,
     size: u64,
     body: &mut (impl AsyncRead + Unpin),
 ) -> Result<Operation> {
-    check(&hub.db, actor, repo, Access::Write).await?;
     let path = normalize_repo_path(path)?;
     if size <= LFS_SIZE_THRESHOLD {
         let mut bytes = vec![0u8; size as usize];

@@ -54,10 +54,6 @@ pub enum Credential {
     },
     /// The hub's own processes (git hooks, CLI): full rights.
     Internal,
-    /// An inference job's download token: reads one repo, as the job's caller.
-    RepoRead {
-        repo_id: i64,
-    },
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +70,7 @@ impl Principal {
             Credential::Token {
                 role: TokenRole::Read,
                 ..
-            } | Credential::RepoRead { .. }
+            }
         )
     }
 }

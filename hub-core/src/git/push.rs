@@ -15,7 +15,7 @@ use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::lfs::rules::LFS_SIZE_THRESHOLD;
-use crate::repos::access::{Access, check};
+use crate::repos::access::{authorize_repo, level::Write};
 use crate::repos::{Repo, refs};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -70,7 +70,7 @@ pub async fn pre_receive(
     updates: &[RefUpdate],
     quarantine: &Quarantine,
 ) -> Result<()> {
-    check(&hub.db, actor, repo, Access::Write).await?;
+    authorize_repo::<Write>(&hub.db, actor, repo.clone()).await?;
     actor.require_writer()?;
     let git = Scanner::new(env, hub.repo_dir(repo.id)).in_quarantine(quarantine);
     let default_ref = format!("refs/heads/{}", repo.default_branch);

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::hub::Hub;
 use crate::jobs::task_str;
 use crate::jobs::workers::LIVE_SESSION;
-use crate::repos::access::Reader;
+use crate::repos::access::{Authorized, Reader};
 use crate::repos::{REPO_COLUMNS, Repo};
 
 /// How many recently changed models `/v1/models` looks at.
@@ -64,7 +64,8 @@ pub async fn servable_models(hub: &Hub, actor: &Actor) -> Result<Vec<Model>> {
             continue;
         };
         // Repos that are no models we can describe are simply not listed.
-        if let Ok(m) = model::describe(hub, repo, head).await
+        // Listed by the reader's own visibility rule, so they may read it.
+        if let Ok(m) = model::describe(hub, Authorized::listed(repo, actor), head).await
             && fleet.can_run(&m)
         {
             out.push(m);

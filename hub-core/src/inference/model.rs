@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::jobs::protocol::Task;
 use crate::jobs::{parse_task, task_str};
-use crate::repos::access::{self, Access};
+use crate::repos::access::{self, Authorized, level::Read};
 use crate::repos::{Repo, RepoType, content};
 
 #[derive(Debug, Clone)]
@@ -56,22 +56,14 @@ pub async fn resolve(
     name: &str,
     revision: Option<&str>,
 ) -> Result<Model> {
-    let repo = access::authorize(
-        &hub.db,
-        actor,
-        RepoType::Model,
-        namespace,
-        name,
-        Access::Read,
-    )
-    .await?;
+    let repo = access::authorize::<Read>(&hub.db, actor, RepoType::Model, namespace, name).await?;
     let rev = revision.unwrap_or(&repo.default_branch).to_owned();
     let commit = content::resolve(hub, &repo, &rev).await?;
     describe(hub, repo, commit).await
 }
 
 /// The description of `repo` at `commit`, from the cache or learnt now.
-pub async fn describe(hub: &Hub, repo: Repo, commit: String) -> Result<Model> {
+pub async fn describe(hub: &Hub, repo: Authorized, commit: String) -> Result<Model> {
     let cached: Option<(String, String, i64)> = sqlx::query_as(
         "SELECT architecture, task, memory_bytes FROM inference_models WHERE repo_id = $1 AND revision = $2",
     )
@@ -83,7 +75,7 @@ pub async fn describe(hub: &Hub, repo: Repo, commit: String) -> Result<Model> {
         && let Some(task) = parse_task(&task)
     {
         return Ok(Model {
-            repo,
+            repo: repo.into_repo(),
             revision: commit,
             architecture,
             task,
@@ -129,7 +121,7 @@ pub async fn describe(hub: &Hub, repo: Repo, commit: String) -> Result<Model> {
     .execute(&hub.db)
     .await?;
     Ok(Model {
-        repo,
+        repo: repo.into_repo(),
         revision: commit,
         architecture,
         task,

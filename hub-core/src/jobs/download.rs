@@ -1,20 +1,21 @@
 //! Download tokens: what a claimed job carries so its worker can fetch the
-//! model through the resolve API. Least privilege: a token reads one repo,
-//! as the job's caller, and only while the job runs.
+//! model through the resolve API. Least privilege: a token reads one repo at
+//! the job's one commit, only while the job runs, and only through the
+//! routes that accept it (resolve, tree, paths-info); it is no user
+//! credential anywhere else (not even `whoami`).
 //!
-//! Form: `kyj_<job>.<repo id>.<account id or 0>.<hmac>`, signed with the
-//! hub's secret, so checking one costs one indexed look-up of the job.
+//! Form: `kyj_<job>.<repo id>.<hmac>`, signed with the hub's secret, so
+//! checking one costs one indexed look-up of the job (which names the commit).
 
 use uuid::Uuid;
 
-use crate::accounts::{Actor, Credential, Principal, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 
 pub const DOWNLOAD_TOKEN_PREFIX: &str = "kyj_";
 
-pub(crate) fn issue(hub: &Hub, job: Uuid, repo_id: i64, account_id: Option<i64>) -> String {
-    let body = format!("{}.{repo_id}.{}", job.simple(), account_id.unwrap_or(0));
+pub(crate) fn issue(hub: &Hub, job: Uuid, repo_id: i64) -> String {
+    let body = format!("{}.{repo_id}", job.simple());
     let sig = hub.secret.sign(format!("job-download:{body}").as_bytes());
     format!("{DOWNLOAD_TOKEN_PREFIX}{body}.{sig}")
 }
@@ -24,9 +25,19 @@ pub fn is_download_token(secret: &str) -> bool {
     secret.starts_with(DOWNLOAD_TOKEN_PREFIX)
 }
 
-/// The actor a download token stands for: the job's caller, limited to
-/// reading the job's repo; `InvalidCredentials` once the job stopped running.
-pub async fn authenticate(hub: &Hub, secret: &str) -> Result<Actor> {
+/// What a valid download token grants: reading repo `repo_id` at `commit`
+/// (see [`crate::repos::access::authorize_job`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobGrant {
+    pub job: Uuid,
+    pub repo_id: i64,
+    /// The commit the job runs (40 hex digits).
+    pub commit: String,
+}
+
+/// The grant of a download token; `InvalidCredentials` for a forged one or
+/// once the job stopped running.
+pub async fn authenticate(hub: &Hub, secret: &str) -> Result<JobGrant> {
     let body = secret
         .trim()
         .strip_prefix(DOWNLOAD_TOKEN_PREFIX)
@@ -39,33 +50,22 @@ pub async fn authenticate(hub: &Hub, secret: &str) -> Result<Actor> {
         return Err(Error::InvalidCredentials);
     }
     let mut parts = body.split('.');
-    let (Some(job), Some(repo_id), Some(account_id), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(job), Some(repo_id), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Error::InvalidCredentials);
     };
     let job = Uuid::parse_str(job).map_err(|_| Error::InvalidCredentials)?;
     let repo_id: i64 = repo_id.parse().map_err(|_| Error::InvalidCredentials)?;
-    let account_id: i64 = account_id.parse().map_err(|_| Error::InvalidCredentials)?;
-    let running: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM inference_jobs WHERE id = $1 AND repo_id = $2 AND state = 'running')",
+    let commit: Option<String> = sqlx::query_scalar(
+        "SELECT revision FROM inference_jobs WHERE id = $1 AND repo_id = $2 AND state = 'running'",
     )
     .bind(job)
     .bind(repo_id)
-    .fetch_one(&hub.db)
+    .fetch_optional(&hub.db)
     .await?;
-    if !running {
-        return Err(Error::InvalidCredentials);
-    }
-    if account_id == 0 {
-        // An anonymous caller could only ask for a public repo.
-        return Ok(Actor::Anonymous);
-    }
-    let user = users::find_by_id(&hub.db, account_id)
-        .await?
-        .ok_or(Error::InvalidCredentials)?;
-    Ok(Actor::User(Principal {
-        user,
-        credential: Credential::RepoRead { repo_id },
-    }))
+    let commit = commit.ok_or(Error::InvalidCredentials)?;
+    Ok(JobGrant {
+        job,
+        repo_id,
+        commit,
+    })
 }

@@ -110,7 +110,6 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
         revision: String,
         architecture: String,
         input: String,
-        account_id: Option<i64>,
     }
     let lease = hub.inference.jobs.lease;
     let row: Option<Row> = sqlx::query_as(
@@ -134,7 +133,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
              started_at = coalesce(j.started_at, now())
          FROM candidate WHERE j.id = candidate.id
          RETURNING j.id, j.attempt, j.task, j.repo_id, j.repo_name, j.revision, j.architecture,
-                   j.input, j.account_id",
+                   j.input",
     )
     .bind(session)
     .bind(lease.as_secs_f64())
@@ -153,7 +152,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
         attempt: row.attempt as u32,
         lease_ms: lease.as_millis() as u64,
         model: ModelRef {
-            download_token: download::issue(hub, row.id, row.repo_id, row.account_id),
+            download_token: download::issue(hub, row.id, row.repo_id),
             repo_id: row.repo_name,
             revision: row.revision,
             architecture: row.architecture,

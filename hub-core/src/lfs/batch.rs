@@ -11,11 +11,10 @@ use serde::Deserialize;
 
 use super::objects::{self, Known};
 use super::signing::{TransferGrant, TransferOp, now_unix};
-use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
-use crate::repos::Repo;
-use crate::repos::access::{Access, check};
+use crate::repos::access::level::Level;
+use crate::repos::access::{Access, Authorized};
 
 /// Most objects accepted in one batch request.
 pub const MAX_BATCH_OBJECTS: usize = 1000;
@@ -63,8 +62,7 @@ pub struct Planned {
 /// is malformed (unknown operation or hash, too many objects) or not allowed.
 pub async fn plan(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     request: &BatchRequest,
 ) -> Result<Vec<Planned>> {
     let op = match request.operation.as_str() {
@@ -76,7 +74,7 @@ pub async fn plan(
         TransferOp::Upload => Access::Write,
         TransferOp::Download => Access::Read,
     };
-    check(&hub.db, actor, repo, needed).await?;
+    repo.check(needed)?;
     if let Some(algo) = request.hash_algo.as_deref()
         && algo != "sha256"
     {

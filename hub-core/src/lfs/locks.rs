@@ -6,12 +6,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::paths::normalize_repo_path;
-use crate::repos::Repo;
-use crate::repos::access::{Access, check};
+use crate::repos::access::level::Level;
+use crate::repos::access::{Access, Authorized};
 
 /// Locks per page when the client names no limit, and the most it may ask for.
 pub const DEFAULT_PAGE: i64 = 100;
@@ -63,9 +62,9 @@ const LOCK_COLUMNS: &str = "l.id, l.path, l.locked_at, l.owner_id, n.name AS own
     FROM lfs_locks l JOIN namespaces n ON n.id = l.owner_id";
 
 /// Locks `path` in `repo` for `actor` (write access needed).
-pub async fn create(hub: &Hub, actor: &Actor, repo: &Repo, path: &str) -> Result<Created> {
-    check(&hub.db, actor, repo, Access::Write).await?;
-    let owner = actor.require_writer()?.user.id;
+pub async fn create(hub: &Hub, repo: &Authorized<impl Level>, path: &str) -> Result<Created> {
+    repo.check(Access::Write)?;
+    let owner = repo.actor().require_writer()?.user.id;
     let path = normalize_repo_path(path)?;
     // The existing lock may be released between the two statements: try again.
     for _ in 0..3 {
@@ -92,8 +91,7 @@ pub async fn create(hub: &Hub, actor: &Actor, repo: &Repo, path: &str) -> Result
 }
 
 /// A page of `repo`'s locks, oldest first (read access needed).
-pub async fn list(hub: &Hub, actor: &Actor, repo: &Repo, query: &LockQuery) -> Result<LockPage> {
-    check(&hub.db, actor, repo, Access::Read).await?;
+pub async fn list(hub: &Hub, repo: &Authorized<impl Level>, query: &LockQuery) -> Result<LockPage> {
     let id = match query.id.as_deref() {
         None | Some("") => None,
         // No lock has an id that is not a number.
@@ -128,13 +126,12 @@ pub async fn list(hub: &Hub, actor: &Actor, repo: &Repo, query: &LockQuery) -> R
 /// needed: git-lfs asks before a push).
 pub async fn verify(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     cursor: Option<&str>,
     limit: Option<i64>,
 ) -> Result<VerifyPage> {
-    check(&hub.db, actor, repo, Access::Write).await?;
-    let me = actor.require_user()?.user.id;
+    repo.check(Access::Write)?;
+    let me = repo.actor().require_user()?.user.id;
     let LockPage { locks, next_cursor } = page(&hub.db, repo.id, None, None, cursor, limit).await?;
     let (ours, theirs) = locks.into_iter().partition(|l| l.owner_id == me);
     Ok(VerifyPage {
@@ -146,9 +143,15 @@ pub async fn verify(
 
 /// Releases lock `id` of `repo`: the caller's own lock, or with `force`
 /// anyone's when the caller administers the repo. Returns the released lock.
-pub async fn unlock(hub: &Hub, actor: &Actor, repo: &Repo, id: &str, force: bool) -> Result<Lock> {
-    let granted = check(&hub.db, actor, repo, Access::Write).await?;
-    let me = actor.require_writer()?.user.id;
+pub async fn unlock(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    id: &str,
+    force: bool,
+) -> Result<Lock> {
+    repo.check(Access::Write)?;
+    let granted = repo.granted();
+    let me = repo.actor().require_writer()?.user.id;
     let id = id
         .parse::<i64>()
         .map_err(|_| Error::not_found(format!("lock {id:?} not found")))?;

@@ -16,7 +16,8 @@ use super::{objects, store};
 use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
-use crate::repos::access::{Access, authorize, check};
+use crate::repos::access::level::{Read, Writes};
+use crate::repos::access::{Authorized, authorize};
 use crate::repos::{self, Repo, RepoType};
 
 /// Where a transfer request points: a repo by type and `namespace/name`.
@@ -63,16 +64,17 @@ pub async fn download(
             namespace,
             name,
         } = address;
-        authorize(&hub.db, actor, kind, namespace, name, Access::Read).await?
+        authorize::<Read>(&hub.db, actor, kind, namespace, name)
+            .await?
+            .into_repo()
     };
     let size = linked_size(hub, &repo, oid).await?;
     Ok((repo, size))
 }
 
-/// The `verify` step after an upload: `actor` may write to `repo`, and the
-/// object is linked to it and stored with exactly `size` bytes.
-pub async fn verify(hub: &Hub, actor: &Actor, repo: &Repo, oid: &str, size: u64) -> Result<()> {
-    check(&hub.db, actor, repo, Access::Write).await?;
+/// The `verify` step after an upload: the caller may write to `repo`, and
+/// the object is linked to it and stored with exactly `size` bytes.
+pub async fn verify(hub: &Hub, repo: &Authorized<impl Writes>, oid: &str, size: u64) -> Result<()> {
     let linked = linked_size(hub, repo, oid).await?;
     if linked != size {
         return Err(Error::invalid(format!(

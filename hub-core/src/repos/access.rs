@@ -3,13 +3,20 @@
 //! Visibility follows Hugging Face: a repo the actor may not read is
 //! indistinguishable from a missing one (`RepoNotFound`, which API families
 //! answer with 401 to anonymous callers and 404 to signed-in ones).
+//!
+//! The answer is an [`Authorized`] proof: hub-core's reads and writes of a
+//! repo take one, and only [`authorize`], [`authorize_repo`] and
+//! [`authorize_job`] make one, so no route can reach a repo without the check.
+
+use std::marker::PhantomData;
 
 use sqlx::PgPool;
 
 use super::{Repo, RepoType};
 use crate::accounts::orgs::{self, OrgRole};
-use crate::accounts::{Actor, Credential, Principal};
+use crate::accounts::{Actor, Principal};
 use crate::error::{Error, Result};
+use crate::jobs::download::JobGrant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
@@ -22,19 +29,6 @@ pub enum Access {
 /// What `actor` may do to `repo`, with the credential's own limit applied
 /// (a read token never gets more than `Read`).
 pub async fn access(db: &PgPool, actor: &Actor, repo: &Repo) -> Result<Access> {
-    // A job's download token reads its one repo and sees only public others.
-    if let Some(Principal {
-        credential: Credential::RepoRead { repo_id },
-        ..
-    }) = actor.principal()
-    {
-        let own = *repo_id == repo.id;
-        return Ok(if own || !repo.private {
-            Access::Read
-        } else {
-            Access::None
-        });
-    }
     let by_membership = match actor.principal() {
         None => Access::None,
         Some(p) => membership_access(db, p, repo.namespace_id, &repo.namespace_kind).await?,
@@ -61,13 +55,6 @@ pub enum Reader {
 
 impl Reader {
     pub fn of(actor: &Actor) -> Reader {
-        if let Some(Principal {
-            credential: Credential::RepoRead { .. },
-            ..
-        }) = actor.principal()
-        {
-            return Reader::Anonymous;
-        }
         match actor.user() {
             None => Reader::Anonymous,
             Some(user) if user.is_admin => Reader::Admin,
@@ -121,53 +108,259 @@ async fn membership_access(
     })
 }
 
-/// The repo, if `actor` has at least `needed` on it.
+/// Access levels as types, so that a function can ask for a proof of a
+/// level in its signature (`&Authorized<level::Write>`, or any level that
+/// writes with `impl Writes`).
+pub mod level {
+    use super::Access;
+
+    mod sealed {
+        pub trait Sealed {}
+    }
+
+    /// A level a proof can carry; implemented by [`Read`], [`Write`] and [`Admin`] only.
+    pub trait Level: sealed::Sealed + Send + Sync + 'static {
+        const ACCESS: Access;
+    }
+
+    /// The levels that may change a repo: [`Write`] and [`Admin`].
+    pub trait Writes: Level {}
+
+    /// May read the repo.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Read {}
+    /// May change the repo's content and refs.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Write {}
+    /// May change settings, rename, move and delete the repo.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Admin {}
+
+    impl sealed::Sealed for Read {}
+    impl sealed::Sealed for Write {}
+    impl sealed::Sealed for Admin {}
+    impl Level for Read {
+        const ACCESS: Access = Access::Read;
+    }
+    impl Level for Write {
+        const ACCESS: Access = Access::Write;
+    }
+    impl Level for Admin {
+        const ACCESS: Access = Access::Admin;
+    }
+    impl Writes for Write {}
+    impl Writes for Admin {}
+}
+
+use level::Level;
+
+/// Proof that the access check ran: the repo, who asked, and what they may
+/// do to it (at least `L`). Only this module makes one, so a function that
+/// takes an `Authorized` cannot be reached without the check; hub-core's
+/// reads and writes of a repo take one instead of a bare [`Repo`]. It
+/// dereferences to the repo for its fields.
+#[derive(Debug, Clone)]
+pub struct Authorized<L: Level = level::Read> {
+    repo: Repo,
+    actor: Actor,
+    granted: Access,
+    /// A job's download grant reads this one commit only.
+    pinned_commit: Option<String>,
+    level: PhantomData<fn() -> L>,
+}
+
+impl<L: Level> std::ops::Deref for Authorized<L> {
+    type Target = Repo;
+    fn deref(&self) -> &Repo {
+        &self.repo
+    }
+}
+
+impl<L: Level> Authorized<L> {
+    pub fn repo(&self) -> &Repo {
+        &self.repo
+    }
+
+    pub fn into_repo(self) -> Repo {
+        self.repo
+    }
+
+    /// Who the check was made for.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// All the caller may do (at least `L`).
+    pub fn granted(&self) -> Access {
+        self.granted
+    }
+
+    /// Whether the caller may do what `level` needs.
+    pub fn may(&self, level: Access) -> bool {
+        self.granted >= level
+    }
+
+    /// `Ok` when the caller has `needed`; otherwise the refusal, as
+    /// [`authorize`] answers it: `RepoNotFound` when the caller may not even
+    /// read, `Unauthenticated` for an anonymous caller, `Forbidden` for a
+    /// read-only credential or too low a role.
+    pub fn check(&self, needed: Access) -> Result<()> {
+        if self.granted >= needed {
+            return Ok(());
+        }
+        if self.granted == Access::None {
+            return Err(self.not_found());
+        }
+        if self.actor.is_anonymous() {
+            return Err(Error::Unauthenticated);
+        }
+        let principal = self.actor.require_user()?;
+        if !principal.may_write() {
+            return Err(Error::forbidden(
+                "this token has the read role; a write token is needed",
+            ));
+        }
+        Err(Error::forbidden(match needed {
+            Access::Admin => "only an admin of this repo can do this",
+            _ => "you do not have write access to this repo",
+        }))
+    }
+
+    /// This proof at level `M`, if the caller has it (refusals as [`Self::check`]).
+    pub fn require<M: Level>(self) -> Result<Authorized<M>> {
+        self.check(M::ACCESS)?;
+        Ok(self.at_level())
+    }
+
+    /// This proof at level `M`; a caller below it is told the repo is not
+    /// found, as for a missing one (pages that only writers or admins see).
+    pub fn hide_unless<M: Level>(self) -> Result<Authorized<M>> {
+        if self.granted < M::ACCESS {
+            return Err(self.not_found());
+        }
+        Ok(self.at_level())
+    }
+
+    /// `Ok` unless this is a job's download grant for another commit; the
+    /// content reads call it with every commit they are given.
+    pub fn check_commit(&self, commit: &str) -> Result<()> {
+        match &self.pinned_commit {
+            Some(pinned) if !pinned.eq_ignore_ascii_case(commit) => Err(Error::InvalidCredentials),
+            _ => Ok(()),
+        }
+    }
+
+    /// `Ok` unless this is a job's download grant, which reads one commit
+    /// and nothing that spans the repo (its refs, for one).
+    pub fn check_whole_repo(&self) -> Result<()> {
+        match self.pinned_commit {
+            Some(_) => Err(Error::InvalidCredentials),
+            None => Ok(()),
+        }
+    }
+
+    fn not_found(&self) -> Error {
+        Error::RepoNotFound {
+            anonymous: self.actor.is_anonymous(),
+        }
+    }
+
+    fn at_level<M: Level>(self) -> Authorized<M> {
+        Authorized {
+            repo: self.repo,
+            actor: self.actor,
+            granted: self.granted,
+            pinned_commit: self.pinned_commit,
+            level: PhantomData,
+        }
+    }
+}
+
+impl Authorized<level::Read> {
+    /// Read access to a repo of a listing that [`Reader::sql_condition`]
+    /// already filtered for `actor` (the SQL form of the same rule).
+    pub(crate) fn listed(repo: Repo, actor: &Actor) -> Authorized<level::Read> {
+        Authorized {
+            repo,
+            actor: actor.clone(),
+            granted: Access::Read,
+            pinned_commit: None,
+            level: PhantomData,
+        }
+    }
+}
+
+/// The repo `namespace/name` of `repo_type`, if `actor` has at least `L` on it.
 ///
 /// Fails with `RepoNotFound` when the repo is missing or invisible to the
 /// actor; with `Unauthenticated` when an anonymous caller needs more than
 /// reading; with `Forbidden` when a visible repo needs more than the actor has.
-pub async fn authorize(
+pub async fn authorize<L: Level>(
     db: &PgPool,
     actor: &Actor,
     repo_type: RepoType,
     namespace: &str,
     name: &str,
-    needed: Access,
-) -> Result<Repo> {
-    let not_found = || Error::RepoNotFound {
-        anonymous: actor.is_anonymous(),
-    };
+) -> Result<Authorized<L>> {
     let repo = super::find(db, repo_type, namespace, name)
         .await?
-        .ok_or_else(not_found)?;
-    check(db, actor, &repo, needed).await?;
-    Ok(repo)
+        .ok_or(Error::RepoNotFound {
+            anonymous: actor.is_anonymous(),
+        })?;
+    authorize_repo(db, actor, repo).await
 }
 
-/// [`authorize`] for a repo already loaded.
-pub async fn check(db: &PgPool, actor: &Actor, repo: &Repo, needed: Access) -> Result<Access> {
-    let granted = access(db, actor, repo).await?;
-    if granted >= needed {
-        return Ok(granted);
-    }
-    if granted == Access::None {
-        return Err(Error::RepoNotFound {
-            anonymous: actor.is_anonymous(),
-        });
-    }
-    if actor.is_anonymous() {
-        return Err(Error::Unauthenticated);
-    }
+/// [`authorize`] for a repo already loaded (found by id, or named by a token).
+pub async fn authorize_repo<L: Level>(
+    db: &PgPool,
+    actor: &Actor,
+    repo: Repo,
+) -> Result<Authorized<L>> {
+    let granted = access(db, actor, &repo).await?;
+    let proof: Authorized<level::Read> = Authorized {
+        repo,
+        actor: actor.clone(),
+        granted,
+        pinned_commit: None,
+        level: PhantomData,
+    };
+    proof.require()
+}
+
+/// What a running job's download token may read: its one repo, at its one
+/// commit (through [`Authorized::check_commit`]). Anything else, a missing
+/// repo included, is `InvalidCredentials`: the token is no credential there.
+pub async fn authorize_job(
+    db: &PgPool,
+    grant: &JobGrant,
+    repo_type: RepoType,
+    namespace: &str,
+    name: &str,
+) -> Result<Authorized<level::Read>> {
+    let repo = super::find(db, repo_type, namespace, name)
+        .await?
+        .filter(|r| r.id == grant.repo_id)
+        .ok_or(Error::InvalidCredentials)?;
+    Ok(Authorized {
+        repo,
+        actor: Actor::Anonymous,
+        granted: Access::Read,
+        pinned_commit: Some(grant.commit.clone()),
+        level: PhantomData,
+    })
+}
+
+/// The namespaces `actor` may create repos in (or move repos to): their own,
+/// then the organisations where their role is at least `write`.
+pub async fn writable_namespaces(db: &PgPool, actor: &Actor) -> Result<Vec<String>> {
     let principal = actor.require_user()?;
-    if !principal.may_write() {
-        return Err(Error::forbidden(
-            "this token has the read role; a write token is needed",
-        ));
+    let mut names = vec![principal.user.name.clone()];
+    for member in orgs::of_user(db, principal.user.id).await? {
+        if OrgRole::parse(&member.role)? >= OrgRole::Write {
+            names.push(member.name);
+        }
     }
-    Err(Error::forbidden(match needed {
-        Access::Admin => "only an admin of this repo can do this",
-        _ => "you do not have write access to this repo",
-    }))
+    Ok(names)
 }
 
 /// Whether `actor` may create repos in (or move repos into) `namespace`;

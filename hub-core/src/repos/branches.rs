@@ -5,9 +5,9 @@
 
 use git2::Signature;
 
-use super::access::{Access, check};
-use super::{Repo, refs};
-use crate::accounts::Actor;
+use super::access::Authorized;
+use super::access::level::Writes;
+use super::refs;
 use crate::error::{Error, Result};
 use crate::git::{self, read::RefKind, refs as git_refs};
 use crate::hub::Hub;
@@ -16,49 +16,36 @@ use crate::hub::Hub;
 /// default branch when `None`). Returns the commit it points at.
 pub async fn create_branch(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Writes>,
     name: &str,
     starting_point: Option<&str>,
 ) -> Result<String> {
     let start = starting_point.unwrap_or(&repo.default_branch).to_owned();
-    create(hub, actor, repo, RefKind::Branch, name, start, None).await
+    create(hub, repo, RefKind::Branch, name, start, None).await
 }
 
 /// Tags `revision` as `name`; with a message the tag is annotated, by the
 /// actor. Returns the commit it points at.
 pub async fn create_tag(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Writes>,
     name: &str,
     revision: &str,
     message: Option<&str>,
 ) -> Result<String> {
     let message = message.filter(|m| !m.trim().is_empty()).map(str::to_owned);
-    create(
-        hub,
-        actor,
-        repo,
-        RefKind::Tag,
-        name,
-        revision.to_owned(),
-        message,
-    )
-    .await
+    create(hub, repo, RefKind::Tag, name, revision.to_owned(), message).await
 }
 
 async fn create(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<impl Writes>,
     kind: RefKind,
     name: &str,
     revision: String,
     message: Option<String>,
 ) -> Result<String> {
-    check(&hub.db, actor, repo, Access::Write).await?;
-    let principal = actor.require_writer()?;
+    let principal = repo.actor().require_writer()?;
     git_refs::validate_ref_name(kind, name)?;
     let (path, name) = (hub.repo_dir(repo.id), name.to_owned());
     let (author, email) = (principal.user.name.clone(), principal.user.email.clone());
@@ -76,8 +63,7 @@ async fn create(
 }
 
 /// Deletes a branch; the default branch cannot be deleted.
-pub async fn delete_branch(hub: &Hub, actor: &Actor, repo: &Repo, name: &str) -> Result<()> {
-    check(&hub.db, actor, repo, Access::Write).await?;
+pub async fn delete_branch(hub: &Hub, repo: &Authorized<impl Writes>, name: &str) -> Result<()> {
     if name == repo.default_branch {
         return Err(Error::forbidden(format!(
             "{name} is the default branch and cannot be deleted"
@@ -86,12 +72,11 @@ pub async fn delete_branch(hub: &Hub, actor: &Actor, repo: &Repo, name: &str) ->
     delete(hub, repo, RefKind::Branch, name).await
 }
 
-pub async fn delete_tag(hub: &Hub, actor: &Actor, repo: &Repo, name: &str) -> Result<()> {
-    check(&hub.db, actor, repo, Access::Write).await?;
+pub async fn delete_tag(hub: &Hub, repo: &Authorized<impl Writes>, name: &str) -> Result<()> {
     delete(hub, repo, RefKind::Tag, name).await
 }
 
-async fn delete(hub: &Hub, repo: &Repo, kind: RefKind, name: &str) -> Result<()> {
+async fn delete(hub: &Hub, repo: &super::Repo, kind: RefKind, name: &str) -> Result<()> {
     let (path, name) = (hub.repo_dir(repo.id), name.to_owned());
     tokio::task::spawn_blocking(move || git_refs::delete_ref(&git::open(&path)?, kind, &name))
         .await??;

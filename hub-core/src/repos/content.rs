@@ -1,11 +1,13 @@
 //! Async reads of a repo's content for the routes: each runs the blocking
-//! git read off the executor. The caller has already checked read access.
+//! git read off the executor. Each takes the [`Authorized`] proof of the
+//! access check, and keeps a job's download grant to its one commit.
 
 use std::path::PathBuf;
 
 use git2::Oid;
 
-use super::Repo;
+use super::access::Authorized;
+use super::access::level::Level;
 use crate::error::Result;
 use crate::git::{self, read};
 use crate::hub::Hub;
@@ -21,7 +23,7 @@ async fn with_git<T: Send + 'static>(
 }
 
 /// The commit a revision names (branch, tag or sha), as 40 hex digits.
-pub async fn resolve(hub: &Hub, repo: &Repo, rev: &str) -> Result<String> {
+pub async fn resolve(hub: &Hub, repo: &Authorized<impl Level>, rev: &str) -> Result<String> {
     let rev = rev.to_owned();
     with_git(hub.repo_dir(repo.id), move |g| {
         Ok(read::resolve_revision(g, &rev)?.to_string())
@@ -32,14 +34,14 @@ pub async fn resolve(hub: &Hub, repo: &Repo, rev: &str) -> Result<String> {
 /// Lists a folder at a revision; returns the resolved commit too.
 pub async fn list(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     rev: &str,
     folder: &str,
     recursive: bool,
 ) -> Result<(String, Vec<TreeEntry>)> {
-    let (rev, folder) = (rev.to_owned(), normalize_folder_path(folder)?);
+    let commit = commit_id(repo, &resolve(hub, repo, rev).await?)?;
+    let folder = normalize_folder_path(folder)?;
     with_git(hub.repo_dir(repo.id), move |g| {
-        let commit = read::resolve_revision(g, &rev)?;
         Ok((
             commit.to_string(),
             read::list_tree(g, commit, &folder, recursive)?,
@@ -52,7 +54,7 @@ pub async fn list(
 /// missing, is a file, or is no valid path is `EntryNotFound`.
 pub async fn list_page(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     commit: &str,
     folder: &str,
     recursive: bool,
@@ -61,7 +63,7 @@ pub async fn list_page(
 ) -> Result<TreePage> {
     let folder = normalize_folder_path(folder)
         .map_err(|_| crate::Error::EntryNotFound(folder.to_owned()))?;
-    let commit = commit_id(commit)?;
+    let commit = commit_id(repo, commit)?;
     with_git(hub.repo_dir(repo.id), move |g| {
         read::list_tree_page(g, commit, &folder, recursive, offset, limit)
     })
@@ -72,11 +74,11 @@ pub async fn list_page(
 /// asked; paths that name nothing (or no valid path) are left out.
 pub async fn entries_at(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     commit: &str,
     paths: Vec<String>,
 ) -> Result<Vec<TreeEntry>> {
-    let commit = commit_id(commit)?;
+    let commit = commit_id(repo, commit)?;
     with_git(hub.repo_dir(repo.id), move |g| {
         let mut out = Vec::with_capacity(paths.len());
         for path in paths {
@@ -96,11 +98,11 @@ pub async fn entries_at(
 /// The last commit that changed each of `paths`, from a resolved commit.
 pub async fn last_commits(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     commit: &str,
     paths: Vec<String>,
 ) -> Result<std::collections::HashMap<String, CommitInfo>> {
-    let commit = commit_id(commit)?;
+    let commit = commit_id(repo, commit)?;
     with_git(hub.repo_dir(repo.id), move |g| {
         read::last_commits(g, commit, &paths)
     })
@@ -108,25 +110,29 @@ pub async fn last_commits(
 }
 
 /// Branches and tags as git has them now: kind, short name, commit.
-pub async fn refs(hub: &Hub, repo: &Repo) -> Result<Vec<(RefKind, String, String)>> {
+pub async fn refs(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+) -> Result<Vec<(RefKind, String, String)>> {
+    repo.check_whole_repo()?;
     with_git(hub.repo_dir(repo.id), read::list_refs).await
 }
 
-fn commit_id(commit: &str) -> Result<Oid> {
+/// A resolved commit given by the route, as git's id, if `repo` may read it.
+fn commit_id(repo: &Authorized<impl Level>, commit: &str) -> Result<Oid> {
+    repo.check_commit(commit)?;
     Oid::from_str(commit).map_err(|_| crate::Error::RevisionNotFound(commit.to_owned()))
 }
 
 /// The whole content of a small (git-stored) file at a commit.
 pub async fn read_small_file(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     commit: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
-    let (commit, path) = (commit.to_owned(), path.to_owned());
+    let (oid, path) = (commit_id(repo, commit)?, path.to_owned());
     with_git(hub.repo_dir(repo.id), move |g| {
-        let oid =
-            Oid::from_str(&commit).map_err(|_| crate::Error::RevisionNotFound(commit.clone()))?;
         read::read_file(g, oid, &path)
     })
     .await
@@ -135,14 +141,13 @@ pub async fn read_small_file(
 /// A page of history from a revision, newest first, and the total count.
 pub async fn history(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     rev: &str,
     skip: usize,
     limit: usize,
 ) -> Result<(Vec<CommitInfo>, usize)> {
-    let rev = rev.to_owned();
+    let start = commit_id(repo, &resolve(hub, repo, rev).await?)?;
     with_git(hub.repo_dir(repo.id), move |g| {
-        let start = read::resolve_revision(g, &rev)?;
         Ok((
             read::log(g, start, skip, limit)?,
             read::count_commits(g, start)?,
@@ -152,13 +157,16 @@ pub async fn history(
 }
 
 /// A file at a resolved commit (`EntryNotFound` when there is none).
-pub async fn file_at(hub: &Hub, repo: &Repo, commit: &str, path: &str) -> Result<TreeEntry> {
+pub async fn file_at(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    commit: &str,
+    path: &str,
+) -> Result<TreeEntry> {
     let path = crate::paths::normalize_repo_path(path)
         .map_err(|_| crate::Error::EntryNotFound(path.to_owned()))?;
-    let commit = commit.to_owned();
+    let oid = commit_id(repo, commit)?;
     with_git(hub.repo_dir(repo.id), move |g| {
-        let oid =
-            Oid::from_str(&commit).map_err(|_| crate::Error::RevisionNotFound(commit.clone()))?;
         read::file_entry(g, oid, &path)
     })
     .await
@@ -171,7 +179,7 @@ pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<bytes:
 /// object storage and are never held whole in memory.
 pub async fn read(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     entry: &TreeEntry,
     range: Option<std::ops::Range<u64>>,
 ) -> Result<ByteStream> {
@@ -198,10 +206,11 @@ pub async fn read(
 /// table.
 pub async fn blob_sha256s(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     mut oids: Vec<String>,
 ) -> Result<std::collections::HashMap<String, String>> {
     use sha2::{Digest, Sha256};
+    repo.check_whole_repo()?;
     oids.sort_unstable();
     oids.dedup();
     let mut out: std::collections::HashMap<String, String> =
@@ -247,12 +256,11 @@ pub async fn blob_sha256s(
 /// a summary for binary and LFS files).
 pub async fn commit_with_diff(
     hub: &Hub,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     rev: &str,
 ) -> Result<(CommitInfo, Vec<FileDiff>)> {
-    let rev = rev.to_owned();
+    let oid = commit_id(repo, &resolve(hub, repo, rev).await?)?;
     with_git(hub.repo_dir(repo.id), move |g| {
-        let oid = read::resolve_revision(g, &rev)?;
         Ok((read::commit(g, oid)?, read::diff_commit(g, oid)?))
     })
     .await

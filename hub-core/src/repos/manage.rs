@@ -1,7 +1,8 @@
 //! Creating, deleting, moving and configuring repos. Each keeps PostgreSQL
 //! and the git directory consistent: nothing is left half-done on failure.
 
-use super::access::{Access, authorize, check, namespace_for_writing};
+use super::access::level::Admin;
+use super::access::{Access, Authorized, namespace_for_writing};
 use super::{Repo, RepoType, find_by_id, refs};
 use crate::accounts::Actor;
 use crate::error::{Error, Result, is_unique_violation};
@@ -67,14 +68,7 @@ pub async fn create(
 /// Deletes a repo: its row (and with it refs, likes, counts and LFS links)
 /// and its git directory. The directory is first moved aside, so a failed
 /// database delete can put it back and a crash leaves only trash to sweep.
-pub async fn delete(
-    hub: &Hub,
-    actor: &Actor,
-    repo_type: RepoType,
-    namespace: &str,
-    name: &str,
-) -> Result<()> {
-    let repo = authorize(&hub.db, actor, repo_type, namespace, name, Access::Admin).await?;
+pub async fn delete(hub: &Hub, repo: Authorized<Admin>) -> Result<()> {
     let path = hub.repo_dir(repo.id);
     let trash_dir = hub.config.repos_dir().join("trash");
     std::fs::create_dir_all(&trash_dir)?;
@@ -105,16 +99,10 @@ pub async fn delete(
 
 /// Renames a repo and/or moves it to another namespace. Its id and git
 /// directory stay; the old name keeps leading to it.
-pub async fn rename(
-    hub: &Hub,
-    actor: &Actor,
-    repo_type: RepoType,
-    from: (&str, &str),
-    to: (&str, &str),
-) -> Result<Repo> {
-    let repo = authorize(&hub.db, actor, repo_type, from.0, from.1, Access::Admin).await?;
+pub async fn rename(hub: &Hub, repo: &Authorized<Admin>, to: (&str, &str)) -> Result<Repo> {
     validate_repo_name(to.1)?;
-    let (namespace_id, namespace) = namespace_for_writing(&hub.db, actor, to.0).await?;
+    let repo_type = repo.kind();
+    let (namespace_id, namespace) = namespace_for_writing(&hub.db, repo.actor(), to.0).await?;
     let old_name = repo.full_name();
     let mut tx = hub.db.begin().await?;
     sqlx::query(
@@ -154,11 +142,9 @@ pub async fn rename(
 /// Changes settings; `None` leaves a setting as it is.
 pub async fn update_settings(
     hub: &Hub,
-    actor: &Actor,
-    repo: &Repo,
+    repo: &Authorized<Admin>,
     private: Option<bool>,
 ) -> Result<Repo> {
-    check(&hub.db, actor, repo, Access::Admin).await?;
     if let Some(private) = private {
         sqlx::query("UPDATE repos SET private = $2 WHERE id = $1")
             .bind(repo.id)

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::lfs::signing::now_unix;
 use crate::lfs::{objects, store};
-use crate::repos::access::{self, Access};
+use crate::repos::access::{self, level::Write};
 use crate::repos::{self, Repo, RepoType};
 
 /// A token as the token endpoint hands it out.
@@ -45,7 +45,7 @@ pub async fn issue_write_token(
     namespace: &str,
     name: &str,
 ) -> Result<IssuedToken> {
-    let repo = access::authorize(&hub.db, actor, kind, namespace, name, Access::Write).await?;
+    let repo = access::authorize::<Write>(&hub.db, actor, kind, namespace, name).await?;
     let user = actor.require_writer()?;
     let token = CasToken::write(user.user.id, repo.id, now_unix());
     Ok(IssuedToken {
@@ -87,7 +87,7 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
         user: user.clone(),
         credential: Credential::Internal,
     });
-    access::check(&hub.db, &actor, &repo, Access::Write)
+    access::authorize_repo::<Write>(&hub.db, &actor, repo.clone())
         .await
         .map_err(|e| match e {
             Error::Internal(_) => e,
