@@ -1,12 +1,15 @@
 //! Who is calling. Handlers state what they accept by the extractor they
 //! take: [`Auth`] for API routes (token or browser session), [`Session`] for
-//! pages (browser session, with its CSRF token and language).
+//! pages (browser session, with its CSRF token and language), and the repo
+//! extractors of [`crate::repo_path`], which add the repo and the access
+//! check (and, for downloads only, a job's download token).
 
 use axum::extract::FromRequestParts;
 use axum::http::{Method, request::Parts};
 use base64::Engine;
 use hub_core::Error;
 use hub_core::accounts::{Actor, Credential, Principal, sessions, tokens};
+use hub_core::jobs::download::{self, JobGrant};
 
 use crate::app::AppState;
 use crate::errors::ApiError;
@@ -28,26 +31,42 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(secret) = token_from_headers(parts)? {
-            // An inference job's download token: reads the job's repo only.
-            if hub_core::jobs::download::is_download_token(&secret) {
-                return Ok(Auth(
-                    hub_core::jobs::download::authenticate(state, &secret).await?,
-                ));
-            }
-            let principal = tokens::authenticate(&state.db, &secret).await?;
-            return Ok(Auth(Actor::User(principal)));
+        match credentials(parts, state).await? {
+            Credentials::Actor(actor) => Ok(Auth(actor)),
+            // A job's download token is no user credential: only the routes
+            // that take [`crate::repo_path::DownloadRepo`] accept it.
+            Credentials::Job(_) => Err(Error::InvalidCredentials.into()),
         }
-        let Some((principal, csrf)) = session_from_cookie(parts, state).await? else {
-            return Ok(Auth(Actor::Anonymous));
-        };
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let header = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if !safe && !constant_time_eq(header.unwrap_or(""), &csrf) {
-            return Err(Error::forbidden("missing or wrong CSRF token").into());
-        }
-        Ok(Auth(Actor::User(principal)))
     }
+}
+
+/// What a request's credentials stand for, before a route says which it
+/// accepts: an actor (as [`Auth`] takes them), or a job's download grant.
+pub enum Credentials {
+    Actor(Actor),
+    Job(JobGrant),
+}
+
+/// Reads the credentials of an API request (see [`Auth`]).
+pub async fn credentials(parts: &Parts, state: &AppState) -> Result<Credentials, ApiError> {
+    if let Some(secret) = token_from_headers(parts)? {
+        if download::is_download_token(&secret) {
+            return Ok(Credentials::Job(
+                download::authenticate(state, &secret).await?,
+            ));
+        }
+        let principal = tokens::authenticate(&state.db, &secret).await?;
+        return Ok(Credentials::Actor(Actor::User(principal)));
+    }
+    let Some((principal, csrf)) = session_from_cookie(parts, state).await? else {
+        return Ok(Credentials::Actor(Actor::Anonymous));
+    };
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let header = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if !safe && !constant_time_eq(header.unwrap_or(""), &csrf) {
+        return Err(Error::forbidden("missing or wrong CSRF token").into());
+    }
+    Ok(Credentials::Actor(Actor::User(principal)))
 }
 
 /// A page request: the signed-in user (if any), their CSRF token, their language.

@@ -8,6 +8,7 @@ mod hook;
 mod i18n;
 mod params;
 mod range;
+mod repo_path;
 mod request;
 mod routes;
 mod serve;
