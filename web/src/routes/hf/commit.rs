@@ -11,17 +11,17 @@ use hub_core::Error;
 use hub_core::commit_payload::{MAX_LINE_BYTES, PayloadLine, parse_line};
 use hub_core::commits::{self, NewCommit};
 use hub_core::git::commit::{FileSource, Operation};
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::access::level::Write;
 use hub_core::repos::content;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
-use super::{hf_date, link_next, repo_type, repo_url, urlencode};
+use super::{hf_date, link_next, repo_url, urlencode};
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::errors::ApiResult;
+use crate::repo_path::ApiRepo;
 use crate::request::Origin;
 
 /// Largest commit body: inline files are bounded per file (10 MB) and here in total.
@@ -49,21 +49,12 @@ struct CommitQuery {
 /// Handles `POST /api/{repo_type}/{namespace}/{name}/commit/{revision}`.
 async fn create_commit(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    ApiRepo(repo): ApiRepo<Write>,
     origin: Origin,
-    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    Path((_, _, _, revision)): Path<(String, String, String, String)>,
     Query(query): Query<CommitQuery>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        repo_type(&segment)?,
-        &ns,
-        &name,
-        Access::Write,
-    )
-    .await?;
     if query
         .create_pr
         .as_deref()
@@ -139,7 +130,7 @@ async fn create_commit(
         operations,
         expected_parent,
     };
-    let outcome = commits::commit(&state, &actor, &repo, new).await?;
+    let outcome = commits::commit(&state, &repo, new).await?;
     Ok(Json(json!({
         "success": true,
         "commitOid": outcome.commit,
@@ -158,20 +149,11 @@ struct Page {
 /// Handles `GET /api/{repo_type}/{namespace}/{name}/commits/{revision}`.
 async fn list_commits(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    ApiRepo(repo): ApiRepo,
     origin: Origin,
-    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    Path((segment, _, _, revision)): Path<(String, String, String, String)>,
     Query(page): Query<Page>,
 ) -> ApiResult<Response> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        repo_type(&segment)?,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
     let p = page.p.unwrap_or(0);
     let (commits, total) = content::history(
         &state,

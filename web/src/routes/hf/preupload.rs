@@ -7,15 +7,14 @@ use axum::{Json, Router};
 use base64::Engine;
 use hub_core::Error;
 use hub_core::preupload::{self, PlannedFile};
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::access::level::Write;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::repo_type;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::errors::ApiResult;
 use crate::params::Params;
+use crate::repo_path::ApiRepo;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -44,13 +43,11 @@ struct FileSample {
 /// Handles `POST /api/{repo_type}/{namespace}/{name}/preupload/{revision}`.
 async fn preupload(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    ApiRepo(repo): ApiRepo<Write>,
+    Path((_, _, _, revision)): Path<(String, String, String, String)>,
     params: Params,
     Json(body): Json<PreuploadRequest>,
 ) -> ApiResult<Json<Value>> {
-    let kind = repo_type(&segment)?;
-    let repo = access::authorize(&state.db, &actor, kind, &ns, &name, Access::Read).await?;
     if params.flag("create_pr")?.unwrap_or(false) {
         return Err(Error::invalid("pull requests are not supported by this hub yet").into());
     }
@@ -68,8 +65,7 @@ async fn preupload(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let (commit, plans) =
-        preupload::plan(&state, &actor, &repo, &revision, files, body.git_ignore).await?;
+    let (commit, plans) = preupload::plan(&state, &repo, &revision, files, body.git_ignore).await?;
     let files: Vec<Value> = plans
         .into_iter()
         .map(|p| {

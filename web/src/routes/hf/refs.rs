@@ -5,19 +5,17 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hub_core::Error;
-use hub_core::accounts::Actor;
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::access::level::Write;
+use hub_core::repos::branches;
 use hub_core::repos::content::{self, RefKind};
-use hub_core::repos::{Repo, branches};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::repo_type;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::errors::ApiResult;
 use crate::params::Params;
+use crate::repo_path::ApiRepo;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,17 +30,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-type RepoPath = Path<(String, String, String)>;
+/// The last segment of a ref route: the branch, tag or revision.
 type RefPath = Path<(String, String, String, String)>;
-
-async fn find(
-    state: &AppState,
-    actor: &Actor,
-    (segment, ns, name): (&str, &str, &str),
-    needed: Access,
-) -> ApiResult<Repo> {
-    Ok(access::authorize(&state.db, actor, repo_type(segment)?, ns, name, needed).await?)
-}
 
 fn ref_json(kind: RefKind, name: &str, target: &str) -> Value {
     json!({ "name": name, "ref": format!("{}{name}", kind.prefix()), "targetCommit": target })
@@ -51,11 +40,9 @@ fn ref_json(kind: RefKind, name: &str, target: &str) -> Value {
 /// Handles `GET /api/{repo_type}/{namespace}/{name}/refs[?include_prs=1]`.
 async fn list_refs(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name)): RepoPath,
+    ApiRepo(repo): ApiRepo,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    let repo = find(&state, &actor, (&segment, &ns, &name), Access::Read).await?;
     let mut refs = content::refs(&state, &repo).await?;
     refs.sort_by(|a, b| a.1.cmp(&b.1));
     let of_kind = |kind: RefKind| -> Vec<Value> {
@@ -93,31 +80,23 @@ struct NewBranch {
 /// Handles `POST /api/{repo_type}/{namespace}/{name}/branch/{branch}`.
 async fn create_branch(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name, branch)): RefPath,
+    ApiRepo(repo): ApiRepo<Write>,
+    Path((_, _, _, branch)): RefPath,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let repo = find(&state, &actor, (&segment, &ns, &name), Access::Read).await?;
     let new: NewBranch = optional_json(&body)?;
-    let target = branches::create_branch(
-        &state,
-        &actor,
-        &repo,
-        &branch,
-        new.starting_point.as_deref(),
-    )
-    .await?;
+    let target =
+        branches::create_branch(&state, &repo, &branch, new.starting_point.as_deref()).await?;
     Ok(Json(ref_json(RefKind::Branch, &branch, &target)))
 }
 
 /// Handles `DELETE /api/{repo_type}/{namespace}/{name}/branch/{branch}`.
 async fn delete_branch(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name, branch)): RefPath,
+    ApiRepo(repo): ApiRepo<Write>,
+    Path((_, _, _, branch)): RefPath,
 ) -> ApiResult<Json<Value>> {
-    let repo = find(&state, &actor, (&segment, &ns, &name), Access::Read).await?;
-    branches::delete_branch(&state, &actor, &repo, &branch).await?;
+    branches::delete_branch(&state, &repo, &branch).await?;
     Ok(Json(json!({})))
 }
 
@@ -131,34 +110,25 @@ struct NewTag {
 /// path names the revision to tag; the body names the tag).
 async fn create_tag(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name, revision)): RefPath,
+    ApiRepo(repo): ApiRepo<Write>,
+    Path((_, _, _, revision)): RefPath,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let repo = find(&state, &actor, (&segment, &ns, &name), Access::Read).await?;
     let new: NewTag = optional_json(&body)?;
     let tag = new
         .tag
         .ok_or_else(|| Error::invalid("the body must name the tag: {\"tag\": ...}"))?;
-    let target = branches::create_tag(
-        &state,
-        &actor,
-        &repo,
-        &tag,
-        &revision,
-        new.message.as_deref(),
-    )
-    .await?;
+    let target =
+        branches::create_tag(&state, &repo, &tag, &revision, new.message.as_deref()).await?;
     Ok(Json(ref_json(RefKind::Tag, &tag, &target)))
 }
 
 /// Handles `DELETE /api/{repo_type}/{namespace}/{name}/tag/{tag}`.
 async fn delete_tag(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name, tag)): RefPath,
+    ApiRepo(repo): ApiRepo<Write>,
+    Path((_, _, _, tag)): RefPath,
 ) -> ApiResult<Json<Value>> {
-    let repo = find(&state, &actor, (&segment, &ns, &name), Access::Read).await?;
-    branches::delete_tag(&state, &actor, &repo, &tag).await?;
+    branches::delete_tag(&state, &repo, &tag).await?;
     Ok(Json(json!({})))
 }

@@ -5,16 +5,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::access::{self, level::Admin};
 use hub_core::repos::{RepoType, content, counters, manage};
 use hub_core::{Error, names};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{repo_json, repo_type, repo_url, siblings_json};
+use super::{repo_json, repo_url, siblings_json};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::ApiResult;
+use crate::repo_path::ApiRepo;
 use crate::request::Origin;
 
 pub fn router() -> Router<AppState> {
@@ -166,7 +167,8 @@ async fn delete_repo(
     Json(body): Json<RepoRef>,
 ) -> ApiResult<Json<Value>> {
     let (repo_type, ns, name) = body.resolve(&actor)?;
-    manage::delete(&state, &actor, repo_type, &ns, &name).await?;
+    let repo = access::authorize::<Admin>(&state.db, &actor, repo_type, &ns, &name).await?;
+    manage::delete(&state, repo).await?;
     Ok(Json(json!({})))
 }
 
@@ -187,9 +189,10 @@ async fn move_repo(
     Json(body): Json<MoveRepo>,
 ) -> ApiResult<Json<Value>> {
     let repo_type = RepoType::parse(body.repo_type.as_deref().unwrap_or("model"))?;
-    let from = names::split_repo_id(&body.from_repo)?;
+    let (ns, name) = names::split_repo_id(&body.from_repo)?;
     let to = names::split_repo_id(&body.to_repo)?;
-    let repo = manage::rename(&state, &actor, repo_type, from, to).await?;
+    let repo = access::authorize::<Admin>(&state.db, &actor, repo_type, ns, name).await?;
+    let repo = manage::rename(&state, &repo, to).await?;
     Ok(Json(
         json!({ "url": repo_url(&origin.base_url, &repo), "name": repo.full_name() }),
     ))
@@ -205,19 +208,9 @@ struct Settings {
 /// Handles `PUT /api/{repo_type}/{namespace}/{name}/settings`.
 async fn update_settings(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name)): Path<(String, String, String)>,
+    ApiRepo(repo): ApiRepo<Admin>,
     Json(body): Json<Settings>,
 ) -> ApiResult<Json<Value>> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        repo_type(&segment)?,
-        &ns,
-        &name,
-        Access::Admin,
-    )
-    .await?;
     if !matches!(
         body.gated,
         None | Some(Value::Bool(false)) | Some(Value::Null)
@@ -225,7 +218,7 @@ async fn update_settings(
         return Err(Error::invalid("gated repos are not supported by this hub yet").into());
     }
     let private = parse_visibility(body.visibility.as_deref(), body.private)?;
-    let repo = manage::update_settings(&state, &actor, &repo, private).await?;
+    let repo = manage::update_settings(&state, &repo, private).await?;
     Ok(Json(json!({ "private": repo.private, "gated": false })))
 }
 
@@ -237,38 +230,28 @@ struct InfoQuery {
 /// Handles `GET /api/{repo_type}/{namespace}/{name}`.
 async fn repo_info(
     state: State<AppState>,
-    auth: Auth,
-    Path((segment, ns, name)): Path<(String, String, String)>,
+    repo: ApiRepo,
     query: Query<InfoQuery>,
 ) -> ApiResult<Json<Value>> {
-    info(state, auth, (segment, ns, name, None), query).await
+    info(state, repo, None, query).await
 }
 
 /// Handles `GET /api/{repo_type}/{namespace}/{name}/revision/{revision}`.
 async fn repo_info_at_revision(
     state: State<AppState>,
-    auth: Auth,
-    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    repo: ApiRepo,
+    Path((_, _, _, revision)): Path<(String, String, String, String)>,
     query: Query<InfoQuery>,
 ) -> ApiResult<Json<Value>> {
-    info(state, auth, (segment, ns, name, Some(revision)), query).await
+    info(state, repo, Some(revision), query).await
 }
 
 async fn info(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    (segment, ns, name, revision): (String, String, String, Option<String>),
+    ApiRepo(repo): ApiRepo,
+    revision: Option<String>,
     Query(query): Query<InfoQuery>,
 ) -> ApiResult<Json<Value>> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        repo_type(&segment)?,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
     let revision = revision.unwrap_or_else(|| repo.default_branch.clone());
     let (sha, entries) = content::list(&state, &repo, &revision, "", true).await?;
     let has_config = entries.iter().any(|e| e.path == "config.json");
@@ -278,39 +261,13 @@ async fn info(
 }
 
 /// Handles `POST /api/{repo_type}/{namespace}/{name}/like`.
-async fn like(
-    State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        repo_type(&segment)?,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
-    let likes = counters::like(&state.db, actor.require_writer()?, &repo).await?;
+async fn like(State(state): State<AppState>, ApiRepo(repo): ApiRepo) -> ApiResult<Json<Value>> {
+    let likes = counters::like(&state.db, repo.actor().require_writer()?, &repo).await?;
     Ok(Json(json!({ "likes": likes })))
 }
 
 /// Handles `DELETE /api/{repo_type}/{namespace}/{name}/like`.
-async fn unlike(
-    State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let repo = access::authorize(
-        &state.db,
-        &actor,
-        repo_type(&segment)?,
-        &ns,
-        &name,
-        Access::Read,
-    )
-    .await?;
-    let likes = counters::unlike(&state.db, actor.require_writer()?, &repo).await?;
+async fn unlike(State(state): State<AppState>, ApiRepo(repo): ApiRepo) -> ApiResult<Json<Value>> {
+    let likes = counters::unlike(&state.db, repo.actor().require_writer()?, &repo).await?;
     Ok(Json(json!({ "likes": likes })))
 }

@@ -9,20 +9,19 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hub_core::Error;
-use hub_core::repos::access::{self, Access};
-use hub_core::repos::{RepoType, content, counters};
+use hub_core::repos::{content, counters};
 
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::errors::{ApiError, ApiResult};
 use crate::range;
+use crate::repo_path::DownloadRepo;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for (prefix, kind) in crate::routes::REPO_PREFIXES {
+    for (prefix, _) in crate::routes::REPO_PREFIXES {
         router = router.route(
             &format!("{prefix}/{{namespace}}/{{name}}/resolve/{{revision}}/{{*path}}"),
-            get(move |s, a, m, h, Path(p)| resolve(s, a, m, h, kind, p)),
+            get(resolve),
         );
     }
     router
@@ -31,13 +30,11 @@ pub fn router() -> Router<AppState> {
 /// Handles `GET|HEAD /{[datasets/|spaces/]}{namespace}/{name}/resolve/{revision}/{*path}`.
 async fn resolve(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    DownloadRepo(repo): DownloadRepo,
     method: Method,
     headers: HeaderMap,
-    kind: RepoType,
-    (ns, name, revision, path): (String, String, String, String),
+    Path((_, _, revision, path)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
-    let repo = access::authorize(&state.db, &actor, kind, &ns, &name, Access::Read).await?;
     let commit = content::resolve(&state, &repo, &revision).await?;
     let entry = match content::file_at(&state, &repo, &commit, &path).await {
         Ok(entry) => entry,

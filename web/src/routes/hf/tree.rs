@@ -13,17 +13,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hub_core::Error;
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, CommitInfo, EntryKind, TreeEntry};
-use hub_core::repos::{Repo, RepoType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{hf_date, link_next, repo_type, urlencode};
+use super::{hf_date, link_next, urlencode};
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::errors::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::repo_path::DownloadRepo;
 use crate::request::Origin;
 
 /// Entries per page, as Hugging Face pages them (fewer when each entry
@@ -52,43 +51,33 @@ pub fn router() -> Router<AppState> {
 /// Handles `GET /api/{repo_type}/{namespace}/{name}/tree/{revision}`.
 async fn tree_root(
     state: State<AppState>,
-    auth: Auth,
+    repo: DownloadRepo,
     origin: Origin,
-    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    Path((_, _, _, revision)): Path<(String, String, String, String)>,
     params: Params,
 ) -> ApiResult<Response> {
-    let folder = String::new();
-    tree(
-        state,
-        auth,
-        origin,
-        (segment, ns, name, revision, folder),
-        params,
-    )
-    .await
+    tree(state, repo, origin, (revision, String::new()), params).await
 }
 
 /// Handles `GET /api/{repo_type}/{namespace}/{name}/tree/{revision}/{*path}`
 /// (the path arrives `%2F`-encoded from the HF client, raw from others).
 async fn tree_at_path(
     state: State<AppState>,
-    auth: Auth,
+    repo: DownloadRepo,
     origin: Origin,
-    Path(p): Path<(String, String, String, String, String)>,
+    Path((_, _, _, revision, folder)): Path<(String, String, String, String, String)>,
     params: Params,
 ) -> ApiResult<Response> {
-    tree(state, auth, origin, p, params).await
+    tree(state, repo, origin, (revision, folder), params).await
 }
 
 async fn tree(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    DownloadRepo(repo): DownloadRepo,
     origin: Origin,
-    (segment, ns, name, revision, folder): (String, String, String, String, String),
+    (revision, folder): (String, String),
     params: Params,
 ) -> ApiResult<Response> {
-    let kind = repo_type(&segment)?;
-    let repo = access::authorize(&state.db, &actor, kind, &ns, &name, Access::Read).await?;
     let commit = content::resolve(&state, &repo, &revision).await?;
     let recursive = params.flag("recursive")?.unwrap_or(false);
     let expand = params.flag("expand")?.unwrap_or(false);
@@ -115,7 +104,7 @@ async fn tree(
         let url = format!(
             "{}/api/{}/{}/tree/{commit}{path}?recursive={recursive}&expand={expand}&limit={limit}&cursor={next}",
             origin.base_url,
-            kind.plural(),
+            repo.kind().plural(),
             repo.full_name(),
         );
         link_next(&mut response, &url);
@@ -134,13 +123,11 @@ struct PathsInfoJson {
 /// (a form with repeated `paths`, as the HF client sends it, or JSON).
 async fn paths_info(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((segment, ns, name, revision)): Path<(String, String, String, String)>,
+    DownloadRepo(repo): DownloadRepo,
+    Path((_, _, _, revision)): Path<(String, String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let kind: RepoType = repo_type(&segment)?;
-    let repo = access::authorize(&state.db, &actor, kind, &ns, &name, Access::Read).await?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -167,7 +154,7 @@ async fn paths_info(
 /// Entries in the client's shape; with `expand`, each with its last commit.
 async fn describe(
     state: &AppState,
-    repo: &Repo,
+    repo: &Authorized,
     commit: &str,
     entries: Vec<TreeEntry>,
     expand: bool,

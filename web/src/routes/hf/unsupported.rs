@@ -6,20 +6,15 @@
 //! quietly), 400 to writes. The repo is looked up first, so a missing or
 //! private repo answers `RepoNotFound` exactly as everywhere else.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::routing::any;
 use axum::{Json, Router};
 use hub_core::Error;
-use hub_core::repos::access::{self, Access};
 use serde_json::Value;
 
-use super::repo_type;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::errors::ApiResult;
+use crate::repo_path::ApiRepo;
 
 const DISCUSSIONS: &str = "discussions and pull requests are not supported by this hub";
 const SPACES: &str = "Spaces do not run on this hub: hardware, secrets, variables, volumes, \
@@ -71,24 +66,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Handles every route in [`FEATURES`], for any method.
-async fn unsupported(
-    State(state): State<AppState>,
-    Auth(actor): Auth,
-    method: Method,
-    uri: axum::http::Uri,
-    Path(params): Path<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    let field = |k: &str| params.get(k).map(String::as_str).unwrap_or_default();
-    let kind = repo_type(field("repo_type"))?;
-    access::authorize(
-        &state.db,
-        &actor,
-        kind,
-        field("namespace"),
-        field("name"),
-        Access::Read,
-    )
-    .await?;
+async fn unsupported(_: ApiRepo, method: Method, uri: axum::http::Uri) -> ApiResult<Json<Value>> {
     // The path is /api/{repo_type}/{namespace}/{name}/{feature}[/...].
     let feature = uri.path().split('/').nth(5).unwrap_or_default();
     let message = FEATURES
