@@ -10,14 +10,13 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::{get, post};
 use hub_core::Error;
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::access;
 use hub_core::repos::{self, RepoType, counters};
 use serde_json::json;
 
 use super::auth::MsAuth;
 use super::models::{list_files, repo_info, serve_file};
-use super::readable_repo;
-use super::{MsResult, ok};
+use super::{MsRepo, MsResult, ok};
 use crate::app::AppState;
 use crate::params::Params;
 
@@ -35,12 +34,7 @@ pub fn router() -> Router<AppState> {
 
 /// Handles `GET /api/v1/datasets/{namespace}/{name}`: the repo info with the
 /// integer `Id` the SDK addresses the tree by, and `Type: 4` ("general").
-async fn info(
-    State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((ns, name)): Path<(String, String)>,
-) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
+async fn info(MsRepo(repo): MsRepo) -> MsResult<Response> {
     let mut data = repo_info(&repo);
     data["Type"] = json!(4);
     Ok(ok(data))
@@ -62,7 +56,7 @@ async fn tree_by_id(
         .await?
         .filter(|r| r.kind() == RepoType::Dataset)
         .ok_or_else(not_found)?;
-    access::check(&state.db, &actor, &repo, Access::Read).await?;
+    let repo = access::authorize_repo(&state.db, &actor, repo).await?;
     list_files(&state, &repo, &params).await
 }
 
@@ -70,11 +64,9 @@ async fn tree_by_id(
 /// (1.40 `dataset_snapshot_download`).
 async fn tree(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((ns, name)): Path<(String, String)>,
+    MsRepo(repo): MsRepo,
     params: Params,
 ) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
     list_files(&state, &repo, &params).await
 }
 
@@ -85,13 +77,11 @@ async fn tree(
 /// which fetches without it, reports its download with `download/increase`.
 async fn file(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
+    MsRepo(repo): MsRepo,
     method: Method,
     headers: HeaderMap,
-    Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
     let counted = headers.contains_key("snapshot-identifier");
     serve_file(&state, &repo, &method, &headers, &params, counted).await
 }
@@ -100,10 +90,8 @@ async fn file(
 /// records one download of the dataset.
 async fn download_increase(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((ns, name)): Path<(String, String)>,
+    MsRepo(repo): MsRepo,
 ) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Dataset, &ns, &name).await?;
     counters::record_download(&state.db, repo.id).await?;
     Ok(ok(json!(null)))
 }

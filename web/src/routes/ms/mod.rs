@@ -12,16 +12,20 @@ pub mod upload;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use hub_core::Error;
-use hub_core::repos::{Repo, content};
+use hub_core::repos::access::{Authorized, level, level::Level};
+use hub_core::repos::{RepoType, content};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::errors::{public_message, status_and_code};
+use crate::repo_path::RepoPath;
+use auth::MsAuth;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -104,23 +108,38 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MsJson<T> {
     }
 }
 
-/// The repo at `ns/name`, if `actor` may read it (the hub's one visibility
-/// rule; errors mapped to the ModelScope envelope by `MsError`).
-pub async fn readable_repo(
-    state: &AppState,
-    actor: &hub_core::accounts::Actor,
-    kind: hub_core::repos::RepoType,
-    ns: &str,
-    name: &str,
-) -> MsResult<Repo> {
-    let read = hub_core::repos::access::Access::Read;
-    Ok(hub_core::repos::access::authorize(&state.db, actor, kind, ns, name, read).await?)
+/// The repo an ms route's path names (`/api/v1/{models|datasets}/{ns}/{name}/…`,
+/// or `/api/v1/repos/{models|datasets}/…`), with the caller's access at level
+/// `L` (see [`crate::repo_path`]); refusals in the envelope.
+pub struct MsRepo<L: Level = level::Read>(pub Authorized<L>);
+
+impl<L: Level> FromRequestParts<AppState> for MsRepo<L> {
+    type Rejection = MsError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> MsResult<Self> {
+        let MsAuth(actor) = MsAuth::from_request_parts(parts, state).await?;
+        let path = RepoPath::of(parts, state, repo_type, false).await?;
+        Ok(MsRepo(path.authorize(state, &actor).await?))
+    }
+}
+
+/// The repo type a `/api/v1/repos/{models|datasets}/...` route names.
+pub(super) fn repo_type(plural: &str) -> Result<RepoType, Error> {
+    match plural {
+        "models" => Ok(RepoType::Model),
+        "datasets" => Ok(RepoType::Dataset),
+        other => Err(Error::not_found(format!("unknown repo type {other:?}"))),
+    }
 }
 
 /// The commit a ModelScope revision names: empty means the default branch,
 /// and `master` (which the SDK hard-codes) is the default branch unless the
 /// repo has a branch of that name.
-pub async fn resolve(state: &AppState, repo: &Repo, revision: &str) -> MsResult<String> {
+pub async fn resolve(
+    state: &AppState,
+    repo: &Authorized<impl Level>,
+    revision: &str,
+) -> MsResult<String> {
     let revision = match revision {
         "" => repo.default_branch.as_str(),
         r => r,

@@ -6,18 +6,17 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hub_core::Error;
+use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, EntryKind};
-use hub_core::repos::{Repo, RepoType, counters, refs};
+use hub_core::repos::{Repo, counters, refs};
 use serde_json::{Value, json};
 
-use super::auth::MsAuth;
-use super::readable_repo;
-use super::{MsResult, envelope_error, ok, resolve};
+use super::{MsRepo, MsResult, envelope_error, ok, resolve};
 use crate::app::AppState;
 use crate::params::Params;
 use crate::range;
@@ -38,12 +37,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Handles `GET /api/v1/models/{namespace}/{name}`.
-async fn info(
-    State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((ns, name)): Path<(String, String)>,
-) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
+async fn info(MsRepo(repo): MsRepo) -> MsResult<Response> {
     Ok(ok(repo_info(&repo)))
 }
 
@@ -68,12 +62,7 @@ pub(super) fn repo_info(repo: &Repo) -> Value {
 /// Handles `GET /api/v1/models/{namespace}/{name}/revisions`: branches (with
 /// `master` standing for the default branch unless a real one exists) and
 /// tags newest first, each with `CreatedAt` in epoch seconds.
-async fn revisions(
-    State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((ns, name)): Path<(String, String)>,
-) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
+async fn revisions(State(state): State<AppState>, MsRepo(repo): MsRepo) -> MsResult<Response> {
     let mut records = refs::list(&state.db, repo.id).await?;
     records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.name.cmp(&b.name)));
     let item = |r: &refs::RefRecord, revision: &str| json!({ "Revision": revision, "CreatedAt": r.created_at.timestamp(), "Id": r.target });
@@ -105,11 +94,9 @@ async fn revisions(
 /// sha256 of the content (the LFS object's for LFS files).
 async fn files(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((ns, name)): Path<(String, String)>,
+    MsRepo(repo): MsRepo,
     params: Params,
 ) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
     list_files(&state, &repo, &params).await
 }
 
@@ -118,7 +105,7 @@ async fn files(
 /// (pages follow `content::list_page`'s stable order, which the SDK's paging needs).
 pub(super) async fn list_files(
     state: &AppState,
-    repo: &Repo,
+    repo: &Authorized,
     params: &Params,
 ) -> MsResult<Response> {
     let commit = resolve(state, repo, params.get("Revision").unwrap_or("")).await?;
@@ -187,13 +174,11 @@ pub(super) async fn list_files(
 /// one range with 206, and the sha256 in `X-Linked-ETag`.
 async fn file(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
+    MsRepo(repo): MsRepo,
     method: Method,
     headers: HeaderMap,
-    Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> MsResult<Response> {
-    let repo = readable_repo(&state, &actor, RepoType::Model, &ns, &name).await?;
     serve_file(&state, &repo, &method, &headers, &params, true).await
 }
 
@@ -202,7 +187,7 @@ async fn file(
 /// of the repo here (not where the SDK reports downloads by another call).
 pub(super) async fn serve_file(
     state: &AppState,
-    repo: &Repo,
+    repo: &Authorized,
     method: &Method,
     headers: &HeaderMap,
     params: &Params,

@@ -5,29 +5,22 @@
 //! revision choice reads from `/revisions`).
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use hub_core::Error;
-use hub_core::repos::RepoType;
+use hub_core::repos::access::level::Write;
 use hub_core::repos::branches;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::MsAuth;
-use super::{MsJson, MsResult, ok, readable_repo, resolve};
+use super::{MsJson, MsRepo, MsResult, ok, resolve};
 use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/v1/models/{namespace}/{name}/repo/tag",
-            post(|s, a, p, b| create(s, a, p, b, RepoType::Model)),
-        )
-        .route(
-            "/api/v1/datasets/{namespace}/{name}/repo/tag",
-            post(|s, a, p, b| create(s, a, p, b, RepoType::Dataset)),
-        )
+        .route("/api/v1/models/{namespace}/{name}/repo/tag", post(create))
+        .route("/api/v1/datasets/{namespace}/{name}/repo/tag", post(create))
 }
 
 #[derive(Deserialize)]
@@ -42,16 +35,13 @@ struct NewTag {
 /// Handles `POST /api/v1/{models|datasets}/{namespace}/{name}/repo/tag`.
 async fn create(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((ns, name)): Path<(String, String)>,
+    MsRepo(repo): MsRepo<Write>,
     MsJson(body): MsJson<NewTag>,
-    kind: RepoType,
 ) -> MsResult<Response> {
     if body.tag.trim().is_empty() {
         return Err(Error::invalid("TagName is required").into());
     }
-    let repo = readable_repo(&state, &actor, kind, &ns, &name).await?;
     let commit = resolve(&state, &repo, &body.target).await?;
-    let target = branches::create_tag(&state, &actor, &repo, &body.tag, &commit, None).await?;
+    let target = branches::create_tag(&state, &repo, &body.tag, &commit, None).await?;
     Ok(ok(json!({ "TagName": body.tag, "Revision": target })))
 }

@@ -24,13 +24,13 @@ use hub_core::git::commit::{FileSource, Operation};
 use hub_core::lfs::batch::{self, BatchRequest, Decision};
 use hub_core::lfs::signing::SignedParams;
 use hub_core::lfs::transfer::{self, RepoAddress};
-use hub_core::repos::access::{self, Access};
-use hub_core::repos::{Repo, RepoType, content, manage};
+use hub_core::repos::access::{Authorized, level::Write};
+use hub_core::repos::{RepoType, content, manage};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::MsAuth;
-use super::{MsError, MsJson, MsResult, ok, request_id};
+use super::{MsError, MsJson, MsRepo, MsResult, ok, request_id};
 use crate::app::AppState;
 use crate::request::Origin;
 use crate::routes::lfs::batch::object_href;
@@ -155,41 +155,18 @@ async fn create_repo(
     }
 }
 
-/// The repo type a `/api/v1/repos/{models|datasets}/...` route names.
-fn repo_type(plural: &str) -> MsResult<RepoType> {
-    match plural {
-        "models" => Ok(RepoType::Model),
-        "datasets" => Ok(RepoType::Dataset),
-        other => Err(Error::not_found(format!("unknown repo type {other:?}")).into()),
-    }
-}
-
-/// The repo a `/api/v1/repos/{models|datasets}/...` route names, with `access`.
-async fn repo_for(
-    state: &AppState,
-    actor: &hub_core::accounts::Actor,
-    plural: &str,
-    ns: &str,
-    name: &str,
-    access: Access,
-) -> MsResult<Repo> {
-    let kind = repo_type(plural)?;
-    Ok(access::authorize(&state.db, actor, kind, ns, name, access).await?)
-}
-
 /// Handles `POST /api/v1/repos/{models|datasets}/{namespace}/{name}/info/lfs/objects/batch`:
 /// the hub's LFS batch decision, in the envelope; objects to send carry
 /// `actions.upload.href`, a signed link to [`put_blob`] on the host the
 /// client addressed (https when it came over TLS).
 async fn lfs_batch(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
+    MsRepo(repo): MsRepo<Write>,
     origin: Origin,
-    Path((repo_type, ns, name)): Path<(String, String, String)>,
+    Path((repo_type, _, _)): Path<(String, String, String)>,
     MsJson(request): MsJson<BatchRequest>,
 ) -> MsResult<Response> {
-    let repo = repo_for(&state, &actor, &repo_type, &ns, &name, Access::Write).await?;
-    let planned = batch::plan(&state, &actor, &repo, &request).await?;
+    let planned = batch::plan(&state, &repo, &request).await?;
     let base = format!(
         "{}/api/v1/repos/{repo_type}/{}/info/lfs",
         origin.base_url,
@@ -222,7 +199,7 @@ async fn put_blob(
     let Query(link) =
         link.map_err(|e| Error::invalid(format!("invalid link: {}", e.body_text())))?;
     let address = RepoAddress {
-        kind: repo_type(&plural)?,
+        kind: super::repo_type(&plural)?,
         namespace: &ns,
         name: &name,
     };
@@ -260,11 +237,10 @@ struct CommitAction {
 /// default branch unless the repo has a branch of that name.
 async fn commit(
     State(state): State<AppState>,
-    MsAuth(actor): MsAuth,
-    Path((repo_type, ns, name, revision)): Path<(String, String, String, String)>,
+    MsRepo(repo): MsRepo<Write>,
+    Path((_, _, _, revision)): Path<(String, String, String, String)>,
     MsJson(body): MsJson<CommitBody>,
 ) -> MsResult<Response> {
-    let repo = repo_for(&state, &actor, &repo_type, &ns, &name, Access::Write).await?;
     let mut operations = Vec::with_capacity(body.actions.len());
     for a in body.actions {
         operations.push(match (a.action.as_str(), a.kind.as_str()) {
@@ -301,13 +277,17 @@ async fn commit(
         operations,
         expected_parent: None,
     };
-    let outcome = commits::commit(&state, &actor, &repo, new).await?;
+    let outcome = commits::commit(&state, &repo, new).await?;
     Ok(ok(json!({ "oid": outcome.commit })))
 }
 
 /// The branch a commit to `revision` goes to: `master` (which the SDK
 /// hard-codes) is the default branch unless a branch of that name exists.
-async fn branch(state: &AppState, repo: &Repo, revision: &str) -> Result<String, MsError> {
+async fn branch(
+    state: &AppState,
+    repo: &Authorized<Write>,
+    revision: &str,
+) -> Result<String, MsError> {
     if revision.is_empty() {
         return Ok(repo.default_branch.clone());
     }
