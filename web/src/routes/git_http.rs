@@ -5,17 +5,17 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::{StreamExt, TryStreamExt};
 use hub_core::Error;
-use hub_core::accounts::Actor;
 use hub_core::git::hooks;
 use hub_core::git::service::{self, Service};
-use hub_core::repos::access;
-use hub_core::repos::{Repo, RepoType};
+use hub_core::repos::RepoType;
+use hub_core::repos::access::Authorized;
 use serde::Deserialize;
 use tokio::io::AsyncRead;
 use tokio_util::io::{ReaderStream, StreamReader};
@@ -23,19 +23,19 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::{ApiError, public_message, status_and_code};
+use crate::repo_path::RepoPath;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for (prefix, kind) in crate::routes::REPO_PREFIXES {
+    for (prefix, _) in crate::routes::REPO_PREFIXES {
         router = router.route(
             &format!("{prefix}/{{namespace}}/{{name}}/info/refs"),
-            get(move |s, a, h, p, q| info_refs(s, a, h, kind, p, q)),
+            get(info_refs),
         );
         for service in [Service::UploadPack, Service::ReceivePack] {
             router = router.route(
                 &format!("{prefix}/{{namespace}}/{{name}}/{}", service.name()),
-                post(move |s, a, h, p, b| rpc(s, a, h, (kind, service), p, b))
-                    .layer(DefaultBodyLimit::disable()),
+                post(move |s, r, h, b| rpc(s, r, h, service, b)).layer(DefaultBodyLimit::disable()),
             );
         }
     }
@@ -73,18 +73,21 @@ impl IntoResponse for GitError {
     }
 }
 
-/// The repo of a git URL (`name` may carry the `.git` suffix), if the actor
-/// may use `service` on it.
-async fn git_repo(
-    state: &AppState,
-    actor: &Actor,
-    kind: RepoType,
-    ns: &str,
-    name: &str,
-    service: Service,
-) -> Result<Repo, GitError> {
-    let name = name.strip_suffix(".git").unwrap_or(name);
-    Ok(access::authorize(&state.db, actor, kind, ns, name, service.needed_access()).await?)
+/// The repo of a git URL (`name` may carry the `.git` suffix) that the
+/// caller may read; the service's own level is checked once it is known
+/// (see [`crate::repo_path`]).
+struct GitRepo(Authorized);
+
+impl FromRequestParts<AppState> for GitRepo {
+    type Rejection = GitError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, GitError> {
+        let Auth(actor) = Auth::from_request_parts(parts, state).await?;
+        let no_plural: fn(&str) -> Result<RepoType, Error> =
+            |_| Err(Error::not_found("no such git endpoint"));
+        let path = RepoPath::of(parts, state, no_plural, true).await?;
+        Ok(GitRepo(path.authorize(state, &actor).await?))
+    }
 }
 
 fn git_protocol(headers: &HeaderMap) -> Option<&str> {
@@ -99,13 +102,10 @@ struct ServiceQuery {
 /// Handles `GET /{namespace}/{name}[.git]/info/refs?service=...`.
 async fn info_refs(
     State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
+    GitRepo(repo): GitRepo,
     headers: HeaderMap,
-    kind: RepoType,
-    Path((ns, name)): Path<(String, String)>,
     Query(query): Query<ServiceQuery>,
 ) -> Result<Response, GitError> {
-    let Auth(actor) = auth?;
     let service = query
         .service
         .as_deref()
@@ -113,7 +113,7 @@ async fn info_refs(
             Error::forbidden("only the smart HTTP protocol is served; please update git")
         })
         .and_then(Service::parse)?;
-    let repo = git_repo(&state, &actor, kind, &ns, &name, service).await?;
+    repo.check(service.needed_access())?;
     let body = service::advertise_refs(
         &state.git_env,
         &state.repo_dir(repo.id),
@@ -140,14 +140,12 @@ async fn info_refs(
 /// Handles `POST /{namespace}/{name}[.git]/git-upload-pack` and `.../git-receive-pack`.
 async fn rpc(
     State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
+    GitRepo(repo): GitRepo,
     headers: HeaderMap,
-    (kind, service): (RepoType, Service),
-    Path((ns, name)): Path<(String, String)>,
+    service: Service,
     body: Body,
 ) -> Result<Response, GitError> {
-    let Auth(actor) = auth?;
-    let repo = git_repo(&state, &actor, kind, &ns, &name, service).await?;
+    repo.check(service.needed_access())?;
     let expected = format!("application/x-{}-request", service.name());
     if headers
         .get(header::CONTENT_TYPE)
@@ -156,7 +154,7 @@ async fn rpc(
     {
         return Err(Error::invalid(format!("expected Content-Type {expected}")).into());
     }
-    let hook_env = match (service, actor.user()) {
+    let hook_env = match (service, repo.actor().user()) {
         (Service::ReceivePack, Some(user)) => vec![
             (hooks::ENV_SOCKET, state.hook_socket.display().to_string()),
             (

@@ -9,21 +9,19 @@ use hub_core::lfs::signing::{LINK_LIFETIME_SECS, TransferGrant, TransferOp};
 use hub_core::repos::Repo;
 use serde_json::{Value, json};
 
-use super::{LfsAuth, LfsJson, LfsPath, LfsResult, lfs_json};
+use super::{LfsJson, LfsRepo, LfsResult, lfs_json};
 use crate::app::AppState;
 use crate::request::Origin;
 
 /// Handles `POST /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/objects/batch`.
 pub async fn batch(
     State(state): State<AppState>,
-    LfsAuth(actor): LfsAuth,
+    LfsRepo(repo): LfsRepo,
     origin: Origin,
-    path: LfsPath,
     headers: HeaderMap,
     LfsJson(request): LfsJson<BatchRequest>,
 ) -> LfsResult<Response> {
-    let repo = path.repo(&state, &actor).await?;
-    let planned = batch::plan(&state, &actor, &repo, &request).await?;
+    let planned = batch::plan(&state, &repo, &request).await?;
     let links = Links {
         base: lfs_url(&origin, &repo),
         authorization: headers

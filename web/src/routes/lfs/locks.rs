@@ -7,7 +7,9 @@ use hub_core::lfs::locks::{self, Created, Lock, LockQuery};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{LfsAuth, LfsJson, LfsPath, LfsQuery, LfsResult, REQUEST_ID, lfs_json};
+use hub_core::repos::access::level::Write;
+
+use super::{LfsJson, LfsPath, LfsQuery, LfsRepo, LfsResult, REQUEST_ID, lfs_json};
 use crate::app::AppState;
 
 #[derive(Deserialize)]
@@ -18,26 +20,20 @@ pub struct CreateRequest {
 /// Handles `POST /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/locks`.
 pub async fn create(
     State(state): State<AppState>,
-    LfsAuth(actor): LfsAuth,
-    path: LfsPath,
+    LfsRepo(repo): LfsRepo<Write>,
     LfsJson(request): LfsJson<CreateRequest>,
 ) -> LfsResult<Response> {
-    let repo = path.repo(&state, &actor).await?;
-    Ok(
-        match locks::create(&state, &actor, &repo, &request.path).await? {
-            Created::Locked(lock) => {
-                lfs_json(StatusCode::CREATED, json!({ "lock": lock_json(&lock) }))
-            }
-            Created::AlreadyLocked(lock) => lfs_json(
-                StatusCode::CONFLICT,
-                json!({
-                    "lock": lock_json(&lock),
-                    "message": format!("{} is already locked by {}", lock.path, lock.owner),
-                    "request_id": REQUEST_ID.try_with(Clone::clone).unwrap_or_default(),
-                }),
-            ),
-        },
-    )
+    Ok(match locks::create(&state, &repo, &request.path).await? {
+        Created::Locked(lock) => lfs_json(StatusCode::CREATED, json!({ "lock": lock_json(&lock) })),
+        Created::AlreadyLocked(lock) => lfs_json(
+            StatusCode::CONFLICT,
+            json!({
+                "lock": lock_json(&lock),
+                "message": format!("{} is already locked by {}", lock.path, lock.owner),
+                "request_id": REQUEST_ID.try_with(Clone::clone).unwrap_or_default(),
+            }),
+        ),
+    })
 }
 
 #[derive(Deserialize)]
@@ -51,18 +47,16 @@ pub struct ListQuery {
 /// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/locks`.
 pub async fn list(
     State(state): State<AppState>,
-    LfsAuth(actor): LfsAuth,
-    path: LfsPath,
+    LfsRepo(repo): LfsRepo,
     LfsQuery(q): LfsQuery<ListQuery>,
 ) -> LfsResult<Response> {
-    let repo = path.repo(&state, &actor).await?;
     let query = LockQuery {
         path: q.path,
         id: q.id,
         cursor: q.cursor,
         limit: q.limit,
     };
-    let page = locks::list(&state, &actor, &repo, &query).await?;
+    let page = locks::list(&state, &repo, &query).await?;
     let body = json!({ "locks": locks_json(&page.locks) });
     Ok(lfs_json(
         StatusCode::OK,
@@ -79,13 +73,11 @@ pub struct VerifyRequest {
 /// Handles `POST /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/locks/verify`.
 pub async fn verify(
     State(state): State<AppState>,
-    LfsAuth(actor): LfsAuth,
-    path: LfsPath,
+    LfsRepo(repo): LfsRepo<Write>,
     LfsJson(request): LfsJson<VerifyRequest>,
 ) -> LfsResult<Response> {
-    let repo = path.repo(&state, &actor).await?;
     let cursor = request.cursor.as_deref();
-    let page = locks::verify(&state, &actor, &repo, cursor, request.limit).await?;
+    let page = locks::verify(&state, &repo, cursor, request.limit).await?;
     let body = json!({ "ours": locks_json(&page.ours), "theirs": locks_json(&page.theirs) });
     Ok(lfs_json(
         StatusCode::OK,
@@ -102,12 +94,11 @@ pub struct UnlockRequest {
 /// Handles `POST /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/locks/{id}/unlock`.
 pub async fn unlock(
     State(state): State<AppState>,
-    LfsAuth(actor): LfsAuth,
+    LfsRepo(repo): LfsRepo<Write>,
     path: LfsPath,
     LfsJson(request): LfsJson<UnlockRequest>,
 ) -> LfsResult<Response> {
-    let repo = path.repo(&state, &actor).await?;
-    let lock = locks::unlock(&state, &actor, &repo, &path.item, request.force).await?;
+    let lock = locks::unlock(&state, &repo, &path.item, request.force).await?;
     Ok(lfs_json(
         StatusCode::OK,
         json!({ "lock": lock_json(&lock) }),

@@ -19,13 +19,14 @@ use axum::routing::{get, post};
 use hub_core::Error;
 use hub_core::accounts::Actor;
 use hub_core::lfs::transfer::RepoAddress;
-use hub_core::repos::access::{self, Access};
-use hub_core::repos::{Repo, RepoType};
+use hub_core::repos::RepoType;
+use hub_core::repos::access::{Authorized, level, level::Level};
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::{public_message, status_and_code};
+use crate::repo_path::RepoPath;
 
 /// The media type of every LFS request and answer.
 pub const LFS_MEDIA_TYPE: &str = "application/vnd.git-lfs+json";
@@ -154,11 +155,22 @@ impl LfsPath {
             name: &self.name,
         }
     }
+}
 
-    /// The repo, if `actor` may at least read it (further checks are core's).
-    pub async fn repo(&self, state: &AppState, actor: &Actor) -> LfsResult<Repo> {
-        let (kind, ns, name) = (self.kind, &self.namespace, &self.name);
-        Ok(access::authorize(&state.db, actor, kind, ns, name, Access::Read).await?)
+/// The repo of an LFS URL with the caller's access at level `L` (see
+/// [`crate::repo_path`]); refusals in LFS's shape.
+pub struct LfsRepo<L: Level = level::Read>(pub Authorized<L>);
+
+impl<L: Level> FromRequestParts<AppState> for LfsRepo<L> {
+    type Rejection = LfsError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> LfsResult<Self> {
+        let LfsAuth(actor) = LfsAuth::from_request_parts(parts, state).await?;
+        // LFS routes name the type by their prefix alone.
+        let no_plural: fn(&str) -> Result<RepoType, Error> =
+            |_| Err(Error::not_found("no such LFS endpoint"));
+        let path = RepoPath::of(parts, state, no_plural, true).await?;
+        Ok(LfsRepo(path.authorize(state, &actor).await?))
     }
 }
 

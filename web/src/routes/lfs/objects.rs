@@ -13,7 +13,9 @@ use hub_core::lfs::{store, transfer};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{LfsAuth, LfsJson, LfsPath, LfsQuery, LfsResult, lfs_json};
+use hub_core::repos::access::level::Write;
+
+use super::{LfsAuth, LfsJson, LfsPath, LfsQuery, LfsRepo, LfsResult, lfs_json};
 use crate::app::AppState;
 use crate::range;
 
@@ -72,11 +74,9 @@ pub struct VerifyRequest {
 /// Handles `POST /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/verify`.
 pub async fn verify(
     State(state): State<AppState>,
-    LfsAuth(actor): LfsAuth,
-    path: LfsPath,
+    LfsRepo(repo): LfsRepo<Write>,
     LfsJson(request): LfsJson<VerifyRequest>,
 ) -> LfsResult<Response> {
-    let repo = path.repo(&state, &actor).await?;
-    transfer::verify(&state, &actor, &repo, &request.oid, request.size).await?;
+    transfer::verify(&state, &repo, &request.oid, request.size).await?;
     Ok(lfs_json(StatusCode::OK, json!({ "message": "verified" })))
 }
