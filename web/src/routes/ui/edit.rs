@@ -13,8 +13,9 @@ use axum::{Form, Router};
 use hub_core::Error;
 use hub_core::commits::{self, NewCommit};
 use hub_core::git::commit::Operation;
+use hub_core::repos::RepoType;
+use hub_core::repos::access::{Authorized, level::Write};
 use hub_core::repos::content;
-use hub_core::repos::{Repo, RepoType};
 use hub_core::uploads;
 use serde::Deserialize;
 
@@ -51,7 +52,7 @@ pub fn router() -> Router<AppState> {
 #[template(path = "edit_file.html")]
 struct EditPage {
     frame: Frame,
-    repo: Repo,
+    repo: Authorized<Write>,
     repo_url: String,
     branch: String,
     /// `None` for a new file.
@@ -137,7 +138,7 @@ async fn edit_form(
 /// The text of a file the editor may open: in git (not LFS), UTF-8, small.
 async fn editable_text(
     state: &AppState,
-    repo: &Repo,
+    repo: &Authorized<Write>,
     branch: &str,
     file: &str,
 ) -> Result<String, Error> {
@@ -229,7 +230,6 @@ async fn save(
         let patterns = uploads::lfs_patterns(&state, &repo, &tip).await?;
         let op = uploads::stage_file(
             &state,
-            &session.actor,
             &repo,
             &patterns,
             &target,
@@ -240,7 +240,6 @@ async fn save(
         let written = op.path().to_owned();
         commits::commit(
             &state,
-            &session.actor,
             &repo,
             NewCommit {
                 branch: Some(rev.clone()),
@@ -284,7 +283,7 @@ async fn save(
 #[template(path = "delete_file.html")]
 struct DeletePage {
     frame: Frame,
-    repo: Repo,
+    repo: Authorized<Write>,
     repo_url: String,
     branch: String,
     path: String,
@@ -344,7 +343,6 @@ async fn delete_file(
         };
         commits::commit(
             &state,
-            &session.actor,
             &repo,
             NewCommit {
                 branch: Some(rev.clone()),

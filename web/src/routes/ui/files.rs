@@ -12,17 +12,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use hub_core::dataset_preview;
 use hub_core::highlight;
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::RepoType;
+use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, CommitInfo, EntryKind, RefKind, TreeEntry};
-use hub_core::repos::{Repo, RepoType};
 use serde::Deserialize;
 
 use super::paging::PageQuery;
 use super::repo_head::{self, RepoHead, Tab, encode_path, encode_segment};
 use super::{Frame, page, render};
 use crate::app::AppState;
-use crate::auth::{Auth, Session};
+use crate::auth::Session;
 use crate::errors::ApiResult;
+use crate::repo_path::ApiRepo;
 
 /// Entries on one page of a folder.
 const PAGE_SIZE: usize = 100;
@@ -53,7 +54,7 @@ pub fn router() -> Router<AppState> {
             )
             .route(
                 &format!("{prefix}/{{namespace}}/{{name}}/raw/{{revision}}/{{*path}}"),
-                get(move |s, a, Path(p)| raw(s, a, kind, p)),
+                get(raw),
             );
     }
     router
@@ -66,7 +67,10 @@ pub struct RefLink {
 }
 
 /// The revision selector's choices: the branches, then the tags.
-pub async fn ref_links(state: &AppState, repo: &Repo) -> Result<Vec<RefLink>, hub_core::Error> {
+pub async fn ref_links(
+    state: &AppState,
+    repo: &Authorized,
+) -> Result<Vec<RefLink>, hub_core::Error> {
     let mut refs: Vec<RefLink> = content::refs(state, repo)
         .await?
         .into_iter()
@@ -431,11 +435,9 @@ async fn text_view(text: String, path: &str) -> Result<View, hub_core::Error> {
 /// that could run script (a sandboxing CSP on every answer).
 async fn raw(
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    kind: RepoType,
-    (ns, name, rev, file): (String, String, String, String),
+    ApiRepo(repo): ApiRepo,
+    Path((_, _, rev, file)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
-    let repo = access::authorize(&state.db, &actor, kind, &ns, &name, Access::Read).await?;
     let commit = content::resolve(&state, &repo, &rev).await?;
     let entry = content::file_at(&state, &repo, &commit, &file).await?;
     let media_type = match image_type(&entry.path) {

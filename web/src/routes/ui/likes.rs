@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Form, Router};
 use hub_core::Error;
 use hub_core::accounts::Actor;
-use hub_core::repos::access::{self, Access};
+use hub_core::repos::access::{self, Authorized};
 use hub_core::repos::{Repo, RepoType, counters};
 use serde::Deserialize;
 
@@ -65,8 +65,8 @@ async fn toggle(
     let result = async {
         session.verify_csrf(&form.csrf)?;
         let user = session.actor.require_user()?;
-        let repo =
-            access::authorize(&state.db, &session.actor, kind, &ns, &name, Access::Read).await?;
+        let repo: Authorized =
+            access::authorize(&state.db, &session.actor, kind, &ns, &name).await?;
         if counters::has_liked(&state.db, user.user.id, repo.id).await? {
             counters::unlike(&state.db, user, &repo).await?;
         } else {

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use hub_core::accounts::orgs;
+use hub_core::repos::access;
 use hub_core::repos::content::{self, EntryKind, TreeEntry};
 use hub_core::repos::{Repo, RepoType, manage};
 use hub_core::{Error, markdown};
@@ -40,17 +40,10 @@ async fn new_repo_form(State(state): State<AppState>, session: Session) -> Respo
 
 async fn new_repo_page(state: &AppState, session: &Session, error: Option<String>) -> Response {
     let result = async {
-        let Some(user) = session.actor.user() else {
+        if session.actor.is_anonymous() {
             return Ok(Redirect::to("/login").into_response());
-        };
-        let mut owners = vec![user.name.clone()];
-        owners.extend(
-            orgs::of_user(&state.db, user.id)
-                .await?
-                .into_iter()
-                .filter(|m| m.role != "read")
-                .map(|m| m.name),
-        );
+        }
+        let owners = access::writable_namespaces(&state.db, &session.actor).await?;
         let status = if error.is_some() {
             axum::http::StatusCode::UNPROCESSABLE_ENTITY
         } else {

@@ -3,8 +3,8 @@
 //! (`templates/repo_head.html`).
 
 use axum::response::{IntoResponse, Redirect, Response};
-use hub_core::repos::access::{self, Access};
-use hub_core::repos::{Repo, RepoType};
+use hub_core::repos::RepoType;
+use hub_core::repos::access::{self, Access, Authorized};
 
 use crate::app::AppState;
 use crate::auth::Session;
@@ -19,7 +19,7 @@ pub enum Tab {
 
 /// The repo a page shows, and what its header needs.
 pub struct RepoHead {
-    pub repo: Repo,
+    pub repo: Authorized,
     /// `/{ns}/{name}`, `/datasets/{ns}/{name}` or `/spaces/{ns}/{name}`.
     pub base: String,
     pub tab: Tab,
@@ -97,25 +97,20 @@ pub async fn open(
     tab: Tab,
     rest: &str,
 ) -> Result<Result<RepoHead, Response>, hub_core::Error> {
-    let repo = access::authorize(&state.db, &session.actor, kind, ns, name, Access::Read).await?;
+    let repo: Authorized = access::authorize(&state.db, &session.actor, kind, ns, name).await?;
     let base = format!("/{}{}", kind.url_prefix(), repo.full_name());
     if repo.full_name() != format!("{ns}/{name}") {
         return Ok(Err(
             Redirect::permanent(&format!("{base}{rest}")).into_response()
         ));
     }
-    let granted = if session.actor.is_anonymous() {
-        Access::Read
-    } else {
-        access::access(&state.db, &session.actor, &repo).await?
-    };
     let like = super::likes::LikeButton::of(state, &session.actor, &repo).await?;
     Ok(Ok(RepoHead {
+        is_admin: repo.may(Access::Admin),
+        can_write: repo.may(Access::Write),
         repo,
         base,
         tab,
-        is_admin: granted >= Access::Admin,
-        can_write: granted >= Access::Write,
         like,
     }))
 }

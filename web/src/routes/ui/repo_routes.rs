@@ -5,6 +5,7 @@
 use axum::Router;
 use axum::routing::MethodRouter;
 use hub_core::Error;
+use hub_core::repos::access::{Authorized, level::Level};
 use hub_core::repos::content::{self, RefKind};
 use hub_core::repos::{Repo, RepoType};
 
@@ -33,7 +34,11 @@ pub fn repo_url(repo: &Repo) -> String {
 
 /// The commit at the tip of `branch`; changes are made on branches only
 /// (a tag or a commit sha is `RevisionNotFound`).
-pub async fn branch_tip(state: &AppState, repo: &Repo, branch: &str) -> Result<String, Error> {
+pub async fn branch_tip(
+    state: &AppState,
+    repo: &Authorized<impl Level>,
+    branch: &str,
+) -> Result<String, Error> {
     content::refs(state, repo)
         .await?
         .into_iter()

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use hub_core::Error;
-use hub_core::accounts::{Actor, orgs};
-use hub_core::repos::access::{self, Access};
-use hub_core::repos::{Repo, RepoType, manage};
+use hub_core::accounts::Actor;
+use hub_core::repos::access::level::{Admin, Read};
+use hub_core::repos::access::{self, Authorized};
+use hub_core::repos::{RepoType, manage};
 use serde::Deserialize;
 
 use super::repo_routes::{each_kind, repo_url};
@@ -39,7 +40,7 @@ pub fn router() -> Router<AppState> {
 #[template(path = "repo_settings.html")]
 struct SettingsPage {
     frame: Frame,
-    repo: Repo,
+    repo: Authorized<Admin>,
     repo_url: String,
     owners: Vec<String>,
     error: Option<String>,
@@ -53,34 +54,16 @@ async fn administered(
     kind: RepoType,
     ns: &str,
     name: &str,
-) -> Result<Repo, Error> {
-    let repo = access::authorize(&state.db, actor, kind, ns, name, Access::Read).await?;
-    if access::access(&state.db, actor, &repo).await? < Access::Admin {
-        return Err(Error::RepoNotFound {
-            anonymous: actor.is_anonymous(),
-        });
-    }
-    Ok(repo)
-}
-
-/// Namespaces the user may move a repo to: their own and orgs they write to.
-async fn owners(state: &AppState, actor: &Actor) -> Result<Vec<String>, Error> {
-    let user = actor.require_user()?;
-    let mut owners = vec![user.user.name.clone()];
-    owners.extend(
-        orgs::of_user(&state.db, user.user.id)
-            .await?
-            .into_iter()
-            .filter(|m| m.role != "read")
-            .map(|m| m.name),
-    );
-    Ok(owners)
+) -> Result<Authorized<Admin>, Error> {
+    access::authorize::<Read>(&state.db, actor, kind, ns, name)
+        .await?
+        .hide_unless()
 }
 
 async fn show(
     state: &AppState,
     session: &Session,
-    repo: Repo,
+    repo: Authorized<Admin>,
     error: Option<String>,
 ) -> Result<Response, Error> {
     let status = if error.is_some() {
@@ -91,7 +74,7 @@ async fn show(
     let url = repo_url(&repo);
     let body = SettingsPage {
         frame: Frame::new(session, &format!("{url}/settings")),
-        owners: owners(state, &session.actor).await?,
+        owners: access::writable_namespaces(&state.db, &session.actor).await?,
         repo_url: url,
         repo,
         error,
@@ -138,7 +121,7 @@ async fn set_visibility(
             "public" => false,
             _ => return Err(Error::invalid("visibility must be public or private")),
         };
-        let repo = manage::update_settings(&state, &session.actor, &repo, Some(private)).await?;
+        let repo = manage::update_settings(&state, &repo, Some(private)).await?;
         Ok(Redirect::to(&format!("{}/settings", repo_url(&repo))).into_response())
     }
     .await;
@@ -164,14 +147,7 @@ async fn rename(
     let result = async {
         session.verify_csrf(&form.csrf)?;
         let repo = administered(&state, &session.actor, kind, &ns, &name).await?;
-        let renamed = manage::rename(
-            &state,
-            &session.actor,
-            kind,
-            (&repo.namespace, &repo.name),
-            (form.owner.trim(), form.name.trim()),
-        )
-        .await;
+        let renamed = manage::rename(&state, &repo, (form.owner.trim(), form.name.trim())).await;
         match renamed {
             Ok(repo) => Ok(Redirect::to(&repo_url(&repo)).into_response()),
             Err(e @ (Error::InvalidInput(_) | Error::Conflict(_) | Error::Forbidden(_))) => {
@@ -207,8 +183,9 @@ async fn delete(
             let message = session.lang.t("settings.confirm_mismatch").to_owned();
             return show(&state, &session, repo, Some(message)).await;
         }
-        manage::delete(&state, &session.actor, kind, &repo.namespace, &repo.name).await?;
-        Ok(Redirect::to(&format!("/{}", repo.namespace)).into_response())
+        let namespace = repo.namespace.clone();
+        manage::delete(&state, repo).await?;
+        Ok(Redirect::to(&format!("/{namespace}")).into_response())
     }
     .await;
     page(&session, &path, result)

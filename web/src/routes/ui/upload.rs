@@ -18,8 +18,9 @@ use axum::{Json, Router};
 use futures::TryStreamExt;
 use hub_core::Error;
 use hub_core::commits::{self, NewCommit};
-use hub_core::repos::access::{self, Access};
-use hub_core::repos::{Repo, RepoType};
+use hub_core::repos::RepoType;
+use hub_core::repos::access::level::{Read, Write};
+use hub_core::repos::access::{self, Authorized};
 use hub_core::uploads;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,8 +30,9 @@ use tokio_util::io::StreamReader;
 use super::repo_routes::{branch_tip, each_kind, repo_url};
 use super::{Frame, page, render};
 use crate::app::AppState;
-use crate::auth::{Auth, Session};
+use crate::auth::Session;
 use crate::errors::ApiResult;
+use crate::repo_path::ApiRepo;
 
 /// Most bytes of the JSON line that starts an upload.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
@@ -40,7 +42,7 @@ const MAX_FILES: usize = 1000;
 pub fn router() -> Router<AppState> {
     each_kind("/upload/{rev}", |kind| {
         get(move |state, session, path| upload_page(kind, state, session, path))
-            .post(move |state, auth, path, body| upload(kind, state, auth, path, body))
+            .post(upload)
             // The body is streamed to storage file by file, never buffered.
             .layer(DefaultBodyLimit::disable())
     })
@@ -50,7 +52,7 @@ pub fn router() -> Router<AppState> {
 #[template(path = "upload.html")]
 struct UploadPage {
     frame: Frame,
-    repo: Repo,
+    repo: Authorized<Write>,
     repo_url: String,
     branch: String,
 }
@@ -88,14 +90,10 @@ pub async fn writable_repo(
     kind: RepoType,
     ns: &str,
     name: &str,
-) -> Result<Repo, Error> {
-    let repo = access::authorize(&state.db, actor, kind, ns, name, Access::Read).await?;
-    if access::access(&state.db, actor, &repo).await? < Access::Write {
-        return Err(Error::RepoNotFound {
-            anonymous: actor.is_anonymous(),
-        });
-    }
-    Ok(repo)
+) -> Result<Authorized<Write>, Error> {
+    access::authorize::<Read>(&state.db, actor, kind, ns, name)
+        .await?
+        .hide_unless()
 }
 
 #[derive(Deserialize)]
@@ -115,13 +113,11 @@ struct ManifestFile {
 /// Handles `POST /{ns}/{name}/upload/{rev}`: the streamed body described
 /// above; answers `{"commit": sha, "url": repo page}` as JSON.
 async fn upload(
-    kind: RepoType,
     State(state): State<AppState>,
-    Auth(actor): Auth,
-    Path((ns, name, rev)): Path<(String, String, String)>,
+    ApiRepo(repo): ApiRepo<Write>,
+    Path((_, _, rev)): Path<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let repo = access::authorize(&state.db, &actor, kind, &ns, &name, Access::Write).await?;
     let tip = branch_tip(&state, &repo, &rev).await?;
     let patterns = uploads::lfs_patterns(&state, &repo, &tip).await?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
@@ -150,16 +146,8 @@ async fn upload(
 
     let mut operations = Vec::with_capacity(manifest.files.len());
     for file in &manifest.files {
-        let op = uploads::stage_file(
-            &state,
-            &actor,
-            &repo,
-            &patterns,
-            &file.path,
-            file.size,
-            &mut reader,
-        )
-        .await?;
+        let op = uploads::stage_file(&state, &repo, &patterns, &file.path, file.size, &mut reader)
+            .await?;
         operations.push(op);
     }
     let mut rest = [0u8; 1];
@@ -168,7 +156,6 @@ async fn upload(
     }
     let outcome = commits::commit(
         &state,
-        &actor,
         &repo,
         NewCommit {
             branch: Some(rev),
