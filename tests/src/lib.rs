@@ -536,6 +536,13 @@ pub async fn upload_lfs(hub: &TestHub, token: &str, repo_path: &str, data: &[u8]
     oid
 }
 
+/// A client builder whose requests come from the loopback address `ip`
+/// (any `127.x.y.z` reaches the hub): another client address, as the hub
+/// tells clients apart for throttles and download counts.
+pub fn client_at(ip: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder().local_address(Some(ip.parse().expect("an IP address")))
+}
+
 pub fn delete_op(path: &str) -> Value {
     json!({ "key": "deletedFile", "value": { "path": path } })
 }

@@ -174,38 +174,249 @@ async fn sign_up_create_repo_log_out_and_in() {
     );
 }
 
-#[tokio::test]
-async fn repeated_failures_lock_the_account() {
-    let hub = TestHub::start().await;
-    hub.user_with_token("victim");
-    let b = browser();
-    let login = |password: &'static str| {
-        let b = b.clone();
-        let url = format!("{}/login", hub.url);
-        async move {
-            b.post(url)
-                .form(&[("login", "victim"), ("password", password)])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    for _ in 0..5 {
-        assert_eq!(login("wrong-password").await, 401);
-    }
-    // Locked: even the right password is refused for now.
-    assert_eq!(login("password-123").await, 429);
-    // The lock is per account: another account still signs in.
-    hub.user_with_token("other");
+/// A browser at client address `ip` (a loopback address: see `tests::client_at`).
+fn browser_at(ip: &str) -> reqwest::Client {
+    tests::client_at(ip)
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Posts the log-in form; returns the status and the page's error message.
+async fn log_in(b: &reqwest::Client, hub: &TestHub, login: &str, password: &str) -> (u16, String) {
     let r = b
         .post(format!("{}/login", hub.url))
-        .form(&[("login", "other"), ("password", "password-123")])
+        .header("accept-language", "en")
+        .form(&[("login", login), ("password", password)])
         .send()
         .await
         .unwrap();
+    let status = r.status().as_u16();
+    let html = r.text().await.unwrap();
+    let error = html
+        .split("role=\"alert\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or("")
+        .to_owned();
+    (status, error)
+}
+
+#[tokio::test]
+async fn failures_from_one_address_throttle_that_address_not_the_user() {
+    let hub = TestHub::start().await;
+    hub.user_with_token("victim");
+    let attacker = browser_at("127.0.0.2");
+    for _ in 0..5 {
+        assert_eq!(
+            log_in(&attacker, &hub, "victim", "wrong-password").await.0,
+            401
+        );
+    }
+    // The attacker's address is throttled for this account, right password or not.
+    assert_eq!(
+        log_in(&attacker, &hub, "victim", "password-123").await.0,
+        429
+    );
+    // The user, from their own address, is not locked out.
+    let user = browser_at("127.0.0.3");
+    assert_eq!(log_in(&user, &hub, "victim", "password-123").await.0, 303);
+    // Nor is another account from the attacker's address.
+    hub.user_with_token("other");
+    assert_eq!(
+        log_in(&attacker, &hub, "other", "password-123").await.0,
+        303
+    );
+}
+
+#[tokio::test]
+async fn missing_accounts_and_wrong_passwords_get_the_same_answers() {
+    let hub = TestHub::start().await;
+    hub.user_with_token("victim");
+    let b = browser_at("127.0.0.4");
+    let (mut existing, mut missing) = (Vec::new(), Vec::new());
+    let (mut existing_time, mut missing_time) = (Vec::new(), Vec::new());
+    for _ in 0..6 {
+        let started = std::time::Instant::now();
+        existing.push(log_in(&b, &hub, "victim", "wrong-password").await);
+        existing_time.push(started.elapsed());
+        let started = std::time::Instant::now();
+        missing.push(log_in(&b, &hub, "ghost", "wrong-password").await);
+        missing_time.push(started.elapsed());
+    }
+    // Five refusals alike, then one throttled answer alike.
+    assert_eq!(existing, missing);
+    assert!(existing[..5].iter().all(|(s, _)| *s == 401), "{existing:?}");
+    assert_eq!(existing[5].0, 429);
+    assert!(!existing[5].1.is_empty());
+    // A missing account costs the same password check as an existing one
+    // (loose bound: the machine is shared).
+    let fastest = |times: &[std::time::Duration]| *times[..5].iter().min().unwrap();
+    assert!(
+        fastest(&missing_time) * 3 >= fastest(&existing_time),
+        "missing {missing_time:?} vs existing {existing_time:?}"
+    );
+}
+
+#[tokio::test]
+async fn sign_up_does_not_say_which_email_exists_and_is_throttled() {
+    let hub = TestHub::start().await;
+    let sign_up = |b: reqwest::Client, name: String, email: String| {
+        let url = format!("{}/signup", hub.url);
+        async move {
+            let r = b
+                .post(url)
+                .header("accept-language", "en")
+                .form(&[
+                    ("username", name.as_str()),
+                    ("email", email.as_str()),
+                    ("password", "long-enough"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let b = browser_at("127.0.0.5");
+    let (status, _) = sign_up(b.clone(), "alice".into(), "alice@example.com".into()).await;
+    assert_eq!(status, 303);
+    let (status, html) = sign_up(b.clone(), "alice2".into(), "ALICE@example.com".into()).await;
+    assert_eq!(status, 422);
+    assert!(
+        !html.contains("already exists") && html.contains("cannot be used for a new account"),
+        "{html}"
+    );
+    // Ten attempts an hour from one address, then 429 with Retry-After.
+    for i in 2..10 {
+        let (status, _) = sign_up(b.clone(), format!("user{i}"), format!("u{i}@example.com")).await;
+        assert_eq!(status, 303, "sign-up {i}");
+    }
+    let r = b
+        .post(format!("{}/signup", hub.url))
+        .form(&[
+            ("username", "user10"),
+            ("email", "u10@example.com"),
+            ("password", "long-enough"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Form errors are not counted; another address is not affected.
+    let (status, _) = sign_up(b.clone(), "bad name".into(), "x@example.com".into()).await;
+    assert_eq!(status, 422);
+    let (status, _) = sign_up(
+        browser_at("127.0.0.6"),
+        "user10".into(),
+        "u10@example.com".into(),
+    )
+    .await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn sign_in_and_sign_up_from_another_site_are_refused() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let b = browser();
+    let post =
+        |path: &str, header: (&'static str, String), form: Vec<(&'static str, &'static str)>| {
+            b.post(format!("{}{path}", hub.url))
+                .header(header.0, header.1)
+                .form(&form)
+                .send()
+        };
+    let login = || vec![("login", "alice"), ("password", "password-123")];
+    for header in [
+        ("origin", "http://evil.example".to_owned()),
+        ("origin", "null".to_owned()),
+        ("sec-fetch-site", "cross-site".to_owned()),
+        ("sec-fetch-site", "same-site".to_owned()),
+    ] {
+        let r = post("/login", header.clone(), login()).await.unwrap();
+        assert_eq!(r.status(), 403, "{header:?}");
+        assert!(r.headers().get("set-cookie").is_none(), "{header:?}");
+    }
+    let forged_signup = vec![
+        ("username", "mallory"),
+        ("email", "m@example.com"),
+        ("password", "long-enough"),
+    ];
+    let r = post(
+        "/signup",
+        ("origin", "http://evil.example".into()),
+        forged_signup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    // The hub's own pages sign in as before.
+    let r = post("/login", ("origin", hub.url.clone()), login())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
+    let r = post("/login", ("sec-fetch-site", "same-origin".into()), login())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // The ModelScope login reads any body as JSON, so a cross-site
+    // `text/plain` form could carry a token: refused from browsers' pages,
+    // answered to the SDK (no Origin, no Sec-Fetch-Site).
+    let ms_login = |origin: Option<&str>| {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/api/v1/login", hub.url))
+            .header("content-type", "text/plain")
+            .body(format!(r#"{{"AccessToken": "{token}"}}"#));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let r = ms_login(Some("http://evil.example")).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = ms_login(None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("set-cookie").is_some());
+}
+
+#[tokio::test]
+async fn the_language_switch_goes_back_to_local_paths_only() {
+    let hub = TestHub::start().await;
+    let b = browser();
+    for (next, expected) in [
+        ("/alice/m%3Ftab%3Dfiles", "/alice/m?tab=files"),
+        ("/%09/evil.example", "/"),
+        ("/%0A/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/a%0D%0ASet-Cookie:%20x=1", "/"),
+        ("/a%00b", "/"),
+        ("/a%E3%80%80b", "/"),
+        ("/%E6%95%B0", "/%E6%95%B0"),
+    ] {
+        let r = b
+            .get(format!("{}/lang/en?next={next}", hub.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{next}");
+        assert_eq!(r.headers()["location"], expected, "{next}");
+    }
+    // Repeated or missing parameters are no error either.
+    for query in ["next=/a&next=//evil.example", "", "next"] {
+        let r = b
+            .get(format!("{}/lang/zh?{query}", hub.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{query}");
+    }
 }
 
 #[tokio::test]

@@ -664,7 +664,18 @@ async fn modelscope_dataset_download_api_shapes() {
     assert_eq!(inc.status, 200);
     assert_eq!(inc.body["Success"], true);
     assert_eq!(downloads().await, before + 1);
-    let snapshot = client
+    // The same client again within the window is no new download; another is.
+    let again = client
+        .get(&url)
+        .header("snapshot-identifier", "0f1e2d3c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(downloads().await, before + 1);
+    let snapshot = tests::client_at("127.0.0.2")
+        .build()
+        .unwrap()
         .get(&url)
         .header("snapshot-identifier", "0f1e2d3c")
         .send()

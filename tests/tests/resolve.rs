@@ -123,3 +123,91 @@ async fn resolve_serves_files_with_hf_headers_and_ranges() {
         .unwrap();
     assert_eq!(owner.text().await.unwrap(), "secret");
 }
+
+#[tokio::test]
+async fn one_client_counts_one_download_per_window_across_api_families() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    api.commit(
+        "alice/m",
+        "add",
+        &[file_op("config.json", br#"{"model_type": "bert"}"#)],
+        None,
+    )
+    .await;
+    let downloads = || async {
+        let info = api.get("/api/models/alice/m").await;
+        info.body["downloadsAllTime"].as_i64().unwrap()
+    };
+    let hf = "/alice/m/resolve/main/config.json";
+    let ms = "/api/v1/models/alice/m/repo?Revision=master&FilePath=config.json";
+    let fetch = |client: reqwest::Client, path: &'static str, token: Option<String>| {
+        let url = format!("{}{path}", hub.url);
+        async move {
+            let mut request = client.get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.bytes().await.unwrap();
+        }
+    };
+    // One anonymous address: repeats and the other family's route count once.
+    let first = tests::client_at("127.0.0.2").build().unwrap();
+    for _ in 0..5 {
+        fetch(first.clone(), hf, None).await;
+    }
+    fetch(first.clone(), ms, None).await;
+    assert_eq!(downloads().await, 1);
+    // Another address is another client.
+    fetch(tests::client_at("127.0.0.3").build().unwrap(), ms, None).await;
+    assert_eq!(downloads().await, 2);
+    // A signed-in user is one client wherever they are, apart from the address.
+    fetch(first.clone(), hf, Some(token.clone())).await;
+    fetch(
+        tests::client_at("127.0.0.4").build().unwrap(),
+        ms,
+        Some(token.clone()),
+    )
+    .await;
+    assert_eq!(downloads().await, 3);
+}
+
+#[tokio::test]
+async fn secrets_in_query_strings_stay_out_of_the_log() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    // The LFS upload follows signed links (`...?op=upload&...&sig=...`).
+    tests::upload_lfs(&hub, &token, "alice/m", b"weights").await;
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/alice/m/resolve/main/x.bin?token=tok-SECRET&X-Amz-Signature=amz-SECRET&limit=5",
+            hub.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let log = hub.log();
+    assert!(
+        log.contains("/alice/m.git/info/lfs/objects/"),
+        "the path is logged"
+    );
+    assert!(log.contains("limit=5"), "harmless parameters are logged");
+    assert!(!log.contains("SECRET"), "{log}");
+    let mut signed = 0;
+    for (at, _) in log.match_indices("sig=") {
+        assert!(
+            log[at..].starts_with("sig=REDACTED"),
+            "{}",
+            &log[at..at + 60]
+        );
+        signed += 1;
+    }
+    assert!(signed > 0, "signed links were logged, redacted");
+}

@@ -30,7 +30,12 @@ impl Deref for AppState {
 pub fn internal_router(hub: Arc<Hub>) -> Router {
     crate::routes::internal::router()
         .with_state(AppState(hub))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let uri = crate::log_uri::loggable(req.uri());
+                tracing::debug_span!("internal", method = %req.method(), uri = %uri)
+            }),
+        )
 }
 
 /// Default limit on request bodies; routes that take uploads set their own.
@@ -53,7 +58,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
                     TraceLayer::new_for_http()
                         .make_span_with(|req: &Request<_>| {
                             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), id = %id)
+                            // Never the raw URI: signed links carry their secret in it.
+                            let uri = crate::log_uri::loggable(req.uri());
+                            tracing::info_span!("request", method = %req.method(), uri = %uri, id = %id)
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(tower_http::LatencyUnit::Millis)),
                 )

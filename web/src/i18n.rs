@@ -315,6 +315,31 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("account.saved", "已保存。", "Saved."),
     (
+        "account.wrong_login",
+        "用户名或密码错误。",
+        "Wrong username or password.",
+    ),
+    (
+        "account.login_throttled",
+        "登录失败次数过多，请稍后再试。",
+        "Too many failed sign-ins; try again later.",
+    ),
+    (
+        "account.signup_throttled",
+        "此网络地址注册次数过多，请稍后再试。",
+        "Too many sign-ups from this address; try again later.",
+    ),
+    (
+        "account.email_unavailable",
+        "此邮箱不能用于注册新账号；如果它是你的，请直接登录。",
+        "This email address cannot be used for a new account; if it is yours, sign in.",
+    ),
+    (
+        "account.cross_site",
+        "这个表单来自其他网站，已拒绝。请在本站页面上重新提交。",
+        "This form came from another site and was refused; submit it again from this site's page.",
+    ),
+    (
         "account.password_changed",
         "密码已修改，其他设备上的登录已退出。",
         "Password changed; other sessions were signed out.",

@@ -3,9 +3,11 @@
 mod app;
 mod auth;
 mod cli;
+mod download;
 mod errors;
 mod hook;
 mod i18n;
+mod log_uri;
 mod params;
 mod range;
 mod repo_path;

@@ -16,6 +16,9 @@ pub struct Origin {
     /// `scheme://host[:port]` as the client addressed us: absolute URLs in
     /// answers must use the client's own host (the HF client checks it).
     pub base_url: String,
+    /// Whether a browser sent this request from a page of another site
+    /// (see [`is_cross_site`]): refused where a request signs someone in.
+    pub cross_site: bool,
 }
 
 impl FromRequestParts<AppState> for Origin {
@@ -45,6 +48,12 @@ impl FromRequestParts<AppState> for Origin {
         let host = forwarded("x-forwarded-host")
             .or_else(|| header("host"))
             .filter(|h| is_plausible_host(h));
+        let cross_site = is_cross_site(
+            header("sec-fetch-site").as_deref(),
+            header("origin").as_deref(),
+            host.as_deref(),
+            state.config.public_url.as_deref(),
+        );
         // A trusted proxy says how the client reached it; else the
         // connection itself does (the hub's own TLS listener marks its requests).
         let direct = match parts.extensions.get::<ViaTls>() {
@@ -65,6 +74,7 @@ impl FromRequestParts<AppState> for Origin {
         Ok(Origin {
             client_ip,
             base_url,
+            cross_site,
         })
     }
 }
@@ -76,4 +86,107 @@ fn is_plausible_host(host: &str) -> bool {
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+/// Whether a request comes from a page of another site, as browsers tell:
+/// `Sec-Fetch-Site` other than `same-origin` or `none` (typed or bookmarked)
+/// says so; where it is missing (older browsers), an `Origin` whose host is
+/// neither the host addressed nor the public URL's says so. A request with
+/// neither header is no browser's cross-site request (browsers send `Origin`
+/// on every cross-site POST), as in Go's `CrossOriginProtection`.
+pub fn is_cross_site(
+    fetch_site: Option<&str>,
+    origin: Option<&str>,
+    host: Option<&str>,
+    public_url: Option<&str>,
+) -> bool {
+    if let Some(site) = fetch_site {
+        return !matches!(site.trim(), "same-origin" | "none");
+    }
+    let Some(origin) = origin else {
+        return false;
+    };
+    let Some(origin_host) = authority(origin) else {
+        // `null` (sandboxed pages, some redirects) and anything unparsable.
+        return true;
+    };
+    let ours = host
+        .map(|h| strip_default_port(&h.to_ascii_lowercase()))
+        .into_iter()
+        .chain(public_url.and_then(authority));
+    !ours.into_iter().any(|h| h == origin_host)
+}
+
+/// `host[:port]` of an `http(s)://` URL, lower-cased, without a default port.
+fn authority(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    (!authority.is_empty()).then(|| strip_default_port(&authority))
+}
+
+fn strip_default_port(authority: &str) -> String {
+    authority
+        .strip_suffix(":80")
+        .or_else(|| authority.strip_suffix(":443"))
+        .unwrap_or(authority)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cross_site;
+
+    #[test]
+    fn cross_site_requests_are_told_by_fetch_metadata_or_origin() {
+        let host = Some("hub.example:8080");
+        // Programs send neither header.
+        assert!(!is_cross_site(None, None, host, None));
+        assert!(!is_cross_site(Some("same-origin"), None, host, None));
+        assert!(!is_cross_site(Some("none"), None, host, None));
+        assert!(is_cross_site(Some("cross-site"), None, host, None));
+        assert!(is_cross_site(Some("same-site"), None, host, None));
+        // Fetch metadata wins over Origin.
+        assert!(is_cross_site(
+            Some("cross-site"),
+            Some("http://hub.example:8080"),
+            host,
+            None
+        ));
+        assert!(!is_cross_site(
+            None,
+            Some("http://hub.example:8080"),
+            host,
+            None
+        ));
+        assert!(!is_cross_site(
+            None,
+            Some("https://HUB.example:8080"),
+            host,
+            None
+        ));
+        assert!(is_cross_site(None, Some("http://evil.example"), host, None));
+        assert!(is_cross_site(
+            None,
+            Some("http://hub.example:8081"),
+            host,
+            None
+        ));
+        assert!(is_cross_site(None, Some("null"), host, None));
+        // Default ports, and the public URL behind a proxy.
+        assert!(!is_cross_site(
+            None,
+            Some("https://hub.example"),
+            Some("hub.example:443"),
+            None
+        ));
+        assert!(!is_cross_site(
+            None,
+            Some("https://hub.example"),
+            Some("10.0.0.5:8080"),
+            Some("https://hub.example")
+        ));
+        assert!(is_cross_site(None, Some("https://hub.example"), None, None));
+    }
 }

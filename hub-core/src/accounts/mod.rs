@@ -4,6 +4,7 @@
 pub mod orgs;
 pub mod password;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

@@ -1,19 +1,11 @@
-//! Users: sign-up, password log-in with lock-out, look-ups.
-
-use std::time::Duration;
+//! Users: sign-up, password log-in (throttled by [`super::throttle`]), look-ups.
 
 use sqlx::PgPool;
 
-use super::{User, password};
+use super::{User, password, throttle};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::names::validate_namespace;
-
-/// Failed log-ins in a row after which an account is locked for a while.
-pub const MAX_FAILED_LOGINS: i32 = 5;
-pub const ACCOUNT_LOCK: Duration = Duration::from_secs(15 * 60);
-/// Failed log-ins from one address within [`IP_WINDOW`] before it is slowed down.
-pub const MAX_FAILURES_PER_IP: i64 = 20;
-pub const IP_WINDOW: Duration = Duration::from_secs(15 * 60);
+use crate::secret::sha256;
 
 pub struct NewUser<'a> {
     pub username: &'a str,
@@ -24,10 +16,31 @@ pub struct NewUser<'a> {
 
 const USER_COLUMNS: &str = "u.id, n.name, u.email, u.full_name, u.is_admin";
 
-pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
+/// What sign-up says of an email address that already has an account. It
+/// cannot be hidden without mailing the address (there is no mail here),
+/// so it is said without naming an account, and sign-ups are throttled per
+/// address ([`sign_up`]) so that addresses cannot be probed in bulk.
+pub const EMAIL_UNAVAILABLE: &str =
+    "this email address cannot be used for a new account; if it is yours, sign in";
+
+/// Creates an account from the sign-up form of a client at `client_ip`:
+/// the form is checked first (that reveals nothing), then the attempt is
+/// counted against the address's sign-up limit, then the account is made.
+pub async fn sign_up(db: &PgPool, new: NewUser<'_>, client_ip: &str) -> Result<User> {
+    validate_new_user(&new)?;
+    throttle::begin_signup(db, client_ip).await?;
+    create_user(db, new).await
+}
+
+fn validate_new_user(new: &NewUser<'_>) -> Result<()> {
     validate_namespace(new.username)?;
     validate_email(new.email)?;
-    password::validate(new.password)?;
+    password::validate(new.password)
+}
+
+/// Creates an account (the CLI, and [`sign_up`] after its checks).
+pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
+    validate_new_user(&new)?;
     let hash = password::hash(new.password).await?;
     let mut tx = db.begin().await?;
     let id: i64 =
@@ -47,7 +60,7 @@ pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
         .execute(&mut *tx)
         .await
         .map_err(|e| match is_unique_violation(&e) {
-            true => Error::conflict("an account with this email already exists"),
+            true => Error::conflict(EMAIL_UNAVAILABLE),
             false => e.into(),
         })?;
     tx.commit().await?;
@@ -90,83 +103,46 @@ pub async fn find_by_id(db: &PgPool, id: i64) -> Result<Option<User>> {
 struct LoginRow {
     id: i64,
     password_hash: String,
-    locked: bool,
 }
 
-/// Checks a username (or email) and password. Repeated failures lock the
-/// account for [`ACCOUNT_LOCK`]; many failures from one address slow that
-/// address down. Both answer `TooManyRequests` with a retry delay.
+/// Checks a username (or email) and password from a client at `client_ip`.
+///
+/// A missing account, a wrong password and a throttled attempt each get one
+/// answer whatever the account: `InvalidCredentials` for the first two
+/// (after one argon2 verification either way, against a dummy hash when
+/// there is no such user), `TooManyRequests` for the last, which counts
+/// attempts per (name typed or account, address) and per address, so a
+/// missing account is throttled exactly as an existing one and nobody else's
+/// failures lock a user out of their own address.
 pub async fn log_in(db: &PgPool, login: &str, password: &str, client_ip: &str) -> Result<User> {
-    let recent_failures: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM login_failures WHERE ip = $1 AND at > now() - make_interval(secs => $2)",
-    )
-    .bind(client_ip)
-    .bind(IP_WINDOW.as_secs_f64())
-    .fetch_one(db)
-    .await?;
-    if recent_failures >= MAX_FAILURES_PER_IP {
-        return Err(Error::TooManyRequests {
-            message: "too many failed log-ins from this address; try again later".into(),
-            retry_after: IP_WINDOW,
-        });
-    }
     let row: Option<LoginRow> = sqlx::query_as(
-        "SELECT u.id, u.password_hash, coalesce(u.locked_until > now(), false) AS locked
-         FROM users u JOIN namespaces n ON n.id = u.id
+        "SELECT u.id, u.password_hash FROM users u JOIN namespaces n ON n.id = u.id
          WHERE lower(n.name) = lower($1) OR lower(u.email) = lower($1)",
     )
     .bind(login)
     .fetch_optional(db)
     .await?;
-    if row.as_ref().is_some_and(|r| r.locked) {
-        return Err(Error::TooManyRequests {
-            message: "this account is locked after too many failed log-ins; try again later".into(),
-            retry_after: ACCOUNT_LOCK,
-        });
-    }
+    // The name and the email of one account share their budget; a name
+    // that matches no account is counted under its own (hashed) spelling.
+    let account_key = match &row {
+        Some(row) => format!("user:{}", row.id),
+        None => format!(
+            "name:{}",
+            hex::encode(sha256(login.to_lowercase().as_bytes()))
+        ),
+    };
+    throttle::begin_login(db, client_ip, &account_key).await?;
     let ok = password::verify(password, row.as_ref().map(|r| r.password_hash.clone())).await?;
-    match (row, ok) {
-        (Some(row), true) => {
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-                .bind(row.id)
-                .execute(db)
-                .await?;
+    match row {
+        Some(row) if ok => {
+            throttle::login_succeeded(db, client_ip, &account_key).await?;
             find_by_id(db, row.id)
                 .await?
                 .ok_or(Error::InvalidCredentials)
         }
-        (row, _) => {
-            record_failure(db, row.map(|r| r.id), client_ip).await?;
-            Err(Error::InvalidCredentials)
-        }
+        // The attempt recorded above stays: it is the failure.
+        _ => Err(Error::InvalidCredentials),
     }
-}
-
-async fn record_failure(db: &PgPool, user_id: Option<i64>, client_ip: &str) -> Result<()> {
-    sqlx::query("INSERT INTO login_failures (ip) VALUES ($1)")
-        .bind(client_ip)
-        .execute(db)
-        .await?;
-    if let Some(id) = user_id {
-        sqlx::query(
-            "UPDATE users SET
-                failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-                locked_until = CASE WHEN failed_logins + 1 >= $2
-                                    THEN now() + make_interval(secs => $3) ELSE locked_until END
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(MAX_FAILED_LOGINS)
-        .bind(ACCOUNT_LOCK.as_secs_f64())
-        .execute(db)
-        .await?;
-    }
-    // Old rows are only needed for the window; prune them as we go.
-    sqlx::query("DELETE FROM login_failures WHERE at < now() - make_interval(secs => $1)")
-        .bind(IP_WINDOW.as_secs_f64() * 2.0)
-        .execute(db)
-        .await?;
-    Ok(())
 }
 
 /// Longest full name shown on a profile.
@@ -194,8 +170,17 @@ pub async fn set_full_name(db: &PgPool, user_id: i64, full_name: &str) -> Result
 }
 
 /// Changes a password after checking the current one (a stolen session
-/// alone cannot take the account over). Ends every session of the user.
-pub async fn change_password(db: &PgPool, user_id: i64, current: &str, new: &str) -> Result<()> {
+/// alone cannot take the account over; guesses at the current password are
+/// throttled as log-ins are). Ends every session of the user.
+pub async fn change_password(
+    db: &PgPool,
+    user_id: i64,
+    current: &str,
+    new: &str,
+    client_ip: &str,
+) -> Result<()> {
+    let account_key = format!("user:{user_id}");
+    throttle::begin_login(db, client_ip, &account_key).await?;
     let stored: Option<String> =
         sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
@@ -204,6 +189,7 @@ pub async fn change_password(db: &PgPool, user_id: i64, current: &str, new: &str
     if !password::verify(current, stored).await? {
         return Err(Error::forbidden("the current password is wrong"));
     }
+    throttle::login_succeeded(db, client_ip, &account_key).await?;
     set_password(db, user_id, new).await
 }
 

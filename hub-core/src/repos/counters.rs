@@ -1,12 +1,37 @@
 //! Likes and download counts, with Hugging Face's semantics: one like per
-//! user, downloads counted per request of a counted file, shown as a sum
-//! over the last 30 days.
+//! user; downloads counted per request of a counted file, at most once per
+//! client, repo and [`DOWNLOAD_WINDOW`], shown as a sum over the last 30 days.
+
+use std::net::IpAddr;
+use std::time::Duration;
 
 use sqlx::PgPool;
 
 use super::Repo;
-use crate::accounts::Principal;
+use crate::accounts::{Actor, Principal};
 use crate::error::Result;
+
+/// A client's downloads of one repo within this window count once, as on
+/// Hugging Face ("all files downloaded by a user (based on their IP
+/// address) within a 5-minute window"): repeating a download cannot
+/// inflate the count that trending is built from.
+pub const DOWNLOAD_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// Who downloads, as downloads are told apart: a signed-in user (wherever
+/// they are), else the client's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloader(String);
+
+impl Downloader {
+    /// `client_ip` must be the trusted client address (the forwarded one
+    /// only from a trusted proxy), never a header a client sets freely.
+    pub fn new(actor: &Actor, client_ip: IpAddr) -> Downloader {
+        match actor.user() {
+            Some(user) => Downloader(format!("user:{}", user.id)),
+            None => Downloader(format!("ip:{client_ip}")),
+        }
+    }
+}
 
 /// Likes a repo; liking twice changes nothing. Returns the new count.
 pub async fn like(db: &PgPool, user: &Principal, repo: &Repo) -> Result<i64> {
@@ -52,8 +77,29 @@ pub async fn has_liked(db: &PgPool, user_id: i64, repo_id: i64) -> Result<bool> 
     .await?)
 }
 
-pub async fn record_download(db: &PgPool, repo_id: i64) -> Result<()> {
+/// Records one download of a repo by `client`, unless the same client's
+/// last counted download of it is less than [`DOWNLOAD_WINDOW`] old.
+/// Returns whether it was counted. Race-free across nodes: the window row
+/// is claimed by one upsert.
+pub async fn record_download(db: &PgPool, repo_id: i64, client: &Downloader) -> Result<bool> {
+    let window = DOWNLOAD_WINDOW.as_secs_f64();
     let mut tx = db.begin().await?;
+    let claimed = sqlx::query(
+        "INSERT INTO download_windows (repo_id, client) VALUES ($1, $2)
+         ON CONFLICT (repo_id, client) DO UPDATE SET counted_at = now()
+         WHERE download_windows.counted_at <= now() - make_interval(secs => $3)",
+    )
+    .bind(repo_id)
+    .bind(&client.0)
+    .bind(window)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if !claimed {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query(
         "INSERT INTO repo_downloads_daily (repo_id, day, count) VALUES ($1, current_date, 1)
          ON CONFLICT (repo_id, day) DO UPDATE SET count = repo_downloads_daily.count + 1",
@@ -65,8 +111,20 @@ pub async fn record_download(db: &PgPool, repo_id: i64) -> Result<()> {
         .bind(repo_id)
         .execute(&mut *tx)
         .await?;
+    // Expired windows are dead weight: each counted download removes a few,
+    // so the table stays near the number of clients active in one window.
+    // Rows another download holds are skipped (no lock waits, no deadlocks).
+    sqlx::query(
+        "DELETE FROM download_windows WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM download_windows
+             WHERE counted_at < now() - make_interval(secs => $1)
+             LIMIT 100 FOR UPDATE SKIP LOCKED))",
+    )
+    .bind(window)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Whether a file request counts as a download of its repo. As on Hugging

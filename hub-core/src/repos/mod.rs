@@ -5,6 +5,7 @@ pub mod access;
 pub mod branches;
 pub mod content;
 pub mod counters;
+pub mod download;
 pub mod manage;
 pub mod refs;
 pub mod tags;

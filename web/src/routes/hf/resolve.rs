@@ -1,20 +1,21 @@
 //! File downloads: `/{[datasets/|spaces/]}{ns}/{name}/resolve/{revision}/{path}`,
 //! served directly (never redirected, never compressed), with the headers
-//! `huggingface_hub` relies on and single-range support.
+//! `huggingface_hub` relies on and single-range support. What is served and
+//! counted is hub-core's `repos::download`, as for ModelScope's file route.
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::Response;
 use axum::routing::get;
 use hub_core::Error;
-use hub_core::repos::{content, counters};
+use hub_core::repos::counters::Downloader;
+use hub_core::repos::{content, download};
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ApiResult};
-use crate::range;
 use crate::repo_path::DownloadRepo;
+use crate::request::Origin;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
@@ -31,56 +32,39 @@ pub fn router() -> Router<AppState> {
 async fn resolve(
     State(state): State<AppState>,
     DownloadRepo(repo): DownloadRepo,
+    origin: Origin,
     method: Method,
     headers: HeaderMap,
     Path((_, _, revision, path)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
     let commit = content::resolve(&state, &repo, &revision).await?;
-    let entry = match content::file_at(&state, &repo, &commit, &path).await {
-        Ok(entry) => entry,
+    let file = match download::find(&state, &repo, &commit, &path).await {
+        Ok(file) => file,
         // The client caches "absent at this commit" only with X-Repo-Commit.
         Err(e @ Error::EntryNotFound(_)) => return Ok(ApiError(e).at_commit(&commit)),
         Err(e) => return Err(e.into()),
     };
-    let size = entry.content_size();
-    let etag = entry
-        .lfs
-        .as_ref()
-        .map_or(entry.oid.as_str(), |p| p.oid.as_str());
+    let etag = format!("\"{}\"", file.etag());
     let mut out = HeaderMap::new();
     out.insert("x-repo-commit", header_value(&commit));
-    out.insert(header::ETAG, header_value(&format!("\"{etag}\"")));
-    if entry.lfs.is_some() {
-        out.insert("x-linked-etag", header_value(&format!("\"{etag}\"")));
-        out.insert("x-linked-size", HeaderValue::from(size));
+    out.insert(header::ETAG, header_value(&etag));
+    if file.lfs_oid().is_some() {
+        out.insert("x-linked-etag", header_value(&etag));
+        out.insert("x-linked-size", HeaderValue::from(file.size()));
     }
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    let filename = entry
-        .path
-        .rsplit('/')
-        .next()
-        .unwrap_or(&entry.path)
-        .replace(['"', '\\'], "_");
-    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{filename}\"")) {
+    let disposition = format!("inline; filename=\"{}\"", file.file_name());
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
         out.insert(header::CONTENT_DISPOSITION, v);
     }
-    let (status, part) = match range::answer(&headers, size, &mut out) {
-        range::Answer::Send(status, part) => (status, part),
-        range::Answer::Unsatisfiable => {
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
-        }
-    };
-    if method == Method::HEAD {
-        return Ok((status, out).into_response());
-    }
-    if part.as_ref().is_none_or(|r| r.start == 0) && counters::counts_as_download(&entry.path) {
-        counters::record_download(&state.db, repo.id).await?;
-    }
-    let stream = content::read(&state, &repo, &entry, part).await?;
-    Ok((status, out, Body::from_stream(stream)).into_response())
+    let client = Downloader::new(repo.actor(), origin.client_ip);
+    let response =
+        crate::download::respond(&state, &repo, &file, &method, &headers, out, Some(&client))
+            .await?;
+    Ok(response)
 }
 
 fn header_value(s: &str) -> HeaderValue {

@@ -73,11 +73,25 @@ struct LoginBody {
 /// Handles `POST /api/v1/login`: a valid access token answers the user and
 /// the token again as the git token, and sets `m_session_id`; an invalid one
 /// answers 401 with the business code the SDK reads as "AccessToken invalid".
+/// A browser's request from another site's page is refused (403): it could
+/// sign the visitor in as someone else (the body is taken whatever its
+/// `Content-Type`, so a `text/plain` form could carry it). The SDK sends
+/// neither `Origin` nor `Sec-Fetch-Site`.
 async fn login(
     State(state): State<AppState>,
     origin: Origin,
-    MsJson(body): MsJson<LoginBody>,
+    body: Result<MsJson<LoginBody>, MsError>,
 ) -> Response {
+    if origin.cross_site {
+        return MsError(Error::forbidden(
+            "sign-in from another site's page is refused",
+        ))
+        .into_response();
+    }
+    let body = match body {
+        Ok(MsJson(body)) => body,
+        Err(e) => return e.into_response(),
+    };
     let secret = body.access_token.trim();
     let principal = match tokens::authenticate(&state.db, secret).await {
         Ok(p) => p,

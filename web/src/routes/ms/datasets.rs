@@ -11,7 +11,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use hub_core::Error;
 use hub_core::repos::access;
-use hub_core::repos::{self, RepoType, counters};
+use hub_core::repos::counters::{self, Downloader};
+use hub_core::repos::{self, RepoType};
 use serde_json::json;
 
 use super::auth::MsAuth;
@@ -19,6 +20,7 @@ use super::models::{list_files, repo_info, serve_file};
 use super::{MsRepo, MsResult, ok};
 use crate::app::AppState;
 use crate::params::Params;
+use crate::request::Origin;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -78,20 +80,27 @@ async fn tree(
 async fn file(
     State(state): State<AppState>,
     MsRepo(repo): MsRepo,
+    origin: Origin,
     method: Method,
     headers: HeaderMap,
     params: Params,
 ) -> MsResult<Response> {
-    let counted = headers.contains_key("snapshot-identifier");
-    serve_file(&state, &repo, &method, &headers, &params, counted).await
+    let client = Downloader::new(repo.actor(), origin.client_ip);
+    let counted_for = headers
+        .contains_key("snapshot-identifier")
+        .then_some(&client);
+    serve_file(&state, &repo, &method, &headers, &params, counted_for).await
 }
 
 /// Handles `POST /api/v1/datasets/{namespace}/{name}/download/increase`:
-/// records one download of the dataset.
+/// records one download of the dataset (once per client and window, as
+/// every download).
 async fn download_increase(
     State(state): State<AppState>,
     MsRepo(repo): MsRepo,
+    origin: Origin,
 ) -> MsResult<Response> {
-    counters::record_download(&state.db, repo.id).await?;
+    let client = Downloader::new(repo.actor(), origin.client_ip);
+    counters::record_download(&state.db, repo.id, &client).await?;
     Ok(ok(json!(null)))
 }

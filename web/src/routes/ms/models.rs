@@ -5,21 +5,21 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use hub_core::Error;
 use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, EntryKind};
-use hub_core::repos::{Repo, counters, refs};
+use hub_core::repos::counters::Downloader;
+use hub_core::repos::{Repo, download, refs};
 use serde_json::{Value, json};
 
 use super::{MsRepo, MsResult, envelope_error, ok, resolve};
 use crate::app::AppState;
 use crate::params::Params;
-use crate::range;
+use crate::request::Origin;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -175,37 +175,32 @@ pub(super) async fn list_files(
 async fn file(
     State(state): State<AppState>,
     MsRepo(repo): MsRepo,
+    origin: Origin,
     method: Method,
     headers: HeaderMap,
     params: Params,
 ) -> MsResult<Response> {
-    serve_file(&state, &repo, &method, &headers, &params, true).await
+    let client = Downloader::new(repo.actor(), origin.client_ip);
+    serve_file(&state, &repo, &method, &headers, &params, Some(&client)).await
 }
 
 /// The file endpoint's answer for `repo`, shared by models and datasets;
-/// `counted`: whether fetching a data or weights file counts as a download
-/// of the repo here (not where the SDK reports downloads by another call).
+/// `counted_for`: who a download of a data or weights file is counted for
+/// here (`None` where the SDK reports downloads by another call).
 pub(super) async fn serve_file(
     state: &AppState,
     repo: &Authorized,
     method: &Method,
     headers: &HeaderMap,
     params: &Params,
-    counted: bool,
+    counted_for: Option<&Downloader>,
 ) -> MsResult<Response> {
     let commit = resolve(state, repo, params.get("Revision").unwrap_or("")).await?;
     let path = params
         .get("FilePath")
         .ok_or_else(|| Error::invalid("FilePath is required"))?;
-    let entry = content::file_at(state, repo, &commit, path).await?;
-    let sha256 = match &entry.lfs {
-        Some(p) => p.oid.clone(),
-        None => content::blob_sha256s(state, repo, vec![entry.oid.clone()])
-            .await?
-            .remove(&entry.oid)
-            .unwrap_or_default(),
-    };
-    let size = entry.content_size();
+    let file = download::find(state, repo, &commit, path).await?;
+    let sha256 = file.sha256(state, repo).await?;
     let mut out = HeaderMap::new();
     out.insert(
         header::CONTENT_TYPE,
@@ -215,27 +210,13 @@ pub(super) async fn serve_file(
         out.insert(header::ETAG, v.clone());
         out.insert("x-linked-etag", v);
     }
-    out.insert("x-linked-size", HeaderValue::from(size));
+    out.insert("x-linked-size", HeaderValue::from(file.size()));
     if let Ok(v) = HeaderValue::from_str(&commit) {
         out.insert("x-repo-commit", v);
     }
-    let (status, part) = match range::answer(headers, size, &mut out) {
-        range::Answer::Send(status, part) => (status, part),
-        range::Answer::Unsatisfiable => {
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
-        }
-    };
-    if *method == Method::HEAD {
-        return Ok((status, out).into_response());
-    }
-    if counted
-        && part.as_ref().is_none_or(|r| r.start == 0)
-        && counters::counts_as_download(&entry.path)
-    {
-        counters::record_download(&state.db, repo.id).await?;
-    }
-    let stream = content::read(state, repo, &entry, part).await?;
-    Ok((status, out, Body::from_stream(stream)).into_response())
+    let response =
+        crate::download::respond(state, repo, &file, method, headers, out, counted_for).await?;
+    Ok(response)
 }
 
 /// Handles `GET /api/v1/repos/internalAccelerationInfo`: 404, which both SDK

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -66,33 +66,67 @@ struct SignupForm {
     password: String,
 }
 
-/// Handles `POST /signup`: creates the account and signs in.
+/// Handles `POST /signup`: creates the account and signs in. Refused from
+/// other sites' pages; throttled per client address.
 async fn signup(
     State(state): State<AppState>,
     session: Session,
+    origin: Origin,
     Form(form): Form<SignupForm>,
 ) -> Response {
+    if origin.cross_site {
+        return cross_site_refused(&session, "/signup");
+    }
     let new = users::NewUser {
         username: form.username.trim(),
         email: form.email.trim(),
         password: &form.password,
         is_admin: false,
     };
-    match users::create_user(&state.db, new).await {
+    let ip = origin.client_ip.to_string();
+    match users::sign_up(&state.db, new, &ip).await {
         Ok(user) => signed_in(&state, user.id, "/")
             .await
             .unwrap_or_else(|e| page(&session, "/signup", Err(e))),
-        Err(e @ (Error::InvalidInput(_) | Error::Conflict(_))) => {
+        Err(e @ (Error::InvalidInput(_) | Error::Conflict(_) | Error::TooManyRequests { .. })) => {
+            let (status, message) = match &e {
+                Error::TooManyRequests { .. } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    session.lang.t("account.signup_throttled").to_owned(),
+                ),
+                Error::Conflict(m) if m == users::EMAIL_UNAVAILABLE => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    session.lang.t("account.email_unavailable").to_owned(),
+                ),
+                other => (StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
+            };
             let body = SignupPage {
                 frame: Frame::new(&session, "/signup"),
-                error: Some(e.to_string()),
+                error: Some(message),
                 username: form.username,
                 email: form.email,
             };
-            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&body)).into_response()
+            with_retry_after(&e, (status, render(&body)).into_response())
         }
         Err(e) => page(&session, "/signup", Err(e)),
     }
+}
+
+/// The answer to a sign-in or sign-up form posted from another site's page.
+fn cross_site_refused(session: &Session, path: &str) -> Response {
+    let message = session.lang.t("account.cross_site");
+    page(session, path, Err(Error::forbidden(message)))
+}
+
+/// Adds `Retry-After` to a throttled answer.
+fn with_retry_after(e: &Error, mut response: Response) -> Response {
+    if let Error::TooManyRequests { retry_after, .. } = e {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(retry_after.as_secs()),
+        );
+    }
+    response
 }
 
 /// Handles `GET /login`.
@@ -110,43 +144,34 @@ struct LoginForm {
     password: String,
 }
 
-/// Handles `POST /login`.
+/// Handles `POST /login`. A missing account and a wrong password get one
+/// answer, a throttled attempt another whatever the account; refused from
+/// other sites' pages (login CSRF).
 async fn login(
     State(state): State<AppState>,
     session: Session,
     origin: Origin,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    match users::log_in(
-        &state.db,
-        form.login.trim(),
-        &form.password,
-        &origin.client_ip.to_string(),
-    )
-    .await
-    {
+    if origin.cross_site {
+        return cross_site_refused(&session, "/login");
+    }
+    let ip = origin.client_ip.to_string();
+    match users::log_in(&state.db, form.login.trim(), &form.password, &ip).await {
         Ok(user) => signed_in(&state, user.id, "/")
             .await
             .unwrap_or_else(|e| page(&session, "/login", Err(e))),
         Err(e @ (Error::InvalidCredentials | Error::TooManyRequests { .. })) => {
-            let status = if matches!(e, Error::InvalidCredentials) {
-                axum::http::StatusCode::UNAUTHORIZED
-            } else {
-                axum::http::StatusCode::TOO_MANY_REQUESTS
-            };
-            let message = match e {
-                Error::InvalidCredentials => match session.lang {
-                    crate::i18n::Lang::Zh => "用户名或密码错误。".to_owned(),
-                    crate::i18n::Lang::En => "Wrong username or password.".to_owned(),
-                },
-                other => other.to_string(),
+            let (status, key) = match e {
+                Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "account.wrong_login"),
+                _ => (StatusCode::TOO_MANY_REQUESTS, "account.login_throttled"),
             };
             let body = LoginPage {
                 frame: Frame::new(&session, "/login"),
-                error: Some(message),
+                error: Some(session.lang.t(key).to_owned()),
                 login: form.login,
             };
-            (status, render(&body)).into_response()
+            with_retry_after(&e, (status, render(&body)).into_response())
         }
         Err(e) => page(&session, "/login", Err(e)),
     }
@@ -306,9 +331,9 @@ async fn account_page(
             .await?
             .ok_or(Error::Unauthenticated)?;
         let status = if error.is_some() {
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+            StatusCode::UNPROCESSABLE_ENTITY
         } else {
-            axum::http::StatusCode::OK
+            StatusCode::OK
         };
         let body = AccountPage {
             frame: Frame::new(session, "/settings/profile"),
@@ -362,6 +387,7 @@ struct PasswordForm {
 async fn change_password(
     State(state): State<AppState>,
     session: Session,
+    origin: Origin,
     Form(form): Form<PasswordForm>,
 ) -> Response {
     let result = async {
@@ -370,7 +396,8 @@ async fn change_password(
         if !matches!(user.credential, hub_core::accounts::Credential::Session) {
             return Err(Error::forbidden("sign in with a password to change it"));
         }
-        users::change_password(&state.db, user.user.id, &form.current, &form.new).await?;
+        let ip = origin.client_ip.to_string();
+        users::change_password(&state.db, user.user.id, &form.current, &form.new, &ip).await?;
         Ok(user.user.id)
     }
     .await;

@@ -23,12 +23,11 @@ mod upload;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use hub_core::Error;
-use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::Session;
@@ -150,26 +149,88 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct Next {
-    next: Option<String>,
-}
-
-/// Handles `GET /lang/{code}`: remembers the language and goes back.
-async fn switch_language(Path(code): Path<String>, Query(next): Query<Next>) -> Response {
+/// Handles `GET /lang/{code}?next=PATH`: remembers the language and goes
+/// back to `next` (see [`safe_next`]).
+async fn switch_language(Path(code): Path<String>, RawQuery(query): RawQuery) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Zh);
-    let target = local_path(next.next.as_deref());
+    let next = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned());
     let cookie = format!(
         "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
         lang.short()
     );
-    ([(header::SET_COOKIE, cookie)], Redirect::to(target)).into_response()
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to(&safe_next(next.as_deref())),
+    )
+        .into_response()
 }
 
-/// A redirect target from user input: a local path only, never another site.
-pub fn local_path(next: Option<&str>) -> &str {
-    match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
-        _ => "/",
+/// Where a `next=` parameter (already percent-decoded) may send a browser:
+/// a path on this site, else `/`. Refused: anything not starting with one
+/// `/` (`//host` and `/\host` are other sites to a browser), any `\`, and
+/// any control character or whitespace (browsers drop tabs and newlines, so
+/// `/\t/evil.example` becomes `//evil.example`; CR, LF and NUL cannot go
+/// into a header). Characters outside ASCII are percent-encoded, so the
+/// answer is always a valid `Location`.
+pub fn safe_next(next: Option<&str>) -> String {
+    let Some(path) = next else {
+        return "/".to_owned();
+    };
+    let local = path.starts_with('/')
+        && !path[1..].starts_with('/')
+        && !path.contains('\\')
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace());
+    if !local {
+        return "/".to_owned();
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut utf8 = [0u8; 4];
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_a_local_path_or_home() {
+        for (given, expected) in [
+            (None, "/"),
+            (Some(""), "/"),
+            (Some("/"), "/"),
+            (Some("/alice/m?tab=files#x"), "/alice/m?tab=files#x"),
+            (
+                Some("/datasets/a/b/blob/main/%E6%95%B0.txt"),
+                "/datasets/a/b/blob/main/%E6%95%B0.txt",
+            ),
+            (Some("/a/数"), "/a/%E6%95%B0"),
+            (Some("//evil.example"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("/a\\b"), "/"),
+            (Some("/\t/evil.example"), "/"),
+            (Some("/\n/evil.example"), "/"),
+            (Some("/a\r\nSet-Cookie: x=1"), "/"),
+            (Some("/a\0b"), "/"),
+            (Some("/a b"), "/"),
+            (Some("/a\u{3000}b"), "/"),
+            (Some("/a\u{2028}b"), "/"),
+            (Some("/a\u{7f}"), "/"),
+            (Some("https://evil.example"), "/"),
+            (Some("evil.example"), "/"),
+            (Some("javascript:alert(1)"), "/"),
+        ] {
+            assert_eq!(safe_next(given), expected, "{given:?}");
+        }
     }
 }
