@@ -82,8 +82,13 @@ impl GitEnvironment {
 
 fn write_if_changed(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     if std::fs::read(path).ok().as_deref() != Some(content) {
-        // Write beside and rename: a push running now sees the old or the new file, whole.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Write beside and rename: a push running now sees the old or the new
+        // file, whole. A name of its own: another node may be doing the same.
+        let tmp = path.with_extension(format!(
+            "tmp{}-{}",
+            std::process::id(),
+            crate::secret::random_token(6)
+        ));
         std::fs::write(&tmp, content)?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
         std::fs::rename(&tmp, path)?;
@@ -136,15 +141,23 @@ pub fn verify_token(secret: &Secret, token: &str) -> Result<(i64, i64)> {
     ))
 }
 
-/// The unix socket the hub listens on for its hooks. Per process (several
-/// hubs may share a data dir), and short enough for the 107-byte limit.
+/// The unix socket the hub listens on for its hooks. One per process, and
+/// not named by the process id alone: nodes on several machines share the
+/// data dir, and in containers each of them is as likely as not PID 1 — a
+/// second node would take over the first one's socket (which the first
+/// node's hooks, on another machine, cannot reach). Short enough for the
+/// 107-byte limit.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
-    let name = format!("hub-{}.sock", std::process::id());
+    let name = format!(
+        "hub-{}-{}.sock",
+        std::process::id(),
+        crate::secret::random_token(6)
+    );
     let preferred = data_dir.join("run").join(&name);
     if preferred.as_os_str().len() < 100 {
         preferred
     } else {
-        std::env::temp_dir().join(format!("kaiyuan-{}-{name}", std::process::id()))
+        std::env::temp_dir().join(format!("kaiyuan-{name}"))
     }
 }
 
@@ -163,6 +176,14 @@ mod tests {
         assert!(verify_token(&secret, "garbage").is_err());
         let other = Secret::load(Some("another secret"), dir.path()).unwrap();
         assert!(verify_token(&other, &token).is_err());
+    }
+
+    #[test]
+    fn nodes_never_share_a_hook_socket() {
+        // Two nodes on one data dir, as alike as they can be (one PID).
+        let dir = Path::new("/srv/hub");
+        assert_ne!(socket_path(dir), socket_path(dir));
+        assert!(socket_path(dir).starts_with("/srv/hub/run"));
     }
 
     #[test]
