@@ -1204,3 +1204,46 @@ async fn a_ref_lock_left_by_a_killed_node_blocks_nobody() {
     assert_eq!(ledger.acked_count(), 2, "the push landed");
     check_repo(&cluster, repo, &ledger).await;
 }
+
+/// What PostgreSQL records of a repo (listing head, refs) follows git when
+/// commits land through several nodes at once: each node's after-commit
+/// step reads git and records it, and the last to record must not be the
+/// one that read an older head. Checked after every round of three
+/// simultaneous commits, one through each node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recorded_head_follows_git_when_nodes_commit_at_once() {
+    const ROUNDS: usize = 30;
+    let (cluster, token) = cluster_with_repo().await;
+    let repo = "alice/shared";
+    let repo_id: i64 = sqlx::query_scalar("SELECT id FROM repos WHERE name = 'shared'")
+        .fetch_one(&cluster.pool().await)
+        .await
+        .unwrap();
+    let pool = cluster.pool().await;
+    let bare = cluster.git_dir(repo_id);
+    let ledger = Ledger::default();
+    let committers: Vec<Committer> = (0..NODES)
+        .map(|node| Committer::new(&cluster, &token, Some(node)))
+        .collect();
+    for round in 0..ROUNDS {
+        let writes = committers.iter().enumerate().map(|(node, c)| {
+            let ledger = ledger.clone();
+            async move { c.one(repo, &format!("n{node}"), round, &ledger).await }
+        });
+        futures::future::join_all(writes).await;
+        let home = tempfile::tempdir().unwrap();
+        let head = ok(git(home.path(), &bare, &["rev-parse", "refs/heads/main"]));
+        let (recorded, main): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT r.head_sha, f.target FROM repos r
+             LEFT JOIN repo_refs f ON f.repo_id = r.id AND f.kind = 'branch' AND f.name = 'main'
+             WHERE r.id = $1",
+        )
+        .bind(repo_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(recorded.as_deref(), Some(head.trim()), "round {round}: head");
+        assert_eq!(main.as_deref(), Some(head.trim()), "round {round}: refs");
+    }
+    assert_eq!(ledger.acked_count(), ROUNDS * NODES);
+}
