@@ -1242,7 +1242,11 @@ async fn recorded_head_follows_git_when_nodes_commit_at_once() {
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert_eq!(recorded.as_deref(), Some(head.trim()), "round {round}: head");
+        assert_eq!(
+            recorded.as_deref(),
+            Some(head.trim()),
+            "round {round}: head"
+        );
         assert_eq!(main.as_deref(), Some(head.trim()), "round {round}: refs");
     }
     assert_eq!(ledger.acked_count(), ROUNDS * NODES);
