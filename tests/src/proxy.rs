@@ -70,12 +70,20 @@ pub struct InFlight {
     pub sent: u64,
 }
 
+/// A request on the in-flight list, its body's progress counted as it goes.
+struct Tracked {
+    node: usize,
+    method: String,
+    path: String,
+    sent: Arc<AtomicU64>,
+}
+
 #[derive(Default)]
 struct Shared {
     backends: Mutex<Vec<Backend>>,
     next: AtomicUsize,
     request_ids: AtomicU64,
-    in_flight: Mutex<HashMap<u64, (usize, String, String, Arc<AtomicU64>)>>,
+    in_flight: Mutex<HashMap<u64, Tracked>>,
     /// Requests served, per node.
     served: Mutex<Vec<u64>>,
 }
@@ -155,11 +163,11 @@ impl Proxy {
             .lock()
             .unwrap()
             .values()
-            .map(|(node, method, path, sent)| InFlight {
-                node: *node,
-                method: method.clone(),
-                path: path.clone(),
-                sent: sent.load(Ordering::Relaxed),
+            .map(|t| InFlight {
+                node: t.node,
+                method: t.method.clone(),
+                path: t.path.clone(),
+                sent: t.sent.load(Ordering::Relaxed),
             })
             .collect()
     }
@@ -259,15 +267,13 @@ async fn forward(
     // has gone out (a node may answer before it has read all of it).
     let id = shared.request_ids.fetch_add(1, Ordering::Relaxed);
     let sent = Arc::new(AtomicU64::new(0));
-    shared.in_flight.lock().unwrap().insert(
-        id,
-        (
-            node,
-            parts.method.to_string(),
-            parts.uri.path().to_owned(),
-            sent.clone(),
-        ),
-    );
+    let tracked = Tracked {
+        node,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        sent: sent.clone(),
+    };
+    shared.in_flight.lock().unwrap().insert(id, tracked);
     let guard = Arc::new(InFlightGuard {
         shared: shared.clone(),
         id,
