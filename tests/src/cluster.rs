@@ -134,7 +134,7 @@ impl Cluster {
         env.extend(
             [
                 ("HUB_SECRET", uuid::Uuid::new_v4().simple().to_string()),
-                ("HUB_TRUSTED_PROXIES", "127.0.0.1".to_owned()),
+                ("HUB_TRUSTED_PROXIES", crate::proxy::SOURCE_IP.to_owned()),
                 ("HUB_PUBLIC_URL", proxy.url.clone()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),

@@ -4,7 +4,9 @@
 //! - Round-robin per request over the nodes that are up (a keep-alive
 //!   connection from a client does not stick to one node).
 //! - `X-Forwarded-For` (the peer appended), `-Proto` and `-Host` set, as the
-//!   nodes expect from a proxy listed in `HUB_TRUSTED_PROXIES`.
+//!   nodes expect from a proxy listed in `HUB_TRUSTED_PROXIES`; it reaches
+//!   them from its own address ([`SOURCE_IP`]), so that they can trust it
+//!   and not its clients.
 //! - A node that refuses the connection is marked down and the request goes
 //!   to the next one (nothing was sent yet, so even a POST may be retried:
 //!   nginx's `proxy_next_upstream error`). A node that dies mid-request
@@ -40,6 +42,9 @@ pub const PIN_HEADER: &str = "x-test-node";
 pub const THROTTLE_HEADER: &str = "x-test-throttle";
 /// Which node served an answer.
 pub const SERVED_BY_HEADER: &str = "x-served-by";
+/// The address the proxy connects to the nodes from: not the clients'
+/// 127.0.0.1, so that the nodes can trust the proxy and not the clients.
+pub const SOURCE_IP: &str = "127.0.0.2";
 
 /// Headers that describe one hop, not the request (RFC 9110 §7.6.1), and
 /// `Expect`, which the proxy has already answered itself.
@@ -303,10 +308,7 @@ async fn forward(
 async fn connect(shared: &Shared, pinned: Option<usize>) -> Option<(usize, tokio::net::TcpStream)> {
     if let Some(node) = pinned {
         let addr = shared.backends.lock().unwrap().get(node)?.addr;
-        return tokio::net::TcpStream::connect(addr)
-            .await
-            .ok()
-            .map(|s| (node, s));
+        return open(addr).await.ok().map(|s| (node, s));
     }
     let count = shared.backends.lock().unwrap().len();
     for _ in 0..count {
@@ -318,15 +320,21 @@ async fn connect(shared: &Shared, pinned: Option<usize>) -> Option<(usize, tokio
             }
             backends[node].addr
         };
-        match tokio::net::TcpStream::connect(addr).await {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Some((node, stream));
-            }
+        match open(addr).await {
+            Ok(stream) => return Some((node, stream)),
             Err(_) => shared.backends.lock().unwrap()[node].up = false,
         }
     }
     None
+}
+
+/// A connection to a node from [`SOURCE_IP`].
+async fn open(addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(SOURCE_IP.parse().unwrap(), 0))?;
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// Takes a request off the in-flight list when the last of its holders

@@ -561,3 +561,57 @@ async fn recorded_head_follows_git_when_nodes_commit_at_once() {
     }
     assert_eq!(ledger.acked_count(), ROUNDS * NODES);
 }
+
+/// Behind the balancer, a client's address is the one the balancer saw:
+/// `X-Forwarded-For` is read from the right, where the trusted proxy put
+/// it, never from what the client wrote on the left — or anyone could pick
+/// the address that per-address limits (the anonymous inference tier,
+/// sign-in throttles) count against.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_addresses_come_from_the_balancer_not_the_client() {
+    let cluster = Cluster::start(NODES).await;
+    let token = cluster.user_with_token("alice");
+    config_only_model(cluster.node(0), &token, "alice/tiny", "qwen2", false).await;
+    let out = cluster
+        .node(0)
+        .cli(&["worker-token", "create", "--name", "w1"]);
+    assert!(out.status.success());
+    let wtoken = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let _worker = ProtocolWorker::register(
+        &cluster.url,
+        &wtoken,
+        capabilities(&["qwen2"], &[Task::TextGeneration]),
+    )
+    .await;
+    let pool = cluster.pool().await;
+    // Anonymous requests, each naming an address of its own choosing: one
+    // through the proxy, one straight to a node (which trusts only the proxy).
+    let mut pending = Vec::new();
+    for base in [cluster.url.clone(), cluster.node(1).url.clone()] {
+        let body = json!({ "model": "alice/tiny", "max_tokens": 2,
+            "messages": [{ "role": "user", "content": "hi" }] });
+        let request = reqwest::Client::new()
+            .post(format!("{base}/v1/chat/completions"))
+            .header("x-forwarded-for", "203.0.113.7, 198.51.100.1")
+            .json(&body)
+            .send();
+        pending.push(tokio::spawn(request));
+    }
+    // Both queued (no worker claims them): their records are what counts.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let recorded: Vec<String> = loop {
+        let ips = sqlx::query_scalar("SELECT client_ip FROM inference_jobs")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        if ips.len() == 2 {
+            break ips;
+        }
+        assert!(Instant::now() < deadline, "jobs queued: {ips:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(recorded, ["127.0.0.1", "127.0.0.1"]);
+    for request in pending {
+        request.abort();
+    }
+}
