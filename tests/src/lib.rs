@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use hub_core::db::launcher::PrivateCluster;
 use serde_json::{Value, json};
 
+pub mod cluster;
+pub mod proxy;
+
 /// The `hub` binary of this build (`target/<profile>/hub`).
 pub fn hub_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -118,9 +121,15 @@ impl Drop for TestDatabase {
 /// when `HUB_TEST_S3_ENDPOINT` names an S3-protocol server, a fresh bucket
 /// there, passed to the hub in the environment a deployment would use.
 async fn object_store_env() -> Vec<(String, String)> {
-    let Ok(endpoint) = std::env::var("HUB_TEST_S3_ENDPOINT") else {
-        return Vec::new();
-    };
+    match std::env::var("HUB_TEST_S3_ENDPOINT") {
+        Ok(endpoint) => s3_bucket_env(&endpoint).await,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Creates a fresh bucket on the S3-protocol server at `endpoint` and
+/// returns the hub's environment for it.
+pub async fn s3_bucket_env(endpoint: &str) -> Vec<(String, String)> {
     let bucket = format!("kyt-{}", uuid::Uuid::new_v4().simple());
     let created = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))
@@ -134,7 +143,7 @@ async fn object_store_env() -> Vec<(String, String)> {
     );
     [
         ("HUB_OBJECT_STORE", format!("s3://{bucket}")),
-        ("AWS_ENDPOINT", endpoint),
+        ("AWS_ENDPOINT", endpoint.to_owned()),
         ("AWS_ALLOW_HTTP", "true".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -158,6 +167,8 @@ pub struct TestHub {
     pub database_url: Option<String>,
     /// Object store settings given to the hub and its CLI.
     pub env: Vec<(String, String)>,
+    /// Where its stderr goes (`<data-dir>/hub.log` unless given).
+    pub log_path: PathBuf,
     child: Option<Child>,
     _temp: Option<tempfile::TempDir>,
     _db: Option<TestDatabase>,
@@ -187,7 +198,18 @@ impl TestHub {
         database_url: Option<String>,
         env: Vec<(String, String)>,
     ) -> TestHub {
-        TestHub::launch(data_dir, database_url, env, "127.0.0.1:0", &[]).await
+        TestHub::launch(data_dir, database_url, env, "127.0.0.1:0", &[], None).await
+    }
+
+    /// [`TestHub::spawn_with`] logging to `log` instead of the data dir's
+    /// `hub.log`: one of several nodes that share a data dir.
+    pub async fn spawn_node(
+        data_dir: &Path,
+        database_url: Option<String>,
+        env: Vec<(String, String)>,
+        log: &Path,
+    ) -> TestHub {
+        TestHub::launch(data_dir, database_url, env, "127.0.0.1:0", &[], Some(log)).await
     }
 
     /// [`TestHub::spawn_with`] listening on `listen` (a restarted hub
@@ -198,7 +220,7 @@ impl TestHub {
         env: Vec<(String, String)>,
         listen: &str,
     ) -> TestHub {
-        TestHub::launch(data_dir, database_url, env, listen, &[]).await
+        TestHub::launch(data_dir, database_url, env, listen, &[], None).await
     }
 
     /// [`TestHub::start`] with extra `hub serve` arguments (e.g. TLS ones).
@@ -220,7 +242,7 @@ impl TestHub {
         env: Vec<(String, String)>,
         args: &[&str],
     ) -> TestHub {
-        TestHub::launch(data_dir, database_url, env, "127.0.0.1:0", args).await
+        TestHub::launch(data_dir, database_url, env, "127.0.0.1:0", args, None).await
     }
 
     async fn launch(
@@ -229,8 +251,9 @@ impl TestHub {
         env: Vec<(String, String)>,
         listen: &str,
         args: &[&str],
+        log: Option<&Path>,
     ) -> TestHub {
-        let log = data_dir.join("hub.log");
+        let log = log.map_or_else(|| data_dir.join("hub.log"), Path::to_owned);
         std::fs::create_dir_all(data_dir).unwrap();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -268,6 +291,7 @@ impl TestHub {
             data_dir: data_dir.to_owned(),
             database_url,
             env,
+            log_path: log,
             child: Some(child),
             _temp: None,
             _db: None,
@@ -323,7 +347,7 @@ impl TestHub {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("hub.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// SIGKILL, as a crash would.

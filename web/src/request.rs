@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for Origin {
         };
         let forwarded = |name: &str| if trusted { header(name) } else { None };
         let client_ip = forwarded("x-forwarded-for")
-            .and_then(|list| list.split(',').next().and_then(|ip| ip.trim().parse().ok()))
+            .and_then(|list| client_of(&list, |ip| state.config.is_trusted_proxy(ip)))
             .unwrap_or(peer);
         let host = forwarded("x-forwarded-host")
             .or_else(|| header("host"))
@@ -77,6 +77,24 @@ impl FromRequestParts<AppState> for Origin {
             cross_site,
         })
     }
+}
+
+/// The client's address in an `X-Forwarded-For` list. Each proxy appends
+/// the address it was reached from, so the list is read from the right:
+/// past our own proxies, the first address is the one the outermost of them
+/// saw. What lies left of it the client wrote itself, and may be anything.
+fn client_of(list: &str, trusted: impl Fn(IpAddr) -> bool) -> Option<IpAddr> {
+    let mut outermost_proxy = None;
+    for hop in list.rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break; // garbage: trust nothing further left
+        };
+        if !trusted(ip) {
+            return Some(ip);
+        }
+        outermost_proxy = Some(ip);
+    }
+    outermost_proxy
 }
 
 /// A Host header goes into URLs we hand out: accept only host[:port].
@@ -136,7 +154,7 @@ fn strip_default_port(authority: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_cross_site;
+    use super::*;
 
     #[test]
     fn cross_site_requests_are_told_by_fetch_metadata_or_origin() {
@@ -188,5 +206,24 @@ mod tests {
             Some("https://hub.example")
         ));
         assert!(is_cross_site(None, Some("https://hub.example"), None, None));
+    }
+
+    #[test]
+    fn the_client_is_the_last_address_no_trusted_proxy_added() {
+        let ours = |ip: IpAddr| ip.to_string().starts_with("10.");
+        let client = |list: &str| client_of(list, ours).map(|ip| ip.to_string());
+        assert_eq!(client("198.51.100.1").as_deref(), Some("198.51.100.1"));
+        // The client's own header is kept by the proxy, left of what it adds.
+        assert_eq!(
+            client("203.0.113.7, 198.51.100.1").as_deref(),
+            Some("198.51.100.1")
+        );
+        assert_eq!(
+            client("203.0.113.7, 198.51.100.1, 10.0.0.5").as_deref(),
+            Some("198.51.100.1")
+        );
+        assert_eq!(client("x, 198.51.100.1").as_deref(), Some("198.51.100.1"));
+        assert_eq!(client("10.0.0.9, 10.0.0.5").as_deref(), Some("10.0.0.9"));
+        assert_eq!(client("198.51.100.1, garbage").as_deref(), None);
     }
 }

@@ -111,6 +111,11 @@ pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
                     let now = branch_head(repo, &refname)?.unwrap_or(head);
                     return Err(parent_moved(expected, now));
                 }
+                // The lock of a writer that died holding it would refuse
+                // every commit to this branch, on every node, for ever.
+                if e.code() == ErrorCode::Locked {
+                    super::locks::break_stale_ref_lock(repo.path(), &refname)?;
+                }
                 // Another writer (API or push) moved the branch: rebuild on its head.
                 std::thread::sleep(Duration::from_millis((attempt as u64 % 10) + 1));
             }
@@ -280,4 +285,59 @@ fn check_no_file_on_the_way(base: &git2::Tree<'_>, path: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn repo() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::git::init_repo(dir.path(), "t", "t@example.com").unwrap();
+        let repo = Repository::open_bare(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    fn add(path: &str) -> CommitRequest {
+        CommitRequest {
+            branch: "main".into(),
+            message: format!("add {path}"),
+            author_name: "t".into(),
+            author_email: "t@example.com".into(),
+            operations: vec![Operation::Put {
+                path: path.into(),
+                source: FileSource::Bytes(b"x".to_vec()),
+            }],
+            expected_parent: None,
+        }
+    }
+
+    /// A ref lock as a writer killed between taking and releasing it leaves.
+    fn leave_lock(repo: &Repository, age: Duration) -> std::path::PathBuf {
+        let lock = repo.path().join("refs/heads/main.lock");
+        let file = std::fs::File::create(&lock).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+        lock
+    }
+
+    #[test]
+    fn a_lock_left_by_a_dead_writer_does_not_block_the_branch() {
+        let (_dir, repo) = repo();
+        let lock = leave_lock(&repo, Duration::from_secs(600));
+        let outcome = apply(&repo, &add("a.txt")).expect("the commit lands");
+        assert!(!lock.exists());
+        let head = repo.refname_to_id("refs/heads/main").unwrap();
+        assert_eq!(head.to_string(), outcome.commit);
+    }
+
+    #[test]
+    fn a_live_writers_lock_is_a_conflict_not_an_error() {
+        let (_dir, repo) = repo();
+        let lock = leave_lock(&repo, Duration::ZERO);
+        let err = apply(&repo, &add("a.txt")).unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(lock.exists(), "a fresh lock is left to its owner");
+    }
 }

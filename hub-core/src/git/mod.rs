@@ -3,6 +3,7 @@
 
 pub mod commit;
 pub mod hooks;
+pub mod locks;
 pub mod push;
 pub mod read;
 pub mod refs;

@@ -119,7 +119,8 @@ pub async fn advertise_refs(
 
 /// Starts the RPC process for `POST .../git-<service>` with piped stdin,
 /// stdout and stderr; `extra_env` carries the hook credential for pushes.
-/// The child is killed when dropped (a client that goes away).
+/// The child is killed when dropped (a client that goes away). A push
+/// first clears the ref locks a dead writer left (see [`super::locks`]).
 pub fn spawn_rpc(
     env: &GitEnvironment,
     repo_dir: &Path,
@@ -127,6 +128,12 @@ pub fn spawn_rpc(
     protocol: Option<&str>,
     extra_env: &[(&str, String)],
 ) -> Result<Child> {
+    if service == Service::ReceivePack {
+        // git would refuse the push on a lock a dead writer left behind.
+        if let Err(e) = super::locks::break_stale_locks(repo_dir) {
+            tracing::warn!(error = %e, "cannot look for stale git lock files");
+        }
+    }
     let mut cmd = command(env, repo_dir, service, protocol)?;
     cmd.arg(".")
         .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())));

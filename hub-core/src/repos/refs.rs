@@ -15,6 +15,18 @@ use crate::hub::Hub;
 /// Records a repo's refs, head and card as git has them now. Idempotent:
 /// run after every commit and push, and for every repo at start-up.
 pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
+    // One at a time per repo, on every node, and git is read under the
+    // lock: when two writers' steps overlap, the one that records last has
+    // read git last, so an older head never overwrites a newer one.
+    let mut tx = hub.db.begin().await?;
+    let recorded: Option<Option<String>> =
+        sqlx::query_scalar("SELECT head_sha FROM repos WHERE id = $1 FOR UPDATE")
+            .bind(repo.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(recorded_head) = recorded else {
+        return Ok(()); // deleted meanwhile
+    };
     let path = hub.repo_dir(repo.id);
     let default_branch = repo.default_branch.clone();
     let (refs, readme) = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -32,7 +44,6 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
     })
     .await??;
     let (head, readme) = readme;
-    let mut tx = hub.db.begin().await?;
     let names: Vec<String> = refs
         .iter()
         .map(|(k, n, _)| format!("{}:{n}", k.as_str()))
@@ -66,7 +77,7 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
     let card_error = parsed.and_then(|p| p.error);
     let tags = super::tags::tags(repo.kind(), &meta);
     let card_text = card.as_deref().map_or("", |c| truncate(c, MAX_CARD_TEXT));
-    let head_changed = repo.head_sha.as_deref() != head.as_deref();
+    let head_changed = recorded_head.as_deref() != head.as_deref();
     sqlx::query(
         "UPDATE repos SET head_sha = $2, last_modified = CASE WHEN $3 THEN $4 ELSE last_modified END,
              card_license = $5, card_language = $6, card_tags = $7, card_pipeline_tag = $8,
