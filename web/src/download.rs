@@ -7,7 +7,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hub_core::Error;
-use hub_core::repos::Repo;
+use hub_core::repos::access::Authorized;
+use hub_core::repos::access::level::Level;
 use hub_core::repos::counters::Downloader;
 use hub_core::repos::download::{self, Download};
 
@@ -20,7 +21,7 @@ use crate::range;
 /// where the request is a download.
 pub async fn respond(
     state: &AppState,
-    repo: &Repo,
+    repo: &Authorized<impl Level>,
     file: &Download,
     method: &Method,
     headers: &HeaderMap,
