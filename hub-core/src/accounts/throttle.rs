@@ -7,6 +7,8 @@
 //! recorded *before* its password is checked (and removed again when it
 //! succeeds), so parallel guesses cannot slip past the limit; the attempts
 //! of one address are serialised by a transaction-scoped advisory lock.
+//! An IPv6 address counts as its /64: one subscriber usually holds a whole
+//! /64 and could otherwise rotate through it.
 
 use std::time::Duration;
 
@@ -87,7 +89,7 @@ pub async fn begin_login(db: &PgPool, ip: &str, account_key: &str) -> Result<()>
 /// Forgets the attempts of a pair after a successful log-in.
 pub async fn login_succeeded(db: &PgPool, ip: &str, account_key: &str) -> Result<()> {
     sqlx::query("DELETE FROM auth_attempts WHERE kind = 'login' AND ip = $1 AND account_key = $2")
-        .bind(ip)
+        .bind(address_key(ip))
         .bind(account_key)
         .execute(db)
         .await?;
@@ -103,6 +105,7 @@ pub async fn begin_signup(db: &PgPool, ip: &str) -> Result<()> {
 /// Counts the attempts of `kind` from `ip` within its window (those on
 /// `account_key`, and all) and records one more, or refuses it.
 async fn record_attempt(db: &PgPool, kind: Kind, ip: &str, account_key: &str) -> Result<()> {
+    let ip = &address_key(ip);
     let window = kind.window().as_secs_f64();
     let mut tx = db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
@@ -138,4 +141,34 @@ async fn record_attempt(db: &PgPool, kind: Kind, ip: &str, account_key: &str) ->
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// What attempts from `ip` are counted under: the address itself, or for
+/// IPv6 its /64 (written `prefix::/64`).
+fn address_key(ip: &str) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & !u128::from(u64::MAX);
+                format!("{}/64", Ipv6Addr::from(prefix))
+            }
+        },
+        _ => ip.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("::1"), "::/64");
+    }
 }
