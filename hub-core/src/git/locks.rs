@@ -7,7 +7,9 @@
 //! ever removes one: every later write of that ref, from any node, fails
 //! ("File exists") until someone does. A live writer holds a ref lock for
 //! the few milliseconds of writing and syncing 41 bytes, so a lock older
-//! than [`STALE_AFTER`] is taken for a dead one's and removed.
+//! than [`STALE_AFTER`] is taken for a dead one's and removed. (Its age is
+//! the file's modification time against this node's clock: nodes and the
+//! file server must agree on the time within seconds, as NTP keeps them.)
 //!
 //! Breakers on several nodes take turns under an advisory lock on a file of
 //! the repository (`flock`, which NFSv4 and cluster file systems honour
