@@ -115,7 +115,7 @@ async fn protocol_round_trip_streams_tokens_and_records_usage() {
             .send()
     };
     assert_eq!(resolve("alice/tiny").await.unwrap().status(), 200);
-    assert_eq!(resolve("alice/secret").await.unwrap().status(), 404);
+    assert_eq!(resolve("alice/secret").await.unwrap().status(), 401);
 
     let ack = worker
         .ack(
@@ -175,6 +175,192 @@ async fn protocol_round_trip_streams_tokens_and_records_usage() {
     let (status, _) = worker.events(job.id, &[tok(5, 13, "x")]).await;
     assert_eq!(status, 409);
     assert_eq!(resolve("alice/tiny").await.unwrap().status(), 401);
+}
+
+/// A job claimed by a worker driven from the test: alice asked for her
+/// private model `alice/tiny`; the client's request waits meanwhile.
+struct ClaimedJob {
+    hub: Hub,
+    /// Alice's write token.
+    token: String,
+    job: hub_core::jobs::protocol::Job,
+    _pending: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+}
+
+impl ClaimedJob {
+    async fn start() -> ClaimedJob {
+        let hub = hub_with(&[]).await;
+        let token = hub.user_with_token("alice");
+        config_only_model(&hub, &token, "alice/tiny", "qwen2", true).await;
+        let caps = capabilities(&["qwen2"], &[Task::TextGeneration]);
+        let worker = ProtocolWorker::register(&hub.url, &hub.worker_token("w1"), caps).await;
+        let request = reqwest::Client::new()
+            .post(format!("{}/v1/chat/completions", hub.url))
+            .bearer_auth(&token)
+            .json(&chat_body("alice/tiny", false))
+            .send();
+        let pending = tokio::spawn(request);
+        let job = worker.claim(Duration::from_secs(10)).await.expect("a job");
+        ClaimedJob {
+            hub,
+            token,
+            job,
+            _pending: pending,
+        }
+    }
+
+    /// `method path` with the job's download token; the status.
+    async fn with_token(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.hub.url))
+            .bearer_auth(&self.job.model.download_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    async fn get(&self, path: &str) -> u16 {
+        self.with_token(reqwest::Method::GET, path, None).await
+    }
+}
+
+#[tokio::test]
+async fn a_download_token_reads_its_repo_at_its_commit() {
+    let claimed = ClaimedJob::start().await;
+    let commit = claimed.job.model.revision.clone();
+    // What the worker needs, at the job's commit (a branch naming it will do).
+    for path in [
+        format!("/alice/tiny/resolve/{commit}/config.json"),
+        "/alice/tiny/resolve/main/config.json".to_owned(),
+        format!("/api/models/alice/tiny/tree/{commit}"),
+        format!("/api/models/alice/tiny/tree/{commit}?recursive=true"),
+    ] {
+        assert_eq!(claimed.get(&path).await, 200, "{path}");
+    }
+    let paths = json!({ "paths": ["config.json"] });
+    let info = claimed
+        .with_token(
+            reqwest::Method::POST,
+            &format!("/api/models/alice/tiny/paths-info/{commit}"),
+            Some(paths),
+        )
+        .await;
+    assert_eq!(info, 200);
+
+    // Once the branch moves on, only the job's commit is readable.
+    let api = claimed.hub.api(Some(&claimed.token));
+    let moved = api
+        .commit("alice/tiny", "more", &[tests::file_op("b.txt", b"b")], None)
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    let next = moved.body["commitOid"].as_str().unwrap().to_owned();
+    for path in [
+        "/alice/tiny/resolve/main/config.json".to_owned(),
+        format!("/alice/tiny/resolve/{next}/config.json"),
+        format!("/api/models/alice/tiny/tree/{next}"),
+    ] {
+        assert_eq!(claimed.get(&path).await, 401, "{path}");
+    }
+    let pinned = format!("/alice/tiny/resolve/{commit}/config.json");
+    assert_eq!(claimed.get(&pinned).await, 200);
+}
+
+#[tokio::test]
+async fn a_download_token_reads_no_other_repo() {
+    let claimed = ClaimedJob::start().await;
+    let api = claimed.hub.api(Some(&claimed.token));
+    for (name, private) in [("public-one", false), ("private-one", true)] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, private)
+                .await
+                .status,
+            200
+        );
+    }
+    let bob = claimed.hub.user_with_token("bob");
+    config_only_model(&claimed.hub, &bob, "bob/open", "qwen2", false).await;
+    // Another repo of the same caller, public or private, someone else's,
+    // a missing one: all alike refused, as a credential that is no good there.
+    for repo in [
+        "alice/public-one",
+        "alice/private-one",
+        "bob/open",
+        "bob/missing",
+    ] {
+        for path in [
+            format!("/{repo}/resolve/main/config.json"),
+            format!("/api/models/{repo}/tree/main"),
+        ] {
+            assert_eq!(claimed.get(&path).await, 401, "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_download_token_is_no_user_credential() {
+    let claimed = ClaimedJob::start().await;
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let commit_body = "{\"key\":\"header\",\"value\":{\"summary\":\"x\"}}";
+    let refused = [
+        // Who the caller is: no email, no organisations.
+        (get.clone(), "/api/whoami-v2".to_owned(), None),
+        // Inference as the caller.
+        (
+            post.clone(),
+            "/v1/chat/completions".to_owned(),
+            Some(chat_body("alice/tiny", false)),
+        ),
+        (
+            post.clone(),
+            "/api/inference/alice/tiny".to_owned(),
+            Some(json!({ "inputs": "hi" })),
+        ),
+        // Other reads of its own repo.
+        (get.clone(), "/api/models/alice/tiny".to_owned(), None),
+        (get.clone(), "/api/models/alice/tiny/refs".to_owned(), None),
+        (
+            get.clone(),
+            "/api/models/alice/tiny/commits/main".to_owned(),
+            None,
+        ),
+        (get.clone(), "/api/v1/models/alice/tiny".to_owned(), None),
+        (
+            get.clone(),
+            "/alice/tiny.git/info/refs?service=git-upload-pack".to_owned(),
+            None,
+        ),
+        // Writes to it.
+        (
+            post.clone(),
+            "/api/models/alice/tiny/branch/other".to_owned(),
+            None,
+        ),
+        (
+            post.clone(),
+            "/api/repos/create".to_owned(),
+            Some(json!({ "name": "new", "organization": "alice" })),
+        ),
+        (get.clone(), "/api/models".to_owned(), None),
+        (get.clone(), "/v1/models".to_owned(), None),
+    ];
+    for (method, path, body) in refused {
+        let status = claimed.with_token(method.clone(), &path, body).await;
+        assert_eq!(status, 401, "{method} {path}");
+    }
+    let commit = reqwest::Client::new()
+        .post(format!(
+            "{}/api/models/alice/tiny/commit/main",
+            claimed.hub.url
+        ))
+        .bearer_auth(&claimed.job.model.download_token)
+        .header("content-type", "application/x-ndjson")
+        .body(commit_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(commit.status(), 401);
 }
 
 #[tokio::test]
