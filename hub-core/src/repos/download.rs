@@ -76,7 +76,12 @@ impl Download {
 
 /// The file at `path` in `commit` (already resolved): `EntryNotFound` when
 /// there is none.
-pub async fn find(hub: &Hub, repo: &Authorized<impl Level>, commit: &str, path: &str) -> Result<Download> {
+pub async fn find(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    commit: &str,
+    path: &str,
+) -> Result<Download> {
     let entry = content::file_at(hub, repo, commit, path).await?;
     Ok(Download {
         commit: commit.to_owned(),
