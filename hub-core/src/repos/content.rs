@@ -112,6 +112,17 @@ pub async fn refs(hub: &Hub, repo: &Repo) -> Result<Vec<(RefKind, String, String
     with_git(hub.repo_dir(repo.id), read::list_refs).await
 }
 
+/// The commit at the tip of `branch`; changes are made on branches only
+/// (a tag or a commit sha is `RevisionNotFound`).
+pub async fn branch_tip(hub: &Hub, repo: &Repo, branch: &str) -> Result<String> {
+    refs(hub, repo)
+        .await?
+        .into_iter()
+        .find(|(kind, name, _)| *kind == RefKind::Branch && name == branch)
+        .map(|(_, _, commit)| commit)
+        .ok_or_else(|| crate::Error::RevisionNotFound(branch.to_owned()))
+}
+
 fn commit_id(commit: &str) -> Result<Oid> {
     Oid::from_str(commit).map_err(|_| crate::Error::RevisionNotFound(commit.to_owned()))
 }
