@@ -13,6 +13,7 @@ pub mod git;
 pub mod gitignore;
 pub mod highlight;
 pub mod hub;
+pub mod idle_timeout;
 pub mod inference;
 pub mod jobs;
 pub mod lfs;

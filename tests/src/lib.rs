@@ -371,6 +371,19 @@ impl TestHub {
         child.wait().unwrap().success()
     }
 
+    /// A figure of the hub process's memory in MiB, from
+    /// `/proc/<pid>/status`: `VmHWM` (its peak resident set) or `VmRSS` (now).
+    pub fn memory_mib(&self, field: &str) -> u64 {
+        let pid = self.child.as_ref().expect("the hub is running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+        kib / 1024
+    }
+
     /// The bare git repository of repo `id`.
     pub fn git_dir(&self, id: i64) -> PathBuf {
         hub_core::git::repo_path(&self.data_dir.join("repos"), id)

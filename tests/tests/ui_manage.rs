@@ -318,6 +318,142 @@ async fn upload_page_commits_small_and_lfs_files() {
     );
 }
 
+/// Sends the upload page's body for `count` text files of `size` bytes
+/// under `folder/`, generated while it is sent (the test holds none of it).
+async fn upload_generated(
+    b: &Browser,
+    csrf: &str,
+    repo_path: &str,
+    folder: &str,
+    count: usize,
+    size: usize,
+) -> (StatusCode, Value) {
+    const CHUNK: usize = 64 * 1024;
+    let manifest = serde_json::json!({
+        "summary": format!("Upload {folder}"),
+        "files": (0..count)
+            .map(|i| serde_json::json!({ "path": format!("{folder}/{i}.txt"), "size": size }))
+            .collect::<Vec<_>>(),
+    });
+    let mut first = serde_json::to_vec(&manifest).unwrap();
+    first.push(b'\n');
+    let folder = folder.to_owned();
+    let alphabet: std::sync::Arc<Vec<u8>> = (0..CHUNK + 26)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect::<Vec<_>>()
+        .into();
+    let files = (0..count).flat_map(move |i| {
+        // Each file differs from the others by its first line.
+        let mut head = format!("{folder} {i}\n").into_bytes();
+        head.resize(size.min(CHUNK), b'x');
+        let alphabet = alphabet.clone();
+        let rest = (head.len()..size).step_by(CHUNK).map(move |at| {
+            let from = at % 26;
+            alphabet[from..from + CHUNK.min(size - at)].to_vec()
+        });
+        std::iter::once(head).chain(rest)
+    });
+    let chunks = std::iter::once(first)
+        .chain(files)
+        .map(Ok::<_, std::io::Error>);
+    let r = b
+        .client
+        .post(b.url(&format!("{repo_path}/upload/main")))
+        .header("x-csrf-token", csrf)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn many_small_files_in_parallel_uploads_keep_the_hub_memory_bounded() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let csrf = alice.csrf().await;
+
+    // Four uploads at once of 20 text files of 10 MiB each (the largest a
+    // file may be and stay in git): 800 MiB of bodies, none of it for LFS.
+    const FILES: usize = 20;
+    const SIZE: usize = 10 * 1024 * 1024;
+    let folders: Vec<String> = (0..4).map(|k| format!("u{k}")).collect();
+    let uploads = folders
+        .iter()
+        .map(|folder| upload_generated(&alice, &csrf, "/alice/m", folder, FILES, SIZE));
+    for (status, answer) in futures::future::join_all(uploads).await {
+        assert_eq!(status, 200, "{answer}");
+    }
+    let peak = hub.memory_mib("VmHWM");
+    eprintln!("the hub's peak resident memory: {peak} MiB");
+    assert!(peak < 300, "the hub's peak resident memory was {peak} MiB");
+
+    let files = tree(&alice, "models", "alice/m").await;
+    let in_git = files
+        .iter()
+        .filter(|(path, size, lfs)| path.starts_with('u') && *size == SIZE as u64 && lfs.is_none())
+        .count();
+    assert_eq!(in_git, 4 * FILES, "every file committed, in git");
+    let sample = raw(&alice, "alice/m", "u3/7.txt").await;
+    assert!(sample.starts_with(b"u3 7\nxx") && sample.len() == SIZE);
+    // The spool is unnamed: nothing is left in the data dir's tmp.
+    let spool = hub.data_dir.join("tmp").join("uploads");
+    assert_eq!(std::fs::read_dir(spool).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn an_upload_is_bounded_by_its_manifest() {
+    let hub = TestHub::start().await;
+    let alice = Browser::sign_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let csrf = alice.csrf().await;
+    let send = |body: Vec<u8>| {
+        alice
+            .client
+            .post(alice.url("/alice/m/upload/main"))
+            .header("x-csrf-token", &csrf)
+            .body(body)
+            .send()
+    };
+    let manifest = |files: Value| {
+        let mut line =
+            serde_json::to_vec(&serde_json::json!({ "summary": "s", "files": files })).unwrap();
+        line.push(b'\n');
+        line
+    };
+
+    // A first line longer than a manifest may be: too large, read no further.
+    let r = send(vec![b' '; 1024 * 1024 + 1]).await.unwrap();
+    assert_eq!(r.status(), 413);
+    // More declared than an upload may carry: refused before any file is read.
+    let mut body = manifest(serde_json::json!([
+        { "path": "a.bin", "size": 40u64 << 30 },
+        { "path": "b.bin", "size": 40u64 << 30 },
+    ]));
+    body.extend_from_slice(b"some bytes");
+    let r = send(body).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let answer: Value = r.json().await.unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().contains("GiB per upload"),
+        "{answer}"
+    );
+    // More bytes than declared, or the same path twice: refused.
+    let mut body = manifest(serde_json::json!([{ "path": "a.txt", "size": 2 }]));
+    body.extend_from_slice(b"abc");
+    assert_eq!(send(body).await.unwrap().status(), 400);
+    let mut body = manifest(serde_json::json!([
+        { "path": "a.txt", "size": 1 },
+        { "path": "./a.txt", "size": 1 },
+    ]));
+    body.extend_from_slice(b"ab");
+    assert_eq!(send(body).await.unwrap().status(), 400);
+    // Nothing was committed.
+    assert_eq!(tree(&alice, "models", "alice/m").await.len(), 1);
+}
+
 #[tokio::test]
 async fn new_edit_and_delete_a_file() {
     let hub = TestHub::start().await;

@@ -16,6 +16,10 @@ use crate::lfs::rules::{LFS_SIZE_THRESHOLD, LfsPatterns, LfsPointer, pattern_lin
 pub enum FileSource {
     /// Plain git blob content (bounded by [`LFS_SIZE_THRESHOLD`]).
     Bytes(Vec<u8>),
+    /// A blob already written to this repo's object database (bounded by
+    /// [`LFS_SIZE_THRESHOLD`]): files staged from a stream go there as they
+    /// arrive instead of into memory.
+    Blob(Oid),
     /// An LFS object already stored and linked to the repo: the commit
     /// writes its pointer.
     Lfs(LfsPointer),
@@ -165,12 +169,22 @@ fn write_blobs(repo: &Repository, ops: &[Operation]) -> Result<Vec<Option<Oid>>>
                 path,
             } => {
                 if bytes.len() as u64 > LFS_SIZE_THRESHOLD {
-                    return Err(Error::PayloadTooLarge(format!(
-                        "{path}: files over {} MB must be stored with Git LFS",
-                        LFS_SIZE_THRESHOLD / (1024 * 1024)
-                    )));
+                    return Err(too_large_for_git(path));
                 }
                 Ok(Some(repo.blob(bytes)?))
+            }
+            Operation::Put {
+                source: FileSource::Blob(oid),
+                path,
+            } => {
+                let (size, kind) = repo.odb()?.read_header(*oid)?;
+                if kind != ObjectType::Blob {
+                    return Err(Error::invalid(format!("{path}: {oid} is not a blob")));
+                }
+                if size as u64 > LFS_SIZE_THRESHOLD {
+                    return Err(too_large_for_git(path));
+                }
+                Ok(Some(*oid))
             }
             Operation::Put {
                 source: FileSource::Lfs(pointer),
@@ -179,6 +193,13 @@ fn write_blobs(repo: &Repository, ops: &[Operation]) -> Result<Vec<Option<Oid>>>
             _ => Ok(None),
         })
         .collect()
+}
+
+fn too_large_for_git(path: &str) -> Error {
+    Error::PayloadTooLarge(format!(
+        "{path}: files over {} MB must be stored with Git LFS",
+        LFS_SIZE_THRESHOLD / (1024 * 1024)
+    ))
 }
 
 fn build_tree(
@@ -199,8 +220,14 @@ fn build_tree(
                     blob.expect("puts have blobs"),
                     FileMode::Blob,
                 );
-                if let (".gitattributes", FileSource::Bytes(b)) = (path.as_str(), source) {
-                    new_gitattributes = Some(String::from_utf8_lossy(b).into_owned());
+                if path == ".gitattributes" {
+                    new_gitattributes = match source {
+                        FileSource::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                        FileSource::Blob(oid) => Some(
+                            String::from_utf8_lossy(repo.find_blob(*oid)?.content()).into_owned(),
+                        ),
+                        FileSource::Lfs(_) => None,
+                    };
                 }
                 if matches!(source, FileSource::Lfs(_)) {
                     uncovered_lfs.push(path.as_str());

@@ -118,6 +118,17 @@ pub async fn refs(
     with_git(hub.repo_dir(repo.id), read::list_refs).await
 }
 
+/// The commit at the tip of `branch`; changes are made on branches only
+/// (a tag or a commit sha is `RevisionNotFound`).
+pub async fn branch_tip(hub: &Hub, repo: &Authorized<impl Level>, branch: &str) -> Result<String> {
+    refs(hub, repo)
+        .await?
+        .into_iter()
+        .find(|(kind, name, _)| *kind == RefKind::Branch && name == branch)
+        .map(|(_, _, commit)| commit)
+        .ok_or_else(|| crate::Error::RevisionNotFound(branch.to_owned()))
+}
+
 /// A resolved commit given by the route, as git's id, if `repo` may read it.
 fn commit_id(repo: &Authorized<impl Level>, commit: &str) -> Result<Oid> {
     repo.check_commit(commit)?;

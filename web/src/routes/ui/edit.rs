@@ -1,8 +1,8 @@
 //! Creating, editing and deleting one file in the browser:
 //! `/{ns}/{name}/new/{rev}`, `/{ns}/{name}/edit/{rev}/{path}` and
 //! `/{ns}/{name}/delete/{rev}/{path}` (a confirmation page, then a POST).
-//! Plain forms; the content goes through the same staging as uploads (so a
-//! file the LFS rule sends to LFS goes there) and the one commit path.
+//! Plain forms; hub-core's editor workflow ([`editor`]) stages the text
+//! like an upload and commits it on the branch tip the form was made from.
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -11,23 +11,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use hub_core::Error;
-use hub_core::commits::{self, NewCommit};
-use hub_core::git::commit::Operation;
-use hub_core::repos::RepoType;
 use hub_core::repos::access::{Authorized, level::Write};
-use hub_core::repos::content;
-use hub_core::uploads;
+use hub_core::repos::{RepoType, content};
+use hub_core::uploads::editor::{self, FileEdit, MAX_EDIT_BYTES};
 use serde::Deserialize;
 
 use super::repo_head::{encode_path, encode_segment};
-use super::repo_routes::{branch_tip, each_kind, repo_url};
+use super::repo_routes::{each_kind, repo_url};
 use super::upload::writable_repo;
 use super::{Frame, page, render};
 use crate::app::AppState;
 use crate::auth::Session;
 
-/// Largest file the editor opens (a textarea is no place for more).
-const MAX_EDIT_BYTES: u64 = 1024 * 1024;
 /// A form carries the text percent-encoded: up to three bytes per byte.
 const MAX_FORM_BYTES: usize = 3 * MAX_EDIT_BYTES as usize + 64 * 1024;
 
@@ -88,7 +83,7 @@ async fn new_form(
             return Ok(Redirect::to("/login").into_response());
         }
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
-        branch_tip(&state, &repo, &rev).await?;
+        content::branch_tip(&state, &repo, &rev).await?;
         Ok(render(&EditPage {
             frame: Frame::new(&session, &path),
             repo_url: repo_url(&repo),
@@ -118,7 +113,7 @@ async fn edit_form(
             return Ok(Redirect::to("/login").into_response());
         }
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
-        let content = editable_text(&state, &repo, &rev, &file).await?;
+        let content = editor::editable_text(&state, &repo, &rev, &file).await?;
         Ok(render(&EditPage {
             frame: Frame::new(&session, &path),
             repo_url: repo_url(&repo),
@@ -133,26 +128,6 @@ async fn edit_form(
     }
     .await;
     page(&session, &path, result)
-}
-
-/// The text of a file the editor may open: in git (not LFS), UTF-8, small.
-async fn editable_text(
-    state: &AppState,
-    repo: &Authorized<Write>,
-    branch: &str,
-    file: &str,
-) -> Result<String, Error> {
-    let tip = branch_tip(state, repo, branch).await?;
-    let entry = content::file_at(state, repo, &tip, file).await?;
-    if entry.lfs.is_some() || entry.size > MAX_EDIT_BYTES {
-        return Err(Error::invalid(
-            "this file is stored in LFS or too large to edit in the browser",
-        ));
-    }
-    let bytes = content::read_small_file(state, repo, &tip, &entry.path)
-        .await?
-        .ok_or_else(|| Error::EntryNotFound(file.to_owned()))?;
-    String::from_utf8(bytes).map_err(|_| Error::invalid("this file is not UTF-8 text"))
 }
 
 /// Handles `POST /{ns}/{name}/new/{rev}`.
@@ -206,58 +181,19 @@ async fn save(
         Ok(repo) => repo,
         Err(e) => return page(&session, &path, Err(e)),
     };
-    let target = existing
-        .clone()
-        .unwrap_or_else(|| form.path.trim().to_owned());
-    // Browsers send a textarea's line breaks as CRLF; files keep the LF the
-    // editor showed.
-    let text = form.content.replace("\r\n", "\n");
-    let summary = match form.summary.trim() {
-        "" if existing.is_some() => format!("Update {target}"),
-        "" => format!("Create {target}"),
-        s => s.to_owned(),
-    };
-    let result = async {
-        if text.len() as u64 > MAX_EDIT_BYTES {
-            return Err(Error::PayloadTooLarge(
-                "the file is too large for the browser editor; upload it instead".into(),
-            ));
-        }
-        let tip = branch_tip(&state, &repo, &rev).await?;
-        if existing.is_none() && content::file_at(&state, &repo, &tip, &target).await.is_ok() {
-            return Err(Error::conflict(format!("{target} already exists")));
-        }
-        let patterns = uploads::lfs_patterns(&state, &repo, &tip).await?;
-        let op = uploads::stage_file(
-            &state,
-            &repo,
-            &patterns,
-            &target,
-            text.len() as u64,
-            &mut text.as_bytes(),
-        )
-        .await?;
-        let written = op.path().to_owned();
-        commits::commit(
-            &state,
-            &repo,
-            NewCommit {
-                branch: Some(rev.clone()),
-                summary: summary.clone(),
-                description: form.description.clone(),
-                operations: vec![op],
-                expected_parent: Some(tip),
-            },
-        )
-        .await?;
-        Ok(written)
-    }
-    .await;
-    match result {
+    let edit = FileEdit::new(
+        rev,
+        existing,
+        &form.path,
+        &form.content,
+        form.summary,
+        form.description,
+    );
+    match editor::save(&state, &repo, &edit).await {
         Ok(written) => Redirect::to(&format!(
             "{}/blob/{}/{}",
             repo_url(&repo),
-            encode_segment(&rev),
+            encode_segment(&edit.branch),
             encode_path(&written)
         ))
         .into_response(),
@@ -266,11 +202,11 @@ async fn save(
                 frame: Frame::new(&session, &path),
                 repo_url: repo_url(&repo),
                 repo,
-                branch: rev,
-                existing,
-                path: target,
-                content: text,
-                summary: form.summary,
+                branch: edit.branch,
+                existing: edit.existing,
+                path: edit.path,
+                content: edit.content,
+                summary: edit.summary,
                 error: Some(e.to_string()),
             };
             (StatusCode::UNPROCESSABLE_ENTITY, render(&body)).into_response()
@@ -302,14 +238,13 @@ async fn delete_form(
             return Ok(Redirect::to("/login").into_response());
         }
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
-        let tip = branch_tip(&state, &repo, &rev).await?;
-        let entry = content::file_at(&state, &repo, &tip, &file).await?;
+        let file = editor::deletable_file(&state, &repo, &rev, &file).await?;
         Ok(render(&DeletePage {
             frame: Frame::new(&session, &path),
             repo_url: repo_url(&repo),
             repo,
             branch: rev,
-            path: entry.path,
+            path: file,
         }))
     }
     .await;
@@ -335,24 +270,7 @@ async fn delete_file(
     let result = async {
         session.verify_csrf(&form.csrf)?;
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
-        let tip = branch_tip(&state, &repo, &rev).await?;
-        let entry = content::file_at(&state, &repo, &tip, &file).await?;
-        let summary = match form.summary.trim() {
-            "" => format!("Delete {}", entry.path),
-            s => s.to_owned(),
-        };
-        commits::commit(
-            &state,
-            &repo,
-            NewCommit {
-                branch: Some(rev.clone()),
-                summary,
-                description: String::new(),
-                operations: vec![Operation::Delete { path: entry.path }],
-                expected_parent: Some(tip),
-            },
-        )
-        .await?;
+        editor::delete(&state, &repo, &rev, &file, &form.summary).await?;
         Ok(Redirect::to(&repo_url(&repo)).into_response())
     }
     .await;

@@ -4,9 +4,6 @@
 
 use axum::Router;
 use axum::routing::MethodRouter;
-use hub_core::Error;
-use hub_core::repos::access::{Authorized, level::Level};
-use hub_core::repos::content::{self, RefKind};
 use hub_core::repos::{Repo, RepoType};
 
 use crate::app::AppState;
@@ -30,19 +27,4 @@ pub fn each_kind(
 /// The page of a repo: `/{prefix}{ns}/{name}`.
 pub fn repo_url(repo: &Repo) -> String {
     format!("/{}{}", repo.kind().url_prefix(), repo.full_name())
-}
-
-/// The commit at the tip of `branch`; changes are made on branches only
-/// (a tag or a commit sha is `RevisionNotFound`).
-pub async fn branch_tip(
-    state: &AppState,
-    repo: &Authorized<impl Level>,
-    branch: &str,
-) -> Result<String, Error> {
-    content::refs(state, repo)
-        .await?
-        .into_iter()
-        .find(|(kind, name, _)| *kind == RefKind::Branch && name == branch)
-        .map(|(_, _, commit)| commit)
-        .ok_or_else(|| Error::RevisionNotFound(branch.to_owned()))
 }
