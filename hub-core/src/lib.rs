@@ -25,6 +25,7 @@ pub mod repos;
 pub mod search;
 pub mod secret;
 pub mod storage;
+pub mod text;
 pub mod uploads;
 pub mod xet;
 

@@ -663,6 +663,85 @@ fn parquet_file(groups: i64) -> Vec<u8> {
     out
 }
 
+/// A Parquet file of one row: a single string of `len` zero bytes in one
+/// zstd page. 1000 MiB of zeros compress to about 32 KB.
+fn parquet_bomb(len: usize) -> Vec<u8> {
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::data_type::{ByteArray, ByteArrayType};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message schema { REQUIRED BYTE_ARRAY s (UTF8); }",
+        )
+        .unwrap(),
+    );
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .build();
+    let mut out = Vec::new();
+    let mut writer = SerializedFileWriter::new(&mut out, schema, Arc::new(props)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut col = group.next_column().unwrap().unwrap();
+    col.typed::<ByteArrayType>()
+        .write_batch(&[ByteArray::from(vec![0u8; len])], None, None)
+        .unwrap();
+    col.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+    out
+}
+
+/// Issue 11, defect 2: a 32 KB Parquet file holding one 1000 MiB zstd
+/// string took the hub to 2 GB per anonymous preview. The viewer now sees
+/// the expanded size before decoding and says the file is too large, and
+/// four previews at once leave the hub's memory where it was.
+#[tokio::test]
+async fn dataset_viewer_refuses_a_decompression_bomb_with_bounded_memory() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "bomb", false)
+            .await
+            .status,
+        200
+    );
+    let bomb = parquet_bomb(1000 << 20);
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    let oid = upload_lfs(&hub, &token, "datasets/alice/bomb", &bomb).await;
+    commit(
+        &api,
+        "datasets",
+        "alice/bomb",
+        "bomb",
+        &[lfs_op("data/bomb.parquet", &oid, bomb.len())],
+    )
+    .await;
+    let before = hub.memory_mib("VmRSS");
+    let previews = (0..4).map(|_| async {
+        let anon = browser();
+        page(
+            &anon,
+            &hub,
+            "/datasets/alice/bomb/viewer/main/data/bomb.parquet",
+            "en",
+        )
+        .await
+    });
+    for html in futures::future::join_all(previews).await {
+        assert!(html.contains("would take more than the limit"), "{html}");
+    }
+    let peak = hub.memory_mib("VmHWM");
+    println!(
+        "parquet bomb: {} bytes on disk; hub RSS {before} MiB before, peak {peak} MiB after 4 previews",
+        bomb.len()
+    );
+    assert!(peak < 300, "the hub's peak RSS reached {peak} MiB");
+}
+
 #[tokio::test]
 async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     let hub = TestHub::start().await;
@@ -1024,4 +1103,147 @@ async fn hostile_model_cards_render_harmlessly() {
     );
     let html = page(&anon, &hub, "/alice/xss/blob/main/README.md", "en").await;
     assert!(!html.to_ascii_lowercase().contains("<iframe"));
+}
+
+/// Issue 11, defect 3 (the read side): commits with a 15 MB message made a
+/// page of `GET /api/models/{id}/commits/main` 300 MB, and the page of a
+/// commit adding 200 × 10 MB text files took 1.6 GB because every diff was
+/// built before the display cut. Such commits are written straight into the
+/// bare repo here (as an import or a hub without the write cap would have),
+/// then listed and shown: messages are cut, large blobs are summarised
+/// without being loaded, and the hub's memory stays small.
+#[tokio::test]
+async fn history_and_diffs_stay_small_whatever_the_commits_hold() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "huge", false)
+            .await
+            .status,
+        200
+    );
+    commit(
+        &api,
+        "models",
+        "alice/huge",
+        "start",
+        &[file_op("README.md", b"# huge\n")],
+    )
+    .await;
+    let info = api.get("/api/models/alice/huge").await;
+    let dir = hub.git_dir(info.body["_id"].as_str().unwrap().parse().unwrap());
+    let (heavy_commit, files) = tokio::task::spawn_blocking(move || {
+        let repo = git2::Repository::open_bare(&dir).unwrap();
+        repo.config()
+            .unwrap()
+            .set_i32("core.loosecompression", 1)
+            .unwrap();
+        let sig = git2::Signature::now("alice", "alice@example.com").unwrap();
+        let mut parent = repo
+            .find_reference("refs/heads/main")
+            .unwrap()
+            .peel_to_commit()
+            .unwrap();
+        // 40 text files of 10 MB in one commit.
+        let mut tree = repo.treebuilder(Some(&parent.tree().unwrap())).unwrap();
+        let mut text = String::new();
+        let mut n = 0;
+        while text.len() < 10 << 20 {
+            text.push_str(&format!("line {n} of a large text file\n"));
+            n += 1;
+        }
+        let files = 40;
+        for i in 0..files {
+            let blob = repo.blob(format!("{i}\n{text}").as_bytes()).unwrap();
+            tree.insert(format!("big-{i}.txt"), blob, 0o100644).unwrap();
+        }
+        let tree = repo.find_tree(tree.write().unwrap()).unwrap();
+        let id = repo
+            .commit(
+                None,
+                &sig,
+                &sig,
+                "add 40 large text files",
+                &tree,
+                &[&parent],
+            )
+            .unwrap();
+        parent = repo.find_commit(id).unwrap();
+        let heavy = id;
+        // Then 20 commits whose message is 15 MB.
+        let message = format!(
+            "summary\n\n{}",
+            "a very long description. ".repeat((15 << 20) / 25)
+        );
+        for _ in 0..20 {
+            let id = repo
+                .commit(None, &sig, &sig, &message, &tree, &[&parent])
+                .unwrap();
+            parent = repo.find_commit(id).unwrap();
+        }
+        repo.reference("refs/heads/main", parent.id(), true, "test: heavy history")
+            .unwrap();
+        (heavy.to_string(), files)
+    })
+    .await
+    .unwrap();
+
+    let before = hub.memory_mib("VmRSS");
+    let lists = (0..8).map(|_| async {
+        let r = reqwest::get(format!("{}/api/models/alice/huge/commits/main", hub.url))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap().len()
+    });
+    let sizes = futures::future::join_all(lists).await;
+    let listing = sizes[0];
+    assert!(listing < 1 << 20, "a page of history is {listing} bytes");
+    let commits: Value = serde_json::from_slice(
+        &reqwest::get(format!("{}/api/models/alice/huge/commits/main", hub.url))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let message = commits[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("summary\n\na very long") && message.ends_with('…'));
+    assert_eq!(commits[0]["title"], "summary");
+
+    let anon = browser();
+    let started = std::time::Instant::now();
+    let html = page(
+        &anon,
+        &hub,
+        &format!("/alice/huge/commit/{heavy_commit}"),
+        "en",
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        html.matches("diff not shown").count(),
+        files,
+        "{}",
+        &html[..2000.min(html.len())]
+    );
+    assert!(
+        html.len() < 1 << 20,
+        "the commit page is {} bytes",
+        html.len()
+    );
+    // The commit page of one heavy-message commit is cut as well.
+    let html = page(&anon, &hub, "/alice/huge/commit/main", "en").await;
+    assert!(
+        html.len() < 1 << 20,
+        "the commit page is {} bytes",
+        html.len()
+    );
+    let peak = hub.memory_mib("VmHWM");
+    println!(
+        "heavy history: listing {listing} bytes, commit page in {took:?}; hub RSS {before} MiB before, peak {peak} MiB"
+    );
+    assert!(peak < 300, "the hub's peak RSS reached {peak} MiB");
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::lfs::rules::{LfsPointer, MAX_POINTER_SIZE};
+use crate::text::truncate;
 
 /// Resolves a branch, a tag, `refs/heads/x`, `refs/tags/x`, or a full or
 /// abbreviated commit sha to a commit id.
@@ -285,12 +286,28 @@ pub struct CommitInfo {
     pub parents: Vec<String>,
 }
 
+/// Longest commit message a listing or commit page carries. New commits are
+/// capped at write; older or pushed ones may be longer and are cut here, so
+/// that a page of history stays small whatever is in the repo.
+pub const MAX_LISTED_MESSAGE: usize = 16 * 1024;
+/// Longest commit title (the message's first line) carried.
+pub const MAX_LISTED_TITLE: usize = 1024;
+
 fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
-    let message = commit.message().unwrap_or("").to_owned();
+    let full = String::from_utf8_lossy(commit.message_bytes());
+    let title = full.lines().next().unwrap_or("");
+    let cut = |text: &str, max: usize| {
+        let kept = truncate(text, max);
+        if kept.len() < text.len() {
+            format!("{kept}…")
+        } else {
+            kept.to_owned()
+        }
+    };
     CommitInfo {
         id: commit.id().to_string(),
-        title: message.lines().next().unwrap_or("").to_owned(),
-        message,
+        title: cut(title, MAX_LISTED_TITLE),
+        message: cut(&full, MAX_LISTED_MESSAGE),
         authors: vec![commit.author().name().unwrap_or("").to_owned()],
         date: Utc
             .timestamp_opt(commit.time().seconds(), 0)
@@ -327,12 +344,28 @@ pub struct FileDiff {
     pub old_path: Option<String>,
     pub new_path: Option<String>,
     pub status: String,
-    /// Unified diff text; `None` for binary or LFS files (see `summary`).
+    /// Unified diff text; `None` for binary, LFS and large files, and past
+    /// the commit's diff budget (see `summary` and `truncated`).
     pub patch: Option<String>,
     pub summary: Option<String>,
+    /// The patch was cut, or not built because the commit's diff budget
+    /// was spent on earlier files.
+    pub truncated: bool,
 }
 
-/// The changes a commit made against its first parent.
+/// Files of one commit whose patch is built; the rest are listed by name.
+pub const MAX_FILES_WITH_PATCH: usize = 100;
+/// Blobs larger than this (on either side) are summarised, never diffed:
+/// building a patch loads both blobs whole.
+pub const MAX_DIFF_BLOB: usize = 1 << 20;
+/// Longest patch text kept for one file, cut at a line.
+pub const MAX_PATCH_BYTES: usize = 200_000;
+/// Patch text kept for a whole commit.
+pub const MAX_DIFF_BYTES: usize = 2 << 20;
+
+/// The changes a commit made against its first parent, within the limits
+/// above: however many or large the files, a diff costs at most about
+/// [`MAX_DIFF_BYTES`] of patch text and loads no blob over [`MAX_DIFF_BLOB`].
 pub fn diff_commit(repo: &Repository, oid: Oid) -> Result<Vec<FileDiff>> {
     let commit = repo.find_commit(oid)?;
     let new_tree = commit.tree()?;
@@ -341,6 +374,15 @@ pub fn diff_commit(repo: &Repository, oid: Oid) -> Result<Vec<FileDiff>> {
         Err(_) => None,
     };
     let diff = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
+    let odb = repo.odb()?;
+    // A blob's size from its header, without loading it.
+    let size_of = |f: &git2::DiffFile<'_>| -> usize {
+        if f.id().is_zero() {
+            return 0;
+        }
+        odb.read_header(f.id()).map_or(0, |(size, _)| size)
+    };
+    let (mut patched, mut spent) = (0usize, 0usize);
     let mut out = Vec::new();
     for (i, delta) in diff.deltas().enumerate() {
         let path_of = |f: git2::DiffFile<'_>| f.path().map(|p| p.to_string_lossy().into_owned());
@@ -350,39 +392,57 @@ pub fn diff_commit(repo: &Repository, oid: Oid) -> Result<Vec<FileDiff>> {
         let new_path = (!delta.new_file().id().is_zero())
             .then(|| path_of(delta.new_file()))
             .flatten();
-        let pointer = |f: git2::DiffFile<'_>| {
-            repo.find_blob(f.id()).ok().and_then(|b| {
-                (b.size() <= MAX_POINTER_SIZE)
-                    .then(|| LfsPointer::parse(b.content()))
-                    .flatten()
-            })
+        let (old_size, new_size) = (size_of(&delta.old_file()), size_of(&delta.new_file()));
+        let pointer = |f: git2::DiffFile<'_>, size: usize| {
+            if f.id().is_zero() || size > MAX_POINTER_SIZE {
+                return None;
+            }
+            repo.find_blob(f.id())
+                .ok()
+                .and_then(|b| LfsPointer::parse(b.content()))
         };
-        let (old_lfs, new_lfs) = (pointer(delta.old_file()), pointer(delta.new_file()));
-        let (patch, summary) = if old_lfs.is_some() || new_lfs.is_some() {
+        let (old_lfs, new_lfs) = (
+            pointer(delta.old_file(), old_size),
+            pointer(delta.new_file(), new_size),
+        );
+        let (mut patch, mut summary, mut truncated) = (None, None, false);
+        if old_lfs.is_some() || new_lfs.is_some() {
             let describe = |p: Option<LfsPointer>| {
                 p.map(|p| format!("LFS {} ({} bytes)", &p.oid[..12], p.size))
             };
-            let text = match (describe(old_lfs), describe(new_lfs)) {
+            summary = Some(match (describe(old_lfs), describe(new_lfs)) {
                 (Some(a), Some(b)) => format!("{a} → {b}"),
                 (None, Some(b)) => format!("added {b}"),
                 (Some(a), None) => format!("removed {a}"),
                 (None, None) => String::new(),
-            };
-            (None, Some(text))
+            });
+        } else if old_size.max(new_size) > MAX_DIFF_BLOB {
+            summary = Some(format!(
+                "large file ({} bytes): diff not shown",
+                old_size.max(new_size)
+            ));
+        } else if patched >= MAX_FILES_WITH_PATCH || spent >= MAX_DIFF_BYTES {
+            truncated = true;
         } else {
             // Whether a file is binary is known once its content is loaded,
             // which making the patch does.
             match git2::Patch::from_diff(&diff, i)? {
-                Some(patch) if patch.delta().flags().is_binary() => {
-                    (None, Some("binary file".to_owned()))
+                Some(p) if p.delta().flags().is_binary() => {
+                    summary = Some("binary file".to_owned());
                 }
-                Some(mut patch) => (
-                    Some(String::from_utf8_lossy(&patch.to_buf()?).into_owned()),
-                    None,
-                ),
-                None => (None, Some("binary file".to_owned())),
+                Some(mut p) => {
+                    let buf = p.to_buf()?;
+                    let text = String::from_utf8_lossy(&buf);
+                    let limit = MAX_PATCH_BYTES.min(MAX_DIFF_BYTES - spent);
+                    let kept = cut_at_line(&text, limit);
+                    truncated = kept.len() < text.len();
+                    spent += kept.len();
+                    patched += 1;
+                    patch = Some(kept.to_owned());
+                }
+                None => summary = Some("binary file".to_owned()),
             }
-        };
+        }
         let status = format!("{:?}", delta.status()).to_lowercase();
         out.push(FileDiff {
             old_path,
@@ -390,9 +450,22 @@ pub fn diff_commit(repo: &Repository, oid: Oid) -> Result<Vec<FileDiff>> {
             status,
             patch,
             summary,
+            truncated,
         });
     }
     Ok(out)
+}
+
+/// At most `max` bytes of `text`, ending after a whole line.
+fn cut_at_line(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let head = truncate(text, max);
+    match head.rfind('\n') {
+        Some(end) => &head[..=end],
+        None => "",
+    }
 }
 
 /// Branches and tags with their targets (tags peeled to commits).

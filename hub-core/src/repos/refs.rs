@@ -11,6 +11,7 @@ use crate::cards::parse_card;
 use crate::error::Result;
 use crate::git::{self, read};
 use crate::hub::Hub;
+use crate::text::truncate;
 
 /// Records a repo's refs, head and card as git has them now. Idempotent:
 /// run after every commit and push, and for every repo at start-up.
@@ -108,15 +109,6 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
 
 /// How much of a model card is kept for search.
 const MAX_CARD_TEXT: usize = 100 * 1024;
-
-/// At most `max` bytes of `text`, cut at a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
 
 /// At start-up: bring every repo's records in line with git, in case the
 /// hub stopped between a ref update and its after-commit step.

@@ -18,10 +18,6 @@ use crate::auth::Session;
 
 /// Commits on one page of the history.
 const PAGE_SIZE: usize = 30;
-/// Longest diff text shown for one file; longer ones are cut.
-const MAX_PATCH_BYTES: usize = 200_000;
-/// Most files whose diff is shown; the rest are listed by name.
-const MAX_FILES_WITH_PATCH: usize = 100;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
@@ -148,8 +144,7 @@ async fn commit(
         let (commit, diffs) = content::commit_with_diff(&state, &head.repo, &sha).await?;
         let files = diffs
             .into_iter()
-            .enumerate()
-            .map(|(i, diff)| {
+            .map(|diff| {
                 let path = diff
                     .new_path
                     .clone()
@@ -159,11 +154,9 @@ async fn commit(
                     .new_path
                     .as_ref()
                     .map(|p| format!("{}/blob/{}/{}", head.base, commit.id, encode_path(p)));
-                let (lines, cut) = match &diff.patch {
-                    Some(patch) if i < MAX_FILES_WITH_PATCH => patch_lines(patch),
-                    Some(_) => (Vec::new(), true),
-                    None => (Vec::new(), false),
-                };
+                // hub-core bounds the diff; this only classifies its lines.
+                let lines = diff.patch.as_deref().map(patch_lines).unwrap_or_default();
+                let cut = diff.truncated;
                 DiffView {
                     diff,
                     path,
@@ -185,27 +178,20 @@ async fn commit(
 }
 
 /// A unified diff's lines after the file header, each with its class.
-fn patch_lines(patch: &str) -> (Vec<(&'static str, String)>, bool) {
-    let mut out = Vec::new();
-    let mut used = 0;
-    let body = patch
+fn patch_lines(patch: &str) -> Vec<(&'static str, String)> {
+    patch
         .lines()
         .skip_while(|l| !l.starts_with("@@"))
-        .collect::<Vec<_>>();
-    for line in body {
-        used += line.len() + 1;
-        if used > MAX_PATCH_BYTES {
-            return (out, true);
-        }
-        let class = match line.as_bytes().first() {
-            Some(b'+') => "add",
-            Some(b'-') => "del",
-            Some(b'@') => "hunk",
-            _ => "ctx",
-        };
-        out.push((class, line.to_owned()));
-    }
-    (out, false)
+        .map(|line| {
+            let class = match line.as_bytes().first() {
+                Some(b'+') => "add",
+                Some(b'-') => "del",
+                Some(b'@') => "hunk",
+                _ => "ctx",
+            };
+            (class, line.to_owned())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -215,9 +201,7 @@ mod tests {
     #[test]
     fn classes_of_diff_lines() {
         let patch = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n same\n";
-        let (lines, cut) = patch_lines(patch);
-        let classes: Vec<_> = lines.iter().map(|(c, _)| *c).collect();
+        let classes: Vec<_> = patch_lines(patch).iter().map(|(c, _)| *c).collect();
         assert_eq!(classes, ["hunk", "del", "add", "ctx"]);
-        assert!(!cut);
     }
 }
