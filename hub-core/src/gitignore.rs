@@ -1,4 +1,5 @@
-//! `.gitignore` rules, for the one place the hub applies them: telling an
+//! `.gitignore` rules (matched by [`crate::wildmatch`], as `.gitattributes`
+//! patterns are), for the one place the hub applies them: telling an
 //! uploading client which of its files git would ignore (`shouldIgnore` in
 //! the preupload API). Pure functions, no I/O.
 //!
@@ -10,7 +11,7 @@
 //! say (git never looks inside an ignored folder). Only the root
 //! `.gitignore` is modelled.
 
-use globset::{GlobBuilder, GlobMatcher};
+use crate::wildmatch::Pattern;
 
 #[derive(Debug, Clone, Default)]
 pub struct IgnoreRules {
@@ -19,7 +20,7 @@ pub struct IgnoreRules {
 
 #[derive(Debug, Clone)]
 struct Rule {
-    glob: GlobMatcher,
+    pattern: Pattern,
     negated: bool,
     folders_only: bool,
 }
@@ -53,7 +54,7 @@ impl IgnoreRules {
         self.rules
             .iter()
             .rev()
-            .find(|r| (is_folder || !r.folders_only) && r.glob.is_match(path))
+            .find(|r| (is_folder || !r.folders_only) && r.pattern.matches(path.as_bytes()))
             .map(|r| !r.negated)
     }
 }
@@ -74,19 +75,8 @@ fn parse_line(line: &str) -> Option<Rule> {
     if line.is_empty() {
         return None;
     }
-    let glob = if line.contains('/') {
-        line.trim_start_matches('/').to_owned()
-    } else {
-        format!("**/{line}")
-    };
-    let glob = GlobBuilder::new(&glob)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
-        .ok()?
-        .compile_matcher();
     Some(Rule {
-        glob,
+        pattern: Pattern::compile(line.as_bytes())?,
         negated,
         folders_only,
     })

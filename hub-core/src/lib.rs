@@ -27,6 +27,7 @@ pub mod secret;
 pub mod storage;
 pub mod text;
 pub mod uploads;
+pub mod wildmatch;
 pub mod xet;
 
 pub use error::{Error, Result};
