@@ -14,6 +14,7 @@ mod repo_path;
 mod request;
 mod routes;
 mod serve;
+mod sse;
 mod tls;
 
 use clap::Parser;

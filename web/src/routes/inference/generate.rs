@@ -1,13 +1,12 @@
 //! `POST /api/inference/{ns}/{name}` and `.../stream`, in TGI's shapes.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use hub_core::Error;
 use hub_core::inference::{self, Caller, EmbedRequest, GenerateRequest, Update, Watch, model};
@@ -20,6 +19,7 @@ use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::ApiError;
 use crate::request::Origin;
+use crate::sse::EventSource;
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -187,9 +187,7 @@ async fn stream_generation(
     // The widget asks for queue and loading events; TGI clients would choke
     // on them, so they get none, and the answer's status waits for the
     // first output (a request refused while queued is still a 429).
-    let queue_events = headers
-        .get("x-queue-events")
-        .is_some_and(|v| v.as_bytes() == b"1");
+    let queue_events = crate::sse::wants_queue_events(headers);
     let mut watch = submission.watch;
     let first = if queue_events {
         None
@@ -210,16 +208,7 @@ async fn stream_generation(
         input_length: 0,
         ended: false,
     };
-    let events = futures::stream::unfold(state, |mut s| async move {
-        s.next_event().await.map(|e| (Ok::<_, Infallible>(e), s))
-    });
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response();
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", "no".parse().unwrap());
-    Ok(response)
+    Ok(crate::sse::response(state))
 }
 
 /// The SSE events of one generation. TGI puts the whole text and the
@@ -236,8 +225,14 @@ struct TgiStream {
     ended: bool,
 }
 
-impl TgiStream {
+impl EventSource for TgiStream {
     async fn next_event(&mut self) -> Option<Event> {
+        self.advance().await
+    }
+}
+
+impl TgiStream {
+    async fn advance(&mut self) -> Option<Event> {
         if self.ended {
             return None;
         }

@@ -123,7 +123,7 @@ pub async fn create(
             created: now(),
             shape: Shape::Chat,
             include_usage: request.stream_options.unwrap_or_default().include_usage,
-            queue_events: sse::wants_queue_events(&headers),
+            queue_events: crate::sse::wants_queue_events(&headers),
         };
         return sse::respond(header, watch).await;
     }

@@ -3,14 +3,14 @@
 //! plain completions (`text_completion`, text in `text`).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use hub_core::inference::{Update, Watch};
 use serde_json::{Value, json};
 
 use super::{OpenAiError, finish_reason};
+use crate::sse::EventSource;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -73,7 +73,7 @@ fn data(value: &Value) -> Event {
     Event::default().data(value.to_string())
 }
 
-impl ChunkStream {
+impl EventSource for ChunkStream {
     async fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(e) = self.pending.pop_front() {
@@ -138,13 +138,6 @@ impl ChunkStream {
     }
 }
 
-/// Whether the request asked for queue and loading events.
-pub fn wants_queue_events(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get("x-queue-events")
-        .is_some_and(|v| v.as_bytes() == b"1")
-}
-
 /// The streamed answer. Unless queue events were asked for, the headers
 /// wait for the first output (so a request refused while queued still gets
 /// its own status); that output is `first`.
@@ -166,14 +159,5 @@ pub async fn respond(header: Header, mut watch: Watch) -> Result<Response, OpenA
         prompt_tokens: 0,
         ended: false,
     };
-    let events = futures::stream::unfold(state, |mut s| async move {
-        s.next_event().await.map(|e| (Ok::<_, Infallible>(e), s))
-    });
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response();
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", "no".parse().unwrap());
-    Ok(response)
+    Ok(crate::sse::response(state))
 }
