@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use hub_core::db::launcher::PrivateCluster;
 use serde_json::{Value, json};
 
+pub mod browser;
 pub mod cluster;
 pub mod proxy;
 

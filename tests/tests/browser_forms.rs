@@ -2,22 +2,11 @@
 //! as a browser submits them (cookies, CSRF tokens, redirects).
 
 use tests::TestHub;
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+use tests::browser::client as browser;
 
 /// The CSRF token embedded in a page's forms.
 fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("page has a CSRF field")
-        + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_owned()
+    tests::browser::csrf_of(html).expect("page has a CSRF field")
 }
 
 #[tokio::test]

@@ -10,14 +10,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tests::{Api, TestHub, file_op, lfs_op, upload_lfs};
 
-/// A browser: cookies kept, redirects not followed (the tests check them).
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+// A browser: cookies kept, redirects not followed (the tests check them).
+use tests::browser::client as browser;
 
 /// A browser signed in as `user` (created with password `password-123`).
 async fn signed_in(hub: &TestHub, user: &str) -> reqwest::Client {

@@ -8,127 +8,45 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tests::TestHub;
+use tests::browser::Browser;
 
-/// A browser session on the hub: a cookie jar, no automatic redirects.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
+/// A browser signed up as `name` (password [`tests::browser::PASSWORD`]).
+async fn signed_up(hub: &TestHub, name: &str) -> Browser {
+    let b = Browser::new(&hub.url);
+    b.sign_up(name).await;
+    b
 }
 
-impl Browser {
-    fn new(hub: &TestHub) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: hub.url.clone(),
-        }
+/// Sends the upload page's streamed body: a manifest line, then the files.
+async fn upload(
+    b: &Browser,
+    repo_path: &str,
+    files: &[(&str, &[u8])],
+    csrf: Option<&str>,
+    declared_extra: u64,
+) -> (StatusCode, Value) {
+    let manifest = serde_json::json!({
+        "summary": "Upload from the page",
+        "files": files.iter().enumerate().map(|(i, (path, bytes))| serde_json::json!({
+            "path": path,
+            "size": bytes.len() as u64 + if i == 0 { declared_extra } else { 0 },
+        })).collect::<Vec<_>>(),
+    });
+    let mut body = serde_json::to_vec(&manifest).unwrap();
+    body.push(b'\n');
+    for (_, bytes) in files {
+        body.extend_from_slice(bytes);
     }
-
-    /// Signs up `name` (password `long-enough`) through the form.
-    async fn sign_up(hub: &TestHub, name: &str) -> Browser {
-        let b = Browser::new(hub);
-        let r = b
-            .client
-            .post(b.url("/signup"))
-            .form(&[
-                ("username", name),
-                ("email", &format!("{name}@example.com")),
-                ("password", "long-enough"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303, "sign-up of {name}");
-        b
+    let mut request = b
+        .client
+        .post(b.url(&format!("{repo_path}/upload/main")))
+        .body(body);
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
     }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .header("accept-language", "en")
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    /// The CSRF token of this session, from any page's forms.
-    async fn csrf(&self) -> String {
-        let (_, html) = self.get("/settings/tokens").await;
-        csrf_of(&html)
-    }
-
-    /// Posts a form with this session's CSRF token added.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let csrf = self.csrf().await;
-        let mut form = vec![("csrf", csrf.as_str())];
-        form.extend_from_slice(fields);
-        self.client
-            .post(self.url(path))
-            .header("accept-language", "en")
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn create_repo(&self, owner: &str, name: &str, kind: &str, private: bool) {
-        let mut fields = vec![("owner", owner), ("name", name), ("repo_type", kind)];
-        if private {
-            fields.push(("private", "1"));
-        }
-        let r = self.post("/new", &fields).await;
-        assert_eq!(r.status(), 303, "create {owner}/{name}");
-    }
-
-    /// Sends the upload page's streamed body: a manifest line, then the files.
-    async fn upload(
-        &self,
-        repo_path: &str,
-        files: &[(&str, &[u8])],
-        csrf: Option<&str>,
-        declared_extra: u64,
-    ) -> (StatusCode, Value) {
-        let manifest = serde_json::json!({
-            "summary": "Upload from the page",
-            "files": files.iter().enumerate().map(|(i, (path, bytes))| serde_json::json!({
-                "path": path,
-                "size": bytes.len() as u64 + if i == 0 { declared_extra } else { 0 },
-            })).collect::<Vec<_>>(),
-        });
-        let mut body = serde_json::to_vec(&manifest).unwrap();
-        body.push(b'\n');
-        for (_, bytes) in files {
-            body.extend_from_slice(bytes);
-        }
-        let mut request = self
-            .client
-            .post(self.url(&format!("{repo_path}/upload/main")))
-            .body(body);
-        if let Some(csrf) = csrf {
-            request = request.header("x-csrf-token", csrf);
-        }
-        let r = request.send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
-
-/// The CSRF token embedded in a page's forms.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("page has a CSRF field")
-        + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_owned()
+    let r = request.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// Every `<form method="post">` of a page carries a CSRF field, and the
@@ -196,7 +114,7 @@ async fn raw(b: &Browser, repo: &str, path: &str) -> Vec<u8> {
 #[tokio::test]
 async fn upload_page_commits_small_and_lfs_files() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
+    let alice = signed_up(&hub, "alice").await;
     alice.create_repo("alice", "m", "model", false).await;
 
     let (status, html) = alice.get("/alice/m/upload/main").await;
@@ -233,20 +151,15 @@ async fn upload_page_commits_small_and_lfs_files() {
     let csrf = alice.csrf().await;
 
     // Without the CSRF header the session may not upload; nothing changes.
-    let (status, _) = alice
-        .upload("/alice/m", &[("README.md", readme)], None, 0)
-        .await;
+    let (status, _) = upload(&alice, "/alice/m", &[("README.md", readme)], None, 0).await;
     assert_eq!(status, 403);
     // A body shorter than its manifest says is refused; nothing is committed.
-    let (status, answer) = alice
-        .upload("/alice/m", &[("README.md", readme)], Some(&csrf), 5)
-        .await;
+    let (status, answer) =
+        upload(&alice, "/alice/m", &[("README.md", readme)], Some(&csrf), 5).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("ended early"));
     // A hostile path is refused.
-    let (status, _) = alice
-        .upload("/alice/m", &[("../x.txt", b"x")], Some(&csrf), 0)
-        .await;
+    let (status, _) = upload(&alice, "/alice/m", &[("../x.txt", b"x")], Some(&csrf), 0).await;
     assert_eq!(status, 400);
     assert_eq!(
         tree(&alice, "models", "alice/m").await.len(),
@@ -254,14 +167,14 @@ async fn upload_page_commits_small_and_lfs_files() {
         "only .gitattributes"
     );
 
-    let (status, answer) = alice
-        .upload(
-            "/alice/m",
-            &[("README.md", readme), ("weights/big.txt", &big)],
-            Some(&csrf),
-            0,
-        )
-        .await;
+    let (status, answer) = upload(
+        &alice,
+        "/alice/m",
+        &[("README.md", readme), ("weights/big.txt", &big)],
+        Some(&csrf),
+        0,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["url"], "/alice/m");
     assert_eq!(answer["commit"].as_str().unwrap().len(), 40);
@@ -279,15 +192,13 @@ async fn upload_page_commits_small_and_lfs_files() {
     assert_eq!(raw(&alice, "alice/m", "README.md").await, readme);
 
     // Another user may not upload, and does not see the page.
-    let bob = Browser::sign_up(&hub, "bob").await;
+    let bob = signed_up(&hub, "bob").await;
     assert_eq!(bob.get("/alice/m/upload/main").await.0, 404);
     let bob_csrf = bob.csrf().await;
-    let (status, _) = bob
-        .upload("/alice/m", &[("x.txt", b"x")], Some(&bob_csrf), 0)
-        .await;
+    let (status, _) = upload(&bob, "/alice/m", &[("x.txt", b"x")], Some(&bob_csrf), 0).await;
     assert_eq!(status, 403);
     // Anonymous visitors are sent to log in; an unknown branch is not found.
-    let anon = Browser::new(&hub);
+    let anon = Browser::new(&hub.url);
     let r = anon
         .client
         .get(anon.url("/alice/m/upload/main"))
@@ -301,14 +212,14 @@ async fn upload_page_commits_small_and_lfs_files() {
     // Datasets live under /datasets/.
     alice.create_repo("alice", "d", "dataset", false).await;
     assert_eq!(alice.get("/datasets/alice/d/upload/main").await.0, 200);
-    let (status, _) = alice
-        .upload(
-            "/datasets/alice/d",
-            &[("train.csv", b"a,b\n1,2\n")],
-            Some(&csrf),
-            0,
-        )
-        .await;
+    let (status, _) = upload(
+        &alice,
+        "/datasets/alice/d",
+        &[("train.csv", b"a,b\n1,2\n")],
+        Some(&csrf),
+        0,
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(
         tree(&alice, "datasets", "alice/d")
@@ -371,7 +282,7 @@ async fn upload_generated(
 #[tokio::test]
 async fn many_small_files_in_parallel_uploads_keep_the_hub_memory_bounded() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
+    let alice = signed_up(&hub, "alice").await;
     alice.create_repo("alice", "m", "model", false).await;
     let csrf = alice.csrf().await;
 
@@ -406,7 +317,7 @@ async fn many_small_files_in_parallel_uploads_keep_the_hub_memory_bounded() {
 #[tokio::test]
 async fn an_upload_is_bounded_by_its_manifest() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
+    let alice = signed_up(&hub, "alice").await;
     alice.create_repo("alice", "m", "model", false).await;
     let csrf = alice.csrf().await;
     let send = |body: Vec<u8>| {
@@ -457,7 +368,7 @@ async fn an_upload_is_bounded_by_its_manifest() {
 #[tokio::test]
 async fn new_edit_and_delete_a_file() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
+    let alice = signed_up(&hub, "alice").await;
     alice.create_repo("alice", "m", "model", false).await;
 
     let (status, html) = alice.get("/alice/m/new/main").await;
@@ -554,7 +465,7 @@ async fn new_edit_and_delete_a_file() {
     assert!(html.contains("href=\"/alice/m/delete/main/.gitattributes\""));
 
     // Other users: not found, for every editing page.
-    let bob = Browser::sign_up(&hub, "bob").await;
+    let bob = signed_up(&hub, "bob").await;
     for path in [
         "/alice/m/new/main",
         "/alice/m/edit/main/.gitattributes",
@@ -571,9 +482,9 @@ async fn new_edit_and_delete_a_file() {
 #[tokio::test]
 async fn repo_settings_are_for_admins_only() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
-    let bob = Browser::sign_up(&hub, "bob").await;
-    let anon = Browser::new(&hub);
+    let alice = signed_up(&hub, "alice").await;
+    let bob = signed_up(&hub, "bob").await;
+    let anon = Browser::new(&hub.url);
     alice.create_repo("alice", "m", "model", false).await;
 
     let (status, html) = alice.get("/alice/m/settings").await;
@@ -652,9 +563,9 @@ async fn repo_settings_are_for_admins_only() {
 #[tokio::test]
 async fn profiles_organisations_and_members() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
-    let bob = Browser::sign_up(&hub, "bob").await;
-    let carol = Browser::sign_up(&hub, "carol").await;
+    let alice = signed_up(&hub, "alice").await;
+    let bob = signed_up(&hub, "bob").await;
+    let carol = signed_up(&hub, "carol").await;
     alice
         .create_repo("alice", "public-model", "model", false)
         .await;
@@ -745,8 +656,8 @@ async fn profiles_organisations_and_members() {
 #[tokio::test]
 async fn account_settings_tokens_and_likes() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
-    let anon = Browser::new(&hub);
+    let alice = signed_up(&hub, "alice").await;
+    let anon = Browser::new(&hub.url);
 
     let (status, html) = alice.get("/settings/profile").await;
     assert_eq!(status, 200);
@@ -773,7 +684,7 @@ async fn account_settings_tokens_and_likes() {
     );
 
     // Password change: needs the current password; ends other sessions.
-    let other = Browser::new(&hub);
+    let other = Browser::new(&hub.url);
     let r = other
         .client
         .post(other.url("/login"))
@@ -903,7 +814,7 @@ async fn account_settings_tokens_and_likes() {
 #[tokio::test]
 async fn language_switch_is_remembered() {
     let hub = TestHub::start().await;
-    let alice = Browser::sign_up(&hub, "alice").await;
+    let alice = signed_up(&hub, "alice").await;
     let zh = |path: &'static str| {
         let client = alice.client.clone();
         let url = alice.url(path);

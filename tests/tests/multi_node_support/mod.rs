@@ -191,86 +191,33 @@ pub fn client_pinned(pin: Option<usize>) -> reqwest::Client {
         .unwrap()
 }
 
-/// A browser session through the proxy: a cookie jar shared by every view
-/// of it, each view optionally pinned to one node.
+/// A browser session through the proxy (the harness's browser), each view
+/// of it optionally pinned to one node; pages say which node served them.
 #[derive(Clone)]
-pub struct Browser {
-    pub client: reqwest::Client,
-    pub base: String,
-    pub pin: Option<usize>,
+pub struct Browser(tests::browser::Browser);
+
+impl std::ops::Deref for Browser {
+    type Target = tests::browser::Browser;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Browser {
     pub fn new(cluster: &Cluster) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: cluster.url.clone(),
-            pin: None,
-        }
+        Browser(tests::browser::Browser::new(&cluster.url))
     }
 
     /// The same session, its requests sent to node `node`.
     pub fn on(&self, node: usize) -> Browser {
-        Browser {
-            pin: Some(node),
-            ..self.clone()
-        }
-    }
-
-    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .header("accept-language", "en")
-            // What a browser sends with a form post to this site.
-            .header("origin", &self.base);
-        if let Some(node) = self.pin {
-            request = request.header(PIN_HEADER, node);
-        }
-        request
+        Browser(self.0.with_header(PIN_HEADER, node))
     }
 
     /// A page: status, the node that served it, the HTML.
     pub async fn get(&self, path: &str) -> (StatusCode, usize, String) {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap();
-        let node = served_by(r.headers());
-        (r.status(), node, r.text().await.unwrap())
-    }
-
-    /// Posts a form with the CSRF token of the page it comes from (taken
-    /// from that page, on whichever node serves it).
-    pub async fn submit(
-        &self,
-        form_page: &str,
-        action: &str,
-        fields: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let (_, _, html) = self.get(form_page).await;
-        let csrf = csrf_of(&html);
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        if let Some(csrf) = &csrf {
-            form.push(("csrf", csrf));
-        }
-        self.request(reqwest::Method::POST, action)
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// The session's CSRF token, from the token page.
-    pub async fn csrf(&self) -> String {
-        let (status, _, html) = self.get("/settings/tokens").await;
-        assert_eq!(status, 200, "signed in");
-        csrf_of(&html).expect("the page has a CSRF field")
+        let (status, headers, html) = self.0.page(path).await;
+        (status, served_by(&headers), html)
     }
 
     /// The upload route's streamed body (manifest line, then the files).
@@ -304,34 +251,6 @@ impl Browser {
         ))
     }
 
-    /// Signs `name` up (password `long-enough`) and leaves the session signed in.
-    pub async fn sign_up(&self, name: &str) {
-        let email = format!("{name}@example.com");
-        let r = self
-            .submit(
-                "/signup",
-                "/signup",
-                &[
-                    ("username", name),
-                    ("email", &email),
-                    ("password", "long-enough"),
-                ],
-            )
-            .await;
-        assert_eq!(r.status(), 303, "sign-up of {name}");
-    }
-
-    pub async fn log_in(&self, name: &str, password: &str) {
-        let r = self
-            .submit(
-                "/login",
-                "/login",
-                &[("login", name), ("password", password)],
-            )
-            .await;
-        assert_eq!(r.status(), 303, "login of {name}");
-    }
-
     /// Browser uploads of one text and one binary (LFS) file each, in turn.
     pub async fn run_uploads(&self, repo: &str, who: &str, count: usize, ledger: &Ledger) {
         let csrf = self.csrf().await;
@@ -356,12 +275,6 @@ impl Browser {
 
 pub fn served_by(headers: &reqwest::header::HeaderMap) -> usize {
     headers[SERVED_BY_HEADER].to_str().unwrap().parse().unwrap()
-}
-
-/// The CSRF token in a page's forms, if it has one.
-pub fn csrf_of(html: &str) -> Option<String> {
-    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
-    Some(html[at..].split('"').next().unwrap().to_owned())
 }
 
 /// A `git` working clone with `git lfs`, in its own HOME.
