@@ -1033,8 +1033,18 @@ fn ids(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn listings_search_filter_sort_and_page() {
+/// Repos for the listing tests: alice's public `qwen-chat` (Chinese chat
+/// card) and `bert-base` (English, MIT), her private `secret`, the private
+/// `lab/internal` of her organisation, bob's `tiny`, and alice's dataset
+/// `zh-data`.
+struct Listings {
+    hub: TestHub,
+    alice: Api,
+    bob: Api,
+    anonymous: Api,
+}
+
+async fn listings() -> Listings {
     let hub = TestHub::start().await;
     let alice = hub.api(Some(&hub.user_with_token("alice")));
     let bob = hub.api(Some(&hub.user_with_token("bob")));
@@ -1092,8 +1102,23 @@ async fn listings_search_filter_sort_and_page() {
         )],
     )
     .await;
+    Listings {
+        hub,
+        alice,
+        bob,
+        anonymous,
+    }
+}
 
-    // Visibility: public repos for everyone; private ones for their owners and org members.
+/// Visibility: public repos for everyone; private ones for their owners and org members.
+#[tokio::test]
+async fn listings_show_public_repos_and_private_ones_to_their_owners_and_members() {
+    let Listings {
+        hub: _hub,
+        alice,
+        bob,
+        anonymous,
+    } = listings().await;
     let all = anonymous.get("/api/models").await;
     assert_eq!(all.status, 200, "{:?}", all.body);
     let mut public = ids(&all);
@@ -1119,8 +1144,17 @@ async fn listings_search_filter_sort_and_page() {
         ["alice/zh-data"]
     );
     assert!(ids(&anonymous.get("/api/spaces").await).is_empty());
+}
 
-    // The shape of one entry.
+/// The shape of one entry, and repo info carrying the same tags.
+#[tokio::test]
+async fn a_listing_entry_has_the_hub_shape() {
+    let Listings {
+        hub: _hub,
+        anonymous,
+        ..
+    } = listings().await;
+    let all = anonymous.get("/api/models").await;
     let qwen = all
         .body
         .as_array()
@@ -1155,8 +1189,17 @@ async fn listings_search_filter_sort_and_page() {
         anonymous.get("/api/models/alice/qwen-chat").await.body["tags"],
         qwen["tags"]
     );
+}
 
-    // Search: name or card text, case-insensitive, Chinese too; terms combine.
+/// Search: name or card text, case-insensitive, Chinese too; terms combine.
+#[tokio::test]
+async fn search_matches_names_and_card_text_in_any_case_and_in_chinese() {
+    let Listings {
+        hub: _hub,
+        alice,
+        anonymous,
+        ..
+    } = listings().await;
     assert_eq!(
         ids(&anonymous.get("/api/models?search=QWEN").await),
         ["alice/qwen-chat"]
@@ -1188,8 +1231,16 @@ async fn listings_search_filter_sort_and_page() {
         ids(&anonymous.get("/api/datasets?search=zh&search=data").await),
         ["alice/zh-data"]
     );
+}
 
-    // Filters: every value must be a tag.
+/// Filters: every value must be a tag.
+#[tokio::test]
+async fn filters_keep_repos_that_have_every_tag() {
+    let Listings {
+        hub: _hub,
+        anonymous,
+        ..
+    } = listings().await;
     assert_eq!(
         ids(&anonymous.get("/api/models?filter=license:mit").await),
         ["alice/bert-base"]
@@ -1225,8 +1276,17 @@ async fn listings_search_filter_sort_and_page() {
         .get("/api/datasets?filter=language:zh&filter=task_categories:text-classification")
         .await;
     assert_eq!(ids(&zh), ["alice/zh-data"]);
+}
 
-    // Sorts: likes, downloads, trending, dates; descending unless direction=1.
+/// Sorts: likes, downloads, trending, dates; descending unless direction=1.
+#[tokio::test]
+async fn sorts_by_likes_downloads_trending_and_dates() {
+    let Listings {
+        hub,
+        alice,
+        bob,
+        anonymous,
+    } = listings().await;
     for api in [&alice, &bob] {
         assert_eq!(
             api.post("/api/models/bob/tiny/like", json!({}))
@@ -1297,8 +1357,16 @@ async fn listings_search_filter_sort_and_page() {
             .await)[0],
         "alice/qwen-chat"
     );
+}
 
-    // full, cardData and expand.
+/// `full`, `cardData` and `expand`.
+#[tokio::test]
+async fn full_card_data_and_expand_add_fields() {
+    let Listings {
+        hub: _hub,
+        anonymous,
+        ..
+    } = listings().await;
     let full = anonymous.get("/api/models?search=bert&full=true").await;
     assert_eq!(
         full.body[0]["siblings"],
@@ -1318,8 +1386,12 @@ async fn listings_search_filter_sort_and_page() {
         .await;
     let keys: Vec<&String> = expanded.body[0].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["_id", "downloads", "id", "likes"]);
+}
 
-    // Pages of `limit`, linked with absolute URLs on the host the client used.
+/// Pages of `limit`, linked with absolute URLs on the host the client used.
+#[tokio::test]
+async fn pages_are_linked_with_absolute_urls_on_the_clients_host() {
+    let Listings { hub, alice, .. } = listings().await;
     let port = hub.url.rsplit(':').next().unwrap();
     let mut url = format!("http://localhost:{port}/api/models?sort=likes&limit=2");
     let mut paged = Vec::new();
@@ -1361,8 +1433,16 @@ async fn listings_search_filter_sort_and_page() {
     }
     assert_eq!(pages, 3);
     assert_eq!(paged, ids(&alice.get("/api/models?sort=likes").await));
+}
 
-    // Bad parameters are clear 400s; unknown listings 404.
+/// Bad parameters are clear 400s; unknown listings 404.
+#[tokio::test]
+async fn bad_listing_parameters_are_400_and_unknown_listings_404() {
+    let Listings {
+        hub: _hub,
+        anonymous,
+        ..
+    } = listings().await;
     for bad in ["sort=name", "limit=many", "direction=2", "full=maybe"] {
         let r = anonymous.get(&format!("/api/models?{bad}")).await;
         assert_eq!(r.status, 400, "{bad}");
