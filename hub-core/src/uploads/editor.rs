@@ -11,7 +11,7 @@ use crate::git::commit::Operation;
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
 use crate::repos::access::level::{Level, Writes};
-use crate::repos::content;
+use crate::repos::content::{self, TreeEntry};
 
 /// Largest file the editor opens or saves (a textarea is no place for more).
 pub const MAX_EDIT_BYTES: u64 = 1024 * 1024;
@@ -71,8 +71,7 @@ pub async fn editable_text(
     branch: &str,
     path: &str,
 ) -> Result<String> {
-    let tip = content::branch_tip(hub, repo, branch).await?;
-    let entry = content::file_at(hub, repo, &tip, path).await?;
+    let (tip, entry) = file_on_branch(hub, repo, branch, path).await?;
     if entry.lfs.is_some() || entry.size > MAX_EDIT_BYTES {
         return Err(Error::invalid(
             "this file is stored in LFS or too large to edit in the browser",
@@ -125,8 +124,7 @@ pub async fn deletable_file(
     branch: &str,
     path: &str,
 ) -> Result<String> {
-    let tip = content::branch_tip(hub, repo, branch).await?;
-    Ok(content::file_at(hub, repo, &tip, path).await?.path)
+    Ok(file_on_branch(hub, repo, branch, path).await?.1.path)
 }
 
 /// Deletes the file at `path` on `branch` in one commit (summary
@@ -138,8 +136,8 @@ pub async fn delete(
     path: &str,
     summary: &str,
 ) -> Result<()> {
-    let tip = content::branch_tip(hub, repo, branch).await?;
-    let path = content::file_at(hub, repo, &tip, path).await?.path;
+    let (tip, entry) = file_on_branch(hub, repo, branch, path).await?;
+    let path = entry.path;
     let summary = match summary.trim() {
         "" => format!("Delete {path}"),
         s => s.to_owned(),
@@ -157,6 +155,18 @@ pub async fn delete(
     )
     .await?;
     Ok(())
+}
+
+/// The tip of `branch` and the file at `path` there.
+async fn file_on_branch(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    branch: &str,
+    path: &str,
+) -> Result<(String, TreeEntry)> {
+    let tip = content::branch_tip(hub, repo, branch).await?;
+    let entry = content::file_at(hub, repo, &tip, path).await?;
+    Ok((tip, entry))
 }
 
 #[cfg(test)]
