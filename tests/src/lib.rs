@@ -384,6 +384,12 @@ impl TestHub {
         kib / 1024
     }
 
+    /// The hub process's id (for figures from `/proc/<pid>/…`: open
+    /// descriptors, bytes written).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the hub is running").id()
+    }
+
     /// The bare git repository of repo `id`.
     pub fn git_dir(&self, id: i64) -> PathBuf {
         hub_core::git::repo_path(&self.data_dir.join("repos"), id)
