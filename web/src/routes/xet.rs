@@ -127,11 +127,15 @@ async fn upload_xorb(
     State(state): State<AppState>,
     CasAuth(writer): CasAuth,
     Path((prefix, hash)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
     known_prefix(&prefix)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
     let body = body.into_data_stream().map_err(std::io::Error::other);
-    let was_inserted = cas::upload_xorb(&state, &writer, &hash, body).await?;
+    let was_inserted = cas::upload_xorb(&state, &writer, &hash, declared, body).await?;
     Ok(Json(json!({ "was_inserted": was_inserted })))
 }
 
