@@ -11,7 +11,7 @@ use hub_core::xet::shard::{ShardBuilder, Term};
 use hub_core::xet::xorb::{Scheme, XorbBuilder};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tests::{Api, TestDatabase, TestHub};
+use tests::{Api, TestHub};
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -621,17 +621,15 @@ async fn cas_tokens_are_checked_and_bound_to_one_repo() {
     assert_eq!(cas_b.shard(shard(&[term], &oid)).await.status, 403);
 }
 
-/// A hub on a fresh database with extra environment (and a local object
-/// store), and what must outlive it.
-async fn hub_with_env(env: &[(&str, &str)]) -> (TestHub, TestDatabase, tempfile::TempDir) {
-    let db = TestDatabase::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let env = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let hub = TestHub::spawn_with(dir.path(), Some(db.url.clone()), env).await;
-    (hub, db, dir)
+/// A user `name` with a write token, a public model `name/m`, and the
+/// CAS of that model for them.
+async fn uploader(hub: &TestHub, name: &str) -> (String, Cas) {
+    let token = hub.user_with_token(name);
+    hub.api(Some(&token))
+        .create_repo("model", name, "m", false)
+        .await;
+    let cas = cas_for(hub, &token, &format!("{name}/m")).await;
+    (token, cas)
 }
 
 /// Bytes the hub process has written so far (files, the object store
@@ -660,11 +658,7 @@ fn zeros_xorb() -> Xorb {
 #[tokio::test]
 async fn a_shard_naming_one_chunk_thousands_of_times_is_refused_before_anything_is_written() {
     let hub = TestHub::start().await;
-    let token = hub.user_with_token("alice");
-    hub.api(Some(&token))
-        .create_repo("model", "alice", "m", false)
-        .await;
-    let cas = cas_for(&hub, &token, "alice/m").await;
+    let (_, cas) = uploader(&hub, "alice").await;
     let xorb = zeros_xorb();
     assert_eq!(cas.xorb(&xorb).await.status, 200);
     let (term, _) = xorb.range(0, 1);
@@ -742,16 +736,9 @@ async fn a_wrong_sha256_is_found_before_anything_is_written() {
 
 #[tokio::test]
 async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
-    let (hub, _db, _dir) = hub_with_env(&[("HUB_XET_DAILY_BYTES", "300000")]).await;
-    let token = hub.user_with_token("alice");
-    let bob = hub.user_with_token("bob");
-    hub.api(Some(&token))
-        .create_repo("model", "alice", "m", false)
-        .await;
-    hub.api(Some(&bob))
-        .create_repo("model", "bob", "m", false)
-        .await;
-    let cas = cas_for(&hub, &token, "alice/m").await;
+    let hub = TestHub::start_with(&[("HUB_XET_DAILY_BYTES", "300000")], &[]).await;
+    let (_, cas) = uploader(&hub, "alice").await;
+    let (_, cas_bob) = uploader(&hub, "bob").await;
     let xorb = Xorb::of((0..3).map(|i| content(60_000, 700 + i)).collect());
     assert_eq!(cas.xorb(&xorb).await.status, 200);
     let file = |start, end| {
@@ -772,7 +759,6 @@ async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
     // A file the repo already has costs nothing.
     assert_eq!(cas.shard(file(0, 2)).await.status, 200);
     // The quota is the user's own: bob's uploads are not held up.
-    let cas_bob = cas_for(&hub, &bob, "bob/m").await;
     assert_eq!(cas_bob.xorb(&xorb).await.status, 200);
     assert_eq!(cas_bob.shard(file(0, 3)).await.status, 200);
 }
@@ -780,17 +766,9 @@ async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
 #[tokio::test]
 async fn a_stalled_xorb_upload_holds_only_its_own_users_places() {
     const BODY_SECS: u64 = 8;
-    let (hub, _db, _dir) = hub_with_env(&[("HUB_BODY_TIMEOUT_SECS", &BODY_SECS.to_string())]).await;
-    let alice = hub.user_with_token("alice");
-    let mallory = hub.user_with_token("mallory");
-    hub.api(Some(&alice))
-        .create_repo("model", "alice", "m", false)
-        .await;
-    hub.api(Some(&mallory))
-        .create_repo("model", "mallory", "m", false)
-        .await;
-    let cas_a = cas_for(&hub, &alice, "alice/m").await;
-    let cas_m = cas_for(&hub, &mallory, "mallory/m").await;
+    let hub = TestHub::start_with(&[("HUB_BODY_TIMEOUT_SECS", &BODY_SECS.to_string())], &[]).await;
+    let (_, cas_a) = uploader(&hub, "alice").await;
+    let (_, cas_m) = uploader(&hub, "mallory").await;
     let addr = hub.url.trim_start_matches("http://").to_owned();
 
     // Mallory opens as many uploads as she has places (and more than the
@@ -858,11 +836,7 @@ async fn a_stalled_xorb_upload_holds_only_its_own_users_places() {
 #[tokio::test]
 async fn a_xorb_declared_too_large_is_refused_unread() {
     let hub = TestHub::start().await;
-    let token = hub.user_with_token("alice");
-    hub.api(Some(&token))
-        .create_repo("model", "alice", "m", false)
-        .await;
-    let cas = cas_for(&hub, &token, "alice/m").await;
+    let (_, cas) = uploader(&hub, "alice").await;
     let addr = hub.url.trim_start_matches("http://").to_owned();
     let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let request = format!(

@@ -30,7 +30,9 @@ pub const UPLOADS_PER_USER: usize = 8;
 static PLACES: LazyLock<Mutex<HashMap<i64, Weak<Semaphore>>>> = LazyLock::new(Default::default);
 
 /// One of a user's upload places, held until dropped.
-pub struct Place(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Place {
+    _permit: OwnedSemaphorePermit,
+}
 
 /// Waits for one of `user_id`'s upload places: only that user's own
 /// uploads in progress can make them wait.
@@ -47,7 +49,9 @@ pub async fn place_for(user_id: i64) -> Place {
             }
         }
     };
-    Place(places.acquire_owned().await.expect("never closed"))
+    Place {
+        _permit: places.acquire_owned().await.expect("never closed"),
+    }
 }
 
 /// A body read to its end into an unnamed file (gone when dropped).
