@@ -136,20 +136,9 @@ pub async fn upload_xorb(
 ) -> Result<bool> {
     let claimed = XetHash::from_hex(hash)
         .ok_or_else(|| Error::invalid(format!("{hash:?} is not a Xet hash")))?;
-    let too_large =
-        || Error::PayloadTooLarge(format!("a xorb has at most {} bytes", xorb::MAX_XORB_BODY));
-    if declared.is_some_and(|n| n > xorb::MAX_XORB_BODY as u64) {
-        return Err(too_large());
-    }
-    let _place = intake::place_for(writer.user.id).await;
-    let spooled = intake::spool(
-        &hub.config.data_dir.join("tmp").join("xet"),
-        body,
-        xorb::MAX_XORB_BODY,
-        hub.config.body_idle_timeout,
-        "a xorb",
-    )
-    .await?;
+    // `_place` is kept to the end: the upload holds its place throughout.
+    let TakenIn { spooled, _place } =
+        take_in(hub, writer, declared, body, xorb::MAX_XORB_BODY, "a xorb").await?;
     let _slot = XORB_SLOTS
         .acquire()
         .await
@@ -175,6 +164,43 @@ pub async fn upload_xorb(
     records::record_and_link(&hub.db, &layout, writer.repo.id, writer.user.id).await
 }
 
+/// An upload body taken in, and the uploader's place it holds.
+struct TakenIn {
+    spooled: intake::Spooled,
+    _place: intake::Place,
+}
+
+/// Takes in an upload body of at most `limit` bytes for `writer` (see
+/// [`intake`]): refused unread if `declared` longer, else spooled while
+/// the writer holds one of their own places, which it keeps.
+async fn take_in(
+    hub: &Hub,
+    writer: &CasWriter,
+    declared: Option<u64>,
+    body: impl Stream<Item = io::Result<Bytes>>,
+    limit: usize,
+    what: &str,
+) -> Result<TakenIn> {
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Error::PayloadTooLarge(format!(
+            "{what} has at most {limit} bytes"
+        )));
+    }
+    let place = intake::place_for(writer.user.id).await;
+    let spooled = intake::spool(
+        &hub.config.data_dir.join("tmp").join("xet"),
+        body,
+        limit,
+        hub.config.body_idle_timeout,
+        what,
+    )
+    .await?;
+    Ok(TakenIn {
+        spooled,
+        _place: place,
+    })
+}
+
 /// What a shard upload did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardOutcome {
@@ -184,8 +210,20 @@ pub struct ShardOutcome {
     pub files_present: usize,
 }
 
+/// Shard uploads parsed and rebuilt at once: a shard of up to 64 MiB and
+/// what it parses into stay in memory while its files are rebuilt, so this
+/// bounds that memory. As for xorbs, the slot is taken only once the body
+/// has arrived.
+pub const SHARD_UPLOADS_AT_ONCE: usize = 4;
+
+static SHARD_SLOTS: Semaphore = Semaphore::const_new(SHARD_UPLOADS_AT_ONCE);
+
 /// Rebuilds every file of the shard `body` from its xorbs and stores it as
 /// an LFS object linked to `writer`'s repo.
+///
+/// The body is taken in as a xorb's is (see [`upload_xorb`]; at most
+/// [`shard::MAX_SHARD_SIZE`] bytes), then parsed once one of
+/// [`SHARD_UPLOADS_AT_ONCE`] slots is free.
 ///
 /// Nothing is read before the whole shard is checked: it must parse, every
 /// xorb it uses must be usable by the writer (see [`records`]) with the
@@ -195,7 +233,31 @@ pub struct ShardOutcome {
 /// sha256 or length other than the shard's fails the upload
 /// (`InvalidInput`) with nothing written. Only then are they rebuilt again
 /// into the LFS store (which checks them once more).
-pub async fn upload_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<ShardOutcome> {
+pub async fn upload_shard(
+    hub: &Hub,
+    writer: &CasWriter,
+    declared: Option<u64>,
+    body: impl Stream<Item = io::Result<Bytes>>,
+) -> Result<ShardOutcome> {
+    // `_place` is kept to the end: the upload holds its place throughout.
+    let TakenIn { spooled, _place } = take_in(
+        hub,
+        writer,
+        declared,
+        body,
+        shard::MAX_SHARD_SIZE,
+        "a shard",
+    )
+    .await?;
+    let _slot = SHARD_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    let body = spooled.into_bytes().await?;
+    rebuild_shard(hub, writer, &body).await
+}
+
+async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<ShardOutcome> {
     let shard = shard::parse(body)?;
     let mut used: Vec<XetHash> = shard
         .files
