@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -22,6 +23,17 @@ pub struct Config {
     /// `HUB_LFS_PRESIGNED_DOWNLOADS=true`: LFS downloads redirect to
     /// presigned object-store URLs (S3 only); off by default.
     pub lfs_presigned_downloads: bool,
+    /// `HUB_HEADER_TIMEOUT_SECS` [30]: a connection that has not sent a
+    /// request's headers this long after it opened (or after its last
+    /// answer) is closed.
+    pub header_timeout: Duration,
+    /// `HUB_BODY_TIMEOUT_SECS` [60]: a request body from which no data
+    /// arrives this long, while it is being read, fails (and its connection
+    /// closes).
+    pub body_idle_timeout: Duration,
+    /// `HUB_XET_DAILY_BYTES` [200 GiB]: bytes the Xet CAS rebuilds for one
+    /// user over a rolling day (see `xet::limits`).
+    pub xet_daily_bytes: u64,
 }
 
 impl Config {
@@ -50,6 +62,9 @@ impl Config {
             trusted_proxies,
             lfs_presigned_downloads: var("HUB_LFS_PRESIGNED_DOWNLOADS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
+            header_timeout: Duration::from_secs(number(&var, "HUB_HEADER_TIMEOUT_SECS", 30)?),
+            body_idle_timeout: Duration::from_secs(number(&var, "HUB_BODY_TIMEOUT_SECS", 60)?),
+            xet_daily_bytes: number(&var, "HUB_XET_DAILY_BYTES", 200 << 30)?,
         })
     }
 
@@ -70,6 +85,17 @@ impl Config {
 
     pub fn is_trusted_proxy(&self, addr: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(addr))
+    }
+}
+
+/// The positive whole number in variable `name`, or `default` when unset.
+fn number(var: &dyn Fn(&str) -> Option<String>, name: &str, default: u64) -> anyhow::Result<u64> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!("{name} must be a positive whole number, not {v:?}"),
+        },
     }
 }
 

@@ -226,9 +226,20 @@ impl TestHub {
 
     /// [`TestHub::start`] with extra `hub serve` arguments (e.g. TLS ones).
     pub async fn start_with_args(args: &[&str]) -> TestHub {
+        TestHub::start_with(&[], args).await
+    }
+
+    /// [`TestHub::start`] with extra environment variables (e.g. shorter
+    /// limits) and `hub serve` arguments.
+    pub async fn start_with(extra_env: &[(&str, &str)], args: &[&str]) -> TestHub {
         let db = TestDatabase::create().await;
         let temp = tempfile::tempdir().unwrap();
-        let env = object_store_env().await;
+        let mut env = object_store_env().await;
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let mut hub = TestHub::spawn_with_args(temp.path(), Some(db.url.clone()), env, args).await;
         hub._temp = Some(temp);
         hub._db = Some(db);
@@ -385,6 +396,12 @@ impl TestHub {
         kib / 1024
     }
 
+    /// The hub process's id (for figures from `/proc/<pid>/…`: open
+    /// descriptors, bytes written).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the hub is running").id()
+    }
+
     /// The bare git repository of repo `id`.
     pub fn git_dir(&self, id: i64) -> PathBuf {
         hub_core::git::repo_path(&self.data_dir.join("repos"), id)
@@ -406,6 +423,35 @@ impl Drop for TestHub {
             let _ = child.wait();
         }
     }
+}
+
+/// A throwaway CA and a server certificate for localhost/127.0.0.1 in
+/// `dir` (tests/make-test-cert): `(ca.pem, server.pem, server.key)`.
+pub fn make_test_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("make-test-cert");
+    let out = Command::new(script)
+        .arg(dir)
+        .output()
+        .expect("run make-test-cert");
+    assert!(
+        out.status.success(),
+        "make-test-cert: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// An HTTP client that trusts the CA in `ca` (PEM).
+pub fn client_trusting(ca: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
 }
 
 /// A small client for the JSON API.

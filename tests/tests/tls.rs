@@ -5,32 +5,13 @@
 //! included) with ModelScope-style `oauth2:TOKEN` credentials, and clear
 //! errors for bad TLS options.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tests::{TestHub, file_op, hub_binary, ok};
-
-/// A test CA and a server certificate for localhost/127.0.0.1 in `dir`.
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("make-test-cert");
-    let out = Command::new(script)
-        .arg(dir)
-        .output()
-        .expect("run make-test-cert");
-    assert!(
-        out.status.success(),
-        "make-test-cert: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
+use tests::{TestHub, client_trusting, file_op, hub_binary, make_test_cert, ok};
 
 /// The `https://` address the hub logged.
 async fn https_url(hub: &TestHub) -> String {
@@ -64,18 +45,10 @@ fn git(home: &Path, dir: &Path, ca: &Path, args: &[&str]) -> Output {
         .expect("run git")
 }
 
-fn client_trusting(ca: &Path) -> reqwest::Client {
-    let pem = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn https_next_to_http_serves_the_api_links_and_git_with_oauth2_credentials() {
     let certs = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = make_cert(certs.path());
+    let (ca, cert, key) = make_test_cert(certs.path());
     let hub = TestHub::start_with_args(&[
         "--tls-listen",
         "127.0.0.1:0",
@@ -225,7 +198,7 @@ async fn https_next_to_http_serves_the_api_links_and_git_with_oauth2_credentials
 #[tokio::test]
 async fn tls_alone_on_listen() {
     let certs = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = make_cert(certs.path());
+    let (ca, cert, key) = make_test_cert(certs.path());
     let hub = TestHub::start_with_args(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -248,7 +221,7 @@ async fn tls_alone_on_listen() {
 #[tokio::test]
 async fn bad_tls_options_are_refused() {
     let certs = tempfile::tempdir().unwrap();
-    let (_, cert, key) = make_cert(certs.path());
+    let (_, cert, key) = make_test_cert(certs.path());
     let data = tempfile::tempdir().unwrap();
     let serve = |args: &[&str]| {
         let out = Command::new(hub_binary())
@@ -289,7 +262,7 @@ async fn bad_tls_options_are_refused() {
     assert!(err.contains(&format!("cannot listen on {taken}")), "{err}");
     // A key of another certificate.
     let other = tempfile::tempdir().unwrap();
-    let (_, _, other_key) = make_cert(other.path());
+    let (_, _, other_key) = make_test_cert(other.path());
     let err = serve(&["--tls-cert", cert, "--tls-key", other_key.to_str().unwrap()]);
     assert!(err.contains("do not belong together"), "{err}");
 }

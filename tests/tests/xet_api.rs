@@ -620,3 +620,346 @@ async fn cas_tokens_are_checked_and_bound_to_one_repo() {
     };
     assert_eq!(cas_b.shard(shard(&[term], &oid)).await.status, 403);
 }
+
+/// A user `name` with a write token, a public model `name/m`, and the
+/// CAS of that model for them.
+async fn uploader(hub: &TestHub, name: &str) -> (String, Cas) {
+    let token = hub.user_with_token(name);
+    hub.api(Some(&token))
+        .create_repo("model", name, "m", false)
+        .await;
+    let cas = cas_for(hub, &token, &format!("{name}/m")).await;
+    (token, cas)
+}
+
+/// Bytes the hub process has written so far (files, the object store
+/// included; `wchar` of `/proc/<pid>/io`).
+fn written(hub: &TestHub) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{}/io", hub.pid())).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// One 128 KiB chunk of zeros, LZ4-compressed: a xorb of about 550 bytes.
+fn zeros_xorb() -> Xorb {
+    let zeros = vec![0u8; 128 << 10];
+    let builder = XorbBuilder::default().chunk(&zeros, Scheme::Lz4);
+    Xorb {
+        hash: builder.hash(),
+        bytes: builder.bytes,
+        chunks: vec![zeros],
+    }
+}
+
+#[tokio::test]
+async fn a_shard_naming_one_chunk_thousands_of_times_is_refused_before_anything_is_written() {
+    let hub = TestHub::start().await;
+    let (_, cas) = uploader(&hub, "alice").await;
+    let xorb = zeros_xorb();
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let (term, _) = xorb.range(0, 1);
+
+    // The attack: 8,192 terms of the one chunk, 1 GiB, with a wrong sha256.
+    let bomb = shard(&vec![term; 8192], &"ab".repeat(32));
+    let shard_len = bomb.len();
+    let before = written(&hub);
+    let started = std::time::Instant::now();
+    let reply = cas.shard(bomb).await;
+    let took = started.elapsed();
+    let wrote = written(&hub) - before;
+    let peak = hub.memory_mib("VmHWM");
+    println!(
+        "shard amplification: xorb {} B, shard {shard_len} B → {} in {took:?}; \
+         hub wrote {wrote} B; peak RSS {peak} MiB",
+        xorb.bytes.len(),
+        reply.status
+    );
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    let message = reply.body["error"].as_str().unwrap();
+    assert!(
+        message.contains("would rebuild 1073741824 bytes"),
+        "{message}"
+    );
+    // (It spools the shard it was sent, nothing more.)
+    assert!(
+        wrote < shard_len as u64 + (64 << 10),
+        "the hub wrote {wrote} bytes"
+    );
+    assert!(peak < 300, "peak RSS {peak} MiB");
+    assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_wrong_sha256_is_found_before_anything_is_written() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    let cas = cas_for(&hub, &token, "alice/m").await;
+    let xorb = zeros_xorb();
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let (term, zeros) = xorb.range(0, 1);
+
+    // 50 MiB of zeros from one chunk: within what a shard may rebuild
+    // (small files of zeros are legitimate), but with a wrong sha256.
+    let terms = vec![term; 400];
+    let data = zeros.repeat(400);
+    let wrong = shard(&terms, &"ab".repeat(32));
+    let shard_len = wrong.len() as u64;
+    let before = written(&hub);
+    let reply = cas.shard(wrong).await;
+    let wrote = written(&hub) - before;
+    println!(
+        "wrong sha256 for a 50 MiB file: {}; hub wrote {wrote} B",
+        reply.status
+    );
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("sha256"),
+        "{}",
+        reply.body
+    );
+    // (The spooled shard, and on S3 the headers of the requests that read
+    // the chunks back; not the 50 MiB file.)
+    assert!(
+        wrote < shard_len + (1 << 20),
+        "the hub wrote {wrote} bytes for a wrong file"
+    );
+    assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
+
+    // The right sha256: stored, committed and downloaded.
+    let oid = sha256_hex(&data);
+    let reply = cas.shard(shard(&terms, &oid)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let done = commit(&api, "alice/m", &[lfs_file("zeros.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let (status, bytes) = download(&hub, &token, "alice/m", "zeros.bin").await;
+    assert_eq!(status, 200);
+    assert!(bytes == data);
+}
+
+#[tokio::test]
+async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
+    let hub = TestHub::start_with(&[("HUB_XET_DAILY_BYTES", "300000")], &[]).await;
+    let (_, cas) = uploader(&hub, "alice").await;
+    let (_, cas_bob) = uploader(&hub, "bob").await;
+    let xorb = Xorb::of((0..3).map(|i| content(60_000, 700 + i)).collect());
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let file = |start, end| {
+        let (term, data) = xorb.range(start, end);
+        shard(&[term], &sha256_hex(&data))
+    };
+    // 120 KB, then 120 KB more: within 300 KB.
+    assert_eq!(cas.shard(file(0, 2)).await.status, 200);
+    assert_eq!(cas.shard(file(1, 3)).await.status, 200);
+    // 180 KB more would pass it: refused, with when to come back.
+    let reply = cas.shard(file(0, 3)).await;
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("a day"),
+        "{}",
+        reply.body
+    );
+    // A file the repo already has costs nothing.
+    assert_eq!(cas.shard(file(0, 2)).await.status, 200);
+    // The quota is the user's own: bob's uploads are not held up.
+    assert_eq!(cas_bob.xorb(&xorb).await.status, 200);
+    assert_eq!(cas_bob.shard(file(0, 3)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_stalled_xorb_upload_holds_only_its_own_users_places() {
+    const BODY_SECS: u64 = 8;
+    let hub = TestHub::start_with(&[("HUB_BODY_TIMEOUT_SECS", &BODY_SECS.to_string())], &[]).await;
+    let (_, cas_a) = uploader(&hub, "alice").await;
+    let (_, cas_m) = uploader(&hub, "mallory").await;
+    let addr = hub.url.trim_start_matches("http://").to_owned();
+
+    // Mallory opens as many uploads as she has places (xorbs and shards,
+    // as many of each as the hub has processing slots for them), each
+    // declaring 1 MB and sending one byte.
+    let mut stalled = Vec::new();
+    for i in 0..hub_core::xet::intake::UPLOADS_PER_USER {
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let path = match i % 2 {
+            0 => format!("/cas/v1/xorbs/default/{:064x}", i + 1),
+            _ => "/cas/v1/shards".to_owned(),
+        };
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: hub\r\n\
+             Authorization: Bearer {}\r\nContent-Length: 1000000\r\n\r\nX",
+            cas_m.token.as_deref().unwrap()
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut conn, request.as_bytes())
+            .await
+            .unwrap();
+        stalled.push(conn);
+    }
+    let opened = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Alice's upload goes through at once.
+    let xorb = Xorb::of(vec![content(50_000, 800), content(50_000, 801)]);
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(4), cas_a.xorb(&xorb))
+        .await
+        .expect("alice's xorb upload waited on mallory's stalled ones");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (term, data) = xorb.range(0, 2);
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_secs(4),
+        cas_a.shard(shard(&[term], &sha256_hex(&data))),
+    )
+    .await
+    .expect("alice's shard upload waited on mallory's stalled ones");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    println!(
+        "alice's xorb and shard next to mallory's stalled uploads: {:?}",
+        opened.elapsed()
+    );
+
+    // Mallory's next upload waits for one of her own places, which her
+    // stalled uploads give back when the body timeout cuts them.
+    let mine = Xorb::of(vec![content(50_000, 900)]);
+    let started = std::time::Instant::now();
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_secs(BODY_SECS + 10),
+        cas_m.xorb(&mine),
+    )
+    .await
+    .expect("mallory's places came back after the body timeout");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let waited = started.elapsed();
+    println!("mallory's next upload waited {waited:?}");
+    assert!(
+        waited >= std::time::Duration::from_secs(BODY_SECS / 2),
+        "{waited:?}"
+    );
+    for mut conn in stalled {
+        let mut answer = String::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_string(&mut conn, &mut answer),
+        )
+        .await
+        .expect("the stalled upload is closed");
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_xorb_declared_too_large_is_refused_unread() {
+    let hub = TestHub::start().await;
+    let (_, cas) = uploader(&hub, "alice").await;
+    let addr = hub.url.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /cas/v1/xorbs/default/{:064x} HTTP/1.1\r\nHost: hub\r\n\
+         Authorization: Bearer {}\r\nContent-Length: 100000000000\r\nConnection: close\r\n\r\n",
+        7,
+        cas.token.as_deref().unwrap()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut conn, request.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_string(&mut conn, &mut answer),
+    )
+    .await
+    .expect("answered without the body")
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
+async fn cas_tokens_end_with_the_api_token_or_session_they_were_issued_for() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let other = hub.token("alice", true);
+    hub.api(Some(&token))
+        .create_repo("model", "alice", "m", false)
+        .await;
+    let cas = cas_for(&hub, &token, "alice/m").await;
+    let cas_other = cas_for(&hub, &other, "alice/m").await;
+    let xorb = Xorb::of(vec![content(30_000, 600)]);
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+
+    // The API token is revoked (as the settings page does): its CAS token
+    // stops working at once, not when it expires.
+    let url = hub.database_url.clone().unwrap();
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1")
+        .bind(Sha256::digest(token.as_bytes()).to_vec())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let second = Xorb::of(vec![content(30_000, 601)]);
+    assert_eq!(cas.xorb(&second).await.status, 401);
+    let (term, data) = xorb.range(0, 1);
+    assert_eq!(
+        cas.shard(shard(&[term], &sha256_hex(&data))).await.status,
+        401
+    );
+    let refresh = hub
+        .api(Some(&token))
+        .get("/api/models/alice/m/xet-write-token/main")
+        .await;
+    assert_eq!(refresh.status, 401);
+    // The user's other token, and its CAS token, are unaffected.
+    assert_eq!(cas_other.xorb(&second).await.status, 200);
+
+    // A CAS token issued to a browser session ends with the session.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_up = browser
+        .post(format!("{}/signup", hub.url))
+        .form(&[
+            ("username", "carol"),
+            ("email", "carol@example.com"),
+            ("password", "long-enough"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 303);
+    let carol = hub.token("carol", true);
+    hub.api(Some(&carol))
+        .create_repo("model", "carol", "m", false)
+        .await;
+    let reply = browser
+        .get(format!(
+            "{}/api/models/carol/m/xet-write-token/main",
+            hub.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: Value = reply.json().await.unwrap();
+    let by_session = Cas {
+        url: body["casUrl"].as_str().unwrap().to_owned(),
+        token: Some(body["accessToken"].as_str().unwrap().to_owned()),
+        client: reqwest::Client::new(),
+    };
+    assert_eq!(by_session.xorb(&xorb).await.status, 200);
+    sqlx::query(
+        "DELETE FROM sessions WHERE user_id = (SELECT id FROM namespaces WHERE name = 'carol')",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(by_session.xorb(&second).await.status, 401);
+}

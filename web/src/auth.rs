@@ -168,7 +168,9 @@ async fn session_from_cookie(
             (
                 Principal {
                     user,
-                    credential: Credential::Session,
+                    credential: Credential::Session {
+                        key: sessions::key_of(cookie),
+                    },
                 },
                 csrf,
             )

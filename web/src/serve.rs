@@ -17,6 +17,7 @@ use hub_core::secret::Secret;
 use hub_core::storage::Storage;
 use tokio_util::sync::CancellationToken;
 
+use crate::connections::{self, Timeouts};
 use crate::tls::{TlsArgs, TlsListener, ViaTls};
 
 pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::Result<()> {
@@ -67,7 +68,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
         }
     });
     let app = crate::app::router(hub.clone());
-    let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
+    let timeouts = Timeouts::of(&hub.config);
+    let mut servers: Vec<BoxFuture<'static, ()>> = Vec::new();
     if let Some(listener) = plain {
         tracing::info!("listening on http://{}", listener.local_addr()?);
         // Without TCP_NODELAY the last small write of a streamed answer waits for
@@ -75,29 +77,25 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let server = axum::serve(
+        servers.push(Box::pin(connections::serve(
             listener,
-            app.clone()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        servers.push(Box::pin(server.into_future()));
+            app.clone(),
+            timeouts,
+            shutdown.clone(),
+        )));
     }
     if let Some((tcp, tls_config)) = https {
         let listener = TlsListener::new(tcp, tls_config)?;
         tracing::info!("listening on https://{}", listener.local_addr()?);
-        // (TLS connections get TCP_NODELAY before their handshake; `tap_io`
-        // is what gives any listener axum's `ConnectInfo<SocketAddr>`.)
-        let listener = listener.tap_io(|_| {});
-        let server = axum::serve(
+        // (TLS connections get TCP_NODELAY before their handshake.)
+        servers.push(Box::pin(connections::serve(
             listener,
-            app.layer(Extension(ViaTls))
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        servers.push(Box::pin(server.into_future()));
+            app.layer(Extension(ViaTls)),
+            timeouts,
+            shutdown.clone(),
+        )));
     }
-    futures::future::try_join_all(servers).await?;
+    futures::future::join_all(servers).await;
     tracing::info!("shutting down");
     reconciling.abort();
     internal.abort();

@@ -63,14 +63,15 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .context("the TLS certificate and private key do not belong together")?;
-    // axum serves HTTP/1 only (no http2 feature); say so in ALPN.
+    // The hub serves HTTP/1 only (see connections.rs); say so in ALPN.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 /// A listener whose connections are TLS streams. Handshakes run in their
 /// own tasks, so one slow client never holds up the others' accepts;
-/// finished ones queue for axum's accept loop.
+/// finished ones queue for the accept loop (`connections::serve`, which
+/// then applies the same timeouts as on plain connections).
 pub struct TlsListener {
     incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,

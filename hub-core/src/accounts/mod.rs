@@ -47,7 +47,8 @@ impl TokenRole {
 /// How a signed-in actor proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    Session,
+    /// A browser session; `key` names it (see [`sessions::key_of`]).
+    Session { key: String },
     Token {
         id: i64,
         name: String,

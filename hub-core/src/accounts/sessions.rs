@@ -52,6 +52,28 @@ pub async fn find(db: &PgPool, cookie: &str) -> Result<Option<(User, String)>> {
     Ok(row.map(|r| (r.user, r.csrf_token)))
 }
 
+/// The name of the session whose cookie is `cookie`: the hex of the key
+/// the database holds (a digest, so it grants nothing by itself). Credentials
+/// derived from a session (Xet CAS tokens) carry it, to end with it.
+pub fn key_of(cookie: &str) -> String {
+    hex::encode(sha256(cookie.as_bytes()))
+}
+
+/// Whether the session named `key` (see [`key_of`]) is still live for `user_id`.
+pub async fn is_live(db: &PgPool, key: &str, user_id: i64) -> Result<bool> {
+    let Ok(hash) = hex::decode(key) else {
+        return Ok(false);
+    };
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sessions
+                        WHERE token_hash = $1 AND user_id = $2 AND expires_at > now())",
+    )
+    .bind(hash)
+    .bind(user_id)
+    .fetch_one(db)
+    .await?)
+}
+
 pub async fn delete(db: &PgPool, cookie: &str) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(sha256(cookie.as_bytes()))

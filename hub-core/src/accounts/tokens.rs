@@ -91,6 +91,20 @@ pub async fn authenticate(db: &PgPool, secret: &str) -> Result<Principal> {
     })
 }
 
+/// Whether API token `token_id` of `user_id` is still live (not revoked).
+/// Credentials derived from a token (Xet CAS tokens) check it on every use,
+/// so revoking a token ends them too.
+pub async fn is_live(db: &PgPool, token_id: i64, user_id: i64) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM api_tokens
+                        WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL)",
+    )
+    .bind(token_id)
+    .bind(user_id)
+    .fetch_one(db)
+    .await?)
+}
+
 pub async fn list(db: &PgPool, user_id: i64) -> Result<Vec<ApiToken>> {
     Ok(sqlx::query_as(
         "SELECT id, name, role, prefix, created_at, last_used_at FROM api_tokens

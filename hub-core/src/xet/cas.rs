@@ -2,25 +2,29 @@
 //!
 //! A client with write access gets a [`CasToken`] for one repo, uploads
 //! xorbs (each verified and kept by hash), then a shard that says how each
-//! file is made of xorb chunks. Each file is rebuilt from the stored chunks
-//! and streamed into the LFS store, where its sha256 and length are checked
-//! against what the shard claims before it becomes an LFS object linked to
-//! the repo; the commit that follows names it with an `lfsFile` line.
+//! file is made of xorb chunks. Once the shard is checked against the
+//! stored xorbs and bounded ([`limits`]), each file is rebuilt from the
+//! stored chunks and hashed, writing nothing; only a file whose sha256 and
+//! length are what the shard claims is then streamed into the LFS store and
+//! becomes an LFS object linked to the repo; the commit that follows names
+//! it with an `lfsFile` line.
 //!
 //! Downloads never go through Xet: the hub serves files over plain HTTP and
 //! issues no read tokens.
 
+use std::collections::HashSet;
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::hash::XetHash;
 use super::records::{self, xorb_path};
-use super::token::CasToken;
-use super::{reconstruct, shard, xorb};
-use crate::accounts::{Actor, Credential, Principal, User, users};
+use super::token::{CasToken, Via};
+use super::{intake, limits, reconstruct, shard, xorb};
+use crate::accounts::{Actor, Credential, Principal, User, sessions, tokens, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::lfs::signing::now_unix;
@@ -47,7 +51,9 @@ pub async fn issue_write_token(
 ) -> Result<IssuedToken> {
     let repo = access::authorize::<Write>(&hub.db, actor, kind, namespace, name).await?;
     let user = actor.require_writer()?;
-    let token = CasToken::write(user.user.id, repo.id, now_unix());
+    let via = Via::of(&user.credential)
+        .ok_or_else(|| Error::forbidden("Xet tokens are issued to API tokens and sessions"))?;
+    let token = CasToken::write(user.user.id, repo.id, via, now_unix());
     Ok(IssuedToken {
         access_token: token.encode(&hub.secret),
         expires: token.expires,
@@ -70,10 +76,18 @@ pub struct CasWriter {
 }
 
 /// The writer a CAS token in `text` stands for. The token must be valid
+/// and the API token or session it was issued against still live
 /// (`InvalidCredentials` otherwise), and its user must still have write
 /// access to its repo (`Forbidden` otherwise).
 pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     let token = CasToken::verify(&hub.secret, text, now_unix())?;
+    let live = match &token.via {
+        Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
+        Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
+    };
+    if !live {
+        return Err(Error::InvalidCredentials);
+    }
     let user = users::find_by_id(&hub.db, token.user_id)
         .await?
         .ok_or(Error::InvalidCredentials)?;
@@ -96,8 +110,9 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     Ok(CasWriter { user, repo })
 }
 
-/// Xorb uploads read and checked at once: each holds up to about 65 MiB
-/// in memory while it is checked, so this bounds the memory they take.
+/// Xorb uploads checked at once: each holds up to about 65 MiB in memory
+/// while it is checked, so this bounds the memory they take. A slot is
+/// taken only once the body has arrived (see [`intake`]).
 pub const XORB_UPLOADS_AT_ONCE: usize = 4;
 
 static XORB_SLOTS: Semaphore = Semaphore::const_new(XORB_UPLOADS_AT_ONCE);
@@ -105,23 +120,30 @@ static XORB_SLOTS: Semaphore = Semaphore::const_new(XORB_UPLOADS_AT_ONCE);
 /// Stores the xorb `body` uploaded under the name `hash` (a Xet hash
 /// string) and links it for `writer`; returns whether it is new for them.
 ///
-/// The body is read (at most [`xorb::MAX_XORB_BODY`] bytes) only
-/// once one of [`XORB_UPLOADS_AT_ONCE`] slots is free. It must be a valid
-/// xorb whose chunks hash to `hash`; otherwise nothing is stored
-/// (`InvalidInput`). A xorb the hub already holds is not written again.
+/// `declared` is the body's announced length, if any: past
+/// [`xorb::MAX_XORB_BODY`] it is refused (`PayloadTooLarge`) unread. The
+/// body is spooled while the writer holds one of their own upload places
+/// ([`intake`]), and checked in memory once one of [`XORB_UPLOADS_AT_ONCE`]
+/// slots is free. It must be a valid xorb whose chunks hash to `hash`;
+/// otherwise nothing is stored (`InvalidInput`). A xorb the hub already
+/// holds is not written again.
 pub async fn upload_xorb(
     hub: &Hub,
     writer: &CasWriter,
     hash: &str,
+    declared: Option<u64>,
     body: impl Stream<Item = io::Result<Bytes>>,
 ) -> Result<bool> {
     let claimed = XetHash::from_hex(hash)
         .ok_or_else(|| Error::invalid(format!("{hash:?} is not a Xet hash")))?;
+    // `_place` is kept to the end: the upload holds its place throughout.
+    let TakenIn { spooled, _place } =
+        take_in(hub, writer, declared, body, xorb::MAX_XORB_BODY, "a xorb").await?;
     let _slot = XORB_SLOTS
         .acquire()
         .await
         .map_err(|e| Error::Internal(e.into()))?;
-    let body = read_capped(body, xorb::MAX_XORB_BODY).await?;
+    let body = spooled.into_bytes().await?;
     let checked = body.clone();
     let layout = tokio::task::spawn_blocking(move || xorb::validate(&checked)).await??;
     if layout.hash != claimed {
@@ -142,21 +164,41 @@ pub async fn upload_xorb(
     records::record_and_link(&hub.db, &layout, writer.repo.id, writer.user.id).await
 }
 
-/// The whole body, or `PayloadTooLarge` as soon as it passes `limit` bytes.
-async fn read_capped(body: impl Stream<Item = io::Result<Bytes>>, limit: usize) -> Result<Bytes> {
-    let mut body = std::pin::pin!(body);
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk =
-            chunk.map_err(|e| Error::invalid(format!("the upload was interrupted: {e}")))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(Error::PayloadTooLarge(format!(
-                "a xorb has at most {limit} bytes"
-            )));
-        }
-        buf.extend_from_slice(&chunk);
+/// An upload body taken in, and the uploader's place it holds.
+struct TakenIn {
+    spooled: intake::Spooled,
+    _place: intake::Place,
+}
+
+/// Takes in an upload body of at most `limit` bytes for `writer` (see
+/// [`intake`]): refused unread if `declared` longer, else spooled while
+/// the writer holds one of their own places, which it keeps.
+async fn take_in(
+    hub: &Hub,
+    writer: &CasWriter,
+    declared: Option<u64>,
+    body: impl Stream<Item = io::Result<Bytes>>,
+    limit: usize,
+    what: &str,
+) -> Result<TakenIn> {
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Error::PayloadTooLarge(format!(
+            "{what} has at most {limit} bytes"
+        )));
     }
-    Ok(buf.freeze())
+    let place = intake::place_for(writer.user.id).await;
+    let spooled = intake::spool(
+        &hub.config.data_dir.join("tmp").join("xet"),
+        body,
+        limit,
+        hub.config.body_idle_timeout,
+        what,
+    )
+    .await?;
+    Ok(TakenIn {
+        spooled,
+        _place: place,
+    })
 }
 
 /// What a shard upload did.
@@ -168,16 +210,54 @@ pub struct ShardOutcome {
     pub files_present: usize,
 }
 
+/// Shard uploads parsed and rebuilt at once: a shard of up to 64 MiB and
+/// what it parses into stay in memory while its files are rebuilt, so this
+/// bounds that memory. As for xorbs, the slot is taken only once the body
+/// has arrived.
+pub const SHARD_UPLOADS_AT_ONCE: usize = 4;
+
+static SHARD_SLOTS: Semaphore = Semaphore::const_new(SHARD_UPLOADS_AT_ONCE);
+
 /// Rebuilds every file of the shard `body` from its xorbs and stores it as
 /// an LFS object linked to `writer`'s repo.
 ///
-/// The whole shard is checked before anything is stored: it must parse, and
-/// every xorb it uses must be usable by the writer (see [`records`]) with
-/// the chunk ranges and lengths it claims. Then each file streams into the
-/// LFS store, where a sha256 or length other than the shard's stores
-/// nothing and fails the upload (`InvalidInput`); files of the shard
-/// already verified by then stay stored, as verified uploads do.
-pub async fn upload_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<ShardOutcome> {
+/// The body is taken in as a xorb's is (see [`upload_xorb`]; at most
+/// [`shard::MAX_SHARD_SIZE`] bytes), then parsed once one of
+/// [`SHARD_UPLOADS_AT_ONCE`] slots is free.
+///
+/// Nothing is read before the whole shard is checked: it must parse, every
+/// xorb it uses must be usable by the writer (see [`records`]) with the
+/// chunk ranges and lengths it claims, and it must stay within [`limits`]
+/// (`PayloadTooLarge`) and the writer's daily quota (`TooManyRequests`).
+/// Then every file the repo lacks is rebuilt once only to hash it: a
+/// sha256 or length other than the shard's fails the upload
+/// (`InvalidInput`) with nothing written. Only then are they rebuilt again
+/// into the LFS store (which checks them once more).
+pub async fn upload_shard(
+    hub: &Hub,
+    writer: &CasWriter,
+    declared: Option<u64>,
+    body: impl Stream<Item = io::Result<Bytes>>,
+) -> Result<ShardOutcome> {
+    // `_place` is kept to the end: the upload holds its place throughout.
+    let TakenIn { spooled, _place } = take_in(
+        hub,
+        writer,
+        declared,
+        body,
+        shard::MAX_SHARD_SIZE,
+        "a shard",
+    )
+    .await?;
+    let _slot = SHARD_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    let body = spooled.into_bytes().await?;
+    rebuild_shard(hub, writer, &body).await
+}
+
+async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<ShardOutcome> {
     let shard = shard::parse(body)?;
     let mut used: Vec<XetHash> = shard
         .files
@@ -187,23 +267,29 @@ pub async fn upload_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<
     used.sort_unstable();
     used.dedup();
     let xorbs = records::usable(&hub.db, writer.repo.id, writer.user.id, &used).await?;
-    let mut plans = Vec::new();
-    for file in &shard.files {
-        let plan = reconstruct::plan(file, &xorbs)?;
-        if !plans
-            .iter()
-            .any(|p: &reconstruct::Plan| p.sha256 == plan.sha256)
-        {
-            plans.push(plan);
+    // A file named twice is rebuilt once (the first description counts).
+    let mut seen = HashSet::new();
+    let files: Vec<&shard::ShardFile> = shard
+        .files
+        .iter()
+        .filter(|f| seen.insert(f.sha256.as_str()))
+        .collect();
+    let checked = limits::check(&files, &xorbs)?;
+    let mut outcome = ShardOutcome::default();
+    let mut missing = Vec::new();
+    for (file, size) in files.into_iter().zip(checked.sizes) {
+        if objects::linked_size(&hub.db, writer.repo.id, &file.sha256).await? == Some(size) {
+            outcome.files_present += 1;
+        } else {
+            missing.push(reconstruct::plan(file, &xorbs)?);
         }
     }
-    let mut outcome = ShardOutcome::default();
-    for plan in plans {
-        let linked = objects::linked_size(&hub.db, writer.repo.id, &plan.sha256).await?;
-        if linked == Some(plan.size) {
-            outcome.files_present += 1;
-            continue;
-        }
+    let rebuilt: u64 = missing.iter().map(|p| p.size).sum();
+    limits::charge(&hub.db, writer.user.id, rebuilt, hub.config.xet_daily_bytes).await?;
+    for plan in &missing {
+        check_rebuilt(hub, plan).await?;
+    }
+    for plan in missing {
         let (oid, size) = (plan.sha256.clone(), plan.size);
         let bytes = reconstruct::stream(hub.storage.store.as_ref(), xorb_path, plan);
         store::put_object(hub, &writer.repo, &oid, size, bytes)
@@ -219,32 +305,28 @@ pub async fn upload_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<
     Ok(outcome)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(chunks: Vec<io::Result<Bytes>>) -> impl Stream<Item = io::Result<Bytes>> {
-        futures::stream::iter(chunks)
+/// Rebuilds `plan`'s file without writing it, and checks its sha256 and
+/// length against the shard's: a wrong shard must cost no writes.
+async fn check_rebuilt(hub: &Hub, plan: &reconstruct::Plan) -> Result<()> {
+    let mut bytes = std::pin::pin!(reconstruct::stream(
+        hub.storage.store.as_ref(),
+        xorb_path,
+        plan.clone()
+    ));
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    while let Some(piece) = bytes.next().await {
+        let piece = piece.map_err(|e| Error::Internal(e.into()))?;
+        len += piece.len() as u64;
+        hasher.update(&piece);
     }
-
-    #[tokio::test]
-    async fn bodies_are_read_up_to_their_cap() {
-        let parts = || {
-            vec![
-                Ok(Bytes::from_static(b"abc")),
-                Ok(Bytes::from_static(b"de")),
-            ]
-        };
-        assert_eq!(read_capped(body(parts()), 5).await.unwrap(), &b"abcde"[..]);
-        assert!(matches!(
-            read_capped(body(parts()), 4).await,
-            Err(Error::PayloadTooLarge(_))
-        ));
-        let broken = vec![
-            Ok(Bytes::from_static(b"abc")),
-            Err(io::Error::other("reset")),
-        ];
-        let err = read_capped(body(broken), 10).await.unwrap_err();
-        assert!(err.to_string().contains("interrupted"), "{err}");
+    let sha256 = hex::encode(hasher.finalize());
+    if sha256 != plan.sha256 || len != plan.size {
+        return Err(Error::invalid(format!(
+            "file {} of the shard: its chunks rebuild to {len} bytes with sha256 {sha256}, \
+             not the {} bytes with the sha256 the shard gives",
+            plan.sha256, plan.size
+        )));
     }
+    Ok(())
 }

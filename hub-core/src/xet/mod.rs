@@ -4,7 +4,9 @@
 //! chunk and xorb hashes), [`xorb`] (chunk containers, decoding), [`shard`]
 //! (file reconstructions), [`reconstruct`] (rebuilding a file from stored
 //! chunks), [`token`] (the signed CAS credential). [`records`] keeps the
-//! stored xorbs and who may use them; [`cas`] is what the routes call.
+//! stored xorbs and who may use them; [`limits`] bounds what a shard may
+//! make the hub rebuild, [`intake`] how upload bodies are taken in; [`cas`]
+//! is what the routes call.
 //!
 //! Uploaded files end up as ordinary LFS objects (checked by sha256), so
 //! commits, downloads and garbage collection of files work as for LFS.
@@ -12,6 +14,8 @@
 
 pub mod cas;
 pub mod hash;
+pub mod intake;
+pub mod limits;
 pub mod reconstruct;
 pub mod records;
 pub mod shard;

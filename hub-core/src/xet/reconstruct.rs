@@ -34,6 +34,41 @@ pub struct StoredXorb {
     pub chunk_offsets: Vec<u32>,
     /// Each chunk's uncompressed length.
     pub chunk_sizes: Vec<u32>,
+    /// The uncompressed length of chunks `[0, i)` at `i`: a term's length
+    /// in one step, whatever its range (a shard may hold a million terms).
+    unpacked_before: Vec<u64>,
+}
+
+impl StoredXorb {
+    pub fn new(chunk_offsets: Vec<u32>, chunk_sizes: Vec<u32>) -> StoredXorb {
+        let unpacked_before = std::iter::once(0)
+            .chain(chunk_sizes.iter().scan(0u64, |sum, &s| {
+                *sum += u64::from(s);
+                Some(*sum)
+            }))
+            .collect();
+        StoredXorb {
+            chunk_offsets,
+            chunk_sizes,
+            unpacked_before,
+        }
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.chunk_sizes.len()
+    }
+
+    /// The uncompressed length of chunks `[start, end)`, if the xorb has them.
+    pub fn unpacked(&self, start: usize, end: usize) -> Option<u64> {
+        (start < end && end <= self.chunk_count())
+            .then(|| self.unpacked_before[end] - self.unpacked_before[start])
+    }
+
+    /// The stored (compressed, as uploaded) length of chunks `[start, end)`;
+    /// the range must be one [`StoredXorb::unpacked`] accepts.
+    pub fn stored(&self, start: usize, end: usize) -> u64 {
+        u64::from(self.chunk_offsets[end] - self.chunk_offsets[start])
+    }
 }
 
 /// One ranged read: consecutive chunks of one xorb.
@@ -53,11 +88,22 @@ pub struct Plan {
     pub reads: Vec<ChunkRead>,
 }
 
-/// Checks `file` against the xorbs the uploader may use (`xorbs`) and plans
-/// its reads. Fails with `InvalidInput` naming the first problem.
-pub fn plan(file: &ShardFile, xorbs: &HashMap<XetHash, StoredXorb>) -> Result<Plan> {
-    let mut reads = Vec::new();
-    let mut size = 0u64;
+/// The size of a file as its shard describes it, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measure {
+    /// Bytes the file rebuilds to.
+    pub size: u64,
+    /// Chunks its terms name, counted with repeats (what its plan holds).
+    pub chunks: u64,
+}
+
+/// Checks `file` against the xorbs the uploader may use (`xorbs`): every
+/// xorb known, every chunk range inside its xorb, every term's length equal
+/// to its chunks' lengths. Each term costs one step, so a shard can be
+/// measured (and bounded, see `limits`) before anything is built for it.
+/// Fails with `InvalidInput` naming the first problem.
+pub fn measure(file: &ShardFile, xorbs: &HashMap<XetHash, StoredXorb>) -> Result<Measure> {
+    let mut out = Measure { size: 0, chunks: 0 };
     for term in &file.terms {
         let Some(stored) = xorbs.get(&term.xorb) else {
             return Err(Error::invalid(format!(
@@ -67,21 +113,33 @@ pub fn plan(file: &ShardFile, xorbs: &HashMap<XetHash, StoredXorb>) -> Result<Pl
             )));
         };
         let (start, end) = (term.chunk_start as usize, term.chunk_end as usize);
-        let Some(sizes) = stored.chunk_sizes.get(start..end) else {
+        let Some(unpacked) = stored.unpacked(start, end) else {
             return Err(Error::invalid(format!(
                 "the shard references chunks [{start}, {end}) of xorb {}, which has {} chunks",
                 term.xorb,
-                stored.chunk_sizes.len()
+                stored.chunk_count()
             )));
         };
-        let unpacked: u64 = sizes.iter().map(|&s| u64::from(s)).sum();
         if unpacked != u64::from(term.unpacked_bytes) {
             return Err(Error::invalid(format!(
                 "the shard says chunks [{start}, {end}) of xorb {} hold {} bytes; they hold {unpacked}",
                 term.xorb, term.unpacked_bytes
             )));
         }
-        size += unpacked;
+        out.size += unpacked;
+        out.chunks += (end - start) as u64;
+    }
+    Ok(out)
+}
+
+/// Checks `file` (see [`measure`]) and plans its reads. Its memory grows
+/// with the chunks the file names: bound them first (`limits::check`).
+pub fn plan(file: &ShardFile, xorbs: &HashMap<XetHash, StoredXorb>) -> Result<Plan> {
+    let size = measure(file, xorbs)?.size;
+    let mut reads = Vec::new();
+    for term in &file.terms {
+        let stored = &xorbs[&term.xorb];
+        let (start, end) = (term.chunk_start as usize, term.chunk_end as usize);
         split_reads(term.xorb, stored, start, end, &mut reads);
     }
     Ok(Plan {
@@ -176,10 +234,7 @@ mod tests {
             .put(&location(&layout.hash), builder.bytes.into())
             .await
             .unwrap();
-        let stored = StoredXorb {
-            chunk_offsets: layout.chunk_offsets,
-            chunk_sizes: layout.chunk_sizes,
-        };
+        let stored = StoredXorb::new(layout.chunk_offsets, layout.chunk_sizes);
         (layout.hash, stored)
     }
 
@@ -225,10 +280,10 @@ mod tests {
 
     #[test]
     fn long_ranges_are_read_in_pieces() {
-        let stored = StoredXorb {
-            chunk_offsets: (0..=1000u32).map(|i| i * 100_000).collect(),
-            chunk_sizes: vec![120_000; 1000],
-        };
+        let stored = StoredXorb::new(
+            (0..=1000u32).map(|i| i * 100_000).collect(),
+            vec![120_000; 1000],
+        );
         let mut reads = Vec::new();
         split_reads(XetHash::default(), &stored, 10, 1000, &mut reads);
         assert!(
@@ -242,10 +297,7 @@ mod tests {
         assert_eq!(chunks, 990);
         assert!(reads.windows(2).all(|w| w[0].bytes.end == w[1].bytes.start));
         // A chunk larger than a read still gets a read of its own.
-        let huge = StoredXorb {
-            chunk_offsets: vec![0, 9 << 20, 18 << 20],
-            chunk_sizes: vec![1, 1],
-        };
+        let huge = StoredXorb::new(vec![0, 9 << 20, 18 << 20], vec![1, 1]);
         let mut reads = Vec::new();
         split_reads(XetHash::default(), &huge, 0, 2, &mut reads);
         assert_eq!(reads.len(), 2);
@@ -253,10 +305,7 @@ mod tests {
 
     #[test]
     fn plans_refuse_unknown_xorbs_bad_ranges_and_wrong_lengths() {
-        let stored = StoredXorb {
-            chunk_offsets: vec![0, 108, 208],
-            chunk_sizes: vec![100, 92],
-        };
+        let stored = StoredXorb::new(vec![0, 108, 208], vec![100, 92]);
         let known = XetHash([1; 32]);
         let xorbs = HashMap::from([(known, stored.clone())]);
         let with = |t: Term| ShardFile {

@@ -99,10 +99,10 @@ pub async fn usable(
         .into_iter()
         .filter_map(|(hash, offsets, sizes)| {
             let hash = XetHash::from_hex(&hash)?;
-            let stored = StoredXorb {
-                chunk_offsets: offsets.into_iter().map(|o| o as u32).collect(),
-                chunk_sizes: sizes.into_iter().map(|s| s as u32).collect(),
-            };
+            let stored = StoredXorb::new(
+                offsets.into_iter().map(|o| o as u32).collect(),
+                sizes.into_iter().map(|s| s as u32).collect(),
+            );
             Some((hash, stored))
         })
         .collect())

@@ -1,13 +1,21 @@
 //! The Xet CAS access token: a signed, expiring credential that lets one
 //! user upload xorbs and shards for one repo. No database row: the token is
-//! `kyxet1.{user_id}.{repo_id}.{scope}.{expires}.{hmac}`, the HMAC (with
-//! the hub's secret) covering every field, so it can be neither forged nor
-//! moved to another user, repo or scope, nor extended.
+//! `kyxet2.{user_id}.{repo_id}.{via}.write.{expires}.{hmac}`, the HMAC
+//! (with the hub's secret) covering every field, so it can be neither
+//! forged nor moved to another user, repo, credential or scope, nor
+//! extended.
+//!
+//! `via` names the credential it was issued against ([`Via`]): the CAS
+//! checks on every use that this API token is not revoked (or this browser
+//! session not ended), so a CAS token never outlives what it was issued
+//! for. (Version 1 tokens carried no `via` and are refused: the client asks
+//! for a fresh one.)
 //!
 //! It is issued only to callers with write access to the repo, and the CAS
 //! checks that access again on every write (a token outlives neither a
 //! revoked membership nor a deleted repo).
 
+use crate::accounts::Credential;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -15,7 +23,7 @@ use crate::secret::Secret;
 /// less than a minute is left, so long uploads go on past it.
 pub const TOKEN_LIFETIME_SECS: i64 = 3600;
 
-const PREFIX: &str = "kyxet1";
+const PREFIX: &str = "kyxet2";
 
 /// What a token allows. The hub serves no Xet reads, so only writes exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,21 +39,62 @@ impl Scope {
     }
 }
 
+/// The credential a CAS token was issued against, which must still be live
+/// when the token is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// The API token with this id.
+    Token(i64),
+    /// The browser session with this key (see `accounts::sessions::key_of`).
+    Session(String),
+}
+
+impl Via {
+    /// What `credential` is, for a CAS token; `None` for the hub's own
+    /// processes, which never ask for one.
+    pub fn of(credential: &Credential) -> Option<Via> {
+        match credential {
+            Credential::Token { id, .. } => Some(Via::Token(*id)),
+            Credential::Session { key } => Some(Via::Session(key.clone())),
+            Credential::Internal => None,
+        }
+    }
+
+    fn encode(&self) -> String {
+        match self {
+            Via::Token(id) => format!("t{id}"),
+            Via::Session(key) => format!("s{key}"),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Via> {
+        if let Some(id) = text.strip_prefix('t') {
+            return id.parse().ok().map(Via::Token);
+        }
+        let key = text.strip_prefix('s')?;
+        let is_key = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
+        is_key.then(|| Via::Session(key.to_owned()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CasToken {
     pub user_id: i64,
     pub repo_id: i64,
+    pub via: Via,
     pub scope: Scope,
     /// Unix seconds.
     pub expires: i64,
 }
 
 impl CasToken {
-    /// A write token for `user_id` on `repo_id`, valid from `now` (unix seconds).
-    pub fn write(user_id: i64, repo_id: i64, now: i64) -> CasToken {
+    /// A write token for `user_id` on `repo_id`, issued against `via`, valid
+    /// from `now` (unix seconds).
+    pub fn write(user_id: i64, repo_id: i64, via: Via, now: i64) -> CasToken {
         CasToken {
             user_id,
             repo_id,
+            via,
             scope: Scope::Write,
             expires: now + TOKEN_LIFETIME_SECS,
         }
@@ -53,9 +102,10 @@ impl CasToken {
 
     fn payload(&self) -> String {
         format!(
-            "{PREFIX}.{}.{}.{}.{}",
+            "{PREFIX}.{}.{}.{}.{}.{}",
             self.user_id,
             self.repo_id,
+            self.via.encode(),
             self.scope.as_str(),
             self.expires
         )
@@ -69,14 +119,16 @@ impl CasToken {
     }
 
     /// The token `text` stands for, if its signature holds and it has not
-    /// expired at `now`; `InvalidCredentials` otherwise.
+    /// expired at `now`; `InvalidCredentials` otherwise. (Whether its
+    /// credential is still live is the caller's check: it needs the database.)
     pub fn verify(secret: &Secret, text: &str, now: i64) -> Result<CasToken> {
         let (payload, sig) = text.rsplit_once('.').ok_or(Error::InvalidCredentials)?;
         if !secret.verify(format!("xet-cas:{payload}").as_bytes(), sig) {
             return Err(Error::InvalidCredentials);
         }
         let mut fields = payload.split('.');
-        let (Some(PREFIX), Some(user), Some(repo), Some("write"), Some(exp), None) = (
+        let (Some(PREFIX), Some(user), Some(repo), Some(via), Some("write"), Some(exp), None) = (
+            fields.next(),
             fields.next(),
             fields.next(),
             fields.next(),
@@ -90,6 +142,7 @@ impl CasToken {
         let token = CasToken {
             user_id: parse(user)?,
             repo_id: parse(repo)?,
+            via: Via::decode(via).ok_or(Error::InvalidCredentials)?,
             scope: Scope::Write,
             expires: parse(exp)?,
         };
@@ -111,23 +164,27 @@ mod tests {
     }
 
     #[test]
-    fn a_token_names_its_user_repo_and_expiry() {
+    fn a_token_names_its_user_repo_credential_and_expiry() {
         let s = secret("k");
-        let token = CasToken::write(3, 42, NOW);
+        let token = CasToken::write(3, 42, Via::Token(7), NOW);
         assert!(token.expires >= NOW + 600, "at least ten minutes");
         let text = token.encode(&s);
-        assert!(text.starts_with("kyxet1.3.42.write."), "{text}");
+        assert!(text.starts_with("kyxet2.3.42.t7.write."), "{text}");
         assert_eq!(CasToken::verify(&s, &text, NOW + 1).unwrap(), token);
         assert_eq!(
             CasToken::verify(&s, &text, token.expires - 1).unwrap(),
             token
         );
+        let session = CasToken::write(3, 42, Via::Session("ab".repeat(32)), NOW);
+        let text = session.encode(&s);
+        assert!(text.starts_with("kyxet2.3.42.sabab"), "{text}");
+        assert_eq!(CasToken::verify(&s, &text, NOW).unwrap(), session);
     }
 
     #[test]
     fn expired_forged_or_altered_tokens_are_refused() {
         let s = secret("k");
-        let token = CasToken::write(3, 42, NOW);
+        let token = CasToken::write(3, 42, Via::Token(7), NOW);
         let text = token.encode(&s);
         let refused =
             |t: &str| matches!(CasToken::verify(&s, t, NOW), Err(Error::InvalidCredentials));
@@ -138,21 +195,48 @@ mod tests {
         assert!(!refused(&text));
         assert!(refused(&text.replace(".42.", ".43.")), "another repo");
         assert!(refused(&text.replacen(".3.", ".4.", 1)), "another user");
+        assert!(refused(&text.replace(".t7.", ".t8.")), "another API token");
         let later = text.replace(
             &token.expires.to_string(),
             &(token.expires + 9999).to_string(),
         );
         assert!(refused(&later), "extended");
         assert!(refused(&token.encode(&secret("other"))), "another hub");
+        // A version 1 token (no credential) is refused even when signed.
+        let v1 = format!("kyxet1.3.42.write.{}", token.expires);
+        let v1 = format!("{v1}.{}", s.sign(format!("xet-cas:{v1}").as_bytes()));
+        assert!(refused(&v1), "version 1");
         for junk in [
             "",
             ".",
-            "kyxet1",
-            "a.b.c.d.e.f",
+            "kyxet2",
+            "a.b.c.d.e.f.g",
             &format!("{text}.x"),
             "ky_abc",
         ] {
             assert!(refused(junk), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_round_trip_and_junk_is_refused() {
+        for via in [
+            Via::Token(0),
+            Via::Token(123),
+            Via::Session("0f".repeat(32)),
+        ] {
+            assert_eq!(Via::decode(&via.encode()), Some(via));
+        }
+        for junk in [
+            "",
+            "t",
+            "tx",
+            "s",
+            "sab",
+            &format!("s{}", "zz".repeat(32)),
+            "x1",
+        ] {
+            assert_eq!(Via::decode(junk), None, "{junk:?}");
         }
     }
 }

@@ -4,9 +4,8 @@
 //! Xet: no read tokens, and the chunk, grant and v2 shard calls answer 404
 //! so the client falls back to the calls below.
 
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,6 @@ use axum::{Json, Router};
 use futures::TryStreamExt;
 use hub_core::Error;
 use hub_core::xet::cas::{self, CasWriter};
-use hub_core::xet::shard;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -43,10 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/cas/v1/xorb-grants/{prefix}/{hash}", post(not_offered))
         .route("/cas/v1/xorbs/{prefix}/{hash}", post(upload_xorb))
         .route("/cas/v2/shards", post(not_offered))
-        .route(
-            "/cas/v1/shards",
-            post(upload_shard).layer(DefaultBodyLimit::max(shard::MAX_SHARD_SIZE)),
-        )
+        .route("/cas/v1/shards", post(upload_shard))
         .route("/v1/telemetry", post(telemetry))
 }
 
@@ -127,21 +122,26 @@ async fn upload_xorb(
     State(state): State<AppState>,
     CasAuth(writer): CasAuth,
     Path((prefix, hash)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
     known_prefix(&prefix)?;
     let body = body.into_data_stream().map_err(std::io::Error::other);
-    let was_inserted = cas::upload_xorb(&state, &writer, &hash, body).await?;
+    let was_inserted =
+        cas::upload_xorb(&state, &writer, &hash, declared_length(&headers), body).await?;
     Ok(Json(json!({ "was_inserted": was_inserted })))
 }
 
-/// Handles `POST /cas/v1/shards`.
+/// Handles `POST /cas/v1/shards` (the body is read, with its size capped,
+/// by core).
 async fn upload_shard(
     State(state): State<AppState>,
     CasAuth(writer): CasAuth,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let outcome = cas::upload_shard(&state, &writer, &read_body(body)?).await?;
+    let body = body.into_data_stream().map_err(std::io::Error::other);
+    let outcome = cas::upload_shard(&state, &writer, declared_length(&headers), body).await?;
     tracing::info!(
         repo = writer.repo.id,
         stored = outcome.files_stored,
@@ -164,9 +164,9 @@ fn known_prefix(prefix: &str) -> Result<(), ApiError> {
     }
 }
 
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
-    body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(e.body_text()),
-        _ => Error::invalid(format!("cannot read the request body: {}", e.body_text())),
-    })
+/// The body length a request announces, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
 }

@@ -28,7 +28,7 @@ async fn whoami(State(state): State<AppState>, Auth(actor): Auth) -> ApiResult<J
             "type": "access_token",
             "accessToken": { "displayName": name, "role": role.as_str() }
         }),
-        Credential::Session | Credential::Internal => {
+        Credential::Session { .. } | Credential::Internal => {
             json!({ "type": "session" })
         }
     };

@@ -393,7 +393,10 @@ async fn change_password(
     let result = async {
         session.verify_csrf(&form.csrf)?;
         let user = session.actor.require_user()?;
-        if !matches!(user.credential, hub_core::accounts::Credential::Session) {
+        if !matches!(
+            user.credential,
+            hub_core::accounts::Credential::Session { .. }
+        ) {
             return Err(Error::forbidden("sign in with a password to change it"));
         }
         let ip = origin.client_ip.to_string();
