@@ -634,8 +634,14 @@ pub fn delete_op(path: &str) -> Value {
 /// Runs the real git in `dir` with an isolated HOME: no user config, no
 /// credential helper, no prompts, a fixed identity.
 pub fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args(args)
+    git_command(home, dir).args(args).output().expect("run git")
+}
+
+/// `git` run in `dir` with its own HOME, no system config, no prompts and a
+/// fixed identity: the base of every git client the tests run.
+pub fn git_command(home: &Path, dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command
         .current_dir(dir)
         .env("HOME", home)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -643,9 +649,25 @@ pub fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
         .env("GIT_AUTHOR_NAME", "Tester")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
         .env("GIT_COMMITTER_NAME", "Tester")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com");
+    command
+}
+
+/// Runs a read-only git command on a bare repo of the hub (`hub.git_dir`)
+/// and returns its output; panics with git's message when it fails.
+pub fn git_bare(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(dir)
+        .args(args)
         .output()
-        .expect("run git")
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The stdout of a git run that must succeed.

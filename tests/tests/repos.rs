@@ -31,13 +31,7 @@ async fn create_info_rename_move_delete() {
     let id = info.body["_id"].as_str().unwrap().parse::<i64>().unwrap();
     let git_dir = hub.git_dir(id);
     assert!(git_dir.join("HEAD").exists());
-    let attrs = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&git_dir)
-        .args(["show", "main:.gitattributes"])
-        .output()
-        .unwrap();
-    let attrs = String::from_utf8(attrs.stdout).unwrap();
+    let attrs = tests::git_bare(&git_dir, &["show", "main:.gitattributes"]);
     for pattern in [
         "*.safetensors",
         "*.bin",
@@ -50,14 +44,8 @@ async fn create_info_rename_move_delete() {
             "{pattern} missing in {attrs}"
         );
     }
-    let log = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&git_dir)
-        .args(["log", "--format=%s", "main"])
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8(log.stdout).unwrap().trim(),
+        tests::git_bare(&git_dir, &["log", "--format=%s", "main"]).trim(),
         "initial commit"
     );
 

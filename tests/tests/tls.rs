@@ -30,17 +30,9 @@ async fn https_url(hub: &TestHub) -> String {
 /// `tests::git` with the test CA as git's (and git-lfs's) only trust
 /// anchor: GIT_SSL_CAINFO, which wins over any http.sslCAInfo setting.
 fn git(home: &Path, dir: &Path, ca: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
+    tests::git_command(home, dir)
         .env("GIT_SSL_CAINFO", ca)
-        .env("GIT_AUTHOR_NAME", "Tester")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "Tester")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .args(args)
         .output()
         .expect("run git")
 }
