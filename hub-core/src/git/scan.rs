@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 use super::hooks::GitEnvironment;
-use super::push::Quarantine;
+use super::receive::Quarantine;
 use crate::error::{Error, Result};
 use crate::lfs::rules::{LfsPointer, MAX_POINTER_SIZE};
 

@@ -1,17 +1,25 @@
-//! The one commit path. The Hugging Face commit API, the ModelScope commit
-//! API and browser uploads all end here: check write access, check that
-//! every LFS object is stored and linked to the repo, write one commit on the
-//! branch (`git::commit`), then run the after-commit step.
+//! The commit path. The Hugging Face commit API ([`ndjson`]), the
+//! ModelScope commit API ([`modelscope`]) and browser uploads all end in
+//! [`commit`]: check write access and the paths, check that
+//! every LFS object is stored and linked to the repo ([`lfs_links`]), write
+//! one commit on the branch (`git::commit`), then run the after-commit step.
+//! A `git push` is held to the same rules by [`push`], from the
+//! pre-receive hook.
+
+pub mod lfs_links;
+pub mod modelscope;
+pub mod ndjson;
+pub mod preupload;
+pub mod push;
 
 use crate::error::{Error, Result};
 use crate::git::commit::{self, CommitOutcome, CommitRequest, FileSource, Operation};
 use crate::hub::Hub;
-use crate::lfs::objects::linked_size;
 use crate::lfs::rules::LfsPointer;
 use crate::paths::{normalize_folder_path, normalize_repo_path};
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Writes;
-use crate::repos::{Repo, refs};
+use crate::repos::refs;
 
 /// Most operations accepted in one commit.
 pub const MAX_OPERATIONS: usize = 25_000;
@@ -39,8 +47,6 @@ pub async fn commit(
             "at most {MAX_OPERATIONS} operations per commit"
         )));
     }
-    let operations = normalize_operations(new.operations)?;
-    check_lfs_objects(hub, repo, &operations).await?;
     let summary = new.summary.trim();
     if summary.is_empty() {
         return Err(Error::invalid("a commit needs a summary"));
@@ -49,6 +55,18 @@ pub async fn commit(
         "" => summary.to_owned(),
         description => format!("{summary}\n\n{description}"),
     };
+    let operations = normalize_operations(new.operations)?;
+    let pointers: Vec<(&str, &LfsPointer)> = operations
+        .iter()
+        .filter_map(|op| match op {
+            Operation::Put {
+                path,
+                source: FileSource::Lfs(pointer),
+            } => Some((path.as_str(), pointer)),
+            _ => None,
+        })
+        .collect();
+    lfs_links::check(hub, repo, &pointers, "upload them first").await?;
     let branch = new.branch.unwrap_or_else(|| repo.default_branch.clone());
     let request = CommitRequest {
         branch: branch.clone(),
@@ -100,52 +118,4 @@ fn normalize_operations(ops: Vec<Operation>) -> Result<Vec<Operation>> {
             Ok(op)
         })
         .collect()
-}
-
-/// An LFS pointer may only be committed for an object that is stored with
-/// the size it claims and linked to this repo.
-async fn check_lfs_objects(hub: &Hub, repo: &Repo, ops: &[Operation]) -> Result<()> {
-    for op in ops {
-        if let Operation::Put {
-            path,
-            source: FileSource::Lfs(pointer),
-        } = op
-        {
-            match linked_size(&hub.db, repo.id, &pointer.oid).await? {
-                Some(size) if size == pointer.size => {}
-                Some(size) => {
-                    return Err(Error::invalid(format!(
-                        "{path}: LFS object {} has size {size}, not {}",
-                        pointer.oid, pointer.size
-                    )));
-                }
-                None => {
-                    return Err(Error::invalid(format!(
-                        "{path}: LFS object {} has not been uploaded to this repo",
-                        pointer.oid
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The pointer for an LFS object linked to `repo`, when a client names it by
-/// oid alone (HF sends no size for copies of LFS files).
-pub async fn linked_lfs_pointer(
-    hub: &Hub,
-    repo: &Repo,
-    oid: &str,
-    size: Option<u64>,
-) -> Result<LfsPointer> {
-    let stored = linked_size(&hub.db, repo.id, oid).await?.ok_or_else(|| {
-        Error::invalid(format!(
-            "LFS object {oid} has not been uploaded to this repo"
-        ))
-    })?;
-    Ok(LfsPointer {
-        oid: oid.to_owned(),
-        size: size.unwrap_or(stored),
-    })
 }

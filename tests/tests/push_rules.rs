@@ -1,0 +1,210 @@
+//! A `git push` is held to the rules of the commit API (issue 11): LFS
+//! pointers. Each refused push changes
+//! nothing. The pushes are crafted with git's plumbing (`mktree`,
+//! `commit-tree`), as an attacker would, since porcelain cannot make most
+//! of these trees.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tests::{Api, TestHub, failed, git, ok, upload_lfs};
+
+/// A tree entry to craft: a name (raw bytes) and the blob's content.
+type Entry<'a> = (&'a [u8], &'a [u8]);
+
+/// A hub with alice's public repo `alice/m` and a clone of it that pushes
+/// with her token.
+struct Pushing {
+    hub: TestHub,
+    token: String,
+    api: Api,
+    _home: tempfile::TempDir,
+    home: PathBuf,
+    _work: tempfile::TempDir,
+    clone: PathBuf,
+}
+
+impl Pushing {
+    async fn start() -> Pushing {
+        let hub = TestHub::start().await;
+        let token = hub.user_with_token("alice");
+        let api = hub.api(Some(&token));
+        let created = api.create_repo("model", "alice", "m", false).await;
+        assert_eq!(created.status, 200, "{:?}", created.body);
+        let home = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let url = format!("{}/alice/m.git", hub.url).replacen(
+            "http://",
+            &format!("http://alice:{token}@"),
+            1,
+        );
+        ok(git(home.path(), work.path(), &["clone", &url, "m"]));
+        Pushing {
+            clone: work.path().join("m"),
+            home: home.path().to_owned(),
+            _home: home,
+            _work: work,
+            hub,
+            token,
+            api,
+        }
+    }
+
+    fn git(&self, args: &[&str]) -> Output {
+        git(&self.home, &self.clone, args)
+    }
+
+    /// Runs git with `input` on stdin; its trimmed stdout.
+    fn git_with_input(&self, args: &[&str], input: &[u8]) -> String {
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(&self.clone)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        ok(out).trim().to_owned()
+    }
+
+    /// A tree of `entries` (name, blob content; a name with `/` makes a
+    /// folder holding the rest), written with `mktree`, which takes any name.
+    fn tree(&self, entries: &[(&[u8], &[u8])]) -> String {
+        let mut listing = Vec::new();
+        let mut folders: Vec<(&[u8], Vec<Entry>)> = Vec::new();
+        for (name, content) in entries {
+            if let Some(slash) = name.iter().position(|&b| b == b'/') {
+                let (folder, rest) = (&name[..slash], &name[slash + 1..]);
+                match folders.iter_mut().find(|(f, _)| *f == folder) {
+                    Some((_, inner)) => inner.push((rest, content)),
+                    None => folders.push((folder, vec![(rest, content)])),
+                }
+                continue;
+            }
+            let blob = self.git_with_input(&["hash-object", "-w", "--stdin"], content);
+            listing.extend_from_slice(format!("100644 blob {blob}\t").as_bytes());
+            listing.extend_from_slice(name);
+            listing.push(0);
+        }
+        for (folder, inner) in folders {
+            let tree = self.tree(&inner);
+            listing.extend_from_slice(format!("040000 tree {tree}\t").as_bytes());
+            listing.extend_from_slice(folder);
+            listing.push(0);
+        }
+        self.git_with_input(&["mktree", "-z"], &listing)
+    }
+
+    /// A commit on top of HEAD whose tree is HEAD's files plus `entries`.
+    fn commit_adding(&self, entries: &[(&[u8], &[u8])], message: &str) -> String {
+        let mut all: Vec<(&[u8], &[u8])> = vec![(
+            b".gitattributes",
+            b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+        )];
+        all.extend_from_slice(entries);
+        let tree = self.tree(&all);
+        let commit = self.git(&["commit-tree", &tree, "-p", "HEAD", "-m", message]);
+        ok(commit).trim().to_owned()
+    }
+
+    /// Pushes `refspec`; the push's output.
+    fn push(&self, refspec: &str) -> Output {
+        self.git(&["push", "origin", refspec])
+    }
+
+    /// The head of `main` as the hub records it.
+    async fn head(&self) -> serde_json::Value {
+        self.api.get("/api/models/alice/m").await.body["sha"].clone()
+    }
+
+    async fn git_dir(&self) -> PathBuf {
+        let info = self.api.get("/api/models/alice/m").await;
+        self.hub
+            .git_dir(info.body["_id"].as_str().unwrap().parse().unwrap())
+    }
+
+    /// Pushes a commit adding `entries` to main and asserts it is refused
+    /// with a message containing `needle`, and that nothing moved.
+    async fn refused(&self, entries: &[(&[u8], &[u8])], needle: &str) -> String {
+        let before = self.head().await;
+        let commit = self.commit_adding(entries, "crafted");
+        let stderr = failed(self.push(&format!("{commit}:refs/heads/main")));
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(!stderr.contains("internal error"), "{stderr}");
+        assert_eq!(self.head().await, before, "the refused push moved main");
+        let dir = self.git_dir().await;
+        let on_hub = Command::new("git")
+            .arg("--git-dir")
+            .arg(&dir)
+            .args(["cat-file", "-e", &commit])
+            .status()
+            .unwrap();
+        assert!(!on_hub.success(), "the refused commit is in the repo");
+        stderr
+    }
+}
+
+fn hub_git(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .arg("--git-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pushed_lfs_pointers_must_match_a_linked_object_and_its_size() {
+    let p = Pushing::start().await;
+    let data = b"some weights, uploaded for real".to_vec();
+    let oid = upload_lfs(&p.hub, &p.token, "alice/m", &data).await;
+    let pointer = |size: usize| {
+        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n")
+    };
+    let wrong = pointer(data.len() + 1);
+    let stderr = p
+        .refused(&[(b"w.bin", wrong.as_bytes())], "w.bin (its object has")
+        .await;
+    assert!(stderr.contains("without their content"), "{stderr}");
+    let right = pointer(data.len());
+    let commit = p.commit_adding(&[(b"w.bin", right.as_bytes())], "weights");
+    ok(p.push(&format!("{commit}:refs/heads/main")));
+    assert_eq!(p.head().await, commit.as_str());
+}
+
+#[tokio::test]
+async fn clean_pushes_pass_and_clone_with_fsck() {
+    let p = Pushing::start().await;
+    let entries: [(&[u8], &[u8]); 4] = [
+        (b"README.md", b"# m\n"),
+        (b"src/model.py", b"print(1)\n"),
+        (b".github/workflows/ci.yml", b"on: push\n"),
+        ("模型/说明.md".as_bytes(), b"ok\n"),
+    ];
+    let commit = p.commit_adding(&entries, "clean");
+    ok(p.push(&format!("{commit}:refs/heads/main")));
+    assert_eq!(p.head().await, commit.as_str());
+    let fsck = hub_git(&p.git_dir().await, &["fsck", "--strict"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    let work = tempfile::tempdir().unwrap();
+    ok(git(
+        &p.home,
+        work.path(),
+        &[
+            "-c",
+            "transfer.fsckObjects=true",
+            "clone",
+            &format!("{}/alice/m.git", p.hub.url),
+            "again",
+        ],
+    ));
+}
