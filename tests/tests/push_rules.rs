@@ -1,5 +1,5 @@
-//! A `git push` is held to the rules of the commit API (issue 11): LFS
-//! pointers. Each refused push changes
+//! A `git push` is held to the rules of the commit API (issue 11): ref
+//! names, LFS pointers. Each refused push changes
 //! nothing. The pushes are crafted with git's plumbing (`mktree`,
 //! `commit-tree`), as an attacker would, since porcelain cannot make most
 //! of these trees.
@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use tests::{Api, TestHub, failed, git, ok, upload_lfs};
+use tests::{Api, TestHub, failed, file_op, git, ok, upload_lfs};
 
 /// A tree entry to craft: a name (raw bytes) and the blob's content.
 type Entry<'a> = (&'a [u8], &'a [u8]);
@@ -156,6 +156,63 @@ fn hub_git(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_branch_or_tag_named_like_a_commit_id_is_refused() {
+    let p = Pushing::start().await;
+    let target = p
+        .api
+        .commit("alice/m", "a", &[file_op("a.txt", b"the real a")], None)
+        .await;
+    assert_eq!(target.status, 200);
+    let sha = target.body["commitOid"].as_str().unwrap().to_owned();
+    ok(p.git(&["pull", "--ff-only", "origin", "main"]));
+    let other = p.commit_adding(&[(b"a.txt", b"a redirected a")], "other");
+    for name in [
+        format!("refs/heads/{sha}"),
+        format!("refs/tags/{sha}"),
+        format!("refs/heads/{}", "ab".repeat(32)),
+    ] {
+        let stderr = failed(p.push(&format!("{other}:{name}")));
+        assert!(stderr.contains("looks like a commit id"), "{stderr}");
+    }
+    let refs = String::from_utf8(hub_git(&p.git_dir().await, &["for-each-ref"]).stdout).unwrap();
+    assert!(!refs.contains(&format!("/{sha}")), "{refs}");
+    // Ordinary names still push.
+    ok(p.push(&format!("{other}:refs/heads/feature/x")));
+}
+
+#[tokio::test]
+async fn a_full_sha_resolves_to_its_commit_even_if_a_branch_takes_its_name() {
+    let p = Pushing::start().await;
+    let target = p
+        .api
+        .commit("alice/m", "a", &[file_op("a.txt", b"the real a")], None)
+        .await;
+    let sha = target.body["commitOid"].as_str().unwrap().to_owned();
+    let other = p
+        .api
+        .commit("alice/m", "b", &[file_op("a.txt", b"a redirected a")], None)
+        .await;
+    let other_sha = other.body["commitOid"].as_str().unwrap();
+    // A branch named after the first commit, as the rule let through before
+    // (made behind the hub's back, as an old repo may still have one).
+    let dir = p.git_dir().await;
+    let made = hub_git(
+        &dir,
+        &["update-ref", &format!("refs/heads/{sha}"), other_sha],
+    );
+    assert!(made.status.success());
+    let served = reqwest::get(format!("{}/alice/m/resolve/{sha}/a.txt", p.hub.url))
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        served.headers()["x-repo-commit"].to_str().unwrap(),
+        sha.as_str()
+    );
+    assert_eq!(served.text().await.unwrap(), "the real a");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! git's quarantine before any ref moves, and the after-push step. A push
 //! is held to the rules of the commit API:
 //!
-//! - write access; only branches and tags; the default branch is neither
+//! - write access; only branches and tags, named by the one ref-name rule
+//!   (so no branch can pose as a commit id); the default branch is neither
 //!   deleted nor rewound;
 //! - plain blobs stay under the LFS threshold (with a hint to track them);
 //! - LFS pointers name objects linked to this repo ([`super::lfs_links`]).
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::git::hooks::GitEnvironment;
 use crate::git::read::RefKind;
 use crate::git::receive::{Quarantine, RefUpdate};
+use crate::git::refs::validate_ref_name;
 use crate::git::scan::Scanner;
 use crate::hub::Hub;
 use crate::lfs::rules::{LFS_SIZE_THRESHOLD, LfsPointer};
@@ -78,6 +80,10 @@ async fn check_ref_update(repo: &Repo, update: &RefUpdate, git: &Scanner<'_>) ->
             update.name
         )));
     };
+    // Deleting a ref whose name breaks today's rule stays possible.
+    if !update.is_delete() {
+        validate_ref_name(kind, short)?;
+    }
     let is_default = kind == RefKind::Branch && short == repo.default_branch;
     if is_default && update.is_delete() {
         return Err(Error::forbidden(format!(
