@@ -695,3 +695,43 @@ async fn modelscope_dataset_download_api_shapes() {
     assert_eq!(anon.get(&tree).await.status, 401);
     assert_eq!(api.get(&tree).await.status, 200);
 }
+
+/// The ModelScope blob PUT answers a made-up link the same for a missing,
+/// a private and a public repo.
+#[tokio::test]
+async fn modelscope_bad_blob_links_say_nothing_about_the_repo() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    for (name, visibility) in [("private", 1), ("public", 5)] {
+        let created = api
+            .post(
+                "/api/v1/models",
+                json!({"Path": "alice", "Name": name, "Visibility": visibility}),
+            )
+            .await;
+        assert_eq!(created.status, 200, "{:?}", created.body);
+    }
+    let oid = sha256(b"anything");
+    let mut answers = Vec::new();
+    for name in ["private", "public", "missing"] {
+        let url = format!(
+            "{}/api/v1/repos/models/alice/{name}/info/lfs/objects/{oid}?op=upload&size=8&exp=99999999999&sig=x",
+            hub.url
+        );
+        let resp = reqwest::Client::new()
+            .put(url)
+            .body("anything")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        answers.push((status, body["Message"].clone(), body["Code"].clone()));
+    }
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "answers differ: {answers:?}"
+    );
+    assert_eq!(answers[0].0, 403);
+}
