@@ -1,5 +1,5 @@
 //! A `git push` is held to the rules of the commit API (issue 11): ref
-//! names, LFS pointers. Each refused push changes
+//! names, paths, LFS pointers. Each refused push changes
 //! nothing. The pushes are crafted with git's plumbing (`mktree`,
 //! `commit-tree`), as an attacker would, since porcelain cannot make most
 //! of these trees.
@@ -213,6 +213,38 @@ async fn a_full_sha_resolves_to_its_commit_even_if_a_branch_takes_its_name() {
         sha.as_str()
     );
     assert_eq!(served.text().await.unwrap(), "the real a");
+}
+
+#[tokio::test]
+async fn pushed_paths_with_backslashes_are_refused() {
+    let p = Pushing::start().await;
+    let stderr = p.refused(&[(br"a\..\..\x", b"x")], "backslash").await;
+    assert!(stderr.contains(r"a\\..\\..\\x"), "names the path: {stderr}");
+}
+
+#[tokio::test]
+async fn pushed_paths_with_newlines_are_refused() {
+    let p = Pushing::start().await;
+    p.refused(&[(b"dir/evil\nname.txt", b"x")], "control character")
+        .await;
+}
+
+#[tokio::test]
+async fn pushed_overlong_names_are_refused() {
+    let p = Pushing::start().await;
+    let long = vec![b'n'; 4000];
+    p.refused(&[(&long, b"x")], "longer than").await;
+    // Components under the limit that add up to a path over it, too.
+    let deep = [vec![b'd'; 200].as_slice(); 6].join(&b'/');
+    p.refused(&[(&deep, b"x")], "path longer than 1024 bytes")
+        .await;
+}
+
+#[tokio::test]
+async fn pushed_non_utf8_names_are_refused_with_a_clear_message() {
+    let p = Pushing::start().await;
+    p.refused(&[(b"caf\xe9.txt", b"x")], "not valid UTF-8")
+        .await;
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 pub mod commit;
 pub mod hooks;
 pub mod locks;
+pub mod pushed;
 pub mod read;
 pub mod receive;
 pub mod refs;
