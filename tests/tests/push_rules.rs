@@ -248,6 +248,22 @@ async fn pushed_non_utf8_names_are_refused_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn pushed_dot_git_aliases_are_refused() {
+    let p = Pushing::start().await;
+    // git's own fsck (receive.fsckObjects) or the hub's rule refuses each;
+    // either way the push fails and nothing moves.
+    for alias in [
+        ".git\u{200c}/config",
+        "GIT~1/config",
+        ".git./config",
+        ".git /config",
+        "sub/.GIT/config",
+    ] {
+        p.refused(&[(alias.as_bytes(), b"[core]\n")], "").await;
+    }
+}
+
+#[tokio::test]
 async fn pushed_lfs_pointers_must_match_a_linked_object_and_its_size() {
     let p = Pushing::start().await;
     let data = b"some weights, uploaded for real".to_vec();

@@ -1,6 +1,6 @@
 //! The commit path. The Hugging Face commit API ([`ndjson`]), the
 //! ModelScope commit API ([`modelscope`]) and browser uploads all end in
-//! [`commit`]: check write access and the paths, check that
+//! [`commit`]: check write access, the paths and the message, check that
 //! every LFS object is stored and linked to the repo ([`lfs_links`]), write
 //! one commit on the branch (`git::commit`), then run the after-commit step.
 //! A `git push` is held to the same rules by [`push`], from the
@@ -11,6 +11,8 @@ pub mod modelscope;
 pub mod ndjson;
 pub mod preupload;
 pub mod push;
+
+use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::git::commit::{self, CommitOutcome, CommitRequest, FileSource, Operation};
@@ -23,6 +25,16 @@ use crate::repos::refs;
 
 /// Most operations accepted in one commit.
 pub const MAX_OPERATIONS: usize = 25_000;
+
+/// The rule for a commit message, wherever it comes from (the commit APIs,
+/// or a pushed commit's raw message).
+pub fn check_message(message: &[u8]) -> Result<()> {
+    // Git ends a message at a NUL byte (libgit2 cannot write one at all).
+    if message.contains(&0) {
+        return Err(Error::invalid("the commit message contains a NUL byte"));
+    }
+    Ok(())
+}
 
 pub struct NewCommit {
     pub branch: Option<String>,
@@ -55,6 +67,7 @@ pub async fn commit(
         "" => summary.to_owned(),
         description => format!("{summary}\n\n{description}"),
     };
+    check_message(message.as_bytes())?;
     let operations = normalize_operations(new.operations)?;
     let pointers: Vec<(&str, &LfsPointer)> = operations
         .iter()
@@ -88,9 +101,30 @@ pub async fn commit(
 }
 
 /// Every path through the one normalising function; two operations on the
-/// same path in one commit are refused (their order would be a guess).
+/// same path in one commit are refused (their order would be a guess), and
+/// so is a file written where another operation needs a folder (`a` and
+/// `a/b`: one name cannot be a file and a folder).
 fn normalize_operations(ops: Vec<Operation>) -> Result<Vec<Operation>> {
-    let mut seen = std::collections::HashSet::new();
+    let ops = normalize_each(ops)?;
+    let files: HashSet<&str> = ops
+        .iter()
+        .filter(|op| matches!(op, Operation::Put { .. }))
+        .map(Operation::path)
+        .collect();
+    for op in &ops {
+        let path = op.path();
+        let mut folders = path.match_indices('/').map(|(i, _)| &path[..i]);
+        if let Some(folder) = folders.find(|f| files.contains(f)) {
+            return Err(Error::invalid(format!(
+                "{folder} and {path} in one commit: a name cannot be a file and a folder (split the commit)"
+            )));
+        }
+    }
+    Ok(ops)
+}
+
+fn normalize_each(ops: Vec<Operation>) -> Result<Vec<Operation>> {
+    let mut seen = HashSet::new();
     ops.into_iter()
         .map(|op| {
             let op = match op {
