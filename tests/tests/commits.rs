@@ -425,3 +425,35 @@ async fn a_nul_in_the_commit_message_is_400() {
     );
     assert_eq!(head(&api).await, before);
 }
+
+#[tokio::test]
+async fn commit_messages_over_64_kib_are_413() {
+    let (_hub, api) = seeded().await;
+    let before = head(&api).await;
+    // A 15 MB summary, as in the issue, and a long description.
+    let huge = "s".repeat(15 * 1024 * 1024);
+    let r = api
+        .commit("alice/m", &huge, &[file_op("a.txt", b"a")], None)
+        .await;
+    assert_eq!(r.status, 413, "{:?}", r.body);
+    assert!(r.body["error"].as_str().unwrap().contains("64 KiB"));
+    let header = json!({ "key": "header", "value": {
+        "summary": "short", "description": "d".repeat(64 * 1024) } });
+    let body = format!("{header}\n{}", file_op("a.txt", b"a"));
+    let r = api
+        .client
+        .post(format!("{}/api/models/alice/m/commit/main", api.base))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(head(&api).await, before);
+    // At the cap, a commit lands.
+    let at_cap = "s".repeat(64 * 1024);
+    let r = api
+        .commit("alice/m", &at_cap, &[file_op("a.txt", b"a")], None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}

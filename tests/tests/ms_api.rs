@@ -735,3 +735,48 @@ async fn modelscope_bad_blob_links_say_nothing_about_the_repo() {
     );
     assert_eq!(answers[0].0, 403);
 }
+
+/// The ModelScope commit goes through the one commit path: its rules for
+/// paths and messages hold here too, answered in the envelope.
+#[tokio::test]
+async fn modelscope_commits_refuse_dot_git_aliases_and_huge_messages() {
+    use base64::Engine;
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let created = api
+        .post(
+            "/api/v1/models",
+            json!({"Path": "alice", "Name": "m", "Visibility": 5}),
+        )
+        .await;
+    assert_eq!(created.status, 200);
+    let file = |path: &str| {
+        json!({"action": "create", "path": path, "type": "normal",
+               "content": base64::engine::general_purpose::STANDARD.encode(b"x")})
+    };
+    let url = "/api/v1/repos/models/alice/m/commit/master";
+    let alias = api
+        .post(
+            url,
+            json!({"commit_message": "x", "actions": [file(".git\u{200c}/config")]}),
+        )
+        .await;
+    assert_eq!(alias.status, 400, "{:?}", alias.body);
+    assert_eq!(alias.body["Success"], false);
+    let huge = api
+        .post(
+            url,
+            json!({"commit_message": "m".repeat(70 * 1024), "actions": [file("a.txt")]}),
+        )
+        .await;
+    assert_eq!(huge.status, 413, "{:?}", huge.body);
+    assert_eq!(huge.body["Success"], false);
+    let fine = api
+        .post(
+            url,
+            json!({"commit_message": "ok", "actions": [file("a.txt")]}),
+        )
+        .await;
+    assert_eq!(fine.status, 200, "{:?}", fine.body);
+}

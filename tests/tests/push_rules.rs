@@ -1,5 +1,5 @@
 //! A `git push` is held to the rules of the commit API (issue 11): ref
-//! names, paths, LFS pointers. Each refused push changes
+//! names, paths, commit messages, LFS pointers. Each refused push changes
 //! nothing. The pushes are crafted with git's plumbing (`mktree`,
 //! `commit-tree`), as an attacker would, since porcelain cannot make most
 //! of these trees.
@@ -261,6 +261,31 @@ async fn pushed_dot_git_aliases_are_refused() {
     ] {
         p.refused(&[(alias.as_bytes(), b"[core]\n")], "").await;
     }
+}
+
+#[tokio::test]
+async fn pushed_commit_messages_over_the_cap_are_refused() {
+    let p = Pushing::start().await;
+    let before = p.head().await;
+    let huge = "m".repeat(70 * 1024);
+    let commit = p.commit_adding(&[(b"ok.txt", b"fine")], &huge);
+    let stderr = failed(p.push(&format!("{commit}:refs/heads/main")));
+    assert!(
+        stderr.contains(&commit) && stderr.contains("64 KiB"),
+        "{stderr}"
+    );
+    assert_eq!(p.head().await, before);
+    // The cap holds for every new commit, not only the tip.
+    let child = ok(p.git(&[
+        "commit-tree",
+        &format!("{commit}^{{tree}}"),
+        "-p",
+        &commit,
+        "-m",
+        "short",
+    ]));
+    let stderr = failed(p.push(&format!("{}:refs/heads/main", child.trim())));
+    assert!(stderr.contains("64 KiB"), "{stderr}");
 }
 
 #[tokio::test]

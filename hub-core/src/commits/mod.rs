@@ -26,9 +26,21 @@ use crate::repos::refs;
 /// Most operations accepted in one commit.
 pub const MAX_OPERATIONS: usize = 25_000;
 
+/// Longest commit message (summary and description together), in bytes.
+/// Every listing of history repeats messages, so one huge message would
+/// make every such read huge; 64 KiB is far beyond any real message.
+pub const MAX_COMMIT_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// The rule for a commit message, wherever it comes from (the commit APIs,
 /// or a pushed commit's raw message).
 pub fn check_message(message: &[u8]) -> Result<()> {
+    if message.len() > MAX_COMMIT_MESSAGE_BYTES {
+        return Err(Error::PayloadTooLarge(format!(
+            "the commit message has {} bytes; at most {} KiB are accepted",
+            message.len(),
+            MAX_COMMIT_MESSAGE_BYTES / 1024
+        )));
+    }
     // Git ends a message at a NUL byte (libgit2 cannot write one at all).
     if message.contains(&0) {
         return Err(Error::invalid("the commit message contains a NUL byte"));

@@ -8,6 +8,7 @@
 //! - every path a pushed tree adds passes the one path validator
 //!   ([`crate::paths`]): no `..`, backslashes, control characters, `.git`
 //!   or a name a filesystem reads as `.git`, no overlong names, UTF-8;
+//! - every new commit's message passes [`super::check_message`];
 //! - plain blobs stay under the LFS threshold (with a hint to track them);
 //! - LFS pointers name objects linked to this repo ([`super::lfs_links`]).
 //!
@@ -117,7 +118,8 @@ async fn check_ref_update(repo: &Repo, update: &RefUpdate, git: &Scanner<'_>) ->
     Ok(())
 }
 
-/// The paths of the new trees, by the rules of the commit API. Blocking.
+/// The messages of the new commits and the paths of the new trees, by the
+/// rules of the commit API. Blocking.
 pub fn check_new_history(
     repo_dir: &std::path::Path,
     quarantine: &Quarantine,
@@ -127,7 +129,10 @@ pub fn check_new_history(
         repo_dir,
         quarantine,
         tips,
-        |_commit| Ok(()),
+        |commit| {
+            super::check_message(commit.message_raw_bytes())
+                .map_err(|e| Error::invalid(format!("commit {}: {e}", commit.id())))
+        },
         |path, _kind| check_pushed_path(path),
     )
 }
