@@ -3,7 +3,6 @@
 
 pub mod accounts;
 pub mod cards;
-pub mod commit_payload;
 pub mod commits;
 pub mod config;
 pub mod dataset_preview;
@@ -20,7 +19,6 @@ pub mod lfs;
 pub mod markdown;
 pub mod names;
 pub mod paths;
-pub mod preupload;
 pub mod repos;
 pub mod search;
 pub mod secret;

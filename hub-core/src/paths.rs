@@ -10,8 +10,9 @@ const MAX_COMPONENT_LEN: usize = 255;
 /// Validates a path as given by a client and returns its canonical form:
 /// components joined by `/`, no leading, trailing or doubled slashes, no `.`.
 ///
-/// Refused: empty paths, absolute paths, `..`, any `.git` component (in any
-/// case: it would be a path git itself refuses on checkout), backslashes
+/// Refused: empty paths, absolute paths, `..`, any `.git` component or a
+/// name that some filesystem reads as `.git` (see [`is_dotgit_alias`]: git
+/// refuses such paths on checkout, and `fsck` flags them), backslashes
 /// (a Windows client would read them as separators), NUL and other control
 /// characters, and overlong paths or components.
 pub fn normalize_repo_path(raw: &str) -> Result<String> {
@@ -48,9 +49,9 @@ pub fn normalize_repo_path(raw: &str) -> Result<String> {
                     "path may not contain '..': {raw:?}"
                 )));
             }
-            p if p.eq_ignore_ascii_case(".git") => {
+            p if is_dotgit_alias(p) => {
                 return Err(Error::invalid(format!(
-                    "path may not contain a .git component: {raw:?}"
+                    "path may not contain a .git component (or a name Windows or macOS reads as .git): {raw:?}"
                 )));
             }
             p if p.len() > MAX_COMPONENT_LEN => {
@@ -65,6 +66,40 @@ pub fn normalize_repo_path(raw: &str) -> Result<String> {
         return Err(Error::invalid(format!("path names no file: {raw:?}")));
     }
     Ok(parts.join("/"))
+}
+
+/// Whether a path component names `.git` on some filesystem, as git's
+/// `verify_path` decides with `core.protectHFS` and `core.protectNTFS` (the
+/// defaults of the clients that will check the repo out):
+/// - any ASCII case (`.GIT`), on case-insensitive filesystems;
+/// - HFS+ ignores some zero-width and direction code points in names
+///   (`.git\u{200c}` is `.git` there; git's `is_hfs_dotgit`);
+/// - NTFS drops trailing dots and spaces, reads `name:stream` as `name`, and
+///   answers the 8.3 short name `GIT~1` for `.git` (git's `is_ntfs_dotgit`).
+pub fn is_dotgit_alias(component: &str) -> bool {
+    let hfs: String = component
+        .chars()
+        .filter(|&c| !is_hfs_ignorable(c))
+        .collect();
+    if hfs.eq_ignore_ascii_case(".git") {
+        return true;
+    }
+    let lower = component.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix(".git")
+        .or_else(|| lower.strip_prefix("git~1"));
+    rest.is_some_and(|rest| {
+        let before_stream = rest.split(':').next().unwrap_or_default();
+        before_stream.bytes().all(|b| b == b'.' || b == b' ')
+    })
+}
+
+/// The code points HFS+ leaves out when it compares names (git's `next_hfs_char`).
+fn is_hfs_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}'
+    )
 }
 
 /// Like [`normalize_repo_path`] for a folder, where the empty string means the root.
@@ -120,5 +155,34 @@ mod tests {
             assert!(normalize_repo_path(bad).is_err(), "{bad:?}");
         }
         assert!(normalize_repo_path_bytes(b"a\xffb").is_err());
+    }
+
+    #[test]
+    fn names_filesystems_read_as_dot_git() {
+        for alias in [
+            ".git\u{200c}/config",
+            "\u{feff}.g\u{200d}it/x",
+            "a/.GIT\u{206f}",
+            "GIT~1/x",
+            "git~1",
+            ".git /x",
+            ".git./x",
+            ".git. . /x",
+            ".git::$INDEX_ALLOCATION/x",
+            "sub/Git~1./x",
+        ] {
+            assert!(normalize_repo_path(alias).is_err(), "{alias:?}");
+        }
+        for fine in [
+            ".github/x",
+            ".gitignore",
+            "git~2/x",
+            ".git-x/y",
+            "x.git",
+            "GIT~1x/y",
+            ".gitkeep",
+        ] {
+            assert_eq!(normalize_repo_path(fine).unwrap(), fine);
+        }
     }
 }

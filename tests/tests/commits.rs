@@ -295,3 +295,165 @@ async fn card_metadata_is_parsed_after_each_commit_and_bad_yaml_never_blocks() {
     );
     assert!(page.contains("Still a card"));
 }
+
+/// A hub with alice's public `alice/m` holding one file; her API client.
+async fn seeded() -> (TestHub, tests::Api) {
+    let hub = TestHub::start().await;
+    let api = hub.api(Some(&hub.user_with_token("alice")));
+    api.create_repo("model", "alice", "m", false).await;
+    let seed = api
+        .commit("alice/m", "seed", &[file_op("dir/file.txt", b"x")], None)
+        .await;
+    assert_eq!(seed.status, 200);
+    (hub, api)
+}
+
+async fn head(api: &tests::Api) -> serde_json::Value {
+    api.get("/api/models/alice/m").await.body["sha"].clone()
+}
+
+/// The repo passes git's strictest checks: `git fsck --strict` on the hub,
+/// and a clone that checks every object (`transfer.fsckObjects`).
+async fn assert_fsck_clean(hub: &TestHub, api: &tests::Api) {
+    let info = api.get("/api/models/alice/m").await;
+    let dir = hub.git_dir(info.body["_id"].as_str().unwrap().parse().unwrap());
+    git(&dir, &["fsck", "--strict"]);
+    let work = tempfile::tempdir().unwrap();
+    let clone = std::process::Command::new("git")
+        .args(["-c", "transfer.fsckObjects=true", "clone"])
+        .arg(format!("{}/alice/m.git", hub.url))
+        .arg(work.path().join("m"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", work.path())
+        .output()
+        .unwrap();
+    assert!(
+        clone.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clone.stderr)
+    );
+}
+
+#[tokio::test]
+async fn names_that_filesystems_read_as_dot_git_are_refused() {
+    let (hub, api) = seeded().await;
+    let before = head(&api).await;
+    for path in [
+        ".git\u{200c}/config",
+        "\u{feff}.git/config",
+        "GIT~1/config",
+        "sub/git~1/x",
+        ".git /x",
+        ".git./x",
+        ".git::$INDEX_ALLOCATION/x",
+    ] {
+        let r = api
+            .commit("alice/m", "alias", &[file_op(path, b"[core]\n")], None)
+            .await;
+        assert_eq!(r.status, 400, "{path:?}: {:?}", r.body);
+        assert!(
+            r.body["error"].as_str().unwrap().contains(".git"),
+            "{path:?}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(head(&api).await, before, "nothing was written");
+    // Names that only look alike are fine.
+    let fine = api
+        .commit(
+            "alice/m",
+            "lookalikes",
+            &[file_op(".github/ci.yml", b"x"), file_op("git~2/x", b"x")],
+            None,
+        )
+        .await;
+    assert_eq!(fine.status, 200, "{:?}", fine.body);
+    assert_fsck_clean(&hub, &api).await;
+}
+
+#[tokio::test]
+async fn a_file_and_a_folder_of_one_name_in_one_commit_is_400() {
+    let (_hub, api) = seeded().await;
+    let before = head(&api).await;
+    for ops in [
+        vec![file_op("x", b"file"), file_op("x/y", b"in a folder")],
+        vec![file_op("a/b/c", b"deep"), file_op("a/b", b"file")],
+        vec![
+            file_op("dir/file.txt/x", b"x"),
+            file_op("dir/file.txt", b"x"),
+        ],
+    ] {
+        let r = api.commit("alice/m", "clash", &ops, None).await;
+        assert_eq!(r.status, 400, "{ops:?}: {:?}", r.body);
+        assert!(
+            r.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("file and a folder"),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(head(&api).await, before);
+    // Replacing a folder's content in one commit is no clash.
+    let replaced = api
+        .commit(
+            "alice/m",
+            "replace",
+            &[
+                json!({ "key": "deletedFolder", "value": { "path": "dir" } }),
+                file_op("dir/new.txt", b"x"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{:?}", replaced.body);
+}
+
+#[tokio::test]
+async fn a_nul_in_the_commit_message_is_400() {
+    let (_hub, api) = seeded().await;
+    let before = head(&api).await;
+    let r = api
+        .commit("alice/m", "sum\u{0}mary", &[file_op("a.txt", b"a")], None)
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(
+        r.body["error"].as_str().unwrap().contains("NUL"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(head(&api).await, before);
+}
+
+#[tokio::test]
+async fn commit_messages_over_64_kib_are_413() {
+    let (_hub, api) = seeded().await;
+    let before = head(&api).await;
+    // A 15 MB summary, as in the issue, and a long description.
+    let huge = "s".repeat(15 * 1024 * 1024);
+    let r = api
+        .commit("alice/m", &huge, &[file_op("a.txt", b"a")], None)
+        .await;
+    assert_eq!(r.status, 413, "{:?}", r.body);
+    assert!(r.body["error"].as_str().unwrap().contains("64 KiB"));
+    let header = json!({ "key": "header", "value": {
+        "summary": "short", "description": "d".repeat(64 * 1024) } });
+    let body = format!("{header}\n{}", file_op("a.txt", b"a"));
+    let r = api
+        .client
+        .post(format!("{}/api/models/alice/m/commit/main", api.base))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(head(&api).await, before);
+    // At the cap, a commit lands.
+    let at_cap = "s".repeat(64 * 1024);
+    let r = api
+        .commit("alice/m", &at_cap, &[file_op("a.txt", b"a")], None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}

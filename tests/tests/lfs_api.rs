@@ -981,3 +981,44 @@ async fn a_client_that_goes_away_mid_upload_leaves_nothing() {
     let down = lfs.batch_one("download", &oid, data.len()).await;
     assert_eq!(down["error"]["code"], 404);
 }
+
+/// A made-up signature gets one answer whether the repo is missing, private
+/// (to a caller who cannot see it) or public: else it would tell anyone
+/// which private repos exist.
+#[tokio::test]
+async fn a_bad_transfer_link_says_nothing_about_the_repo() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "private", true).await;
+    api.create_repo("model", "alice", "public", false).await;
+    let oid = oid_of(b"anything");
+    let query = format!("op=upload&size=8&exp={}&sig=x", unix_now() + 600);
+    let down_query = format!("op=download&size=8&exp={}&sig=x", unix_now() + 600);
+    let mut answers = Vec::new();
+    for repo in ["alice/private", "alice/public", "alice/missing"] {
+        let url = format!("{}/{repo}.git/info/lfs/objects/{oid}", hub.url);
+        let client = reqwest::Client::new();
+        let calls = [
+            client.put(format!("{url}?{query}")).body("anything"),
+            client.put(format!("{url}?sig=x")).body("anything"),
+            client.put(&url).body("anything"),
+            client.get(format!("{url}?{down_query}")),
+            client.get(format!("{url}?{down_query}")).bearer_auth(&bob),
+        ];
+        let mut seen = Vec::new();
+        for call in calls {
+            let resp = call.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            seen.push((status, body["message"].clone()));
+        }
+        answers.push((repo, seen));
+    }
+    let (_, first) = &answers[0];
+    for (repo, seen) in &answers {
+        assert_eq!(seen, first, "{repo} answers differently: {answers:?}");
+    }
+    assert!(first.iter().all(|(status, _)| *status == 403), "{first:?}");
+}

@@ -695,3 +695,88 @@ async fn modelscope_dataset_download_api_shapes() {
     assert_eq!(anon.get(&tree).await.status, 401);
     assert_eq!(api.get(&tree).await.status, 200);
 }
+
+/// The ModelScope blob PUT answers a made-up link the same for a missing,
+/// a private and a public repo.
+#[tokio::test]
+async fn modelscope_bad_blob_links_say_nothing_about_the_repo() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    for (name, visibility) in [("private", 1), ("public", 5)] {
+        let created = api
+            .post(
+                "/api/v1/models",
+                json!({"Path": "alice", "Name": name, "Visibility": visibility}),
+            )
+            .await;
+        assert_eq!(created.status, 200, "{:?}", created.body);
+    }
+    let oid = sha256(b"anything");
+    let mut answers = Vec::new();
+    for name in ["private", "public", "missing"] {
+        let url = format!(
+            "{}/api/v1/repos/models/alice/{name}/info/lfs/objects/{oid}?op=upload&size=8&exp=99999999999&sig=x",
+            hub.url
+        );
+        let resp = reqwest::Client::new()
+            .put(url)
+            .body("anything")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        answers.push((status, body["Message"].clone(), body["Code"].clone()));
+    }
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "answers differ: {answers:?}"
+    );
+    assert_eq!(answers[0].0, 403);
+}
+
+/// The ModelScope commit goes through the one commit path: its rules for
+/// paths and messages hold here too, answered in the envelope.
+#[tokio::test]
+async fn modelscope_commits_refuse_dot_git_aliases_and_huge_messages() {
+    use base64::Engine;
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let created = api
+        .post(
+            "/api/v1/models",
+            json!({"Path": "alice", "Name": "m", "Visibility": 5}),
+        )
+        .await;
+    assert_eq!(created.status, 200);
+    let file = |path: &str| {
+        json!({"action": "create", "path": path, "type": "normal",
+               "content": base64::engine::general_purpose::STANDARD.encode(b"x")})
+    };
+    let url = "/api/v1/repos/models/alice/m/commit/master";
+    let alias = api
+        .post(
+            url,
+            json!({"commit_message": "x", "actions": [file(".git\u{200c}/config")]}),
+        )
+        .await;
+    assert_eq!(alias.status, 400, "{:?}", alias.body);
+    assert_eq!(alias.body["Success"], false);
+    let huge = api
+        .post(
+            url,
+            json!({"commit_message": "m".repeat(70 * 1024), "actions": [file("a.txt")]}),
+        )
+        .await;
+    assert_eq!(huge.status, 413, "{:?}", huge.body);
+    assert_eq!(huge.body["Success"], false);
+    let fine = api
+        .post(
+            url,
+            json!({"commit_message": "ok", "actions": [file("a.txt")]}),
+        )
+        .await;
+    assert_eq!(fine.status, 200, "{:?}", fine.body);
+}

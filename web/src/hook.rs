@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, bail};
 use hub_core::git::hooks::{ENV_SOCKET, ENV_TOKEN};
-use hub_core::git::push::{Quarantine, RefUpdate};
+use hub_core::git::receive::{Quarantine, RefUpdate};
 use serde_json::{Value, json};
 
 pub fn run(name: &str) -> anyhow::Result<()> {

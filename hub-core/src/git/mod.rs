@@ -4,8 +4,9 @@
 pub mod commit;
 pub mod hooks;
 pub mod locks;
-pub mod push;
+pub mod pushed;
 pub mod read;
+pub mod receive;
 pub mod refs;
 pub mod scan;
 pub mod service;

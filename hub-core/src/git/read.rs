@@ -9,12 +9,23 @@ use crate::error::{Error, Result};
 use crate::lfs::rules::{LfsPointer, MAX_POINTER_SIZE};
 use crate::text::truncate;
 
-/// Resolves a branch, a tag, `refs/heads/x`, `refs/tags/x`, or a full or
-/// abbreviated commit sha to a commit id.
+/// Resolves a full commit sha, a branch, a tag, `refs/heads/x`,
+/// `refs/tags/x`, or an abbreviated commit sha to a commit id.
+///
+/// A full sha that names a commit is that commit, whatever refs exist: a
+/// download pinned to a commit must not be redirected by a branch or tag
+/// that takes the commit's id as its name (the name rule refuses such refs
+/// now; older ones may remain).
 pub fn resolve_revision(repo: &Repository, rev: &str) -> Result<Oid> {
     let not_found = || Error::RevisionNotFound(rev.to_owned());
     if rev.is_empty() || rev.len() > 255 || rev.contains("..") || rev.starts_with('-') {
         return Err(not_found());
+    }
+    if rev.len() == 40
+        && let Ok(oid) = Oid::from_str(rev)
+        && let Ok(commit) = repo.find_commit(oid)
+    {
+        return Ok(commit.id());
     }
     let candidates = [
         format!("refs/heads/{rev}"),

@@ -26,7 +26,8 @@ impl RefKind {
 /// characters or `@{`, no component starting with `.` or ending in `.lock`,
 /// no empty component), and ours, so that every revision keeps one meaning:
 /// a short name only (`refs/pr/5` or `refs/heads/x` are refused), not
-/// `HEAD`, not starting with `-`, and not 40 hex digits (a commit id).
+/// `HEAD`, not starting with `-`, and not 40 or 64 hex digits (a commit id).
+/// The API and the push rules both apply it.
 pub fn validate_ref_name(kind: RefKind, name: &str) -> Result<()> {
     let invalid = |why: &str| {
         Err(Error::invalid(format!(
@@ -46,7 +47,8 @@ pub fn validate_ref_name(kind: RefKind, name: &str) -> Result<()> {
     if name == "HEAD" || name == "@" || name.starts_with('-') {
         return invalid("it is reserved");
     }
-    if name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones.
+    if matches!(name.len(), 40 | 64) && name.bytes().all(|b| b.is_ascii_hexdigit()) {
         return invalid("it looks like a commit id");
     }
     if !git2::Reference::is_valid_name(&format!("{}{name}", kind.prefix())) {

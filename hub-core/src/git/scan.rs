@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 use super::hooks::GitEnvironment;
-use super::push::Quarantine;
+use super::receive::Quarantine;
 use crate::error::{Error, Result};
 use crate::lfs::rules::{LfsPointer, MAX_POINTER_SIZE};
 
@@ -102,9 +102,11 @@ impl<'a> Scanner<'a> {
             input.write_all(&listed.stdout).await?;
             input.shutdown().await
         });
-        let mut lines = BufReader::new(checker.stdout.take().expect("piped")).lines();
+        // Paths are bytes, not necessarily UTF-8: read lines as bytes.
+        let mut lines = BufReader::new(checker.stdout.take().expect("piped")).split(b'\n');
         let mut blobs = Vec::new();
-        while let Some(line) = lines.next_line().await? {
+        while let Some(line) = lines.next_segment().await? {
+            let line = String::from_utf8_lossy(&line);
             let mut parts = line.splitn(4, ' ');
             let (Some(oid), Some("blob"), Some(size)) = (parts.next(), parts.next(), parts.next())
             else {

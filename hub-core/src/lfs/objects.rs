@@ -66,23 +66,6 @@ pub struct Known {
     pub linked: bool,
 }
 
-/// Which of `oids` are not linked to repo `repo_id` (each reported once, in
-/// the order first given). The push hook refuses pointers to these.
-pub async fn missing_for_repo(db: &PgPool, repo_id: i64, oids: &[String]) -> Result<Vec<String>> {
-    let linked: Vec<String> =
-        sqlx::query_scalar("SELECT oid FROM repo_lfs_links WHERE repo_id = $1 AND oid = ANY($2)")
-            .bind(repo_id)
-            .bind(oids)
-            .fetch_all(db)
-            .await?;
-    let mut seen: std::collections::HashSet<&str> = linked.iter().map(String::as_str).collect();
-    Ok(oids
-        .iter()
-        .filter(|oid| seen.insert(oid.as_str()))
-        .cloned()
-        .collect())
-}
-
 /// Links an object the hub already stores to repo `repo_id` (a no-op when
 /// linked). Callers must have checked that the actor proved possession of
 /// the content (by uploading it) or may read it through this repo.

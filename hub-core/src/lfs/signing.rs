@@ -103,7 +103,7 @@ impl TransferGrant {
         oid: &str,
         now: i64,
     ) -> Result<TransferGrant> {
-        let invalid = || Error::forbidden("invalid transfer link; ask the batch API for a new one");
+        let invalid = invalid_link;
         let (Some(sent_op), Some(size), Some(expires), Some(sig)) =
             (&params.op, params.size, params.exp, &params.sig)
         else {
@@ -129,6 +129,12 @@ impl TransferGrant {
         }
         Ok(grant)
     }
+}
+
+/// The refusal of a link that does not hold (also of a link to a repo that
+/// does not exist, which no valid link can name).
+pub fn invalid_link() -> Error {
+    Error::forbidden("invalid transfer link; ask the batch API for a new one")
 }
 
 /// The current time in unix seconds.

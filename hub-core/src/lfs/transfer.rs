@@ -5,13 +5,17 @@
 //! write access when it made the link). A download is authorised by a signed
 //! link or by the caller's own read access; either way the object must be
 //! linked to the repo it is read through, so knowing an oid grants nothing.
+//!
+//! A link that does not hold gets one answer whether its repo exists, is
+//! private or is public: an answer that told them apart would let anyone
+//! probe for private repos with a made-up signature.
 
 use std::io;
 
 use bytes::Bytes;
 use futures::Stream;
 
-use super::signing::{SignedParams, TransferGrant, TransferOp, now_unix};
+use super::signing::{SignedParams, TransferGrant, TransferOp, invalid_link, now_unix};
 use super::{objects, store};
 use crate::accounts::Actor;
 use crate::error::{Error, Result};
@@ -38,8 +42,7 @@ pub async fn upload(
     params: &SignedParams,
     body: impl Stream<Item = io::Result<Bytes>>,
 ) -> Result<()> {
-    let repo = find_for_link(hub, address, &Actor::Anonymous).await?;
-    let grant = verify_link(hub, params, TransferOp::Upload, &repo, oid)?;
+    let (repo, grant) = repo_for_link(hub, address, params, TransferOp::Upload, oid).await?;
     store::put_object(hub, &repo, oid, grant.size, body).await
 }
 
@@ -55,9 +58,9 @@ pub async fn download(
     params: &SignedParams,
 ) -> Result<(Repo, u64)> {
     let repo = if params.is_signed() {
-        let repo = find_for_link(hub, address, actor).await?;
-        verify_link(hub, params, TransferOp::Download, &repo, oid)?;
-        repo
+        repo_for_link(hub, address, params, TransferOp::Download, oid)
+            .await?
+            .0
     } else {
         let RepoAddress {
             kind,
@@ -96,24 +99,21 @@ async fn linked_size(hub: &Hub, repo: &Repo, oid: &str) -> Result<u64> {
         .ok_or_else(|| object_not_found(oid))
 }
 
-/// The repo a signed link points at, found without any credentials (the
-/// link is the credential).
-async fn find_for_link(hub: &Hub, address: RepoAddress<'_>, actor: &Actor) -> Result<Repo> {
-    repos::find(&hub.db, address.kind, address.namespace, address.name)
-        .await?
-        .ok_or(Error::RepoNotFound {
-            anonymous: actor.is_anonymous(),
-        })
-}
-
-fn verify_link(
+/// The repo a signed link points at and the grant it carries, found
+/// without any credentials (the link is the credential). A missing repo is
+/// answered as a bad link: the same refusal as for an existing repo.
+async fn repo_for_link(
     hub: &Hub,
+    address: RepoAddress<'_>,
     params: &SignedParams,
     op: TransferOp,
-    repo: &Repo,
     oid: &str,
-) -> Result<TransferGrant> {
-    TransferGrant::verify(&hub.secret, params, op, repo.id, oid, now_unix())
+) -> Result<(Repo, TransferGrant)> {
+    let repo = repos::find(&hub.db, address.kind, address.namespace, address.name)
+        .await?
+        .ok_or_else(invalid_link)?;
+    let grant = TransferGrant::verify(&hub.secret, params, op, repo.id, oid, now_unix())?;
+    Ok((repo, grant))
 }
 
 fn object_not_found(oid: &str) -> Error {

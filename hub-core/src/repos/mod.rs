@@ -7,6 +7,7 @@ pub mod content;
 pub mod counters;
 pub mod download;
 pub mod manage;
+pub mod master_alias;
 pub mod refs;
 pub mod tags;
 

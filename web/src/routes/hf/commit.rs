@@ -8,9 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
 use hub_core::Error;
-use hub_core::commit_payload::{MAX_LINE_BYTES, PayloadLine, parse_line};
-use hub_core::commits::{self, NewCommit};
-use hub_core::git::commit::{FileSource, Operation};
+use hub_core::commits::ndjson::{self, Committed, MAX_LINE_BYTES};
 use hub_core::repos::access::level::Write;
 use hub_core::repos::content;
 use serde::Deserialize;
@@ -24,9 +22,9 @@ use crate::errors::ApiResult;
 use crate::repo_path::ApiRepo;
 use crate::request::Origin;
 
-/// Largest commit body: inline files are bounded per file (10 MB) and here in total.
+/// Largest commit body: inline files are bounded per file (10 MB) and in
+/// total (hub-core's `ndjson::MAX_INLINE_BYTES`).
 const MAX_COMMIT_BODY: usize = 512 * 1024 * 1024;
-const MAX_INLINE_BYTES: usize = 256 * 1024 * 1024;
 const COMMITS_PER_PAGE: usize = 50;
 
 pub fn router() -> Router<AppState> {
@@ -67,70 +65,19 @@ async fn create_commit(
         .unwrap_or(&revision)
         .to_owned();
     let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
-    let mut header = None;
-    let mut operations = Vec::new();
-    let mut inline_bytes = 0usize;
-    let mut number = 0;
-    while let Some(line) = lines.next().await {
-        number += 1;
-        let line = line.map_err(|e| match e {
-            LinesCodecError::MaxLineLengthExceeded => {
-                Error::PayloadTooLarge(format!("commit payload line {number} is too long"))
-            }
-            LinesCodecError::Io(e) => {
-                Error::invalid(format!("cannot read the commit payload: {e}"))
-            }
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(&line, number)? {
-            PayloadLine::Header {
-                summary,
-                description,
-                parent_commit,
-            } if header.is_none() => {
-                header = Some((summary, description, parent_commit));
-            }
-            PayloadLine::Header { .. } => {
-                return Err(Error::invalid("the commit payload has two headers").into());
-            }
-            PayloadLine::Operation(op) => {
-                if let Operation::Put {
-                    source: FileSource::Bytes(b),
-                    ..
-                } = &op
-                {
-                    inline_bytes += b.len();
-                    if inline_bytes > MAX_INLINE_BYTES {
-                        return Err(Error::PayloadTooLarge(
-                            "too much inline content in one commit; use LFS".into(),
-                        )
-                        .into());
-                    }
+    let lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE_BYTES))
+        .enumerate()
+        .map(|(i, line)| {
+            line.map_err(|e| match e {
+                LinesCodecError::MaxLineLengthExceeded => {
+                    Error::PayloadTooLarge(format!("commit payload line {} is too long", i + 1))
                 }
-                operations.push(op);
-            }
-            PayloadLine::LfsFile { path, oid, size } => {
-                let pointer = commits::linked_lfs_pointer(&state, &repo, &oid, size).await?;
-                operations.push(Operation::Put {
-                    path,
-                    source: FileSource::Lfs(pointer),
-                });
-            }
-        }
-    }
-    let (summary, description, expected_parent) =
-        header.ok_or_else(|| Error::invalid("the commit payload has no header line"))?;
-    let new = NewCommit {
-        branch: Some(branch),
-        summary: summary.clone(),
-        description,
-        operations,
-        expected_parent,
-    };
-    let outcome = commits::commit(&state, &repo, new).await?;
+                LinesCodecError::Io(e) => {
+                    Error::invalid(format!("cannot read the commit payload: {e}"))
+                }
+            })
+        });
+    let Committed { outcome, summary } = ndjson::commit(&state, &repo, branch, lines).await?;
     Ok(Json(json!({
         "success": true,
         "commitOid": outcome.commit,

@@ -6,7 +6,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use hub_core::Error;
-use hub_core::preupload::{self, PlannedFile};
+use hub_core::commits::preupload::{self, PlannedFile};
 use hub_core::repos::access::level::Write;
 use serde::Deserialize;
 use serde_json::{Value, json};

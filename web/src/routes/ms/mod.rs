@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use hub_core::Error;
 use hub_core::repos::access::{Authorized, level, level::Level};
-use hub_core::repos::{RepoType, content};
+use hub_core::repos::{RepoType, master_alias};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -132,22 +132,12 @@ pub(super) fn repo_type(plural: &str) -> Result<RepoType, Error> {
     }
 }
 
-/// The commit a ModelScope revision names: empty means the default branch,
-/// and `master` (which the SDK hard-codes) is the default branch unless the
-/// repo has a branch of that name.
+/// The commit a ModelScope revision names (`master` may alias the default
+/// branch: see hub-core's `master_alias`).
 pub async fn resolve(
     state: &AppState,
     repo: &Authorized<impl Level>,
     revision: &str,
 ) -> MsResult<String> {
-    let revision = match revision {
-        "" => repo.default_branch.as_str(),
-        r => r,
-    };
-    match content::resolve(state, repo, revision).await {
-        Err(Error::RevisionNotFound(_)) if revision == "master" => {
-            Ok(content::resolve(state, repo, &repo.default_branch).await?)
-        }
-        other => Ok(other?),
-    }
+    Ok(master_alias::resolve(state, repo, revision).await?)
 }

@@ -16,16 +16,14 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
-use base64::Engine;
 use futures::TryStreamExt;
 use hub_core::Error;
-use hub_core::commits::{self, NewCommit};
-use hub_core::git::commit::{FileSource, Operation};
+use hub_core::commits::modelscope::{self, CommitBody};
 use hub_core::lfs::batch::{self, BatchRequest, Decision};
 use hub_core::lfs::signing::SignedParams;
 use hub_core::lfs::transfer::{self, RepoAddress};
-use hub_core::repos::access::{Authorized, level::Write};
-use hub_core::repos::{RepoType, content, manage};
+use hub_core::repos::access::level::Write;
+use hub_core::repos::{RepoType, manage};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -208,95 +206,14 @@ async fn put_blob(
     Ok(ok(json!(null)))
 }
 
-#[derive(Deserialize)]
-struct CommitBody {
-    #[serde(default)]
-    commit_message: String,
-    #[serde(default)]
-    commit_description: String,
-    actions: Vec<CommitAction>,
-}
-
-#[derive(Deserialize)]
-struct CommitAction {
-    action: String,
-    path: String,
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
-    sha256: String,
-    #[serde(default)]
-    content: String,
-}
-
 /// Handles `POST /api/v1/repos/{models|datasets}/{namespace}/{name}/commit/{revision}`:
-/// inline ("normal") files, LFS files uploaded before (by sha256) and
-/// deletions, as one commit through hub-core's commit path; `master` is the
-/// default branch unless the repo has a branch of that name.
+/// one commit through hub-core's ModelScope commit workflow.
 async fn commit(
     State(state): State<AppState>,
     MsRepo(repo): MsRepo<Write>,
     Path((_, _, _, revision)): Path<(String, String, String, String)>,
     MsJson(body): MsJson<CommitBody>,
 ) -> MsResult<Response> {
-    let mut operations = Vec::with_capacity(body.actions.len());
-    for a in body.actions {
-        operations.push(match (a.action.as_str(), a.kind.as_str()) {
-            ("delete", _) => Operation::Delete { path: a.path },
-            ("create" | "update", "lfs") => {
-                let pointer = commits::linked_lfs_pointer(&state, &repo, &a.sha256, a.size).await?;
-                Operation::Put {
-                    path: a.path,
-                    source: FileSource::Lfs(pointer),
-                }
-            }
-            ("create" | "update", _) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(a.content.as_bytes())
-                    .map_err(|_| Error::invalid(format!("{}: content is not base64", a.path)))?;
-                Operation::Put {
-                    path: a.path,
-                    source: FileSource::Bytes(bytes),
-                }
-            }
-            (other, _) => {
-                return Err(Error::invalid(format!("unknown commit action {other:?}")).into());
-            }
-        });
-    }
-    let summary = match body.commit_message.trim() {
-        "" => "Upload with modelscope".to_owned(),
-        m => m.to_owned(),
-    };
-    let new = NewCommit {
-        branch: Some(branch(&state, &repo, &revision).await?),
-        summary,
-        description: body.commit_description,
-        operations,
-        expected_parent: None,
-    };
-    let outcome = commits::commit(&state, &repo, new).await?;
+    let outcome = modelscope::commit(&state, &repo, &revision, body).await?;
     Ok(ok(json!({ "oid": outcome.commit })))
-}
-
-/// The branch a commit to `revision` goes to: `master` (which the SDK
-/// hard-codes) is the default branch unless a branch of that name exists.
-async fn branch(
-    state: &AppState,
-    repo: &Authorized<Write>,
-    revision: &str,
-) -> Result<String, MsError> {
-    if revision.is_empty() {
-        return Ok(repo.default_branch.clone());
-    }
-    if revision == "master" {
-        match content::resolve(state, repo, "master").await {
-            Err(Error::RevisionNotFound(_)) => return Ok(repo.default_branch.clone()),
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-    }
-    Ok(revision.to_owned())
 }

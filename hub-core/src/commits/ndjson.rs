@@ -1,16 +1,99 @@
 //! The NDJSON commit payload of the Hugging Face commit API, one line at a
 //! time: a `header` line first, then `file`, `lfsFile`, `deletedFile` and
 //! `deletedFolder` lines. Parsing a line never panics; a bad line is a clear
-//! `InvalidInput` naming the line number.
+//! `InvalidInput` naming the line number. [`commit`] reads a whole payload
+//! and commits it through [`super::commit`].
 
 use base64::Engine;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
+use super::{NewCommit, lfs_links};
 use crate::error::{Error, Result};
-use crate::git::commit::{FileSource, Operation};
+use crate::git::commit::{CommitOutcome, FileSource, Operation};
+use crate::hub::Hub;
+use crate::repos::access::Authorized;
+use crate::repos::access::level::Writes;
 
 /// Longest accepted line: a 10 MB plain file in base64, with room to spare.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most inline (base64-decoded) content in one commit; more must use LFS.
+pub const MAX_INLINE_BYTES: usize = 256 * 1024 * 1024;
+
+/// What a committed payload said and made.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub outcome: CommitOutcome,
+    pub summary: String,
+}
+
+/// Reads the payload's `lines` (each at most [`MAX_LINE_BYTES`], split by
+/// the caller) and commits them to `branch`.
+pub async fn commit(
+    hub: &Hub,
+    repo: &Authorized<impl Writes>,
+    branch: String,
+    lines: impl Stream<Item = Result<String>>,
+) -> Result<Committed> {
+    let mut lines = std::pin::pin!(lines);
+    let mut header = None;
+    let mut operations = Vec::new();
+    let mut inline_bytes = 0usize;
+    let mut number = 0;
+    while let Some(line) = lines.next().await {
+        number += 1;
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(&line, number)? {
+            PayloadLine::Header {
+                summary,
+                description,
+                parent_commit,
+            } if header.is_none() => {
+                header = Some((summary, description, parent_commit));
+            }
+            PayloadLine::Header { .. } => {
+                return Err(Error::invalid("the commit payload has two headers"));
+            }
+            PayloadLine::Operation(op) => {
+                if let Operation::Put {
+                    source: FileSource::Bytes(b),
+                    ..
+                } = &op
+                {
+                    inline_bytes += b.len();
+                    if inline_bytes > MAX_INLINE_BYTES {
+                        return Err(Error::PayloadTooLarge(
+                            "too much inline content in one commit; use LFS".into(),
+                        ));
+                    }
+                }
+                operations.push(op);
+            }
+            PayloadLine::LfsFile { path, oid, size } => {
+                let pointer = lfs_links::pointer_for(hub, repo, &oid, size).await?;
+                operations.push(Operation::Put {
+                    path,
+                    source: FileSource::Lfs(pointer),
+                });
+            }
+        }
+    }
+    let (summary, description, expected_parent) =
+        header.ok_or_else(|| Error::invalid("the commit payload has no header line"))?;
+    let new = NewCommit {
+        branch: Some(branch),
+        summary: summary.clone(),
+        description,
+        operations,
+        expected_parent,
+    };
+    let outcome = super::commit(hub, repo, new).await?;
+    Ok(Committed { outcome, summary })
+}
 
 #[derive(Debug)]
 pub enum PayloadLine {

@@ -1,20 +1,52 @@
-//! The one commit path. The Hugging Face commit API, the ModelScope commit
-//! API and browser uploads all end here: check write access, check that
-//! every LFS object is stored and linked to the repo, write one commit on the
-//! branch (`git::commit`), then run the after-commit step.
+//! The commit path. The Hugging Face commit API ([`ndjson`]), the
+//! ModelScope commit API ([`modelscope`]) and browser uploads all end in
+//! [`commit`]: check write access, the paths and the message, check that
+//! every LFS object is stored and linked to the repo ([`lfs_links`]), write
+//! one commit on the branch (`git::commit`), then run the after-commit step.
+//! A `git push` is held to the same rules by [`push`], from the
+//! pre-receive hook.
+
+pub mod lfs_links;
+pub mod modelscope;
+pub mod ndjson;
+pub mod preupload;
+pub mod push;
+
+use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::git::commit::{self, CommitOutcome, CommitRequest, FileSource, Operation};
 use crate::hub::Hub;
-use crate::lfs::objects::linked_size;
 use crate::lfs::rules::LfsPointer;
 use crate::paths::{normalize_folder_path, normalize_repo_path};
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Writes;
-use crate::repos::{Repo, refs};
+use crate::repos::refs;
 
 /// Most operations accepted in one commit.
 pub const MAX_OPERATIONS: usize = 25_000;
+
+/// Longest commit message (summary and description together), in bytes.
+/// Every listing of history repeats messages, so one huge message would
+/// make every such read huge; 64 KiB is far beyond any real message.
+pub const MAX_COMMIT_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The rule for a commit message, wherever it comes from (the commit APIs,
+/// or a pushed commit's raw message).
+pub fn check_message(message: &[u8]) -> Result<()> {
+    if message.len() > MAX_COMMIT_MESSAGE_BYTES {
+        return Err(Error::PayloadTooLarge(format!(
+            "the commit message has {} bytes; at most {} KiB are accepted",
+            message.len(),
+            MAX_COMMIT_MESSAGE_BYTES / 1024
+        )));
+    }
+    // Git ends a message at a NUL byte (libgit2 cannot write one at all).
+    if message.contains(&0) {
+        return Err(Error::invalid("the commit message contains a NUL byte"));
+    }
+    Ok(())
+}
 
 pub struct NewCommit {
     pub branch: Option<String>,
@@ -39,8 +71,6 @@ pub async fn commit(
             "at most {MAX_OPERATIONS} operations per commit"
         )));
     }
-    let operations = normalize_operations(new.operations)?;
-    check_lfs_objects(hub, repo, &operations).await?;
     let summary = new.summary.trim();
     if summary.is_empty() {
         return Err(Error::invalid("a commit needs a summary"));
@@ -49,6 +79,19 @@ pub async fn commit(
         "" => summary.to_owned(),
         description => format!("{summary}\n\n{description}"),
     };
+    check_message(message.as_bytes())?;
+    let operations = normalize_operations(new.operations)?;
+    let pointers: Vec<(&str, &LfsPointer)> = operations
+        .iter()
+        .filter_map(|op| match op {
+            Operation::Put {
+                path,
+                source: FileSource::Lfs(pointer),
+            } => Some((path.as_str(), pointer)),
+            _ => None,
+        })
+        .collect();
+    lfs_links::check(hub, repo, &pointers, "upload them first").await?;
     let branch = new.branch.unwrap_or_else(|| repo.default_branch.clone());
     let request = CommitRequest {
         branch: branch.clone(),
@@ -70,9 +113,30 @@ pub async fn commit(
 }
 
 /// Every path through the one normalising function; two operations on the
-/// same path in one commit are refused (their order would be a guess).
+/// same path in one commit are refused (their order would be a guess), and
+/// so is a file written where another operation needs a folder (`a` and
+/// `a/b`: one name cannot be a file and a folder).
 fn normalize_operations(ops: Vec<Operation>) -> Result<Vec<Operation>> {
-    let mut seen = std::collections::HashSet::new();
+    let ops = normalize_each(ops)?;
+    let files: HashSet<&str> = ops
+        .iter()
+        .filter(|op| matches!(op, Operation::Put { .. }))
+        .map(Operation::path)
+        .collect();
+    for op in &ops {
+        let path = op.path();
+        let mut folders = path.match_indices('/').map(|(i, _)| &path[..i]);
+        if let Some(folder) = folders.find(|f| files.contains(f)) {
+            return Err(Error::invalid(format!(
+                "{folder} and {path} in one commit: a name cannot be a file and a folder (split the commit)"
+            )));
+        }
+    }
+    Ok(ops)
+}
+
+fn normalize_each(ops: Vec<Operation>) -> Result<Vec<Operation>> {
+    let mut seen = HashSet::new();
     ops.into_iter()
         .map(|op| {
             let op = match op {
@@ -100,52 +164,4 @@ fn normalize_operations(ops: Vec<Operation>) -> Result<Vec<Operation>> {
             Ok(op)
         })
         .collect()
-}
-
-/// An LFS pointer may only be committed for an object that is stored with
-/// the size it claims and linked to this repo.
-async fn check_lfs_objects(hub: &Hub, repo: &Repo, ops: &[Operation]) -> Result<()> {
-    for op in ops {
-        if let Operation::Put {
-            path,
-            source: FileSource::Lfs(pointer),
-        } = op
-        {
-            match linked_size(&hub.db, repo.id, &pointer.oid).await? {
-                Some(size) if size == pointer.size => {}
-                Some(size) => {
-                    return Err(Error::invalid(format!(
-                        "{path}: LFS object {} has size {size}, not {}",
-                        pointer.oid, pointer.size
-                    )));
-                }
-                None => {
-                    return Err(Error::invalid(format!(
-                        "{path}: LFS object {} has not been uploaded to this repo",
-                        pointer.oid
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The pointer for an LFS object linked to `repo`, when a client names it by
-/// oid alone (HF sends no size for copies of LFS files).
-pub async fn linked_lfs_pointer(
-    hub: &Hub,
-    repo: &Repo,
-    oid: &str,
-    size: Option<u64>,
-) -> Result<LfsPointer> {
-    let stored = linked_size(&hub.db, repo.id, oid).await?.ok_or_else(|| {
-        Error::invalid(format!(
-            "LFS object {oid} has not been uploaded to this repo"
-        ))
-    })?;
-    Ok(LfsPointer {
-        oid: oid.to_owned(),
-        size: size.unwrap_or(stored),
-    })
 }
