@@ -1,22 +1,7 @@
 //! The one commit path: concurrency, expected parents, hostile paths, cards.
 
 use serde_json::json;
-use tests::{TestHub, delete_op, file_op};
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use tests::{TestHub, delete_op, file_op, git_bare as git};
 
 #[tokio::test]
 async fn twenty_concurrent_commits_all_land_in_a_linear_history() {

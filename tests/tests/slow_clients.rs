@@ -4,12 +4,11 @@
 //! set short here), on the plain and the TLS listener alike, and the
 //! descriptors they held are released.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tests::{TestDatabase, TestHub};
+use tests::{TestDatabase, TestHub, client_trusting, make_test_cert};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -202,33 +201,6 @@ async fn a_request_body_that_stops_arriving_is_cut() {
     assert_eq!(commits().await, commits_before + 1);
 }
 
-/// A test CA and a server certificate for localhost/127.0.0.1 in `dir`.
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("make-test-cert");
-    let out = Command::new(script)
-        .arg(dir)
-        .output()
-        .expect("run make-test-cert");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
-
-fn client_trusting(ca: &Path) -> reqwest::Client {
-    let pem = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .build()
-        .unwrap()
-}
-
 /// A TLS connection to `addr` that trusts only `ca`.
 async fn tls_connect(addr: &str, ca: &Path) -> impl AsyncRead + AsyncWrite + Unpin {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -255,7 +227,7 @@ async fn tls_connect(addr: &str, ca: &Path) -> impl AsyncRead + AsyncWrite + Unp
 #[tokio::test]
 async fn the_tls_listener_has_the_same_timeouts() {
     let certs = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = make_cert(certs.path());
+    let (ca, cert, key) = make_test_cert(certs.path());
     let (hub, _db, _dir) = hub_with_timeouts(&[
         "--tls-cert",
         cert.to_str().unwrap(),
