@@ -305,26 +305,43 @@ pub const MAX_LISTED_MESSAGE: usize = 16 * 1024;
 pub const MAX_LISTED_TITLE: usize = 1024;
 
 fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
-    let full = String::from_utf8_lossy(commit.message_bytes());
-    let title = full.lines().next().unwrap_or("");
-    let cut = |text: &str, max: usize| {
+    describe_commit(
+        commit.id(),
+        commit.message_bytes(),
+        commit.author().name_bytes(),
+        commit.time().seconds(),
+        commit.parent_ids().map(|p| p.to_string()).collect(),
+    )
+}
+
+/// The listing form of a commit: title and message cut to their limits.
+fn describe_commit(
+    id: Oid,
+    message: &[u8],
+    author: &[u8],
+    seconds: i64,
+    parents: Vec<String>,
+) -> CommitInfo {
+    // A few bytes past the limit, so that a cut is seen and a character
+    // split by the byte cut is dropped, not turned into U+FFFD.
+    let head = &message[..message.len().min(MAX_LISTED_MESSAGE + 4)];
+    let text = String::from_utf8_lossy(head);
+    let cut = |text: &str, max: usize, whole: bool| {
         let kept = truncate(text, max);
-        if kept.len() < text.len() {
+        if kept.len() < text.len() || !whole {
             format!("{kept}…")
         } else {
             kept.to_owned()
         }
     };
+    let title = text.lines().next().unwrap_or("");
     CommitInfo {
-        id: commit.id().to_string(),
-        title: cut(title, MAX_LISTED_TITLE),
-        message: cut(&full, MAX_LISTED_MESSAGE),
-        authors: vec![commit.author().name().unwrap_or("").to_owned()],
-        date: Utc
-            .timestamp_opt(commit.time().seconds(), 0)
-            .single()
-            .unwrap_or_default(),
-        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+        id: id.to_string(),
+        title: cut(title, MAX_LISTED_TITLE, true),
+        message: cut(&text, MAX_LISTED_MESSAGE, head.len() == message.len()),
+        authors: vec![String::from_utf8_lossy(author).into_owned()],
+        date: Utc.timestamp_opt(seconds, 0).single().unwrap_or_default(),
+        parents,
     }
 }
 
@@ -512,5 +529,25 @@ impl RefKind {
             RefKind::Branch => "branch",
             RefKind::Tag => "tag",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_titles_and_messages_are_cut_at_characters() {
+        let id = Oid::ZERO_SHA1;
+        let message = format!("{}\n\n{}", "题".repeat(1000), "长".repeat(100_000));
+        let info = describe_commit(id, message.as_bytes(), b"z", 0, vec![]);
+        assert!(info.title.ends_with('…') && info.title.len() <= MAX_LISTED_TITLE + 3);
+        assert!(info.message.ends_with('…') && info.message.len() <= MAX_LISTED_MESSAGE + 3);
+        assert!(!info.message.contains('\u{fffd}'));
+        let short = describe_commit(id, b"fix\n\nwhy", b"z", 0, vec![]);
+        assert_eq!(
+            (short.title.as_str(), short.message.as_str()),
+            ("fix", "fix\n\nwhy")
+        );
     }
 }
