@@ -420,7 +420,7 @@ async fn a_person_uses_the_hub_in_a_browser() {
 
     // Search for it from the models listing.
     b.goto(&format!("{}/models", hub.url)).await;
-    b.type_into("input[name=search]", "demo").await;
+    b.type_into("form.search input[name=search]", "demo").await;
     b.click("form.search button[type=submit]").await;
     b.find("a[href='/alice/demo-model']").await;
     b.screenshot("search").await;

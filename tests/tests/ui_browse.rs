@@ -1241,3 +1241,51 @@ async fn history_and_diffs_stay_small_whatever_the_commits_hold() {
     );
     assert!(peak < 300, "the hub's peak RSS reached {peak} MiB");
 }
+
+/// Issue 13's small things: every page has the search box in its header
+/// and the site icon; the name inputs' `pattern`s compile in the `v` mode
+/// browsers use for them (a `-` at the end of a class must be escaped).
+#[tokio::test]
+async fn every_page_has_header_search_and_icon_and_valid_name_patterns() {
+    let (hub, _api) = discovery_fixture().await;
+    let anon = browser();
+    for path in [
+        "/",
+        "/models",
+        "/alice/chat-zh",
+        "/login",
+        "/signup",
+        "/no/such-repo",
+    ] {
+        let (_, html) = get(&anon, &hub, path, "zh-CN").await;
+        assert!(
+            html.contains("class=\"header-search\"")
+                && html.contains("name=\"search\" placeholder=\"搜索模型\""),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains("<link rel=\"icon\" href=\"/static/favicon.svg\""),
+            "{path}"
+        );
+    }
+    let icon = reqwest::get(format!("{}/static/favicon.svg", hub.url))
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
+    let old = anon
+        .get(format!("{}/favicon.ico", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 308);
+    assert_eq!(old.headers()["location"], "/static/favicon.svg");
+    let (_, signup) = get(&anon, &hub, "/signup", "en").await;
+    let patterns: Vec<&str> = signup
+        .split("pattern=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert_eq!(patterns, ["[A-Za-z0-9\\-]+"]);
+}

@@ -209,6 +209,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("nav.models", "模型", "Models"),
     ("nav.datasets", "数据集", "Datasets"),
     ("nav.spaces", "应用空间", "Spaces"),
+    ("nav.search_placeholder", "搜索模型", "Search models"),
     ("nav.new", "新建仓库", "New repo"),
     ("nav.login", "登录", "Log in"),
     ("nav.signup", "注册", "Sign up"),

@@ -1,9 +1,9 @@
-//! The pages' scripts, served by the hub itself (the CSP allows scripts
+//! The pages' scripts and the site icon, served by the hub itself (the CSP allows scripts
 //! from this origin only, and no inline script at all).
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use crate::app::AppState;
@@ -18,6 +18,30 @@ pub fn router() -> Router<AppState> {
             "/static/copy.js",
             get(|| async { script(include_str!("../../../static/copy.js")) }),
         )
+        .route("/static/favicon.svg", get(favicon))
+        // Browsers that ignore the page's icon link ask for this path.
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/static/favicon.svg") }),
+        )
+}
+
+/// Handles `GET /static/favicon.svg`: the site's icon (开 on the accent colour).
+async fn favicon() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        include_str!("../../../static/favicon.svg"),
+    )
+        .into_response()
 }
 
 fn script(text: &'static str) -> Response {
