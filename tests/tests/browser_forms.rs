@@ -425,3 +425,84 @@ async fn repeated_failures_from_one_address_are_slowed_down() {
     assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
     assert_eq!(statuses[20], 429);
 }
+
+/// Issue 13 (no dead ends): a visitor sent to log in from a page that needs
+/// an account comes back to it; the header's and the like button's log-in
+/// links carry the page; `next` goes to local pages only.
+#[tokio::test]
+async fn log_in_returns_to_the_page_that_asked_for_it() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let b = browser();
+    let r = b
+        .get(format!("{}/alice/m/upload/main", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Falice%2Fm%2Fupload%2Fmain"
+    );
+    let form = b
+        .get(format!(
+            "{}/login?next=%2Falice%2Fm%2Fupload%2Fmain",
+            hub.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("name=\"next\" value=\"/alice/m/upload/main\""),
+        "{form}"
+    );
+    let log_in = |next: &'static str| {
+        let b = browser();
+        let url = hub.url.clone();
+        async move {
+            b.post(format!("{url}/login"))
+                .form(&[
+                    ("login", "alice"),
+                    ("password", "password-123"),
+                    ("next", next),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = log_in("/alice/m/upload/main").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/alice/m/upload/main");
+    for (hostile, to) in [
+        ("//evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("/login", "/"),
+        ("https://evil.example/", "/"),
+    ] {
+        let r = log_in(hostile).await;
+        assert_eq!(r.headers()["location"], to, "{hostile:?}");
+    }
+    let page = browser()
+        .get(format!("{}/alice/m", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The header's link and the like button's.
+    assert_eq!(
+        page.matches("href=\"/login?next=/alice/m\"").count(),
+        2,
+        "{page}"
+    );
+}

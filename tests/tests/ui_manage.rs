@@ -206,7 +206,10 @@ async fn upload_page_commits_small_and_lfs_files() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/login");
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Falice%2Fm%2Fupload%2Fmain"
+    );
     assert_eq!(alice.get("/alice/m/upload/nope").await.0, 404);
 
     // Datasets live under /datasets/.

@@ -2,7 +2,7 @@
 //! access tokens in the browser.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use hub_core::accounts::tokens::{self, ApiToken};
 use hub_core::accounts::{TokenRole, sessions, users};
 use serde::Deserialize;
 
-use super::{Frame, page, render};
+use super::{Frame, page, render, safe_next, to_login};
 use crate::app::AppState;
 use crate::auth::{SESSION_COOKIE, Session};
 use crate::request::Origin;
@@ -47,6 +47,8 @@ struct LoginPage {
     frame: Frame,
     error: Option<String>,
     login: String,
+    /// Where the form sends the browser once signed in.
+    next: String,
 }
 
 /// Handles `GET /signup`.
@@ -129,12 +131,29 @@ fn with_retry_after(e: &Error, mut response: Response) -> Response {
     response
 }
 
-/// Handles `GET /login`.
-async fn login_form(session: Session) -> Response {
+/// Where a signed-in visitor goes: `next` if it is a local page other than
+/// the log-in and sign-up forms themselves, else the home page.
+fn after_login(next: Option<&str>) -> String {
+    let next = safe_next(next);
+    let form = ["/login", "/signup"].iter().any(|f| {
+        next.strip_prefix(f)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
+    });
+    if form { "/".to_owned() } else { next }
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Handles `GET /login?next=PATH`: the form, which carries `next` along.
+async fn login_form(session: Session, Query(query): Query<NextQuery>) -> Response {
     render(&LoginPage {
         frame: Frame::new(&session, "/login"),
         error: None,
         login: String::new(),
+        next: after_login(query.next.as_deref()),
     })
 }
 
@@ -142,6 +161,8 @@ async fn login_form(session: Session) -> Response {
 struct LoginForm {
     login: String,
     password: String,
+    /// Where to go once signed in (a local path, see [`safe_next`]).
+    next: Option<String>,
 }
 
 /// Handles `POST /login`. A missing account and a wrong password get one
@@ -157,8 +178,9 @@ async fn login(
         return cross_site_refused(&session, "/login");
     }
     let ip = origin.client_ip.to_string();
+    let next = after_login(form.next.as_deref());
     match users::log_in(&state.db, form.login.trim(), &form.password, &ip).await {
-        Ok(user) => signed_in(&state, user.id, "/")
+        Ok(user) => signed_in(&state, user.id, &next)
             .await
             .unwrap_or_else(|e| page(&session, "/login", Err(e))),
         Err(e @ (Error::InvalidCredentials | Error::TooManyRequests { .. })) => {
@@ -170,6 +192,7 @@ async fn login(
                 frame: Frame::new(&session, "/login"),
                 error: Some(session.lang.t(key).to_owned()),
                 login: form.login,
+                next,
             };
             with_retry_after(&e, (status, render(&body)).into_response())
         }
@@ -233,7 +256,7 @@ async fn token_list(State(state): State<AppState>, session: Session) -> Response
 async fn tokens_page(state: &AppState, session: &Session, created: Option<String>) -> Response {
     let result = async {
         let Some(user) = session.actor.user() else {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(to_login("/settings/tokens"));
         };
         let list = tokens::list(&state.db, user.id).await?;
         Ok(render(&TokensPage {
@@ -324,7 +347,7 @@ async fn account_page(
 ) -> Response {
     let result = async {
         let Some(user) = session.actor.user() else {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(to_login("/settings/profile"));
         };
         // Read afresh: the session's copy predates a change just saved.
         let user = users::find_by_id(&state.db, user.id)

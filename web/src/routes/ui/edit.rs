@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::repo_head::{encode_path, encode_segment};
 use super::repo_routes::{each_kind, repo_url};
 use super::upload::writable_repo;
-use super::{Frame, page, render};
+use super::{Frame, page, render, to_login};
 use crate::app::AppState;
 use crate::auth::Session;
 
@@ -80,7 +80,7 @@ async fn new_form(
     let path = format!("/{}{ns}/{name}/new/{rev}", kind.url_prefix());
     let result = async {
         if session.actor.is_anonymous() {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(to_login(&path));
         }
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
         content::branch_tip(&state, &repo, &rev).await?;
@@ -110,7 +110,7 @@ async fn edit_form(
     let path = format!("/{}{ns}/{name}/edit/{rev}/{file}", kind.url_prefix());
     let result = async {
         if session.actor.is_anonymous() {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(to_login(&path));
         }
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
         let content = editor::editable_text(&state, &repo, &rev, &file).await?;
@@ -235,7 +235,7 @@ async fn delete_form(
     let path = format!("/{}{ns}/{name}/delete/{rev}/{file}", kind.url_prefix());
     let result = async {
         if session.actor.is_anonymous() {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(to_login(&path));
         }
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
         let file = editor::deletable_file(&state, &repo, &rev, &file).await?;

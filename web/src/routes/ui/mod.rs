@@ -167,6 +167,13 @@ async fn switch_language(Path(code): Path<String>, RawQuery(query): RawQuery) ->
         .into_response()
 }
 
+/// Sends an anonymous visitor of a page that needs an account to the log-in
+/// page, which brings them back to `path` afterwards.
+pub fn to_login(path: &str) -> Response {
+    let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
 /// Where a `next=` parameter (already percent-decoded) may send a browser:
 /// a path on this site, else `/`. Refused: anything not starting with one
 /// `/` (`//host` and `/\host` are other sites to a browser), any `\`, and

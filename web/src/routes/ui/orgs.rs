@@ -13,7 +13,7 @@ use hub_core::Error;
 use hub_core::accounts::orgs::{self, Member, OrgRole};
 use serde::Deserialize;
 
-use super::{Frame, page, render};
+use super::{Frame, page, render, to_login};
 use crate::app::AppState;
 use crate::auth::Session;
 
@@ -42,7 +42,7 @@ struct NewOrgPage {
 /// Handles `GET /organizations/new`.
 async fn new_org_form(session: Session) -> Response {
     if session.actor.is_anonymous() {
-        return Redirect::to("/login").into_response();
+        return to_login("/organizations/new");
     }
     render(&NewOrgPage {
         frame: Frame::new(&session, "/organizations/new"),

@@ -12,7 +12,7 @@ use hub_core::{Error, markdown};
 use serde::Deserialize;
 
 use super::repo_head::{self, RepoHead, Tab};
-use super::{Frame, page, render};
+use super::{Frame, page, render, to_login};
 use crate::app::AppState;
 use crate::auth::Session;
 use crate::request::Origin;
@@ -41,7 +41,7 @@ async fn new_repo_form(State(state): State<AppState>, session: Session) -> Respo
 async fn new_repo_page(state: &AppState, session: &Session, error: Option<String>) -> Response {
     let result = async {
         if session.actor.is_anonymous() {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(to_login("/new"));
         }
         let owners = access::writable_namespaces(&state.db, &session.actor).await?;
         let status = if error.is_some() {

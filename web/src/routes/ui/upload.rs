@@ -11,7 +11,7 @@
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::TryStreamExt;
@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio_util::io::StreamReader;
 
 use super::repo_routes::{each_kind, repo_url};
-use super::{Frame, page, render};
+use super::{Frame, page, render, to_login};
 use crate::app::AppState;
 use crate::auth::Session;
 use crate::errors::ApiResult;
@@ -59,7 +59,7 @@ async fn upload_page(
     let path = format!("/{}{ns}/{name}/upload/{rev}", kind.url_prefix());
     let result = async {
         if session.actor.is_anonymous() {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(to_login(&path));
         }
         let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
         content::branch_tip(&state, &repo, &rev).await?;
