@@ -396,6 +396,77 @@ async fn private_repos_answer_401_anonymous_and_404_signed_in() {
 }
 
 #[tokio::test]
+async fn repo_ids_without_a_namespace_are_repos_not_found_on_every_route() {
+    let hub = TestHub::start().await;
+    let alice = hub.api(Some(&hub.user_with_token("alice")));
+    let anonymous = hub.api(None);
+    let urls = [
+        (Method::GET, "/api/models/gpt2"),
+        (Method::GET, "/api/datasets/squad"),
+        (Method::GET, "/api/spaces/demo"),
+        (Method::GET, "/api/models/gpt2/revision/main"),
+        (Method::GET, "/api/datasets/squad/revision/v1.0"),
+        (Method::GET, "/api/models/gpt2/tree/main"),
+        (Method::GET, "/api/models/gpt2/tree/main/sub/dir"),
+        (Method::POST, "/api/models/gpt2/paths-info/main"),
+        (Method::POST, "/api/models/gpt2/preupload/main"),
+        (Method::POST, "/api/models/gpt2/commit/main"),
+        (Method::POST, "/api/models/gpt2/like"),
+        (Method::DELETE, "/api/datasets/squad/like"),
+        (Method::PUT, "/api/models/gpt2/settings"),
+        (Method::POST, "/api/models/gpt2/branch/dev"),
+        (Method::GET, "/api/models/gpt2/xet-write-token/main"),
+        (Method::GET, "/gpt2/resolve/main/config.json"),
+        (Method::HEAD, "/gpt2/resolve/main/config.json"),
+        (Method::GET, "/datasets/squad/resolve/main/data/train.csv"),
+        (Method::GET, "/spaces/demo/resolve/main/app.py"),
+    ];
+    for (method, url) in urls {
+        let body = Some(json!({ "paths": [], "files": [] }));
+        let a = alice.send(method.clone(), url, body.clone()).await;
+        assert_eq!(
+            (a.status, a.error_code()),
+            (404, Some("RepoNotFound")),
+            "{method} {url}: {}",
+            a.body
+        );
+        // Exactly what a missing repo with a namespace answers.
+        let with_namespace = url
+            .replacen("gpt2", "alice/nothing", 1)
+            .replacen("squad", "alice/nothing", 1)
+            .replacen("demo", "alice/nothing", 1);
+        let missing = alice
+            .send(method.clone(), &with_namespace, body.clone())
+            .await;
+        assert_eq!(
+            (missing.status, missing.error_code()),
+            (a.status, a.error_code()),
+            "{method} {with_namespace}"
+        );
+        if method != Method::HEAD {
+            assert_eq!(a.body, missing.body, "{method} {url}");
+        }
+        let anon = anonymous.send(method.clone(), url, body).await;
+        assert_eq!(
+            (anon.status, anon.error_code()),
+            (401, Some("RepoNotFound")),
+            "{method} {url}"
+        );
+    }
+    // Bad credentials are refused as such, before any repo is looked up.
+    let forged = hub.api(Some("hf_forged"));
+    assert_eq!(forged.get("/api/models/gpt2").await.status, 401);
+    assert_eq!(forged.get("/api/models/gpt2").await.error_code(), None);
+    // Other unknown routes and methods are unchanged.
+    let unknown = alice.get("/api/models/alice/m/no-such-api/x").await;
+    assert_eq!((unknown.status, unknown.error_code()), (404, None));
+    let wrong_method = alice
+        .send(Method::POST, "/api/models/alice/m", Some(json!({})))
+        .await;
+    assert_eq!(wrong_method.status, 405);
+}
+
+#[tokio::test]
 async fn refs_branches_and_tags() {
     let f = fixture().await;
     let api = &f.api;
