@@ -864,10 +864,17 @@ async fn validate_yaml_agent_harnesses_and_auth_check() {
         (good.status, &good.body),
         (200, &json!({ "errors": [], "warnings": [] }))
     );
+    // A card without metadata is fine, with a warning.
     let plain = api
         .post("/api/validate-yaml", json!({ "content": "# 中文说明\n" }))
         .await;
     assert_eq!(plain.status, 200);
+    assert_eq!(plain.body["errors"], json!([]));
+    let warning = plain.body["warnings"][0]["message"].as_str().unwrap();
+    assert!(
+        warning.starts_with("empty or missing yaml metadata"),
+        "{warning}"
+    );
     let broken = api
         .post(
             "/api/validate-yaml",
@@ -880,15 +887,49 @@ async fn validate_yaml_agent_harnesses_and_auth_check() {
         "{:?}",
         broken.body
     );
-    let typed = api
-        .post(
-            "/api/validate-yaml",
-            json!({ "content": "---\nlicense: {a: 1}\n---\n" }),
-        )
-        .await;
-    assert_eq!(typed.status, 200);
-    assert_eq!(typed.body["errors"], json!([]));
-    assert!(typed.body["warnings"][0]["message"].is_string());
+    // Metadata of the wrong shape is an error that names the field.
+    for (content, error) in [
+        (
+            "---\nlicense: {a: 1}\n---\n",
+            "\"license\" must be a string",
+        ),
+        (
+            "---\nmodel-index: foo\n---\n",
+            "\"model-index\" must be an array",
+        ),
+        (
+            "---\ntags: [[a]]\n---\n",
+            "\"tags\" must be a string or an array of strings",
+        ),
+    ] {
+        let typed = api
+            .post("/api/validate-yaml", json!({ "content": content }))
+            .await;
+        assert_eq!(typed.status, 400, "{content}");
+        assert_eq!(
+            typed.body,
+            json!({ "errors": [{ "message": error }], "warnings": [] })
+        );
+    }
+    // Fields are checked per repo type: a dataset may have several licenses.
+    let licenses =
+        json!({ "content": "---\nlicense: [mit, cc-by-4.0]\n---\n", "repoType": "dataset" });
+    assert_eq!(api.post("/api/validate-yaml", licenses).await.status, 200);
+    let unknown = json!({ "content": "# x\n", "repoType": "bucket" });
+    assert_eq!(api.post("/api/validate-yaml", unknown).await.status, 400);
+    // RepoCard.validate asks for text, and shows it as is.
+    let text = reqwest::Client::new()
+        .post(format!("{}/api/validate-yaml", hub.url))
+        .header("accept", "text/plain")
+        .json(&json!({ "content": "---\nlicense: [mit]\n---\n", "repoType": "model" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 400);
+    assert_eq!(
+        text.text().await.unwrap(),
+        "- Error: \"license\" must be a string"
+    );
 
     let harnesses = anonymous.get("/api/agent-harnesses").await;
     assert_eq!(
