@@ -37,6 +37,9 @@
 //!   booleans inside them are converted to strings; `null` entries and empty
 //!   strings are dropped.
 
+mod check;
+
+pub use check::{CardCheck, check_card};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_saphyr::options::{AliasLimits, DuplicateKeyPolicy, NonFiniteFloatPolicy};
@@ -97,29 +100,6 @@ pub fn parse_card(readme: &str) -> ParsedCard<'_> {
         error,
         body: front.body,
     }
-}
-
-/// What is wrong with a README's front matter, as the HF client's pre-upload
-/// check (`validate-yaml`) wants it: front matter that is not a YAML mapping
-/// is an error (the client then refuses to upload), fields of the wrong type
-/// are warnings (the hub stores what it can read).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CardCheck {
-    pub errors: Vec<String>,
-    pub warnings: Vec<String>,
-}
-
-#[must_use]
-pub fn check_card(readme: &str) -> CardCheck {
-    let parsed = parse_card(readme);
-    let mut check = CardCheck::default();
-    if let Some(message) = parsed.error {
-        match parsed.metadata.card_data {
-            None => check.errors.push(message),
-            Some(_) => check.warnings.push(message),
-        }
-    }
-    check
 }
 
 /// The two halves of a README that has front matter.
@@ -567,17 +547,5 @@ mod tests {
         ] {
             let _ = parse_card(readme);
         }
-    }
-
-    #[test]
-    fn check_card_splits_errors_from_warnings() {
-        assert_eq!(check_card("# no front matter\n"), CardCheck::default());
-        assert_eq!(check_card("---\nlicense: mit\n---\n"), CardCheck::default());
-        let broken = check_card("---\nlicense: [mit\n---\n");
-        assert_eq!((broken.errors.len(), broken.warnings.len()), (1, 0));
-        let not_a_mapping = check_card("---\n- a\n- b\n---\n");
-        assert_eq!(not_a_mapping.errors.len(), 1);
-        let wrong_type = check_card("---\nlicense: {a: 1}\ntags: [x]\n---\n");
-        assert_eq!((wrong_type.errors.len(), wrong_type.warnings.len()), (0, 1));
     }
 }

@@ -28,6 +28,28 @@ def test_repository_not_found(api, hub, tmp_path):
     assert not api.repo_exists(f"{hub.user}/no-dataset", repo_type="dataset")
 
 
+def test_repo_id_without_namespace_is_repository_not_found(api, tmp_path):
+    # Every repo here has a namespace; an id without one is a missing repo
+    # on every route, as on Hugging Face (not "no such route").
+    with pytest.raises(RepositoryNotFoundError) as e:
+        api.model_info("gpt2")
+    assert e.value.response.status_code == 404
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info("gpt2", revision="main")
+    with pytest.raises(RepositoryNotFoundError):
+        api.dataset_info("squad")
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download("gpt2", "config.json", cache_dir=str(tmp_path))
+    with pytest.raises(RepositoryNotFoundError):
+        list(api.list_repo_tree("gpt2"))
+    with pytest.raises(RepositoryNotFoundError):
+        api.unlike("missing_repo_id")
+    with pytest.raises(RepositoryNotFoundError):
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="gpt2")
+    assert not api.repo_exists("gpt2")
+    assert not api.file_exists("gpt2", "config.json")
+
+
 def test_revision_not_found(api, populated, tmp_path):
     with pytest.raises(RevisionNotFoundError) as e:
         hf_hub_download(populated.repo_id, "config.json", revision="no-such-branch", cache_dir=str(tmp_path))

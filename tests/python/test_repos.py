@@ -243,3 +243,38 @@ def test_organisation_repos(api, hub, name):
     assert r.status_code == 200, r.text
     bob.upload_file(path_or_fileobj=b"from bob\n", path_in_repo="bob.txt", repo_id=repo_id)
     assert api.list_repo_commits(repo_id)[0].authors == [hub.other_user]
+
+
+def test_list_liked_repos(api, hub, name):
+    import uuid
+
+    import requests
+
+    fan = f"fan{uuid.uuid4().hex[:8]}"
+    hub.create_user(fan)
+    fan_token = hub.create_token(fan, write=True)
+    model, dataset = f"{hub.user}/{name('liked')}", f"{hub.user}/{name('liked-data')}"
+    api.create_repo(model)
+    api.create_repo(dataset, repo_type="dataset")
+    for path in (f"models/{model}", f"datasets/{dataset}"):
+        r = requests.post(f"{hub.endpoint}/api/{path}/like",
+                          headers={"authorization": f"Bearer {fan_token}"}, timeout=30)
+        assert r.status_code == 200, r.text
+
+    # The fan's own likes (the user is implicit), and anyone's view of them.
+    fan_api = HfApi(endpoint=hub.endpoint, token=fan_token)
+    mine = fan_api.list_liked_repos()
+    assert (mine.user, mine.total, mine.models, mine.datasets, mine.spaces) == (fan, 2, [model], [dataset], [])
+    seen = HfApi(endpoint=hub.endpoint, token=False).list_liked_repos(fan)
+    assert (seen.models, seen.datasets) == ([model], [dataset])
+
+    # A liked repo that turns private leaves the list of everyone who may
+    # not read it, the fan included; its owner still sees it there.
+    api.update_repo_settings(dataset, repo_type="dataset", private=True)
+    assert HfApi(endpoint=hub.endpoint, token=False).list_liked_repos(fan).datasets == []
+    assert fan_api.list_liked_repos().datasets == []
+    assert api.list_liked_repos(fan).datasets == [dataset]
+
+    with pytest.raises(HfHubHTTPError) as e:
+        api.list_liked_repos(f"nobody{uuid.uuid4().hex[:8]}")
+    assert e.value.response.status_code == 404

@@ -60,3 +60,36 @@ def test_xet_reupload_under_a_new_path_sends_almost_nothing(api, hub, name, tmp_
         assert tree[path].size == SIZE, path
     got = api.hf_hub_download(repo_id, "second/copy.bin", cache_dir=str(tmp_path / "dl"))
     assert sha256_file(got) == digest
+
+
+SAME_PROCESS = """
+import sys
+from huggingface_hub import HfApi
+path, first, second = sys.argv[1:]
+api = HfApi()
+api.create_repo(first)
+api.upload_file(path_or_fileobj=path, path_in_repo="w.bin", repo_id=first)
+api.delete_repo(first)
+api.create_repo(second)
+print(api.upload_file(path_or_fileobj=path, path_in_repo="w.bin", repo_id=second).oid)
+"""
+
+
+def test_xorbs_stay_usable_to_their_uploader_after_the_first_repo_is_deleted(api, hub, name, tmp_path):
+    # hf_xet remembers for the rest of the process which xorbs it uploaded
+    # and never sends them again: the second repo gets only a shard naming
+    # xorbs uploaded for a repo that no longer exists.
+    first, second = f"{hub.user}/{name('gone')}", f"{hub.user}/{name('next')}"
+    data = random_file(tmp_path / "w.bin", 4 * 1024 * 1024, seed=7)
+    env = {"HF_XET_CACHE": str(tmp_path / "xet-cache")}
+    offset = hub.log_offset()
+    code = f"import sys; sys.argv = ['x', {str(data)!r}, {first!r}, {second!r}]\n" + SAME_PROCESS
+    run_client(code, env=env, timeout=300)
+    requests = hub.requests_since(offset)
+    deleted = requests.index(("DELETE", "/api/repos/delete"))
+    before, after = requests[:deleted], requests[deleted:]
+    assert any("/v1/xorbs/" in p for _, p in before), requests
+    assert not any("/v1/xorbs/" in p for _, p in after), requests
+    assert any("/v1/shards" in p for _, p in after), requests
+    got = api.hf_hub_download(second, "w.bin", cache_dir=str(tmp_path / "dl"))
+    assert sha256_file(got) == sha256_file(data)

@@ -396,6 +396,77 @@ async fn private_repos_answer_401_anonymous_and_404_signed_in() {
 }
 
 #[tokio::test]
+async fn repo_ids_without_a_namespace_are_repos_not_found_on_every_route() {
+    let hub = TestHub::start().await;
+    let alice = hub.api(Some(&hub.user_with_token("alice")));
+    let anonymous = hub.api(None);
+    let urls = [
+        (Method::GET, "/api/models/gpt2"),
+        (Method::GET, "/api/datasets/squad"),
+        (Method::GET, "/api/spaces/demo"),
+        (Method::GET, "/api/models/gpt2/revision/main"),
+        (Method::GET, "/api/datasets/squad/revision/v1.0"),
+        (Method::GET, "/api/models/gpt2/tree/main"),
+        (Method::GET, "/api/models/gpt2/tree/main/sub/dir"),
+        (Method::POST, "/api/models/gpt2/paths-info/main"),
+        (Method::POST, "/api/models/gpt2/preupload/main"),
+        (Method::POST, "/api/models/gpt2/commit/main"),
+        (Method::POST, "/api/models/gpt2/like"),
+        (Method::DELETE, "/api/datasets/squad/like"),
+        (Method::PUT, "/api/models/gpt2/settings"),
+        (Method::POST, "/api/models/gpt2/branch/dev"),
+        (Method::GET, "/api/models/gpt2/xet-write-token/main"),
+        (Method::GET, "/gpt2/resolve/main/config.json"),
+        (Method::HEAD, "/gpt2/resolve/main/config.json"),
+        (Method::GET, "/datasets/squad/resolve/main/data/train.csv"),
+        (Method::GET, "/spaces/demo/resolve/main/app.py"),
+    ];
+    for (method, url) in urls {
+        let body = Some(json!({ "paths": [], "files": [] }));
+        let a = alice.send(method.clone(), url, body.clone()).await;
+        assert_eq!(
+            (a.status, a.error_code()),
+            (404, Some("RepoNotFound")),
+            "{method} {url}: {}",
+            a.body
+        );
+        // Exactly what a missing repo with a namespace answers.
+        let with_namespace = url
+            .replacen("gpt2", "alice/nothing", 1)
+            .replacen("squad", "alice/nothing", 1)
+            .replacen("demo", "alice/nothing", 1);
+        let missing = alice
+            .send(method.clone(), &with_namespace, body.clone())
+            .await;
+        assert_eq!(
+            (missing.status, missing.error_code()),
+            (a.status, a.error_code()),
+            "{method} {with_namespace}"
+        );
+        if method != Method::HEAD {
+            assert_eq!(a.body, missing.body, "{method} {url}");
+        }
+        let anon = anonymous.send(method.clone(), url, body).await;
+        assert_eq!(
+            (anon.status, anon.error_code()),
+            (401, Some("RepoNotFound")),
+            "{method} {url}"
+        );
+    }
+    // Bad credentials are refused as such, before any repo is looked up.
+    let forged = hub.api(Some("hf_forged"));
+    assert_eq!(forged.get("/api/models/gpt2").await.status, 401);
+    assert_eq!(forged.get("/api/models/gpt2").await.error_code(), None);
+    // Other unknown routes and methods are unchanged.
+    let unknown = alice.get("/api/models/alice/m/no-such-api/x").await;
+    assert_eq!((unknown.status, unknown.error_code()), (404, None));
+    let wrong_method = alice
+        .send(Method::POST, "/api/models/alice/m", Some(json!({})))
+        .await;
+    assert_eq!(wrong_method.status, 405);
+}
+
+#[tokio::test]
 async fn refs_branches_and_tags() {
     let f = fixture().await;
     let api = &f.api;
@@ -793,10 +864,17 @@ async fn validate_yaml_agent_harnesses_and_auth_check() {
         (good.status, &good.body),
         (200, &json!({ "errors": [], "warnings": [] }))
     );
+    // A card without metadata is fine, with a warning.
     let plain = api
         .post("/api/validate-yaml", json!({ "content": "# 中文说明\n" }))
         .await;
     assert_eq!(plain.status, 200);
+    assert_eq!(plain.body["errors"], json!([]));
+    let warning = plain.body["warnings"][0]["message"].as_str().unwrap();
+    assert!(
+        warning.starts_with("empty or missing yaml metadata"),
+        "{warning}"
+    );
     let broken = api
         .post(
             "/api/validate-yaml",
@@ -809,15 +887,49 @@ async fn validate_yaml_agent_harnesses_and_auth_check() {
         "{:?}",
         broken.body
     );
-    let typed = api
-        .post(
-            "/api/validate-yaml",
-            json!({ "content": "---\nlicense: {a: 1}\n---\n" }),
-        )
-        .await;
-    assert_eq!(typed.status, 200);
-    assert_eq!(typed.body["errors"], json!([]));
-    assert!(typed.body["warnings"][0]["message"].is_string());
+    // Metadata of the wrong shape is an error that names the field.
+    for (content, error) in [
+        (
+            "---\nlicense: {a: 1}\n---\n",
+            "\"license\" must be a string",
+        ),
+        (
+            "---\nmodel-index: foo\n---\n",
+            "\"model-index\" must be an array",
+        ),
+        (
+            "---\ntags: [[a]]\n---\n",
+            "\"tags\" must be a string or an array of strings",
+        ),
+    ] {
+        let typed = api
+            .post("/api/validate-yaml", json!({ "content": content }))
+            .await;
+        assert_eq!(typed.status, 400, "{content}");
+        assert_eq!(
+            typed.body,
+            json!({ "errors": [{ "message": error }], "warnings": [] })
+        );
+    }
+    // Fields are checked per repo type: a dataset may have several licenses.
+    let licenses =
+        json!({ "content": "---\nlicense: [mit, cc-by-4.0]\n---\n", "repoType": "dataset" });
+    assert_eq!(api.post("/api/validate-yaml", licenses).await.status, 200);
+    let unknown = json!({ "content": "# x\n", "repoType": "bucket" });
+    assert_eq!(api.post("/api/validate-yaml", unknown).await.status, 400);
+    // RepoCard.validate asks for text, and shows it as is.
+    let text = reqwest::Client::new()
+        .post(format!("{}/api/validate-yaml", hub.url))
+        .header("accept", "text/plain")
+        .json(&json!({ "content": "---\nlicense: [mit]\n---\n", "repoType": "model" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 400);
+    assert_eq!(
+        text.text().await.unwrap(),
+        "- Error: \"license\" must be a string"
+    );
 
     let harnesses = anonymous.get("/api/agent-harnesses").await;
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Repo create / rename / move / delete, and Hugging Face's visibility rule.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tests::TestHub;
 
 #[tokio::test]
@@ -260,5 +260,50 @@ async fn likes_are_counted_once_per_user() {
             .await
             .status,
         401
+    );
+}
+
+#[tokio::test]
+async fn a_users_likes_are_listed_without_repos_the_caller_cannot_read() {
+    let hub = TestHub::start().await;
+    let alice = hub.api(Some(&hub.user_with_token("alice")));
+    let bob = hub.api(Some(&hub.user_with_token("bob")));
+    alice.create_repo("model", "alice", "m", false).await;
+    alice.create_repo("dataset", "alice", "d", false).await;
+    alice.create_repo("model", "alice", "secret", true).await;
+    for url in ["/api/models/alice/m/like", "/api/datasets/alice/d/like"] {
+        assert_eq!(bob.post(url, json!({})).await.status, 200);
+    }
+    assert_eq!(
+        alice
+            .post("/api/models/alice/secret/like", json!({}))
+            .await
+            .status,
+        200
+    );
+
+    // Newest like first, in Hugging Face's shape.
+    let likes = hub.api(None).get("/api/users/bob/likes").await;
+    assert_eq!(likes.status, 200, "{}", likes.body);
+    let entries = likes.body.as_array().unwrap();
+    let repos: Vec<&Value> = entries.iter().map(|e| &e["repo"]).collect();
+    assert_eq!(
+        repos,
+        [
+            &json!({ "name": "alice/d", "type": "dataset" }),
+            &json!({ "name": "alice/m", "type": "model" }),
+        ]
+    );
+    assert!(entries[0]["createdAt"].as_str().unwrap().ends_with('Z'));
+
+    // A private repo's like shows only to those who may read the repo.
+    let own = alice.get("/api/users/alice/likes").await;
+    assert_eq!(own.body[0]["repo"]["name"], "alice/secret");
+    for caller in [&bob, &hub.api(None)] {
+        assert_eq!(caller.get("/api/users/alice/likes").await.body, json!([]));
+    }
+    assert_eq!(
+        hub.api(None).get("/api/users/nobody/likes").await.status,
+        404
     );
 }

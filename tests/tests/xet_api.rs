@@ -963,3 +963,52 @@ async fn cas_tokens_end_with_the_api_token_or_session_they_were_issued_for() {
     .unwrap();
     assert_eq!(by_session.xorb(&second).await.status, 401);
 }
+
+#[tokio::test]
+async fn a_users_xorbs_outlive_the_repo_they_were_uploaded_for() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    let alice_api = hub.api(Some(&alice));
+    alice_api
+        .create_repo("model", "alice", "first", false)
+        .await;
+    let cas_first = cas_for(&hub, &alice, "alice/first").await;
+    let xorb = Xorb::of(vec![content(30_000, 700), content(30_000, 701)]);
+    assert_eq!(cas_first.xorb(&xorb).await.status, 200);
+    let (term, data) = xorb.range(0, 2);
+    let oid = sha256_hex(&data);
+    assert_eq!(cas_first.shard(shard(&[term], &oid)).await.status, 200);
+    let deleted = alice_api
+        .send(
+            reqwest::Method::DELETE,
+            "/api/repos/delete",
+            Some(json!({ "name": "first", "organization": "alice", "type": "model" })),
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+
+    // hf_xet remembers the xorbs it uploaded and sends only a shard for the
+    // next repo: the uploader may still use them.
+    alice_api
+        .create_repo("model", "alice", "second", false)
+        .await;
+    let cas_second = cas_for(&hub, &alice, "alice/second").await;
+    let reply = cas_second.shard(shard(&[term], &oid)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let ops = [lfs_file("w.bin", &oid, data.len())];
+    assert_eq!(commit(&alice_api, "alice/second", &ops).await.status, 200);
+    assert_eq!(
+        download(&hub, &alice, "alice/second", "w.bin").await.1,
+        data
+    );
+
+    // Nobody else gains anything from it: bob, who knows the hashes but
+    // never uploaded the xorb, is still refused.
+    hub.api(Some(&bob))
+        .create_repo("model", "bob", "m", false)
+        .await;
+    let cas_bob = cas_for(&hub, &bob, "bob/m").await;
+    let reply = cas_bob.shard(shard(&[term], &oid)).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+}

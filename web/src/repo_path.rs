@@ -92,6 +92,63 @@ impl RepoPath {
     }
 }
 
+/// What follows `/api/{repo_type}/{repo_id}/` in the per-repo routes
+/// huggingface_hub calls (hf_api.py), ours or not.
+const HF_REPO_API_SUFFIXES: &[&str] = &[
+    "auth-check",
+    "branch",
+    "commit",
+    "commits",
+    "compare",
+    "dev-mode",
+    "discussions",
+    "duplicate",
+    "hardware",
+    "leaderboard",
+    "lfs-files",
+    "like",
+    "likers",
+    "logs",
+    "paths-info",
+    "pause",
+    "preupload",
+    "refs",
+    "restart",
+    "revision",
+    "runtime",
+    "safetensors-metadata",
+    "secrets",
+    "settings",
+    "sleeptime",
+    "super-squash",
+    "tag",
+    "tree",
+    "user-access-request",
+    "variables",
+    "volumes",
+    "xet-read-token",
+    "xet-write-token",
+];
+
+/// Whether `path` is one of huggingface_hub's repo routes with a repo id
+/// without a namespace (`/api/models/gpt2`, `/api/models/gpt2/revision/main`,
+/// `/api/models/gpt2/like`, `/gpt2/resolve/main/config.json`, ...). Every
+/// repo here has a namespace, so such a repo does not exist, and the route
+/// must say so as for any missing repo (`RepoNotFound`, which the client
+/// turns into `RepositoryNotFoundError`), not "no such route". Only paths
+/// no route matched (or matched with another method) are asked about.
+pub fn names_repo_without_namespace(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api", "models" | "datasets" | "spaces", id] => !id.is_empty(),
+        ["api", "models" | "datasets" | "spaces", id, suffix, ..] => {
+            !id.is_empty() && HF_REPO_API_SUFFIXES.contains(suffix)
+        }
+        ["datasets" | "spaces", id, "resolve", _, ..] | [id, "resolve", _, ..] => !id.is_empty(),
+        _ => false,
+    }
+}
+
 /// `{models|datasets|spaces}` of the Hugging Face-shaped routes.
 fn hf_plural(segment: &str) -> Result<RepoType, Error> {
     crate::routes::hf::repo_type(segment).map_err(|e| e.0)

@@ -304,10 +304,17 @@ pub async fn authorize<L: Level>(
 ) -> Result<Authorized<L>> {
     let repo = super::find(db, repo_type, namespace, name)
         .await?
-        .ok_or(Error::RepoNotFound {
-            anonymous: actor.is_anonymous(),
-        })?;
+        .ok_or_else(|| no_such_repo(actor))?;
     authorize_repo(db, actor, repo).await
+}
+
+/// The refusal for a repo that does not exist, as [`authorize`] gives it to
+/// `actor` (for addresses that cannot name a repo at all, such as a repo id
+/// without a namespace).
+pub fn no_such_repo(actor: &Actor) -> Error {
+    Error::RepoNotFound {
+        anonymous: actor.is_anonymous(),
+    }
 }
 
 /// [`authorize`] for a repo already loaded (found by id, or named by a token).

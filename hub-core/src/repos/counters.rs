@@ -5,11 +5,13 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::Repo;
-use crate::accounts::{Actor, Principal};
-use crate::error::Result;
+use super::access::Reader;
+use super::{Repo, RepoType};
+use crate::accounts::{Actor, Principal, users};
+use crate::error::{Error, Result};
 
 /// A client's downloads of one repo within this window count once, as on
 /// Hugging Face ("all files downloaded by a user (based on their IP
@@ -75,6 +77,50 @@ pub async fn has_liked(db: &PgPool, user_id: i64, repo_id: i64) -> Result<bool> 
     .bind(user_id)
     .fetch_one(db)
     .await?)
+}
+
+/// One repo a user likes, as their list of likes shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Like {
+    pub repo_type: RepoType,
+    /// `namespace/name`.
+    pub repo_id: String,
+    pub liked_at: DateTime<Utc>,
+}
+
+/// The repos user `username` likes, newest like first, as `actor` may see
+/// them: a repo `actor` may not read is left out, as from every listing, so
+/// a like tells nobody that a private repo exists. `NotFound` when there is
+/// no such user (an organisation likes nothing).
+pub async fn likes_of(db: &PgPool, actor: &Actor, username: &str) -> Result<Vec<Like>> {
+    let user = users::find_by_name(db, username)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user named {username:?}")))?;
+    let reader = Reader::of(actor);
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT r.repo_type, n.name || '/' || r.name, l.created_at
+         FROM repo_likes l JOIN repos r ON r.id = l.repo_id
+         JOIN namespaces n ON n.id = r.namespace_id
+         WHERE l.user_id = $1 AND {}
+         ORDER BY l.created_at DESC, r.id DESC",
+        reader.sql_condition("$2")
+    ));
+    let mut query = sqlx::query_as::<_, (String, String, DateTime<Utc>)>(sql).bind(user.id);
+    if let Some(id) = reader.user_id() {
+        query = query.bind(id);
+    }
+    query
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|(kind, repo_id, liked_at)| {
+            Ok(Like {
+                repo_type: RepoType::parse(&kind)?,
+                repo_id,
+                liked_at,
+            })
+        })
+        .collect()
 }
 
 /// Records one download of a repo by `client`, unless the same client's

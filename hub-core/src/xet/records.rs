@@ -1,14 +1,17 @@
 //! The records of stored xorbs: `xet_xorbs` (one row per xorb, written
-//! after its bytes are in the store) and `xet_xorb_links` (which user
-//! uploaded it for which repo).
+//! after its bytes are in the store), `xet_xorb_links` (which user uploaded
+//! it for which repo; gone with the repo) and `xet_xorb_uploaders` (which
+//! users uploaded it at all; kept when the repo is deleted).
 //!
 //! The rule for using a xorb in a shard: the xorb must be linked to the
-//! token's repo, or have been uploaded by the token's user (for any repo).
-//! The first lets everyone who writes to a repo build on what was uploaded
-//! to it; the second lets one person's client dedupe across their repos,
-//! which hf_xet does from its local cache without asking. Anybody else must
-//! upload the xorb themselves (proving they hold its content), which links
-//! it for them. Knowing a xorb's hash grants nothing.
+//! token's repo, or have been uploaded by the token's user (for any repo,
+//! deleted ones included). The first lets everyone who writes to a repo
+//! build on what was uploaded to it; the second lets one person's client
+//! dedupe across their repos, which hf_xet does from its local cache and
+//! its in-process memory of uploaded xorbs without asking (so a xorb first
+//! uploaded for a repo since deleted must stay usable to them). Anybody
+//! else must upload the xorb themselves (proving they hold its content),
+//! which links it for them. Knowing a xorb's hash grants nothing.
 
 use std::collections::HashMap;
 
@@ -37,8 +40,9 @@ pub async fn is_recorded(db: &PgPool, hash: &XetHash) -> Result<bool> {
     )
 }
 
-/// Records a stored xorb (a no-op if recorded) and links it to `repo_id`
-/// for `user_id`; returns whether the link is new.
+/// Records a stored xorb (a no-op if recorded), links it to `repo_id` for
+/// `user_id` and records `user_id` as one of its uploaders; returns whether
+/// the link is new.
 pub async fn record_and_link(
     db: &PgPool,
     layout: &XorbLayout,
@@ -71,6 +75,13 @@ pub async fn record_and_link(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    sqlx::query(
+        "INSERT INTO xet_xorb_uploaders (hash, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(linked == 1)
 }
@@ -87,8 +98,10 @@ pub async fn usable(
     let rows: Vec<(String, Vec<i32>, Vec<i32>)> = sqlx::query_as(
         "SELECT x.hash, x.chunk_offsets, x.chunk_sizes FROM xet_xorbs x
          WHERE x.hash = ANY($1)
-           AND EXISTS (SELECT 1 FROM xet_xorb_links l
-                       WHERE l.hash = x.hash AND (l.repo_id = $2 OR l.user_id = $3))",
+           AND (EXISTS (SELECT 1 FROM xet_xorb_links l
+                        WHERE l.hash = x.hash AND l.repo_id = $2)
+                OR EXISTS (SELECT 1 FROM xet_xorb_uploaders u
+                           WHERE u.hash = x.hash AND u.user_id = $3))",
     )
     .bind(&hex)
     .bind(repo_id)

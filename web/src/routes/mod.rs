@@ -15,13 +15,17 @@ pub mod v1;
 pub mod workers;
 
 use axum::Router;
-use axum::http::Uri;
-use axum::response::Response;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use hub_core::Error;
 use hub_core::repos::RepoType;
+use hub_core::repos::access;
 
 use crate::app::AppState;
-use crate::auth::Session;
+use crate::auth::{Auth, Session};
+use crate::errors::ApiError;
+use crate::repo_path::names_repo_without_namespace;
 
 /// Where each repo type's pages, git and file routes live: HF's URLs, with
 /// no prefix for models.
@@ -44,14 +48,42 @@ pub fn router() -> Router<AppState> {
         .merge(v1::router())
         .merge(workers::router())
         .fallback(not_found)
+        // After every route: it is set on the routes registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
-/// Unknown routes: a JSON error under `/api` and `/v1`, a page elsewhere.
-async fn not_found(uri: Uri, session: Session) -> Response {
-    let path = uri.path();
+/// Unknown routes: `RepoNotFound` for a repo id without a namespace (see
+/// [`names_repo_without_namespace`]), else a JSON error under `/api` and
+/// `/v1`, a page elsewhere.
+async fn not_found(State(state): State<AppState>, session: Session, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    if names_repo_without_namespace(&path) {
+        return no_such_repo(&state, request).await;
+    }
     ui::page(
         &session,
-        path,
+        &path,
         Err(Error::not_found(format!("no route for {path}"))),
     )
+}
+
+/// A route called with a method it lacks: 405, unless the path names a
+/// repo id without a namespace (`POST /api/models/gpt2/like` matches
+/// `/api/models/{namespace}/{name}`, which only reads).
+async fn method_not_allowed(State(state): State<AppState>, request: Request) -> Response {
+    if names_repo_without_namespace(request.uri().path()) {
+        return no_such_repo(&state, request).await;
+    }
+    StatusCode::METHOD_NOT_ALLOWED.into_response()
+}
+
+/// `RepoNotFound` as a missing repo answers the caller (401 to anonymous
+/// callers, as everywhere); bad credentials are refused first, as the
+/// repo extractors refuse them.
+async fn no_such_repo(state: &AppState, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    match Auth::from_request_parts(&mut parts, state).await {
+        Ok(Auth(actor)) => ApiError(access::no_such_repo(&actor)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

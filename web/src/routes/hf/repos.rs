@@ -11,7 +11,7 @@ use hub_core::{Error, names};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{repo_json, repo_url, siblings_json};
+use super::{hf_date, repo_json, repo_url, siblings_json};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::ApiResult;
@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
             "/api/{repo_type}/{namespace}/{name}/like",
             post(like).delete(unlike),
         )
+        .route("/api/users/{user}/likes", get(user_likes))
 }
 
 #[derive(Deserialize)]
@@ -270,4 +271,24 @@ async fn like(State(state): State<AppState>, ApiRepo(repo): ApiRepo) -> ApiResul
 async fn unlike(State(state): State<AppState>, ApiRepo(repo): ApiRepo) -> ApiResult<Json<Value>> {
     let likes = counters::unlike(&state.db, repo.actor().require_writer()?, &repo).await?;
     Ok(Json(json!({ "likes": likes })))
+}
+
+/// Handles `GET /api/users/{user}/likes` (`HfApi.list_liked_repos`): the
+/// repos the user likes that the caller may see, newest first, in one page.
+async fn user_likes(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let likes = counters::likes_of(&state.db, &actor, &user).await?;
+    let likes: Vec<Value> = likes
+        .iter()
+        .map(|like| {
+            json!({
+                "createdAt": hf_date(&like.liked_at),
+                "repo": { "name": like.repo_id, "type": like.repo_type.as_str() },
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(likes)))
 }
