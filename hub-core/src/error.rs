@@ -24,7 +24,8 @@ pub enum Error {
     /// to anonymous callers (Hugging Face's rule) and 404 to signed-in ones.
     #[error("repository not found")]
     RepoNotFound { anonymous: bool },
-    #[error("revision not found: {0}")]
+    /// Worded as Hugging Face words it; clients and scripts match the text.
+    #[error("Invalid rev id: {0}")]
     RevisionNotFound(String),
     #[error("entry not found: {0}")]
     EntryNotFound(String),

@@ -140,9 +140,11 @@ fn parse_commit_prefix(p: &str) -> Result<String> {
     Ok(p)
 }
 
+/// Hugging Face's wording first (its clients match it), then the detail.
 fn parent_moved(expected: String, head: Oid) -> Error {
     Error::PreconditionFailed(format!(
-        "the branch head is {head}, not the expected parent commit {expected}; fetch and retry"
+        "The branch was updated since you opened this page. Please refresh and try again. \
+         (The branch head is {head}, not the expected parent commit {expected}.)"
     ))
 }
 

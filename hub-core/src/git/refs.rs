@@ -70,13 +70,16 @@ pub fn create_ref(
     tag_message: Option<(&str, &Signature<'_>)>,
 ) -> Result<()> {
     super::enable_durability();
-    if let Some(clash) = clashing_ref(repo, name)? {
-        return Err(Error::conflict(format!(
-            "cannot create {} '{name}': {clash} already exists",
-            kind.as_str()
-        )));
-    }
     let refname = format!("{}{name}", kind.prefix());
+    if let Some(clash) = clashing_ref(repo, name)? {
+        // Hugging Face's wording for a taken name: "Reference refs/heads/x
+        // already exists" (its clients match it).
+        return Err(Error::conflict(if clash == refname {
+            format!("Reference {refname} already exists")
+        } else {
+            format!("Cannot create {refname}: reference {clash} already exists")
+        }));
+    }
     let log = format!("{}: created by the API", kind.as_str());
     let created = match (kind, tag_message) {
         (RefKind::Tag, Some((message, tagger))) => {
@@ -86,18 +89,18 @@ pub fn create_ref(
         _ => repo.reference(&refname, target, false, &log).map(|_| ()),
     };
     created.map_err(|e| match e.code() {
-        ErrorCode::Exists | ErrorCode::Locked | ErrorCode::Directory => Error::conflict(format!(
-            "cannot create {} '{name}': {}",
-            kind.as_str(),
-            e.message()
-        )),
+        ErrorCode::Exists => Error::conflict(format!("Reference {refname} already exists")),
+        ErrorCode::Locked | ErrorCode::Directory => {
+            Error::conflict(format!("Cannot create {refname}: {}", e.message()))
+        }
         _ => e.into(),
     })
 }
 
-/// A branch or tag that `name` would clash with: the same name of either
-/// kind, a ref named like one of its folders (`dev` for `dev/x`), or a ref
-/// inside it (`dev/x` for `dev`), which git cannot store side by side.
+/// The full name of a branch or tag that `name` would clash with: the same
+/// name of either kind, a ref named like one of its folders (`dev` for
+/// `dev/x`), or a ref inside it (`dev/x` for `dev`), which git cannot store
+/// side by side.
 fn clashing_ref(repo: &Repository, name: &str) -> Result<Option<String>> {
     for kind in [RefKind::Branch, RefKind::Tag] {
         let full = format!("{}{name}", kind.prefix());
@@ -109,20 +112,11 @@ fn clashing_ref(repo: &Repository, name: &str) -> Result<Option<String>> {
         );
         for candidate in candidates {
             if repo.find_reference(&candidate).is_ok() {
-                return Ok(Some(format!(
-                    "{} '{}'",
-                    kind.as_str(),
-                    &candidate[kind.prefix().len()..]
-                )));
+                return Ok(Some(candidate));
             }
         }
         if let Some(inner) = repo.references_glob(&format!("{full}/*"))?.names().next() {
-            let inner = inner?;
-            return Ok(Some(format!(
-                "{} '{}'",
-                kind.as_str(),
-                &inner[kind.prefix().len()..]
-            )));
+            return Ok(Some(inner?.to_owned()));
         }
     }
     Ok(None)

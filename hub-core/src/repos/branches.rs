@@ -62,11 +62,12 @@ async fn create(
     Ok(target)
 }
 
-/// Deletes a branch; the default branch cannot be deleted.
+/// Deletes a branch; the default branch cannot be deleted (worded as
+/// Hugging Face words it: clients match "Cannot delete refs/heads/main").
 pub async fn delete_branch(hub: &Hub, repo: &Authorized<impl Writes>, name: &str) -> Result<()> {
     if name == repo.default_branch {
         return Err(Error::forbidden(format!(
-            "{name} is the default branch and cannot be deleted"
+            "Cannot delete refs/heads/{name}: it is the default branch"
         )));
     }
     delete(hub, repo, RefKind::Branch, name).await
