@@ -727,7 +727,8 @@ async fn preupload_plans_every_path() {
         [(true, "regular"), (false, "lfs"), (false, "regular")]
     );
 
-    // Refusals: a bad path or sample is a 400, an unknown revision RevisionNotFound,
+    // Refusals: a path the commit would refuse is a 422 (the commit's own answer,
+    // as on Hugging Face), a bad sample a 400, an unknown revision RevisionNotFound,
     // pull requests are not supported, read tokens and anonymous callers may not upload.
     let bad = api
         .post(
@@ -735,7 +736,7 @@ async fn preupload_plans_every_path() {
             json!({ "files": [{ "path": "../x", "sample": "", "size": 1 }] }),
         )
         .await;
-    assert_eq!(bad.status, 400);
+    assert_eq!(bad.status, 422);
     let bad = api
         .post(
             "/api/models/alice/m/preupload/main",
