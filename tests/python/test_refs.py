@@ -213,3 +213,23 @@ def test_branch_and_tag_may_share_a_name(api, hub, name):
         api.create_tag(repo_id, tag="invalid tag", revision="foobar")
     with pytest.raises(RevisionNotFoundError):
         api.create_tag(repo_id, tag="old", revision="foobar")
+
+
+def test_file_delete_naming_a_folder_deletes_it(api, hub, name):
+    # huggingface_hub's TestHfApiDeleteFolder: CommitOperationDelete("1") sends
+    # `deletedFile` for a folder (no trailing slash), "1/" and delete_folder
+    # send `deletedFolder`; Hugging Face deletes the folder for each.
+    from huggingface_hub import CommitOperationDelete
+
+    repo_id = f"{hub.user}/{name('delete-folder')}"
+    api.create_repo(repo_id)
+    layout = [CommitOperationAdd(p, b"data") for p in
+              ["1/file_1.md", "1/sub/file_2.md", "2/file_3.md", "3/file_4.md", "10.md"]]
+    api.create_commit(repo_id, layout, commit_message="init")
+    api.create_commit(repo_id, [CommitOperationDelete(path_in_repo="1")], commit_message="implicit")
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "10.md", "2/file_3.md", "3/file_4.md"]
+    api.create_commit(repo_id, [CommitOperationDelete(path_in_repo="2/")], commit_message="slash")
+    api.delete_folder(path_in_repo="3", repo_id=repo_id)
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "10.md"]
+    with pytest.raises(EntryNotFoundError):
+        api.create_commit(repo_id, [CommitOperationDelete(path_in_repo="1")], commit_message="gone")
