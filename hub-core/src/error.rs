@@ -16,6 +16,11 @@ pub enum Error {
     /// Credentials were given and are wrong, expired or revoked.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A path a commit may not write (`..`, `.git`, a backslash, ...): bad
+    /// input like [`Error::InvalidInput`], told apart because Hugging Face's
+    /// commit API answers it with 422 and its clients expect that.
+    #[error("{0}")]
+    RefusedPath(String),
     /// The actor is known and may see the thing, but may not do this to it.
     #[error("{0}")]
     Forbidden(String),
@@ -24,7 +29,8 @@ pub enum Error {
     /// to anonymous callers (Hugging Face's rule) and 404 to signed-in ones.
     #[error("repository not found")]
     RepoNotFound { anonymous: bool },
-    #[error("revision not found: {0}")]
+    /// Worded as Hugging Face words it; clients and scripts match the text.
+    #[error("Invalid rev id: {0}")]
     RevisionNotFound(String),
     #[error("entry not found: {0}")]
     EntryNotFound(String),

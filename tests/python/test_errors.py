@@ -123,3 +123,40 @@ def test_create_pr_fails_clearly(api, hub, name):
     with pytest.raises(HfHubHTTPError):
         api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id, create_pr=True)
     assert not api.file_exists(repo_id, "x.txt")
+
+
+def test_messages_worded_as_hugging_face_words_them(api, hub, name):
+    # huggingface_hub's own suite matches these texts (tests/test_hf_api.py).
+    from huggingface_hub import CommitOperationAdd
+
+    repo_id = f"{hub.user}/{name('wording')}"
+    api.create_repo(repo_id)
+    api.create_branch(repo_id, branch="cool-branch")
+    with pytest.raises(HfHubHTTPError, match=r"Reference refs/heads/cool-branch already exists") as e:
+        api.create_branch(repo_id, branch="cool-branch")
+    assert e.value.response.status_code == 409
+    with pytest.raises(HfHubHTTPError, match=r"Reference refs/heads/main already exists"):
+        api.create_branch(repo_id, branch="main")
+    api.create_branch(repo_id, branch="main", exist_ok=True)
+
+    with pytest.raises(HfHubHTTPError, match="Cannot delete refs/heads/main"):
+        api.delete_branch(repo_id, branch="main")
+    with pytest.raises(HfHubHTTPError, match="Invalid rev id"):
+        api.delete_branch(repo_id, branch="no-such-branch")
+    api.create_tag(repo_id, tag="cool-tag")
+    with pytest.raises(HfHubHTTPError, match="Invalid rev id"):
+        api.delete_branch(repo_id, branch="cool-tag")
+
+    other = f"{hub.user}/{name('wording-other')}"
+    api.create_repo(other)
+    with pytest.raises(HfHubHTTPError, match=r"A model repository called .* already exists"):
+        api.move_repo(from_id=repo_id, to_id=other)
+
+    parent = api.model_info(repo_id).sha
+    api.upload_file(path_or_fileobj=b"moved on\n", path_in_repo="a.txt", repo_id=repo_id)
+    with pytest.raises(HfHubHTTPError) as e:
+        api.create_commit(repo_id, [CommitOperationAdd("b.txt", b"late\n")], commit_message="stale",
+                          parent_commit=parent)
+    assert e.value.response.status_code == 412
+    assert "The branch was updated since you opened this page. Please refresh and try again." in str(e.value)
+    assert not api.file_exists(repo_id, "b.txt")

@@ -189,3 +189,47 @@ def test_upload_folder_with_delete_patterns(api, hub, name, tmp_path):
     (tmp_path / "new" / "fresh.log").write_text("fresh\n")
     api.upload_folder(repo_id=repo_id, folder_path=tmp_path / "new", delete_patterns="*.log")
     assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "fresh.log", "keep.md"]
+
+
+def test_branch_and_tag_may_share_a_name(api, hub, name):
+    # huggingface_hub's test_create_branch_existing_tag_does_not_fail and
+    # test_create_tag_on_missing_revision.
+    repo_id = f"{hub.user}/{name('shared-names')}"
+    api.create_repo(repo_id)
+    first = api.model_info(repo_id).sha
+    api.create_tag(repo_id, tag="tag")
+    second = api.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id).oid
+    api.create_branch(repo_id, branch="tag")
+    api.create_branch(repo_id, branch="old", revision=first)
+    api.create_tag(repo_id, tag="old")
+    refs = api.list_repo_refs(repo_id)
+    assert {b.name: b.target_commit for b in refs.branches} == {"main": second, "tag": second, "old": first}
+    assert {t.name: t.target_commit for t in refs.tags} == {"tag": first, "old": second}
+    # A bare name means the branch.
+    assert api.model_info(repo_id, revision="tag").sha == second
+    assert api.model_info(repo_id, revision="old").sha == first
+    # The revision is checked before the tag's name.
+    with pytest.raises(RevisionNotFoundError):
+        api.create_tag(repo_id, tag="invalid tag", revision="foobar")
+    with pytest.raises(RevisionNotFoundError):
+        api.create_tag(repo_id, tag="old", revision="foobar")
+
+
+def test_file_delete_naming_a_folder_deletes_it(api, hub, name):
+    # huggingface_hub's TestHfApiDeleteFolder: CommitOperationDelete("1") sends
+    # `deletedFile` for a folder (no trailing slash), "1/" and delete_folder
+    # send `deletedFolder`; Hugging Face deletes the folder for each.
+    from huggingface_hub import CommitOperationDelete
+
+    repo_id = f"{hub.user}/{name('delete-folder')}"
+    api.create_repo(repo_id)
+    layout = [CommitOperationAdd(p, b"data") for p in
+              ["1/file_1.md", "1/sub/file_2.md", "2/file_3.md", "3/file_4.md", "10.md"]]
+    api.create_commit(repo_id, layout, commit_message="init")
+    api.create_commit(repo_id, [CommitOperationDelete(path_in_repo="1")], commit_message="implicit")
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "10.md", "2/file_3.md", "3/file_4.md"]
+    api.create_commit(repo_id, [CommitOperationDelete(path_in_repo="2/")], commit_message="slash")
+    api.delete_folder(path_in_repo="3", repo_id=repo_id)
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "10.md"]
+    with pytest.raises(EntryNotFoundError):
+        api.create_commit(repo_id, [CommitOperationDelete(path_in_repo="1")], commit_message="gone")

@@ -272,3 +272,27 @@ def test_urls_follow_the_host_the_client_used(hub, name):
     assert str(url) == f"{hub.direct_url}/{repo_id}"
     info = direct.upload_file(path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id=repo_id)
     assert info.commit_url.startswith(f"{hub.direct_url}/{repo_id}/commit/")
+
+
+def test_paths_the_commit_api_refuses_are_422(api, hub, name):
+    # As on Hugging Face (huggingface_hub's test_create_file_with_relative_path):
+    # the client's upload sees 422 whether preupload or the commit refuses.
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.errors import HfHubHTTPError
+
+    repo_id = f"{hub.user}/{name('refused')}"
+    api.create_repo(repo_id)
+    before = api.model_info(repo_id).sha
+    # (The client itself refuses `..` and `.git` segments; `../x` and `.git/x`
+    # reach the hub from other clients: tests/tests/commits.rs.)
+    for path in ["..\\ddd", "folder/..\\..\\file", "GIT~1/config", "tab\tname.txt"]:
+        with pytest.raises(HfHubHTTPError) as e:
+            api.upload_file(path_or_fileobj=b"content", path_in_repo=path, repo_id=repo_id)
+        assert e.value.response.status_code == 422, path
+        # A delete of such a path goes straight to the commit: 422 there too.
+        with pytest.raises(HfHubHTTPError) as e:
+            api.delete_file(path, repo_id)
+        assert e.value.response.status_code == 422, path
+    assert api.model_info(repo_id).sha == before
+    # An ordinary path still commits.
+    api.create_commit(repo_id, [CommitOperationAdd("ok/x.txt", b"x")], commit_message="fine")

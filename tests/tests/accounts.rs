@@ -110,6 +110,55 @@ async fn token_roles_and_revocation() {
     assert_eq!(hub.api(Some(&read)).get("/api/whoami-v2").await.status, 401);
 }
 
+/// `hub user create --fullname` stores the name whoami answers as `fullname`
+/// (huggingface_hub's suite checks it); without it the name is empty.
+#[tokio::test]
+async fn user_create_takes_a_full_name() {
+    let hub = TestHub::start().await;
+    let create = |name: &str, extra: &[&str]| {
+        let email = format!("{name}@example.com");
+        let mut args = vec![
+            "user",
+            "create",
+            "--username",
+            name,
+            "--email",
+            &email,
+            "--password",
+            "password-123",
+        ];
+        args.extend_from_slice(extra);
+        hub.cli(&args)
+    };
+    let made = create("alice", &["--fullname", "  Alice Liddell 爱丽丝 "]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let who = hub
+        .api(Some(&hub.token("alice", false)))
+        .get("/api/whoami-v2")
+        .await;
+    assert_eq!(who.body["fullname"], "Alice Liddell 爱丽丝");
+    let plain = create("bob", &[]);
+    assert!(plain.status.success());
+    let who = hub
+        .api(Some(&hub.token("bob", false)))
+        .get("/api/whoami-v2")
+        .await;
+    assert_eq!(who.body["fullname"], "");
+    // The profile's rule applies: no control characters, at most 100 characters.
+    let long = "x".repeat(101);
+    for bad in ["tab\there", long.as_str()] {
+        let refused = create("carol", &["--fullname", bad]);
+        assert!(!refused.status.success(), "{bad:?} accepted");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("full name"));
+    }
+    let no_carol = create("carol", &[]);
+    assert!(no_carol.status.success(), "nothing was half-made");
+}
+
 #[tokio::test]
 async fn names_are_unique_across_users_and_orgs_and_reserved_words_are_refused() {
     let hub = TestHub::start().await;

@@ -602,14 +602,14 @@ async fn refs_branches_and_tags() {
     };
     assert_eq!(recorded, 6, "main, dev, bare, feature/old, v1, v2");
 
-    // Conflicts: 409 for a taken name, of either kind, or a folder clash.
+    // Conflicts: 409 for a name taken by a ref of the same kind, or a folder
+    // clash (a branch may share a tag's name: `branch_and_tag_may_share_a_name`).
     for (url, body) in [
         ("/api/models/alice/m/branch/dev", json!({})),
-        ("/api/models/alice/m/branch/v1", json!({})),
         ("/api/models/alice/m/branch/feature", json!({})),
         ("/api/models/alice/m/branch/dev%2Fsub", json!({})),
         ("/api/models/alice/m/tag/main", json!({ "tag": "v1" })),
-        ("/api/models/alice/m/tag/main", json!({ "tag": "main" })),
+        ("/api/models/alice/m/tag/main", json!({ "tag": "v1/sub" })),
     ] {
         let r = api.post(url, body.clone()).await;
         assert_eq!(r.status, 409, "{url} {body}: {:?}", r.body);
@@ -706,6 +706,97 @@ async fn refs_branches_and_tags() {
     assert_eq!(r.status, 403);
 }
 
+/// As on Hugging Face: a branch may share a tag's name, either way round (a
+/// bare revision then means the branch), and `create_tag` checks the
+/// revision before the tag's name.
+#[tokio::test]
+async fn branch_and_tag_may_share_a_name() {
+    let f = fixture().await;
+    let api = &f.api;
+    let first: String = {
+        let commits = api.get("/api/models/alice/m/commits/main").await;
+        commits.body.as_array().unwrap().last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(first, f.sha);
+    let sha_of = |rev: &'static str| async move {
+        let r = api
+            .get(&format!("/api/models/alice/m/revision/{rev}"))
+            .await;
+        assert_eq!(r.status, 200, "{rev}: {:?}", r.body);
+        r.body["sha"].as_str().unwrap().to_owned()
+    };
+    // A tag first, then a branch of the same name.
+    let tag = api
+        .post(
+            &format!("/api/models/alice/m/tag/{first}"),
+            json!({ "tag": "v1" }),
+        )
+        .await;
+    assert_eq!(tag.status, 200, "{:?}", tag.body);
+    let branch = api.post("/api/models/alice/m/branch/v1", json!({})).await;
+    assert_eq!(branch.status, 200, "{:?}", branch.body);
+    assert_eq!(sha_of("v1").await, f.sha, "the branch wins");
+    assert_eq!(sha_of("refs%2Ftags%2Fv1").await, first);
+    // A branch first, then a tag of the same name.
+    let branch = api
+        .post(
+            "/api/models/alice/m/branch/release",
+            json!({ "startingPoint": first }),
+        )
+        .await;
+    assert_eq!(branch.status, 200, "{:?}", branch.body);
+    let tag = api
+        .post("/api/models/alice/m/tag/main", json!({ "tag": "release" }))
+        .await;
+    assert_eq!(tag.status, 200, "{:?}", tag.body);
+    assert_eq!(sha_of("release").await, first, "the branch wins");
+    let refs = api.get("/api/models/alice/m/refs").await;
+    let names = |kind: &str| -> Vec<String> {
+        refs.body[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("branches"), ["main", "release", "v1"]);
+    assert_eq!(names("tags"), ["release", "v1"]);
+    // Deleting one kind leaves the other.
+    let deleted = api
+        .send(Method::DELETE, "/api/models/alice/m/branch/release", None)
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(sha_of("release").await, f.sha, "now the tag");
+    let deleted = api
+        .send(Method::DELETE, "/api/models/alice/m/tag/v1", None)
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(sha_of("v1").await, f.sha);
+
+    // create_tag: a missing revision is RevisionNotFound, whatever the name.
+    for tag in ["invalid tag", "release", "a..b"] {
+        let r = api
+            .post("/api/models/alice/m/tag/foobar", json!({ "tag": tag }))
+            .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (404, Some("RevisionNotFound")),
+            "{tag}: {:?}",
+            r.body
+        );
+    }
+    let r = api
+        .post(
+            "/api/models/alice/m/tag/main",
+            json!({ "tag": "invalid tag" }),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+}
+
 #[tokio::test]
 async fn preupload_plans_every_path() {
     use base64::Engine;
@@ -798,7 +889,8 @@ async fn preupload_plans_every_path() {
         [(true, "regular"), (false, "lfs"), (false, "regular")]
     );
 
-    // Refusals: a bad path or sample is a 400, an unknown revision RevisionNotFound,
+    // Refusals: a path the commit would refuse is a 422 (the commit's own answer,
+    // as on Hugging Face), a bad sample a 400, an unknown revision RevisionNotFound,
     // pull requests are not supported, read tokens and anonymous callers may not upload.
     let bad = api
         .post(
@@ -806,7 +898,7 @@ async fn preupload_plans_every_path() {
             json!({ "files": [{ "path": "../x", "sample": "", "size": 1 }] }),
         )
         .await;
-    assert_eq!(bad.status, 400);
+    assert_eq!(bad.status, 422);
     let bad = api
         .post(
             "/api/models/alice/m/preupload/main",

@@ -78,6 +78,9 @@ enum UserCommand {
         email: String,
         #[arg(long)]
         password: String,
+        /// The name shown next to the username (`fullname` in whoami).
+        #[arg(long, default_value = "")]
+        fullname: String,
         /// Make the user a site administrator.
         #[arg(long)]
         admin: bool,
@@ -161,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     username,
                     email,
                     password,
+                    fullname,
                     admin,
                     data,
                 },
@@ -170,6 +174,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     username: &username,
                     email: &email,
                     password: &password,
+                    full_name: &fullname,
                     is_admin: admin,
                 };
                 let user = users::create_user(&db.pool, new).await?;

@@ -21,6 +21,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub fn status_and_code(e: &Error) -> (StatusCode, Option<&'static str>) {
     match e {
         Error::InvalidInput(_) => (StatusCode::BAD_REQUEST, None),
+        Error::RefusedPath(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
         Error::Unauthenticated | Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, None),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, None),
         Error::RepoNotFound { anonymous: true } => (StatusCode::UNAUTHORIZED, Some("RepoNotFound")),

@@ -11,6 +11,8 @@ pub struct NewUser<'a> {
     pub username: &'a str,
     pub email: &'a str,
     pub password: &'a str,
+    /// The name shown next to the username (`fullname` in whoami); may be empty.
+    pub full_name: &'a str,
     pub is_admin: bool,
 }
 
@@ -35,6 +37,7 @@ pub async fn sign_up(db: &PgPool, new: NewUser<'_>, client_ip: &str) -> Result<U
 fn validate_new_user(new: &NewUser<'_>) -> Result<()> {
     validate_namespace(new.username)?;
     validate_email(new.email)?;
+    validate_full_name(new.full_name)?;
     password::validate(new.password)
 }
 
@@ -52,11 +55,15 @@ pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
                 true => Error::conflict(format!("the name '{}' is already taken", new.username)),
                 false => e.into(),
             })?;
-    sqlx::query("INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(new.email)
-        .bind(&hash)
-        .bind(new.is_admin)
+    let full_name = new.full_name.trim();
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, is_admin, full_name) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(new.email)
+    .bind(&hash)
+    .bind(new.is_admin)
+    .bind(full_name)
         .execute(&mut *tx)
         .await
         .map_err(|e| match is_unique_violation(&e) {
@@ -68,7 +75,7 @@ pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
         id,
         name: new.username.to_owned(),
         email: new.email.to_owned(),
-        full_name: String::new(),
+        full_name: full_name.to_owned(),
         is_admin: new.is_admin,
     })
 }
@@ -151,6 +158,18 @@ pub const MAX_FULL_NAME_CHARS: usize = 100;
 /// Sets the name a profile shows next to the username.
 pub async fn set_full_name(db: &PgPool, user_id: i64, full_name: &str) -> Result<()> {
     let full_name = full_name.trim();
+    validate_full_name(full_name)?;
+    sqlx::query("UPDATE users SET full_name = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(full_name)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The rule for a full name (set at creation or later), trimmed first.
+fn validate_full_name(full_name: &str) -> Result<()> {
+    let full_name = full_name.trim();
     if full_name.chars().count() > MAX_FULL_NAME_CHARS {
         return Err(Error::invalid(format!(
             "a full name has at most {MAX_FULL_NAME_CHARS} characters"
@@ -161,11 +180,6 @@ pub async fn set_full_name(db: &PgPool, user_id: i64, full_name: &str) -> Result
             "a full name cannot contain control characters",
         ));
     }
-    sqlx::query("UPDATE users SET full_name = $2 WHERE id = $1")
-        .bind(user_id)
-        .bind(full_name)
-        .execute(db)
-        .await?;
     Ok(())
 }
 

@@ -135,20 +135,30 @@ fn normalize_operations(ops: Vec<Operation>) -> Result<Vec<Operation>> {
     Ok(ops)
 }
 
+/// A path the commit refuses: [`Error::RefusedPath`] (Hugging Face's 422)
+/// for what [`normalize_repo_path`] finds wrong with it.
+pub(crate) fn refused_path(e: Error) -> Error {
+    match e {
+        Error::InvalidInput(message) => Error::RefusedPath(message),
+        other => other,
+    }
+}
+
 fn normalize_each(ops: Vec<Operation>) -> Result<Vec<Operation>> {
     let mut seen = HashSet::new();
+    let path_of = |p: &str| normalize_repo_path(p).map_err(refused_path);
     ops.into_iter()
         .map(|op| {
             let op = match op {
                 Operation::Put { path, source } => Operation::Put {
-                    path: normalize_repo_path(&path)?,
+                    path: path_of(&path)?,
                     source,
                 },
                 Operation::Delete { path } => Operation::Delete {
-                    path: normalize_repo_path(&path)?,
+                    path: path_of(&path)?,
                 },
                 Operation::DeleteFolder { path } => {
-                    let path = normalize_folder_path(&path)?;
+                    let path = normalize_folder_path(&path).map_err(refused_path)?;
                     if path.is_empty() {
                         return Err(Error::invalid("cannot delete the root folder"));
                     }

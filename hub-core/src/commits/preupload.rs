@@ -122,7 +122,7 @@ fn plan_file(
             oid: None,
         });
     }
-    let normalized = normalize_repo_path(&file.path)?;
+    let normalized = normalize_repo_path(&file.path).map_err(super::refused_path)?;
     let lfs = should_use_lfs(patterns, &normalized, file.size, &file.sample);
     Ok(UploadPlan {
         should_ignore: ignore.is_ignored(&normalized),
@@ -186,7 +186,7 @@ mod tests {
         assert!(!plan_one("a.txt", 3, b"x", "*.log\n").unwrap().should_ignore);
         assert!(matches!(
             plan_one("../escape.txt", 3, b"x", ""),
-            Err(Error::InvalidInput(_))
+            Err(Error::RefusedPath(_))
         ));
         // Echoed exactly as sent, even when it normalises differently.
         assert_eq!(

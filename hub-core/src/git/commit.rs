@@ -140,9 +140,11 @@ fn parse_commit_prefix(p: &str) -> Result<String> {
     Ok(p)
 }
 
+/// Hugging Face's wording first (its clients match it), then the detail.
 fn parent_moved(expected: String, head: Oid) -> Error {
     Error::PreconditionFailed(format!(
-        "the branch head is {head}, not the expected parent commit {expected}; fetch and retry"
+        "The branch was updated since you opened this page. Please refresh and try again. \
+         (The branch head is {head}, not the expected parent commit {expected}.)"
     ))
 }
 
@@ -233,9 +235,12 @@ fn build_tree(
                     uncovered_lfs.push(path.as_str());
                 }
             }
+            // A file delete naming a folder deletes the folder, as on Hugging
+            // Face (huggingface_hub sends `deletedFile` for
+            // `CommitOperationDelete("dir")` without a trailing slash).
             Operation::Delete { path } => {
                 match base.get_path(std::path::Path::new(path)) {
-                    Ok(e) if e.kind() == Some(ObjectType::Blob) => {}
+                    Ok(e) if matches!(e.kind(), Some(ObjectType::Blob | ObjectType::Tree)) => {}
                     _ => return Err(Error::EntryNotFound(path.clone())),
                 }
                 update.remove(path.as_str());
@@ -357,6 +362,31 @@ mod tests {
         assert!(!lock.exists());
         let head = repo.refname_to_id("refs/heads/main").unwrap();
         assert_eq!(head.to_string(), outcome.commit);
+    }
+
+    #[test]
+    fn a_file_delete_naming_a_folder_deletes_the_folder() {
+        let (_dir, repo) = repo();
+        apply(&repo, &add("dir/a.txt")).unwrap();
+        apply(&repo, &add("dir/sub/b.txt")).unwrap();
+        apply(&repo, &add("dirx.txt")).unwrap();
+        let mut delete = add("unused");
+        delete.operations = vec![Operation::Delete { path: "dir".into() }];
+        let outcome = apply(&repo, &delete).unwrap();
+        let tree = repo
+            .find_commit(Oid::from_str(&outcome.commit).unwrap())
+            .unwrap()
+            .tree()
+            .unwrap();
+        let names: Vec<_> = tree.iter().map(|e| e.name().unwrap().to_owned()).collect();
+        assert!(!names.contains(&"dir".to_owned()), "{names:?}");
+        assert!(names.contains(&"dirx.txt".to_owned()), "{names:?}");
+        // A path that names nothing is still EntryNotFound.
+        delete.operations = vec![Operation::Delete { path: "dir".into() }];
+        assert!(matches!(
+            apply(&repo, &delete),
+            Err(Error::EntryNotFound(_))
+        ));
     }
 
     #[test]

@@ -59,9 +59,10 @@ pub fn validate_ref_name(kind: RefKind, name: &str) -> Result<()> {
 
 /// Creates a branch or a tag pointing at `target`. A tag with a message is
 /// an annotated tag by `tagger`; otherwise the ref points at the commit.
-/// Fails with `Conflict` when the name is taken, by either kind (a branch and
-/// a tag of the same name would make the revision ambiguous) or by a ref
-/// whose name is a folder of this one or the reverse.
+/// Fails with `Conflict` when the name is taken by a ref of the same kind, or
+/// by one whose name is a folder of this one or the reverse. A branch and a
+/// tag may share a name, as on Hugging Face: a bare revision then means the
+/// branch ([`super::read::resolve_revision`] looks at branches first).
 pub fn create_ref(
     repo: &Repository,
     kind: RefKind,
@@ -70,13 +71,16 @@ pub fn create_ref(
     tag_message: Option<(&str, &Signature<'_>)>,
 ) -> Result<()> {
     super::enable_durability();
-    if let Some(clash) = clashing_ref(repo, name)? {
-        return Err(Error::conflict(format!(
-            "cannot create {} '{name}': {clash} already exists",
-            kind.as_str()
-        )));
-    }
     let refname = format!("{}{name}", kind.prefix());
+    if let Some(clash) = clashing_ref(repo, kind, name)? {
+        // Hugging Face's wording for a taken name: "Reference refs/heads/x
+        // already exists" (its clients match it).
+        return Err(Error::conflict(if clash == refname {
+            format!("Reference {refname} already exists")
+        } else {
+            format!("Cannot create {refname}: reference {clash} already exists")
+        }));
+    }
     let log = format!("{}: created by the API", kind.as_str());
     let created = match (kind, tag_message) {
         (RefKind::Tag, Some((message, tagger))) => {
@@ -86,44 +90,32 @@ pub fn create_ref(
         _ => repo.reference(&refname, target, false, &log).map(|_| ()),
     };
     created.map_err(|e| match e.code() {
-        ErrorCode::Exists | ErrorCode::Locked | ErrorCode::Directory => Error::conflict(format!(
-            "cannot create {} '{name}': {}",
-            kind.as_str(),
-            e.message()
-        )),
+        ErrorCode::Exists => Error::conflict(format!("Reference {refname} already exists")),
+        ErrorCode::Locked | ErrorCode::Directory => {
+            Error::conflict(format!("Cannot create {refname}: {}", e.message()))
+        }
         _ => e.into(),
     })
 }
 
-/// A branch or tag that `name` would clash with: the same name of either
-/// kind, a ref named like one of its folders (`dev` for `dev/x`), or a ref
+/// The full name of a ref of `kind` that `name` would clash with: the same
+/// name, a ref named like one of its folders (`dev` for `dev/x`), or a ref
 /// inside it (`dev/x` for `dev`), which git cannot store side by side.
-fn clashing_ref(repo: &Repository, name: &str) -> Result<Option<String>> {
-    for kind in [RefKind::Branch, RefKind::Tag] {
-        let full = format!("{}{name}", kind.prefix());
-        let mut candidates = vec![full.clone()];
-        candidates.extend(
-            full.match_indices('/')
-                .map(|(i, _)| full[..i].to_owned())
-                .filter(|p| p.len() > kind.prefix().len()),
-        );
-        for candidate in candidates {
-            if repo.find_reference(&candidate).is_ok() {
-                return Ok(Some(format!(
-                    "{} '{}'",
-                    kind.as_str(),
-                    &candidate[kind.prefix().len()..]
-                )));
-            }
+fn clashing_ref(repo: &Repository, kind: RefKind, name: &str) -> Result<Option<String>> {
+    let full = format!("{}{name}", kind.prefix());
+    let mut candidates = vec![full.clone()];
+    candidates.extend(
+        full.match_indices('/')
+            .map(|(i, _)| full[..i].to_owned())
+            .filter(|p| p.len() > kind.prefix().len()),
+    );
+    for candidate in candidates {
+        if repo.find_reference(&candidate).is_ok() {
+            return Ok(Some(candidate));
         }
-        if let Some(inner) = repo.references_glob(&format!("{full}/*"))?.names().next() {
-            let inner = inner?;
-            return Ok(Some(format!(
-                "{} '{}'",
-                kind.as_str(),
-                &inner[kind.prefix().len()..]
-            )));
-        }
+    }
+    if let Some(inner) = repo.references_glob(&format!("{full}/*"))?.names().next() {
+        return Ok(Some(inner?.to_owned()));
     }
     Ok(None)
 }
@@ -230,12 +222,14 @@ mod tests {
             create_ref(&repo, RefKind::Branch, "dev", head, None),
             Err(Error::Conflict(_))
         ));
-        assert!(matches!(
-            create_ref(&repo, RefKind::Tag, "dev", head, None),
-            Err(Error::Conflict(_))
-        ));
         let nested = create_ref(&repo, RefKind::Branch, "dev/x", head, None);
         assert!(matches!(nested, Err(Error::Conflict(_))), "{nested:?}");
+        // A tag may share a branch's name (and sit beside its folders).
+        create_ref(&repo, RefKind::Tag, "dev", head, None).unwrap();
+        create_ref(&repo, RefKind::Tag, "dev/x", head, None).unwrap_err();
+        delete_ref(&repo, RefKind::Tag, "dev").unwrap();
+        create_ref(&repo, RefKind::Tag, "dev/x", head, None).unwrap();
+        delete_ref(&repo, RefKind::Tag, "dev/x").unwrap();
         let tagger = Signature::now("t", "t@example.com").unwrap();
         create_ref(&repo, RefKind::Tag, "v1", head, Some(("first", &tagger))).unwrap();
         assert_eq!(target_of(&repo, "v1").unwrap(), head);

@@ -46,12 +46,14 @@ async fn create(
     message: Option<String>,
 ) -> Result<String> {
     let principal = repo.actor().require_writer()?;
-    git_refs::validate_ref_name(kind, name)?;
     let (path, name) = (hub.repo_dir(repo.id), name.to_owned());
     let (author, email) = (principal.user.name.clone(), principal.user.email.clone());
     let target = tokio::task::spawn_blocking(move || -> Result<String> {
         let g = git::open(&path)?;
+        // The revision first, then the name, as Hugging Face does: a missing
+        // revision is RevisionNotFound even when the name is bad too.
         let target = git_refs::target_of(&g, &revision)?;
+        git_refs::validate_ref_name(kind, &name)?;
         let tagger = Signature::now(&author, &email)?;
         let annotation = message.as_deref().map(|m| (m, &tagger));
         git_refs::create_ref(&g, kind, &name, target, annotation)?;
@@ -62,11 +64,12 @@ async fn create(
     Ok(target)
 }
 
-/// Deletes a branch; the default branch cannot be deleted.
+/// Deletes a branch; the default branch cannot be deleted (worded as
+/// Hugging Face words it: clients match "Cannot delete refs/heads/main").
 pub async fn delete_branch(hub: &Hub, repo: &Authorized<impl Writes>, name: &str) -> Result<()> {
     if name == repo.default_branch {
         return Err(Error::forbidden(format!(
-            "{name} is the default branch and cannot be deleted"
+            "Cannot delete refs/heads/{name}: it is the default branch"
         )));
     }
     delete(hub, repo, RefKind::Branch, name).await

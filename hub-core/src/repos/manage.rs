@@ -36,7 +36,7 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| match is_unique_violation(&e) {
-        true => Error::conflict(format!("the {} repo {namespace}/{name} already exists", repo_type.as_str())),
+        true => already_exists(repo_type, &namespace, name),
         false => e.into(),
     })?;
     // A new repo takes over an old name that only a redirect still held.
@@ -63,6 +63,15 @@ pub async fn create(
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("repo vanished")))?;
     refs::after_commit(hub, &repo).await?;
     Ok(find_by_id(&hub.db, id).await?.unwrap_or(repo))
+}
+
+/// A name taken by another repo of the same type, worded as Hugging Face
+/// words it (its clients match "A model repository called ... already exists").
+fn already_exists(repo_type: RepoType, namespace: &str, name: &str) -> Error {
+    Error::conflict(format!(
+        "A {} repository called {namespace}/{name} already exists",
+        repo_type.as_str()
+    ))
 }
 
 /// Deletes a repo: its row (and with it refs, likes, counts and LFS links)
@@ -114,7 +123,7 @@ pub async fn rename(hub: &Hub, repo: &Authorized<Admin>, to: (&str, &str)) -> Re
     .execute(&mut *tx)
     .await
     .map_err(|e| match is_unique_violation(&e) {
-        true => Error::conflict(format!("the repo {namespace}/{} already exists", to.1)),
+        true => already_exists(repo_type, &namespace, to.1),
         false => e.into(),
     })?;
     sqlx::query("DELETE FROM repo_redirects WHERE repo_type = $1 AND lower(full_name) = lower($2)")

@@ -47,7 +47,9 @@ pub fn status_of(e: &InferenceError) -> (StatusCode, &'static str) {
         InferenceError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         InferenceError::Generation(_) => (StatusCode::FAILED_DEPENDENCY, "generation"),
         InferenceError::Core(core) => match core {
-            Error::InvalidInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
+            Error::InvalidInput(_) | Error::RefusedPath(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation")
+            }
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             Error::Unauthenticated | Error::InvalidCredentials => {
                 (StatusCode::UNAUTHORIZED, "authentication")

@@ -70,7 +70,12 @@ pub type MsResult<T> = Result<T, MsError>;
 
 impl IntoResponse for MsError {
     fn into_response(self) -> Response {
-        let (status, _) = status_and_code(&self.0);
+        let status = match &self.0 {
+            // 422 is Hugging Face's answer; ModelScope's clients get the 400
+            // they get for any other bad input.
+            Error::RefusedPath(_) => StatusCode::BAD_REQUEST,
+            other => status_and_code(other).0,
+        };
         let message = public_message(&self.0);
         envelope_error(status, &message)
     }

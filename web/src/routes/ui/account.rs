@@ -83,6 +83,7 @@ async fn signup(
         username: form.username.trim(),
         email: form.email.trim(),
         password: &form.password,
+        full_name: "",
         is_admin: false,
     };
     let ip = origin.client_ip.to_string();
