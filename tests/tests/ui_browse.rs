@@ -1289,3 +1289,33 @@ async fn every_page_has_header_search_and_icon_and_valid_name_patterns() {
         .collect();
     assert_eq!(patterns, ["[A-Za-z0-9\\-]+"]);
 }
+
+/// Issue 13 (no dead ends): a visitor who is not signed in and meets a
+/// missing or private repo is offered to log in and come back; the two
+/// answers stay identical, and a signed-in visitor is not offered it.
+#[tokio::test]
+async fn a_missing_or_private_repo_offers_anonymous_visitors_to_log_in() {
+    let (hub, _api) = discovery_fixture().await;
+    let anon = browser();
+    let (status, private) = get(&anon, &hub, "/alice/secret", "zh-CN").await;
+    assert_eq!(status, 404);
+    assert!(
+        private.contains("如果这是一个私有仓库")
+            && private.contains("href=\"/login?next=/alice/secret\""),
+        "{private}"
+    );
+    let (status, missing) = get(&anon, &hub, "/alice/nothing", "zh-CN").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        private.replace("/alice/secret", "/alice/X"),
+        missing.replace("/alice/nothing", "/alice/X"),
+        "a private repo answers as a missing one"
+    );
+    let bob = signed_in(&hub, "bob").await;
+    let (status, html) = get(&bob, &hub, "/alice/secret", "en").await;
+    assert_eq!(status, 404);
+    assert!(
+        !html.contains("private repository, you may see it"),
+        "{html}"
+    );
+}

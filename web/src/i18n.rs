@@ -462,6 +462,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "This page or repository does not exist.",
     ),
     ("error.back_home", "返回首页", "Back to the home page"),
+    (
+        "error.private_log_in",
+        "如果这是一个私有仓库，登录后也许可以看到它：",
+        "If this is a private repository, you may see it once signed in:",
+    ),
     // --- inference tier: the workers admin page and the model-page widget ---
     ("workers.title", "推理节点", "Inference workers"),
     (

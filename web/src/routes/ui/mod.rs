@@ -96,6 +96,9 @@ struct ErrorPage {
     frame: Frame,
     message: String,
     status: u16,
+    /// A visitor who is not signed in and did not find a repo: it may be
+    /// private (the page cannot say which), so offer to log in.
+    offer_log_in: bool,
 }
 
 /// A page's answer: its content, or the error page in the visitor's language.
@@ -115,6 +118,8 @@ pub fn page(session: &Session, path: &str, result: Result<Response, Error>) -> R
                 } else {
                     status
                 };
+            let offer_log_in =
+                matches!(e, Error::RepoNotFound { .. }) && session.username().is_none();
             let message = match e {
                 Error::RepoNotFound { .. } | Error::NotFound(_) => {
                     session.lang.t("error.not_found").to_owned()
@@ -125,6 +130,7 @@ pub fn page(session: &Session, path: &str, result: Result<Response, Error>) -> R
                 frame: Frame::new(session, path),
                 message,
                 status: status.as_u16(),
+                offer_log_in,
             };
             (status, render(&body)).into_response()
         }
