@@ -875,3 +875,42 @@ async fn language_switch_is_remembered() {
         .unwrap();
     assert_eq!(r.headers()["location"], "/");
 }
+
+/// Issue 13 (no dead ends): a URL that only takes form posts, opened
+/// directly (a bookmark, a retyped address), sends the browser to the page
+/// with its form instead of a bare 405; nothing is changed by the GET.
+#[tokio::test]
+async fn form_only_urls_opened_directly_go_to_their_form() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    alice.create_repo("alice", "d", "dataset", false).await;
+    for (url, form) in [
+        ("/logout", "/"),
+        ("/settings/password", "/settings/profile"),
+        ("/settings/tokens/1/revoke", "/settings/tokens"),
+        ("/alice/m/like", "/alice/m"),
+        ("/alice/m/settings/delete", "/alice/m/settings"),
+        ("/alice/m/settings/rename", "/alice/m/settings"),
+        (
+            "/datasets/alice/d/settings/visibility",
+            "/datasets/alice/d/settings",
+        ),
+        (
+            "/organizations/lab/members/bob/remove",
+            "/organizations/lab/members",
+        ),
+    ] {
+        let r = alice
+            .request(reqwest::Method::GET, url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{url}");
+        assert_eq!(r.headers()["location"], form, "{url}");
+    }
+    // Still signed in, the repo still there and not liked.
+    let (status, html) = alice.get("/alice/m").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("aria-pressed=\"false\""), "{html}");
+}

@@ -21,15 +21,22 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/signup", get(signup_form).post(signup))
         .route("/login", get(login_form).post(login))
-        .route("/logout", post(logout))
+        // GETs of the form-only actions go to the page with their form.
+        .route("/logout", post(logout).get(|| async { Redirect::to("/") }))
         .route("/settings/tokens", get(token_list).post(create_token))
-        .route("/settings/tokens/{id}/revoke", post(revoke_token))
+        .route(
+            "/settings/tokens/{id}/revoke",
+            post(revoke_token).get(|| async { Redirect::to("/settings/tokens") }),
+        )
         .route(
             "/settings",
             get(|| async { Redirect::to("/settings/profile") }),
         )
         .route("/settings/profile", get(profile_form).post(save_profile))
-        .route("/settings/password", post(change_password))
+        .route(
+            "/settings/password",
+            post(change_password).get(|| async { Redirect::to("/settings/profile") }),
+        )
 }
 
 #[derive(Template)]

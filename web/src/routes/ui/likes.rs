@@ -13,13 +13,14 @@ use hub_core::repos::{Repo, RepoType, counters};
 use serde::Deserialize;
 
 use super::page;
-use super::repo_routes::{each_kind, repo_url};
+use super::repo_routes::{each_kind, repo_url, to_repo_page};
 use crate::app::AppState;
 use crate::auth::Session;
 
 pub fn router() -> Router<AppState> {
     each_kind("/like", |kind| {
         post(move |s, session, p, f| toggle(kind, s, session, p, f))
+            .get(move |p| to_repo_page(kind, p, ""))
     })
 }
 

@@ -26,7 +26,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/organizations/{org}/members/{user}/remove",
-            post(remove_member),
+            post(remove_member).get(|Path((org, _)): Path<(String, String)>| async move {
+                Redirect::to(&format!("/organizations/{org}/members"))
+            }),
         )
 }
 

@@ -3,6 +3,8 @@
 //! `/spaces/{ns}/{name}/…` (the Hugging Face layout).
 
 use axum::Router;
+use axum::extract::Path;
+use axum::response::Redirect;
 use axum::routing::MethodRouter;
 use hub_core::repos::{Repo, RepoType};
 
@@ -22,6 +24,17 @@ pub fn each_kind(
             route(kind),
         )
     })
+}
+
+/// Answers a GET of a URL that only takes form posts (a bookmarked or
+/// retyped action) by sending the browser to the repo page `suffix` whose
+/// form posts there, instead of a bare 405.
+pub async fn to_repo_page(
+    kind: RepoType,
+    Path((ns, name)): Path<(String, String)>,
+    suffix: &'static str,
+) -> Redirect {
+    Redirect::to(&format!("/{}{ns}/{name}{suffix}", kind.url_prefix()))
 }
 
 /// The page of a repo: `/{prefix}{ns}/{name}`.

@@ -16,7 +16,7 @@ use hub_core::repos::access::{self, Authorized};
 use hub_core::repos::{RepoType, manage};
 use serde::Deserialize;
 
-use super::repo_routes::{each_kind, repo_url};
+use super::repo_routes::{each_kind, repo_url, to_repo_page};
 use super::{Frame, page, render};
 use crate::app::AppState;
 use crate::auth::Session;
@@ -27,12 +27,15 @@ pub fn router() -> Router<AppState> {
     })
     .merge(each_kind("/settings/visibility", |kind| {
         post(move |s, session, p, f| set_visibility(kind, s, session, p, f))
+            .get(move |p| to_repo_page(kind, p, "/settings"))
     }))
     .merge(each_kind("/settings/rename", |kind| {
         post(move |s, session, p, f| rename(kind, s, session, p, f))
+            .get(move |p| to_repo_page(kind, p, "/settings"))
     }))
     .merge(each_kind("/settings/delete", |kind| {
         post(move |s, session, p, f| delete(kind, s, session, p, f))
+            .get(move |p| to_repo_page(kind, p, "/settings"))
     }))
 }
 
