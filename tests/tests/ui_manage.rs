@@ -513,6 +513,14 @@ async fn repo_settings_are_for_admins_only() {
         .post("/alice/m/settings/visibility", &[("visibility", "private")])
         .await;
     assert_eq!(r.status(), 303);
+    // Back on the settings page, which says the change was saved.
+    assert_eq!(r.headers()["location"], "/alice/m/settings?saved=1");
+    let (_, html) = alice.get("/alice/m/settings?saved=1").await;
+    assert!(
+        html.contains("<p class=\"notice\" role=\"status\">Saved.</p>"),
+        "{html}"
+    );
+    assert!(!alice.get("/alice/m/settings").await.1.contains("Saved."));
     assert_eq!(bob.get("/alice/m").await.0, 404);
     assert_eq!(anon.get("/alice/m").await.0, 404);
     assert_eq!(alice.get("/alice/m").await.0, 200);

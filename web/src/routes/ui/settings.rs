@@ -4,7 +4,7 @@
 //! own URL and calls one function of `hub_core::repos::manage`.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use crate::auth::Session;
 
 pub fn router() -> Router<AppState> {
     each_kind("/settings", |kind| {
-        get(move |s, session, p| settings_page(kind, s, session, p))
+        get(move |s, session, p, q| settings_page(kind, s, session, p, q))
     })
     .merge(each_kind("/settings/visibility", |kind| {
         post(move |s, session, p, f| set_visibility(kind, s, session, p, f))
@@ -47,6 +47,8 @@ struct SettingsPage {
     repo_url: String,
     owners: Vec<String>,
     error: Option<String>,
+    /// After a change: "saved".
+    saved: bool,
 }
 
 /// The repo if `actor` is one of its admins; "not found" for everyone else,
@@ -68,6 +70,7 @@ async fn show(
     session: &Session,
     repo: Authorized<Admin>,
     error: Option<String>,
+    saved: bool,
 ) -> Result<Response, Error> {
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -81,21 +84,28 @@ async fn show(
         repo_url: url,
         repo,
         error,
+        saved,
     };
     Ok((status, render(&body)).into_response())
 }
 
-/// Handles `GET /{ns}/{name}/settings`.
+#[derive(Deserialize)]
+struct SavedQuery {
+    saved: Option<String>,
+}
+
+/// Handles `GET /{ns}/{name}/settings[?saved=1]`.
 async fn settings_page(
     kind: RepoType,
     State(state): State<AppState>,
     session: Session,
     Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<SavedQuery>,
 ) -> Response {
     let path = format!("/{}{ns}/{name}/settings", kind.url_prefix());
     let result = async {
         let repo = administered(&state, &session.actor, kind, &ns, &name).await?;
-        show(&state, &session, repo, None).await
+        show(&state, &session, repo, None, query.saved.is_some()).await
     }
     .await;
     page(&session, &path, result)
@@ -125,7 +135,7 @@ async fn set_visibility(
             _ => return Err(Error::invalid("visibility must be public or private")),
         };
         let repo = manage::update_settings(&state, &repo, Some(private)).await?;
-        Ok(Redirect::to(&format!("{}/settings", repo_url(&repo))).into_response())
+        Ok(Redirect::to(&format!("{}/settings?saved=1", repo_url(&repo))).into_response())
     }
     .await;
     page(&session, &path, result)
@@ -154,7 +164,7 @@ async fn rename(
         match renamed {
             Ok(repo) => Ok(Redirect::to(&repo_url(&repo)).into_response()),
             Err(e @ (Error::InvalidInput(_) | Error::Conflict(_) | Error::Forbidden(_))) => {
-                show(&state, &session, repo, Some(e.to_string())).await
+                show(&state, &session, repo, Some(e.to_string()), false).await
             }
             Err(e) => Err(e),
         }
@@ -184,7 +194,7 @@ async fn delete(
         let repo = administered(&state, &session.actor, kind, &ns, &name).await?;
         if form.confirm.trim() != repo.full_name() {
             let message = session.lang.t("settings.confirm_mismatch").to_owned();
-            return show(&state, &session, repo, Some(message)).await;
+            return show(&state, &session, repo, Some(message), false).await;
         }
         let namespace = repo.namespace.clone();
         manage::delete(&state, repo).await?;
