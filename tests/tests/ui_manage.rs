@@ -896,17 +896,12 @@ async fn form_only_urls_opened_directly_go_to_their_form() {
     for (url, form) in [
         ("/logout", "/"),
         ("/settings/password", "/settings/profile"),
-        ("/settings/tokens/1/revoke", "/settings/tokens"),
         ("/alice/m/like", "/alice/m"),
         ("/alice/m/settings/delete", "/alice/m/settings"),
         ("/alice/m/settings/rename", "/alice/m/settings"),
         (
             "/datasets/alice/d/settings/visibility",
             "/datasets/alice/d/settings",
-        ),
-        (
-            "/organizations/lab/members/bob/remove",
-            "/organizations/lab/members",
         ),
     ] {
         let r = alice
@@ -921,4 +916,96 @@ async fn form_only_urls_opened_directly_go_to_their_form() {
     let (status, html) = alice.get("/alice/m").await;
     assert_eq!(status, 200);
     assert!(html.contains("aria-pressed=\"false\""), "{html}");
+}
+
+/// Issue 13: revoking a token and removing a member, one click each
+/// before, now ask first on a page of their own; "cancel" goes back and
+/// changes nothing, the page's button does it.
+#[tokio::test]
+async fn revoking_a_token_and_removing_a_member_ask_first() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    let _bob = signed_up(&hub, "bob").await;
+    let r = alice
+        .post("/settings/tokens", &[("name", "ci-bot"), ("role", "read")])
+        .await;
+    assert!(
+        r.status().is_success() || r.status() == 303,
+        "{}",
+        r.status()
+    );
+    let (_, list) = alice.get("/settings/tokens").await;
+    let at = list.find("/settings/tokens/").expect("a revoke link");
+    let link: String = list[at..].split('"').next().unwrap().to_owned();
+    assert!(link.ends_with("/revoke"), "{link}");
+    assert!(
+        !list.contains(&format!("action=\"{link}\"")),
+        "no one-click revoke"
+    );
+    let (status, confirm) = alice.get(&link).await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("Revoke the token “ci-bot”?"), "{confirm}");
+    assert!(confirm.contains(&format!("<form method=\"post\" action=\"{link}\"")));
+    assert!(
+        confirm.contains("href=\"/settings/tokens\""),
+        "cancel goes back"
+    );
+    assert_eq!(alice.post(&link, &[]).await.status(), 303);
+    assert!(
+        !alice.get("/settings/tokens").await.1.contains(&link),
+        "revoked"
+    );
+    assert_eq!(alice.get("/settings/tokens/999999/revoke").await.0, 404);
+
+    alice.post("/organizations/new", &[("name", "lab")]).await;
+    let r = alice
+        .post(
+            "/organizations/lab/members",
+            &[("username", "bob"), ("role", "read")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, members) = alice.get("/organizations/lab/members").await;
+    assert!(
+        members.contains("href=\"/organizations/lab/members/bob/remove\""),
+        "{members}"
+    );
+    let (status, confirm) = alice.get("/organizations/lab/members/bob/remove").await;
+    assert_eq!(status, 200);
+    assert!(
+        confirm.contains("Remove bob from the organisation lab?"),
+        "{confirm}"
+    );
+    assert!(
+        alice
+            .get("/organizations/lab/members")
+            .await
+            .1
+            .contains(">bob<"),
+        "not yet removed"
+    );
+    assert_eq!(
+        alice
+            .post("/organizations/lab/members/bob/remove", &[])
+            .await
+            .status(),
+        303
+    );
+    assert!(
+        !alice
+            .get("/organizations/lab/members")
+            .await
+            .1
+            .contains(">bob<")
+    );
+    let anon = Browser::new(&hub.url);
+    let r = anon
+        .request(
+            reqwest::Method::GET,
+            "/organizations/lab/members/bob/remove",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
 }

@@ -96,6 +96,14 @@ impl Lang {
         }
     }
 
+    /// The UI string for `key` with each `{}` filled by the next of `args`
+    /// in order (the languages put them in the same order).
+    pub fn tf(self, key: &str, args: &[&str]) -> String {
+        args.iter().fold(self.t(key).to_owned(), |text, arg| {
+            text.replacen("{}", arg, 1)
+        })
+    }
+
     /// Formats a count the way each language groups digits.
     pub fn number(self, n: &i64) -> String {
         let n = *n;
@@ -462,6 +470,17 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "This page or repository does not exist.",
     ),
     ("error.back_home", "返回首页", "Back to the home page"),
+    ("confirm.cancel", "取消", "Cancel"),
+    (
+        "tokens.revoke_question",
+        "撤销令牌“{}”？使用它的程序将无法再访问。此操作无法撤回。",
+        "Revoke the token “{}”? Programs using it will lose access. This cannot be undone.",
+    ),
+    (
+        "org.remove_question",
+        "将 {} 移出组织 {}？",
+        "Remove {} from the organisation {}?",
+    ),
     (
         "error.private_log_in",
         "如果这是一个私有仓库，登录后也许可以看到它：",

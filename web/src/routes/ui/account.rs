@@ -12,7 +12,7 @@ use hub_core::accounts::tokens::{self, ApiToken};
 use hub_core::accounts::{TokenRole, sessions, users};
 use serde::Deserialize;
 
-use super::{Frame, page, render, safe_next, to_login};
+use super::{ConfirmPage, Frame, page, render, safe_next, to_login};
 use crate::app::AppState;
 use crate::auth::{SESSION_COOKIE, Session};
 use crate::request::Origin;
@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/tokens", get(token_list).post(create_token))
         .route(
             "/settings/tokens/{id}/revoke",
-            post(revoke_token).get(|| async { Redirect::to("/settings/tokens") }),
+            get(confirm_revoke).post(revoke_token),
         )
         .route(
             "/settings",
@@ -306,6 +306,35 @@ async fn create_token(
 }
 
 /// Handles `POST /settings/tokens/{id}/revoke`.
+/// Handles `GET /settings/tokens/{id}/revoke`: asks before revoking.
+async fn confirm_revoke(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> Response {
+    let path = format!("/settings/tokens/{id}/revoke");
+    let result = async {
+        let Some(user) = session.actor.user() else {
+            return Ok(to_login(&path));
+        };
+        let token = tokens::list(&state.db, user.id)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| Error::NotFound(format!("token {id}")))?;
+        Ok(render(&ConfirmPage {
+            frame: Frame::new(&session, &path),
+            title: session.lang.t("tokens.revoke").to_owned(),
+            question: session.lang.tf("tokens.revoke_question", &[&token.name]),
+            action: path.clone(),
+            button: session.lang.t("tokens.revoke").to_owned(),
+            cancel: "/settings/tokens".to_owned(),
+        }))
+    }
+    .await;
+    page(&session, &path, result)
+}
+
 async fn revoke_token(
     State(state): State<AppState>,
     session: Session,

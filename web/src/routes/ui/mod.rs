@@ -173,6 +173,20 @@ async fn switch_language(Path(code): Path<String>, RawQuery(query): RawQuery) ->
         .into_response()
 }
 
+/// The page that asks before a one-click action that cannot be undone
+/// (revoking a token, removing a member): its form posts to `action`.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub frame: Frame,
+    pub title: String,
+    pub question: String,
+    pub action: String,
+    pub button: String,
+    /// Where "cancel" goes back to.
+    pub cancel: String,
+}
+
 /// Sends an anonymous visitor of a page that needs an account to the log-in
 /// page, which brings them back to `path` afterwards.
 pub fn to_login(path: &str) -> Response {

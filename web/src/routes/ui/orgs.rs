@@ -7,13 +7,13 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Form, Router};
 use hub_core::Error;
 use hub_core::accounts::orgs::{self, Member, OrgRole};
 use serde::Deserialize;
 
-use super::{Frame, page, render, to_login};
+use super::{ConfirmPage, Frame, page, render, to_login};
 use crate::app::AppState;
 use crate::auth::Session;
 
@@ -26,9 +26,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/organizations/{org}/members/{user}/remove",
-            post(remove_member).get(|Path((org, _)): Path<(String, String)>| async move {
-                Redirect::to(&format!("/organizations/{org}/members"))
-            }),
+            get(confirm_remove).post(remove_member),
         )
 }
 
@@ -179,6 +177,23 @@ struct CsrfForm {
 }
 
 /// Handles `POST /organizations/{org}/members/{user}/remove`.
+/// Handles `GET /organizations/{org}/members/{user}/remove`: asks before
+/// removing (the removal itself checks who may do it).
+async fn confirm_remove(session: Session, Path((org, user)): Path<(String, String)>) -> Response {
+    let path = format!("/organizations/{org}/members/{user}/remove");
+    if session.username().is_none() {
+        return to_login(&path);
+    }
+    render(&ConfirmPage {
+        frame: Frame::new(&session, &path),
+        title: session.lang.t("org.remove").to_owned(),
+        question: session.lang.tf("org.remove_question", &[&user, &org]),
+        action: path.clone(),
+        button: session.lang.t("org.remove").to_owned(),
+        cancel: format!("/organizations/{org}/members"),
+    })
+}
+
 async fn remove_member(
     State(state): State<AppState>,
     session: Session,
