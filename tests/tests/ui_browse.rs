@@ -1319,3 +1319,88 @@ async fn a_missing_or_private_repo_offers_anonymous_visitors_to_log_in() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn per_file_history_lists_only_the_commits_that_changed_it() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    hub.user_with_token("bob");
+    let api = hub.api(Some(&token));
+    for (name, private) in [("m", false), ("hidden", true)] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, private)
+                .await
+                .status,
+            200
+        );
+    }
+    // Four commits; src/a.py changes in the first and third only.
+    let steps = [
+        ("add a", vec![("src/a.py", "a = 1\n"), ("b.txt", "b1\n")]),
+        ("touch b", vec![("b.txt", "b2\n")]),
+        ("change a", vec![("src/a.py", "a = 2\n")]),
+        ("touch b again", vec![("b.txt", "b3\n")]),
+    ];
+    let mut shas = Vec::new();
+    for (summary, files) in steps {
+        let ops: Vec<Value> = files
+            .iter()
+            .map(|(p, c)| file_op(p, c.as_bytes()))
+            .collect();
+        shas.push(commit(&api, "models", "alice/m", summary, &ops).await);
+    }
+    let anon = browser();
+    let titles = |html: &str| {
+        ["add a", "touch b", "change a", "touch b again"]
+            .into_iter()
+            .filter(|t| html.contains(&format!(">{t}</a>")))
+            .collect::<Vec<_>>()
+    };
+    let html = page(&anon, &hub, "/alice/m/commits/main/src/a.py", "en").await;
+    assert_eq!(titles(&html), ["add a", "change a"], "{html}");
+    assert!(html.contains(&format!("href=\"/alice/m/commit/{}\"", shas[2])));
+    assert!(html.contains("(2 commits)"), "{html}");
+    // A folder's history is its files' changes; an older revision stops there.
+    let html = page(&anon, &hub, "/alice/m/commits/main/src", "zh-CN").await;
+    assert_eq!(titles(&html), ["add a", "change a"]);
+    assert!(html.contains("提交历史"));
+    let html = page(
+        &anon,
+        &hub,
+        &format!("/alice/m/commits/{}/b.txt", shas[1]),
+        "en",
+    )
+    .await;
+    assert_eq!(titles(&html), ["add a", "touch b"]);
+    // The file page links to its history.
+    let html = page(&anon, &hub, "/alice/m/blob/main/src/a.py", "en").await;
+    assert!(
+        html.contains("href=\"/alice/m/commits/main/src/a.py\""),
+        "{html}"
+    );
+    // Missing paths and revisions are 404 pages.
+    for path in [
+        "/alice/m/commits/main/nope.txt",
+        "/alice/m/commits/nope/b.txt",
+    ] {
+        assert_eq!(get(&anon, &hub, path, "en").await.0, 404, "{path}");
+    }
+    // A private repo's file history is hidden from outsiders.
+    commit(
+        &api,
+        "models",
+        "alice/hidden",
+        "secret add",
+        &[file_op("s.txt", b"s")],
+    )
+    .await;
+    let bob = signed_in(&hub, "bob").await;
+    for b in [&anon, &bob] {
+        let (status, html) = get(b, &hub, "/alice/hidden/commits/main/s.txt", "en").await;
+        assert_eq!(status, 404);
+        assert!(!html.contains("secret add"));
+    }
+    let alice = signed_in(&hub, "alice").await;
+    let html = page(&alice, &hub, "/alice/hidden/commits/main/s.txt", "en").await;
+    assert!(html.contains("secret add"));
+}

@@ -360,6 +360,66 @@ pub fn log(repo: &Repository, start: Oid, skip: usize, limit: usize) -> Result<V
         .collect()
 }
 
+/// Most commits [`log_of_path`] examines, so that one request stays bounded
+/// however long the history is.
+pub const PATH_LOG_WALK_LIMIT: usize = 10_000;
+
+/// A page of the commits that changed one file or folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathLog {
+    pub commits: Vec<CommitInfo>,
+    /// Commits found that changed the path (within the walk limit).
+    pub total: usize,
+    /// The walk stopped at [`PATH_LOG_WALK_LIMIT`]: older changes are not listed.
+    pub cut: bool,
+}
+
+/// The history of `path` from `start` (newest first, in [`log`]'s order):
+/// the commits whose tree holds another entry at `path` than their first
+/// parent's does (a change, an addition or a removal). `skip` and `limit`
+/// page the matches; at most [`PATH_LOG_WALK_LIMIT`] commits are examined.
+/// `EntryNotFound` when `path` is in no commit's tree at `start`.
+pub fn log_of_path(
+    repo: &Repository,
+    start: Oid,
+    path: &str,
+    skip: usize,
+    limit: usize,
+) -> Result<PathLog> {
+    let path = std::path::Path::new(path);
+    let start_commit = repo.find_commit(start)?;
+    if start_commit.tree()?.get_path(path).is_err() {
+        return Err(Error::EntryNotFound(path.display().to_string()));
+    }
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+    walk.push(start)?;
+    let (mut commits, mut total, mut cut) = (Vec::new(), 0, false);
+    for (examined, oid) in walk.enumerate() {
+        if examined == PATH_LOG_WALK_LIMIT {
+            cut = true;
+            break;
+        }
+        let commit = repo.find_commit(oid?)?;
+        let id_here = commit.tree()?.get_path(path).ok().map(|e| e.id());
+        let id_before = match commit.parent(0) {
+            Ok(parent) => parent.tree()?.get_path(path).ok().map(|e| e.id()),
+            Err(_) => None,
+        };
+        if id_here != id_before {
+            if total >= skip && commits.len() < limit {
+                commits.push(commit_info(&commit));
+            }
+            total += 1;
+        }
+    }
+    Ok(PathLog {
+        commits,
+        total,
+        cut,
+    })
+}
+
 /// Number of commits reachable from `start`.
 pub fn count_commits(repo: &Repository, start: Oid) -> Result<usize> {
     let mut walk = repo.revwalk()?;

@@ -13,7 +13,9 @@ use crate::git::{self, read};
 use crate::hub::Hub;
 use crate::paths::normalize_folder_path;
 
-pub use crate::git::read::{CommitInfo, EntryKind, FileDiff, RefKind, TreeEntry, TreePage};
+pub use crate::git::read::{
+    CommitInfo, EntryKind, FileDiff, PathLog, RefKind, TreeEntry, TreePage,
+};
 
 async fn with_git<T: Send + 'static>(
     path: PathBuf,
@@ -163,6 +165,27 @@ pub async fn history(
             read::log(g, start, skip, limit)?,
             read::count_commits(g, start)?,
         ))
+    })
+    .await
+}
+
+/// A page of the commits on `rev` that changed one file or folder (see
+/// [`read::log_of_path`]); `EntryNotFound` when the path is not there.
+pub async fn history_of_path(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    rev: &str,
+    path: &str,
+    skip: usize,
+    limit: usize,
+) -> Result<PathLog> {
+    let path = crate::paths::normalize_folder_path(path)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| crate::Error::EntryNotFound(path.to_owned()))?;
+    let start = commit_id(repo, &resolve(hub, repo, rev).await?)?;
+    with_git(hub.repo_dir(repo.id), move |g| {
+        read::log_of_path(g, start, &path, skip, limit)
     })
     .await
 }

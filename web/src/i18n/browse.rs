@@ -48,6 +48,8 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "Large file stored with Git LFS",
     ),
     ("files.raw", "原始文件", "Raw"),
+    ("files.rendered", "预览", "Preview"),
+    ("files.source", "源码", "Source"),
     ("files.upload", "上传文件", "Upload files"),
     ("files.new_file", "新建文件", "Create a file"),
     ("files.edit", "编辑", "Edit"),
@@ -123,6 +125,11 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ("commit.deleted", "删除", "deleted"),
     ("commit.renamed", "重命名", "renamed"),
     ("commit.modified", "修改", "modified"),
+    (
+        "commit.history_cut",
+        "只查看了最近的一万个提交，更早的改动没有列出。",
+        "Only the latest 10,000 commits were examined; older changes are not listed.",
+    ),
     (
         "commit.diff_cut",
         "差异太长，只显示了开头部分。",

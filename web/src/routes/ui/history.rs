@@ -1,5 +1,6 @@
 //! History: the paged commit list of a revision
-//! (`/{ns}/{name}/commits/{rev}`) and one commit with its diff
+//! (`/{ns}/{name}/commits/{rev}`), the same restricted to the commits that
+//! changed one file or folder (`/{ns}/{name}/commits/{rev}/{path}`), and one commit with its diff
 //! (`/{ns}/{name}/commit/{sha}`), for every repo type.
 
 use askama::Template;
@@ -25,6 +26,12 @@ pub fn router() -> Router<AppState> {
         router = router
             .route(
                 &format!("{prefix}/{{namespace}}/{{name}}/commits/{{revision}}"),
+                get(move |s, se, Path((ns, n, rev)), q| {
+                    commits(s, se, kind, (ns, n, rev, String::new()), q)
+                }),
+            )
+            .route(
+                &format!("{prefix}/{{namespace}}/{{name}}/commits/{{revision}}/{{*path}}"),
                 get(move |s, se, Path(p), q| commits(s, se, kind, p, q)),
             )
             .route(
@@ -41,8 +48,12 @@ struct CommitsPage {
     frame: Frame,
     head: RepoHead,
     rev: String,
+    /// The file or folder whose history this is; empty for the whole repo.
+    path: String,
     commits: Vec<CommitInfo>,
     total: i64,
+    /// The walk of a path's history stopped before the first commit.
+    cut: bool,
     page_no: usize,
     pages: usize,
 }
@@ -53,15 +64,19 @@ impl CommitsPage {
     }
 }
 
-/// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}/commits/{revision}`.
+/// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}/commits/{revision}[/{*path}]`.
 async fn commits(
     State(state): State<AppState>,
     session: Session,
     kind: RepoType,
-    (ns, name, rev): (String, String, String),
+    (ns, name, rev, file): (String, String, String, String),
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let rest = format!("/commits/{}", encode_segment(&rev));
+    let file = file.trim_matches('/').to_owned();
+    let mut rest = format!("/commits/{}", encode_segment(&rev));
+    if !file.is_empty() {
+        rest = format!("{rest}/{}", encode_path(&file));
+    }
     let path = format!("/{}{ns}/{name}{rest}", kind.url_prefix());
     let result = async {
         let head =
@@ -70,20 +85,24 @@ async fn commits(
                 Err(redirect) => return Ok(redirect),
             };
         let page_no = q.page(0);
-        let (commits, total) = content::history(
-            &state,
-            &head.repo,
-            &rev,
-            page_no.saturating_mul(PAGE_SIZE),
-            PAGE_SIZE,
-        )
-        .await?;
+        let skip = page_no.saturating_mul(PAGE_SIZE);
+        let (commits, total, cut) = if file.is_empty() {
+            let (commits, total) =
+                content::history(&state, &head.repo, &rev, skip, PAGE_SIZE).await?;
+            (commits, total, false)
+        } else {
+            let log =
+                content::history_of_path(&state, &head.repo, &rev, &file, skip, PAGE_SIZE).await?;
+            (log.commits, log.total, log.cut)
+        };
         Ok(render(&CommitsPage {
             frame: Frame::new(&session, &path),
             head,
             rev,
+            path: file,
             commits,
             total: total as i64,
+            cut,
             page_no,
             pages: total.div_ceil(PAGE_SIZE).max(1),
         }))
