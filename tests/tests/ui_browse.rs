@@ -1404,3 +1404,28 @@ async fn per_file_history_lists_only_the_commits_that_changed_it() {
     let html = page(&alice, &hub, "/alice/hidden/commits/main/s.txt", "en").await;
     assert!(html.contains("secret add"));
 }
+
+#[tokio::test]
+async fn file_view_offers_edit_and_delete_only_at_a_branch() {
+    let (hub, _api, first, _second, _) = files_fixture().await;
+    let alice = signed_in(&hub, "alice").await;
+    // At the branch: edit and delete act on what is shown.
+    let html = page(&alice, &hub, "/alice/m/blob/main/src/model.py", "en").await;
+    assert!(html.contains("href=\"/alice/m/edit/main/src/model.py\""));
+    assert!(html.contains("href=\"/alice/m/delete/main/src/model.py\""));
+    // At a tag or an old commit they would change main, not what is shown.
+    for rev in ["v1.0", first.as_str()] {
+        let html = page(
+            &alice,
+            &hub,
+            &format!("/alice/m/blob/{rev}/src/model.py"),
+            "en",
+        )
+        .await;
+        assert!(html.contains("&lt;double&gt;"), "{rev}");
+        assert!(
+            !html.contains("/alice/m/edit/") && !html.contains("/alice/m/delete/"),
+            "{rev}: {html}"
+        );
+    }
+}

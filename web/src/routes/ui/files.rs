@@ -93,6 +93,15 @@ fn write_branch(head: &RepoHead, refs: &[RefLink], rev: &str) -> String {
     }
 }
 
+/// The branch the file page's edit and delete links change: the revision
+/// shown, only when it is a branch. A file seen at a tag or an old commit
+/// offers no edit, which would act on other content than the one shown.
+fn branch_shown(refs: &[RefLink], rev: &str) -> Option<String> {
+    refs.iter()
+        .any(|r| !r.is_tag && r.name == rev)
+        .then(|| rev.to_owned())
+}
+
 /// A step of the breadcrumbs: its name and the tree link.
 pub struct Crumb {
     pub name: String,
@@ -303,8 +312,9 @@ struct BlobPage {
     download_href: String,
     viewer_href: Option<String>,
     last_commit: Option<CommitInfo>,
-    /// For writers: the branch the edit and delete links change.
-    write_branch: String,
+    /// For writers: the branch the edit and delete links change; none when
+    /// the revision shown is a tag or a commit.
+    edit_branch: Option<String>,
 }
 
 impl BlobPage {
@@ -389,7 +399,7 @@ async fn blob(
         let refs = ref_links(&state, repo).await?;
         Ok(render(&BlobPage {
             frame: Frame::new(&session, &path),
-            write_branch: write_branch(&head, &refs, &rev),
+            edit_branch: branch_shown(&refs, &rev),
             refs,
             crumbs: crumbs(&head, &rev, &entry.path),
             raw_href: format!("{}/raw/{rev_seg}/{file_seg}", head.base),
