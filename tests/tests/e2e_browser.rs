@@ -405,7 +405,12 @@ async fn a_person_uses_the_hub_in_a_browser() {
         Duration::from_secs(20),
     )
     .await;
-    assert!(b.text("pre.source").await.contains("# Demo model"));
+    // Markdown is rendered on its page, as on the card.
+    assert!(
+        b.text("section.blob article.markdown")
+            .await
+            .contains("Demo model")
+    );
     b.screenshot("file").await;
     b.goto(&format!(
         "{}/alice/demo-model/blob/main/weights.bin",

@@ -1090,7 +1090,8 @@ async fn hostile_model_cards_render_harmlessly() {
         card.contains("styled") && card.contains("attr"),
         "harmless text stays"
     );
-    // The tag chip is escaped too, and the file view of the README is plain text.
+    // The tag chip is escaped too, and the file view of the README (rendered
+    // like the card) is as harmless.
     assert!(
         unquote(&html).contains("&lt;script&gt;x&lt;/script&gt;"),
         "{html}"
@@ -1428,4 +1429,52 @@ async fn file_view_offers_edit_and_delete_only_at_a_branch() {
             "{rev}: {html}"
         );
     }
+}
+
+#[tokio::test]
+async fn markdown_files_are_rendered_on_their_page_with_the_source_a_click_away() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let guide = "# 使用指南\n\nSee [the notes](notes.md).\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n\
+        <script>alert(1)</script><a href=\"javascript:alert(2)\">x</a>\n";
+    commit(
+        &api,
+        "models",
+        "alice/m",
+        "docs",
+        &[file_op("docs/guide.md", guide.as_bytes())],
+    )
+    .await;
+    let anon = browser();
+    let html = page(&anon, &hub, "/alice/m/blob/main/docs/guide.md", "zh-CN").await;
+    assert!(html.contains("<h1>使用指南</h1>"), "{html}");
+    assert!(html.contains("<table>") && html.contains("<td>2</td>"));
+    assert!(
+        html.contains("href=\"/alice/m/blob/main/docs/notes.md\""),
+        "relative links point next to the file: {html}"
+    );
+    assert!(!html.contains("alert(") && !html.contains("javascript:"));
+    assert!(
+        html.contains("href=\"/alice/m/blob/main/docs/guide.md?code=true\"")
+            && html.contains("源码"),
+        "{html}"
+    );
+    // The source view: highlighted text with line numbers, a link back.
+    let html = page(
+        &anon,
+        &hub,
+        "/alice/m/blob/main/docs/guide.md?code=true",
+        "en",
+    )
+    .await;
+    assert!(html.contains("<pre class=\"gutter\""), "{html}");
+    assert!(!html.contains("<h1>使用指南</h1>") && html.contains("使用指南"));
+    assert!(
+        html.contains("href=\"/alice/m/blob/main/docs/guide.md\"") && html.contains(">Preview<")
+    );
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use hub_core::dataset_preview;
 use hub_core::highlight;
+use hub_core::markdown;
 use hub_core::repos::RepoType;
 use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, CommitInfo, EntryKind, RefKind, TreeEntry};
@@ -50,7 +51,7 @@ pub fn router() -> Router<AppState> {
             )
             .route(
                 &format!("{prefix}/{{namespace}}/{{name}}/blob/{{revision}}/{{*path}}"),
-                get(move |s, se, Path(p)| blob(s, se, kind, p)),
+                get(move |s, se, Path(p), q| blob(s, se, kind, p, q)),
             )
             .route(
                 &format!("{prefix}/{{namespace}}/{{name}}/raw/{{revision}}/{{*path}}"),
@@ -283,6 +284,10 @@ enum View {
         html: String,
         lines: usize,
     },
+    /// A markdown file rendered (sanitized like a model card).
+    Markdown {
+        html: String,
+    },
     Image,
     /// Stored with LFS: facts and a download button.
     Lfs {
@@ -305,6 +310,10 @@ struct BlobPage {
     /// Highlighted (or escaped) text, for text files.
     text_html: Option<String>,
     lines: usize,
+    /// A markdown file rendered, unless its source was asked for.
+    markdown_html: Option<String>,
+    /// For markdown files: the link to the other view (source or rendered).
+    toggle_href: Option<String>,
     is_image: bool,
     /// The LFS object's sha256, for LFS files that are not images.
     lfs_sha256: Option<String>,
@@ -353,12 +362,32 @@ fn image_type(path: &str) -> Option<&'static str> {
     })
 }
 
+/// The file page's query: `?code=true` shows a markdown file's source.
+#[derive(Deserialize)]
+struct BlobQuery {
+    code: Option<String>,
+}
+
+impl BlobQuery {
+    fn wants_source(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|v| !matches!(v, "" | "0" | "false"))
+    }
+}
+
+fn is_markdown(path: &str) -> bool {
+    path.rsplit_once('.')
+        .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("md"))
+}
+
 /// Handles `GET /{[datasets/|spaces/]}{namespace}/{name}/blob/{revision}/{*path}`.
 async fn blob(
     State(state): State<AppState>,
     session: Session,
     kind: RepoType,
     (ns, name, rev, file): (String, String, String, String),
+    Query(q): Query<BlobQuery>,
 ) -> Response {
     let rest = format!("/blob/{}/{}", encode_segment(&rev), encode_path(&file));
     let path = format!("/{}{ns}/{name}{rest}", kind.url_prefix());
@@ -372,6 +401,8 @@ async fn blob(
         let commit = content::resolve(&state, repo, &rev).await?;
         let entry = content::file_at(&state, repo, &commit, &file).await?;
         let size = entry.content_size();
+        let (rev_seg, file_seg) = (encode_segment(&rev), encode_path(&entry.path));
+        let render_markdown = is_markdown(&entry.path) && !q.wants_source();
         let view = if image_type(&entry.path).is_some() {
             View::Image
         } else if let Some(pointer) = &entry.lfs {
@@ -381,6 +412,22 @@ async fn blob(
         } else if size <= MAX_SHOWN_TEXT {
             match content::read_small_file(&state, repo, &commit, &entry.path).await? {
                 Some(bytes) if !bytes.contains(&0) => match String::from_utf8(bytes) {
+                    Ok(text) if render_markdown => {
+                        // Relative links point next to the file, as on a card.
+                        let folder = entry.path.rsplit_once('/').map_or("", |(f, _)| f);
+                        let at = |verb: &str| {
+                            let base = format!("{}/{verb}/{rev_seg}", head.base);
+                            match folder {
+                                "" => base,
+                                f => format!("{base}/{}", encode_path(f)),
+                            }
+                        };
+                        let links = markdown::RepoLinks {
+                            blob: at("blob"),
+                            raw: at("raw"),
+                        };
+                        markdown_view(text, links).await?
+                    }
                     Ok(text) => text_view(text, &entry.path).await?,
                     Err(_) => View::Binary,
                 },
@@ -389,7 +436,12 @@ async fn blob(
         } else {
             View::Binary
         };
-        let (rev_seg, file_seg) = (encode_segment(&rev), encode_path(&entry.path));
+        let blob_href = format!("{}/blob/{rev_seg}/{file_seg}", head.base);
+        let toggle_href = match &view {
+            View::Markdown { .. } => Some(format!("{blob_href}?code=true")),
+            View::Text { .. } if is_markdown(&entry.path) => Some(blob_href),
+            _ => None,
+        };
         let viewer_href = (kind == RepoType::Dataset
             && dataset_preview::Format::of(&entry.path).is_some())
         .then(|| format!("{}/viewer/{rev_seg}/{file_seg}", head.base));
@@ -417,6 +469,11 @@ async fn blob(
                 View::Text { lines, .. } => *lines,
                 _ => 0,
             },
+            markdown_html: match &view {
+                View::Markdown { html } => Some(html.clone()),
+                _ => None,
+            },
+            toggle_href,
             is_image: matches!(view, View::Image),
             lfs_sha256: match view {
                 View::Lfs { sha256 } => Some(sha256),
@@ -436,6 +493,14 @@ async fn text_view(text: String, path: &str) -> Result<View, hub_core::Error> {
         let lines = text.lines().count().max(1);
         let html = highlight::to_html(&text, &path);
         View::Text { html, lines }
+    })
+    .await?)
+}
+
+/// Rendering and sanitizing run off the executor, as for the repo's card.
+async fn markdown_view(text: String, links: markdown::RepoLinks) -> Result<View, hub_core::Error> {
+    Ok(tokio::task::spawn_blocking(move || View::Markdown {
+        html: markdown::render_in_repo(&text, &links),
     })
     .await?)
 }
