@@ -15,6 +15,7 @@ use hub_core::highlight;
 use hub_core::repos::RepoType;
 use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, CommitInfo, EntryKind, RefKind, TreeEntry};
+use hub_core::tensors;
 use serde::Deserialize;
 
 use super::paging::PageQuery;
@@ -305,9 +306,26 @@ struct BlobPage {
     last_commit: Option<CommitInfo>,
     /// For writers: the branch the edit and delete links change.
     write_branch: String,
+    /// A `.safetensors` file's header, or why it cannot be read.
+    tensors: Option<Result<tensors::Header, tensors::Unreadable>>,
 }
 
 impl BlobPage {
+    /// A count for `frame.lang.number` (parameter counts fit: a checked
+    /// header holds at most two elements a byte).
+    fn count(&self, n: &u64) -> i64 {
+        i64::try_from(*n).unwrap_or(i64::MAX)
+    }
+
+    fn many(&self, n: &usize) -> i64 {
+        i64::try_from(*n).unwrap_or(i64::MAX)
+    }
+
+    fn shape(&self, shape: &[u64]) -> String {
+        let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+        format!("[{}]", dims.join(", "))
+    }
+
     fn line_numbers(&self) -> String {
         (1..=self.lines)
             .map(|n| n.to_string())
@@ -362,6 +380,11 @@ async fn blob(
         let commit = content::resolve(&state, repo, &rev).await?;
         let entry = content::file_at(&state, repo, &commit, &file).await?;
         let size = entry.content_size();
+        let tensors = if tensors::is_safetensors(&entry.path) {
+            Some(tensors::read(&state, repo, &entry).await?)
+        } else {
+            None
+        };
         let view = if image_type(&entry.path).is_some() {
             View::Image
         } else if let Some(pointer) = &entry.lfs {
@@ -396,6 +419,7 @@ async fn blob(
             download_href: format!("{}/resolve/{rev_seg}/{file_seg}?download=true", head.base),
             viewer_href,
             last_commit,
+            tensors,
             rev,
             path: entry.path,
             size,
