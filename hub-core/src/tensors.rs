@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Level;
-use crate::repos::content::TreeEntry;
+use crate::repos::content::{self, EntryKind, TreeEntry};
 
 /// Longest header read. The safetensors crate accepts up to 100 MB, but a
 /// page view holds the header and its parsed JSON in memory; the largest
@@ -27,6 +27,8 @@ use crate::repos::content::TreeEntry;
 pub const MAX_HEADER: u64 = 16 << 20;
 /// Tensors listed on the page (all are counted).
 pub const MAX_LISTED: usize = 5000;
+/// Largest `model.safetensors.index.json` read for the model page.
+const MAX_INDEX: u64 = 4 << 20;
 
 /// Headers read and parsed at once in this process, so that many visitors
 /// at once cannot add up to gigabytes.
@@ -130,6 +132,49 @@ pub async fn read(
     let json = fetch(hub, repo, entry, 8..8 + len).await?;
     let data_len = size - 8 - len;
     Ok(tokio::task::spawn_blocking(move || parse(&json, data_len)).await?)
+}
+
+/// The parameter count shown on a model page, from the files at the root
+/// of `entries` (a listing at `commit`): a single `model.safetensors`'s
+/// header, else a sharded model's `model.safetensors.index.json`
+/// `metadata.total_parameters` (which recent transformers write). The
+/// index's `total_size` is bytes, not parameters, and summing every
+/// shard's header costs a read per shard per page view, so a sharded model
+/// without `total_parameters` shows none. Unreadable files show none too.
+pub async fn model_parameters(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    commit: &str,
+    entries: &[TreeEntry],
+) -> Result<Option<u64>> {
+    let root_file = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.kind == EntryKind::File && e.path == name)
+    };
+    if let Some(entry) = root_file("model.safetensors") {
+        // A side fact: a storage failure leaves it out instead of failing the page.
+        return Ok(match read(hub, repo, entry).await {
+            Ok(header) => header.ok().map(|h| h.total_parameters),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading model.safetensors for the model page");
+                None
+            }
+        });
+    }
+    let Some(index) = root_file("model.safetensors.index.json") else {
+        return Ok(None);
+    };
+    if index.lfs.is_some() || index.size > MAX_INDEX {
+        return Ok(None);
+    }
+    let Some(bytes) = content::read_small_file(hub, repo, commit, &index.path).await? else {
+        return Ok(None);
+    };
+    let total = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["metadata"]["total_parameters"].as_u64());
+    Ok(total)
 }
 
 #[derive(Deserialize)]

@@ -1409,6 +1409,72 @@ async fn safetensors_viewer_lists_tensors_and_their_total() {
 }
 
 #[tokio::test]
+async fn model_page_shows_the_parameter_count() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    tiny_model(&hub, &api, &token).await;
+    for name in ["sharded", "plain"] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, false).await.status,
+            200
+        );
+    }
+    let anon = browser();
+
+    // A single file: its header's count.
+    let html = page(&anon, &hub, "/alice/tiny", "en").await;
+    assert!(
+        html.contains("<dt>Parameters</dt><dd title=\"23,361\">23.3k</dd>"),
+        "{html}"
+    );
+    let html = page(&anon, &hub, "/alice/tiny", "zh-CN").await;
+    assert!(
+        html.contains("<dt>参数量</dt><dd title=\"23,361\">2.3万</dd>"),
+        "{html}"
+    );
+
+    // A sharded model: the index's total_parameters (its total_size is bytes).
+    let index = json!({
+        "metadata": { "total_parameters": 22_700_000u64, "total_size": 45_400_000u64 },
+        "weight_map": { "embed.weight": "model-00001-of-00002.safetensors" }
+    });
+    commit(
+        &api,
+        "models",
+        "alice/sharded",
+        "index",
+        &[file_op(
+            "model.safetensors.index.json",
+            index.to_string().as_bytes(),
+        )],
+    )
+    .await;
+    let html = page(&anon, &hub, "/alice/sharded", "en").await;
+    assert!(
+        html.contains("<dt>Parameters</dt><dd title=\"22,700,000\">22.7M</dd>"),
+        "{html}"
+    );
+    let html = page(&anon, &hub, "/alice/sharded", "zh-CN").await;
+    assert!(
+        html.contains("<dd title=\"22,700,000\">2270万</dd>"),
+        "{html}"
+    );
+
+    // No weights: no count.
+    commit(
+        &api,
+        "models",
+        "alice/plain",
+        "card",
+        &[file_op("README.md", b"# plain\n")],
+    )
+    .await;
+    let html = page(&anon, &hub, "/alice/plain", "en").await;
+    assert!(!html.contains("<dt>Parameters</dt>"), "{html}");
+}
+
+#[tokio::test]
 async fn safetensors_viewer_says_why_it_cannot_read_a_hostile_header() {
     let hub = TestHub::start().await;
     let token = hub.user_with_token("alice");

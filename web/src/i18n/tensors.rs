@@ -1,4 +1,5 @@
-//! UI strings of the safetensors viewer (file page). (key, zh-CN, en)
+//! UI strings of the safetensors viewer (file page) and the parameter
+//! count (model page). (key, zh-CN, en)
 
 pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ("tensors.title", "张量", "Tensors"),
@@ -57,6 +58,7 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "有张量的数据长度与它的形状和数据类型不符。",
         "a tensor's byte range does not match its shape and dtype.",
     ),
+    ("repo.parameters", "参数量", "Parameters"),
 ];
 
 #[cfg(test)]
