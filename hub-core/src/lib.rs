@@ -23,6 +23,7 @@ pub mod repos;
 pub mod search;
 pub mod secret;
 pub mod storage;
+pub mod tensors;
 pub mod text;
 pub mod uploads;
 pub mod wildmatch;

@@ -2,7 +2,8 @@
 //! /datasets with search, filters and sorts, Chinese search included), the
 //! repo page (rendered card, side panel, snippets), files (tree at a branch,
 //! tag or commit; file view; raw), history and commit diffs, the dataset
-//! viewer (CSV, TSV, JSONL, Parquet), private repos hidden from outsiders,
+//! viewer (CSV, TSV, JSONL, Parquet), the safetensors viewer (tensors,
+//! parameter counts, hostile headers), private repos hidden from outsiders,
 //! and hostile model cards rendered harmlessly.
 
 use std::sync::Arc;
@@ -1477,4 +1478,282 @@ async fn markdown_files_are_rendered_on_their_page_with_the_source_a_click_away(
     assert!(
         html.contains("href=\"/alice/m/blob/main/docs/guide.md\"") && html.contains(">Preview<")
     );
+}
+
+/// A small model's weights written by the safetensors crate (the format's
+/// reference), with `__metadata__`; and the sum of its tensors' sizes.
+fn safetensors_weights() -> (Vec<u8>, u64) {
+    use safetensors::Dtype;
+    use safetensors::tensor::TensorView;
+    let tensors: [(&str, Dtype, Vec<usize>); 4] = [
+        ("embed.weight", Dtype::F32, vec![300, 64]),
+        ("layers.0.attn.q.weight", Dtype::BF16, vec![64, 64]),
+        ("layers.0.attn.q.bias", Dtype::F16, vec![64]),
+        ("lm_head.scale", Dtype::F32, vec![]),
+    ];
+    let buffers: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, dtype, shape)| vec![0u8; shape.iter().product::<usize>() * dtype.bitsize() / 8])
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&buffers)
+        .map(|((name, dtype, shape), data)| {
+            (*name, TensorView::new(*dtype, shape.clone(), data).unwrap())
+        });
+    let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    let file = safetensors::tensor::serialize(views, Some(metadata)).unwrap();
+    let total = tensors
+        .iter()
+        .map(|(_, _, shape)| shape.iter().product::<usize>() as u64)
+        .sum();
+    (file, total)
+}
+
+/// The numbers in a page's `<td class="num">` cells.
+fn number_cells(html: &str) -> Vec<u64> {
+    html.split("<td class=\"num\">")
+        .skip(1)
+        .map(|cell| {
+            let text = cell.split('<').next().unwrap();
+            text.replace(',', "").parse().unwrap()
+        })
+        .collect()
+}
+
+/// alice's public model `tiny` with the weights at the root and in `sub/`;
+/// the weights and the sum of their tensors' sizes.
+async fn tiny_model(hub: &TestHub, api: &Api, token: &str) -> (Vec<u8>, u64, String) {
+    assert_eq!(
+        api.create_repo("model", "alice", "tiny", false)
+            .await
+            .status,
+        200
+    );
+    let (weights, total) = safetensors_weights();
+    assert_eq!(total, 300 * 64 + 64 * 64 + 64 + 1);
+    let oid = upload_lfs(hub, token, "alice/tiny", &weights).await;
+    commit(
+        api,
+        "models",
+        "alice/tiny",
+        "weights",
+        &[
+            lfs_op("model.safetensors", &oid, weights.len()),
+            lfs_op("sub/copy.safetensors", &oid, weights.len()),
+        ],
+    )
+    .await;
+    (weights, total, oid)
+}
+
+#[tokio::test]
+async fn safetensors_viewer_lists_tensors_and_their_total() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    let (_, total, oid) = tiny_model(&hub, &api, &token).await;
+    let anon = browser();
+
+    // One row per tensor, by name; the total is their sum.
+    let html = page(&anon, &hub, "/alice/tiny/blob/main/model.safetensors", "en").await;
+    assert!(
+        html.contains("Total parameters") && html.contains("4 tensors"),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<td><code>embed.weight</code></td><td>F32</td><td>[300, 64]</td><td class=\"num\">19,200</td>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<td>BF16</td><td>[64, 64]</td><td class=\"num\">4,096</td>"));
+    assert!(html.contains(
+        "<td><code>lm_head.scale</code></td><td>F32</td><td>[]</td><td class=\"num\">1</td>"
+    ));
+    assert!(
+        html.contains("<dt>format</dt><dd><code>pt</code></dd>"),
+        "{html}"
+    );
+    let cells = number_cells(&html);
+    assert_eq!(cells, vec![19_200, 64, 4096, 1], "by name");
+    assert_eq!(cells.iter().sum::<u64>(), total);
+    assert!(
+        html.contains("class=\"total-parameters\">23,361<"),
+        "{html}"
+    );
+    // The LFS facts stay.
+    assert!(html.contains(&oid));
+    let html = page(
+        &anon,
+        &hub,
+        "/alice/tiny/blob/main/sub/copy.safetensors",
+        "zh-CN",
+    )
+    .await;
+    assert!(
+        html.contains("参数总量") && html.contains("形状") && html.contains("23,361"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn model_page_shows_the_parameter_count() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    tiny_model(&hub, &api, &token).await;
+    for name in ["sharded", "plain"] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, false).await.status,
+            200
+        );
+    }
+    let anon = browser();
+
+    // A single file: its header's count.
+    let html = page(&anon, &hub, "/alice/tiny", "en").await;
+    assert!(
+        html.contains("<dt>Parameters</dt><dd title=\"23,361\">23.3k</dd>"),
+        "{html}"
+    );
+    let html = page(&anon, &hub, "/alice/tiny", "zh-CN").await;
+    assert!(
+        html.contains("<dt>参数量</dt><dd title=\"23,361\">2.3万</dd>"),
+        "{html}"
+    );
+
+    // A sharded model: the index's total_parameters (its total_size is bytes).
+    let index = json!({
+        "metadata": { "total_parameters": 22_700_000u64, "total_size": 45_400_000u64 },
+        "weight_map": { "embed.weight": "model-00001-of-00002.safetensors" }
+    });
+    commit(
+        &api,
+        "models",
+        "alice/sharded",
+        "index",
+        &[file_op(
+            "model.safetensors.index.json",
+            index.to_string().as_bytes(),
+        )],
+    )
+    .await;
+    let html = page(&anon, &hub, "/alice/sharded", "en").await;
+    assert!(
+        html.contains("<dt>Parameters</dt><dd title=\"22,700,000\">22.7M</dd>"),
+        "{html}"
+    );
+    let html = page(&anon, &hub, "/alice/sharded", "zh-CN").await;
+    assert!(
+        html.contains("<dd title=\"22,700,000\">2270万</dd>"),
+        "{html}"
+    );
+
+    // No weights: no count.
+    commit(
+        &api,
+        "models",
+        "alice/plain",
+        "card",
+        &[file_op("README.md", b"# plain\n")],
+    )
+    .await;
+    let html = page(&anon, &hub, "/alice/plain", "en").await;
+    assert!(!html.contains("<dt>Parameters</dt>"), "{html}");
+}
+
+#[tokio::test]
+async fn safetensors_viewer_says_why_it_cannot_read_a_hostile_header() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "bad", false).await.status,
+        200
+    );
+    let with_header = |len: u64, header: &[u8], data: usize| {
+        let mut file = len.to_le_bytes().to_vec();
+        file.extend_from_slice(header);
+        file.extend(std::iter::repeat_n(0u8, data));
+        file
+    };
+    let offsets_past_end = br#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+    let wrong_size = br#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}"#;
+    let files: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "past_end.safetensors",
+            with_header(1 << 40, b"{}", 0),
+            "the header length is larger than the file.",
+            "头部长度超过了文件大小。",
+        ),
+        (
+            "not_json.safetensors",
+            with_header(10, b"not json!!", 4),
+            "the header is not a JSON object.",
+            "头部不是 JSON 对象。",
+        ),
+        (
+            "offsets.safetensors",
+            with_header(offsets_past_end.len() as u64, offsets_past_end, 8),
+            "a tensor's data offsets lie outside the file.",
+            "有张量的数据偏移超出了文件范围。",
+        ),
+        (
+            "size.safetensors",
+            with_header(wrong_size.len() as u64, wrong_size, 16),
+            "a tensor's byte range does not match its shape and dtype.",
+            "有张量的数据长度与它的形状和数据类型不符。",
+        ),
+        (
+            "short.safetensors",
+            b"abc".to_vec(),
+            "the file is too short to hold a header length.",
+            "文件太短，放不下头部长度。",
+        ),
+    ];
+    let mut ops = Vec::new();
+    for (path, data, _, _) in &files {
+        let oid = upload_lfs(&hub, &token, "alice/bad", data).await;
+        ops.push(lfs_op(path, &oid, data.len()));
+    }
+    // The model's weights too: their header's length is past the end.
+    let oid = upload_lfs(&hub, &token, "alice/bad", &files[0].1).await;
+    ops.push(lfs_op("model.safetensors", &oid, files[0].1.len()));
+    commit(&api, "models", "alice/bad", "hostile headers", &ops).await;
+    let anon = browser();
+    for (path, _, en, zh) in &files {
+        let (status, html) = get(&anon, &hub, &format!("/alice/bad/blob/main/{path}"), "en").await;
+        assert_eq!(status, 200, "{path}: {html}");
+        let html = unquote(&html);
+        assert!(
+            html.contains(&format!("Cannot read this safetensors header: {en}")),
+            "{path}: {html}"
+        );
+        assert!(!html.contains("tensor-table"), "{path}");
+        let (status, html) = get(
+            &anon,
+            &hub,
+            &format!("/alice/bad/blob/main/{path}"),
+            "zh-CN",
+        )
+        .await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            html.contains(&format!("无法读取这个 safetensors 文件的头部：{zh}")),
+            "{path}: {html}"
+        );
+    }
+    // The tensor concerned is named.
+    let html = page(
+        &anon,
+        &hub,
+        "/alice/bad/blob/main/offsets.safetensors",
+        "en",
+    )
+    .await;
+    assert!(html.contains("Tensor: <code>w</code>"), "{html}");
+    // The model page still renders, without a count.
+    let html = page(&anon, &hub, "/alice/bad", "en").await;
+    assert!(!html.contains("<dt>Parameters</dt>"), "{html}");
 }

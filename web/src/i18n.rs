@@ -5,6 +5,7 @@
 use axum::http::HeaderMap;
 
 mod browse;
+mod tensors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -203,7 +204,10 @@ impl Lang {
 
 /// Every table of UI strings (one per part of the UI, to keep them apart).
 fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
-    MESSAGES.iter().chain(browse::MESSAGES)
+    MESSAGES
+        .iter()
+        .chain(browse::MESSAGES)
+        .chain(tensors::MESSAGES)
 }
 
 /// (key, zh-CN, en)

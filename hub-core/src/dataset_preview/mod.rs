@@ -135,7 +135,7 @@ pub async fn preview(
 }
 
 /// The bytes of `range` of a file, gathered (the caller bounds the range).
-async fn fetch(
+pub(crate) async fn fetch(
     hub: &Hub,
     repo: &Authorized<impl Level>,
     entry: &TreeEntry,

@@ -16,6 +16,7 @@ use hub_core::markdown;
 use hub_core::repos::RepoType;
 use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, CommitInfo, EntryKind, RefKind, TreeEntry};
+use hub_core::tensors;
 use serde::Deserialize;
 
 use super::paging::PageQuery;
@@ -324,9 +325,26 @@ struct BlobPage {
     /// For writers: the branch the edit and delete links change; none when
     /// the revision shown is a tag or a commit.
     edit_branch: Option<String>,
+    /// A `.safetensors` file's header, or why it cannot be read.
+    tensors: Option<Result<tensors::Header, tensors::Unreadable>>,
 }
 
 impl BlobPage {
+    /// A count for `frame.lang.number` (parameter counts fit: a checked
+    /// header holds at most two elements a byte).
+    fn count(&self, n: &u64) -> i64 {
+        i64::try_from(*n).unwrap_or(i64::MAX)
+    }
+
+    fn many(&self, n: &usize) -> i64 {
+        i64::try_from(*n).unwrap_or(i64::MAX)
+    }
+
+    fn shape(&self, shape: &[u64]) -> String {
+        let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+        format!("[{}]", dims.join(", "))
+    }
+
     fn line_numbers(&self) -> String {
         (1..=self.lines)
             .map(|n| n.to_string())
@@ -403,6 +421,11 @@ async fn blob(
         let size = entry.content_size();
         let (rev_seg, file_seg) = (encode_segment(&rev), encode_path(&entry.path));
         let render_markdown = is_markdown(&entry.path) && !q.wants_source();
+        let tensors = if tensors::is_safetensors(&entry.path) {
+            Some(tensors::read(&state, repo, &entry).await?)
+        } else {
+            None
+        };
         let view = if image_type(&entry.path).is_some() {
             View::Image
         } else if let Some(pointer) = &entry.lfs {
@@ -458,6 +481,7 @@ async fn blob(
             download_href: format!("{}/resolve/{rev_seg}/{file_seg}?download=true", head.base),
             viewer_href,
             last_commit,
+            tensors,
             rev,
             path: entry.path,
             size,

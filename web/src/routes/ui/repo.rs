@@ -119,6 +119,8 @@ struct RepoPage {
     /// The top folder's entries (a few), linking into the file browser.
     top: Vec<(String, String, bool)>,
     snippets: Vec<Snippet>,
+    /// Models: the parameter count from the weights' header (or index).
+    parameters: Option<i64>,
 }
 
 /// Entries of the top folder listed in the side panel.
@@ -221,6 +223,13 @@ async fn repo_page(
             None => None,
         };
         let snippets = snippets(&origin.base_url, repo);
+        let parameters = if kind == RepoType::Model {
+            hub_core::tensors::model_parameters(&state, repo, &sha, &listing.entries)
+                .await?
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+        } else {
+            None
+        };
         Ok(render(&RepoPage {
             frame: Frame::new(&session, &path),
             card_html,
@@ -229,6 +238,7 @@ async fn repo_page(
             file_count: files.len() as i64,
             top,
             snippets,
+            parameters,
             head,
         }))
     }
