@@ -263,7 +263,9 @@ async fn repo_page_renders_the_card_side_panel_and_snippets() {
     // Snippets with this hub's own address (from the request's Host).
     for snippet in [
         "export HF_ENDPOINT=http://hub.example.cn:8443",
-        "model = AutoModel.from_pretrained(\"alice/chat-zh\")",
+        // The card's pipeline tag (text-generation) picks the class.
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "model = AutoModelForCausalLM.from_pretrained(\"alice/chat-zh\")",
         "MODELSCOPE_ENDPOINT=http://hub.example.cn:8443",
         "git clone http://hub.example.cn:8443/alice/chat-zh",
     ] {

@@ -211,18 +211,21 @@ async fn repo_page(
             raw: format!("{}/raw/{rev}", head.base),
         };
         // Rendering (highlighting, sanitizing) is CPU work: off the executor.
-        let card_html = match readme {
-            Some(bytes) => Some(
-                tokio::task::spawn_blocking(move || {
+        let (card_html, pipeline_tag) = match readme {
+            Some(bytes) => {
+                let (html, pipeline_tag) = tokio::task::spawn_blocking(move || {
                     let text = String::from_utf8_lossy(&bytes);
-                    markdown::render_in_repo(hub_core::cards::parse_card(&text).body, &links)
+                    let card = hub_core::cards::parse_card(&text);
+                    let html = markdown::render_in_repo(card.body, &links);
+                    (html, card.metadata.pipeline_tag)
                 })
                 .await
-                .map_err(Error::from)?,
-            ),
-            None => None,
+                .map_err(Error::from)?;
+                (Some(html), pipeline_tag)
+            }
+            None => (None, None),
         };
-        let snippets = snippets(&origin.base_url, repo);
+        let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref());
         let parameters = if kind == RepoType::Model {
             hub_core::tensors::model_parameters(&state, repo, &sha, &listing.entries)
                 .await?
@@ -246,8 +249,31 @@ async fn repo_page(
     page(&session, &path, result)
 }
 
+/// The transformers classes that load a model for its pipeline tag, as
+/// Hugging Face's snippets pick them: the model class and what prepares
+/// its input.
+fn transformers_classes(pipeline_tag: Option<&str>) -> (&'static str, &'static str) {
+    match pipeline_tag.unwrap_or("") {
+        "text-generation" => ("AutoModelForCausalLM", "AutoTokenizer"),
+        "text2text-generation" | "translation" | "summarization" => {
+            ("AutoModelForSeq2SeqLM", "AutoTokenizer")
+        }
+        "fill-mask" => ("AutoModelForMaskedLM", "AutoTokenizer"),
+        "text-classification" | "zero-shot-classification" => {
+            ("AutoModelForSequenceClassification", "AutoTokenizer")
+        }
+        "token-classification" => ("AutoModelForTokenClassification", "AutoTokenizer"),
+        "question-answering" => ("AutoModelForQuestionAnswering", "AutoTokenizer"),
+        "image-classification" => ("AutoModelForImageClassification", "AutoImageProcessor"),
+        "object-detection" => ("AutoModelForObjectDetection", "AutoImageProcessor"),
+        "automatic-speech-recognition" => ("AutoModelForSpeechSeq2Seq", "AutoProcessor"),
+        "image-text-to-text" => ("AutoModelForImageTextToText", "AutoProcessor"),
+        _ => ("AutoModel", "AutoTokenizer"),
+    }
+}
+
 /// How to use the repo from the tools people have, pointed at this hub.
-fn snippets(base_url: &str, repo: &Repo) -> Vec<Snippet> {
+fn snippets(base_url: &str, repo: &Repo, pipeline_tag: Option<&str>) -> Vec<Snippet> {
     let id = repo.full_name();
     let kind = repo.kind();
     let repo_type = match kind {
@@ -263,15 +289,22 @@ fn snippets(base_url: &str, repo: &Repo) -> Vec<Snippet> {
         ),
     }];
     match kind {
-        RepoType::Model => out.push(Snippet {
-            key: "use.transformers",
-            code: format!(
-                "# pip install transformers\n# export HF_ENDPOINT={base_url}\n\
-                 from transformers import AutoModel, AutoTokenizer\n\n\
-                 tokenizer = AutoTokenizer.from_pretrained(\"{id}\")\n\
-                 model = AutoModel.from_pretrained(\"{id}\")"
-            ),
-        }),
+        RepoType::Model => {
+            let (model, prepare) = transformers_classes(pipeline_tag);
+            let var = match prepare {
+                "AutoTokenizer" => "tokenizer",
+                _ => "processor",
+            };
+            out.push(Snippet {
+                key: "use.transformers",
+                code: format!(
+                    "# pip install transformers\n# export HF_ENDPOINT={base_url}\n\
+                     from transformers import {model}, {prepare}\n\n\
+                     {var} = {prepare}.from_pretrained(\"{id}\")\n\
+                     model = {model}.from_pretrained(\"{id}\")"
+                ),
+            })
+        }
         RepoType::Dataset => out.push(Snippet {
             key: "use.datasets",
             code: format!(
