@@ -319,7 +319,7 @@ def test_release_mode_picks_the_newest_tag_before_the_sdk_release(hub, api, name
     it), must not be chosen, nor master."""
     import pytest
 
-    from conftest import psql, with_database
+    from hub_process import psql, with_database
 
     if not (hub.admin_url and hub.db_name):
         pytest.skip("needs HUB_TEST_DATABASE_URL to backdate a tag")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CI, PASSWORD, REPO_ROOT, _die_with_parent, hub_binary, psql, with_database
+from hub_process import CI, PASSWORD, REPO_ROOT, die_with_parent, hub_binary, psql, with_database
 from helpers import random_file, sha256_file
 
 # The venvs tests/run makes for clients that cannot share the main one.
@@ -85,7 +85,7 @@ def _spawn(tmp: Path, env: dict, ca_dir: Path, tls_listen: str) -> tuple[subproc
              "--tls-cert", str(ca_dir / "server.pem"), "--tls-key", str(ca_dir / "server.key"),
              "--data-dir", str(data_dir)],
             env=hub_env, stdout=subprocess.DEVNULL, stderr=log,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=die_with_parent,
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import hub_binary
+from hub_process import hub_binary
 
 MINILM_REFERENCE = [0.033242, 0.004406, -0.006277, 0.048379]
 
