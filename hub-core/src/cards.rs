@@ -15,9 +15,12 @@
 //! # My model
 //! ```
 //!
-//! Front matter exists only when the text (after an optional UTF-8 BOM) starts
-//! with a `---` line and a later line is `---` (or YAML's `...` document end).
-//! Without a closing fence the whole text is plain markdown, as on Hugging Face.
+//! Front matter exists only when the text (after an optional UTF-8 BOM and
+//! blank space) starts with a `---` line and a later line is `---` (or YAML's
+//! `...` document end). Without a closing fence the whole text is plain
+//! markdown, as on Hugging Face. Blank space before the opening fence is
+//! allowed because huggingface_hub's own card parser allows it
+//! (`^\s*---`): a card it reads metadata from must be checked here too.
 //!
 //! Parsing never fails: README content is user data and must never block a
 //! commit. Anything wrong with the front matter is reported as a one-line
@@ -111,6 +114,7 @@ struct FrontMatter<'a> {
 }
 
 fn split_front_matter(text: &str) -> Option<FrontMatter<'_>> {
+    let text = text.trim_start_matches([' ', '\t', '\r', '\n']);
     let opening = text.split_inclusive('\n').next()?;
     // The opening fence must be a whole line: "---" alone at EOF is just text.
     if !opening.ends_with('\n') || fence_marker(opening) != "---" {
@@ -382,16 +386,23 @@ mod tests {
 
     #[test]
     fn no_front_matter() {
-        for readme in [
-            "",
-            "# Title\n---\nlicense: mit\n---\n",
-            " ---\nlicense: mit\n---\n",
-            "---",
-        ] {
+        for readme in ["", "# Title\n---\nlicense: mit\n---\n", "---"] {
             let card = parse_card(readme);
             assert_eq!(card.metadata, CardMetadata::default(), "{readme:?}");
             assert_eq!(card.error, None);
             assert_eq!(card.body, readme);
+        }
+    }
+
+    #[test]
+    fn blank_space_may_precede_the_front_matter() {
+        for readme in [
+            "\n---\nlicense: mit\n---\nbody",
+            "  \r\n\t---\nlicense: mit\n---\nbody",
+        ] {
+            let card = parse_card(readme);
+            assert_eq!(card.metadata.license.as_deref(), Some("mit"), "{readme:?}");
+            assert_eq!(card.body, "body");
         }
     }
 
