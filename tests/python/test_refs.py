@@ -233,3 +233,26 @@ def test_file_delete_naming_a_folder_deletes_it(api, hub, name):
     assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "10.md"]
     with pytest.raises(EntryNotFoundError):
         api.create_commit(repo_id, [CommitOperationDelete(path_in_repo="1")], commit_message="gone")
+
+
+def test_super_squash_keeps_the_tree_and_other_branches(api, hub, name):
+    repo = f"{hub.user}/{name('squash')}"
+    api.create_repo(repo)
+    for content in (b"one\n", b"two\n"):
+        api.upload_file(path_or_fileobj=content, path_in_repo="file.txt", repo_id=repo)
+    api.upload_file(path_or_fileobj=b"\0weights", path_in_repo="w.bin", repo_id=repo)
+    api.create_branch(repo, branch="keep")
+    before = {f.path: f.blob_id for f in api.list_repo_tree(repo)}
+
+    api.super_squash_history(repo, commit_message="Squashed")
+    main = api.list_repo_commits(repo)
+    assert [c.title for c in main] == ["Squashed"]
+    assert {f.path: f.blob_id for f in api.list_repo_tree(repo)} == before
+    # The old history is still what other refs point at.
+    assert len(api.list_repo_commits(repo, revision="keep")) == 4
+    # Only writers squash; a missing branch is RevisionNotFound.
+    with pytest.raises(HfHubHTTPError) as refused:
+        api.super_squash_history(repo, token=hub.other_token)
+    assert refused.value.response.status_code in (403, 404)
+    with pytest.raises(RevisionNotFoundError):
+        api.super_squash_history(repo, branch="nope")

@@ -37,8 +37,15 @@ def test_create_repo_of_each_type(api, hub, name, repo_type, kwargs, prefix):
     assert info.private is False
     assert commit_sha(info.sha)
     assert info.created_at is not None and info.last_modified is not None
-    # Every new repo holds Hugging Face's default .gitattributes.
-    assert [s.rfilename for s in info.siblings] == [".gitattributes"]
+    # Every new repo holds Hugging Face's default .gitattributes; a Space
+    # also its README, whose front matter names the SDK (clients rely on it:
+    # metadata_update never writes a Space's first README).
+    if repo_type == "space":
+        assert sorted(s.rfilename for s in info.siblings) == [".gitattributes", "README.md"]
+        assert info.card_data["sdk"] == "static"
+        assert info.sdk == "static"
+    else:
+        assert [s.rfilename for s in info.siblings] == [".gitattributes"]
     assert api.repo_exists(repo_id, repo_type=repo_type)
     # The same name of another type is another repo.
     other = "dataset" if repo_type == "model" else "model"

@@ -172,7 +172,7 @@ mod tests {
     fn push_of(dirs: usize, files: usize) -> (tempfile::TempDir, Quarantine, String) {
         let dir = tempfile::tempdir().unwrap();
         let repo_dir = dir.path().join("repo.git");
-        crate::git::init_repo(&repo_dir, "t", "t@example.com").unwrap();
+        crate::git::init_repo(&repo_dir, "t", "t@example.com", &[]).unwrap();
         let repo = Repository::open_bare(&repo_dir).unwrap();
         let head = repo.head().unwrap().peel_to_commit().unwrap().id();
         let incoming = dir.path().join("incoming");

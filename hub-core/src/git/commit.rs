@@ -131,6 +131,32 @@ pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
     ))
 }
 
+/// Replaces the history of `branch` by one commit holding its head's tree
+/// (Hugging Face's super-squash: what the old commits alone reached becomes
+/// garbage). Refused if the branch moves meanwhile; returns the new commit.
+pub fn squash(
+    repo: &Repository,
+    branch: &str,
+    message: &str,
+    author_name: &str,
+    author_email: &str,
+) -> Result<String> {
+    super::enable_durability();
+    let refname = format!("refs/heads/{branch}");
+    let head =
+        branch_head(repo, &refname)?.ok_or_else(|| Error::RevisionNotFound(branch.to_owned()))?;
+    let tree = repo.find_commit(head)?.tree()?;
+    let sig = Signature::now(author_name, author_email)?;
+    let commit = repo.commit(None, &sig, &sig, message, &tree, &[])?;
+    match repo.reference_matching(&refname, commit, true, head, "super-squash") {
+        Ok(_) => Ok(commit.to_string()),
+        Err(e) if is_concurrent_update(&e) => Err(Error::conflict(format!(
+            "{branch} moved while its history was being squashed; try again"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// An expected parent is a commit sha or a prefix of one (5 to 40 hex digits).
 fn parse_commit_prefix(p: &str) -> Result<String> {
     let p = p.trim().to_ascii_lowercase();
@@ -327,7 +353,7 @@ mod tests {
 
     fn repo() -> (tempfile::TempDir, Repository) {
         let dir = tempfile::tempdir().unwrap();
-        crate::git::init_repo(dir.path(), "t", "t@example.com").unwrap();
+        crate::git::init_repo(dir.path(), "t", "t@example.com", &[]).unwrap();
         let repo = Repository::open_bare(dir.path()).unwrap();
         (dir, repo)
     }

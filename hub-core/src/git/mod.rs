@@ -50,9 +50,15 @@ pub fn open(path: &Path) -> Result<Repository> {
     Ok(Repository::open_bare(path)?)
 }
 
-/// Creates the bare repository with a first commit on `main` holding only
-/// the `.gitattributes` Hugging Face puts in new repos.
-pub fn init_repo(path: &Path, author_name: &str, author_email: &str) -> Result<String> {
+/// Creates the bare repository with a first commit on `main` holding the
+/// `.gitattributes` Hugging Face puts in new repos, and `files` (a new
+/// Space's README).
+pub fn init_repo(
+    path: &Path,
+    author_name: &str,
+    author_email: &str,
+    files: &[(&str, &[u8])],
+) -> Result<String> {
     enable_durability();
     let mut opts = RepositoryInitOptions::new();
     opts.bare(true).initial_head("main").mkpath(true);
@@ -68,6 +74,9 @@ pub fn init_repo(path: &Path, author_name: &str, author_email: &str) -> Result<S
     let blob = repo.blob(DEFAULT_GITATTRIBUTES.as_bytes())?;
     let mut tree = repo.treebuilder(None)?;
     tree.insert(".gitattributes", blob, 0o100644)?;
+    for (name, content) in files {
+        tree.insert(name, repo.blob(content)?, 0o100644)?;
+    }
     let tree = repo.find_tree(tree.write()?)?;
     let sig = Signature::now(author_name, author_email)?;
     let commit = repo.commit(

@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn create_and_delete_refs() {
         let dir = tempfile::tempdir().unwrap();
-        let head = crate::git::init_repo(dir.path(), "t", "t@example.com").unwrap();
+        let head = crate::git::init_repo(dir.path(), "t", "t@example.com", &[]).unwrap();
         let repo = crate::git::open(dir.path()).unwrap();
         let head = Oid::from_str(&head).unwrap();
         create_ref(&repo, RefKind::Branch, "dev", head, None).unwrap();

@@ -64,6 +64,32 @@ async fn create(
     Ok(target)
 }
 
+/// Squashes the history of `branch` into one commit with `message` (see
+/// [`crate::git::commit::squash`]), as a commit: in the branch's queue, then
+/// the after-commit step. Returns the new commit.
+pub async fn squash_branch(
+    hub: &Hub,
+    repo: &Authorized<impl Writes>,
+    branch: &str,
+    message: &str,
+) -> Result<String> {
+    let principal = repo.actor().require_writer()?;
+    let message = message.trim();
+    if message.is_empty() {
+        return Err(Error::invalid("a squash needs a commit message"));
+    }
+    crate::commits::check_message(message.as_bytes())?;
+    let _queue = hub.queue_for_branch(repo.id, branch).await;
+    let (path, branch, message) = (hub.repo_dir(repo.id), branch.to_owned(), message.to_owned());
+    let (author, email) = (principal.user.name.clone(), principal.user.email.clone());
+    let commit = tokio::task::spawn_blocking(move || {
+        git::commit::squash(&git::open(&path)?, &branch, &message, &author, &email)
+    })
+    .await??;
+    refs::after_commit(hub, repo).await?;
+    Ok(commit)
+}
+
 /// Deletes a branch; the default branch cannot be deleted (worded as
 /// Hugging Face words it: clients match "Cannot delete refs/heads/main").
 pub async fn delete_branch(hub: &Hub, repo: &Authorized<impl Writes>, name: &str) -> Result<()> {

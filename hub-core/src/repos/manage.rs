@@ -3,7 +3,7 @@
 
 use super::access::level::Admin;
 use super::access::{Access, Authorized, namespace_for_writing};
-use super::{Repo, RepoType, find_by_id, refs};
+use super::{Repo, RepoType, find_by_id, new_space, refs};
 use crate::accounts::Actor;
 use crate::error::{Error, Result, is_unique_violation};
 use crate::git;
@@ -11,7 +11,8 @@ use crate::hub::Hub;
 use crate::names::validate_repo_name;
 
 /// Creates a repo with its bare git repository and a first commit holding
-/// Hugging Face's default `.gitattributes`.
+/// Hugging Face's default `.gitattributes` (and a Space's README, naming
+/// `space_sdk`).
 pub async fn create(
     hub: &Hub,
     actor: &Actor,
@@ -19,8 +20,13 @@ pub async fn create(
     namespace: &str,
     name: &str,
     private: bool,
+    space_sdk: Option<&str>,
 ) -> Result<Repo> {
     validate_repo_name(name)?;
+    let readme = match repo_type {
+        RepoType::Space => Some(new_space::readme(name, space_sdk)?),
+        _ => None,
+    };
     let principal = actor.require_writer()?.clone();
     let (namespace_id, namespace) = namespace_for_writing(&hub.db, actor, namespace).await?;
     let mut tx = hub.db.begin().await?;
@@ -48,8 +54,14 @@ pub async fn create(
     let path = hub.repo_dir(id);
     let (author, email) = (principal.user.name.clone(), principal.user.email.clone());
     let init_path = path.clone();
-    let initialised =
-        tokio::task::spawn_blocking(move || git::init_repo(&init_path, &author, &email)).await?;
+    let initialised = tokio::task::spawn_blocking(move || {
+        let files: Vec<(&str, &[u8])> = readme
+            .iter()
+            .map(|text| ("README.md", text.as_bytes()))
+            .collect();
+        git::init_repo(&init_path, &author, &email, &files)
+    })
+    .await?;
     if let Err(e) = initialised {
         let _ = std::fs::remove_dir_all(&path);
         return Err(e);

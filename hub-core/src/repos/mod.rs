@@ -8,6 +8,7 @@ pub mod counters;
 pub mod download;
 pub mod manage;
 pub mod master_alias;
+pub mod new_space;
 pub mod refs;
 pub mod tags;
 

@@ -1,4 +1,5 @@
-//! Branches and tags: listing (`refs`), creating and deleting them.
+//! Branches and tags: listing (`refs`), creating and deleting them, and
+//! squashing a branch's history.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -27,6 +28,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/{repo_type}/{namespace}/{name}/tag/{revision}",
             post(create_tag).delete(delete_tag),
+        )
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/super-squash/{branch}",
+            post(super_squash),
         )
 }
 
@@ -98,6 +103,26 @@ async fn delete_branch(
 ) -> ApiResult<Json<Value>> {
     branches::delete_branch(&state, &repo, &branch).await?;
     Ok(Json(json!({})))
+}
+
+#[derive(Deserialize, Default)]
+struct Squash {
+    message: Option<String>,
+}
+
+/// Handles `POST /api/{repo_type}/{namespace}/{name}/super-squash/{branch}`.
+async fn super_squash(
+    State(state): State<AppState>,
+    ApiRepo(repo): ApiRepo<Write>,
+    Path((_, _, _, branch)): RefPath,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let squash: Squash = optional_json(&body)?;
+    let message = squash
+        .message
+        .unwrap_or_else(|| format!("Super-squash branch '{branch}'"));
+    let commit = branches::squash_branch(&state, &repo, &branch, &message).await?;
+    Ok(Json(json!({ "commitId": commit })))
 }
 
 #[derive(Deserialize, Default)]

@@ -56,6 +56,8 @@ struct CreateRepo {
     variables: Option<Value>,
     volumes: Option<Value>,
     template: Option<Value>,
+    /// A Space's SDK, written into its first README.
+    sdk: Option<String>,
 }
 
 impl CreateRepo {
@@ -99,7 +101,17 @@ async fn create_repo(
         (None, Some((ns, name))) => (ns.to_owned(), name.to_owned()),
         (None, None) => (principal.user.name.clone(), body.name.clone()),
     };
-    match manage::create(&state, &actor, repo_type, &namespace, &name, private).await {
+    match manage::create(
+        &state,
+        &actor,
+        repo_type,
+        &namespace,
+        &name,
+        private,
+        body.sdk.as_deref(),
+    )
+    .await
+    {
         Ok(repo) => {
             let url = repo_url(&origin.base_url, &repo);
             Ok(

@@ -1,6 +1,6 @@
 //! Hugging Face features this hub does not have: discussions and pull
 //! requests, gated-access requests, running Spaces (hardware, secrets,
-//! variables, ...), history squashing and LFS file management. Each answers
+//! variables, ...) and LFS file management. Each answers
 //! a clear error, never a silent success: 404 to reads (so the HF client's
 //! optional probes, such as transformers' safetensors conversion, stop
 //! quietly), 400 to writes. The repo is looked up first, so a missing or
@@ -41,10 +41,6 @@ const FEATURES: &[(&str, &str)] = &[
     (
         "duplicate",
         "duplicating repos is not supported by this hub",
-    ),
-    (
-        "super-squash/{*rest}",
-        "squashing history is not supported by this hub",
     ),
     (
         "lfs-files",

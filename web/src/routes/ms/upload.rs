@@ -131,7 +131,7 @@ async fn create_repo(
     visibility: Option<i64>,
 ) -> MsResult<Response> {
     let private = visibility != Some(5);
-    match manage::create(state, actor, kind, ns, name, private).await {
+    match manage::create(state, actor, kind, ns, name, private, None).await {
         Ok(repo) => Ok(ok(
             json!({ "Id": repo.id, "Path": repo.namespace, "Name": repo.name }),
         )),

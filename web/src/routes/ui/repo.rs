@@ -88,6 +88,7 @@ async fn create_repo(
             &form.owner,
             form.name.trim(),
             form.private.is_some(),
+            None,
         )
         .await
     }
