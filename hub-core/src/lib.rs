@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod cards;
 pub mod commits;
+pub mod community;
 pub mod config;
 pub mod dataset_preview;
 pub mod db;

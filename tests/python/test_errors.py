@@ -117,14 +117,6 @@ def test_invalid_token_is_401_without_repo_code(hub, populated):
     assert e.value.response.headers.get("X-Error-Message") == "Invalid credentials in Authorization header"
 
 
-def test_create_pr_fails_clearly(api, hub, name):
-    repo_id = f"{hub.user}/{name('pr')}"
-    api.create_repo(repo_id)
-    with pytest.raises(HfHubHTTPError):
-        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id, create_pr=True)
-    assert not api.file_exists(repo_id, "x.txt")
-
-
 def test_messages_worded_as_hugging_face_words_them(api, hub, name):
     # huggingface_hub's own suite matches these texts (tests/test_hf_api.py).
     from huggingface_hub import CommitOperationAdd

@@ -185,7 +185,12 @@ async fn private_repos_and_push_rules() {
     ok(git(h, &p, &["push", "origin", "v1"]));
     ok(git(h, &p, &["push", "origin", ":refs/heads/dev"]));
     let refused = failed(git(h, &p, &["push", "origin", "HEAD:refs/pr/1"]));
-    assert!(refused.contains("only branches and tags"), "{refused}");
+    assert!(refused.contains("open the pull request first"), "{refused}");
+    let refused = failed(git(h, &p, &["push", "origin", "HEAD:refs/other/x"]));
+    assert!(
+        refused.contains("only branches, tags and pull requests"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

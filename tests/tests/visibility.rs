@@ -38,6 +38,7 @@ fn routes() -> Vec<Route> {
         (M::GET, "/api/models/{m}/commits/main", None),
         (M::GET, "/api/models/{m}/auth-check", None),
         (M::GET, "/api/models/{m}/discussions", None),
+        (M::GET, "/api/models/{m}/discussions/1?diff=1", None),
         (M::GET, "/{m}/resolve/main/config.json", None),
         (M::HEAD, "/{m}/resolve/main/config.json", None),
         (M::GET, "/api/datasets/{d}/tree/main", None),
@@ -65,6 +66,16 @@ fn routes() -> Vec<Route> {
             json(json!({ "private": true })),
         ),
         (M::POST, "/api/models/{m}/like", None),
+        (
+            M::POST,
+            "/api/models/{m}/discussions",
+            json(json!({ "title": "A question" })),
+        ),
+        (
+            M::POST,
+            "/api/models/{m}/discussions/1/comment",
+            json(json!({ "comment": "hi" })),
+        ),
         // ModelScope API.
         (M::GET, "/api/v1/models/{m}", None),
         (M::GET, "/api/v1/models/{m}/revisions", None),

@@ -1,6 +1,6 @@
 //! The commit path. The Hugging Face commit API ([`ndjson`]), the
 //! ModelScope commit API ([`modelscope`]) and browser uploads all end in
-//! [`commit`]: check write access, the paths and the message, check that
+//! [`commit`] (or [`commit_to`], which also reaches pull requests): check access, the paths and the message, check that
 //! every LFS object is stored and linked to the repo ([`lfs_links`]), write
 //! one commit on the branch (`git::commit`), then run the after-commit step.
 //! A `git push` is held to the same rules by [`push`], from the
@@ -14,14 +14,15 @@ pub mod push;
 
 use std::collections::HashSet;
 
+use crate::accounts::Principal;
 use crate::error::{Error, Result};
 use crate::git::commit::{self, CommitOutcome, CommitRequest, FileSource, Operation};
 use crate::hub::Hub;
 use crate::lfs::rules::LfsPointer;
 use crate::paths::{normalize_folder_path, normalize_repo_path};
-use crate::repos::access::Authorized;
-use crate::repos::access::level::Writes;
-use crate::repos::refs;
+use crate::repos::access::level::{Level, Write, Writes};
+use crate::repos::access::{Access, Authorized};
+use crate::repos::{Repo, refs};
 
 /// Most operations accepted in one commit.
 pub const MAX_OPERATIONS: usize = 25_000;
@@ -56,6 +57,96 @@ pub struct NewCommit {
     pub expected_parent: Option<String>,
 }
 
+/// Where an API commit goes, as its revision and `create_pr` name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A branch (`None`: the default one); needs write access.
+    Branch(Option<String>),
+    /// An existing pull request's `refs/pr/{num}`: its author or a writer.
+    PullRequest(i64),
+    /// A new pull request against a branch (`None`: the default one), its
+    /// ref made from the branch head, the commit its first: any
+    /// participant ([`Authorized::participant`]).
+    NewPullRequest(Option<String>),
+}
+
+impl Target {
+    /// The target of `POST …/commit/{revision}[?create_pr=1]` (and of the
+    /// preupload that precedes it): `refs/pr/{num}` names a pull request,
+    /// anything else a branch (`refs/heads/` optional).
+    pub fn of_revision(revision: &str, create_pr: bool) -> Result<Target> {
+        if let Some(num) = crate::community::pull_request_of_ref(revision) {
+            if create_pr {
+                return Err(Error::invalid(
+                    "create_pr opens a new pull request against a branch, not against a pull request",
+                ));
+            }
+            return Ok(Target::PullRequest(num?));
+        }
+        let branch = revision.strip_prefix("refs/heads/").unwrap_or(revision);
+        let branch = (!branch.is_empty()).then(|| branch.to_owned());
+        Ok(if create_pr {
+            Target::NewPullRequest(branch)
+        } else {
+            Target::Branch(branch)
+        })
+    }
+
+    /// Whether the caller may commit there, checked before the payload is
+    /// read (and again by the commit itself).
+    pub async fn check(&self, hub: &Hub, repo: &Authorized<impl Level>) -> Result<()> {
+        match self {
+            Target::Branch(_) => repo.check(Access::Write),
+            Target::NewPullRequest(_) => repo.participant().map(|_| ()),
+            Target::PullRequest(num) => crate::community::pulls::check_may_push(hub, repo, *num)
+                .await
+                .map(|_| ()),
+        }
+    }
+}
+
+/// A commit made through [`commit_to`], and the pull request it went to.
+#[derive(Debug, Clone)]
+pub struct TargetedCommit {
+    pub outcome: CommitOutcome,
+    pub pull_request: Option<i64>,
+}
+
+/// Writes `new` to `target` (a branch, or a pull request: see [`Target`]
+/// for who may), with the access check of the target.
+pub async fn commit_to(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    target: Target,
+    new: NewCommit,
+) -> Result<TargetedCommit> {
+    match target {
+        Target::Branch(branch) => {
+            let writer = repo.to_level::<Write>()?;
+            let outcome = commit(hub, &writer, NewCommit { branch, ..new }).await?;
+            Ok(TargetedCommit {
+                outcome,
+                pull_request: None,
+            })
+        }
+        Target::PullRequest(num) => {
+            let outcome = crate::community::pulls::commit(hub, repo, num, new).await?;
+            Ok(TargetedCommit {
+                outcome,
+                pull_request: Some(num),
+            })
+        }
+        Target::NewPullRequest(base) => {
+            let (num, outcome) =
+                crate::community::pulls::open_with_commit(hub, repo, base, new).await?;
+            Ok(TargetedCommit {
+                outcome,
+                pull_request: Some(num),
+            })
+        }
+    }
+}
+
 /// Writes `new` to `repo` (its proof of write access names the author).
 pub async fn commit(
     hub: &Hub,
@@ -63,6 +154,33 @@ pub async fn commit(
     new: NewCommit,
 ) -> Result<CommitOutcome> {
     let principal = repo.actor().require_writer()?;
+    let branch = new
+        .branch
+        .clone()
+        .unwrap_or_else(|| repo.default_branch.clone());
+    let destination = Destination {
+        refname: format!("refs/heads/{branch}"),
+        create_from: None,
+    };
+    write(hub, repo, principal, destination, new).await
+}
+
+/// The ref a commit moves, and for a new one the ref it starts from.
+pub(crate) struct Destination {
+    pub refname: String,
+    pub create_from: Option<String>,
+}
+
+/// The one commit path, after the access check (its callers make it): the
+/// rules for the operations and message, the LFS links, one commit moving
+/// `destination` under its queue, then the after-commit step.
+pub(crate) async fn write(
+    hub: &Hub,
+    repo: &Repo,
+    principal: &Principal,
+    destination: Destination,
+    new: NewCommit,
+) -> Result<CommitOutcome> {
     if new.operations.is_empty() {
         return Err(Error::invalid("a commit needs at least one operation"));
     }
@@ -92,16 +210,16 @@ pub async fn commit(
         })
         .collect();
     lfs_links::check(hub, repo, &pointers, "upload them first").await?;
-    let branch = new.branch.unwrap_or_else(|| repo.default_branch.clone());
+    let _queue = hub.queue_for_branch(repo.id, &destination.refname).await;
     let request = CommitRequest {
-        branch: branch.clone(),
+        refname: destination.refname,
+        create_from: destination.create_from,
         message,
         author_name: principal.user.name.clone(),
         author_email: principal.user.email.clone(),
         operations,
         expected_parent: new.expected_parent,
     };
-    let _queue = hub.queue_for_branch(repo.id, &branch).await;
     let path = hub.repo_dir(repo.id);
     let outcome = tokio::task::spawn_blocking(move || {
         let git = crate::git::open(&path)?;

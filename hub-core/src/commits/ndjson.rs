@@ -8,12 +8,12 @@ use base64::Engine;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
-use super::{NewCommit, lfs_links};
+use super::{NewCommit, Target, TargetedCommit, lfs_links};
 use crate::error::{Error, Result};
 use crate::git::commit::{CommitOutcome, FileSource, Operation};
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
-use crate::repos::access::level::Writes;
+use crate::repos::access::level::Level;
 
 /// Longest accepted line: a 10 MB plain file in base64, with room to spare.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -26,16 +26,20 @@ pub const MAX_INLINE_BYTES: usize = 256 * 1024 * 1024;
 pub struct Committed {
     pub outcome: CommitOutcome,
     pub summary: String,
+    /// The pull request the commit went to (opened by it, or added to).
+    pub pull_request: Option<i64>,
 }
 
 /// Reads the payload's `lines` (each at most [`MAX_LINE_BYTES`], split by
-/// the caller) and commits them to `branch`.
+/// the caller) and commits them to `target`, if the caller may (checked
+/// before the payload is read).
 pub async fn commit(
     hub: &Hub,
-    repo: &Authorized<impl Writes>,
-    branch: String,
+    repo: &Authorized<impl Level>,
+    target: Target,
     lines: impl Stream<Item = Result<String>>,
 ) -> Result<Committed> {
+    target.check(hub, repo).await?;
     let mut lines = std::pin::pin!(lines);
     let mut header = None;
     let mut operations = Vec::new();
@@ -85,14 +89,21 @@ pub async fn commit(
     let (summary, description, expected_parent) =
         header.ok_or_else(|| Error::invalid("the commit payload has no header line"))?;
     let new = NewCommit {
-        branch: Some(branch),
+        branch: None,
         summary: summary.clone(),
         description,
         operations,
         expected_parent,
     };
-    let outcome = super::commit(hub, repo, new).await?;
-    Ok(Committed { outcome, summary })
+    let TargetedCommit {
+        outcome,
+        pull_request,
+    } = super::commit_to(hub, repo, target, new).await?;
+    Ok(Committed {
+        outcome,
+        summary,
+        pull_request,
+    })
 }
 
 #[derive(Debug)]

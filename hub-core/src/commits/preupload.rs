@@ -11,7 +11,7 @@ use crate::hub::Hub;
 use crate::lfs::rules::{LfsPatterns, should_use_lfs};
 use crate::paths::normalize_repo_path;
 use crate::repos::access::Authorized;
-use crate::repos::access::level::Writes;
+use crate::repos::access::level::Level;
 
 /// Most files planned in one request (the HF client sends 256 at a time).
 pub const MAX_FILES: usize = 1000;
@@ -56,11 +56,16 @@ pub struct UploadPlan {
 /// without it the revision's own `.gitignore` applies. Needs write access.
 pub async fn plan(
     hub: &Hub,
-    repo: &Authorized<impl Writes>,
+    repo: &Authorized<impl Level>,
     revision: &str,
+    create_pr: bool,
     files: Vec<PlannedFile>,
     gitignore: Option<String>,
 ) -> Result<(String, Vec<UploadPlan>)> {
+    // Who may ask is who may commit there (a reader, for a pull request).
+    super::Target::of_revision(revision, create_pr)?
+        .check(hub, repo)
+        .await?;
     if files.len() > MAX_FILES {
         return Err(Error::invalid(format!(
             "at most {MAX_FILES} files per preupload request"

@@ -2,9 +2,12 @@
 //! git's quarantine before any ref moves, and the after-push step. A push
 //! is held to the rules of the commit API:
 //!
-//! - write access; only branches and tags, named by the one ref-name rule
+//! - write access for branches and tags, named by the one ref-name rule
 //!   (so no branch can pose as a commit id); the default branch is neither
-//!   deleted nor rewound;
+//!   deleted nor rewound; a pull request's `refs/pr/N` takes what a commit
+//!   to it takes through the API (its author or a writer, while it is open:
+//!   [`crate::community::pulls::check_push`]), so a reader may push to
+//!   their own pull request and nowhere else;
 //! - every path a pushed tree adds passes the one path validator
 //!   ([`crate::paths`]): no `..`, backslashes, control characters, `.git`
 //!   or a name a filesystem reads as `.git`, no overlong names, UTF-8;
@@ -17,6 +20,7 @@
 use std::time::Instant;
 
 use crate::accounts::Actor;
+use crate::community::pulls;
 use crate::error::{Error, Result};
 use crate::git::hooks::GitEnvironment;
 use crate::git::pushed;
@@ -27,7 +31,7 @@ use crate::git::scan::Scanner;
 use crate::hub::Hub;
 use crate::lfs::rules::{LFS_SIZE_THRESHOLD, LfsPointer};
 use crate::paths::normalize_repo_path_bytes;
-use crate::repos::access::{authorize_repo, level::Write};
+use crate::repos::access::{Access, authorize_repo, level::Read};
 use crate::repos::{Repo, refs};
 
 /// Runs every push rule; `Err` carries the message the pusher will see.
@@ -39,11 +43,16 @@ pub async fn pre_receive(
     updates: &[RefUpdate],
     quarantine: &Quarantine,
 ) -> Result<()> {
-    authorize_repo::<Write>(&hub.db, actor, repo.clone()).await?;
-    actor.require_writer()?;
+    let proof = authorize_repo::<Read>(&hub.db, actor, repo.clone()).await?;
+    proof.check_may_push()?;
     let git = Scanner::new(env, hub.repo_dir(repo.id)).in_quarantine(quarantine);
     for update in updates {
-        check_ref_update(repo, update, &git).await?;
+        if update.name.starts_with("refs/heads/") || update.name.starts_with("refs/tags/") {
+            proof.check(Access::Write)?;
+            check_ref_update(repo, update, &git).await?;
+        } else {
+            pulls::check_push(hub, &proof, update).await?;
+        }
     }
     let new_tips: Vec<String> = updates
         .iter()
@@ -154,9 +163,16 @@ fn check_pushed_path(path: &[u8]) -> Result<()> {
     }
 }
 
-/// The after-push step: the same one every commit path ends in.
-pub async fn post_receive(hub: &Hub, repo: &Repo) -> Result<()> {
-    refs::after_commit(hub, repo).await
+/// The after-push step: the same one every commit path ends in, and the
+/// commits pushed to pull requests recorded as their events.
+pub async fn post_receive(
+    hub: &Hub,
+    repo: &Repo,
+    pusher_id: i64,
+    updates: &[RefUpdate],
+) -> Result<()> {
+    refs::after_commit(hub, repo).await?;
+    pulls::record_push(hub, repo, pusher_id, updates).await
 }
 
 #[cfg(test)]

@@ -44,7 +44,12 @@ impl Operation {
 
 #[derive(Debug, Clone)]
 pub struct CommitRequest {
-    pub branch: String,
+    /// The full name of the ref the commit goes on (`refs/heads/main`,
+    /// `refs/pr/3`).
+    pub refname: String,
+    /// When set, the ref must not exist yet: it is created, with the head
+    /// of this ref (full name) as the commit's parent (a new pull request).
+    pub create_from: Option<String>,
     pub message: String,
     pub author_name: String,
     pub author_email: String,
@@ -69,7 +74,8 @@ const MAX_ATTEMPTS: usize = 200;
 /// unless an expected parent was given.
 pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
     super::enable_durability();
-    let refname = format!("refs/heads/{}", req.branch);
+    let refname = req.refname.as_str();
+    let short = short_name(refname);
     let expected = req
         .expected_parent
         .as_deref()
@@ -79,8 +85,16 @@ pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
     let blobs = write_blobs(repo, &req.operations)?;
     let sig = Signature::now(&req.author_name, &req.author_email)?;
     for attempt in 0..MAX_ATTEMPTS {
-        let head = branch_head(repo, &refname)?
-            .ok_or_else(|| Error::RevisionNotFound(req.branch.clone()))?;
+        let existing = branch_head(repo, refname)?;
+        let head = match (&req.create_from, existing) {
+            (None, Some(head)) => head,
+            (None, None) => return Err(Error::RevisionNotFound(short.to_owned())),
+            (Some(_), Some(_)) => {
+                return Err(Error::conflict(format!("{refname} already exists")));
+            }
+            (Some(base), None) => branch_head(repo, base)?
+                .ok_or_else(|| Error::RevisionNotFound(short_name(base).to_owned()))?,
+        };
         if let Some(expected) = expected
             .as_ref()
             .filter(|e| !head.to_string().starts_with(e.as_str()))
@@ -97,13 +111,13 @@ pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
             &repo.find_tree(tree)?,
             &[&parent],
         )?;
-        match repo.reference_matching(
-            &refname,
-            commit,
-            true,
-            head,
-            &format!("commit: {}", req.message.lines().next().unwrap_or("")),
-        ) {
+        let log = format!("commit: {}", req.message.lines().next().unwrap_or(""));
+        let moved = match existing {
+            Some(_) => repo.reference_matching(refname, commit, true, head, &log),
+            // Created, never overwritten: a concurrent creator wins.
+            None => repo.reference(refname, commit, false, &log),
+        };
+        match moved {
             Ok(_) => {
                 return Ok(CommitOutcome {
                     commit: commit.to_string(),
@@ -111,14 +125,17 @@ pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
                 });
             }
             Err(e) if is_concurrent_update(&e) => {
+                if existing.is_none() {
+                    return Err(Error::conflict(format!("{refname} already exists")));
+                }
                 if let Some(expected) = expected.clone() {
-                    let now = branch_head(repo, &refname)?.unwrap_or(head);
+                    let now = branch_head(repo, refname)?.unwrap_or(head);
                     return Err(parent_moved(expected, now));
                 }
                 // The lock of a writer that died holding it would refuse
                 // every commit to this branch, on every node, for ever.
                 if e.code() == ErrorCode::Locked {
-                    super::locks::break_stale_ref_lock(repo.path(), &refname)?;
+                    super::locks::break_stale_ref_lock(repo.path(), refname)?;
                 }
                 // Another writer (API or push) moved the branch: rebuild on its head.
                 std::thread::sleep(Duration::from_millis((attempt as u64 % 10) + 1));
@@ -155,6 +172,118 @@ pub fn squash(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What merging a commit into a branch head does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergePlan {
+    /// The branch already holds every commit of the source.
+    UpToDate,
+    /// The branch has not moved since the source left it: move it forward.
+    FastForward,
+    /// A merge commit with this tree.
+    Merge(Oid),
+    /// Files both sides changed differently (sorted, each once).
+    Conflicts(Vec<String>),
+}
+
+/// Plans merging `source` into `head` (three-way, from their merge base).
+pub fn plan_merge(repo: &Repository, head: Oid, source: Oid) -> Result<MergePlan> {
+    let base = repo.merge_base(head, source).ok();
+    if base == Some(source) {
+        return Ok(MergePlan::UpToDate);
+    }
+    if base == Some(head) {
+        return Ok(MergePlan::FastForward);
+    }
+    let ours = repo.find_commit(head)?;
+    let theirs = repo.find_commit(source)?;
+    let mut index = repo.merge_commits(&ours, &theirs, None)?;
+    if index.has_conflicts() {
+        let mut files: Vec<String> = index
+            .conflicts()?
+            .filter_map(|c| c.ok())
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        return Ok(MergePlan::Conflicts(files));
+    }
+    Ok(MergePlan::Merge(index.write_tree_to(repo)?))
+}
+
+#[derive(Debug, Clone)]
+pub struct MergeOutcome {
+    /// The branch's new head: the merge commit, or the source itself.
+    pub commit: String,
+    pub fast_forward: bool,
+}
+
+/// Merges `source` into the branch `refname`: a fast-forward when the
+/// branch has not moved since the source left it, else a merge commit (by
+/// `author`, with `message`), refused with `Conflict` naming the files both
+/// sides changed. The ref moves by the same compare-and-swap as [`apply`]
+/// (a concurrent writer makes it plan again on the new head).
+pub fn merge(
+    repo: &Repository,
+    refname: &str,
+    source: Oid,
+    message: &str,
+    author: (&str, &str),
+) -> Result<MergeOutcome> {
+    super::enable_durability();
+    let sig = Signature::now(author.0, author.1)?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let head = branch_head(repo, refname)?
+            .ok_or_else(|| Error::RevisionNotFound(short_name(refname).to_owned()))?;
+        let (new, fast_forward) = match plan_merge(repo, head, source)? {
+            MergePlan::UpToDate => {
+                return Ok(MergeOutcome {
+                    commit: head.to_string(),
+                    fast_forward: true,
+                });
+            }
+            MergePlan::FastForward => (source, true),
+            MergePlan::Merge(tree) => {
+                let (ours, theirs) = (repo.find_commit(head)?, repo.find_commit(source)?);
+                let tree = repo.find_tree(tree)?;
+                let commit = repo.commit(None, &sig, &sig, message, &tree, &[&ours, &theirs])?;
+                (commit, false)
+            }
+            MergePlan::Conflicts(files) => {
+                return Err(Error::conflict(format!(
+                    "This pull request has conflicts with {}: {}. Update the pull request (merge or rebase it on {}) and try again.",
+                    short_name(refname),
+                    files.join(", "),
+                    short_name(refname),
+                )));
+            }
+        };
+        match repo.reference_matching(refname, new, true, head, &format!("merge: {message}")) {
+            Ok(_) => {
+                return Ok(MergeOutcome {
+                    commit: new.to_string(),
+                    fast_forward,
+                });
+            }
+            Err(e) if is_concurrent_update(&e) => {
+                if e.code() == ErrorCode::Locked {
+                    super::locks::break_stale_ref_lock(repo.path(), refname)?;
+                }
+                std::thread::sleep(Duration::from_millis((attempt as u64 % 10) + 1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::conflict(
+        "the branch is changing too fast; try again",
+    ))
+}
+
+/// `main` for `refs/heads/main`, `refs/pr/3` as it is (as clients name it).
+fn short_name(refname: &str) -> &str {
+    refname.strip_prefix("refs/heads/").unwrap_or(refname)
 }
 
 /// An expected parent is a commit sha or a prefix of one (5 to 40 hex digits).
@@ -360,7 +489,8 @@ mod tests {
 
     fn add(path: &str) -> CommitRequest {
         CommitRequest {
-            branch: "main".into(),
+            refname: "refs/heads/main".into(),
+            create_from: None,
             message: format!("add {path}"),
             author_name: "t".into(),
             author_email: "t@example.com".into(),
@@ -413,6 +543,84 @@ mod tests {
             apply(&repo, &delete),
             Err(Error::EntryNotFound(_))
         ));
+    }
+
+    fn write(path: &str, content: &[u8], refname: &str) -> CommitRequest {
+        let mut req = add(path);
+        req.refname = refname.into();
+        req.operations = vec![Operation::Put {
+            path: path.into(),
+            source: FileSource::Bytes(content.to_vec()),
+        }];
+        req
+    }
+
+    #[test]
+    fn a_new_ref_starts_from_its_base_and_is_never_overwritten() {
+        let (_dir, repo) = repo();
+        let base = apply(&repo, &add("a.txt")).unwrap().commit;
+        let mut req = write("b.txt", b"b", "refs/pr/1");
+        req.create_from = Some("refs/heads/main".into());
+        let pr = apply(&repo, &req).unwrap();
+        assert_eq!(pr.parent.as_deref(), Some(base.as_str()));
+        assert!(matches!(apply(&repo, &req), Err(Error::Conflict(_))));
+        // Without create_from, a missing ref is a missing revision.
+        let missing = apply(&repo, &write("c.txt", b"c", "refs/pr/2"));
+        assert!(
+            matches!(missing, Err(Error::RevisionNotFound(_))),
+            "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn merges_fast_forward_merge_and_refuse_conflicts() {
+        let (_dir, repo) = repo();
+        apply(&repo, &write("a.txt", b"1\n2\n3\n", "refs/heads/main")).unwrap();
+        let mut req = write("b.txt", b"b", "refs/pr/1");
+        req.create_from = Some("refs/heads/main".into());
+        let pr1 = Oid::from_str(&apply(&repo, &req).unwrap().commit).unwrap();
+        let mut req = write("a.txt", b"one\n2\n3\n", "refs/pr/2");
+        req.create_from = Some("refs/heads/main".into());
+        let pr2 = Oid::from_str(&apply(&repo, &req).unwrap().commit).unwrap();
+        let author = ("t", "t@example.com");
+
+        // main has not moved: pull request 1 fast-forwards it.
+        let head = repo.refname_to_id("refs/heads/main").unwrap();
+        assert_eq!(
+            plan_merge(&repo, head, pr1).unwrap(),
+            MergePlan::FastForward
+        );
+        let merged = merge(&repo, "refs/heads/main", pr1, "merge 1", author).unwrap();
+        assert!(merged.fast_forward);
+        assert_eq!(merged.commit, pr1.to_string());
+        assert_eq!(plan_merge(&repo, pr1, pr1).unwrap(), MergePlan::UpToDate);
+
+        // Now main has moved: pull request 2 gets a merge commit with both parents.
+        let merged = merge(&repo, "refs/heads/main", pr2, "merge 2", author).unwrap();
+        assert!(!merged.fast_forward);
+        let commit = repo
+            .find_commit(Oid::from_str(&merged.commit).unwrap())
+            .unwrap();
+        assert_eq!(commit.parent_ids().collect::<Vec<_>>(), [pr1, pr2]);
+        let tree = commit.tree().unwrap();
+        assert!(tree.get_path(std::path::Path::new("b.txt")).is_ok());
+
+        // Two changes to one line conflict: refused, naming the file, nothing moves.
+        let mut req = write("a.txt", b"uno\n2\n3\n", "refs/pr/3");
+        req.create_from = Some("refs/heads/main".into());
+        let pr3 = Oid::from_str(&apply(&repo, &req).unwrap().commit).unwrap();
+        apply(&repo, &write("a.txt", b"eins\n2\n3\n", "refs/heads/main")).unwrap();
+        let before = repo.refname_to_id("refs/heads/main").unwrap();
+        assert_eq!(
+            plan_merge(&repo, before, pr3).unwrap(),
+            MergePlan::Conflicts(vec!["a.txt".into()])
+        );
+        let refused = merge(&repo, "refs/heads/main", pr3, "merge 3", author).unwrap_err();
+        assert!(
+            matches!(&refused, Error::Conflict(m) if m.contains("a.txt")),
+            "{refused:?}"
+        );
+        assert_eq!(repo.refname_to_id("refs/heads/main").unwrap(), before);
     }
 
     #[test]

@@ -461,7 +461,27 @@ pub fn diff_commit(repo: &Repository, oid: Oid) -> Result<Vec<FileDiff>> {
         Ok(parent) => Some(parent.tree()?),
         Err(_) => None,
     };
-    let diff = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
+    diff_trees(repo, old_tree.as_ref(), &new_tree)
+}
+
+/// What `head` changes against its merge base with `base` (a pull request's
+/// changes, as `git diff base...head` shows them), within the limits of
+/// [`diff_commit`].
+pub fn diff_since_merge_base(repo: &Repository, base: Oid, head: Oid) -> Result<Vec<FileDiff>> {
+    let from = repo.merge_base(base, head).unwrap_or(base);
+    let old_tree = repo.find_commit(from)?.tree()?;
+    let new_tree = repo.find_commit(head)?.tree()?;
+    diff_trees(repo, Some(&old_tree), &new_tree)
+}
+
+/// The changes from `old_tree` (none: an empty tree) to `new_tree`, within
+/// the limits of [`diff_commit`].
+fn diff_trees(
+    repo: &Repository,
+    old_tree: Option<&Tree<'_>>,
+    new_tree: &Tree<'_>,
+) -> Result<Vec<FileDiff>> {
+    let diff = repo.diff_tree_to_tree(old_tree, Some(new_tree), None)?;
     let odb = repo.odb()?;
     // A blob's size from its header, without loading it.
     let size_of = |f: &git2::DiffFile<'_>| -> usize {

@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 
 use super::hooks::GitEnvironment;
 use crate::error::{Error, Result};
-use crate::repos::access::Access;
+use crate::repos::access::{Access, Authorized};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -42,11 +42,15 @@ impl Service {
         }
     }
 
-    /// Fetching reads; pushing writes.
-    pub fn needed_access(self) -> Access {
+    /// Whether the caller may start this service: fetching reads; pushing
+    /// takes a participant, and each pushed ref is then held to what it
+    /// needs by the push rules (write access for branches and tags, the
+    /// pull request's author or a writer for `refs/pr/N`: see
+    /// `crate::commits::push`), since only the pre-receive hook knows the refs.
+    pub fn check(self, repo: &Authorized) -> Result<()> {
         match self {
-            Service::UploadPack => Access::Read,
-            Service::ReceivePack => Access::Write,
+            Service::UploadPack => repo.check(Access::Read),
+            Service::ReceivePack => repo.check_may_push(),
         }
     }
 }

@@ -226,6 +226,19 @@ impl<L: Level> Authorized<L> {
         }))
     }
 
+    /// A copy of this proof at level `M`, if the caller has it (refusals as
+    /// [`Self::check`]).
+    pub fn to_level<M: Level>(&self) -> Result<Authorized<M>> {
+        self.check(M::ACCESS)?;
+        Ok(Authorized {
+            repo: self.repo.clone(),
+            actor: self.actor.clone(),
+            granted: self.granted,
+            pinned_commit: self.pinned_commit.clone(),
+            level: PhantomData,
+        })
+    }
+
     /// This proof at level `M`, if the caller has it (refusals as [`Self::check`]).
     pub fn require<M: Level>(self) -> Result<Authorized<M>> {
         self.check(M::ACCESS)?;
@@ -257,6 +270,45 @@ impl<L: Level> Authorized<L> {
             Some(_) => Err(Error::InvalidCredentials),
             None => Ok(()),
         }
+    }
+
+    /// May take part in the repo's discussions (open a discussion or a pull
+    /// request, comment, push to their own pull request): a signed-in user
+    /// with a credential that may write, who can read the repo. Anyone who
+    /// can read a repo may propose a change to it, as on Hugging Face.
+    pub fn participant(&self) -> Result<&Principal> {
+        self.check(Access::Read)?;
+        self.actor.require_writer()
+    }
+
+    /// May change what `author` opened or pushed (a discussion's title and
+    /// status, a pull request's commits): its author, or a writer of the repo.
+    pub fn check_author_or_writer(&self, author: Option<i64>) -> Result<()> {
+        let principal = self.participant()?;
+        if author == Some(principal.user.id) || self.granted >= Access::Write {
+            return Ok(());
+        }
+        Err(Error::forbidden(
+            "only its author or someone with write access to this repo can do this",
+        ))
+    }
+
+    /// May change what `author` wrote (a comment): its author only.
+    pub fn check_author(&self, author: Option<i64>) -> Result<()> {
+        let principal = self.participant()?;
+        if author == Some(principal.user.id) {
+            return Ok(());
+        }
+        Err(Error::forbidden("only its author can edit this comment"))
+    }
+
+    /// May start a `git push`: what each pushed ref needs (write access for
+    /// branches and tags, authorship for a pull request's ref) is decided
+    /// per ref by the push rules, once git names the refs
+    /// (`crate::commits::push`); here, only that the pusher is a
+    /// participant.
+    pub fn check_may_push(&self) -> Result<()> {
+        self.participant().map(|_| ())
     }
 
     fn not_found(&self) -> Error {

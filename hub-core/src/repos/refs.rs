@@ -18,10 +18,13 @@ use crate::text::truncate;
 pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
     // One at a time per repo, on every node, and git is read under the
     // lock: when two writers' steps overlap, the one that records last has
-    // read git last, so an older head never overwrites a newer one.
+    // read git last, so an older head never overwrites a newer one. `NO KEY`:
+    // a transaction that holds a row naming the repo (an opening pull
+    // request's, which commits after this step) only key-shares it, and
+    // must not make this wait for it.
     let mut tx = hub.db.begin().await?;
     let recorded: Option<Option<String>> =
-        sqlx::query_scalar("SELECT head_sha FROM repos WHERE id = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT head_sha FROM repos WHERE id = $1 FOR NO KEY UPDATE")
             .bind(repo.id)
             .fetch_optional(&mut *tx)
             .await?;

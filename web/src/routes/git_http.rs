@@ -113,7 +113,7 @@ async fn info_refs(
             Error::forbidden("only the smart HTTP protocol is served; please update git")
         })
         .and_then(Service::parse)?;
-    repo.check(service.needed_access())?;
+    service.check(&repo)?;
     let body = service::advertise_refs(
         &state.git_env,
         &state.repo_dir(repo.id),
@@ -145,7 +145,7 @@ async fn rpc(
     service: Service,
     body: Body,
 ) -> Result<Response, GitError> {
-    repo.check(service.needed_access())?;
+    service.check(&repo)?;
     let expected = format!("application/x-{}-request", service.name());
     if headers
         .get(header::CONTENT_TYPE)

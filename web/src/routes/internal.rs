@@ -74,7 +74,7 @@ async fn run_hook(state: &AppState, hook: &str, call: HookCall) -> Result<(), Er
             )
             .await
         }
-        "post-receive" => push::post_receive(state, &repo).await,
+        "post-receive" => push::post_receive(state, &repo, pusher_id, &call.updates).await,
         other => Err(Error::not_found(format!("no hook named {other}"))),
     }
 }

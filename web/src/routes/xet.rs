@@ -5,7 +5,7 @@
 //! so the client falls back to the calls below.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use futures::TryStreamExt;
 use hub_core::Error;
 use hub_core::xet::cas::{self, CasWriter};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::hf::repo_type;
@@ -45,28 +44,17 @@ pub fn router() -> Router<AppState> {
         .route("/v1/telemetry", post(telemetry))
 }
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    create_pr: Option<String>,
-}
-
-/// Handles `GET /api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}`.
+/// Handles `GET /api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}[?create_pr=1]`
+/// (the token is the same for a pull request: its files are linked to the
+/// repo, which takes write access).
 async fn write_token(
     State(state): State<AppState>,
     Auth(actor): Auth,
     origin: Origin,
     Path((segment, ns, name, _revision)): Path<(String, String, String, String)>,
-    Query(query): Query<TokenQuery>,
 ) -> ApiResult<Response> {
     let kind = repo_type(&segment)?;
     let issued = cas::issue_write_token(&state, &actor, kind, &ns, &name).await?;
-    if query
-        .create_pr
-        .as_deref()
-        .is_some_and(|v| v == "1" || v == "true")
-    {
-        return Err(Error::invalid("pull requests are not supported by this hub yet").into());
-    }
     let cas_url = format!("{}/cas", origin.base_url);
     let mut headers = HeaderMap::new();
     for (name, value) in [

@@ -8,8 +8,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
 use hub_core::Error;
+use hub_core::commits::Target;
 use hub_core::commits::ndjson::{self, Committed, MAX_LINE_BYTES};
-use hub_core::repos::access::level::Write;
 use hub_core::repos::content;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,26 +44,20 @@ struct CommitQuery {
     create_pr: Option<String>,
 }
 
-/// Handles `POST /api/{repo_type}/{namespace}/{name}/commit/{revision}`.
+/// Handles `POST /api/{repo_type}/{namespace}/{name}/commit/{revision}[?create_pr=1]`.
 async fn create_commit(
     State(state): State<AppState>,
-    ApiRepo(repo): ApiRepo<Write>,
+    ApiRepo(repo): ApiRepo,
     origin: Origin,
     Path((_, _, _, revision)): Path<(String, String, String, String)>,
     Query(query): Query<CommitQuery>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    if query
+    let create_pr = query
         .create_pr
         .as_deref()
-        .is_some_and(|v| v == "1" || v == "true")
-    {
-        return Err(Error::invalid("pull requests are not supported by this hub yet").into());
-    }
-    let branch = revision
-        .strip_prefix("refs/heads/")
-        .unwrap_or(&revision)
-        .to_owned();
+        .is_some_and(|v| v == "1" || v == "true");
+    let target = Target::of_revision(&revision, create_pr)?;
     let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     let lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE_BYTES))
         .enumerate()
@@ -77,14 +71,19 @@ async fn create_commit(
                 }
             })
         });
-    let Committed { outcome, summary } = ndjson::commit(&state, &repo, branch, lines).await?;
+    let Committed {
+        outcome,
+        summary,
+        pull_request,
+    } = ndjson::commit(&state, &repo, target, lines).await?;
+    let url = repo_url(&origin.base_url, &repo);
     Ok(Json(json!({
         "success": true,
         "commitOid": outcome.commit,
-        "commitUrl": format!("{}/commit/{}", repo_url(&origin.base_url, &repo), outcome.commit),
+        "commitUrl": format!("{url}/commit/{}", outcome.commit),
         "commitMessage": summary,
         "hookOutput": "",
-        "pullRequestUrl": null,
+        "pullRequestUrl": pull_request.map(|num| format!("{url}/discussions/{num}")),
     })))
 }
 

@@ -1,6 +1,7 @@
 //! The Hugging Face-shaped API (`/api/...`), as `huggingface_hub` calls it.
 
 pub mod commit;
+pub mod discussions;
 pub mod listing;
 pub mod misc;
 pub mod orgs;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(repos::router())
         .merge(commit::router())
+        .merge(discussions::router())
         .merge(resolve::router())
         .merge(whoami::router())
         .merge(orgs::router())

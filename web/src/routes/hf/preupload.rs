@@ -7,7 +7,6 @@ use axum::{Json, Router};
 use base64::Engine;
 use hub_core::Error;
 use hub_core::commits::preupload::{self, PlannedFile};
-use hub_core::repos::access::level::Write;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -43,14 +42,12 @@ struct FileSample {
 /// Handles `POST /api/{repo_type}/{namespace}/{name}/preupload/{revision}`.
 async fn preupload(
     State(state): State<AppState>,
-    ApiRepo(repo): ApiRepo<Write>,
+    ApiRepo(repo): ApiRepo,
     Path((_, _, _, revision)): Path<(String, String, String, String)>,
     params: Params,
     Json(body): Json<PreuploadRequest>,
 ) -> ApiResult<Json<Value>> {
-    if params.flag("create_pr")?.unwrap_or(false) {
-        return Err(Error::invalid("pull requests are not supported by this hub yet").into());
-    }
+    let create_pr = params.flag("create_pr")?.unwrap_or(false);
     let files = body
         .files
         .into_iter()
@@ -65,7 +62,8 @@ async fn preupload(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let (commit, plans) = preupload::plan(&state, &repo, &revision, files, body.git_ignore).await?;
+    let (commit, plans) =
+        preupload::plan(&state, &repo, &revision, create_pr, files, body.git_ignore).await?;
     let files: Vec<Value> = plans
         .into_iter()
         .map(|p| {

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hub_core::Error;
+use hub_core::community::{self, pulls};
 use hub_core::repos::access::level::Write;
 use hub_core::repos::branches;
 use hub_core::repos::content::{self, RefKind};
@@ -61,9 +62,15 @@ async fn list_refs(
         "tags": of_kind(RefKind::Tag),
         "converts": [],
     });
-    // This hub has no pull requests, so there are never refs/pr/N.
     if params.flag("include_prs")?.unwrap_or(false) {
-        body["pullRequests"] = json!([]);
+        let pulls = pulls::refs(&state, &repo).await?;
+        body["pullRequests"] = pulls
+            .iter()
+            .map(|(num, target)| {
+                let name = community::pull_request_ref(*num);
+                json!({ "name": name, "ref": name, "targetCommit": target })
+            })
+            .collect();
     }
     Ok(Json(body))
 }

@@ -1,6 +1,6 @@
-//! Hugging Face features this hub does not have: discussions and pull
-//! requests, gated-access requests, running Spaces (hardware, secrets,
-//! variables, ...) and LFS file management. Each answers
+//! Hugging Face features this hub does not have: gated-access requests,
+//! running Spaces (hardware, secrets, variables, ...) and LFS file
+//! management. Each answers
 //! a clear error, never a silent success: 404 to reads (so the HF client's
 //! optional probes, such as transformers' safetensors conversion, stop
 //! quietly), 400 to writes. The repo is looked up first, so a missing or
@@ -16,14 +16,11 @@ use crate::app::AppState;
 use crate::errors::ApiResult;
 use crate::repo_path::ApiRepo;
 
-const DISCUSSIONS: &str = "discussions and pull requests are not supported by this hub";
 const SPACES: &str = "Spaces do not run on this hub: hardware, secrets, variables, volumes, \
     sleep times, logs and restarts are not supported";
 
 /// Route suffixes (after `/api/{repo_type}/{namespace}/{name}/`) and the answer's message.
 const FEATURES: &[(&str, &str)] = &[
-    ("discussions", DISCUSSIONS),
-    ("discussions/{*rest}", DISCUSSIONS),
     (
         "user-access-request/{*rest}",
         "gated repos and access requests are not supported by this hub",
