@@ -5,6 +5,7 @@
 use axum::http::HeaderMap;
 
 mod browse;
+mod community;
 mod tensors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +208,7 @@ fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, 
     MESSAGES
         .iter()
         .chain(browse::MESSAGES)
+        .chain(community::MESSAGES)
         .chain(tensors::MESSAGES)
 }
 

@@ -120,28 +120,59 @@ struct CommitPage {
     files: Vec<DiffView>,
 }
 
-/// One file of a commit's diff, ready to show.
-struct DiffView {
-    diff: FileDiff,
-    path: String,
-    href: Option<String>,
+/// One file of a diff, ready to show (`templates/diff_files.html`).
+pub struct DiffView {
+    pub diff: FileDiff,
+    pub path: String,
+    pub href: Option<String>,
     /// The patch's lines with their class (`add`, `del`, `hunk`, `ctx`).
-    lines: Vec<(&'static str, String)>,
-    cut: bool,
+    pub lines: Vec<(&'static str, String)>,
+    pub cut: bool,
 }
 
-impl CommitPage {
-    fn file_count(&self) -> i64 {
-        self.files.len() as i64
-    }
-
-    fn status_key(&self, status: &str) -> &'static str {
-        match status {
+impl DiffView {
+    pub fn status_key(&self) -> &'static str {
+        match self.diff.status.as_str() {
             "added" => "commit.added",
             "deleted" => "commit.deleted",
             "renamed" => "commit.renamed",
             _ => "commit.modified",
         }
+    }
+}
+
+/// The files of a diff whose new side is commit `rev` of the repo at `base`
+/// (their links go to the files at `rev`).
+pub fn diff_views(base: &str, rev: &str, diffs: Vec<FileDiff>) -> Vec<DiffView> {
+    diffs
+        .into_iter()
+        .map(|diff| {
+            let path = diff
+                .new_path
+                .clone()
+                .or_else(|| diff.old_path.clone())
+                .unwrap_or_default();
+            let href = diff
+                .new_path
+                .as_ref()
+                .map(|p| format!("{base}/blob/{rev}/{}", encode_path(p)));
+            // hub-core bounds the diff; this only classifies its lines.
+            let lines = diff.patch.as_deref().map(patch_lines).unwrap_or_default();
+            let cut = diff.truncated;
+            DiffView {
+                diff,
+                path,
+                href,
+                lines,
+                cut,
+            }
+        })
+        .collect()
+}
+
+impl CommitPage {
+    fn file_count(&self) -> i64 {
+        self.files.len() as i64
     }
 }
 
@@ -161,30 +192,7 @@ async fn commit(
                 Err(redirect) => return Ok(redirect),
             };
         let (commit, diffs) = content::commit_with_diff(&state, &head.repo, &sha).await?;
-        let files = diffs
-            .into_iter()
-            .map(|diff| {
-                let path = diff
-                    .new_path
-                    .clone()
-                    .or_else(|| diff.old_path.clone())
-                    .unwrap_or_default();
-                let href = diff
-                    .new_path
-                    .as_ref()
-                    .map(|p| format!("{}/blob/{}/{}", head.base, commit.id, encode_path(p)));
-                // hub-core bounds the diff; this only classifies its lines.
-                let lines = diff.patch.as_deref().map(patch_lines).unwrap_or_default();
-                let cut = diff.truncated;
-                DiffView {
-                    diff,
-                    path,
-                    href,
-                    lines,
-                    cut,
-                }
-            })
-            .collect();
+        let files = diff_views(&head.base, &commit.id, diffs);
         Ok(render(&CommitPage {
             frame: Frame::new(&session, &path),
             head,

@@ -4,6 +4,7 @@ mod account;
 mod home;
 mod repo;
 // Browsing pages.
+mod community;
 mod files;
 mod history;
 mod listing;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(files::router())
         .merge(history::router())
         .merge(viewer::router())
+        .merge(community::router())
         // ui-manage pages
         .merge(upload::router())
         .merge(edit::router())

@@ -15,6 +15,7 @@ pub enum Tab {
     Card,
     Files,
     Viewer,
+    Community,
 }
 
 /// The repo a page shows, and what its header needs.
@@ -29,6 +30,8 @@ pub struct RepoHead {
     pub can_write: bool,
     /// The like button (`templates/like_button.html`).
     pub like: super::likes::LikeButton,
+    /// Open discussions and pull requests (the Community tab's count).
+    pub open_discussions: i64,
 }
 
 impl RepoHead {
@@ -61,6 +64,7 @@ impl RepoHead {
             Tab::Card => "card",
             Tab::Files => "files",
             Tab::Viewer => "viewer",
+            Tab::Community => "community",
         };
         current == tab
     }
@@ -105,7 +109,9 @@ pub async fn open(
         ));
     }
     let like = super::likes::LikeButton::of(state, &session.actor, &repo).await?;
+    let open_discussions = hub_core::community::discussions::open_count(state, &repo).await?;
     Ok(Ok(RepoHead {
+        open_discussions,
         is_admin: repo.may(Access::Admin),
         can_write: repo.may(Access::Write),
         repo,

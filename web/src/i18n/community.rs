@@ -1,0 +1,68 @@
+//! UI strings of the Community tab: discussions and pull requests.
+//! (key, zh-CN, en)
+
+pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
+    ("tab.community", "社区", "Community"),
+    ("community.filters", "筛选", "Filters"),
+    ("community.all", "全部", "All"),
+    ("community.discussions", "讨论", "Discussions"),
+    ("community.pull_requests", "拉取请求", "Pull requests"),
+    ("community.any_status", "任意状态", "Any status"),
+    ("community.status.open", "进行中", "Open"),
+    ("community.status.closed", "已关闭", "Closed"),
+    ("community.status.merged", "已合并", "Merged"),
+    ("community.status.draft", "草稿", "Draft"),
+    ("community.count", "条", "in all"),
+    (
+        "community.none",
+        "这里还没有讨论。",
+        "No discussions here yet.",
+    ),
+    ("community.new", "发起讨论", "New discussion"),
+    ("community.pr", "拉取请求", "Pull request"),
+    ("community.discussion", "讨论", "Discussion"),
+    ("community.title", "标题", "Title"),
+    ("community.description", "内容", "Description"),
+    (
+        "community.markdown_hint",
+        "支持 Markdown",
+        "Markdown is supported",
+    ),
+    ("community.open", "发布", "Publish"),
+    (
+        "community.pr_hint",
+        "要提出修改，请在上传或编辑文件时选择“发起拉取请求”，或用 huggingface_hub 的 create_pr=True。",
+        "To propose changes, choose “open a pull request” when uploading or editing files, or use huggingface_hub with create_pr=True.",
+    ),
+    ("community.into", "合并到", "into"),
+    ("community.edited", "已编辑", "edited"),
+    (
+        "community.hidden",
+        "这条评论已被隐藏。",
+        "This comment has been hidden.",
+    ),
+    (
+        "community.changed_status",
+        "将状态改为",
+        "changed the status to",
+    ),
+    ("community.renamed", "修改了标题：", "changed the title:"),
+    ("community.pushed", "推送了提交", "pushed"),
+    ("community.commits", "提交", "Commits"),
+    (
+        "community.conflicts",
+        "这个拉取请求与目标分支冲突，暂不能合并。冲突的文件：",
+        "This pull request conflicts with its target branch and cannot be merged. Conflicting files:",
+    ),
+    ("community.comment", "评论", "Comment"),
+    ("community.post", "发表评论", "Comment"),
+    ("community.merge", "合并", "Merge"),
+    ("community.close", "关闭", "Close"),
+    ("community.reopen", "重新打开", "Reopen"),
+    (
+        "community.login_to_comment",
+        "登录后参与讨论",
+        "Log in to take part",
+    ),
+    ("community.open_count", "个进行中的讨论", "open discussions"),
+];
