@@ -601,9 +601,20 @@ async fn history_pages_and_commit_diffs() {
         "zh-CN",
     )
     .await;
-    assert!(html.contains("added LFS"), "{html}");
-    assert!(html.contains("binary file"));
+    // Worded in the page's language, sizes included (issue 13).
+    assert!(html.contains("新增 LFS 文件"), "{html}");
+    assert!(html.contains("二进制文件"));
+    assert!(!html.contains("added LFS") && !html.contains("binary file"));
     assert!(html.contains("新增"));
+    let en = page(
+        &anon,
+        &hub,
+        &format!("/alice/m/commit/{}", &first[..8]),
+        "en",
+    )
+    .await;
+    assert!(en.contains("added LFS"), "{en}");
+    assert!(en.contains("binary file"));
     assert_eq!(
         get(&anon, &hub, "/alice/m/commit/0123456789abcdef", "en")
             .await

@@ -90,17 +90,17 @@ pub struct Availability {
 /// Whether (and as what) `ns/name` can be served to `actor`; `RepoNotFound`
 /// for a repo they may not read.
 pub async fn availability(hub: &Hub, actor: &Actor, ns: &str, name: &str) -> Result<Availability> {
+    let unavailable = |reason: String| Availability {
+        repo_id: format!("{ns}/{name}"),
+        task: None,
+        architecture: None,
+        available: false,
+        reason: Some(reason),
+    };
     let model = match model::resolve(hub, actor, ns, name, None).await {
         Ok(m) => m,
-        Err(crate::Error::InvalidInput(reason)) | Err(crate::Error::RevisionNotFound(reason)) => {
-            return Ok(Availability {
-                repo_id: format!("{ns}/{name}"),
-                task: None,
-                architecture: None,
-                available: false,
-                reason: Some(reason),
-            });
-        }
+        Err(crate::Error::InvalidInput(reason)) => return Ok(unavailable(reason.to_string())),
+        Err(crate::Error::RevisionNotFound(reason)) => return Ok(unavailable(reason)),
         Err(e) => return Err(e),
     };
     let fleet = Fleet::load(hub).await?;

@@ -6,7 +6,7 @@
 
 use super::staging::Staging;
 use super::{NewCommit, commit};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::git::commit::Operation;
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
@@ -73,14 +73,20 @@ pub async fn editable_text(
 ) -> Result<String> {
     let (tip, entry) = file_on_branch(hub, repo, branch, path).await?;
     if entry.lfs.is_some() || entry.size > MAX_EDIT_BYTES {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "edit.not_editable",
             "this file is stored in LFS or too large to edit in the browser",
-        ));
+        )));
     }
     let bytes = content::read_small_file(hub, repo, &tip, &entry.path)
         .await?
         .ok_or_else(|| Error::EntryNotFound(path.to_owned()))?;
-    String::from_utf8(bytes).map_err(|_| Error::invalid("this file is not UTF-8 text"))
+    String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(Message::coded(
+            "edit.not_text",
+            "this file is not UTF-8 text",
+        ))
+    })
 }
 
 /// Saves an edit as one commit on its branch; returns the path written.
@@ -88,13 +94,16 @@ pub async fn editable_text(
 pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) -> Result<String> {
     let size = edit.content.len() as u64;
     if size > MAX_EDIT_BYTES {
-        return Err(Error::PayloadTooLarge(
-            "the file is too large for the browser editor; upload it instead".into(),
-        ));
+        return Err(Error::too_large(Message::coded(
+            "edit.too_large",
+            "the file is too large for the browser editor; upload it instead",
+        )));
     }
     let tip = content::branch_tip(hub, repo, &edit.branch).await?;
     if edit.existing.is_none() && content::file_at(hub, repo, &tip, &edit.path).await.is_ok() {
-        return Err(Error::conflict(format!("{} already exists", edit.path)));
+        return Err(Error::conflict(
+            Message::coded("edit.exists", "{path} already exists").with("path", &edit.path),
+        ));
     }
     let staging = Staging::new(hub, repo, &tip).await?;
     let op = staging

@@ -16,6 +16,7 @@ use super::paging;
 use super::{Frame, page, render};
 use crate::app::AppState;
 use crate::auth::Session;
+use crate::i18n::Lang;
 
 /// Repos on one page.
 const PAGE_SIZE: usize = 30;
@@ -119,6 +120,15 @@ impl FacetBox {
             Facet::Library => "facet.library",
             Facet::Language => "facet.language",
             Facet::License => "facet.license",
+        }
+    }
+
+    /// A value as the visitor reads it: tasks and languages by name.
+    fn label<'a>(&self, lang: &Lang, value: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.facet {
+            Facet::Task => lang.task(value),
+            Facet::Language => lang.language(value),
+            Facet::Library | Facet::License => value.into(),
         }
     }
 }

@@ -31,7 +31,7 @@ use hub_core::Error;
 
 use crate::app::AppState;
 use crate::auth::Session;
-use crate::errors::{ApiError, public_message, status_and_code};
+use crate::errors::{ApiError, status_and_code};
 use crate::i18n::{LANG_COOKIE, Lang};
 
 pub fn router() -> Router<AppState> {
@@ -120,11 +120,11 @@ pub fn page(session: &Session, path: &str, result: Result<Response, Error>) -> R
                 };
             let offer_log_in =
                 matches!(e, Error::RepoNotFound { .. }) && session.username().is_none();
-            let message = match e {
-                Error::RepoNotFound { .. } | Error::NotFound(_) => {
+            let message = match &e {
+                Error::NotFound(m) if m.code().is_none() => {
                     session.lang.t("error.not_found").to_owned()
                 }
-                other => public_message(&other),
+                other => session.lang.error(other),
             };
             let body = ErrorPage {
                 frame: Frame::new(session, path),

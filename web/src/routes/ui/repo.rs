@@ -100,7 +100,7 @@ async fn create_repo(
         ))
         .into_response(),
         Err(e @ (Error::InvalidInput(_) | Error::Conflict(_))) => {
-            new_repo_page(&state, &session, Some(e.to_string())).await
+            new_repo_page(&state, &session, Some(session.lang.error(&e))).await
         }
         Err(e) => page(&session, "/new", Err(e)),
     }
@@ -121,6 +121,8 @@ struct RepoPage {
     snippets: Vec<Snippet>,
     /// Models: the parameter count from the weights' header (or index).
     parameters: Option<i64>,
+    /// What is wrong with the card's metadata, in the visitor's language.
+    card_error: Option<String>,
 }
 
 /// Entries of the top folder listed in the side panel.
@@ -211,20 +213,21 @@ async fn repo_page(
             raw: format!("{}/raw/{rev}", head.base),
         };
         // Rendering (highlighting, sanitizing) is CPU work: off the executor.
-        let (card_html, pipeline_tag) = match readme {
+        let (card_html, pipeline_tag, card_error) = match readme {
             Some(bytes) => {
-                let (html, pipeline_tag) = tokio::task::spawn_blocking(move || {
+                let (html, pipeline_tag, error) = tokio::task::spawn_blocking(move || {
                     let text = String::from_utf8_lossy(&bytes);
                     let card = hub_core::cards::parse_card(&text);
                     let html = markdown::render_in_repo(card.body, &links);
-                    (html, card.metadata.pipeline_tag)
+                    (html, card.metadata.pipeline_tag, card.error)
                 })
                 .await
                 .map_err(Error::from)?;
-                (Some(html), pipeline_tag)
+                (Some(html), pipeline_tag, error)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
+        let card_error = card_error.map(|m| session.lang.message(&m));
         let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref());
         let parameters = if kind == RepoType::Model {
             hub_core::tensors::model_parameters(&state, repo, &sha, &listing.entries)
@@ -242,6 +245,7 @@ async fn repo_page(
             top,
             snippets,
             parameters,
+            card_error,
             head,
         }))
     }
