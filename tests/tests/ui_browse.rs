@@ -1770,3 +1770,57 @@ async fn safetensors_viewer_says_why_it_cannot_read_a_hostile_header() {
     let html = page(&anon, &hub, "/alice/bad", "en").await;
     assert!(!html.contains("<dt>Parameters</dt>"), "{html}");
 }
+
+/// The card's metadata on the repo page links somewhere useful: tags,
+/// license and languages to the listing filtered by them (which lists the
+/// repo), `base_model:` and `datasets:` to those repos on this hub.
+#[tokio::test]
+async fn card_metadata_links_to_filtered_listings_and_repos() {
+    let (hub, api) = discovery_fixture().await;
+    commit(
+        &api,
+        "models",
+        "alice/vision",
+        "card",
+        &[file_op(
+            "README.md",
+            b"---\nlicense: mit\nlanguage: [fr]\ntags: [cats]\ndatasets: [alice/corpus, imagenet]\n\
+              base_model: alice/chat-zh\npipeline_tag: image-classification\n---\n# Vision\n",
+        )],
+    )
+    .await;
+    let anon = browser();
+    let html = page(&anon, &hub, "/alice/vision", "en").await;
+    for href in [
+        "href=\"/models?other=cats\"",
+        "href=\"/models?license=mit\"",
+        "href=\"/models?language=fr\"",
+        "href=\"/alice/chat-zh\"",
+        "href=\"/datasets/alice/corpus\"",
+        "href=\"/models?other=dataset%3Aimagenet\"",
+    ] {
+        assert!(html.contains(href), "{href}: {html}");
+    }
+    // The language shows by name, the code stays in the link.
+    assert!(html.contains(">French</"), "{html}");
+    // Each filtered listing holds the repo, and not the others.
+    for query in [
+        "other=cats",
+        "license=mit",
+        "language=fr",
+        "other=dataset%3Aimagenet",
+        "other=base_model%3Aalice%2Fchat-zh",
+    ] {
+        let list = page(&anon, &hub, &format!("/models?{query}"), "en").await;
+        assert!(list.contains("href=\"/alice/vision\""), "{query}: {list}");
+        assert!(!list.contains("href=\"/alice/chat-zh\""), "{query}: {list}");
+    }
+    // The linked repos exist.
+    assert_eq!(
+        get(&anon, &hub, "/datasets/alice/corpus", "en").await.0,
+        200
+    );
+    // A tag filter can be cleared and is kept by the search form.
+    let list = page(&anon, &hub, "/models?other=cats", "en").await;
+    assert!(list.contains("name=\"other\" value=\"cats\""), "{list}");
+}

@@ -1164,3 +1164,93 @@ async fn a_chinese_visitor_meets_server_messages_in_chinese() {
     let (_, html) = visitor.get("/models").await;
     assert!(html.contains("第 1 页"), "{html}");
 }
+
+/// The editor checks a card's front matter as the API's `validate-yaml`
+/// does before it commits README.md: broken YAML or a field of the wrong
+/// shape is shown in place, the text kept, and nothing is committed.
+#[tokio::test]
+async fn the_editor_refuses_a_card_with_broken_metadata() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let card = "---\nlicense: mit\n---\n# M\n";
+    let r = alice
+        .post(
+            "/alice/m/new/main",
+            &[("path", "README.md"), ("content", card)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let commits = |b: Browser| async move {
+        let r = b
+            .client
+            .get(b.url("/api/models/alice/m/commits/main"))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Vec<Value>>().await.unwrap().len()
+    };
+    let before = commits(alice.clone()).await;
+    for (content, expected) in [
+        (
+            "---\nlicense: mit\ntags: [a\n---\n# M\n",
+            "The metadata is not valid YAML (line",
+        ),
+        (
+            "---\nlicense: {name: mit}\n---\n# M\n",
+            "“license” must be a string.",
+        ),
+        (
+            "---\nmodel-index: foo\n---\n# M\n",
+            "“model-index” must be a list.",
+        ),
+    ] {
+        let r = alice
+            .post(
+                "/alice/m/edit/main/README.md",
+                &[("path", "README.md"), ("content", content)],
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{content}");
+        let html = r.text().await.unwrap();
+        let alert = alert_of(&html);
+        assert!(
+            alert
+                .replace("&#8220;", "“")
+                .replace("&#8221;", "”")
+                .contains(expected),
+            "{alert}"
+        );
+        assert!(
+            html.contains("model-index") || html.contains("license"),
+            "text kept"
+        );
+    }
+    assert_eq!(commits(alice.clone()).await, before, "nothing committed");
+    assert_eq!(raw(&alice, "alice/m", "README.md").await, card.as_bytes());
+    // In Chinese, the YAML error names its place.
+    alice.get("/lang/zh?next=/").await;
+    let r = alice
+        .post(
+            "/alice/m/edit/main/README.md",
+            &[
+                ("path", "README.md"),
+                ("content", "---\nlicense: mit\ntags: [a\n---\n"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let alert = alert_of(&r.text().await.unwrap());
+    assert!(alert.contains("元数据的 YAML 格式有误（第"), "{alert}");
+    // Other files are not cards: any text goes.
+    let r = alice
+        .post(
+            "/alice/m/new/main",
+            &[
+                ("path", "docs/README.md"),
+                ("content", "---\ntags: [a\n---\n"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+}

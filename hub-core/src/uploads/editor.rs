@@ -99,6 +99,7 @@ pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) ->
             "the file is too large for the browser editor; upload it instead",
         )));
     }
+    check_card(repo, edit)?;
     let tip = content::branch_tip(hub, repo, &edit.branch).await?;
     if edit.existing.is_none() && content::file_at(hub, repo, &tip, &edit.path).await.is_ok() {
         return Err(Error::conflict(
@@ -123,6 +124,22 @@ pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) ->
     )
     .await?;
     Ok(written)
+}
+
+/// A repo's card (the top README.md) is checked as the API's
+/// `validate-yaml` checks it, before it is committed: a card whose front
+/// matter does not parse, or has fields of the wrong shape, would silently
+/// lose its license, task and languages. The first error is the answer,
+/// and nothing is committed.
+fn check_card(repo: &Authorized<impl Writes>, edit: &FileEdit) -> Result<()> {
+    if edit.path.trim_matches('/') != "README.md" {
+        return Ok(());
+    }
+    let check = crate::cards::check_card(&edit.content, repo.kind());
+    match check.errors.into_iter().next() {
+        Some(error) => Err(Error::invalid(error)),
+        None => Ok(()),
+    }
 }
 
 /// The path of a file on `branch` that may be deleted (for the

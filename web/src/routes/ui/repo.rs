@@ -125,6 +125,33 @@ struct RepoPage {
     card_error: Option<String>,
 }
 
+impl RepoPage {
+    /// The listing of this repo's kind filtered by `key=value`.
+    fn listing_href(&self, key: &str, value: &str) -> String {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair(key, value)
+            .finish();
+        format!("/{}?{query}", self.head.repo.kind().plural())
+    }
+
+    /// A `base_model:` or `datasets:` entry: the repo on this hub when it
+    /// names one (`owner/name`), else the models that name it (the card's
+    /// tag, as Hugging Face writes it: `base_model:x`, `dataset:x`).
+    fn repo_href(&self, kind: RepoType, id: &str) -> String {
+        if id.split('/').count() == 2 && !id.starts_with('/') && !id.ends_with('/') {
+            return format!("/{}{}", kind.url_prefix(), repo_head::encode_path(id));
+        }
+        let tag = match kind {
+            RepoType::Dataset => format!("dataset:{id}"),
+            _ => format!("base_model:{id}"),
+        };
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("other", &tag)
+            .finish();
+        format!("/models?{query}")
+    }
+}
+
 /// Entries of the top folder listed in the side panel.
 const TOP_ENTRIES: usize = 20;
 
