@@ -582,3 +582,61 @@ async fn hostile_readmes_render_harmlessly() {
         }
     }
 }
+
+/// Copy buttons on the repo page's snippets and on the card's code blocks
+/// (made by `/static/copy.js`: the HTML itself has plain blocks), and LaTeX
+/// in the card left as written, not turned into emphasis.
+#[tokio::test]
+async fn snippets_and_code_blocks_have_copy_buttons() {
+    if !browser_available() {
+        return;
+    }
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let card = "# M\n\nThe loss is $a*b*c$.\n\n```python\nprint(\"copy me\")\n```\n";
+    let c = api
+        .commit_to(
+            "models",
+            "alice/m",
+            "card",
+            &[tests::file_op("README.md", card.as_bytes())],
+            None,
+        )
+        .await;
+    assert_eq!(c.status, 200, "{:?}", c.body);
+    let html = reqwest::get(format!("{}/alice/m", hub.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("copy-block"),
+        "buttons are made by the script"
+    );
+    assert!(html.contains("src=\"/static/copy.js\""));
+
+    let b = Browser::start("en-US").await;
+    b.goto(&format!("{}/alice/m", hub.url)).await;
+    b.wait_for_script(
+        "const blocks = document.querySelectorAll('[data-copy-label] pre').length; \
+         return blocks >= 2 && document.querySelectorAll('button.copy-block').length === blocks",
+        json!(true),
+        Duration::from_secs(20),
+    )
+    .await;
+    b.click("article.markdown button.copy-block").await;
+    b.wait_for_script(
+        "return window.getSelection().toString().trim()",
+        json!("print(\"copy me\")"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(b.text(".math-inline").await, "$a*b*c$");
+    b.screenshot("copy-buttons").await;
+}

@@ -1054,7 +1054,7 @@ async fn hostile_model_cards_render_harmlessly() {
     let anon = browser();
     let html = page(&anon, &hub, "/alice/xss", "en").await;
     let start = html
-        .find("<article class=\"markdown\">")
+        .find("<article class=\"markdown\"")
         .expect("the card is rendered");
     let end = html[start..].find("</article>").unwrap() + start;
     let card = html[start..end].to_ascii_lowercase();
