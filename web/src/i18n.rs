@@ -309,6 +309,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("nav.logout", "退出", "Log out"),
     ("nav.tokens", "访问令牌", "Access tokens"),
     ("nav.switch", "English", "中文"),
+    ("nav.menu", "菜单", "Menu"),
     (
         "home.recent_models",
         "最近更新的模型",

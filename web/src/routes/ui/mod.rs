@@ -77,6 +77,27 @@ impl Frame {
     pub fn t(&self, key: &str) -> &'static str {
         self.lang.t(key)
     }
+
+    /// A repo name as HTML that may wrap after `/`, `-`, `_` and `.` (a
+    /// `<wbr>` there), not in the middle of a word.
+    pub fn breakable(&self, name: impl AsRef<str>) -> String {
+        let name = name.as_ref();
+        let mut out = String::with_capacity(name.len() + 16);
+        for c in name.chars() {
+            match c {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+            if matches!(c, '/' | '-' | '_' | '.') {
+                out.push_str("<wbr>");
+            }
+        }
+        out
+    }
 }
 
 /// Renders a template to a response.
