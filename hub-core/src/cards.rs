@@ -38,11 +38,13 @@
 //!   strings are dropped.
 
 mod check;
+mod space;
 
 pub use check::{CardCheck, check_card};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_saphyr::options::{AliasLimits, DuplicateKeyPolicy, NonFiniteFloatPolicy};
+pub use space::SpaceConfig;
 
 use crate::error::Message;
 

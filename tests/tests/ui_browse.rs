@@ -1824,3 +1824,52 @@ async fn card_metadata_links_to_filtered_listings_and_repos() {
     let list = page(&anon, &hub, "/models?other=cats", "en").await;
     assert!(list.contains("name=\"other\" value=\"cats\""), "{list}");
 }
+
+/// A Space's page reads its card's front matter (title, emoji, colours,
+/// SDK, short description), says plainly that it is not running, and
+/// shows no download count.
+#[tokio::test]
+async fn a_space_page_shows_its_configuration_and_state() {
+    let hub = TestHub::start().await;
+    let api = hub.api(Some(&hub.user_with_token("alice")));
+    assert_eq!(
+        api.create_repo("space", "alice", "demo", false)
+            .await
+            .status,
+        200
+    );
+    commit(
+        &api,
+        "spaces",
+        "alice/demo",
+        "card",
+        &[file_op(
+            "README.md",
+            "---\ntitle: 聊天演示\nemoji: 💬\ncolorFrom: blue\ncolorTo: \"red; x\"\nsdk: gradio\n\
+             sdk_version: 4.44.0\nshort_description: 一个对话演示\n---\n# Demo\n"
+                .as_bytes(),
+        )],
+    )
+    .await;
+    let anon = browser();
+    let html = page(&anon, &hub, "/spaces/alice/demo", "zh-CN").await;
+    assert!(
+        html.contains("<h2 class=\"space-title\">聊天演示</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("💬") && html.contains("一个对话演示"));
+    assert!(
+        html.contains("space-banner space-from-blue space-to-gray"),
+        "an unknown colour falls back: {html}"
+    );
+    assert!(html.contains("gradio 4.44.0"));
+    assert!(html.contains("没有在运行"), "{html}");
+    assert!(!html.contains("下载量"), "no downloads for a Space");
+    // Models keep their download count.
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let html = page(&anon, &hub, "/alice/m", "zh-CN").await;
+    assert!(html.contains("下载量") && !html.contains("space-banner"));
+}

@@ -54,6 +54,12 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ("tab.viewer", "数据预览", "Dataset viewer"),
     ("tab.settings", "设置", "Settings"),
     ("repo.tags", "标签", "Tags"),
+    ("space.sdk", "运行框架", "SDK"),
+    (
+        "space.not_running",
+        "这个应用空间没有在运行：本站目前只保存应用空间的文件，还不能运行它们。",
+        "This Space is not running: this hub stores Spaces' files but does not run them yet.",
+    ),
     ("repo.base_model", "基础模型", "Base model"),
     ("repo.dataset", "数据集", "Dataset"),
     ("repo.file_count", "个文件", "files"),

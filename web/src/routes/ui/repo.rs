@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use hub_core::cards::SpaceConfig;
 use hub_core::repos::access;
 use hub_core::repos::content::{self, EntryKind, TreeEntry};
 use hub_core::repos::{Repo, RepoType, manage};
@@ -123,6 +124,8 @@ struct RepoPage {
     parameters: Option<i64>,
     /// What is wrong with the card's metadata, in the visitor's language.
     card_error: Option<String>,
+    /// Spaces: what their card says about them (title, emoji, colours, SDK).
+    space: Option<SpaceConfig>,
 }
 
 impl RepoPage {
@@ -263,7 +266,10 @@ async fn repo_page(
         } else {
             None
         };
+        let space =
+            (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
         Ok(render(&RepoPage {
+            space,
             frame: Frame::new(&session, &path),
             card_html,
             size,
