@@ -1873,3 +1873,71 @@ async fn a_space_page_shows_its_configuration_and_state() {
     let html = page(&anon, &hub, "/alice/m", "zh-CN").await;
     assert!(html.contains("下载量") && !html.contains("space-banner"));
 }
+
+/// The model page's widget says why a model cannot run, in the visitor's
+/// language: no config.json, no worker at all (this hub has none here).
+#[tokio::test]
+async fn the_inference_widget_says_why_a_model_cannot_run() {
+    let hub = TestHub::start().await;
+    let api = hub.api(Some(&hub.user_with_token("alice")));
+    for name in ["bare", "llama"] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, false).await.status,
+            200
+        );
+    }
+    commit(
+        &api,
+        "models",
+        "alice/bare",
+        "card",
+        &[file_op("README.md", b"# Bare\n")],
+    )
+    .await;
+    commit(
+        &api,
+        "models",
+        "alice/llama",
+        "config",
+        &[
+            file_op(
+                "config.json",
+                br#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}"#,
+            ),
+            file_op(
+                "README.md",
+                b"---\npipeline_tag: text-generation\n---\n# Llama\n",
+            ),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let reason = |repo: &'static str, lang: &'static str| {
+        let anon = anon.clone();
+        let url = format!("{}/api/inference/{repo}", hub.url);
+        async move {
+            let r = anon
+                .get(url)
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["available"], false, "{body}");
+            body["reason"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        reason("alice/bare", "zh-CN").await,
+        "这个模型没有 config.json，无法运行。"
+    );
+    assert_eq!(
+        reason("alice/bare", "en").await,
+        "This model has no config.json, so it cannot run."
+    );
+    assert_eq!(
+        reason("alice/llama", "zh-CN").await,
+        "本站目前没有连接任何推理节点。"
+    );
+}

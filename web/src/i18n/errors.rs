@@ -299,6 +299,52 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "{path} 已经存在。",
         "{path} already exists.",
     ),
+    // Why the inference widget cannot run a model (hub-core/src/inference/).
+    (
+        "err.inference.no_config",
+        "这个模型没有 config.json，无法运行。",
+        "This model has no config.json, so it cannot run.",
+    ),
+    (
+        "err.inference.bad_config",
+        "这个模型的 config.json 无效，无法运行。",
+        "This model's config.json is not valid, so it cannot run.",
+    ),
+    (
+        "err.inference.no_model_type",
+        "这个模型的 config.json 没有写明 model_type，无法运行。",
+        "This model's config.json has no model_type, so it cannot run.",
+    ),
+    (
+        "err.inference.unknown_task",
+        "无法判断“{architecture}”模型的用途：请在卡片中写明 pipeline_tag。",
+        "What a “{architecture}” model does is unknown: set pipeline_tag in its card.",
+    ),
+    (
+        "err.inference.no_workers",
+        "本站目前没有连接任何推理节点。",
+        "No inference worker is connected to this hub.",
+    ),
+    (
+        "err.inference.architecture",
+        "没有推理节点支持“{architecture}”架构的模型。",
+        "No inference worker runs “{architecture}” models.",
+    ),
+    (
+        "err.inference.task",
+        "没有推理节点支持这个任务（{task}）。",
+        "No inference worker does this task ({task}).",
+    ),
+    (
+        "err.inference.too_large",
+        "这个模型需要的内存超过了所有推理节点。",
+        "This model needs more memory than any inference worker has.",
+    ),
+    (
+        "err.inference.no_worker",
+        "目前没有推理节点能运行这个模型。",
+        "No inference worker can run this model right now.",
+    ),
     // Card metadata (hub-core/src/cards.rs and cards/check.rs).
     (
         "err.card.too_large",
