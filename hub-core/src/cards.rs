@@ -300,6 +300,19 @@ fn list_field(
 
 /// Scalars as text: YAML gives `2023` or `true` where a card author meant a
 /// string, and the stored fields are strings.
+/// A field of stored front matter (`card_data`) as a list of texts: one
+/// scalar or a list of scalars (e.g. a dataset's `task_categories`).
+pub fn texts_in(card_data: Option<&Value>, key: &str) -> Vec<String> {
+    match card_data.and_then(|d| d.get(key)) {
+        Some(Value::Array(items)) => items.iter().filter_map(scalar_text).collect(),
+        Some(value) => scalar_text(value).into_iter().collect(),
+        None => Vec::new(),
+    }
+    .into_iter()
+    .filter(|t| !t.trim().is_empty())
+    .collect()
+}
+
 fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),

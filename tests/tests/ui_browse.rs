@@ -1820,6 +1820,16 @@ async fn card_metadata_links_to_filtered_listings_and_repos() {
         get(&anon, &hub, "/datasets/alice/corpus", "en").await.0,
         200
     );
+    // A dataset shows its task_categories by name, linked to the filter.
+    let html = page(&anon, &hub, "/datasets/alice/corpus", "zh-CN").await;
+    assert!(
+        html.contains(
+            "href=\"/datasets?task=text-classification\" title=\"text-classification\">文本分类</a>"
+        ),
+        "{html}"
+    );
+    let list = page(&anon, &hub, "/datasets?task=text-classification", "en").await;
+    assert!(list.contains("href=\"/datasets/alice/corpus\""), "{list}");
     // A tag filter can be cleared and is kept by the search form.
     let list = page(&anon, &hub, "/models?other=cats", "en").await;
     assert!(list.contains("name=\"other\" value=\"cats\""), "{list}");

@@ -126,6 +126,8 @@ struct RepoPage {
     card_error: Option<String>,
     /// Spaces: what their card says about them (title, emoji, colours, SDK).
     space: Option<SpaceConfig>,
+    /// Datasets: the card's `task_categories`.
+    task_categories: Vec<String>,
 }
 
 impl RepoPage {
@@ -268,8 +270,15 @@ async fn repo_page(
         };
         let space =
             (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
+        let task_categories = match kind {
+            RepoType::Dataset => {
+                hub_core::cards::texts_in(repo.card_data.as_ref(), "task_categories")
+            }
+            _ => Vec::new(),
+        };
         Ok(render(&RepoPage {
             space,
+            task_categories,
             frame: Frame::new(&session, &path),
             card_html,
             size,
