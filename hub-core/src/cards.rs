@@ -41,11 +41,15 @@
 //!   strings are dropped.
 
 mod check;
+mod space;
 
 pub use check::{CardCheck, check_card};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_saphyr::options::{AliasLimits, DuplicateKeyPolicy, NonFiniteFloatPolicy};
+pub use space::SpaceConfig;
+
+use crate::error::Message;
 
 /// Largest front matter (the text between the fences) that is parsed at all.
 /// Real cards are a few KiB; the cap bounds the work done on every commit.
@@ -75,7 +79,7 @@ pub struct ParsedCard<'a> {
     pub metadata: CardMetadata,
     /// One-line, human-readable description of what is wrong with the front
     /// matter, if anything. Field-type problems leave the other fields filled.
-    pub error: Option<String>,
+    pub error: Option<Message>,
     /// The markdown after the front matter (the whole text, minus any BOM, when
     /// there is no front matter).
     pub body: &'a str,
@@ -142,20 +146,40 @@ fn fence_marker(line: &str) -> &str {
 }
 
 /// Parses the front matter into a JSON object, or explains why it cannot.
-fn parse_yaml_mapping(yaml: &str) -> Result<Map<String, Value>, String> {
+fn parse_yaml_mapping(yaml: &str) -> Result<Map<String, Value>, Message> {
     if yaml.len() > MAX_FRONT_MATTER_BYTES {
-        return Err(format!(
-            "front matter too large ({} bytes, limit {MAX_FRONT_MATTER_BYTES})",
-            yaml.len()
-        ));
+        return Err(Message::coded(
+            "card.too_large",
+            "front matter too large ({size} bytes, limit {max})",
+        )
+        .with("size", yaml.len())
+        .with("max", MAX_FRONT_MATTER_BYTES));
     }
     let value: Value = serde_saphyr::from_str_with_options(yaml, yaml_options())
-        .map_err(|err| format!("invalid YAML in front matter: {}", render_yaml_error(&err)))?;
+        .map_err(|err| yaml_error(&err))?;
     match value {
         // Empty or comment-only front matter.
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map),
-        _ => Err("front matter must be a mapping".to_owned()),
+        _ => Err(Message::coded(
+            "card.not_a_mapping",
+            "front matter must be a mapping",
+        )),
+    }
+}
+
+/// The YAML error, with its place in README lines when the parser gives one
+/// (a page words the place; the parser's own detail is English only).
+fn yaml_error(err: &serde_saphyr::Error) -> Message {
+    let detail = render_yaml_error(err);
+    match err.location() {
+        Some(at) => Message::coded("card.yaml_at", "invalid YAML in front matter: {detail}")
+            .with("detail", detail)
+            // The YAML starts on README line 2, after the opening fence.
+            .with("line", at.line() + 1)
+            .with("column", at.column()),
+        None => Message::coded("card.yaml", "invalid YAML in front matter: {detail}")
+            .with("detail", detail),
     }
 }
 
@@ -200,7 +224,7 @@ fn render_yaml_error(err: &serde_saphyr::Error) -> String {
 
 /// Pulls the typed fields out of the front matter. Wrong-typed fields are
 /// reported and left empty; the rest are still filled.
-fn metadata_from_mapping(map: Map<String, Value>) -> (CardMetadata, Option<String>) {
+fn metadata_from_mapping(map: Map<String, Value>) -> (CardMetadata, Option<Message>) {
     let mut errors = Vec::new();
     let mut text = |key| string_field(&map, key, &mut errors);
     let license = text("license");
@@ -221,11 +245,24 @@ fn metadata_from_mapping(map: Map<String, Value>) -> (CardMetadata, Option<Strin
         datasets,
         card_data: Some(Value::Object(map)),
     };
-    let error = (!errors.is_empty()).then(|| errors.join("; "));
+    let error = (!errors.is_empty()).then(|| {
+        let fields: Vec<&str> = errors.iter().map(|(field, _)| *field).collect();
+        let detail: Vec<&str> = errors.iter().map(|(_, text)| text.as_str()).collect();
+        Message::coded("card.field_types", "{detail}")
+            .with("detail", detail.join("; "))
+            .with("fields", fields.join(", "))
+    });
     (metadata, error)
 }
 
-fn string_field(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) -> Option<String> {
+/// Fields of the wrong type: (field, English sentence).
+type FieldErrors = Vec<(&'static str, String)>;
+
+fn string_field(
+    map: &Map<String, Value>,
+    key: &'static str,
+    errors: &mut FieldErrors,
+) -> Option<String> {
     let value = map.get(key)?;
     if value.is_null() {
         return None;
@@ -233,13 +270,17 @@ fn string_field(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) -
     match scalar_text(value) {
         Some(text) => Some(text).filter(|t| !t.is_empty()),
         None => {
-            errors.push(format!("front matter field `{key}` must be a string"));
+            errors.push((key, format!("front matter field `{key}` must be a string")));
             None
         }
     }
 }
 
-fn list_field(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) -> Vec<String> {
+fn list_field(
+    map: &Map<String, Value>,
+    key: &'static str,
+    errors: &mut FieldErrors,
+) -> Vec<String> {
     let items = match map.get(key) {
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Array(items)) => items.iter().filter(|v| !v.is_null()).collect(),
@@ -252,8 +293,9 @@ fn list_field(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) -> 
     {
         Some(texts) => texts.into_iter().filter(|t| !t.is_empty()).collect(),
         None => {
-            errors.push(format!(
-                "front matter field `{key}` must be a string or a list of strings"
+            errors.push((
+                key,
+                format!("front matter field `{key}` must be a string or a list of strings"),
             ));
             Vec::new()
         }
@@ -262,6 +304,19 @@ fn list_field(map: &Map<String, Value>, key: &str, errors: &mut Vec<String>) -> 
 
 /// Scalars as text: YAML gives `2023` or `true` where a card author meant a
 /// string, and the stored fields are strings.
+/// A field of stored front matter (`card_data`) as a list of texts: one
+/// scalar or a list of scalars (e.g. a dataset's `task_categories`).
+pub fn texts_in(card_data: Option<&Value>, key: &str) -> Vec<String> {
+    match card_data.and_then(|d| d.get(key)) {
+        Some(Value::Array(items)) => items.iter().filter_map(scalar_text).collect(),
+        Some(value) => scalar_text(value).into_iter().collect(),
+        None => Vec::new(),
+    }
+    .into_iter()
+    .filter(|t| !t.trim().is_empty())
+    .collect()
+}
+
 fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
@@ -284,7 +339,7 @@ mod tests {
     fn error_of(readme: &str) -> String {
         let card = parse_card(readme);
         assert_eq!(card.metadata, CardMetadata::default(), "{readme:?}");
-        let error = card.error.expect("an error");
+        let error = card.error.expect("an error").to_string();
         assert!(!error.contains('\n'), "error must be one line: {error:?}");
         error
     }

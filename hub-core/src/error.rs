@@ -3,13 +3,17 @@
 
 use std::time::Duration;
 
+mod message;
+
+pub use message::{Message, fill};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed or breaks a rule (bad name, hostile path, ...).
     #[error("{0}")]
-    InvalidInput(String),
+    InvalidInput(Message),
     /// No credentials were given where some are needed.
     #[error("authentication required")]
     Unauthenticated,
@@ -20,10 +24,10 @@ pub enum Error {
     /// input like [`Error::InvalidInput`], told apart because Hugging Face's
     /// commit API answers it with 422 and its clients expect that.
     #[error("{0}")]
-    RefusedPath(String),
+    RefusedPath(Message),
     /// The actor is known and may see the thing, but may not do this to it.
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Message),
     /// A repo that does not exist or that the actor may not see: the two are
     /// indistinguishable on purpose. `anonymous` lets API families answer 401
     /// to anonymous callers (Hugging Face's rule) and 404 to signed-in ones.
@@ -35,14 +39,14 @@ pub enum Error {
     #[error("entry not found: {0}")]
     EntryNotFound(String),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Message),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Message),
     /// An expected parent commit (or similar precondition) no longer holds.
     #[error("{0}")]
-    PreconditionFailed(String),
+    PreconditionFailed(Message),
     #[error("{0}")]
-    PayloadTooLarge(String),
+    PayloadTooLarge(Message),
     #[error("{message}")]
     TooManyRequests {
         message: String,
@@ -53,20 +57,43 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub fn invalid(message: impl Into<Message>) -> Self {
         Error::InvalidInput(message.into())
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub fn forbidden(message: impl Into<Message>) -> Self {
         Error::Forbidden(message.into())
     }
 
-    pub fn conflict(message: impl Into<String>) -> Self {
+    pub fn conflict(message: impl Into<Message>) -> Self {
         Error::Conflict(message.into())
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub fn not_found(message: impl Into<Message>) -> Self {
         Error::NotFound(message.into())
+    }
+
+    pub fn too_large(message: impl Into<Message>) -> Self {
+        Error::PayloadTooLarge(message.into())
+    }
+
+    pub fn precondition(message: impl Into<Message>) -> Self {
+        Error::PreconditionFailed(message.into())
+    }
+
+    /// The message of the kinds that carry one (what a page may word in
+    /// the visitor's language, by its code).
+    pub fn message(&self) -> Option<&Message> {
+        match self {
+            Error::InvalidInput(m)
+            | Error::RefusedPath(m)
+            | Error::Forbidden(m)
+            | Error::NotFound(m)
+            | Error::Conflict(m)
+            | Error::PreconditionFailed(m)
+            | Error::PayloadTooLarge(m) => Some(m),
+            _ => None,
+        }
     }
 }
 

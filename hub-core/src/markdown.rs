@@ -32,7 +32,10 @@ fn render_with_links(markdown: &str, links: Option<&RepoLinks>) -> String {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_FOOTNOTES;
+        | Options::ENABLE_FOOTNOTES
+        // `$…$` and `$$…$$` are read as math, so `$a*b*c$` keeps its
+        // stars instead of turning into emphasis (see `math`).
+        | Options::ENABLE_MATH;
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
     let events = Parser::new_ext(markdown, options).map(|event| match (event, links) {
         (
@@ -63,6 +66,8 @@ fn render_with_links(markdown: &str, links: Option<&RepoLinks>) -> String {
             title,
             id,
         }),
+        (Event::InlineMath(tex), _) => math(&tex, false),
+        (Event::DisplayMath(tex), _) => math(&tex, true),
         (other, _) => other,
     });
     html::push_html(&mut unsafe_html, highlight_code(events));
@@ -76,6 +81,20 @@ fn render_with_links(markdown: &str, links: Option<&RepoLinks>) -> String {
         .link_rel(Some("noopener noreferrer nofollow"))
         .clean(&unsafe_html)
         .to_string()
+}
+
+/// LaTeX left readable: its source with its delimiters, set apart (a
+/// display formula on a line of its own), never read as markdown.
+fn math<'a>(tex: &str, display: bool) -> Event<'a> {
+    let (class, fence) = if display {
+        ("math math-display", "$$")
+    } else {
+        ("math math-inline", "$")
+    };
+    Event::InlineHtml(CowStr::from(format!(
+        "<span class=\"{class}\">{fence}{}{fence}</span>",
+        escape(tex)
+    )))
 }
 
 /// A relative URL (`docs/a.md`, `./fig.png`) under `base`; anything else
@@ -178,6 +197,24 @@ mod tests {
         let html = render("| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint(1)\n```\n");
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("<code class=\"language-python\">"), "{html}");
+    }
+
+    #[test]
+    fn latex_is_left_readable() {
+        let html = render("Energy $a*b*c$ and $x_1 + y_1$.\n\n$$\\sum_i x_i * y_i * z$$\n");
+        assert!(!html.contains("<em>"), "{html}");
+        assert!(
+            html.contains("<span class=\"math math-inline\">$a*b*c$</span>"),
+            "{html}"
+        );
+        assert!(html.contains("$x_1 + y_1$"), "{html}");
+        assert!(
+            html.contains("<span class=\"math math-display\">$$\\sum_i x_i * y_i * z$$</span>"),
+            "{html}"
+        );
+        // Hostile TeX is text.
+        let html = render("$<script>alert(1)</script>$");
+        assert!(!html.contains("<script"), "{html}");
     }
 
     #[test]

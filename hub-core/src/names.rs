@@ -1,7 +1,7 @@
 //! Names of users, organisations and repos: the rules Hugging Face applies,
 //! plus the top-level path segments this hub uses (or will use) for itself.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 
 /// Maximum length of a repo name, and of a namespace, as on Hugging Face.
 pub const MAX_NAME_LEN: usize = 96;
@@ -69,22 +69,27 @@ const RESERVED_NAMESPACES: &[&str] = &[
 /// ending with `-`, no `--`, at most 42 characters (as on Hugging Face), not reserved.
 pub fn validate_namespace(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 42 {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "name.length",
             "a name must have between 1 and 42 characters",
-        ));
+        )));
     }
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "name.characters",
             "a name may contain only letters, digits and '-'",
-        ));
+        )));
     }
     if name.starts_with('-') || name.ends_with('-') || name.contains("--") {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "name.dashes",
             "a name may not start or end with '-' nor contain '--'",
-        ));
+        )));
     }
     if is_reserved(name) {
-        return Err(Error::invalid(format!("the name '{name}' is reserved")));
+        return Err(Error::invalid(
+            Message::coded("name.reserved", "the name '{name}' is reserved").with("name", name),
+        ));
     }
     Ok(())
 }
@@ -98,28 +103,40 @@ pub fn is_reserved(name: &str) -> bool {
 /// not starting or ending with `-` or `.`, not ending in `.git`.
 pub fn validate_repo_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(Error::invalid(format!(
-            "a repo name must have between 1 and {MAX_NAME_LEN} characters"
-        )));
+        return Err(Error::invalid(
+            Message::coded(
+                "repo_name.length",
+                "a repo name must have between 1 and {max} characters",
+            )
+            .with("max", MAX_NAME_LEN),
+        ));
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "repo_name.characters",
             "a repo name may contain only letters, digits, '.', '_' and '-'",
-        ));
+        )));
     }
     if name.contains("--") || name.contains("..") {
-        return Err(Error::invalid("a repo name may not contain '--' or '..'"));
+        return Err(Error::invalid(Message::coded(
+            "repo_name.doubles",
+            "a repo name may not contain '--' or '..'",
+        )));
     }
     if name.starts_with(['-', '.']) || name.ends_with(['-', '.']) {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "repo_name.ends",
             "a repo name may not start or end with '-' or '.'",
-        ));
+        )));
     }
     if name.to_ascii_lowercase().ends_with(".git") {
-        return Err(Error::invalid("a repo name may not end with '.git'"));
+        return Err(Error::invalid(Message::coded(
+            "repo_name.git_suffix",
+            "a repo name may not end with '.git'",
+        )));
     }
     Ok(())
 }

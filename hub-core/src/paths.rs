@@ -1,7 +1,7 @@
 //! Paths inside a repo. Every path that reaches git goes through
 //! [`normalize_repo_path`] first: one function, so no route can forget a rule.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 
 /// Longest accepted path in bytes (git itself has no limit, filesystems do).
 pub const MAX_PATH_LEN: usize = 1024;
@@ -17,53 +17,68 @@ const MAX_COMPONENT_LEN: usize = 255;
 /// characters, and overlong paths or components.
 pub fn normalize_repo_path(raw: &str) -> Result<String> {
     if raw.is_empty() {
-        return Err(Error::invalid("empty path"));
+        return Err(Error::invalid(Message::coded("path.empty", "empty path")));
     }
     if raw.len() > MAX_PATH_LEN {
-        return Err(Error::invalid(format!(
-            "path longer than {MAX_PATH_LEN} bytes"
-        )));
+        return Err(Error::invalid(
+            Message::coded("path.too_long", "path longer than {max} bytes")
+                .with("max", MAX_PATH_LEN),
+        ));
     }
     if raw.starts_with('/') {
-        return Err(Error::invalid(format!(
-            "absolute path not allowed: {raw:?}"
-        )));
+        return Err(Error::invalid(
+            Message::coded("path.absolute", "absolute path not allowed: {path}")
+                .with("path", format!("{raw:?}")),
+        ));
     }
     if let Some(c) = raw.chars().find(|c| c.is_control()) {
-        return Err(Error::invalid(format!(
-            "path contains a control character {:?}",
-            c
-        )));
+        return Err(Error::invalid(
+            Message::coded("path.control", "path contains a control character {char}")
+                .with("char", format!("{c:?}")),
+        ));
     }
     if raw.contains('\\') {
-        return Err(Error::invalid(format!(
-            "path contains a backslash: {raw:?}"
-        )));
+        return Err(Error::invalid(
+            Message::coded("path.backslash", "path contains a backslash: {path}")
+                .with("path", format!("{raw:?}")),
+        ));
     }
     let mut parts = Vec::new();
     for part in raw.split('/') {
         match part {
             "" | "." => continue,
             ".." => {
-                return Err(Error::invalid(format!(
-                    "path may not contain '..': {raw:?}"
-                )));
+                return Err(Error::invalid(
+                    Message::coded("path.dot_dot", "path may not contain '..': {path}")
+                        .with("path", format!("{raw:?}")),
+                ));
             }
             p if is_dotgit_alias(p) => {
-                return Err(Error::invalid(format!(
-                    "path may not contain a .git component (or a name Windows or macOS reads as .git): {raw:?}"
-                )));
+                return Err(Error::invalid(
+                    Message::coded(
+                        "path.dot_git",
+                        "path may not contain a .git component (or a name Windows or macOS reads as .git): {path}",
+                    )
+                    .with("path", format!("{raw:?}")),
+                ));
             }
             p if p.len() > MAX_COMPONENT_LEN => {
-                return Err(Error::invalid(format!(
-                    "path component longer than {MAX_COMPONENT_LEN} bytes"
-                )));
+                return Err(Error::invalid(
+                    Message::coded(
+                        "path.component_too_long",
+                        "path component longer than {max} bytes",
+                    )
+                    .with("max", MAX_COMPONENT_LEN),
+                ));
             }
             p => parts.push(p),
         }
     }
     if parts.is_empty() {
-        return Err(Error::invalid(format!("path names no file: {raw:?}")));
+        return Err(Error::invalid(
+            Message::coded("path.no_file", "path names no file: {path}")
+                .with("path", format!("{raw:?}")),
+        ));
     }
     Ok(parts.join("/"))
 }

@@ -114,6 +114,8 @@ impl Browser {
                 ],
                 "prefs": { "intl.accept_languages": lang },
             },
+            // The console, read back by `console_errors`.
+            "goog:loggingPrefs": { "browser": "ALL" },
         }}});
         let r: Value = http
             .post(format!("{base}/session"))
@@ -166,9 +168,39 @@ impl Browser {
         v
     }
 
+    /// Opens `url`, first checking that the page before it logged no error
+    /// to the console (a script error, a refused resource, a failed load).
     async fn goto(&self, url: &str) {
+        self.assert_no_console_errors().await;
         self.ok(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
             .await;
+    }
+
+    /// The console's errors since the last call (chromedriver's log of the
+    /// browser; reading it empties it).
+    async fn console_errors(&self) -> Vec<String> {
+        let v = self
+            .ok(
+                reqwest::Method::POST,
+                "/se/log",
+                Some(json!({ "type": "browser" })),
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    async fn assert_no_console_errors(&self) {
+        let errors = self.console_errors().await;
+        assert!(
+            errors.is_empty(),
+            "console errors on {}: {errors:#?}",
+            self.url().await
+        );
     }
 
     async fn url(&self) -> String {
@@ -494,6 +526,7 @@ async fn a_person_uses_the_hub_in_a_browser() {
     b.screenshot("viewer").await;
 
     assert_eq!(b.open_dialog().await, None);
+    b.assert_no_console_errors().await;
 }
 
 /// Hostile READMEs: each payload would open a dialog or set a marker if any
@@ -580,5 +613,180 @@ async fn hostile_readmes_render_harmlessly() {
         if i == 0 {
             b.screenshot("xss-repo").await;
         }
+        // The corpus's own images and links point nowhere (`src=x`): their
+        // failed loads are the only console errors these pages may have.
+        let errors = b.console_errors().await;
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.contains("/mallory/") && e.contains("Failed to load resource")),
+            "{payload}: {errors:#?}"
+        );
     }
+}
+
+/// Copy buttons on the repo page's snippets and on the card's code blocks
+/// (made by `/static/copy.js`: the HTML itself has plain blocks), and LaTeX
+/// in the card left as written, not turned into emphasis.
+#[tokio::test]
+async fn snippets_and_code_blocks_have_copy_buttons() {
+    if !browser_available() {
+        return;
+    }
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let card = "# M\n\nThe loss is $a*b*c$.\n\n```python\nprint(\"copy me\")\n```\n";
+    let c = api
+        .commit_to(
+            "models",
+            "alice/m",
+            "card",
+            &[tests::file_op("README.md", card.as_bytes())],
+            None,
+        )
+        .await;
+    assert_eq!(c.status, 200, "{:?}", c.body);
+    let html = reqwest::get(format!("{}/alice/m", hub.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("copy-block"),
+        "buttons are made by the script"
+    );
+    assert!(html.contains("src=\"/static/copy.js\""));
+
+    let b = Browser::start("en-US").await;
+    b.goto(&format!("{}/alice/m", hub.url)).await;
+    b.wait_for_script(
+        "const blocks = document.querySelectorAll('[data-copy-label] pre').length; \
+         return blocks >= 2 && document.querySelectorAll('button.copy-block').length === blocks",
+        json!(true),
+        Duration::from_secs(20),
+    )
+    .await;
+    b.click("article.markdown button.copy-block").await;
+    b.wait_for_script(
+        "return window.getSelection().toString().trim()",
+        json!("print(\"copy me\")"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(b.text(".math-inline").await, "$a*b*c$");
+    b.screenshot("copy-buttons").await;
+    b.assert_no_console_errors().await;
+}
+
+/// On a phone-sized window (390 px) the header folds into one row behind a
+/// menu button and the listing's filters behind theirs; repo names wrap at
+/// `/` and `-`; a failed upload turns its bar into an error state.
+#[tokio::test]
+async fn small_screens_fold_the_header_and_filters() {
+    if !browser_available() {
+        return;
+    }
+    let hub = TestHub::start().await;
+    let b = Browser::start("zh-CN").await;
+    sign_up(&b, &hub, "alice").await;
+    create_repo(&b, &hub, "model", "a-rather-long-model-name").await;
+    b.wait_for_path("/alice/a-rather-long-model-name", Duration::from_secs(20))
+        .await;
+    b.ok(
+        reqwest::Method::POST,
+        "/window/rect",
+        Some(json!({ "width": 390, "height": 844 })),
+    )
+    .await;
+    b.goto(&format!("{}/", hub.url)).await;
+    let inner = b.script("return window.innerWidth").await;
+    assert!(inner.as_i64().unwrap() <= 390, "{inner}");
+    // Collapsed: brand and menu button on one row, nothing else shown.
+    let header = b
+        .script(
+            "const h = document.querySelector('header.top'); \
+             const row = (e) => e.getBoundingClientRect().top; \
+             const button = document.querySelector('.menu-button'); \
+             return { height: h.getBoundingClientRect().height, \
+                      width: h.scrollWidth, \
+                      button: button.offsetParent !== null, \
+                      same_row: Math.abs(row(button) - row(document.querySelector('.brand'))) < 20, \
+                      search: document.querySelector('.header-search').offsetParent !== null, \
+                      account: document.querySelector('nav.account').offsetParent !== null }",
+        )
+        .await;
+    b.screenshot("small-header").await;
+    assert!(header["height"].as_f64().unwrap() < 64.0, "{header}");
+    assert!(header["width"].as_f64().unwrap() <= 390.0, "{header}");
+    assert_eq!(header["button"], true, "{header}");
+    assert_eq!(header["same_row"], true, "{header}");
+    assert_eq!(header["search"], false, "{header}");
+    assert_eq!(header["account"], false, "{header}");
+    // Opened: the menu's links and the search box.
+    b.click(".menu-button").await;
+    b.wait_for_script(
+        "return document.querySelector('.header-search').offsetParent !== null \
+         && document.querySelector('nav.account').offsetParent !== null",
+        json!(true),
+        Duration::from_secs(5),
+    )
+    .await;
+    b.screenshot("small-header-open").await;
+
+    // The listing: filters folded behind their button; names wrap at - and /.
+    b.goto(&format!("{}/models", hub.url)).await;
+    assert_eq!(
+        b.script("return document.querySelector('aside.filters').offsetParent !== null")
+            .await,
+        json!(false)
+    );
+    b.click(".filters-button").await;
+    b.wait_for_script(
+        "return document.querySelector('aside.filters').offsetParent !== null",
+        json!(true),
+        Duration::from_secs(5),
+    )
+    .await;
+    let name = b
+        .script("return document.querySelector('.repo-name').innerHTML")
+        .await;
+    assert_eq!(
+        name.as_str().unwrap(),
+        "alice/<wbr>a-<wbr>rather-<wbr>long-<wbr>model-<wbr>name"
+    );
+    b.screenshot("small-listing").await;
+
+    // A failed upload: the bar turns into an error state, the message in Chinese.
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("a.txt");
+    std::fs::write(&file, "一").unwrap();
+    b.goto(&format!(
+        "{}/alice/a-rather-long-model-name/upload/main",
+        hub.url
+    ))
+    .await;
+    b.type_into("#files", &file.display().to_string()).await;
+    b.type_into("#folder", "../上级").await;
+    b.click("#upload-submit").await;
+    b.wait_for_script(
+        "return document.querySelector('#progress').classList.contains('failed')",
+        json!(true),
+        Duration::from_secs(20),
+    )
+    .await;
+    let status = b.text("#status").await;
+    assert!(
+        status.contains("上传失败") && status.contains("“..”"),
+        "{status}"
+    );
+    b.screenshot("upload-failed").await;
+    // The refused upload's 400 is the one console entry the page causes.
+    let errors = b.console_errors().await;
+    assert!(errors.iter().all(|e| e.contains("400")), "{errors:#?}");
 }

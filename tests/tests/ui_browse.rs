@@ -601,9 +601,20 @@ async fn history_pages_and_commit_diffs() {
         "zh-CN",
     )
     .await;
-    assert!(html.contains("added LFS"), "{html}");
-    assert!(html.contains("binary file"));
+    // Worded in the page's language, sizes included (issue 13).
+    assert!(html.contains("新增 LFS 文件"), "{html}");
+    assert!(html.contains("二进制文件"));
+    assert!(!html.contains("added LFS") && !html.contains("binary file"));
     assert!(html.contains("新增"));
+    let en = page(
+        &anon,
+        &hub,
+        &format!("/alice/m/commit/{}", &first[..8]),
+        "en",
+    )
+    .await;
+    assert!(en.contains("added LFS"), "{en}");
+    assert!(en.contains("binary file"));
     assert_eq!(
         get(&anon, &hub, "/alice/m/commit/0123456789abcdef", "en")
             .await
@@ -1043,7 +1054,7 @@ async fn hostile_model_cards_render_harmlessly() {
     let anon = browser();
     let html = page(&anon, &hub, "/alice/xss", "en").await;
     let start = html
-        .find("<article class=\"markdown\">")
+        .find("<article class=\"markdown\"")
         .expect("the card is rendered");
     let end = html[start..].find("</article>").unwrap() + start;
     let card = html[start..end].to_ascii_lowercase();
@@ -1758,4 +1769,185 @@ async fn safetensors_viewer_says_why_it_cannot_read_a_hostile_header() {
     // The model page still renders, without a count.
     let html = page(&anon, &hub, "/alice/bad", "en").await;
     assert!(!html.contains("<dt>Parameters</dt>"), "{html}");
+}
+
+/// The card's metadata on the repo page links somewhere useful: tags,
+/// license and languages to the listing filtered by them (which lists the
+/// repo), `base_model:` and `datasets:` to those repos on this hub.
+#[tokio::test]
+async fn card_metadata_links_to_filtered_listings_and_repos() {
+    let (hub, api) = discovery_fixture().await;
+    commit(
+        &api,
+        "models",
+        "alice/vision",
+        "card",
+        &[file_op(
+            "README.md",
+            b"---\nlicense: mit\nlanguage: [fr]\ntags: [cats]\ndatasets: [alice/corpus, imagenet]\n\
+              base_model: alice/chat-zh\npipeline_tag: image-classification\n---\n# Vision\n",
+        )],
+    )
+    .await;
+    let anon = browser();
+    let html = page(&anon, &hub, "/alice/vision", "en").await;
+    for href in [
+        "href=\"/models?other=cats\"",
+        "href=\"/models?license=mit\"",
+        "href=\"/models?language=fr\"",
+        "href=\"/alice/chat-zh\"",
+        "href=\"/datasets/alice/corpus\"",
+        "href=\"/models?other=dataset%3Aimagenet\"",
+    ] {
+        assert!(html.contains(href), "{href}: {html}");
+    }
+    // The language shows by name, the code stays in the link.
+    assert!(html.contains(">French</"), "{html}");
+    // Each filtered listing holds the repo, and not the others.
+    for query in [
+        "other=cats",
+        "license=mit",
+        "language=fr",
+        "other=dataset%3Aimagenet",
+        "other=base_model%3Aalice%2Fchat-zh",
+    ] {
+        let list = page(&anon, &hub, &format!("/models?{query}"), "en").await;
+        assert!(list.contains("href=\"/alice/vision\""), "{query}: {list}");
+        assert!(!list.contains("href=\"/alice/chat-zh\""), "{query}: {list}");
+    }
+    // The linked repos exist.
+    assert_eq!(
+        get(&anon, &hub, "/datasets/alice/corpus", "en").await.0,
+        200
+    );
+    // A dataset shows its task_categories by name, linked to the filter.
+    let html = page(&anon, &hub, "/datasets/alice/corpus", "zh-CN").await;
+    assert!(
+        html.contains(
+            "href=\"/datasets?task=text-classification\" title=\"text-classification\">文本分类</a>"
+        ),
+        "{html}"
+    );
+    let list = page(&anon, &hub, "/datasets?task=text-classification", "en").await;
+    assert!(list.contains("href=\"/datasets/alice/corpus\""), "{list}");
+    // A tag filter can be cleared and is kept by the search form.
+    let list = page(&anon, &hub, "/models?other=cats", "en").await;
+    assert!(list.contains("name=\"other\" value=\"cats\""), "{list}");
+}
+
+/// A Space's page reads its card's front matter (title, emoji, colours,
+/// SDK, short description), says plainly that it is not running, and
+/// shows no download count.
+#[tokio::test]
+async fn a_space_page_shows_its_configuration_and_state() {
+    let hub = TestHub::start().await;
+    let api = hub.api(Some(&hub.user_with_token("alice")));
+    assert_eq!(
+        api.create_repo("space", "alice", "demo", false)
+            .await
+            .status,
+        200
+    );
+    commit(
+        &api,
+        "spaces",
+        "alice/demo",
+        "card",
+        &[file_op(
+            "README.md",
+            "---\ntitle: 聊天演示\nemoji: 💬\ncolorFrom: blue\ncolorTo: \"red; x\"\nsdk: gradio\n\
+             sdk_version: 4.44.0\nshort_description: 一个对话演示\n---\n# Demo\n"
+                .as_bytes(),
+        )],
+    )
+    .await;
+    let anon = browser();
+    let html = page(&anon, &hub, "/spaces/alice/demo", "zh-CN").await;
+    assert!(
+        html.contains("<h2 class=\"space-title\">聊天演示</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("💬") && html.contains("一个对话演示"));
+    assert!(
+        html.contains("space-banner space-from-blue space-to-gray"),
+        "an unknown colour falls back: {html}"
+    );
+    assert!(html.contains("gradio 4.44.0"));
+    assert!(html.contains("没有在运行"), "{html}");
+    assert!(!html.contains("下载量"), "no downloads for a Space");
+    // Models keep their download count.
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let html = page(&anon, &hub, "/alice/m", "zh-CN").await;
+    assert!(html.contains("下载量") && !html.contains("space-banner"));
+}
+
+/// The model page's widget says why a model cannot run, in the visitor's
+/// language: no config.json, no worker at all (this hub has none here).
+#[tokio::test]
+async fn the_inference_widget_says_why_a_model_cannot_run() {
+    let hub = TestHub::start().await;
+    let api = hub.api(Some(&hub.user_with_token("alice")));
+    for name in ["bare", "llama"] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, false).await.status,
+            200
+        );
+    }
+    commit(
+        &api,
+        "models",
+        "alice/bare",
+        "card",
+        &[file_op("README.md", b"# Bare\n")],
+    )
+    .await;
+    commit(
+        &api,
+        "models",
+        "alice/llama",
+        "config",
+        &[
+            file_op(
+                "config.json",
+                br#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}"#,
+            ),
+            file_op(
+                "README.md",
+                b"---\npipeline_tag: text-generation\n---\n# Llama\n",
+            ),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let reason = |repo: &'static str, lang: &'static str| {
+        let anon = anon.clone();
+        let url = format!("{}/api/inference/{repo}", hub.url);
+        async move {
+            let r = anon
+                .get(url)
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["available"], false, "{body}");
+            body["reason"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        reason("alice/bare", "zh-CN").await,
+        "这个模型没有 config.json，无法运行。"
+    );
+    assert_eq!(
+        reason("alice/bare", "en").await,
+        "This model has no config.json, so it cannot run."
+    );
+    assert_eq!(
+        reason("alice/llama", "zh-CN").await,
+        "本站目前没有连接任何推理节点。"
+    );
 }

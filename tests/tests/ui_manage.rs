@@ -37,9 +37,11 @@ async fn upload(
     for (_, bytes) in files {
         body.extend_from_slice(bytes);
     }
+    // As the English page's script sends it: its messages come back in English.
     let mut request = b
         .client
         .post(b.url(&format!("{repo_path}/upload/main")))
+        .header("accept-language", "en")
         .body(body);
     if let Some(csrf) = csrf {
         request = request.header("x-csrf-token", csrf);
@@ -328,6 +330,7 @@ async fn an_upload_is_bounded_by_its_manifest() {
             .client
             .post(alice.url("/alice/m/upload/main"))
             .header("x-csrf-token", &csrf)
+            .header("accept-language", "en")
             .body(body)
             .send()
     };
@@ -1007,5 +1010,247 @@ async fn revoking_a_token_and_removing_a_member_ask_first() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+/// The message of a page's error box (`<p class="error" role="alert">`).
+fn alert_of(html: &str) -> String {
+    let start = html
+        .find("<p class=\"error\" role=\"alert\">")
+        .unwrap_or_else(|| panic!("no error box: {html}"));
+    let text = &html[start..];
+    let text = &text[text.find('>').unwrap() + 1..text.find("</p>").unwrap()];
+    text.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// A server message as a Chinese visitor reads it: some Chinese, and no
+/// Latin letter once what the visitor typed is taken out.
+fn assert_chinese(message: &str, typed: &[&str]) {
+    let mut rest = message.to_owned();
+    for t in typed {
+        rest = rest.replace(t, "");
+    }
+    assert!(
+        rest.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "not Chinese: {message:?}"
+    );
+    assert!(
+        !rest.chars().any(|c| c.is_ascii_alphabetic()),
+        "Latin script in a Chinese page's message: {message:?}"
+    );
+}
+
+/// A visitor who chose Chinese meets every server message of sign-up, new
+/// repo, organisations, upload and edit in Chinese (issue 13).
+#[tokio::test]
+async fn a_chinese_visitor_meets_server_messages_in_chinese() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    let visitor = Browser::new(&hub.url);
+    // The language switch sets the `lang` cookie, which wins over the
+    // browser's Accept-Language (the harness sends `en`).
+    let (status, _) = visitor.get("/lang/zh?next=/").await;
+    assert_eq!(status, 303);
+    let (_, _) = alice.get("/lang/zh?next=/").await;
+
+    // Sign-up: each refusal in Chinese, the form kept.
+    let password = tests::browser::PASSWORD;
+    for (name, email, pass) in [
+        ("alice", "other@example.com", password),
+        ("bob", "alice@example.com", password),
+        ("bob", "bob@example.com", "short"),
+        ("bad_name", "bob@example.com", password),
+        ("-bob", "bob@example.com", password),
+        ("admin", "bob@example.com", password),
+        ("bob", "not-an-email", password),
+    ] {
+        let r = visitor
+            .submit(
+                "/signup",
+                "/signup",
+                &[("username", name), ("email", email), ("password", pass)],
+            )
+            .await;
+        assert_eq!(r.status(), 422, "sign-up of {name}");
+        let message = alert_of(&r.text().await.unwrap());
+        assert_chinese(&message, &[name]);
+    }
+
+    // New repo: a name in use, bad names.
+    alice.create_repo("alice", "m", "model", false).await;
+    for name in ["m", "bad..name", "bad name", "x.git"] {
+        let r = alice
+            .post(
+                "/new",
+                &[("owner", "alice"), ("name", name), ("repo_type", "model")],
+            )
+            .await;
+        assert_eq!(r.status(), 422, "new repo {name}");
+        let message = alert_of(&r.text().await.unwrap());
+        // The rule quotes the suffix the name was typed with.
+        assert_chinese(&message, &["alice/m", ".git"]);
+    }
+
+    // Organisations: a name in use, an unknown user, the last admin.
+    let r = alice.post("/organizations/new", &[("name", "acme")]).await;
+    assert_eq!(r.status(), 303);
+    for name in ["acme", "alice", "org!"] {
+        let r = alice.post("/organizations/new", &[("name", name)]).await;
+        assert_eq!(r.status(), 422, "new org {name}");
+        assert_chinese(&alert_of(&r.text().await.unwrap()), &[name]);
+    }
+    for (user, role) in [("nobody", "read"), ("alice", "read")] {
+        let r = alice
+            .post(
+                "/organizations/acme/members",
+                &[("username", user), ("role", role)],
+            )
+            .await;
+        assert_eq!(r.status(), 422, "member {user}");
+        assert_chinese(&alert_of(&r.text().await.unwrap()), &[user]);
+    }
+    // The organisation's page names the visitor's role in Chinese.
+    let (_, html) = alice.get("/acme").await;
+    assert!(
+        html.contains("<span class=\"chip\">管理员</span>"),
+        "{html}"
+    );
+
+    // Upload: the page's script shows the server's message as it comes.
+    let csrf = alice.csrf().await;
+    for (manifest, typed) in [
+        (serde_json::json!({"summary": "上传", "files": []}), ""),
+        (
+            serde_json::json!({"summary": "上传", "files": [{"path": "../数据", "size": 1}]}),
+            "\"../数据\"",
+        ),
+    ] {
+        let mut body = serde_json::to_vec(&manifest).unwrap();
+        body.extend_from_slice(b"\nx");
+        let r = alice
+            .client
+            .post(alice.url("/alice/m/upload/main"))
+            .header("x-csrf-token", &csrf)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let answer: Value = r.json().await.unwrap();
+        assert_chinese(answer["error"].as_str().unwrap(), &[typed]);
+    }
+
+    // Edit: a file that exists, a path that may not be written.
+    let r = alice
+        .post(
+            "/alice/m/new/main",
+            &[("path", "说明.txt"), ("content", "一")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    for path in ["说明.txt", "../钩子"] {
+        let r = alice
+            .post("/alice/m/new/main", &[("path", path), ("content", "二")])
+            .await;
+        assert_eq!(r.status(), 422, "edit {path}");
+        let message = alert_of(&r.text().await.unwrap());
+        assert_chinese(&message, &[&format!("{path:?}"), path]);
+    }
+
+    // The pager and the error page say it in Chinese too.
+    let (_, html) = visitor.get("/models").await;
+    assert!(html.contains("第 1 页"), "{html}");
+}
+
+/// The editor checks a card's front matter as the API's `validate-yaml`
+/// does before it commits README.md: broken YAML or a field of the wrong
+/// shape is shown in place, the text kept, and nothing is committed.
+#[tokio::test]
+async fn the_editor_refuses_a_card_with_broken_metadata() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let card = "---\nlicense: mit\n---\n# M\n";
+    let r = alice
+        .post(
+            "/alice/m/new/main",
+            &[("path", "README.md"), ("content", card)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let commits = |b: Browser| async move {
+        let r = b
+            .client
+            .get(b.url("/api/models/alice/m/commits/main"))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Vec<Value>>().await.unwrap().len()
+    };
+    let before = commits(alice.clone()).await;
+    for (content, expected) in [
+        (
+            "---\nlicense: mit\ntags: [a\n---\n# M\n",
+            "The metadata is not valid YAML (line",
+        ),
+        (
+            "---\nlicense: {name: mit}\n---\n# M\n",
+            "“license” must be a string.",
+        ),
+        (
+            "---\nmodel-index: foo\n---\n# M\n",
+            "“model-index” must be a list.",
+        ),
+    ] {
+        let r = alice
+            .post(
+                "/alice/m/edit/main/README.md",
+                &[("path", "README.md"), ("content", content)],
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{content}");
+        let html = r.text().await.unwrap();
+        let alert = alert_of(&html);
+        assert!(
+            alert
+                .replace("&#8220;", "“")
+                .replace("&#8221;", "”")
+                .contains(expected),
+            "{alert}"
+        );
+        assert!(
+            html.contains("model-index") || html.contains("license"),
+            "text kept"
+        );
+    }
+    assert_eq!(commits(alice.clone()).await, before, "nothing committed");
+    assert_eq!(raw(&alice, "alice/m", "README.md").await, card.as_bytes());
+    // In Chinese, the YAML error names its place.
+    alice.get("/lang/zh?next=/").await;
+    let r = alice
+        .post(
+            "/alice/m/edit/main/README.md",
+            &[
+                ("path", "README.md"),
+                ("content", "---\nlicense: mit\ntags: [a\n---\n"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let alert = alert_of(&r.text().await.unwrap());
+    assert!(alert.contains("元数据的 YAML 格式有误（第"), "{alert}");
+    // Other files are not cards: any text goes.
+    let r = alice
+        .post(
+            "/alice/m/new/main",
+            &[
+                ("path", "docs/README.md"),
+                ("content", "---\ntags: [a\n---\n"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), 303);
 }

@@ -3,10 +3,14 @@
 //! else Chinese.
 
 use axum::http::HeaderMap;
+use hub_core::Error;
+use hub_core::error::{Message, fill};
 
 mod browse;
 mod community;
+mod errors;
 mod tensors;
+mod vocab;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -89,12 +93,50 @@ impl Lang {
     /// The UI string for `key`. Unknown keys show as themselves, and a unit
     /// test checks that every key used by the templates exists.
     pub fn t(self, key: &str) -> &'static str {
-        match all_messages().find(|(k, _, _)| *k == key) {
-            Some((_, zh, en)) => match self {
-                Lang::Zh => zh,
-                Lang::En => en,
+        self.lookup(key).unwrap_or("??")
+    }
+
+    fn lookup(self, key: &str) -> Option<&'static str> {
+        all_messages()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, zh, en)| match self {
+                Lang::Zh => *zh,
+                Lang::En => *en,
+            })
+    }
+
+    /// A server message in this language: its entry `err.{code}` with the
+    /// named values filled in; free text (no code) as written.
+    pub fn message(self, message: &Message) -> String {
+        let entry = message
+            .code()
+            .and_then(|code| self.lookup(&format!("err.{code}")));
+        match entry {
+            Some(text) => fill(text, message.params()),
+            None => message.to_string(),
+        }
+    }
+
+    /// What a page says of an error, in this language.
+    pub fn error(self, e: &Error) -> String {
+        let named =
+            |key: &str, name: &str, value: &str| fill(self.t(key), &[(name, value.to_owned())]);
+        match e {
+            Error::RepoNotFound { .. } => self.t("error.not_found").to_owned(),
+            Error::Unauthenticated => self.t("err.unauthenticated").to_owned(),
+            Error::InvalidCredentials => self.t("err.invalid_credentials").to_owned(),
+            Error::RevisionNotFound(rev) => named("err.revision_not_found", "rev", rev),
+            Error::EntryNotFound(path) => named("err.entry_not_found", "path", path),
+            Error::TooManyRequests { .. } => self.t("err.too_many_requests").to_owned(),
+            Error::Internal(_) => {
+                // Logs the details, which stay out of the page.
+                crate::errors::public_message(e);
+                self.t("err.internal").to_owned()
+            }
+            other => match other.message() {
+                Some(m) => self.message(m),
+                None => other.to_string(),
             },
-            None => "??",
         }
     }
 
@@ -104,6 +146,44 @@ impl Lang {
         args.iter().fold(self.t(key).to_owned(), |text, arg| {
             text.replacen("{}", arg, 1)
         })
+    }
+
+    /// The colon after a label: full-width in Chinese.
+    pub fn colon(self) -> &'static str {
+        match self {
+            Lang::Zh => "：",
+            Lang::En => ": ",
+        }
+    }
+
+    /// Brackets around an aside after a word: full-width in Chinese.
+    pub fn open_paren(self) -> &'static str {
+        match self {
+            Lang::Zh => "（",
+            Lang::En => " (",
+        }
+    }
+
+    pub fn close_paren(self) -> &'static str {
+        match self {
+            Lang::Zh => "）",
+            Lang::En => ")",
+        }
+    }
+
+    /// "第 3 页" / "Page 3".
+    pub fn page_number(self, n: impl std::fmt::Display) -> String {
+        fill(self.t("list.page"), &[("n", n.to_string())])
+    }
+
+    /// The name of an organisation or token role (`read`, `write`, `admin`).
+    pub fn role(self, role: &str) -> &'static str {
+        match role {
+            "read" => self.t("org.role_read"),
+            "write" => self.t("org.role_write"),
+            "admin" => self.t("org.role_admin"),
+            _ => "?",
+        }
     }
 
     /// Formats a count the way each language groups digits.
@@ -210,6 +290,7 @@ fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, 
         .chain(browse::MESSAGES)
         .chain(community::MESSAGES)
         .chain(tensors::MESSAGES)
+        .chain(errors::MESSAGES)
 }
 
 /// (key, zh-CN, en)
@@ -230,6 +311,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("nav.logout", "退出", "Log out"),
     ("nav.tokens", "访问令牌", "Access tokens"),
     ("nav.switch", "English", "中文"),
+    ("nav.menu", "菜单", "Menu"),
     (
         "home.recent_models",
         "最近更新的模型",
@@ -291,7 +373,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     (
         "repo.card_error",
         "说明卡片的元数据有误：",
-        "The card's metadata has an error:",
+        "The card's metadata has an error: ",
     ),
     ("repo.downloads", "下载量", "Downloads"),
     ("repo.likes", "喜欢", "Likes"),
@@ -343,11 +425,6 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "account.signup_throttled",
         "此网络地址注册次数过多，请稍后再试。",
         "Too many sign-ups from this address; try again later.",
-    ),
-    (
-        "account.email_unavailable",
-        "此邮箱不能用于注册新账号；如果它是你的，请直接登录。",
-        "This email address cannot be used for a new account; if it is yours, sign in.",
     ),
     (
         "account.cross_site",
@@ -585,6 +662,72 @@ mod tests {
             Lang::En.date(&days(800))
         );
         assert_eq!(Lang::En.size(&1_234_567), "1.2 MB");
+    }
+
+    /// Every message code hub-core uses has its entry here, and every entry
+    /// names only values its messages give.
+    #[test]
+    fn every_coded_core_message_is_translated() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../hub-core/src");
+        let mut files = vec![root];
+        let mut codes = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("Message::coded(").skip(1) {
+                // Only literal codes (the helper's own test uses "x").
+                let Some(literal) = piece.trim_start().strip_prefix('"') else {
+                    continue;
+                };
+                let code = literal.split('"').next().unwrap();
+                if code == "x" {
+                    continue;
+                }
+                codes += 1;
+                let key = format!("err.{code}");
+                assert!(
+                    all_messages().any(|(k, _, _)| *k == key),
+                    "no translation for {key} ({})",
+                    path.display()
+                );
+            }
+        }
+        assert!(codes > 50, "found only {codes} coded messages");
+        let m = Message::coded("name.taken", "the name '{name}' is already taken")
+            .with("name", "alice");
+        assert_eq!(Lang::Zh.message(&m), "名称“alice”已被占用。");
+        assert_eq!(
+            Lang::En.error(&Error::conflict(m)),
+            "The name “alice” is already taken."
+        );
+        assert_eq!(Lang::Zh.message(&Message::from("free text")), "free text");
+    }
+
+    /// Chinese text uses Chinese punctuation: no ASCII comma, semicolon,
+    /// colon, question or exclamation mark, or brackets next to Chinese.
+    #[test]
+    fn chinese_text_has_chinese_punctuation() {
+        let cjk = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+        for (key, zh, _) in all_messages() {
+            if !zh.chars().any(cjk) {
+                continue;
+            }
+            let chars: Vec<char> = zh.chars().collect();
+            for (i, &c) in chars.iter().enumerate() {
+                if !matches!(c, ',' | ';' | ':' | '?' | '!' | '(' | ')') {
+                    continue;
+                }
+                // Allowed between Latin text (`key: value`, code, URLs).
+                let before = i.checked_sub(1).map(|j| chars[j]);
+                let after = chars.get(i + 1).copied();
+                let next_to_cjk =
+                    before.is_some_and(cjk) || after.is_some_and(cjk) || after.is_none();
+                assert!(!next_to_cjk, "{key}: ASCII {c:?} in Chinese text {zh:?}");
+            }
+        }
     }
 
     /// Every key used in a template exists in both languages.

@@ -63,9 +63,12 @@
     if (e.dataTransfer && e.dataTransfer.files) { add(e.dataTransfer.files); }
   });
 
+  // The bar stays where the upload stopped, in the error colour.
   function fail(message) {
     status.textContent = form.dataset.msgFailed + ' ' + message;
     status.className = 'error';
+    progress.classList.add('failed');
+    progress.setAttribute('aria-invalid', 'true');
     button.disabled = false;
   }
 
@@ -109,6 +112,8 @@
     xhr.addEventListener('error', function () { fail(''); });
     button.disabled = true;
     status.className = '';
+    progress.classList.remove('failed');
+    progress.removeAttribute('aria-invalid');
     progress.hidden = false;
     progress.value = 0;
     xhr.send(body);

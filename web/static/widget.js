@@ -170,6 +170,7 @@
     root.append(el("h2", {}, labels.title));
     if (!info.available) {
       root.append(el("p", { class: "muted" }, labels.unavailable));
+      if (info.reason) root.append(el("p", { class: "muted widget-reason" }, info.reason));
       return;
     }
     if (info.task === "text-generation") chat(root, repo, labels);

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{Principal, users};
-use crate::error::{Error, Result, is_unique_violation};
+use crate::error::{Error, Message, Result, is_unique_violation};
 use crate::names::validate_namespace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -29,9 +29,13 @@ impl OrgRole {
             "read" => Ok(OrgRole::Read),
             "write" => Ok(OrgRole::Write),
             "admin" => Ok(OrgRole::Admin),
-            other => Err(Error::invalid(format!(
-                "unknown role '{other}' (read, write or admin)"
-            ))),
+            other => Err(Error::invalid(
+                Message::coded(
+                    "org.unknown_role",
+                    "unknown role '{role}' (read, write or admin)",
+                )
+                .with("role", other),
+            )),
         }
     }
 }
@@ -59,7 +63,7 @@ pub async fn create(db: &PgPool, creator: &Principal, name: &str, full_name: &st
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| match is_unique_violation(&e) {
-                true => Error::conflict(format!("the name '{name}' is already taken")),
+                true => Error::conflict(users::name_taken(name)),
                 false => e.into(),
             })?;
     sqlx::query("INSERT INTO organizations (id, full_name) VALUES ($1, $2)")
@@ -126,19 +130,25 @@ pub async fn of_user(db: &PgPool, user_id: i64) -> Result<Vec<Member>> {
 async fn managed_org(db: &PgPool, actor: &Principal, org_name: &str) -> Result<Org> {
     let org = find(db, org_name)
         .await?
-        .ok_or_else(|| Error::not_found(format!("organization '{org_name}' not found")))?;
+        .ok_or_else(|| org_not_found(org_name))?;
     let role = role_of(db, org.id, actor.user.id).await?;
     if actor.user.is_admin || role == Some(OrgRole::Admin) {
         Ok(org)
     } else if role.is_some() {
-        Err(Error::forbidden(
+        Err(Error::forbidden(Message::coded(
+            "org.admins_only",
             "only an organization admin can manage its members",
-        ))
-    } else {
-        Err(Error::not_found(format!(
-            "organization '{org_name}' not found"
         )))
+    } else {
+        Err(org_not_found(org_name))
     }
+}
+
+/// What a look-up of a missing (or hidden) organisation says.
+pub fn org_not_found(org_name: &str) -> Error {
+    Error::not_found(
+        Message::coded("org.not_found", "organization '{org}' not found").with("org", org_name),
+    )
 }
 
 /// Adds a member, or changes the role of an existing one.
@@ -150,9 +160,11 @@ pub async fn set_member(
     role: OrgRole,
 ) -> Result<()> {
     let org = managed_org(db, actor, org_name).await?;
-    let user = users::find_by_name(db, username)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("user '{username}' not found")))?;
+    let user = users::find_by_name(db, username).await?.ok_or_else(|| {
+        Error::not_found(
+            Message::coded("user.not_found", "user '{user}' not found").with("user", username),
+        )
+    })?;
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, $3)
@@ -185,9 +197,11 @@ pub async fn remove_member(
     .execute(&mut *tx)
     .await?;
     if removed.rows_affected() == 0 {
-        return Err(Error::not_found(format!(
-            "'{username}' is not a member of '{org_name}'"
-        )));
+        return Err(Error::not_found(
+            Message::coded("org.not_a_member", "'{user}' is not a member of '{org}'")
+                .with("user", username)
+                .with("org", org_name),
+        ));
     }
     ensure_an_admin_remains(&mut tx, org.id).await?;
     tx.commit().await?;
@@ -204,9 +218,10 @@ async fn ensure_an_admin_remains(tx: &mut sqlx::PgConnection, org_id: i64) -> Re
     .fetch_one(&mut *tx)
     .await?;
     if admins == 0 {
-        return Err(Error::conflict(
+        return Err(Error::conflict(Message::coded(
+            "org.last_admin",
             "an organization must keep at least one admin",
-        ));
+        )));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Bounds the work an attacker can make us do per log-in attempt.
@@ -13,12 +13,19 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 pub fn validate(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Error::invalid(format!(
-            "a password needs at least {MIN_PASSWORD_CHARS} characters"
-        )));
+        return Err(Error::invalid(
+            Message::coded(
+                "password.short",
+                "a password needs at least {min} characters",
+            )
+            .with("min", MIN_PASSWORD_CHARS),
+        ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::invalid("password too long"));
+        return Err(Error::invalid(Message::coded(
+            "password.long",
+            "password too long",
+        )));
     }
     Ok(())
 }

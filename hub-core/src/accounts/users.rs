@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 
 use super::{User, password, throttle};
-use crate::error::{Error, Result, is_unique_violation};
+use crate::error::{Error, Message, Result, is_unique_violation};
 use crate::names::validate_namespace;
 use crate::secret::sha256;
 
@@ -22,8 +22,12 @@ const USER_COLUMNS: &str = "u.id, n.name, u.email, u.full_name, u.is_admin";
 /// cannot be hidden without mailing the address (there is no mail here),
 /// so it is said without naming an account, and sign-ups are throttled per
 /// address ([`sign_up`]) so that addresses cannot be probed in bulk.
-pub const EMAIL_UNAVAILABLE: &str =
-    "this email address cannot be used for a new account; if it is yours, sign in";
+pub fn email_unavailable() -> Message {
+    Message::coded(
+        "email.unavailable",
+        "this email address cannot be used for a new account; if it is yours, sign in",
+    )
+}
 
 /// Creates an account from the sign-up form of a client at `client_ip`:
 /// the form is checked first (that reveals nothing), then the attempt is
@@ -52,7 +56,7 @@ pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| match is_unique_violation(&e) {
-                true => Error::conflict(format!("the name '{}' is already taken", new.username)),
+                true => Error::conflict(name_taken(new.username)),
                 false => e.into(),
             })?;
     let full_name = new.full_name.trim();
@@ -67,7 +71,7 @@ pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
         .execute(&mut *tx)
         .await
         .map_err(|e| match is_unique_violation(&e) {
-            true => Error::conflict(EMAIL_UNAVAILABLE),
+            true => Error::conflict(email_unavailable()),
             false => e.into(),
         })?;
     tx.commit().await?;
@@ -80,6 +84,11 @@ pub async fn create_user(db: &PgPool, new: NewUser<'_>) -> Result<User> {
     })
 }
 
+/// What creating a user or an organisation says of a name in use.
+pub(crate) fn name_taken(name: &str) -> Message {
+    Message::coded("name.taken", "the name '{name}' is already taken").with("name", name)
+}
+
 fn validate_email(email: &str) -> Result<()> {
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -87,7 +96,10 @@ fn validate_email(email: &str) -> Result<()> {
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(Error::invalid("a valid email address is needed"));
+        return Err(Error::invalid(Message::coded(
+            "email.invalid",
+            "a valid email address is needed",
+        )));
     }
     Ok(())
 }
@@ -171,14 +183,19 @@ pub async fn set_full_name(db: &PgPool, user_id: i64, full_name: &str) -> Result
 fn validate_full_name(full_name: &str) -> Result<()> {
     let full_name = full_name.trim();
     if full_name.chars().count() > MAX_FULL_NAME_CHARS {
-        return Err(Error::invalid(format!(
-            "a full name has at most {MAX_FULL_NAME_CHARS} characters"
-        )));
+        return Err(Error::invalid(
+            Message::coded(
+                "full_name.length",
+                "a full name has at most {max} characters",
+            )
+            .with("max", MAX_FULL_NAME_CHARS),
+        ));
     }
     if full_name.chars().any(char::is_control) {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "full_name.characters",
             "a full name cannot contain control characters",
-        ));
+        )));
     }
     Ok(())
 }
@@ -201,7 +218,10 @@ pub async fn change_password(
             .fetch_optional(db)
             .await?;
     if !password::verify(current, stored).await? {
-        return Err(Error::forbidden("the current password is wrong"));
+        return Err(Error::forbidden(Message::coded(
+            "password.wrong",
+            "the current password is wrong",
+        )));
     }
     throttle::login_succeeded(db, client_ip, &account_key).await?;
     set_password(db, user_id, new).await

@@ -15,12 +15,14 @@
 use serde_json::{Map, Value};
 
 use super::{parse_yaml_mapping, split_front_matter};
+use crate::error::Message;
 use crate::repos::RepoType;
 
 /// What [`check_card`] found wrong.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CardCheck {
-    pub errors: Vec<String>,
+    /// Coded, so the web editor can word them in the visitor's language.
+    pub errors: Vec<Message>,
     pub warnings: Vec<String>,
 }
 
@@ -126,7 +128,7 @@ pub fn check_card(readme: &str, kind: RepoType) -> CardCheck {
             && !value.is_null()
             && !fits(value, shape)
         {
-            check.errors.push(format!("\"{key}\" {}", expected(shape)));
+            check.errors.push(expected(shape, key));
         }
     }
     if let Some(index) = map.get("model-index") {
@@ -168,26 +170,51 @@ fn fits(value: &Value, shape: Shape) -> bool {
     }
 }
 
-fn expected(shape: Shape) -> &'static str {
-    match shape {
-        Shape::Text => "must be a string",
-        Shape::TextOrList => "must be a string or an array of strings",
-        Shape::Bool => "must be a boolean",
-        Shape::Number => "must be a number",
-        Shape::Mappings => "must be an array of objects",
-        Shape::MappingOrMappings => "must be an object or an array of objects",
-        Shape::BoolOrMapping => "must be a boolean or an object",
-        Shape::NumberOrMapping => "must be a number or an object",
-    }
+/// What a field of the wrong shape says (`"license" must be a string`).
+fn expected(shape: Shape, field: &str) -> Message {
+    let message = match shape {
+        Shape::Text => Message::coded("card.must_be_string", "\"{field}\" must be a string"),
+        Shape::TextOrList => Message::coded(
+            "card.must_be_strings",
+            "\"{field}\" must be a string or an array of strings",
+        ),
+        Shape::Bool => Message::coded("card.must_be_boolean", "\"{field}\" must be a boolean"),
+        Shape::Number => Message::coded("card.must_be_number", "\"{field}\" must be a number"),
+        Shape::Mappings => Message::coded(
+            "card.must_be_objects",
+            "\"{field}\" must be an array of objects",
+        ),
+        Shape::MappingOrMappings => Message::coded(
+            "card.must_be_object_or_objects",
+            "\"{field}\" must be an object or an array of objects",
+        ),
+        Shape::BoolOrMapping => Message::coded(
+            "card.must_be_boolean_or_object",
+            "\"{field}\" must be a boolean or an object",
+        ),
+        Shape::NumberOrMapping => Message::coded(
+            "card.must_be_number_or_object",
+            "\"{field}\" must be a number or an object",
+        ),
+    };
+    message.with("field", field)
+}
+
+fn must_be_array(field: &str) -> Message {
+    Message::coded("card.must_be_array", "\"{field}\" must be an array").with("field", field)
+}
+
+fn required_field(field: &str) -> Message {
+    Message::coded("card.required", "\"{field}\" is required").with("field", field)
 }
 
 /// `model-index`: the evaluation results, as huggingface_hub's `EvalResult`
 /// reads them: a list of models, each with a `name` and `results`; each
 /// result names its `task` (a `type`), its `dataset` (a `type` and a
 /// `name`) and its `metrics` (each a `type` and a `value`).
-fn check_model_index(index: &Value, errors: &mut Vec<String>) {
+fn check_model_index(index: &Value, errors: &mut Vec<Message>) {
     let Value::Array(models) = index else {
-        errors.push("\"model-index\" must be an array".to_owned());
+        errors.push(must_be_array("model-index"));
         return;
     };
     for (i, model) in models.iter().enumerate() {
@@ -219,7 +246,7 @@ fn check_model_index(index: &Value, errors: &mut Vec<String>) {
                 if let Some(metric) = object(metric, &at, errors) {
                     text_in(metric, &at, "type", errors);
                     if metric.get("value").is_none_or(Value::is_null) {
-                        errors.push(format!("\"{at}.value\" is required"));
+                        errors.push(required_field(&format!("{at}.value")));
                     }
                 }
             }
@@ -230,11 +257,14 @@ fn check_model_index(index: &Value, errors: &mut Vec<String>) {
 fn object<'a>(
     value: &'a Value,
     at: &str,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<Message>,
 ) -> Option<&'a Map<String, Value>> {
     let object = value.as_object();
     if object.is_none() {
-        errors.push(format!("\"{at}\" must be an object"));
+        errors.push(
+            Message::coded("card.must_be_object", "\"{field}\" must be an object")
+                .with("field", at),
+        );
     }
     object
 }
@@ -244,11 +274,11 @@ fn required<'a>(
     map: &'a Map<String, Value>,
     at: &str,
     key: &str,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<Message>,
 ) -> Option<&'a Value> {
     let value = map.get(key).filter(|v| !v.is_null());
     if value.is_none() {
-        errors.push(format!("\"{at}.{key}\" is required"));
+        errors.push(required_field(&format!("{at}.{key}")));
     }
     value
 }
@@ -257,7 +287,7 @@ fn object_in<'a>(
     map: &'a Map<String, Value>,
     at: &str,
     key: &str,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<Message>,
 ) -> Option<&'a Map<String, Value>> {
     object(
         required(map, at, key, errors)?,
@@ -270,20 +300,20 @@ fn array_in<'a>(
     map: &'a Map<String, Value>,
     at: &str,
     key: &str,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<Message>,
 ) -> Option<&'a Vec<Value>> {
     let array = required(map, at, key, errors)?.as_array();
     if array.is_none() {
-        errors.push(format!("\"{at}.{key}\" must be an array"));
+        errors.push(must_be_array(&format!("{at}.{key}")));
     }
     array
 }
 
-fn text_in(map: &Map<String, Value>, at: &str, key: &str, errors: &mut Vec<String>) {
+fn text_in(map: &Map<String, Value>, at: &str, key: &str, errors: &mut Vec<Message>) {
     if let Some(value) = required(map, at, key, errors)
         && !is_scalar(value)
     {
-        errors.push(format!("\"{at}.{key}\" must be a string"));
+        errors.push(expected(Shape::Text, &format!("{at}.{key}")));
     }
 }
 

@@ -36,7 +36,7 @@ pub const MAX_COMMIT_MESSAGE_BYTES: usize = 64 * 1024;
 /// or a pushed commit's raw message).
 pub fn check_message(message: &[u8]) -> Result<()> {
     if message.len() > MAX_COMMIT_MESSAGE_BYTES {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "the commit message has {} bytes; at most {} KiB are accepted",
             message.len(),
             MAX_COMMIT_MESSAGE_BYTES / 1024

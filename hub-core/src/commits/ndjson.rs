@@ -70,8 +70,8 @@ pub async fn commit(
                 {
                     inline_bytes += b.len();
                     if inline_bytes > MAX_INLINE_BYTES {
-                        return Err(Error::PayloadTooLarge(
-                            "too much inline content in one commit; use LFS".into(),
+                        return Err(Error::too_large(
+                            "too much inline content in one commit; use LFS",
                         ));
                     }
                 }

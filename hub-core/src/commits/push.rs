@@ -74,7 +74,7 @@ pub async fn pre_receive(
     let new_tips: Vec<&str> = new_tips.iter().map(String::as_str).collect();
     let blobs = git.blobs(&new_tips, &["--all"]).await?;
     if let Some(big) = blobs.iter().find(|b| b.size > LFS_SIZE_THRESHOLD) {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "{path} is {:.1} MB; files over {} MB must be stored with Git LFS: run `git lfs track \"{path}\"`, then amend the commit and push again",
             big.size as f64 / 1_048_576.0,
             LFS_SIZE_THRESHOLD / 1_048_576,

@@ -166,7 +166,7 @@ pub fn check_title(title: &str) -> Result<String> {
 /// [`MAX_COMMENT_BYTES`], no NUL (PostgreSQL text cannot hold one).
 pub fn check_comment(text: &str) -> Result<&str> {
     if text.len() > MAX_COMMENT_BYTES {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "a comment has at most {} KiB",
             MAX_COMMENT_BYTES / 1024
         )));

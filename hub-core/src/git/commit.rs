@@ -297,7 +297,7 @@ fn parse_commit_prefix(p: &str) -> Result<String> {
 
 /// Hugging Face's wording first (its clients match it), then the detail.
 fn parent_moved(expected: String, head: Oid) -> Error {
-    Error::PreconditionFailed(format!(
+    Error::precondition(format!(
         "The branch was updated since you opened this page. Please refresh and try again. \
          (The branch head is {head}, not the expected parent commit {expected}.)"
     ))
@@ -353,7 +353,7 @@ fn write_blobs(repo: &Repository, ops: &[Operation]) -> Result<Vec<Option<Oid>>>
 }
 
 fn too_large_for_git(path: &str) -> Error {
-    Error::PayloadTooLarge(format!(
+    Error::too_large(format!(
         "{path}: files over {} MB must be stored with Git LFS",
         LFS_SIZE_THRESHOLD / (1024 * 1024)
     ))

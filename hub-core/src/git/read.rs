@@ -435,10 +435,26 @@ pub struct FileDiff {
     /// Unified diff text; `None` for binary, LFS and large files, and past
     /// the commit's diff budget (see `summary` and `truncated`).
     pub patch: Option<String>,
-    pub summary: Option<String>,
+    pub summary: Option<DiffSummary>,
     /// The patch was cut, or not built because the commit's diff budget
     /// was spent on earlier files.
     pub truncated: bool,
+}
+
+/// Why a file of a diff has no patch, as data (a page words it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DiffSummary {
+    /// One side or both are LFS pointers: the objects they name.
+    Lfs {
+        old: Option<LfsPointer>,
+        new: Option<LfsPointer>,
+    },
+    /// Over [`MAX_DIFF_BLOB`] bytes on one side.
+    Large {
+        bytes: usize,
+    },
+    Binary,
 }
 
 /// Files of one commit whose patch is built; the rest are listed by name.
@@ -515,20 +531,14 @@ fn diff_trees(
         );
         let (mut patch, mut summary, mut truncated) = (None, None, false);
         if old_lfs.is_some() || new_lfs.is_some() {
-            let describe = |p: Option<LfsPointer>| {
-                p.map(|p| format!("LFS {} ({} bytes)", &p.oid[..12], p.size))
-            };
-            summary = Some(match (describe(old_lfs), describe(new_lfs)) {
-                (Some(a), Some(b)) => format!("{a} → {b}"),
-                (None, Some(b)) => format!("added {b}"),
-                (Some(a), None) => format!("removed {a}"),
-                (None, None) => String::new(),
+            summary = Some(DiffSummary::Lfs {
+                old: old_lfs,
+                new: new_lfs,
             });
         } else if old_size.max(new_size) > MAX_DIFF_BLOB {
-            summary = Some(format!(
-                "large file ({} bytes): diff not shown",
-                old_size.max(new_size)
-            ));
+            summary = Some(DiffSummary::Large {
+                bytes: old_size.max(new_size),
+            });
         } else if patched >= MAX_FILES_WITH_PATCH || spent >= MAX_DIFF_BYTES {
             truncated = true;
         } else {
@@ -536,7 +546,7 @@ fn diff_trees(
             // which making the patch does.
             match git2::Patch::from_diff(&diff, i)? {
                 Some(p) if p.delta().flags().is_binary() => {
-                    summary = Some("binary file".to_owned());
+                    summary = Some(DiffSummary::Binary);
                 }
                 Some(mut p) => {
                     let buf = p.to_buf()?;
@@ -548,7 +558,7 @@ fn diff_trees(
                     patched += 1;
                     patch = Some(kept.to_owned());
                 }
-                None => summary = Some("binary file".to_owned()),
+                None => summary = Some(DiffSummary::Binary),
             }
         }
         let status = format!("{:?}", delta.status()).to_lowercase();

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::model::{self, Model};
 use crate::accounts::Actor;
-use crate::error::Result;
+use crate::error::{Message, Result};
 use crate::hub::Hub;
 use crate::jobs::task_str;
 use crate::jobs::workers::LIVE_SESSION;
@@ -37,6 +37,51 @@ impl Fleet {
         self.0.iter().any(|(archs, tasks, memory)| {
             archs.contains(&m.architecture) && tasks.contains(&task) && *memory >= m.memory_bytes
         })
+    }
+
+    /// Why no live worker can run `m`: none at all, none for its
+    /// architecture or task, or none with the memory it needs.
+    fn why_not(&self, m: &Model) -> Message {
+        let task = task_str(m.task);
+        if self.0.is_empty() {
+            return Message::coded(
+                "inference.no_workers",
+                "no inference worker is connected to this hub",
+            );
+        }
+        if !self
+            .0
+            .iter()
+            .any(|(archs, _, _)| archs.contains(&m.architecture))
+        {
+            return Message::coded(
+                "inference.architecture",
+                "no inference worker runs '{architecture}' models",
+            )
+            .with("architecture", &m.architecture);
+        }
+        if !self
+            .0
+            .iter()
+            .any(|(_, tasks, _)| tasks.iter().any(|t| t == task))
+        {
+            return Message::coded("inference.task", "no inference worker does {task}")
+                .with("task", task);
+        }
+        if !self
+            .0
+            .iter()
+            .any(|(_, _, memory)| *memory >= m.memory_bytes)
+        {
+            return Message::coded(
+                "inference.too_large",
+                "this model needs more memory than any inference worker has",
+            );
+        }
+        Message::coded(
+            "inference.no_worker",
+            "no inference worker can serve this model right now",
+        )
     }
 }
 
@@ -83,24 +128,24 @@ pub struct Availability {
     pub architecture: Option<String>,
     /// Some live worker can run it now.
     pub available: bool,
-    /// Why not, when it is not.
-    pub reason: Option<String>,
+    /// Why not, when it is not (coded: the widget words it).
+    pub reason: Option<Message>,
 }
 
 /// Whether (and as what) `ns/name` can be served to `actor`; `RepoNotFound`
 /// for a repo they may not read.
 pub async fn availability(hub: &Hub, actor: &Actor, ns: &str, name: &str) -> Result<Availability> {
+    let unavailable = |reason: Message| Availability {
+        repo_id: format!("{ns}/{name}"),
+        task: None,
+        architecture: None,
+        available: false,
+        reason: Some(reason),
+    };
     let model = match model::resolve(hub, actor, ns, name, None).await {
         Ok(m) => m,
-        Err(crate::Error::InvalidInput(reason)) | Err(crate::Error::RevisionNotFound(reason)) => {
-            return Ok(Availability {
-                repo_id: format!("{ns}/{name}"),
-                task: None,
-                architecture: None,
-                available: false,
-                reason: Some(reason),
-            });
-        }
+        Err(crate::Error::InvalidInput(reason)) => return Ok(unavailable(reason)),
+        Err(crate::Error::RevisionNotFound(reason)) => return Ok(unavailable(reason.into())),
         Err(e) => return Err(e),
     };
     let fleet = Fleet::load(hub).await?;
@@ -110,6 +155,6 @@ pub async fn availability(hub: &Hub, actor: &Actor, ns: &str, name: &str) -> Res
         task: Some(task_str(model.task)),
         architecture: Some(model.architecture.clone()),
         available,
-        reason: (!available).then(|| "no inference worker can serve this model right now".into()),
+        reason: (!available).then(|| fleet.why_not(&model)),
     })
 }

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::accounts::Actor;
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::hub::Hub;
 use crate::jobs::protocol::Task;
 use crate::jobs::{parse_task, task_str};
@@ -84,23 +84,44 @@ pub async fn describe(hub: &Hub, repo: Authorized, commit: String) -> Result<Mod
     }
     let config = content::read_small_file(hub, &repo, &commit, "config.json")
         .await?
-        .ok_or_else(|| Error::invalid("this model has no config.json, so it cannot be served"))?;
-    let config: Config = serde_json::from_slice(&config)
-        .map_err(|e| Error::invalid(format!("config.json of this model is not valid: {e}")))?;
+        .ok_or_else(|| {
+            Error::invalid(Message::coded(
+                "inference.no_config",
+                "this model has no config.json, so it cannot be served",
+            ))
+        })?;
+    let config: Config = serde_json::from_slice(&config).map_err(|e| {
+        Error::invalid(
+            Message::coded(
+                "inference.bad_config",
+                "config.json of this model is not valid: {detail}",
+            )
+            .with("detail", e),
+        )
+    })?;
     let architecture = config
         .model_type
         .as_deref()
         .map(normalise_model_type)
-        .ok_or_else(|| Error::invalid("config.json has no model_type"))?;
+        .ok_or_else(|| {
+            Error::invalid(Message::coded(
+                "inference.no_model_type",
+                "config.json has no model_type",
+            ))
+        })?;
     let task = task_of(
         repo.card_pipeline_tag.as_deref(),
         &architecture,
         &config.architectures,
     )
     .ok_or_else(|| {
-        Error::invalid(format!(
-            "cannot tell what a '{architecture}' model does: set pipeline_tag in its card"
-        ))
+        Error::invalid(
+            Message::coded(
+                "inference.unknown_task",
+                "cannot tell what a '{architecture}' model does: set pipeline_tag in its card",
+            )
+            .with("architecture", &architecture),
+        )
     })?;
     let (_, entries) = content::list(hub, &repo, &commit, "", true).await?;
     let memory_bytes: u64 = entries

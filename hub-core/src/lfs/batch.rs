@@ -83,7 +83,7 @@ pub async fn plan(
         )));
     }
     if request.objects.len() > MAX_BATCH_OBJECTS {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "at most {MAX_BATCH_OBJECTS} objects per batch request"
         )));
     }

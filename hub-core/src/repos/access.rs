@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use super::{Repo, RepoType};
 use crate::accounts::orgs::{self, OrgRole};
 use crate::accounts::{Actor, Principal};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::jobs::download::JobGrant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -436,15 +436,20 @@ pub async fn namespace_for_writing(
             .fetch_optional(db)
             .await?;
     let Some((id, name, kind)) = row else {
-        return Err(Error::not_found(format!(
-            "namespace '{namespace}' not found"
-        )));
+        return Err(Error::not_found(
+            Message::coded("namespace.not_found", "namespace '{namespace}' not found")
+                .with("namespace", namespace),
+        ));
     };
     if membership_access(db, principal, id, &kind).await? >= Access::Write {
         Ok((id, name))
     } else {
-        Err(Error::forbidden(format!(
-            "you cannot create repos in '{name}'"
-        )))
+        Err(Error::forbidden(
+            Message::coded(
+                "namespace.not_writable",
+                "you cannot create repos in '{namespace}'",
+            )
+            .with("namespace", name),
+        ))
     }
 }

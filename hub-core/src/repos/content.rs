@@ -14,7 +14,7 @@ use crate::hub::Hub;
 use crate::paths::normalize_folder_path;
 
 pub use crate::git::read::{
-    CommitInfo, EntryKind, FileDiff, PathLog, RefKind, TreeEntry, TreePage,
+    CommitInfo, DiffSummary, EntryKind, FileDiff, PathLog, RefKind, TreeEntry, TreePage,
 };
 
 async fn with_git<T: Send + 'static>(

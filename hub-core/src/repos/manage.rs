@@ -5,7 +5,7 @@ use super::access::level::Admin;
 use super::access::{Access, Authorized, namespace_for_writing};
 use super::{Repo, RepoType, find_by_id, new_space, refs};
 use crate::accounts::Actor;
-use crate::error::{Error, Result, is_unique_violation};
+use crate::error::{Error, Message, Result, is_unique_violation};
 use crate::git;
 use crate::hub::Hub;
 use crate::names::validate_repo_name;
@@ -80,10 +80,15 @@ pub async fn create(
 /// A name taken by another repo of the same type, worded as Hugging Face
 /// words it (its clients match "A model repository called ... already exists").
 fn already_exists(repo_type: RepoType, namespace: &str, name: &str) -> Error {
-    Error::conflict(format!(
-        "A {} repository called {namespace}/{name} already exists",
-        repo_type.as_str()
-    ))
+    Error::conflict(
+        Message::coded(
+            "repo.exists",
+            "A {type} repository called {namespace}/{name} already exists",
+        )
+        .with("type", repo_type.as_str())
+        .with("namespace", namespace)
+        .with("name", name),
+    )
 }
 
 /// Deletes a repo: its row (and with it refs, likes, counts and LFS links)

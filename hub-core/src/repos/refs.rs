@@ -78,7 +78,7 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
         .as_ref()
         .map(|p| p.metadata.clone())
         .unwrap_or_default();
-    let card_error = parsed.and_then(|p| p.error);
+    let card_error = parsed.and_then(|p| p.error).map(|m| m.to_string());
     let tags = super::tags::tags(repo.kind(), &meta);
     let card_text = card.as_deref().map_or("", |c| truncate(c, MAX_CARD_TEXT));
     let head_changed = recorded_head.as_deref() != head.as_deref();

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReade
 
 use super::staging::Staging;
 use crate::commits::{self, NewCommit};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::git::commit::{CommitOutcome, Operation};
 use crate::hub::Hub;
 use crate::idle_timeout::IdleTimeout;
@@ -58,18 +58,32 @@ impl Manifest {
     /// [`MAX_FILES`] files, valid and distinct paths, at most
     /// [`MAX_UPLOAD_BYTES`] declared, a summary.
     pub fn parse(line: &[u8]) -> Result<Manifest> {
-        let mut manifest: Manifest = serde_json::from_slice(line)
-            .map_err(|e| Error::invalid(format!("the upload manifest is not valid: {e}")))?;
+        let mut manifest: Manifest = serde_json::from_slice(line).map_err(|e| {
+            Error::invalid(
+                Message::coded(
+                    "upload.bad_manifest",
+                    "the upload manifest is not valid: {detail}",
+                )
+                .with("detail", e),
+            )
+        })?;
         if manifest.files.is_empty() {
-            return Err(Error::invalid("choose at least one file to upload"));
-        }
-        if manifest.files.len() > MAX_FILES {
-            return Err(Error::invalid(format!(
-                "at most {MAX_FILES} files per upload"
+            return Err(Error::invalid(Message::coded(
+                "upload.no_files",
+                "choose at least one file to upload",
             )));
         }
+        if manifest.files.len() > MAX_FILES {
+            return Err(Error::invalid(
+                Message::coded("upload.too_many_files", "at most {max} files per upload")
+                    .with("max", MAX_FILES),
+            ));
+        }
         if manifest.summary.trim().is_empty() {
-            return Err(Error::invalid("a commit needs a summary"));
+            return Err(Error::invalid(Message::coded(
+                "commit.no_summary",
+                "a commit needs a summary",
+            )));
         }
         let total = manifest
             .files
@@ -77,19 +91,22 @@ impl Manifest {
             .try_fold(0u64, |sum, f| sum.checked_add(f.size))
             .filter(|&total| total <= MAX_UPLOAD_BYTES);
         if total.is_none() {
-            return Err(Error::PayloadTooLarge(format!(
-                "at most {} GiB per upload; use git lfs or huggingface_hub for more",
-                MAX_UPLOAD_BYTES >> 30
-            )));
+            return Err(Error::too_large(
+                Message::coded(
+                    "upload.too_large",
+                    "at most {gib} GiB per upload; use git lfs or huggingface_hub for more",
+                )
+                .with("gib", MAX_UPLOAD_BYTES >> 30),
+            ));
         }
         let mut seen = HashSet::new();
         for file in &mut manifest.files {
             file.path = normalize_repo_path(&file.path)?;
             if !seen.insert(file.path.as_str()) {
-                return Err(Error::invalid(format!(
-                    "{} appears twice in the upload",
-                    file.path
-                )));
+                return Err(Error::invalid(
+                    Message::coded("upload.twice", "{path} appears twice in the upload")
+                        .with("path", &file.path),
+                ));
             }
         }
         Ok(manifest)
@@ -117,11 +134,17 @@ pub async fn upload(
     match body.read(&mut rest).await {
         Ok(0) => {}
         Ok(_) => {
-            return Err(Error::invalid(
+            return Err(Error::invalid(Message::coded(
+                "upload.too_long",
                 "the upload is longer than its manifest says",
+            )));
+        }
+        Err(e) => {
+            return Err(Error::invalid(
+                Message::coded("upload.no_end", "the upload did not end: {detail}")
+                    .with("detail", e),
             ));
         }
-        Err(e) => return Err(Error::invalid(format!("the upload did not end: {e}"))),
     }
     commit(hub, repo, branch, manifest, operations).await
 }
@@ -132,19 +155,28 @@ async fn read_manifest_line(body: &mut (impl AsyncBufRead + Unpin)) -> Result<Ve
     body.take(MAX_MANIFEST_BYTES as u64 + 1)
         .read_until(b'\n', &mut line)
         .await
-        .map_err(|e| Error::invalid(format!("cannot read the upload: {e}")))?;
+        .map_err(|e| {
+            Error::invalid(
+                Message::coded("upload.unreadable", "cannot read the upload: {detail}")
+                    .with("detail", e),
+            )
+        })?;
     if line.last() == Some(&b'\n') {
         return Ok(line);
     }
     if line.len() > MAX_MANIFEST_BYTES {
-        return Err(Error::PayloadTooLarge(format!(
-            "the upload manifest is longer than {} KiB",
-            MAX_MANIFEST_BYTES / 1024
-        )));
+        return Err(Error::too_large(
+            Message::coded(
+                "upload.manifest_too_long",
+                "the upload manifest is longer than {kib} KiB",
+            )
+            .with("kib", MAX_MANIFEST_BYTES / 1024),
+        ));
     }
-    Err(Error::invalid(
+    Err(Error::invalid(Message::coded(
+        "upload.no_manifest",
         "the upload does not start with a manifest line",
-    ))
+    )))
 }
 
 /// The one call into the commit path: all staged files in one commit.

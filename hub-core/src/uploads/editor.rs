@@ -6,7 +6,7 @@
 
 use super::staging::Staging;
 use super::{NewCommit, commit};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::git::commit::Operation;
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
@@ -73,14 +73,20 @@ pub async fn editable_text(
 ) -> Result<String> {
     let (tip, entry) = file_on_branch(hub, repo, branch, path).await?;
     if entry.lfs.is_some() || entry.size > MAX_EDIT_BYTES {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "edit.not_editable",
             "this file is stored in LFS or too large to edit in the browser",
-        ));
+        )));
     }
     let bytes = content::read_small_file(hub, repo, &tip, &entry.path)
         .await?
         .ok_or_else(|| Error::EntryNotFound(path.to_owned()))?;
-    String::from_utf8(bytes).map_err(|_| Error::invalid("this file is not UTF-8 text"))
+    String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(Message::coded(
+            "edit.not_text",
+            "this file is not UTF-8 text",
+        ))
+    })
 }
 
 /// Saves an edit as one commit on its branch; returns the path written.
@@ -88,13 +94,17 @@ pub async fn editable_text(
 pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) -> Result<String> {
     let size = edit.content.len() as u64;
     if size > MAX_EDIT_BYTES {
-        return Err(Error::PayloadTooLarge(
-            "the file is too large for the browser editor; upload it instead".into(),
-        ));
+        return Err(Error::too_large(Message::coded(
+            "edit.too_large",
+            "the file is too large for the browser editor; upload it instead",
+        )));
     }
+    check_card(repo, edit)?;
     let tip = content::branch_tip(hub, repo, &edit.branch).await?;
     if edit.existing.is_none() && content::file_at(hub, repo, &tip, &edit.path).await.is_ok() {
-        return Err(Error::conflict(format!("{} already exists", edit.path)));
+        return Err(Error::conflict(
+            Message::coded("edit.exists", "{path} already exists").with("path", &edit.path),
+        ));
     }
     let staging = Staging::new(hub, repo, &tip).await?;
     let op = staging
@@ -114,6 +124,22 @@ pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) ->
     )
     .await?;
     Ok(written)
+}
+
+/// A repo's card (the top README.md) is checked as the API's
+/// `validate-yaml` checks it, before it is committed: a card whose front
+/// matter does not parse, or has fields of the wrong shape, would silently
+/// lose its license, task and languages. The first error is the answer,
+/// and nothing is committed.
+fn check_card(repo: &Authorized<impl Writes>, edit: &FileEdit) -> Result<()> {
+    if edit.path.trim_matches('/') != "README.md" {
+        return Ok(());
+    }
+    let check = crate::cards::check_card(&edit.content, repo.kind());
+    match check.errors.into_iter().next() {
+        Some(error) => Err(Error::invalid(error)),
+        None => Ok(()),
+    }
 }
 
 /// The path of a file on `branch` that may be deleted (for the

@@ -14,7 +14,7 @@ use std::io::SeekFrom;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::git::commit::{FileSource, Operation};
 use crate::git::{self, read};
 use crate::hub::Hub;
@@ -86,9 +86,14 @@ impl<'a> Staging<'a> {
         let lfs = should_use_lfs(&self.patterns, &path, size, &head);
         if !lfs && size > LFS_SIZE_THRESHOLD {
             // A git control file must stay a blob, and blobs are bounded.
-            return Err(Error::invalid(format!(
-                "{path} is larger than {LFS_SIZE_THRESHOLD} bytes and cannot be stored in LFS"
-            )));
+            return Err(Error::invalid(
+                Message::coded(
+                    "upload.not_for_lfs",
+                    "{path} is larger than {max} bytes and cannot be stored in LFS",
+                )
+                .with("path", &path)
+                .with("max", LFS_SIZE_THRESHOLD),
+            ));
         }
         let mut hasher = lfs.then(Sha256::new);
         let mut spool = Spool::create(self.hub)?;
@@ -169,7 +174,18 @@ impl Spool {
 
 fn short_body(path: &str, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::TimedOut {
-        return Error::invalid(format!("the upload of {path} stalled: {e}"));
+        return Error::invalid(
+            Message::coded("upload.stalled", "the upload of {path} stalled: {detail}")
+                .with("path", path)
+                .with("detail", e),
+        );
     }
-    Error::invalid(format!("the upload of {path} ended early: {e}"))
+    Error::invalid(
+        Message::coded(
+            "upload.ended_early",
+            "the upload of {path} ended early: {detail}",
+        )
+        .with("path", path)
+        .with("detail", e),
+    )
 }

@@ -182,7 +182,7 @@ async fn take_in(
     what: &str,
 ) -> Result<TakenIn> {
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "{what} has at most {limit} bytes"
         )));
     }
@@ -295,9 +295,7 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
         store::put_object(hub, &writer.repo, &oid, size, bytes)
             .await
             .map_err(|e| match e {
-                Error::InvalidInput(m) => {
-                    Error::InvalidInput(format!("file {oid} of the shard: {m}"))
-                }
+                Error::InvalidInput(m) => Error::invalid(format!("file {oid} of the shard: {m}")),
                 other => other,
             })?;
         outcome.files_stored += 1;

@@ -110,7 +110,7 @@ pub async fn spool(
             Ok(Some(Ok(chunk))) => chunk,
         };
         if len + chunk.len() > limit {
-            return Err(Error::PayloadTooLarge(format!(
+            return Err(Error::too_large(format!(
                 "{what} has at most {limit} bytes"
             )));
         }

@@ -63,7 +63,7 @@ pub fn check(files: &[&ShardFile], xorbs: &HashMap<XetHash, StoredXorb>) -> Resu
     for file in files {
         let measure = reconstruct::measure(file, xorbs)?;
         if measure.size > MAX_FILE_SIZE {
-            return Err(Error::PayloadTooLarge(format!(
+            return Err(Error::too_large(format!(
                 "file {} of the shard has {} bytes; at most {MAX_FILE_SIZE} are allowed",
                 file.sha256, measure.size
             )));
@@ -77,7 +77,7 @@ pub fn check(files: &[&ShardFile], xorbs: &HashMap<XetHash, StoredXorb>) -> Resu
         }
     }
     if chunks > MAX_CHUNK_REFS {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "the shard names {chunks} chunks; at most {MAX_CHUNK_REFS} per shard"
         )));
     }
@@ -88,7 +88,7 @@ pub fn check(files: &[&ShardFile], xorbs: &HashMap<XetHash, StoredXorb>) -> Resu
     let total: u64 = sizes.iter().sum();
     let allowed = EXPANSION_ALLOWANCE.saturating_add(sent.saturating_mul(MAX_EXPANSION));
     if total > allowed {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "the shard would rebuild {total} bytes from {sent} bytes of distinct uploaded \
              chunks; a shard may rebuild at most {MAX_EXPANSION} times what its chunks hold \
              plus {EXPANSION_ALLOWANCE} bytes"

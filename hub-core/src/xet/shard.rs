@@ -78,7 +78,7 @@ pub struct Shard {
 /// Parses a shard upload body.
 pub fn parse(body: &[u8]) -> Result<Shard> {
     if body.len() > MAX_SHARD_SIZE {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "a shard has at most {MAX_SHARD_SIZE} bytes"
         )));
     }

@@ -151,7 +151,7 @@ impl XorbLayout {
 /// storage footer, an empty or oversized xorb.
 pub fn validate(body: &[u8]) -> Result<XorbLayout> {
     if body.len() > MAX_XORB_BODY {
-        return Err(Error::PayloadTooLarge(format!(
+        return Err(Error::too_large(format!(
             "a xorb has at most {MAX_XORB_BODY} bytes"
         )));
     }
@@ -292,7 +292,7 @@ fn bad(message: impl Into<String>) -> Error {
 
 fn in_chunk(e: Error, index: usize) -> Error {
     match e {
-        Error::InvalidInput(m) => Error::InvalidInput(format!("{m} (chunk {index})")),
+        Error::InvalidInput(m) => Error::invalid(format!("{m} (chunk {index})")),
         other => other,
     }
 }

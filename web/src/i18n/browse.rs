@@ -1,6 +1,45 @@
 //! UI strings of the browsing pages: discovery, repo pages, files,
 //! history and the dataset viewer. (key, zh-CN, en)
 
+use hub_core::error::fill;
+use hub_core::lfs::rules::LfsPointer;
+use hub_core::repos::content::DiffSummary;
+
+use super::Lang;
+
+impl Lang {
+    /// Why a file of a commit shows no patch, in words.
+    pub fn diff_summary(self, summary: &DiffSummary) -> String {
+        let lfs = |p: &LfsPointer| {
+            let oid = p.oid.get(..12).unwrap_or(&p.oid);
+            let size = self.number(&i64::try_from(p.size).unwrap_or(i64::MAX));
+            fill(
+                self.t("diff.lfs"),
+                &[("oid", oid.to_owned()), ("size", size)],
+            )
+        };
+        let with = |key: &str, name: &str, value: String| fill(self.t(key), &[(name, value)]);
+        match summary {
+            DiffSummary::Lfs {
+                old: Some(a),
+                new: Some(b),
+            } => format!("{} → {}", lfs(a), lfs(b)),
+            DiffSummary::Lfs {
+                old: None,
+                new: Some(b),
+            } => with("diff.lfs_added", "file", lfs(b)),
+            DiffSummary::Lfs { old: Some(a), .. } => with("diff.lfs_removed", "file", lfs(a)),
+            DiffSummary::Lfs { .. } => String::new(),
+            DiffSummary::Large { bytes } => with(
+                "diff.large",
+                "size",
+                self.number(&i64::try_from(*bytes).unwrap_or(i64::MAX)),
+            ),
+            DiffSummary::Binary => self.t("diff.binary").to_owned(),
+        }
+    }
+}
+
 pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ("nav.skip", "跳到正文", "Skip to content"),
     ("home.trending_models", "热门模型", "Trending models"),
@@ -15,6 +54,12 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ("tab.viewer", "数据预览", "Dataset viewer"),
     ("tab.settings", "设置", "Settings"),
     ("repo.tags", "标签", "Tags"),
+    ("space.sdk", "运行框架", "SDK"),
+    (
+        "space.not_running",
+        "这个应用空间没有在运行：本站目前只保存应用空间的文件，还不能运行它们。",
+        "This Space is not running: this hub stores Spaces' files but does not run them yet.",
+    ),
     ("repo.base_model", "基础模型", "Base model"),
     ("repo.dataset", "数据集", "Dataset"),
     ("repo.file_count", "个文件", "files"),
@@ -108,7 +153,7 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "没有符合条件的仓库。",
         "No repositories match.",
     ),
-    ("list.page", "第", "Page"),
+    ("list.page", "第 {n} 页", "Page {n}"),
     ("list.pages", "翻页", "Pages"),
     ("list.prev", "上一页", "Previous"),
     ("list.next", "下一页", "Next"),
@@ -122,6 +167,19 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ("commit.parent", "父提交", "parent"),
     ("commit.files_changed", "个文件有改动", "files changed"),
     ("commit.added", "新增", "added"),
+    (
+        "diff.lfs",
+        "LFS 文件 {oid}（{size} 字节）",
+        "LFS {oid} ({size} bytes)",
+    ),
+    ("diff.lfs_added", "新增 {file}", "added {file}"),
+    ("diff.lfs_removed", "删除 {file}", "removed {file}"),
+    (
+        "diff.large",
+        "大文件（{size} 字节），不显示差异",
+        "large file ({size} bytes): diff not shown",
+    ),
+    ("diff.binary", "二进制文件", "binary file"),
     ("commit.deleted", "删除", "deleted"),
     ("commit.renamed", "重命名", "renamed"),
     ("commit.modified", "修改", "modified"),

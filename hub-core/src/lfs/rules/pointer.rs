@@ -6,7 +6,7 @@ pub const MAX_POINTER_SIZE: usize = 1024;
 
 /// A Git LFS pointer file
 /// (spec: <https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md>).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LfsPointer {
     /// SHA-256 of the object, 64 lowercase hex digits.
     pub oid: String,

@@ -64,7 +64,7 @@ async fn create_commit(
         .map(|(i, line)| {
             line.map_err(|e| match e {
                 LinesCodecError::MaxLineLengthExceeded => {
-                    Error::PayloadTooLarge(format!("commit payload line {} is too long", i + 1))
+                    Error::too_large(format!("commit payload line {} is too long", i + 1))
                 }
                 LinesCodecError::Io(e) => {
                     Error::invalid(format!("cannot read the commit payload: {e}"))

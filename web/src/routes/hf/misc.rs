@@ -58,10 +58,10 @@ async fn validate_yaml(headers: HeaderMap, Json(body): Json<ValidateYaml>) -> Ap
             .collect();
         return Ok((status, lines.join("\n")).into_response());
     }
-    let message = |m: &String| json!({ "message": m });
+    let message = |m: &str| json!({ "message": m });
     let answer = json!({
-        "errors": check.errors.iter().map(message).collect::<Vec<_>>(),
-        "warnings": check.warnings.iter().map(message).collect::<Vec<_>>(),
+        "errors": check.errors.iter().map(|m| message(m)).collect::<Vec<_>>(),
+        "warnings": check.warnings.iter().map(|m| message(m)).collect::<Vec<_>>(),
     });
     Ok((status, Json(answer)).into_response())
 }

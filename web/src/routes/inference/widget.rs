@@ -44,8 +44,13 @@ pub async fn availability(
         .iter()
         .map(|k| (k.trim_start_matches("widget.").to_owned(), lang.t(k).into()))
         .collect();
+    let reason = info.reason.as_ref().map(|m| lang.message(m));
     let mut body = serde_json::to_value(info).map_err(|e| TgiError(anyhow_error(e)))?;
     body["labels"] = Value::Object(labels);
+    // Why the model cannot run, in the visitor's language.
+    if let Some(reason) = reason {
+        body["reason"] = reason.into();
+    }
     Ok(Json(body).into_response())
 }
 

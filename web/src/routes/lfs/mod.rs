@@ -219,7 +219,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for LfsJson<T> {
         let bytes = bytes::Bytes::from_request(req, state)
             .await
             .map_err(|e| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(e.body_text()),
+                StatusCode::PAYLOAD_TOO_LARGE => Error::too_large(e.body_text()),
                 _ => Error::invalid(format!("cannot read the request body: {}", e.body_text())),
             })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {

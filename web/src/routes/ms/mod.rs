@@ -104,7 +104,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MsJson<T> {
         let bytes = bytes::Bytes::from_request(req, state)
             .await
             .map_err(|e| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(e.body_text()),
+                StatusCode::PAYLOAD_TOO_LARGE => Error::too_large(e.body_text()),
                 _ => Error::invalid(format!("cannot read the request body: {}", e.body_text())),
             })?;
         serde_json::from_slice(&bytes)

@@ -104,11 +104,7 @@ async fn signup(
                     StatusCode::TOO_MANY_REQUESTS,
                     session.lang.t("account.signup_throttled").to_owned(),
                 ),
-                Error::Conflict(m) if m == users::EMAIL_UNAVAILABLE => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    session.lang.t("account.email_unavailable").to_owned(),
-                ),
-                other => (StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
+                other => (StatusCode::UNPROCESSABLE_ENTITY, session.lang.error(other)),
             };
             let body = SignupPage {
                 frame: Frame::new(&session, "/signup"),
@@ -321,7 +317,7 @@ async fn confirm_revoke(
             .await?
             .into_iter()
             .find(|t| t.id == id)
-            .ok_or_else(|| Error::NotFound(format!("token {id}")))?;
+            .ok_or_else(|| Error::not_found(format!("token {id}")))?;
         Ok(render(&ConfirmPage {
             frame: Frame::new(&session, &path),
             title: session.lang.t("tokens.revoke").to_owned(),
@@ -429,7 +425,7 @@ async fn save_profile(
     match result {
         Ok(()) => account_page(&state, &session, Some("account.saved"), None).await,
         Err(e @ Error::InvalidInput(_)) => {
-            account_page(&state, &session, None, Some(e.to_string())).await
+            account_page(&state, &session, None, Some(session.lang.error(&e))).await
         }
         Err(e) => page(&session, "/settings/profile", Err(e)),
     }
@@ -471,7 +467,7 @@ async fn change_password(
         Err(e @ (Error::InvalidInput(_) | Error::Forbidden(_))) => {
             let message = match e {
                 Error::Forbidden(_) => session.lang.t("account.wrong_password").to_owned(),
-                other => other.to_string(),
+                other => session.lang.error(&other),
             };
             account_page(&state, &session, None, Some(message)).await
         }

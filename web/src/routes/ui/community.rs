@@ -226,13 +226,13 @@ async fn create(
                 Redirect::to(&format!("{}/discussions/{}", head.base, created.num)).into_response(),
             ),
             // Shown in place, with what was typed.
-            Err(Error::InvalidInput(message) | Error::PayloadTooLarge(message)) => {
+            Err(e @ (Error::InvalidInput(_) | Error::PayloadTooLarge(_))) => {
                 let form_again = render(&NewPage {
                     frame: Frame::new(&session, &path),
                     head,
                     title: form.title,
                     description: form.description,
-                    error: Some(message),
+                    error: Some(session.lang.error(&e)),
                 });
                 Ok((StatusCode::UNPROCESSABLE_ENTITY, form_again).into_response())
             }

@@ -197,7 +197,12 @@ async fn save(
             encode_path(&written)
         ))
         .into_response(),
-        Err(e @ (Error::InvalidInput(_) | Error::Conflict(_) | Error::PayloadTooLarge(_))) => {
+        Err(
+            e @ (Error::InvalidInput(_)
+            | Error::RefusedPath(_)
+            | Error::Conflict(_)
+            | Error::PayloadTooLarge(_)),
+        ) => {
             let body = EditPage {
                 frame: Frame::new(&session, &path),
                 repo_url: repo_url(&repo),
@@ -207,7 +212,7 @@ async fn save(
                 path: edit.path,
                 content: edit.content,
                 summary: edit.summary,
-                error: Some(e.to_string()),
+                error: Some(session.lang.error(&e)),
             };
             (StatusCode::UNPROCESSABLE_ENTITY, render(&body)).into_response()
         }

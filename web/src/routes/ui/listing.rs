@@ -16,6 +16,7 @@ use super::paging;
 use super::{Frame, page, render};
 use crate::app::AppState;
 use crate::auth::Session;
+use crate::i18n::Lang;
 
 /// Repos on one page.
 const PAGE_SIZE: usize = 30;
@@ -55,6 +56,9 @@ struct Params {
     library: Option<String>,
     language: Option<String>,
     license: Option<String>,
+    /// A repo tag, as Hugging Face's `other=` (`chat`, `dataset:x/y`,
+    /// `base_model:x/y`): where the repo page's tag chips lead.
+    other: Option<String>,
     sort: Option<String>,
     p: Option<String>,
 }
@@ -69,6 +73,13 @@ impl Params {
         }
         .map(str::trim)
         .filter(|v| !v.is_empty())
+    }
+
+    fn other(&self) -> Option<&str> {
+        self.other
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     }
 
     fn sort(&self) -> (&'static str, Sort) {
@@ -88,6 +99,7 @@ impl Params {
         for facet in Facet::ALL {
             current.push((facet.as_str(), self.facet(facet).map(str::to_owned)));
         }
+        current.push(("other", self.other().map(str::to_owned)));
         current.push(("sort", self.sort.clone()));
         current.push(("p", None));
         let mut out = form_urlencoded::Serializer::new(String::new());
@@ -119,6 +131,15 @@ impl FacetBox {
             Facet::Library => "facet.library",
             Facet::Language => "facet.language",
             Facet::License => "facet.license",
+        }
+    }
+
+    /// A value as the visitor reads it: tasks and languages by name.
+    fn label<'a>(&self, lang: &Lang, value: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.facet {
+            Facet::Task => lang.task(value),
+            Facet::Language => lang.language(value),
+            Facet::Library | Facet::License => value.into(),
         }
     }
 }
@@ -170,10 +191,19 @@ impl ListingPage {
             .into_iter()
             .filter_map(|f| self.params.facet(f).map(|v| (f.as_str(), v.to_owned())))
             .collect();
+        if let Some(o) = self.params.other() {
+            out.push(("other", o.to_owned()));
+        }
         if let Some(s) = &self.params.sort {
             out.push(("sort", s.clone()));
         }
         out
+    }
+
+    /// The tag filter, if any, and the link that clears it.
+    fn other_filter(&self) -> Option<(&str, String)> {
+        let tag = self.params.other()?;
+        Some((tag, self.params.with("other", None)))
     }
 }
 
@@ -195,6 +225,7 @@ async fn listing(
             .into_iter()
             .filter(|f| f.applies_to(kind))
             .filter_map(|f| params.facet(f).map(|v| f.tag(kind, v)))
+            .chain(params.other().map(str::to_owned))
             .collect();
         let query = ListQuery {
             search: search_text.split_whitespace().map(str::to_owned).collect(),

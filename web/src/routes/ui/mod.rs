@@ -32,7 +32,7 @@ use hub_core::Error;
 
 use crate::app::AppState;
 use crate::auth::Session;
-use crate::errors::{ApiError, public_message, status_and_code};
+use crate::errors::{ApiError, status_and_code};
 use crate::i18n::{LANG_COOKIE, Lang};
 
 pub fn router() -> Router<AppState> {
@@ -79,6 +79,27 @@ impl Frame {
     pub fn t(&self, key: &str) -> &'static str {
         self.lang.t(key)
     }
+
+    /// A repo name as HTML that may wrap after `/`, `-`, `_` and `.` (a
+    /// `<wbr>` there), not in the middle of a word.
+    pub fn breakable(&self, name: impl AsRef<str>) -> String {
+        let name = name.as_ref();
+        let mut out = String::with_capacity(name.len() + 16);
+        for c in name.chars() {
+            match c {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+            if matches!(c, '/' | '-' | '_' | '.') {
+                out.push_str("<wbr>");
+            }
+        }
+        out
+    }
 }
 
 /// Renders a template to a response.
@@ -122,11 +143,11 @@ pub fn page(session: &Session, path: &str, result: Result<Response, Error>) -> R
                 };
             let offer_log_in =
                 matches!(e, Error::RepoNotFound { .. }) && session.username().is_none();
-            let message = match e {
-                Error::RepoNotFound { .. } | Error::NotFound(_) => {
+            let message = match &e {
+                Error::NotFound(m) if m.code().is_none() => {
                     session.lang.t("error.not_found").to_owned()
                 }
-                other => public_message(&other),
+                other => session.lang.error(other),
             };
             let body = ErrorPage {
                 frame: Frame::new(session, path),

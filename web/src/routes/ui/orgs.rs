@@ -79,7 +79,7 @@ async fn create_org(
                 frame: Frame::new(&session, "/organizations/new"),
                 name: form.name,
                 full_name: form.full_name,
-                error: Some(e.to_string()),
+                error: Some(session.lang.error(&e)),
             };
             (StatusCode::UNPROCESSABLE_ENTITY, render(&body)).into_response()
         }
@@ -162,7 +162,7 @@ async fn set_member(
             // A mistyped user name or the last admin's demotion: said on the
             // page (which itself is "not found" for outsiders).
             Err(e @ (Error::InvalidInput(_) | Error::Conflict(_) | Error::NotFound(_))) => {
-                show_members(&state, &session, &org, Some(e.to_string())).await
+                show_members(&state, &session, &org, Some(session.lang.error(&e))).await
             }
             Err(e) => Err(e),
         }
@@ -207,7 +207,7 @@ async fn remove_member(
         match orgs::remove_member(&state.db, actor, &org, &user).await {
             Ok(()) => Ok(Redirect::to(&path).into_response()),
             Err(e @ (Error::InvalidInput(_) | Error::Conflict(_))) => {
-                show_members(&state, &session, &org, Some(e.to_string())).await
+                show_members(&state, &session, &org, Some(session.lang.error(&e))).await
             }
             Err(e) => Err(e),
         }

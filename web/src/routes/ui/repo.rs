@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use hub_core::cards::SpaceConfig;
 use hub_core::repos::access;
 use hub_core::repos::content::{self, EntryKind, TreeEntry};
 use hub_core::repos::{Repo, RepoType, manage};
@@ -101,7 +102,7 @@ async fn create_repo(
         ))
         .into_response(),
         Err(e @ (Error::InvalidInput(_) | Error::Conflict(_))) => {
-            new_repo_page(&state, &session, Some(e.to_string())).await
+            new_repo_page(&state, &session, Some(session.lang.error(&e))).await
         }
         Err(e) => page(&session, "/new", Err(e)),
     }
@@ -122,6 +123,39 @@ struct RepoPage {
     snippets: Vec<Snippet>,
     /// Models: the parameter count from the weights' header (or index).
     parameters: Option<i64>,
+    /// What is wrong with the card's metadata, in the visitor's language.
+    card_error: Option<String>,
+    /// Spaces: what their card says about them (title, emoji, colours, SDK).
+    space: Option<SpaceConfig>,
+    /// Datasets: the card's `task_categories`.
+    task_categories: Vec<String>,
+}
+
+impl RepoPage {
+    /// The listing of this repo's kind filtered by `key=value`.
+    fn listing_href(&self, key: &str, value: &str) -> String {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair(key, value)
+            .finish();
+        format!("/{}?{query}", self.head.repo.kind().plural())
+    }
+
+    /// A `base_model:` or `datasets:` entry: the repo on this hub when it
+    /// names one (`owner/name`), else the models that name it (the card's
+    /// tag, as Hugging Face writes it: `base_model:x`, `dataset:x`).
+    fn repo_href(&self, kind: RepoType, id: &str) -> String {
+        if id.split('/').count() == 2 && !id.starts_with('/') && !id.ends_with('/') {
+            return format!("/{}{}", kind.url_prefix(), repo_head::encode_path(id));
+        }
+        let tag = match kind {
+            RepoType::Dataset => format!("dataset:{id}"),
+            _ => format!("base_model:{id}"),
+        };
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("other", &tag)
+            .finish();
+        format!("/models?{query}")
+    }
 }
 
 /// Entries of the top folder listed in the side panel.
@@ -212,20 +246,21 @@ async fn repo_page(
             raw: format!("{}/raw/{rev}", head.base),
         };
         // Rendering (highlighting, sanitizing) is CPU work: off the executor.
-        let (card_html, pipeline_tag) = match readme {
+        let (card_html, pipeline_tag, card_error) = match readme {
             Some(bytes) => {
-                let (html, pipeline_tag) = tokio::task::spawn_blocking(move || {
+                let (html, pipeline_tag, error) = tokio::task::spawn_blocking(move || {
                     let text = String::from_utf8_lossy(&bytes);
                     let card = hub_core::cards::parse_card(&text);
                     let html = markdown::render_in_repo(card.body, &links);
-                    (html, card.metadata.pipeline_tag)
+                    (html, card.metadata.pipeline_tag, card.error)
                 })
                 .await
                 .map_err(Error::from)?;
-                (Some(html), pipeline_tag)
+                (Some(html), pipeline_tag, error)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
+        let card_error = card_error.map(|m| session.lang.message(&m));
         let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref());
         let parameters = if kind == RepoType::Model {
             hub_core::tensors::model_parameters(&state, repo, &sha, &listing.entries)
@@ -234,7 +269,17 @@ async fn repo_page(
         } else {
             None
         };
+        let space =
+            (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
+        let task_categories = match kind {
+            RepoType::Dataset => {
+                hub_core::cards::texts_in(repo.card_data.as_ref(), "task_categories")
+            }
+            _ => Vec::new(),
+        };
         Ok(render(&RepoPage {
+            space,
+            task_categories,
             frame: Frame::new(&session, &path),
             card_html,
             size,
@@ -243,6 +288,7 @@ async fn repo_page(
             top,
             snippets,
             parameters,
+            card_error,
             head,
         }))
     }

@@ -164,7 +164,7 @@ async fn rename(
         match renamed {
             Ok(repo) => Ok(Redirect::to(&repo_url(&repo)).into_response()),
             Err(e @ (Error::InvalidInput(_) | Error::Conflict(_) | Error::Forbidden(_))) => {
-                show(&state, &session, repo, Some(e.to_string()), false).await
+                show(&state, &session, repo, Some(session.lang.error(&e)), false).await
             }
             Err(e) => Err(e),
         }

@@ -11,7 +11,8 @@
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::TryStreamExt;
@@ -20,14 +21,15 @@ use hub_core::repos::access::level::{Read, Write};
 use hub_core::repos::access::{self, Authorized};
 use hub_core::repos::{RepoType, content};
 use hub_core::uploads::browser;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::io::StreamReader;
 
 use super::repo_routes::{each_kind, repo_url};
 use super::{Frame, page, render, to_login};
 use crate::app::AppState;
 use crate::auth::Session;
-use crate::errors::ApiResult;
+use crate::errors::status_and_code;
+use crate::i18n::Lang;
 use crate::repo_path::ApiRepo;
 
 pub fn router() -> Router<AppState> {
@@ -89,16 +91,25 @@ pub async fn writable_repo(
 }
 
 /// Handles `POST /{ns}/{name}/upload/{rev}`: the streamed body described
-/// above; answers `{"commit": sha, "url": repo page}` as JSON.
+/// above; answers `{"commit": sha, "url": repo page}` as JSON, or the
+/// error's status with `{"error": …}` in the page's language (the page's
+/// script shows it as is).
 async fn upload(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiRepo(repo): ApiRepo<Write>,
     Path((_, _, rev)): Path<(String, String, String)>,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> Response {
     let body = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    let outcome = browser::upload(&state, &repo, &rev, body).await?;
-    Ok(Json(
-        json!({ "commit": outcome.commit, "url": repo_url(&repo) }),
-    ))
+    match browser::upload(&state, &repo, &rev, body).await {
+        Ok(outcome) => {
+            Json(json!({ "commit": outcome.commit, "url": repo_url(&repo) })).into_response()
+        }
+        Err(e) => {
+            let (status, _) = status_and_code(&e);
+            let message = Lang::from_request(&headers).error(&e);
+            (status, Json(json!({ "error": message }))).into_response()
+        }
+    }
 }

@@ -132,7 +132,7 @@ async fn job_events(
             None => ended = true,
         }
         if buffer.len() > MAX_LINE {
-            return Err(Error::PayloadTooLarge("an events line is too long".into()).into());
+            return Err(Error::too_large("an events line is too long").into());
         }
         let batch = take_lines(&mut buffer, ended)?;
         if batch.is_empty() {
