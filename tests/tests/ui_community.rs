@@ -39,8 +39,15 @@ async fn a_pull_request_from_the_editor_is_reviewed_and_merged() {
         .await;
     assert_eq!(r.status(), 303);
 
-    // Bob may not write: the editor says his change opens a pull request.
+    // Bob may not write: the file page offers to propose a change, and the
+    // editor says his change opens a pull request.
     let bob = signed_up(&hub, "bob").await;
+    let (_, html) = bob.get("/alice/m/blob/main/notes.md").await;
+    assert!(
+        html.contains("href=\"/alice/m/edit/main/notes.md\""),
+        "{html}"
+    );
+    assert!(!html.contains("/alice/m/delete/"));
     let (status, html) = bob.get("/alice/m/edit/main/notes.md").await;
     assert_eq!(status, 200);
     assert!(html.contains("name=\"create_pr\""), "{html}");

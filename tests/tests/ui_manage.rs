@@ -470,19 +470,28 @@ async fn new_edit_and_delete_a_file() {
     assert!(html.contains("href=\"/alice/m/edit/main/.gitattributes\""));
     assert!(html.contains("href=\"/alice/m/delete/main/.gitattributes\""));
 
-    // Other users: not found, for every editing page.
+    // Other users: the editor proposes their change as a pull request
+    // (tests/tests/ui_community.rs); deleting stays the writers'.
     let bob = signed_up(&hub, "bob").await;
-    for path in [
-        "/alice/m/new/main",
-        "/alice/m/edit/main/.gitattributes",
-        "/alice/m/delete/main/.gitattributes",
-    ] {
-        assert_eq!(bob.get(path).await.0, 404, "{path}");
+    for path in ["/alice/m/new/main", "/alice/m/edit/main/.gitattributes"] {
+        let (status, html) = bob.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(html.contains("name=\"create_pr\" value=\"1\""), "{path}");
     }
+    assert_eq!(bob.get("/alice/m/delete/main/.gitattributes").await.0, 404);
     let r = bob.post("/alice/m/delete/main/.gitattributes", &[]).await;
     assert_eq!(r.status(), 404);
     let (_, html) = bob.get("/alice/m/blob/main/.gitattributes").await;
-    assert!(!html.contains("/alice/m/edit/") && !html.contains("/alice/m/delete/"));
+    assert!(!html.contains("/alice/m/delete/"));
+    // Anonymous visitors are sent to log in first.
+    let anonymous = tests::browser::Browser::new(&hub.url);
+    let r = anonymous
+        .client
+        .get(anonymous.url("/alice/m/edit/main/.gitattributes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! branch tip), so a concurrent change is never overwritten unseen.
 
 use super::staging::Staging;
-use super::{NewCommit, commit};
+use super::{NewCommit, Target, commit, commit_to};
 use crate::error::{Error, Message, Result};
 use crate::git::commit::Operation;
 use crate::hub::Hub;
@@ -89,9 +89,29 @@ pub async fn editable_text(
     })
 }
 
-/// Saves an edit as one commit on its branch; returns the path written.
-/// A new file may not replace an existing one.
-pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) -> Result<String> {
+/// What [`save`] did: the path written, and the pull request the change
+/// opened (when it went to one).
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub path: String,
+    pub pull_request: Option<i64>,
+}
+
+/// Saves an edit as one commit: on its branch (writers), or, with
+/// `as_pull_request`, as a new pull request against the branch (any
+/// participant: how someone who cannot write proposes a change). A new
+/// file may not replace an existing one.
+pub async fn save(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    edit: &FileEdit,
+    as_pull_request: bool,
+) -> Result<Saved> {
+    let target = match as_pull_request {
+        true => Target::NewPullRequest(Some(edit.branch.clone())),
+        false => Target::Branch(Some(edit.branch.clone())),
+    };
+    target.check(hub, repo).await?;
     let size = edit.content.len() as u64;
     if size > MAX_EDIT_BYTES {
         return Err(Error::too_large(Message::coded(
@@ -111,9 +131,10 @@ pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) ->
         .file(&edit.path, size, &mut edit.content.as_bytes())
         .await?;
     let written = op.path().to_owned();
-    commit(
+    let done = commit_to(
         hub,
         repo,
+        target,
         NewCommit {
             branch: Some(edit.branch.clone()),
             summary: edit.summary(),
@@ -123,7 +144,10 @@ pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) ->
         },
     )
     .await?;
-    Ok(written)
+    Ok(Saved {
+        path: written,
+        pull_request: done.pull_request,
+    })
 }
 
 /// A repo's card (the top README.md) is checked as the API's
@@ -131,7 +155,7 @@ pub async fn save(hub: &Hub, repo: &Authorized<impl Writes>, edit: &FileEdit) ->
 /// matter does not parse, or has fields of the wrong shape, would silently
 /// lose its license, task and languages. The first error is the answer,
 /// and nothing is committed.
-fn check_card(repo: &Authorized<impl Writes>, edit: &FileEdit) -> Result<()> {
+fn check_card(repo: &Authorized<impl Level>, edit: &FileEdit) -> Result<()> {
     if edit.path.trim_matches('/') != "README.md" {
         return Ok(());
     }

@@ -20,4 +20,4 @@ pub mod staging;
 pub use staging::{Staging, lfs_patterns};
 
 // The workflows' one way into the commit path.
-use crate::commits::{NewCommit, commit};
+use crate::commits::{NewCommit, Target, commit, commit_to};

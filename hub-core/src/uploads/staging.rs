@@ -25,7 +25,7 @@ use crate::lfs::store;
 use crate::paths::normalize_repo_path;
 use crate::repos::Repo;
 use crate::repos::access::Authorized;
-use crate::repos::access::level::{Level, Writes};
+use crate::repos::access::level::Level;
 
 /// Read size when spooling.
 const CHUNK: usize = 1 << 20;
@@ -55,8 +55,12 @@ pub struct Staging<'a> {
 }
 
 impl<'a> Staging<'a> {
-    /// Staging for a commit on top of `tip`; the proof says the caller may write.
-    pub async fn new(hub: &'a Hub, repo: &'a Authorized<impl Writes>, tip: &str) -> Result<Self> {
+    /// Staging for a commit on top of `tip`, by a participant: where the
+    /// commit may go (a branch takes write access, a pull request less) is
+    /// the commit path's to decide; staged objects are the caller's own
+    /// bytes, linked to the repo as a pull request's uploads are.
+    pub async fn new(hub: &'a Hub, repo: &'a Authorized<impl Level>, tip: &str) -> Result<Self> {
+        repo.participant()?;
         let patterns = lfs_patterns(hub, repo, tip).await?;
         Ok(Staging {
             hub,

@@ -65,4 +65,16 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "Log in to take part",
     ),
     ("community.open_count", "个进行中的讨论", "open discussions"),
+    (
+        "edit.proposes",
+        "你没有这个仓库的写权限：保存后会发起一个拉取请求，由仓库的维护者审阅后合并。",
+        "You cannot write to this repo: saving opens a pull request, which its maintainers review and merge.",
+    ),
+    ("files.propose", "提议修改", "Propose a change"),
+    ("edit.open_pr", "发起拉取请求", "Open a pull request"),
+    (
+        "edit.as_pr",
+        "以拉取请求的方式提交",
+        "Open a pull request instead of committing",
+    ),
 ];

@@ -3,6 +3,8 @@
 //! `/{ns}/{name}/delete/{rev}/{path}` (a confirmation page, then a POST).
 //! Plain forms; hub-core's editor workflow ([`editor`]) stages the text
 //! like an upload and commits it on the branch tip the form was made from.
+//! Someone who may not write to the repo gets the same editor, and saving
+//! opens a pull request with the change (writers may choose to as well).
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -11,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use hub_core::Error;
-use hub_core::repos::access::{Authorized, level::Write};
+use hub_core::repos::access::{self, Access, Authorized, level::Read, level::Write};
 use hub_core::repos::{RepoType, content};
 use hub_core::uploads::editor::{self, FileEdit, MAX_EDIT_BYTES};
 use serde::Deserialize;
@@ -47,7 +49,9 @@ pub fn router() -> Router<AppState> {
 #[template(path = "edit_file.html")]
 struct EditPage {
     frame: Frame,
-    repo: Authorized<Write>,
+    repo: Authorized,
+    /// The visitor may not write here: saving opens a pull request.
+    proposes: bool,
     repo_url: String,
     branch: String,
     /// `None` for a new file.
@@ -68,6 +72,24 @@ struct FileForm {
     summary: String,
     #[serde(default)]
     description: String,
+    /// Open a pull request with the change instead of committing it.
+    create_pr: Option<String>,
+}
+
+/// The repo of an editor page, for a signed-in visitor who may read it;
+/// `true` when they may write to it too (else their change is proposed as
+/// a pull request).
+async fn editable_repo(
+    state: &AppState,
+    actor: &hub_core::accounts::Actor,
+    kind: RepoType,
+    ns: &str,
+    name: &str,
+) -> Result<(Authorized, bool), Error> {
+    let repo = access::authorize::<Read>(&state.db, actor, kind, ns, name).await?;
+    repo.participant()?;
+    let may_write = repo.may(Access::Write);
+    Ok((repo, may_write))
 }
 
 /// Handles `GET /{ns}/{name}/new/{rev}`.
@@ -82,12 +104,13 @@ async fn new_form(
         if session.actor.is_anonymous() {
             return Ok(to_login(&path));
         }
-        let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
+        let (repo, may_write) = editable_repo(&state, &session.actor, kind, &ns, &name).await?;
         content::branch_tip(&state, &repo, &rev).await?;
         Ok(render(&EditPage {
             frame: Frame::new(&session, &path),
             repo_url: repo_url(&repo),
             repo,
+            proposes: !may_write,
             branch: rev,
             existing: None,
             path: String::new(),
@@ -112,12 +135,13 @@ async fn edit_form(
         if session.actor.is_anonymous() {
             return Ok(to_login(&path));
         }
-        let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
+        let (repo, may_write) = editable_repo(&state, &session.actor, kind, &ns, &name).await?;
         let content = editor::editable_text(&state, &repo, &rev, &file).await?;
         Ok(render(&EditPage {
             frame: Frame::new(&session, &path),
             repo_url: repo_url(&repo),
             repo,
+            proposes: !may_write,
             branch: rev,
             existing: Some(file.clone()),
             path: file,
@@ -172,15 +196,16 @@ async fn save(
     form: FileForm,
     path: String,
 ) -> Response {
-    let repo = match async {
+    let (repo, may_write) = match async {
         session.verify_csrf(&form.csrf)?;
-        writable_repo(&state, &session.actor, kind, &ns, &name).await
+        editable_repo(&state, &session.actor, kind, &ns, &name).await
     }
     .await
     {
-        Ok(repo) => repo,
+        Ok(found) => found,
         Err(e) => return page(&session, &path, Err(e)),
     };
+    let as_pull_request = !may_write || form.create_pr.is_some();
     let edit = FileEdit::new(
         rev,
         existing,
@@ -189,12 +214,16 @@ async fn save(
         form.summary,
         form.description,
     );
-    match editor::save(&state, &repo, &edit).await {
-        Ok(written) => Redirect::to(&format!(
+    match editor::save(&state, &repo, &edit, as_pull_request).await {
+        Ok(editor::Saved {
+            pull_request: Some(num),
+            ..
+        }) => Redirect::to(&format!("{}/discussions/{num}", repo_url(&repo))).into_response(),
+        Ok(saved) => Redirect::to(&format!(
             "{}/blob/{}/{}",
             repo_url(&repo),
             encode_segment(&edit.branch),
-            encode_path(&written)
+            encode_path(&saved.path)
         ))
         .into_response(),
         Err(
@@ -207,6 +236,7 @@ async fn save(
                 frame: Frame::new(&session, &path),
                 repo_url: repo_url(&repo),
                 repo,
+                proposes: !may_write,
                 branch: edit.branch,
                 existing: edit.existing,
                 path: edit.path,
