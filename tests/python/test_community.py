@@ -206,3 +206,20 @@ def test_private_repo_discussions_are_invisible(hub, api, bob, name):
         bob.comment_discussion(repo_id, 1, "hello?")
     with pytest.raises(RepositoryNotFoundError):
         bob.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id, create_pr=True)
+
+
+def test_a_readers_pull_request_with_large_files_goes_through_xet(hub, api, bob, name, tmp_path):
+    repo_id = f"{hub.user}/{name('weights')}"
+    api.create_repo(repo_id)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    data = os.urandom(3 * 1024 * 1024)
+    (folder / "model.safetensors").write_bytes(data)
+    info = bob.upload_folder(folder_path=folder, repo_id=repo_id, create_pr=True, commit_message="Add weights")
+    assert info.pr_num == 1
+    path = hf_hub_download(repo_id, "model.safetensors", revision=info.pr_revision, token=hub.token)
+    assert open(path, "rb").read() == data
+    assert not api.file_exists(repo_id, "model.safetensors")
+    api.merge_pull_request(repo_id, 1)
+    [entry] = api.get_paths_info(repo_id, ["model.safetensors"])
+    assert entry.lfs is not None and entry.lfs.size == len(data)

@@ -262,11 +262,25 @@ async fn write_tokens_need_write_access_and_reads_never_use_xet() {
         404
     );
 
-    // A writer's upload for a pull request gets the same token.
+    // An upload for a pull request: a writer, and a non-member (who may
+    // propose changes to a public repo, not to a private one), get a token.
     let pr = api
         .get("/api/models/alice/m/xet-write-token/None?create_pr=1")
         .await;
     assert_eq!(pr.status, 200, "{:?}", pr.body);
+    let proposal = other
+        .get("/api/models/alice/m/xet-write-token/main?create_pr=1")
+        .await;
+    assert_eq!(proposal.status, 200, "{:?}", proposal.body);
+    let hidden = other
+        .get("/api/models/alice/private/xet-write-token/main?create_pr=1")
+        .await;
+    assert_eq!(hidden.status, 404);
+    let reader = hub
+        .api(Some(&alice_read))
+        .get("/api/models/alice/m/xet-write-token/main?create_pr=1")
+        .await;
+    assert_eq!(reader.status, 403);
 
     // No read tokens: downloads are plain HTTP.
     let read = api.get("/api/models/alice/m/xet-read-token/main").await;

@@ -301,11 +301,17 @@ pub async fn create(
         )
         .await?;
     }
-    if let Some(branch) = target {
-        // Last, so that nothing can fail after the ref exists.
-        super::pulls::create_ref(hub, repo.id, num, &branch).await?;
+    if let Some(branch) = &target {
+        // Last, so that only the commit of the record can fail after the
+        // ref exists (and then the ref goes, giving the number back whole).
+        super::pulls::create_ref(hub, repo.id, num, branch).await?;
     }
-    tx.commit().await?;
+    if let Err(e) = tx.commit().await {
+        if target.is_some() {
+            super::pulls::delete_ref(hub, repo.id, num).await?;
+        }
+        return Err(e.into());
+    }
     get(hub, repo, num).await
 }
 

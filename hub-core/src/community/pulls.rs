@@ -50,6 +50,21 @@ pub(super) async fn create_ref(hub: &Hub, repo_id: i64, num: i64, branch: &str) 
     .await?
 }
 
+/// Removes `refs/pr/{num}` of a pull request whose record was not kept.
+pub(super) async fn delete_ref(hub: &Hub, repo_id: i64, num: i64) -> Result<()> {
+    let path = hub.repo_dir(repo_id);
+    tokio::task::spawn_blocking(move || {
+        crate::git::enable_durability();
+        let git = crate::git::open(&path)?;
+        match git.find_reference(&pull_request_ref(num)) {
+            Ok(mut r) => Ok(r.delete()?),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?
+}
+
 /// Pull request `num`, if the caller may add commits to it: a participant
 /// who is its author or a repo writer, while it is open or a draft.
 pub async fn check_may_push(

@@ -22,14 +22,14 @@ use tokio::sync::Semaphore;
 
 use super::hash::XetHash;
 use super::records::{self, xorb_path};
-use super::token::{CasToken, Via};
+use super::token::{CasToken, Scope, Via};
 use super::{intake, limits, reconstruct, shard, xorb};
 use crate::accounts::{Actor, Credential, Principal, User, sessions, tokens, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::lfs::signing::now_unix;
 use crate::lfs::{objects, store};
-use crate::repos::access::{self, level::Write};
+use crate::repos::access::{self, Access, level::Read};
 use crate::repos::{self, Repo, RepoType};
 
 /// A token as the token endpoint hands it out.
@@ -41,19 +41,31 @@ pub struct IssuedToken {
 }
 
 /// Issues a CAS write token for the repo at `kind`/`namespace`/`name`, if
-/// `actor` may write to it.
+/// `actor` may write to it; with `for_pull_request`, if `actor` may open a
+/// pull request on it (a participant: the token then has the
+/// [`Scope::Propose`] scope, and what it uploads is linked to the repo for
+/// the pull request's commit to name).
 pub async fn issue_write_token(
     hub: &Hub,
     actor: &Actor,
     kind: RepoType,
     namespace: &str,
     name: &str,
+    for_pull_request: bool,
 ) -> Result<IssuedToken> {
-    let repo = access::authorize::<Write>(&hub.db, actor, kind, namespace, name).await?;
-    let user = actor.require_writer()?;
+    let repo = access::authorize::<Read>(&hub.db, actor, kind, namespace, name).await?;
+    let user = repo.participant()?;
+    if !for_pull_request {
+        repo.check(Access::Write)?;
+    }
+    let scope = match repo.may(Access::Write) {
+        true => Scope::Write,
+        false => Scope::Propose,
+    };
     let via = Via::of(&user.credential)
         .ok_or_else(|| Error::forbidden("Xet tokens are issued to API tokens and sessions"))?;
-    let token = CasToken::write(user.user.id, repo.id, via, now_unix());
+    let mut token = CasToken::write(user.user.id, repo.id, via, now_unix());
+    token.scope = scope;
     Ok(IssuedToken {
         access_token: token.encode(&hub.secret),
         expires: token.expires,
@@ -101,12 +113,15 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
         user: user.clone(),
         credential: Credential::Internal,
     });
-    access::authorize_repo::<Write>(&hub.db, &actor, repo.clone())
-        .await
-        .map_err(|e| match e {
-            Error::Internal(_) => e,
-            _ => lost(),
-        })?;
+    let proof = access::authorize_repo::<Read>(&hub.db, &actor, repo.clone()).await;
+    let allowed = proof.and_then(|p| match token.scope {
+        Scope::Write => p.check(Access::Write),
+        Scope::Propose => p.participant().map(|_| ()),
+    });
+    allowed.map_err(|e| match e {
+        Error::Internal(_) => e,
+        _ => lost(),
+    })?;
     Ok(CasWriter { user, repo })
 }
 

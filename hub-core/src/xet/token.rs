@@ -29,12 +29,25 @@ const PREFIX: &str = "kyxet2";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Write,
+    /// Uploads for a pull request by someone who may only read the repo
+    /// (`Authorized::participant`): what they upload becomes readable
+    /// through the repo only once a pull request's commit names it.
+    Propose,
 }
 
 impl Scope {
     fn as_str(self) -> &'static str {
         match self {
             Scope::Write => "write",
+            Scope::Propose => "propose",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "write" => Some(Scope::Write),
+            "propose" => Some(Scope::Propose),
+            _ => None,
         }
     }
 }
@@ -127,7 +140,7 @@ impl CasToken {
             return Err(Error::InvalidCredentials);
         }
         let mut fields = payload.split('.');
-        let (Some(PREFIX), Some(user), Some(repo), Some(via), Some("write"), Some(exp), None) = (
+        let (Some(PREFIX), Some(user), Some(repo), Some(via), Some(scope), Some(exp), None) = (
             fields.next(),
             fields.next(),
             fields.next(),
@@ -143,7 +156,7 @@ impl CasToken {
             user_id: parse(user)?,
             repo_id: parse(repo)?,
             via: Via::decode(via).ok_or(Error::InvalidCredentials)?,
-            scope: Scope::Write,
+            scope: Scope::parse(scope).ok_or(Error::InvalidCredentials)?,
             expires: parse(exp)?,
         };
         if token.expires <= now {
@@ -161,6 +174,17 @@ mod tests {
 
     fn secret(s: &str) -> Secret {
         Secret::load(Some(s), std::path::Path::new("/nonexistent")).unwrap()
+    }
+
+    #[test]
+    fn a_proposal_token_keeps_its_scope() {
+        let s = secret("k");
+        let mut token = CasToken::write(3, 42, Via::Token(7), NOW);
+        token.scope = Scope::Propose;
+        let text = token.encode(&s);
+        assert_eq!(CasToken::verify(&s, &text, NOW).unwrap(), token);
+        let widened = text.replacen(".propose.", ".write.", 1);
+        assert!(CasToken::verify(&s, &widened, NOW).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::hf::repo_type;
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::{ApiError, ApiResult};
+use crate::params::Params;
 use crate::request::Origin;
 
 /// The Xet prefixes clients use: hf_xet 1.8 says `default`, the docs
@@ -44,17 +45,17 @@ pub fn router() -> Router<AppState> {
         .route("/v1/telemetry", post(telemetry))
 }
 
-/// Handles `GET /api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}[?create_pr=1]`
-/// (the token is the same for a pull request: its files are linked to the
-/// repo, which takes write access).
+/// Handles `GET /api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}[?create_pr=1]`.
 async fn write_token(
     State(state): State<AppState>,
     Auth(actor): Auth,
     origin: Origin,
     Path((segment, ns, name, _revision)): Path<(String, String, String, String)>,
+    params: Params,
 ) -> ApiResult<Response> {
     let kind = repo_type(&segment)?;
-    let issued = cas::issue_write_token(&state, &actor, kind, &ns, &name).await?;
+    let create_pr = params.flag("create_pr")?.unwrap_or(false);
+    let issued = cas::issue_write_token(&state, &actor, kind, &ns, &name, create_pr).await?;
     let cas_url = format!("{}/cas", origin.base_url);
     let mut headers = HeaderMap::new();
     for (name, value) in [
