@@ -256,3 +256,16 @@ def test_super_squash_keeps_the_tree_and_other_branches(api, hub, name):
     assert refused.value.response.status_code in (403, 404)
     with pytest.raises(RevisionNotFoundError):
         api.super_squash_history(repo, branch="nope")
+
+
+def test_list_repo_commits_formatted(api, hub, name):
+    repo = f"{hub.user}/{name('formatted')}"
+    api.create_repo(repo)
+    api.upload_file(path_or_fileobj=b"x", path_in_repo="a.txt", repo_id=repo,
+                    commit_message="Add <a> & more", commit_description="Some **bold** text")
+    plain = api.list_repo_commits(repo)
+    assert plain[0].formatted_title is None
+    commits = api.list_repo_commits(repo, formatted=True)
+    assert commits[0].formatted_title == "Add &lt;a&gt; &amp; more"
+    assert "<strong>bold</strong>" in commits[0].formatted_message
+    assert all(c.formatted_title is not None for c in commits)

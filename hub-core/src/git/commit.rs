@@ -148,27 +148,28 @@ pub fn apply(repo: &Repository, req: &CommitRequest) -> Result<CommitOutcome> {
     ))
 }
 
-/// Replaces the history of `branch` by one commit holding its head's tree
-/// (Hugging Face's super-squash: what the old commits alone reached becomes
-/// garbage). Refused if the branch moves meanwhile; returns the new commit.
+/// Replaces the history of `refname` (a branch, or a pull request's ref)
+/// by one commit holding its head's tree (Hugging Face's super-squash: what
+/// the old commits alone reached becomes garbage). Refused if the ref moves
+/// meanwhile; returns the new commit.
 pub fn squash(
     repo: &Repository,
-    branch: &str,
+    refname: &str,
     message: &str,
     author_name: &str,
     author_email: &str,
 ) -> Result<String> {
     super::enable_durability();
-    let refname = format!("refs/heads/{branch}");
-    let head =
-        branch_head(repo, &refname)?.ok_or_else(|| Error::RevisionNotFound(branch.to_owned()))?;
+    let head = branch_head(repo, refname)?
+        .ok_or_else(|| Error::RevisionNotFound(short_name(refname).to_owned()))?;
     let tree = repo.find_commit(head)?.tree()?;
     let sig = Signature::now(author_name, author_email)?;
     let commit = repo.commit(None, &sig, &sig, message, &tree, &[])?;
-    match repo.reference_matching(&refname, commit, true, head, "super-squash") {
+    match repo.reference_matching(refname, commit, true, head, "super-squash") {
         Ok(_) => Ok(commit.to_string()),
         Err(e) if is_concurrent_update(&e) => Err(Error::conflict(format!(
-            "{branch} moved while its history was being squashed; try again"
+            "{} moved while its history was being squashed; try again",
+            short_name(refname)
         ))),
         Err(e) => Err(e.into()),
     }

@@ -64,9 +64,10 @@ async fn create(
     Ok(target)
 }
 
-/// Squashes the history of `branch` into one commit with `message` (see
-/// [`crate::git::commit::squash`]), as a commit: in the branch's queue, then
-/// the after-commit step. Returns the new commit.
+/// Squashes the history of `branch` (or of a pull request's `refs/pr/N`)
+/// into one commit with `message` (see [`crate::git::commit::squash`]), as
+/// a commit: in the branch's queue, then the after-commit step. Returns the
+/// new commit.
 pub async fn squash_branch(
     hub: &Hub,
     repo: &Authorized<impl Writes>,
@@ -79,11 +80,15 @@ pub async fn squash_branch(
         return Err(Error::invalid("a squash needs a commit message"));
     }
     crate::commits::check_message(message.as_bytes())?;
-    let _queue = hub.queue_for_branch(repo.id, branch).await;
-    let (path, branch, message) = (hub.repo_dir(repo.id), branch.to_owned(), message.to_owned());
+    let refname = match crate::community::pull_request_of_ref(branch) {
+        Some(num) => crate::community::pull_request_ref(num?),
+        None => format!("refs/heads/{branch}"),
+    };
+    let _queue = hub.queue_for_branch(repo.id, &refname).await;
+    let (path, message) = (hub.repo_dir(repo.id), message.to_owned());
     let (author, email) = (principal.user.name.clone(), principal.user.email.clone());
     let commit = tokio::task::spawn_blocking(move || {
-        git::commit::squash(&git::open(&path)?, &branch, &message, &author, &email)
+        git::commit::squash(&git::open(&path)?, &refname, &message, &author, &email)
     })
     .await??;
     refs::after_commit(hub, repo).await?;

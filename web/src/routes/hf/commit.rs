@@ -19,6 +19,7 @@ use tokio_util::io::StreamReader;
 use super::{hf_date, link_next, repo_url, urlencode};
 use crate::app::AppState;
 use crate::errors::ApiResult;
+use crate::params::Params;
 use crate::repo_path::ApiRepo;
 use crate::request::Origin;
 
@@ -99,8 +100,15 @@ async fn list_commits(
     origin: Origin,
     Path((segment, _, _, revision)): Path<(String, String, String, String)>,
     Query(page): Query<Page>,
+    params: Params,
 ) -> ApiResult<Response> {
     let p = page.p.unwrap_or(0);
+    // `expand[]=formatted` (list_repo_commits(formatted=True)): each commit
+    // also as HTML, `formatted.title` and `formatted.message`.
+    let formatted = params
+        .all("expand[]")
+        .chain(params.all("expand"))
+        .any(|e| e == "formatted");
     let (commits, total) = content::history(
         &state,
         &repo,
@@ -112,13 +120,20 @@ async fn list_commits(
     let items: Vec<Value> = commits
         .into_iter()
         .map(|c| {
-            json!({
+            let mut item = json!({
                 "id": c.id,
                 "title": c.title,
                 "message": c.message,
                 "date": hf_date(&c.date),
                 "authors": c.authors.iter().map(|a| json!({ "user": a })).collect::<Vec<_>>(),
-            })
+            });
+            if formatted {
+                item["formatted"] = json!({
+                    "title": hub_core::highlight::escape(&c.title),
+                    "message": hub_core::markdown::render(&c.message),
+                });
+            }
+            item
         })
         .collect();
     let mut response = Json(items).into_response();
