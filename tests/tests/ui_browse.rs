@@ -1916,7 +1916,8 @@ async fn the_inference_widget_says_why_a_model_cannot_run() {
             ),
             file_op(
                 "README.md",
-                b"---\npipeline_tag: text-generation\n---\n# Llama\n",
+                "---\npipeline_tag: text-generation\nwidget:\n- text: 你好，介绍一下你自己\n  example_title: 问候\n- {}\n---\n# Llama\n"
+                    .as_bytes(),
             ),
         ],
     )
@@ -1949,5 +1950,20 @@ async fn the_inference_widget_says_why_a_model_cannot_run() {
     assert_eq!(
         reason("alice/llama", "zh-CN").await,
         "本站目前没有连接任何推理节点。"
+    );
+    // The card's `widget:` examples come with the answer (empty ones skipped).
+    let body: serde_json::Value = anon
+        .get(format!("{}/api/inference/alice/llama", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["examples"],
+        serde_json::json!([{ "title": "问候", "text": "你好，介绍一下你自己",
+                             "source_sentence": null, "sentences": [] }]),
+        "{body}"
     );
 }
