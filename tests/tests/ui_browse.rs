@@ -810,6 +810,14 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     }
     assert!(!html.contains("viewer/main/data/notes.txt"));
     assert!(html.contains("<table class=\"data\">"));
+    // Each file's split, from its name, in the visitor's language.
+    let zh = page(&anon, &hub, "/datasets/alice/d/viewer", "zh-CN").await;
+    assert!(
+        zh.contains("data/train.csv</a> <span class=\"chip\">训练集</span>"),
+        "{zh}"
+    );
+    assert!(zh.contains("data/test.tsv</a> <span class=\"chip\">测试集</span>"));
+    assert!(zh.contains("data/qa.jsonl</a></li>"), "no split: {zh}");
 
     let html = page(
         &anon,
