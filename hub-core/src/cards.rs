@@ -304,6 +304,51 @@ fn list_field(
 
 /// Scalars as text: YAML gives `2023` or `true` where a card author meant a
 /// string, and the stored fields are strings.
+/// One example input of a model card's `widget:` list (Hugging Face's
+/// widget examples): a prompt, or a source sentence and sentences to
+/// compare it with, and an optional title.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WidgetExample {
+    pub title: Option<String>,
+    pub text: Option<String>,
+    pub source_sentence: Option<String>,
+    pub sentences: Vec<String>,
+}
+
+/// Examples kept per card, and the length of each text kept.
+const MAX_WIDGET_EXAMPLES: usize = 10;
+const MAX_WIDGET_TEXT_CHARS: usize = 4000;
+
+/// The `widget:` examples of stored front matter; entries without any
+/// input are skipped, the rest bounded in number and length.
+pub fn widget_examples(card_data: Option<&Value>) -> Vec<WidgetExample> {
+    let Some(Value::Array(items)) = card_data.and_then(|d| d.get("widget")) else {
+        return Vec::new();
+    };
+    let text = |item: &Value, key: &str| {
+        let text: String = scalar_text(item.get(key)?)?
+            .chars()
+            .take(MAX_WIDGET_TEXT_CHARS)
+            .collect();
+        (!text.trim().is_empty()).then_some(text)
+    };
+    items
+        .iter()
+        .map(|item| WidgetExample {
+            title: text(item, "example_title"),
+            text: text(item, "text"),
+            source_sentence: text(item, "source_sentence"),
+            sentences: texts_in(Some(item), "sentences")
+                .into_iter()
+                .take(MAX_WIDGET_EXAMPLES)
+                .map(|s| s.chars().take(MAX_WIDGET_TEXT_CHARS).collect())
+                .collect(),
+        })
+        .filter(|e| e.text.is_some() || e.source_sentence.is_some())
+        .take(MAX_WIDGET_EXAMPLES)
+        .collect()
+}
+
 /// A field of stored front matter (`card_data`) as a list of texts: one
 /// scalar or a list of scalars (e.g. a dataset's `task_categories`).
 pub fn texts_in(card_data: Option<&Value>, key: &str) -> Vec<String> {

@@ -810,6 +810,14 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     }
     assert!(!html.contains("viewer/main/data/notes.txt"));
     assert!(html.contains("<table class=\"data\">"));
+    // Each file's split, from its name, in the visitor's language.
+    let zh = page(&anon, &hub, "/datasets/alice/d/viewer", "zh-CN").await;
+    assert!(
+        zh.contains("data/train.csv</a> <span class=\"chip\">训练集</span>"),
+        "{zh}"
+    );
+    assert!(zh.contains("data/test.tsv</a> <span class=\"chip\">测试集</span>"));
+    assert!(zh.contains("data/qa.jsonl</a></li>"), "no split: {zh}");
 
     let html = page(
         &anon,
@@ -1916,7 +1924,8 @@ async fn the_inference_widget_says_why_a_model_cannot_run() {
             ),
             file_op(
                 "README.md",
-                b"---\npipeline_tag: text-generation\n---\n# Llama\n",
+                "---\npipeline_tag: text-generation\nwidget:\n- text: 你好，介绍一下你自己\n  example_title: 问候\n- {}\n---\n# Llama\n"
+                    .as_bytes(),
             ),
         ],
     )
@@ -1949,5 +1958,20 @@ async fn the_inference_widget_says_why_a_model_cannot_run() {
     assert_eq!(
         reason("alice/llama", "zh-CN").await,
         "本站目前没有连接任何推理节点。"
+    );
+    // The card's `widget:` examples come with the answer (empty ones skipped).
+    let body: serde_json::Value = anon
+        .get(format!("{}/api/inference/alice/llama", hub.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["examples"],
+        serde_json::json!([{ "title": "问候", "text": "你好，介绍一下你自己",
+                             "source_sentence": null, "sentences": [] }]),
+        "{body}"
     );
 }

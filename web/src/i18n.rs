@@ -610,6 +610,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("widget.compute", "计算相似度", "Compute similarity"),
     ("widget.similarity", "相似度", "Similarity"),
+    ("widget.examples", "示例：", "Examples:"),
     // --- end of the inference block ---
 ];
 

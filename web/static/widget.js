@@ -58,6 +58,10 @@
     var send = el("button", { type: "submit" }, labels.send);
     var stop = el("button", { type: "button", class: "danger", hidden: "" }, labels.stop);
     form.append(input, send, stop);
+    examplesOf(root, labels, function (x) { return x.text; }, function (x) {
+      input.value = x.text;
+      input.focus();
+    });
     root.append(log, status, form);
     var messages = [];
     var controller = null;
@@ -124,6 +128,10 @@
     var status = el("p", { class: "widget-status muted", role: "status" });
     var results = el("table", { class: "widget-results" });
     form.append(sourceLabel, othersLabel, go);
+    examplesOf(root, labels, function (x) { return x.source_sentence; }, function (x) {
+      source.value = x.source_sentence;
+      others.value = (x.sentences || []).join("\n");
+    });
     root.append(form, status, results);
     form.addEventListener("submit", async function (e) {
       e.preventDefault();
@@ -158,6 +166,20 @@
     });
   }
 
+  // The card's `widget:` examples: one button each, filling the form.
+  function examplesOf(root, labels, has, fill) {
+    var examples = (root.widgetExamples || []).filter(has);
+    if (!examples.length) return;
+    var box = el("p", { class: "widget-examples" });
+    box.append(el("span", { class: "muted" }, labels.examples + " "));
+    examples.forEach(function (x, i) {
+      var b = el("button", { type: "button", class: "link" }, x.title || has(x).slice(0, 40) || String(i + 1));
+      b.addEventListener("click", function () { fill(x); });
+      box.append(b, " ");
+    });
+    root.append(box);
+  }
+
   async function start() {
     var root = document.getElementById("inference-widget");
     if (!root || root.getAttribute("data-repo-type") !== "model") return;
@@ -166,6 +188,7 @@
     if (!response.ok) return;
     var info = await response.json();
     var labels = info.labels;
+    root.widgetExamples = info.examples;
     root.classList.add("inference-widget");
     root.append(el("h2", {}, labels.title));
     if (!info.available) {

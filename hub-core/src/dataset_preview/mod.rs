@@ -94,6 +94,20 @@ pub struct Preview {
     pub total_rows: Option<u64>,
 }
 
+/// The split a data file belongs to, by its name as the `datasets` library
+/// reads it without a config: a word (between `/ . _ -` or the ends) of its
+/// path naming the split, the last such word deciding (`data/train/x.csv`,
+/// `test-00000-of-00001.parquet`).
+pub fn split_of(path: &str) -> Option<&'static str> {
+    path.rsplit(['/', '.', '_', '-'])
+        .find_map(|word| match word.to_ascii_lowercase().as_str() {
+            "train" | "training" => Some("train"),
+            "validation" | "valid" | "val" | "dev" => Some("validation"),
+            "test" | "testing" | "eval" | "evaluation" => Some("test"),
+            _ => None,
+        })
+}
+
 /// Why a file is not shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unpreviewable {
@@ -185,6 +199,16 @@ mod tests {
         assert_eq!(Format::of("x/y.parquet"), Some(Format::Parquet));
         assert_eq!(Format::of("README.md"), None);
         assert_eq!(Format::of("csv"), None);
+    }
+
+    #[test]
+    fn splits_from_file_names() {
+        assert_eq!(split_of("data/train-00000-of-00002.parquet"), Some("train"));
+        assert_eq!(split_of("validation.jsonl"), Some("validation"));
+        assert_eq!(split_of("data/dev/part.csv"), Some("validation"));
+        assert_eq!(split_of("test.csv"), Some("test"));
+        assert_eq!(split_of("contest.csv"), None);
+        assert_eq!(split_of("data.csv"), None);
     }
 
     #[test]

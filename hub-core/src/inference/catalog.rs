@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::model::{self, Model};
 use crate::accounts::Actor;
+use crate::cards::{WidgetExample, widget_examples};
 use crate::error::{Message, Result};
 use crate::hub::Hub;
 use crate::jobs::task_str;
@@ -130,6 +131,8 @@ pub struct Availability {
     pub available: bool,
     /// Why not, when it is not (coded: the widget words it).
     pub reason: Option<Message>,
+    /// The card's `widget:` example inputs.
+    pub examples: Vec<WidgetExample>,
 }
 
 /// Whether (and as what) `ns/name` can be served to `actor`; `RepoNotFound`
@@ -141,6 +144,7 @@ pub async fn availability(hub: &Hub, actor: &Actor, ns: &str, name: &str) -> Res
         architecture: None,
         available: false,
         reason: Some(reason),
+        examples: Vec::new(),
     };
     let model = match model::resolve(hub, actor, ns, name, None).await {
         Ok(m) => m,
@@ -156,5 +160,6 @@ pub async fn availability(hub: &Hub, actor: &Actor, ns: &str, name: &str) -> Res
         architecture: Some(model.architecture.clone()),
         available,
         reason: (!available).then(|| fleet.why_not(&model)),
+        examples: widget_examples(model.repo.card_data.as_ref()),
     })
 }

@@ -116,6 +116,9 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "Open in the dataset viewer",
     ),
     ("viewer.files", "可预览的文件", "Files to preview"),
+    ("viewer.split_train", "训练集", "train"),
+    ("viewer.split_validation", "验证集", "validation"),
+    ("viewer.split_test", "测试集", "test"),
     (
         "viewer.no_files",
         "这个版本里没有 CSV、TSV、JSONL 或 Parquet 文件。",

@@ -28,6 +28,7 @@ const LABELS: &[&str] = &[
     "widget.compare",
     "widget.compute",
     "widget.similarity",
+    "widget.examples",
 ];
 
 /// Handles `GET /api/inference/{ns}/{name}`: availability, task, labels.

@@ -39,6 +39,8 @@ struct FileLink {
     path: String,
     href: String,
     current: bool,
+    /// The message key of its split (from its name), if it names one.
+    split: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -139,6 +141,11 @@ async fn viewer(
             .map(|p| FileLink {
                 href: format!("{}/viewer/{rev_seg}/{}", head.base, encode_path(&p)),
                 current: file.as_deref() == Some(p.as_str()),
+                split: dataset_preview::split_of(&p).map(|s| match s {
+                    "train" => "viewer.split_train",
+                    "validation" => "viewer.split_validation",
+                    _ => "viewer.split_test",
+                }),
                 path: p,
             })
             .collect();
