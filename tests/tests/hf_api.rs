@@ -1117,12 +1117,6 @@ async fn unsupported_features_fail_clearly() {
         ),
         (Method::GET, "/api/spaces/alice/s/runtime", 404, "Spaces"),
         (Method::POST, "/api/spaces/alice/s/restart", 400, "Spaces"),
-        (
-            Method::POST,
-            "/api/models/alice/m/super-squash/main",
-            400,
-            "squashing",
-        ),
     ];
     for (method, url, status, words) in cases {
         let r = api
