@@ -235,6 +235,13 @@ async fn a_reader_opens_a_pull_request_and_the_owner_merges_it() {
     let pr = alice.get("/api/models/alice/m/discussions/1").await;
     assert_eq!(pr.body["status"], "merged");
     assert_eq!(pr.body["changes"]["mergeCommitId"], main_after);
+    // Merged, it still shows what it changed (now on main).
+    let diff = alice.get("/api/models/alice/m/discussions/1?diff=1").await;
+    let diff = diff.body["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+++ b/b.txt") && diff.contains("+++ b/c.txt"),
+        "{diff}"
+    );
     let last = pr.body["events"]
         .as_array()
         .unwrap()
@@ -327,6 +334,13 @@ async fn merging_moved_branches_and_refusing_conflicts() {
             .unwrap()
             .starts_with("Merge pull request #2"),
         "{head:?}"
+    );
+    // Merged with a merge commit, it shows its own change only, not main's.
+    let diff = alice.get("/api/models/alice/m/discussions/2?diff=1").await;
+    let diff = diff.body["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+++ b/other.txt") && !diff.contains("a.txt"),
+        "{diff}"
     );
     assert_eq!(
         raw(&hub, "alice/m", "main", "other.txt").await,

@@ -98,6 +98,8 @@ async fn a_pull_request_from_the_editor_is_reviewed_and_merged() {
     );
     let (_, html) = alice.get("/alice/m/discussions/1").await;
     assert!(html.contains("class=\"chip merged\"") && html.contains("Thanks!"));
+    // Merged, its page still shows what it changed.
+    assert!(html.contains("+second line from bob"), "{html}");
     assert!(!html.contains("/alice/m/discussions/1/merge\""));
 }
 

@@ -30,6 +30,9 @@ pub struct Discussion {
     pub target_branch: Option<String>,
     /// The commit a merged pull request left on its target branch.
     pub merge_commit: Option<String>,
+    /// The head of the target branch a pull request was merged onto (its
+    /// changes are shown from there once merged).
+    pub merged_onto: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -41,7 +44,7 @@ impl Discussion {
 }
 
 const DISCUSSION_SELECT: &str = "SELECT d.id, d.repo_id, d.num, d.title, d.author_id,
-    n.name AS author, d.is_pull_request, d.status, d.target_branch, d.merge_commit, d.created_at
+    n.name AS author, d.is_pull_request, d.status, d.target_branch, d.merge_commit, d.merged_onto, d.created_at
     FROM discussions d LEFT JOIN namespaces n ON n.id = d.author_id";
 
 /// Which statuses a listing shows, as Hugging Face's `status=` names them.

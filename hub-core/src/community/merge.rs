@@ -73,9 +73,12 @@ pub async fn merge(
     if locked.status == Status::Merged {
         return Ok(locked); // a concurrent merge recorded it
     }
-    sqlx::query("UPDATE discussions SET status = 'merged', merge_commit = $2 WHERE id = $1")
-        .bind(locked.id)
-        .bind(&merged.commit)
+    sqlx::query(
+        "UPDATE discussions SET status = 'merged', merge_commit = $2, merged_onto = $3 WHERE id = $1",
+    )
+    .bind(locked.id)
+    .bind(&merged.commit)
+    .bind(&merged.previous)
         .execute(&mut *tx)
         .await?;
     if let Some(comment) = comment {

@@ -23,7 +23,8 @@
 //!   [`events::MAX_EVENTS_SHOWN`], oldest first; a hidden comment's text is
 //!   never served); comments are stored as markdown source: render them
 //!   with [`crate::markdown::render`] when showing them;
-//! - [`pulls::diff`]: a pull request's changes (merge base → head), per
+//! - [`pulls::diff`]: a pull request's changes (merge base → head; once
+//!   merged, from the target head it was merged onto), per
 //!   file and bounded as [`crate::git::read::diff_commit`] bounds a commit's,
 //!   and the files that conflict with its target branch;
 //! - [`pulls::commits`]: its commits (newest first, bounded);

@@ -219,6 +219,9 @@ pub struct MergeOutcome {
     /// The branch's new head: the merge commit, or the source itself.
     pub commit: String,
     pub fast_forward: bool,
+    /// The branch's head before the merge (what a merged pull request's
+    /// changes are shown against once they are on the branch).
+    pub previous: String,
 }
 
 /// Merges `source` into the branch `refname`: a fast-forward when the
@@ -243,6 +246,7 @@ pub fn merge(
                 return Ok(MergeOutcome {
                     commit: head.to_string(),
                     fast_forward: true,
+                    previous: head.to_string(),
                 });
             }
             MergePlan::FastForward => (source, true),
@@ -266,6 +270,7 @@ pub fn merge(
                 return Ok(MergeOutcome {
                     commit: new.to_string(),
                     fast_forward,
+                    previous: head.to_string(),
                 });
             }
             Err(e) if is_concurrent_update(&e) => {
