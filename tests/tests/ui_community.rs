@@ -232,3 +232,61 @@ async fn a_private_repos_community_is_invisible() {
         .await;
     assert_eq!(r.status(), 404);
 }
+
+/// The id of the event whose text contains `text` (its `id="event-N"`).
+fn event_id(html: &str, text: &str) -> String {
+    let at = html.find(text).unwrap_or_else(|| panic!("{text}: {html}"));
+    let start = html[..at].rfind("id=\"event-").unwrap() + "id=\"event-".len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn comments_are_edited_by_their_author_and_hidden_by_writers() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let bob = signed_up(&hub, "bob").await;
+    let r = bob
+        .post(
+            "/alice/m/discussions/new",
+            &[("title", "A question"), ("description", "first draft")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (edit, hide) = ("/alice/m/discussions/1/edit", "/alice/m/discussions/1/hide");
+
+    // Its author may edit the comment (not hide it); the owner may hide it.
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    let id = event_id(&html, "first draft");
+    assert!(html.contains(edit) && !html.contains(hide), "{html}");
+    let (_, html) = alice.get("/alice/m/discussions/1").await;
+    assert!(!html.contains(edit) && html.contains(hide), "{html}");
+    let r = alice
+        .post(edit, &[("event", &id), ("comment", "not mine")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = bob
+        .post(edit, &[("event", &id), ("comment", "second draft")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    assert!(html.contains("second draft") && !html.contains("first draft"));
+    assert!(html.contains("edited"));
+
+    let r = bob.post(hide, &[("event", &id)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = alice.post(hide, &[("event", &id)]).await;
+    assert_eq!(r.status(), 303);
+    // Hidden: the text is gone, and the hiding shows in the history, once.
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    assert!(!html.contains("second draft") && !html.contains(edit));
+    assert!(html.contains("This comment has been hidden."));
+    assert!(
+        html.contains("<strong>alice</strong> hid a comment"),
+        "{html}"
+    );
+    let r = alice.post(hide, &[("event", &id)]).await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    assert_eq!(html.matches("hid a comment").count(), 1);
+}

@@ -24,6 +24,9 @@ pub enum EventKind {
     StatusChange,
     TitleChange,
     Commit,
+    /// A writer hid a comment (`data: {"comment": its id}`), as Hugging
+    /// Face shows "comment hidden" in the discussion's history.
+    CommentHidden,
 }
 
 impl EventKind {
@@ -34,13 +37,15 @@ impl EventKind {
             EventKind::StatusChange => "status-change",
             EventKind::TitleChange => "title-change",
             EventKind::Commit => "commit",
+            EventKind::CommentHidden => "comment-hidden",
         }
     }
 }
 
 /// One event. `content` is a comment's latest markdown source, `None` once
 /// the comment is hidden (and for other kinds); `data` holds the other
-/// kinds' fields: `{"status"}`, `{"from", "to"}`, `{"oid", "subject"}`.
+/// kinds' fields: `{"status"}`, `{"from", "to"}`, `{"oid", "subject"}`,
+/// `{"comment"}`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
@@ -192,24 +197,37 @@ pub async fn edit_comment(
 }
 
 /// Hides a comment for good (repo writers): its text is dropped, not only
-/// withheld, so nothing can serve it again.
+/// withheld, so nothing can serve it again; the hiding is recorded as a
+/// [`EventKind::CommentHidden`] event by the writer (once: hiding a hidden
+/// comment changes nothing).
 pub async fn hide_comment(
     hub: &Hub,
     repo: &Authorized<impl Level>,
     num: i64,
     event_id: i64,
 ) -> Result<Event> {
-    repo.participant()?;
+    let principal = repo.participant()?;
     repo.check(crate::repos::access::Access::Write)?;
     let discussion = discussions::get(hub, repo, num).await?;
     let mut tx = hub.db.begin().await?;
-    comment_for_update(&mut tx, discussion.id, event_id).await?;
-    sqlx::query(
-        "UPDATE discussion_events SET content = '', hidden = true, updated_at = now() WHERE id = $1",
-    )
-    .bind(event_id)
-    .execute(&mut *tx)
-    .await?;
+    let (_, already_hidden) = comment_for_update(&mut tx, discussion.id, event_id).await?;
+    if !already_hidden {
+        sqlx::query(
+            "UPDATE discussion_events SET content = '', hidden = true, updated_at = now() WHERE id = $1",
+        )
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+        insert(
+            &mut tx,
+            discussion.id,
+            EventKind::CommentHidden,
+            Some(principal.user.id),
+            None,
+            json!({ "comment": event_id.to_string() }),
+        )
+        .await?;
+    }
     let event = fetch(&mut tx, event_id).await?;
     tx.commit().await?;
     Ok(event)

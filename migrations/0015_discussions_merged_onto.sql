@@ -1,6 +1,0 @@
--- The head of its target branch a pull request was merged onto, so that a
--- merged pull request still shows its changes (from there to refs/pr/{num})
--- once they are on the branch. NULL for pull requests merged before it was
--- recorded (they show no changes).
-ALTER TABLE discussions ADD COLUMN merged_onto TEXT;
-
