@@ -290,3 +290,42 @@ async fn comments_are_edited_by_their_author_and_hidden_by_writers() {
     let (_, html) = bob.get("/alice/m/discussions/1").await;
     assert_eq!(html.matches("hid a comment").count(), 1);
 }
+
+#[tokio::test]
+async fn community_errors_are_in_the_visitors_language() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let bob = signed_up(&hub, "bob").await;
+    let r = bob
+        .post(
+            "/alice/m/discussions/new",
+            &[("title", "A question"), ("description", "d")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let carol = signed_up(&hub, "carol").await;
+    for b in [&bob, &carol] {
+        b.get("/lang/zh-CN").await;
+    }
+    let r = bob
+        .post("/alice/m/discussions/new", &[("title", "ab")])
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("标题须为 3 到 200 个字符。"), "{html}");
+    let r = carol
+        .post("/alice/m/discussions/1/status", &[("status", "closed")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("只有作者或对此仓库有写权限的人才能这样做。"),
+        "{html}"
+    );
+    let r = bob
+        .post("/alice/m/discussions/1/comment", &[("comment", " ")])
+        .await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains("评论不能为空。"), "{html}");
+}

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::events::{self, Event, EventKind};
 use super::{PAGE_SIZE, Status, check_comment, check_title, pull_request_ref};
-use crate::error::{Error, Result, is_unique_violation};
+use crate::error::{Error, Message, Result, is_unique_violation};
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Level;
@@ -171,7 +171,9 @@ pub async fn open_count(hub: &Hub, repo: &Authorized<impl Level>) -> Result<i64>
 }
 
 pub(super) fn not_found(num: i64) -> Error {
-    Error::not_found(format!("Discussion {num} not found"))
+    Error::not_found(
+        Message::coded("community.not_found", "Discussion {num} not found").with("num", num),
+    )
 }
 
 /// Discussion `num` of the repo.
@@ -360,9 +362,10 @@ pub async fn change_status(
 ) -> Result<Event> {
     let principal = repo.participant()?;
     if !matches!(status, Status::Open | Status::Closed) {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "community.status_change",
             "a discussion's status changes to open or closed (pull requests merge through merge)",
-        ));
+        )));
     }
     let comment = comment
         .filter(|c| !c.trim().is_empty())
@@ -372,13 +375,19 @@ pub async fn change_status(
     let discussion = lock(&mut tx, repo.id, num).await?;
     repo.check_author_or_writer(discussion.author_id)?;
     if discussion.status == Status::Merged {
-        return Err(Error::conflict("this pull request is merged"));
+        return Err(Error::conflict(Message::coded(
+            "community.merged",
+            "this pull request is merged",
+        )));
     }
     if discussion.status == status {
-        return Err(Error::conflict(format!(
-            "this discussion is already {}",
-            status.as_str()
-        )));
+        return Err(Error::conflict(
+            Message::coded(
+                "community.already_status",
+                "this discussion is already {status}",
+            )
+            .with("status", status.as_str()),
+        ));
     }
     sqlx::query("UPDATE discussions SET status = $2 WHERE id = $1")
         .bind(discussion.id)

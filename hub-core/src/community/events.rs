@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::discussions;
 use super::{Status, check_comment};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Level;
@@ -146,7 +146,7 @@ async fn comment_for_update(
     .await?;
     match row {
         Some((kind, author, hidden)) if kind == EventKind::Comment.as_str() => Ok((author, hidden)),
-        _ => Err(Error::not_found(format!("comment {event_id} not found"))),
+        _ => Err(comment_not_found(event_id)),
     }
 }
 
@@ -155,7 +155,13 @@ pub fn parse_event_id(id: &str) -> Result<i64> {
     id.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| Error::not_found(format!("comment {id} not found")))
+        .ok_or_else(|| comment_not_found(id))
+}
+
+fn comment_not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found(
+        Message::coded("community.comment_not_found", "comment {id} not found").with("id", id),
+    )
 }
 
 async fn fetch(conn: &mut PgConnection, event_id: i64) -> Result<Event> {
@@ -182,7 +188,10 @@ pub async fn edit_comment(
     let (author, hidden) = comment_for_update(&mut tx, discussion.id, event_id).await?;
     repo.check_author(author)?;
     if hidden {
-        return Err(Error::invalid("a hidden comment cannot be edited"));
+        return Err(Error::invalid(Message::coded(
+            "community.hidden_not_editable",
+            "a hidden comment cannot be edited",
+        )));
     }
     sqlx::query(
         "UPDATE discussion_events SET content = $2, edited = true, updated_at = now() WHERE id = $1",

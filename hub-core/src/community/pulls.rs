@@ -13,7 +13,7 @@ use super::events::{self, EventKind};
 use super::{MAX_TITLE_CHARS, Status, check_comment, check_title, pull_request_of_ref};
 use super::{MIN_TITLE_CHARS, pull_request_ref};
 use crate::commits::{self, Destination, NewCommit};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::git::commit::{CommitOutcome, MergePlan, plan_merge};
 use crate::git::read::{self, CommitInfo, FileDiff};
 use crate::git::receive::RefUpdate;
@@ -75,16 +75,18 @@ pub async fn check_may_push(
     repo.participant()?;
     let discussion = discussions::get(hub, repo, num).await?;
     if !discussion.is_pull_request {
-        return Err(Error::invalid(format!(
-            "discussion {num} is not a pull request"
-        )));
+        return Err(super::not_a_pull_request(num));
     }
     repo.check_author_or_writer(discussion.author_id)?;
     if !discussion.status.is_open() {
-        return Err(Error::forbidden(format!(
-            "pull request {num} is {}: reopen it to add commits",
-            discussion.status.as_str()
-        )));
+        return Err(Error::forbidden(
+            Message::coded(
+                "community.not_open",
+                "pull request {num} is {status}: reopen it to add commits",
+            )
+            .with("num", num)
+            .with("status", discussion.status.as_str()),
+        ));
     }
     Ok(discussion)
 }
@@ -342,10 +344,7 @@ pub async fn diff(hub: &Hub, repo: &Authorized<impl Level>, num: i64) -> Result<
 /// commit was recorded falls back to the branch, showing no changes.
 fn base_of(discussion: &Discussion) -> Result<String> {
     let Some(target) = &discussion.target_branch else {
-        return Err(Error::invalid(format!(
-            "discussion {} is not a pull request",
-            discussion.num
-        )));
+        return Err(super::not_a_pull_request(discussion.num));
     };
     Ok(match (&discussion.status, &discussion.merged_onto) {
         (Status::Merged, Some(onto)) => onto.clone(),
