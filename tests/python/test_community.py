@@ -7,6 +7,7 @@ list_repo_refs."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -14,6 +15,8 @@ import uuid
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, HfFileSystem, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+from helpers import run_client
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +226,47 @@ def test_a_readers_pull_request_with_large_files_goes_through_xet(hub, api, bob,
     api.merge_pull_request(repo_id, 1)
     [entry] = api.get_paths_info(repo_id, ["model.safetensors"])
     assert entry.lfs is not None and entry.lfs.size == len(data)
+
+
+def test_a_readers_pull_request_with_large_files_goes_through_lfs(hub, api, name, tmp_path):
+    """Without hf_xet, a reader's large files go through the LFS batch API:
+    allowed for a new pull request (the client names no ref) and for their own
+    `refs/pr/N`, never for a branch."""
+    repo_id = f"{hub.user}/{name('lfs-pr')}"
+    api.create_repo(repo_id)
+    first, second = tmp_path / "model.safetensors", tmp_path / "extra.bin"
+    first.write_bytes(os.urandom(2 * 1024 * 1024))
+    second.write_bytes(os.urandom(1024 * 1024))
+    offset = hub.log_offset()
+    out = run_client(
+        f"""
+        import json
+        from huggingface_hub import CommitOperationAdd, HfApi
+        from huggingface_hub.errors import HfHubHTTPError
+        from huggingface_hub.utils._runtime import is_xet_available
+        assert not is_xet_available()
+        bob = HfApi(token={hub.other_token!r})
+        try:
+            bob.upload_file(path_or_fileobj={str(first)!r}, path_in_repo="model.safetensors", repo_id={repo_id!r})
+            raise SystemExit("a reader uploaded to main")
+        except HfHubHTTPError as e:
+            assert e.response.status_code == 403, e
+        info = bob.upload_file(path_or_fileobj={str(first)!r}, path_in_repo="model.safetensors",
+                               repo_id={repo_id!r}, create_pr=True)
+        bob.create_commit({repo_id!r}, operations=[CommitOperationAdd("extra.bin", {str(second)!r})],
+                          commit_message="More", revision=info.pr_revision)
+        print(json.dumps(info.pr_num))
+        """,
+        env={"HF_HUB_DISABLE_XET": "1"},
+    )
+    assert json.loads(out.strip().splitlines()[-1]) == 1
+    requests = hub.requests_since(offset)
+    assert any(p.endswith("/info/lfs/objects/batch") for _, p in requests), requests
+    assert not any("/xet-write-token/" in p for _, p in requests), requests
+    for path, local in (("model.safetensors", first), ("extra.bin", second)):
+        got = hf_hub_download(repo_id, path, revision="refs/pr/1", token=hub.token)
+        assert open(got, "rb").read() == local.read_bytes()
+    assert not api.file_exists(repo_id, "model.safetensors")
+    api.merge_pull_request(repo_id, 1)
+    [entry] = api.get_paths_info(repo_id, ["extra.bin"])
+    assert entry.lfs is not None and entry.lfs.size == 1024 * 1024

@@ -235,6 +235,13 @@ async fn a_reader_opens_a_pull_request_and_the_owner_merges_it() {
     let pr = alice.get("/api/models/alice/m/discussions/1").await;
     assert_eq!(pr.body["status"], "merged");
     assert_eq!(pr.body["changes"]["mergeCommitId"], main_after);
+    // Merged, it still shows what it changed (now on main).
+    let diff = alice.get("/api/models/alice/m/discussions/1?diff=1").await;
+    let diff = diff.body["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+++ b/b.txt") && diff.contains("+++ b/c.txt"),
+        "{diff}"
+    );
     let last = pr.body["events"]
         .as_array()
         .unwrap()
@@ -327,6 +334,13 @@ async fn merging_moved_branches_and_refusing_conflicts() {
             .unwrap()
             .starts_with("Merge pull request #2"),
         "{head:?}"
+    );
+    // Merged with a merge commit, it shows its own change only, not main's.
+    let diff = alice.get("/api/models/alice/m/discussions/2?diff=1").await;
+    let diff = diff.body["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+++ b/other.txt") && !diff.contains("a.txt"),
+        "{diff}"
     );
     assert_eq!(
         raw(&hub, "alice/m", "main", "other.txt").await,
@@ -614,5 +628,109 @@ async fn a_private_repos_discussions_are_invisible_to_outsiders() {
             .await
             .status,
         403
+    );
+}
+
+/// An LFS batch upload request for one made-up object, to `git_ref` if any.
+fn lfs_upload(git_ref: Option<&str>) -> Value {
+    let mut body = json!({
+        "operation": "upload",
+        "transfers": ["basic"],
+        "objects": [{ "oid": "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393", "size": 5 }],
+        "hash_algo": "sha256",
+    });
+    if let Some(name) = git_ref {
+        body["ref"] = json!({ "name": name });
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_reader_pushes_large_files_to_a_pull_request_through_git_lfs() {
+    let (hub, _alice, bob, carol) = setup().await;
+    let bob_token = bob.token.clone().unwrap();
+    let opened = bob
+        .post(
+            "/api/models/alice/m/discussions",
+            json!({ "title": "Weights via git", "description": "d", "pullRequest": true }),
+        )
+        .await;
+    assert_eq!(opened.status, 200, "{:?}", opened.body);
+
+    // The batch API: a reader uploads for their own pull request (or a new
+    // one, named by no ref), never for a branch, a tag or another's pull request.
+    let batch = "/alice/m.git/info/lfs/objects/batch";
+    for (who, git_ref, status) in [
+        (&bob, Some("refs/pr/1"), 200),
+        (&bob, None, 200),
+        (&bob, Some("refs/heads/main"), 403),
+        (&bob, Some("main"), 403),
+        (&bob, Some("refs/tags/v1"), 403),
+        (&bob, Some("refs/pr/2"), 404),
+        (&carol, Some("refs/pr/1"), 403),
+    ] {
+        let answer = who.post(batch, lfs_upload(git_ref)).await;
+        assert_eq!(answer.status, status, "{git_ref:?}: {:?}", answer.body);
+    }
+    let read_only = hub.api(Some(&hub.token("bob", false)));
+    assert_eq!(
+        read_only
+            .post(batch, lfs_upload(Some("refs/pr/1")))
+            .await
+            .status,
+        403
+    );
+
+    // With git and git-lfs: the pre-push hook uploads the objects for refs/pr/1.
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(git(h, h, &["lfs", "install", "--skip-repo"]));
+    let url = format!("{}/alice/m.git", hub.url);
+    ok(git(
+        h,
+        work.path(),
+        &["clone", &authed(&url, &bob_token), "p"],
+    ));
+    let p = work.path().join("p");
+    let weights: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(p.join("w.bin"), &weights).unwrap();
+    ok(git(h, &p, &["add", "w.bin"]));
+    ok(git(h, &p, &["commit", "-m", "Add weights"]));
+    let pointer = ok(git(h, &p, &["show", "HEAD:w.bin"]));
+    assert!(pointer.starts_with("version https://git-lfs"), "{pointer}");
+    let refused = failed(git(h, &p, &["push", "origin", "HEAD:main"]));
+    assert!(refused.contains("write access"), "{refused}");
+    ok(git(h, &p, &["push", "origin", "HEAD:refs/pr/1"]));
+    let resp = reqwest::get(format!("{}/alice/m/resolve/refs%2Fpr%2F1/w.bin", hub.url))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), weights.as_slice());
+
+    // carol's objects for bob's pull request are refused at the batch API
+    // (git-lfs names the pushed ref): none reaches the repo.
+    let carol_token = carol.token.clone().unwrap();
+    ok(git(
+        h,
+        &p,
+        &["remote", "set-url", "origin", &authed(&url, &carol_token)],
+    ));
+    let hers: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    std::fs::write(p.join("c.bin"), &hers).unwrap();
+    ok(git(h, &p, &["add", "c.bin"]));
+    ok(git(h, &p, &["commit", "-m", "Add hers"]));
+    let refused = failed(git(h, &p, &["push", "origin", "HEAD:refs/pr/1"]));
+    assert!(refused.contains("only its author"), "{refused}");
+    let oid = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&hers));
+    let download = json!({
+        "operation": "download",
+        "objects": [{ "oid": oid, "size": hers.len() }],
+    });
+    let answer = bob.post(batch, download).await;
+    assert_eq!(
+        answer.body["objects"][0]["error"]["code"], 404,
+        "{:?}",
+        answer.body
     );
 }

@@ -98,6 +98,8 @@ async fn a_pull_request_from_the_editor_is_reviewed_and_merged() {
     );
     let (_, html) = alice.get("/alice/m/discussions/1").await;
     assert!(html.contains("class=\"chip merged\"") && html.contains("Thanks!"));
+    // Merged, its page still shows what it changed.
+    assert!(html.contains("+second line from bob"), "{html}");
     assert!(!html.contains("/alice/m/discussions/1/merge\""));
 }
 
@@ -229,4 +231,101 @@ async fn a_private_repos_community_is_invisible() {
         .post("/alice/secret/discussions/1/comment", &[("comment", "hi")])
         .await;
     assert_eq!(r.status(), 404);
+}
+
+/// The id of the event whose text contains `text` (its `id="event-N"`).
+fn event_id(html: &str, text: &str) -> String {
+    let at = html.find(text).unwrap_or_else(|| panic!("{text}: {html}"));
+    let start = html[..at].rfind("id=\"event-").unwrap() + "id=\"event-".len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn comments_are_edited_by_their_author_and_hidden_by_writers() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let bob = signed_up(&hub, "bob").await;
+    let r = bob
+        .post(
+            "/alice/m/discussions/new",
+            &[("title", "A question"), ("description", "first draft")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (edit, hide) = ("/alice/m/discussions/1/edit", "/alice/m/discussions/1/hide");
+
+    // Its author may edit the comment (not hide it); the owner may hide it.
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    let id = event_id(&html, "first draft");
+    assert!(html.contains(edit) && !html.contains(hide), "{html}");
+    let (_, html) = alice.get("/alice/m/discussions/1").await;
+    assert!(!html.contains(edit) && html.contains(hide), "{html}");
+    let r = alice
+        .post(edit, &[("event", &id), ("comment", "not mine")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = bob
+        .post(edit, &[("event", &id), ("comment", "second draft")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    assert!(html.contains("second draft") && !html.contains("first draft"));
+    assert!(html.contains("edited"));
+
+    let r = bob.post(hide, &[("event", &id)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = alice.post(hide, &[("event", &id)]).await;
+    assert_eq!(r.status(), 303);
+    // Hidden: the text is gone, and the hiding shows in the history, once.
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    assert!(!html.contains("second draft") && !html.contains(edit));
+    assert!(html.contains("This comment has been hidden."));
+    assert!(
+        html.contains("<strong>alice</strong> hid a comment"),
+        "{html}"
+    );
+    let r = alice.post(hide, &[("event", &id)]).await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = bob.get("/alice/m/discussions/1").await;
+    assert_eq!(html.matches("hid a comment").count(), 1);
+}
+
+#[tokio::test]
+async fn community_errors_are_in_the_visitors_language() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let bob = signed_up(&hub, "bob").await;
+    let r = bob
+        .post(
+            "/alice/m/discussions/new",
+            &[("title", "A question"), ("description", "d")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let carol = signed_up(&hub, "carol").await;
+    for b in [&bob, &carol] {
+        b.get("/lang/zh-CN").await;
+    }
+    let r = bob
+        .post("/alice/m/discussions/new", &[("title", "ab")])
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("标题须为 3 到 200 个字符。"), "{html}");
+    let r = carol
+        .post("/alice/m/discussions/1/status", &[("status", "closed")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("只有作者或对此仓库有写权限的人才能这样做。"),
+        "{html}"
+    );
+    let r = bob
+        .post("/alice/m/discussions/1/comment", &[("comment", " ")])
+        .await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains("评论不能为空。"), "{html}");
 }

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::events::{self, Event, EventKind};
 use super::{PAGE_SIZE, Status, check_comment, check_title, pull_request_ref};
-use crate::error::{Error, Result, is_unique_violation};
+use crate::error::{Error, Message, Result, is_unique_violation};
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Level;
@@ -30,6 +30,9 @@ pub struct Discussion {
     pub target_branch: Option<String>,
     /// The commit a merged pull request left on its target branch.
     pub merge_commit: Option<String>,
+    /// The head of the target branch a pull request was merged onto (its
+    /// changes are shown from there once merged).
+    pub merged_onto: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -41,7 +44,7 @@ impl Discussion {
 }
 
 const DISCUSSION_SELECT: &str = "SELECT d.id, d.repo_id, d.num, d.title, d.author_id,
-    n.name AS author, d.is_pull_request, d.status, d.target_branch, d.merge_commit, d.created_at
+    n.name AS author, d.is_pull_request, d.status, d.target_branch, d.merge_commit, d.merged_onto, d.created_at
     FROM discussions d LEFT JOIN namespaces n ON n.id = d.author_id";
 
 /// Which statuses a listing shows, as Hugging Face's `status=` names them.
@@ -168,7 +171,9 @@ pub async fn open_count(hub: &Hub, repo: &Authorized<impl Level>) -> Result<i64>
 }
 
 pub(super) fn not_found(num: i64) -> Error {
-    Error::not_found(format!("Discussion {num} not found"))
+    Error::not_found(
+        Message::coded("community.not_found", "Discussion {num} not found").with("num", num),
+    )
 }
 
 /// Discussion `num` of the repo.
@@ -357,9 +362,10 @@ pub async fn change_status(
 ) -> Result<Event> {
     let principal = repo.participant()?;
     if !matches!(status, Status::Open | Status::Closed) {
-        return Err(Error::invalid(
+        return Err(Error::invalid(Message::coded(
+            "community.status_change",
             "a discussion's status changes to open or closed (pull requests merge through merge)",
-        ));
+        )));
     }
     let comment = comment
         .filter(|c| !c.trim().is_empty())
@@ -369,13 +375,19 @@ pub async fn change_status(
     let discussion = lock(&mut tx, repo.id, num).await?;
     repo.check_author_or_writer(discussion.author_id)?;
     if discussion.status == Status::Merged {
-        return Err(Error::conflict("this pull request is merged"));
+        return Err(Error::conflict(Message::coded(
+            "community.merged",
+            "this pull request is merged",
+        )));
     }
     if discussion.status == status {
-        return Err(Error::conflict(format!(
-            "this discussion is already {}",
-            status.as_str()
-        )));
+        return Err(Error::conflict(
+            Message::coded(
+                "community.already_status",
+                "this discussion is already {status}",
+            )
+            .with("status", status.as_str()),
+        ));
     }
     sqlx::query("UPDATE discussions SET status = $2 WHERE id = $1")
         .bind(discussion.id)

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::discussions;
 use super::{Status, check_comment};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Level;
@@ -24,6 +24,9 @@ pub enum EventKind {
     StatusChange,
     TitleChange,
     Commit,
+    /// A writer hid a comment (`data: {"comment": its id}`), as Hugging
+    /// Face shows "comment hidden" in the discussion's history.
+    CommentHidden,
 }
 
 impl EventKind {
@@ -34,13 +37,15 @@ impl EventKind {
             EventKind::StatusChange => "status-change",
             EventKind::TitleChange => "title-change",
             EventKind::Commit => "commit",
+            EventKind::CommentHidden => "comment-hidden",
         }
     }
 }
 
 /// One event. `content` is a comment's latest markdown source, `None` once
 /// the comment is hidden (and for other kinds); `data` holds the other
-/// kinds' fields: `{"status"}`, `{"from", "to"}`, `{"oid", "subject"}`.
+/// kinds' fields: `{"status"}`, `{"from", "to"}`, `{"oid", "subject"}`,
+/// `{"comment"}`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
@@ -141,7 +146,7 @@ async fn comment_for_update(
     .await?;
     match row {
         Some((kind, author, hidden)) if kind == EventKind::Comment.as_str() => Ok((author, hidden)),
-        _ => Err(Error::not_found(format!("comment {event_id} not found"))),
+        _ => Err(comment_not_found(event_id)),
     }
 }
 
@@ -150,7 +155,13 @@ pub fn parse_event_id(id: &str) -> Result<i64> {
     id.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| Error::not_found(format!("comment {id} not found")))
+        .ok_or_else(|| comment_not_found(id))
+}
+
+fn comment_not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found(
+        Message::coded("community.comment_not_found", "comment {id} not found").with("id", id),
+    )
 }
 
 async fn fetch(conn: &mut PgConnection, event_id: i64) -> Result<Event> {
@@ -177,7 +188,10 @@ pub async fn edit_comment(
     let (author, hidden) = comment_for_update(&mut tx, discussion.id, event_id).await?;
     repo.check_author(author)?;
     if hidden {
-        return Err(Error::invalid("a hidden comment cannot be edited"));
+        return Err(Error::invalid(Message::coded(
+            "community.hidden_not_editable",
+            "a hidden comment cannot be edited",
+        )));
     }
     sqlx::query(
         "UPDATE discussion_events SET content = $2, edited = true, updated_at = now() WHERE id = $1",
@@ -192,24 +206,37 @@ pub async fn edit_comment(
 }
 
 /// Hides a comment for good (repo writers): its text is dropped, not only
-/// withheld, so nothing can serve it again.
+/// withheld, so nothing can serve it again; the hiding is recorded as a
+/// [`EventKind::CommentHidden`] event by the writer (once: hiding a hidden
+/// comment changes nothing).
 pub async fn hide_comment(
     hub: &Hub,
     repo: &Authorized<impl Level>,
     num: i64,
     event_id: i64,
 ) -> Result<Event> {
-    repo.participant()?;
+    let principal = repo.participant()?;
     repo.check(crate::repos::access::Access::Write)?;
     let discussion = discussions::get(hub, repo, num).await?;
     let mut tx = hub.db.begin().await?;
-    comment_for_update(&mut tx, discussion.id, event_id).await?;
-    sqlx::query(
-        "UPDATE discussion_events SET content = '', hidden = true, updated_at = now() WHERE id = $1",
-    )
-    .bind(event_id)
-    .execute(&mut *tx)
-    .await?;
+    let (_, already_hidden) = comment_for_update(&mut tx, discussion.id, event_id).await?;
+    if !already_hidden {
+        sqlx::query(
+            "UPDATE discussion_events SET content = '', hidden = true, updated_at = now() WHERE id = $1",
+        )
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+        insert(
+            &mut tx,
+            discussion.id,
+            EventKind::CommentHidden,
+            Some(principal.user.id),
+            None,
+            json!({ "comment": event_id.to_string() }),
+        )
+        .await?;
+    }
     let event = fetch(&mut tx, event_id).await?;
     tx.commit().await?;
     Ok(event)

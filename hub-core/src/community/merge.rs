@@ -10,7 +10,7 @@ use super::discussions::{self, Discussion};
 use super::events::{self, EventKind};
 use super::{Status, check_comment, pull_request_ref};
 use crate::commits::check_message;
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::git::read;
 use crate::hub::Hub;
 use crate::repos::access::level::Level;
@@ -34,20 +34,24 @@ pub async fn merge(
         .transpose()?;
     let discussion = discussions::get(hub, repo, num).await?;
     let Some(target) = discussion.target_branch.clone() else {
-        return Err(Error::invalid(format!(
-            "discussion {num} is not a pull request"
-        )));
+        return Err(super::not_a_pull_request(num));
     };
     match discussion.status {
         // huggingface_hub opens every pull request of `upload_folder` as a
         // draft: the writer who merges it decides it is ready.
         Status::Open | Status::Draft => {}
         Status::Closed => {
-            return Err(Error::conflict(
+            return Err(Error::conflict(Message::coded(
+                "community.closed_merge",
                 "this pull request is closed: reopen it before merging",
-            ));
+            )));
         }
-        Status::Merged => return Err(Error::conflict("this pull request is already merged")),
+        Status::Merged => {
+            return Err(Error::conflict(Message::coded(
+                "community.already_merged",
+                "this pull request is already merged",
+            )));
+        }
     }
     let message = format!(
         "Merge pull request #{num} from {}\n\n{}",
@@ -73,9 +77,12 @@ pub async fn merge(
     if locked.status == Status::Merged {
         return Ok(locked); // a concurrent merge recorded it
     }
-    sqlx::query("UPDATE discussions SET status = 'merged', merge_commit = $2 WHERE id = $1")
-        .bind(locked.id)
-        .bind(&merged.commit)
+    sqlx::query(
+        "UPDATE discussions SET status = 'merged', merge_commit = $2, merged_onto = $3 WHERE id = $1",
+    )
+    .bind(locked.id)
+    .bind(&merged.commit)
+    .bind(&merged.previous)
         .execute(&mut *tx)
         .await?;
     if let Some(comment) = comment {

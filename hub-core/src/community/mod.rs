@@ -23,7 +23,8 @@
 //!   [`events::MAX_EVENTS_SHOWN`], oldest first; a hidden comment's text is
 //!   never served); comments are stored as markdown source: render them
 //!   with [`crate::markdown::render`] when showing them;
-//! - [`pulls::diff`]: a pull request's changes (merge base → head), per
+//! - [`pulls::diff`]: a pull request's changes (merge base → head; once
+//!   merged, from the target head it was merged onto), per
 //!   file and bounded as [`crate::git::read::diff_commit`] bounds a commit's,
 //!   and the files that conflict with its target branch;
 //! - [`pulls::commits`]: its commits (newest first, bounded);
@@ -44,7 +45,7 @@ pub mod pulls;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::hub::Hub;
 use crate::repos::access::Authorized;
 use crate::repos::access::level::Level;
@@ -141,6 +142,17 @@ pub fn pull_request_of_ref(revision: &str) -> Option<Result<i64>> {
     )
 }
 
+/// The refusal of a pull request's action on discussion `num`, which is not one.
+pub fn not_a_pull_request(num: i64) -> Error {
+    Error::invalid(
+        Message::coded(
+            "community.not_pull_request",
+            "discussion {num} is not a pull request",
+        )
+        .with("num", num),
+    )
+}
+
 /// The git ref of pull request `num`.
 pub fn pull_request_ref(num: i64) -> String {
     format!("refs/pr/{num}")
@@ -152,12 +164,20 @@ pub fn check_title(title: &str) -> Result<String> {
     let title = title.trim();
     let chars = title.chars().count();
     if !(MIN_TITLE_CHARS..=MAX_TITLE_CHARS).contains(&chars) {
-        return Err(Error::invalid(format!(
-            "a title has {MIN_TITLE_CHARS} to {MAX_TITLE_CHARS} characters"
-        )));
+        return Err(Error::invalid(
+            Message::coded(
+                "community.title_length",
+                "a title has {min} to {max} characters",
+            )
+            .with("min", MIN_TITLE_CHARS)
+            .with("max", MAX_TITLE_CHARS),
+        ));
     }
     if title.chars().any(char::is_control) {
-        return Err(Error::invalid("a title is one line of text"));
+        return Err(Error::invalid(Message::coded(
+            "community.title_one_line",
+            "a title is one line of text",
+        )));
     }
     Ok(title.to_owned())
 }
@@ -166,16 +186,25 @@ pub fn check_title(title: &str) -> Result<String> {
 /// [`MAX_COMMENT_BYTES`], no NUL (PostgreSQL text cannot hold one).
 pub fn check_comment(text: &str) -> Result<&str> {
     if text.len() > MAX_COMMENT_BYTES {
-        return Err(Error::too_large(format!(
-            "a comment has at most {} KiB",
-            MAX_COMMENT_BYTES / 1024
-        )));
+        return Err(Error::too_large(
+            Message::coded(
+                "community.comment_too_long",
+                "a comment has at most {kib} KiB",
+            )
+            .with("kib", MAX_COMMENT_BYTES / 1024),
+        ));
     }
     if text.trim().is_empty() {
-        return Err(Error::invalid("the comment is empty"));
+        return Err(Error::invalid(Message::coded(
+            "community.comment_empty",
+            "the comment is empty",
+        )));
     }
     if text.contains('\0') {
-        return Err(Error::invalid("the comment contains a NUL character"));
+        return Err(Error::invalid(Message::coded(
+            "community.comment_nul",
+            "the comment contains a NUL character",
+        )));
     }
     Ok(text)
 }

@@ -13,7 +13,7 @@ use super::events::{self, EventKind};
 use super::{MAX_TITLE_CHARS, Status, check_comment, check_title, pull_request_of_ref};
 use super::{MIN_TITLE_CHARS, pull_request_ref};
 use crate::commits::{self, Destination, NewCommit};
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::git::commit::{CommitOutcome, MergePlan, plan_merge};
 use crate::git::read::{self, CommitInfo, FileDiff};
 use crate::git::receive::RefUpdate;
@@ -75,16 +75,18 @@ pub async fn check_may_push(
     repo.participant()?;
     let discussion = discussions::get(hub, repo, num).await?;
     if !discussion.is_pull_request {
-        return Err(Error::invalid(format!(
-            "discussion {num} is not a pull request"
-        )));
+        return Err(super::not_a_pull_request(num));
     }
     repo.check_author_or_writer(discussion.author_id)?;
     if !discussion.status.is_open() {
-        return Err(Error::forbidden(format!(
-            "pull request {num} is {}: reopen it to add commits",
-            discussion.status.as_str()
-        )));
+        return Err(Error::forbidden(
+            Message::coded(
+                "community.not_open",
+                "pull request {num} is {status}: reopen it to add commits",
+            )
+            .with("num", num)
+            .with("status", discussion.status.as_str()),
+        ));
     }
     Ok(discussion)
 }
@@ -306,24 +308,21 @@ impl PullDiff {
 }
 
 /// The changes of pull request `num` (see [`PullDiff`]). A merged pull
-/// request's changes are on its target already: none are left to show,
-/// and none conflict.
+/// request shows what it brought: from the target branch's head it was
+/// merged onto to its own head; nothing conflicts any more.
 pub async fn diff(hub: &Hub, repo: &Authorized<impl Level>, num: i64) -> Result<PullDiff> {
     let discussion = discussions::get(hub, repo, num).await?;
-    let Some(target) = discussion.target_branch.clone() else {
-        return Err(Error::invalid(format!(
-            "discussion {num} is not a pull request"
-        )));
-    };
+    let base = base_of(&discussion)?;
+    let merged = discussion.status == Status::Merged;
     let path = hub.repo_dir(repo.id);
     tokio::task::spawn_blocking(move || {
         let git = crate::git::open(&path)?;
         let head = read::resolve_revision(&git, &pull_request_ref(num))?;
-        let base = read::resolve_revision(&git, &format!("refs/heads/{target}")).ok();
+        let base = read::resolve_revision(&git, &base).ok();
         let (files, conflicts) = match base {
             Some(base) => {
                 let conflicts = match plan_merge(&git, base, head)? {
-                    MergePlan::Conflicts(files) => files,
+                    MergePlan::Conflicts(files) if !merged => files,
                     _ => Vec::new(),
                 };
                 (read::diff_since_merge_base(&git, base, head)?, conflicts)
@@ -339,17 +338,32 @@ pub async fn diff(hub: &Hub, repo: &Authorized<impl Level>, num: i64) -> Result<
     .await?
 }
 
-/// The commits of pull request `num` that its target branch does not have,
-/// newest first (at most [`MAX_COMMITS_LISTED`]).
+/// What pull request `discussion`'s changes are counted from: its target
+/// branch, or once merged the commit that branch was at before the merge
+/// (the branch has the changes now). A pull request merged before that
+/// commit was recorded falls back to the branch, showing no changes.
+fn base_of(discussion: &Discussion) -> Result<String> {
+    let Some(target) = &discussion.target_branch else {
+        return Err(super::not_a_pull_request(discussion.num));
+    };
+    Ok(match (&discussion.status, &discussion.merged_onto) {
+        (Status::Merged, Some(onto)) => onto.clone(),
+        _ => format!("refs/heads/{target}"),
+    })
+}
+
+/// The commits of pull request `num` that its target branch does not have
+/// (did not have, once merged: see [`diff`]), newest first (at most [`MAX_COMMITS_LISTED`]).
 pub async fn commits(
     hub: &Hub,
     repo: &Authorized<impl Level>,
     num: i64,
 ) -> Result<Vec<CommitInfo>> {
     let discussion = discussions::get(hub, repo, num).await?;
-    let Some(target) = discussion.target_branch.clone() else {
+    if !discussion.is_pull_request {
         return Ok(Vec::new());
-    };
+    }
+    let base = base_of(&discussion)?;
     let path = hub.repo_dir(repo.id);
     tokio::task::spawn_blocking(move || {
         let git = crate::git::open(&path)?;
@@ -357,7 +371,7 @@ pub async fn commits(
         let mut walk = git.revwalk()?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
         walk.push(head)?;
-        if let Ok(base) = read::resolve_revision(&git, &format!("refs/heads/{target}")) {
+        if let Ok(base) = read::resolve_revision(&git, &base) {
             walk.hide(base)?;
         }
         walk.take(MAX_COMMITS_LISTED)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use git2::build::TreeUpdateBuilder;
 use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, Signature};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Message, Result};
 use crate::lfs::rules::{LFS_SIZE_THRESHOLD, LfsPatterns, LfsPointer, pattern_line_for};
 
 /// What a file's new content is.
@@ -219,6 +219,9 @@ pub struct MergeOutcome {
     /// The branch's new head: the merge commit, or the source itself.
     pub commit: String,
     pub fast_forward: bool,
+    /// The branch's head before the merge (what a merged pull request's
+    /// changes are shown against once they are on the branch).
+    pub previous: String,
 }
 
 /// Merges `source` into the branch `refname`: a fast-forward when the
@@ -243,6 +246,7 @@ pub fn merge(
                 return Ok(MergeOutcome {
                     commit: head.to_string(),
                     fast_forward: true,
+                    previous: head.to_string(),
                 });
             }
             MergePlan::FastForward => (source, true),
@@ -253,12 +257,14 @@ pub fn merge(
                 (commit, false)
             }
             MergePlan::Conflicts(files) => {
-                return Err(Error::conflict(format!(
-                    "This pull request has conflicts with {}: {}. Update the pull request (merge or rebase it on {}) and try again.",
-                    short_name(refname),
-                    files.join(", "),
-                    short_name(refname),
-                )));
+                return Err(Error::conflict(
+                    Message::coded(
+                        "community.conflicts",
+                        "This pull request has conflicts with {branch}: {files}. Update the pull request (merge or rebase it on {branch}) and try again.",
+                    )
+                    .with("branch", short_name(refname))
+                    .with("files", files.join(", ")),
+                ));
             }
         };
         match repo.reference_matching(refname, new, true, head, &format!("merge: {message}")) {
@@ -266,6 +272,7 @@ pub fn merge(
                 return Ok(MergeOutcome {
                     commit: new.to_string(),
                     fast_forward,
+                    previous: head.to_string(),
                 });
             }
             Err(e) if is_concurrent_update(&e) => {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::objects::{self, Known};
 use super::signing::{TransferGrant, TransferOp, now_unix};
+use crate::community::{pull_request_of_ref, pulls};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::repos::access::level::Level;
@@ -19,17 +20,29 @@ use crate::repos::access::{Access, Authorized};
 /// Most objects accepted in one batch request.
 pub const MAX_BATCH_OBJECTS: usize = 1000;
 
-/// A batch request as git-lfs and `huggingface_hub` send it. `ref` is
-/// accepted and ignored: access is per repo, not per branch.
+/// A batch request as git-lfs and `huggingface_hub` send it. `ref` names
+/// where an upload is going: git-lfs sends the pushed ref
+/// (`refs/heads/main`, `refs/pr/3`), `huggingface_hub` the commit's
+/// revision (`main`, `refs/pr/3`), and no ref at all when the commit opens
+/// a new pull request (`create_pr`). It matters only for callers who
+/// cannot write to the repo (see [`check_upload`]).
 #[derive(Debug, Clone, Deserialize)]
 pub struct BatchRequest {
     pub operation: String,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<RefSpec>,
     #[serde(default)]
     pub transfers: Option<Vec<String>>,
     #[serde(default)]
     pub objects: Vec<ObjectSpec>,
     #[serde(default)]
     pub hash_algo: Option<String>,
+}
+
+/// The `ref` of a batch request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefSpec {
+    pub name: String,
 }
 
 /// One object of a batch request.
@@ -58,7 +71,8 @@ pub struct Planned {
 }
 
 /// Answers a batch request on `repo` for `actor`: uploads need write
-/// access, downloads read access. Fails as a whole only for a request that
+/// access or a pull request to go to ([`check_upload`]), downloads read
+/// access. Fails as a whole only for a request that
 /// is malformed (unknown operation or hash, too many objects) or not allowed.
 pub async fn plan(
     hub: &Hub,
@@ -70,11 +84,10 @@ pub async fn plan(
         "download" => TransferOp::Download,
         other => return Err(Error::invalid(format!("unknown operation {other:?}"))),
     };
-    let needed = match op {
-        TransferOp::Upload => Access::Write,
-        TransferOp::Download => Access::Read,
-    };
-    repo.check(needed)?;
+    match op {
+        TransferOp::Upload => check_upload(hub, repo, request.git_ref.as_ref()).await?,
+        TransferOp::Download => repo.check(Access::Read)?,
+    }
     if let Some(algo) = request.hash_algo.as_deref()
         && algo != "sha256"
     {
@@ -99,6 +112,31 @@ pub async fn plan(
             decision: decide(op, repo.id, o, known.get(&o.oid).copied(), now),
         })
         .collect())
+}
+
+/// May the caller upload objects for `git_ref`: a writer anywhere; someone
+/// who may only read the repo (a participant) only for a pull request, as
+/// with Xet's `propose` tokens: `refs/pr/N` they may push to
+/// ([`pulls::check_may_push`]), or no ref, which is how `huggingface_hub`
+/// uploads for a pull request it is about to open. What they upload is
+/// linked to the repo, and reaches a branch only through a commit that a
+/// writer makes or merges; a ref naming a branch or a tag needs write
+/// access, as before.
+async fn check_upload(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    git_ref: Option<&RefSpec>,
+) -> Result<()> {
+    if repo.may(Access::Write) {
+        return Ok(());
+    }
+    let Some(git_ref) = git_ref else {
+        return repo.participant().map(|_| ());
+    };
+    match pull_request_of_ref(&git_ref.name) {
+        Some(num) => pulls::check_may_push(hub, repo, num?).await.map(|_| ()),
+        None => repo.check(Access::Write),
+    }
 }
 
 /// The decision for one object, given what the hub knows of it.

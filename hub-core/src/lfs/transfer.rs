@@ -2,9 +2,10 @@
 //! endpoints (PUT and GET of one object) and `verify`.
 //!
 //! An upload is authorised by a signed link alone (the batch API checked
-//! write access when it made the link). A download is authorised by a signed
-//! link or by the caller's own read access; either way the object must be
-//! linked to the repo it is read through, so knowing an oid grants nothing.
+//! that the caller may upload when it made the link). A download is
+//! authorised by a signed link or by the caller's own read access; either
+//! way the object must be linked to the repo it is read through, so knowing
+//! an oid grants nothing.
 //!
 //! A link that does not hold gets one answer whether its repo exists, is
 //! private or is public: an answer that told them apart would let anyone
@@ -20,7 +21,7 @@ use super::{objects, store};
 use crate::accounts::Actor;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
-use crate::repos::access::level::{Read, Writes};
+use crate::repos::access::level::{Level, Read};
 use crate::repos::access::{Authorized, authorize};
 use crate::repos::{self, Repo, RepoType};
 
@@ -75,9 +76,12 @@ pub async fn download(
     Ok((repo, size))
 }
 
-/// The `verify` step after an upload: the caller may write to `repo`, and
-/// the object is linked to it and stored with exactly `size` bytes.
-pub async fn verify(hub: &Hub, repo: &Authorized<impl Writes>, oid: &str, size: u64) -> Result<()> {
+/// The `verify` step after an upload: the caller may upload to `repo` (a
+/// participant, who may upload for a pull request: see
+/// [`super::batch::plan`]), and the object is linked to it and stored with
+/// exactly `size` bytes.
+pub async fn verify(hub: &Hub, repo: &Authorized<impl Level>, oid: &str, size: u64) -> Result<()> {
+    repo.participant()?;
     let linked = linked_size(hub, repo, oid).await?;
     if linked != size {
         return Err(Error::invalid(format!(

@@ -288,9 +288,10 @@ impl<L: Level> Authorized<L> {
         if author == Some(principal.user.id) || self.granted >= Access::Write {
             return Ok(());
         }
-        Err(Error::forbidden(
+        Err(Error::forbidden(Message::coded(
+            "community.author_or_writer",
             "only its author or someone with write access to this repo can do this",
-        ))
+        )))
     }
 
     /// May change what `author` wrote (a comment): its author only.
@@ -299,7 +300,10 @@ impl<L: Level> Authorized<L> {
         if author == Some(principal.user.id) {
             return Ok(());
         }
-        Err(Error::forbidden("only its author can edit this comment"))
+        Err(Error::forbidden(Message::coded(
+            "community.author_only",
+            "only its author can edit this comment",
+        )))
     }
 
     /// May start a `git push`: what each pushed ref needs (write access for

@@ -36,6 +36,10 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("community.into", "合并到", "into"),
     ("community.edited", "已编辑", "edited"),
+    ("community.edit", "编辑", "Edit"),
+    ("community.save", "保存", "Save"),
+    ("community.hide", "隐藏", "Hide"),
+    ("community.hid_comment", "隐藏了一条评论", "hid a comment"),
     (
         "community.hidden",
         "这条评论已被隐藏。",

@@ -426,4 +426,95 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "缺少“{field}”。",
         "“{field}” is required.",
     ),
+    // Discussions and pull requests (hub-core/src/community/).
+    (
+        "err.community.title_length",
+        "标题须为 {min} 到 {max} 个字符。",
+        "A title has {min} to {max} characters.",
+    ),
+    (
+        "err.community.title_one_line",
+        "标题只能是一行文字。",
+        "A title is one line of text.",
+    ),
+    (
+        "err.community.comment_too_long",
+        "评论最多 {kib} KiB。",
+        "A comment has at most {kib} KiB.",
+    ),
+    (
+        "err.community.comment_empty",
+        "评论不能为空。",
+        "The comment is empty.",
+    ),
+    (
+        "err.community.comment_nul",
+        "评论中不能包含 NUL 字符。",
+        "The comment contains a NUL character.",
+    ),
+    (
+        "err.community.not_found",
+        "找不到讨论 {num}。",
+        "There is no discussion {num}.",
+    ),
+    (
+        "err.community.comment_not_found",
+        "找不到评论 {id}。",
+        "There is no comment {id}.",
+    ),
+    (
+        "err.community.not_pull_request",
+        "讨论 {num} 不是拉取请求。",
+        "Discussion {num} is not a pull request.",
+    ),
+    (
+        "err.community.merged",
+        "这个拉取请求已合并。",
+        "This pull request is merged.",
+    ),
+    (
+        "err.community.already_merged",
+        "这个拉取请求已经合并过了。",
+        "This pull request is already merged.",
+    ),
+    (
+        "err.community.closed_merge",
+        "这个拉取请求已关闭，请先重新打开再合并。",
+        "This pull request is closed: reopen it before merging.",
+    ),
+    (
+        "err.community.not_open",
+        "拉取请求 {num} 已不在进行中，请重新打开后再添加提交。",
+        "Pull request {num} is {status}: reopen it to add commits.",
+    ),
+    (
+        "err.community.already_status",
+        "这个讨论已经处于该状态。",
+        "This discussion is already {status}.",
+    ),
+    (
+        "err.community.status_change",
+        "讨论的状态只能改为进行中或已关闭（拉取请求通过合并来合入）。",
+        "A discussion's status changes to open or closed (pull requests merge through merge).",
+    ),
+    (
+        "err.community.conflicts",
+        "这个拉取请求与 {branch} 有冲突：{files}。请先更新拉取请求（在 {branch} 上合并或变基）后再试。",
+        "This pull request has conflicts with {branch}: {files}. Update the pull request (merge or rebase it on {branch}) and try again.",
+    ),
+    (
+        "err.community.author_or_writer",
+        "只有作者或对此仓库有写权限的人才能这样做。",
+        "Only its author or someone with write access to this repo can do this.",
+    ),
+    (
+        "err.community.author_only",
+        "只有作者才能编辑这条评论。",
+        "Only its author can edit this comment.",
+    ),
+    (
+        "err.community.hidden_not_editable",
+        "已隐藏的评论不能编辑。",
+        "A hidden comment cannot be edited.",
+    ),
 ];

@@ -13,8 +13,6 @@ use hub_core::lfs::{store, transfer};
 use serde::Deserialize;
 use serde_json::json;
 
-use hub_core::repos::access::level::Write;
-
 use super::{LfsAuth, LfsJson, LfsPath, LfsQuery, LfsRepo, LfsResult, lfs_json};
 use crate::app::AppState;
 use crate::range;
@@ -74,7 +72,7 @@ pub struct VerifyRequest {
 /// Handles `POST /{[datasets/|spaces/]}{namespace}/{name}[.git]/info/lfs/verify`.
 pub async fn verify(
     State(state): State<AppState>,
-    LfsRepo(repo): LfsRepo<Write>,
+    LfsRepo(repo): LfsRepo,
     LfsJson(request): LfsJson<VerifyRequest>,
 ) -> LfsResult<Response> {
     transfer::verify(&state, &repo, &request.oid, request.size).await?;

@@ -265,6 +265,10 @@ struct EventView {
     event: Event,
     /// A comment's markdown, rendered and sanitized.
     html: String,
+    /// A comment the visitor may edit (theirs, not hidden).
+    may_edit: bool,
+    /// A comment the visitor may hide (a repo writer; not hidden yet).
+    may_hide: bool,
 }
 
 impl EventView {
@@ -283,6 +287,11 @@ impl EventView {
 
     fn author(&self) -> &str {
         self.event.author.as_deref().unwrap_or("?")
+    }
+
+    /// A comment's markdown source, for its edit form.
+    fn source(&self) -> &str {
+        self.event.content.as_deref().unwrap_or_default()
     }
 }
 
@@ -370,13 +379,18 @@ async fn show(
         let events = view
             .events
             .into_iter()
-            .map(|event| EventView {
-                html: event
-                    .content
-                    .as_deref()
-                    .map(hub_core::markdown::render)
-                    .unwrap_or_default(),
-                event,
+            .map(|event| {
+                let shown_comment = event.kind == "comment" && !event.hidden;
+                EventView {
+                    html: event
+                        .content
+                        .as_deref()
+                        .map(hub_core::markdown::render)
+                        .unwrap_or_default(),
+                    may_edit: shown_comment && me.is_some() && event.author_id == me,
+                    may_hide: shown_comment && head.can_write,
+                    event,
+                }
             })
             .collect();
         Ok(render(&ShowPage {
@@ -404,10 +418,14 @@ struct ActionForm {
     /// For `status`: `open` or `closed`.
     #[serde(default)]
     status: String,
+    /// For `edit` and `hide`: the comment's event id.
+    #[serde(default)]
+    event: String,
 }
 
 /// Handles `POST /{[datasets/|spaces/]}{ns}/{name}/discussions/{num}/{action}`
-/// for the actions `comment`, `status` and `merge`; back to the discussion.
+/// for the actions `comment`, `status`, `merge`, `edit` and `hide` (a
+/// comment's, named by `event`); back to the discussion.
 async fn act(
     kind: RepoType,
     State(state): State<AppState>,
@@ -435,6 +453,14 @@ async fn act(
             }
             "merge" => {
                 merge::merge(&state, &repo, num, comment).await?;
+            }
+            "edit" => {
+                let id = events::parse_event_id(&form.event)?;
+                events::edit_comment(&state, &repo, num, id, &form.comment).await?;
+            }
+            "hide" => {
+                let id = events::parse_event_id(&form.event)?;
+                events::hide_comment(&state, &repo, num, id).await?;
             }
             _ => return Err(Error::not_found(format!("no action {action}"))),
         }
