@@ -875,7 +875,7 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     );
     assert!(html.contains("text<br><span class=\"type\">string</span>"));
     assert!(html.contains("score<br><span class=\"type\">double</span>"));
-    assert!(html.contains("showing 100 / 150 rows"), "{html}");
+    assert!(html.contains("rows 1–100 of 150"), "{html}");
     assert!(html.contains("<td>第0行</td>") && html.contains("<td>第99行</td>"));
     assert!(!html.contains("<td>第100行</td>"));
     assert_eq!(
@@ -937,6 +937,86 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     assert!(html.contains("href=\"/datasets/alice/d/blob/main/data/train.parquet\""));
     // Models have no viewer.
     assert_eq!(get(&anon, &hub, "/alice/d/viewer", "en").await.0, 404);
+}
+
+/// `bytes` with the column chunks of its row group `group` overwritten, so
+/// that reading them fails.
+fn parquet_with_broken_group(mut bytes: Vec<u8>, group: usize) -> Vec<u8> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap();
+    for column in reader.metadata().row_group(group).columns() {
+        let (start, len) = column.byte_range();
+        bytes[start as usize..(start + len) as usize].fill(0xff);
+    }
+    bytes
+}
+
+/// Issue 13: the viewer pages through all rows. Parquet reads only the row
+/// groups of the page (a page that does not need a broken group shows), a
+/// JSONL file is streamed to the page's rows; prev/next links in both
+/// languages, a page past the end says so.
+#[tokio::test]
+async fn dataset_viewer_pages_through_parquet_and_jsonl() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "pages", false)
+            .await
+            .status,
+        200
+    );
+    // Five row groups of 50 rows; the first one unreadable.
+    let parquet = parquet_with_broken_group(parquet_file(5), 0);
+    let parquet_oid = upload_lfs(&hub, &token, "datasets/alice/pages", &parquet).await;
+    let jsonl: String = (0..250)
+        .map(|i| format!("{{\"n\":{i},\"text\":\"行{i}\"}}\n"))
+        .collect();
+    let jsonl_oid = upload_lfs(&hub, &token, "datasets/alice/pages", jsonl.as_bytes()).await;
+    commit(
+        &api,
+        "datasets",
+        "alice/pages",
+        "data",
+        &[
+            lfs_op("train.parquet", &parquet_oid, parquet.len()),
+            lfs_op("train.jsonl", &jsonl_oid, jsonl.len()),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let at = |file: &str, p: u32| format!("/datasets/alice/pages/viewer/main/{file}?p={p}");
+
+    // Page 0 needs the broken group; pages 2 and 4 do not.
+    let html = page(&anon, &hub, &at("train.parquet", 0), "en").await;
+    assert!(html.contains("cannot be previewed"), "{html}");
+    let html = page(&anon, &hub, &at("train.parquet", 1), "en").await;
+    assert!(html.contains("<td>第100行</td>") && html.contains("<td>第199行</td>"));
+    assert!(!html.contains("<td>第99行</td>") && !html.contains("<td>第200行</td>"));
+    assert!(html.contains("rows 101–200 of 250"), "{html}");
+    assert!(html.contains("<a rel=\"prev\" href=\"?p=0\">← Previous</a>"));
+    assert!(html.contains("<a rel=\"next\" href=\"?p=2\">Next →</a>"));
+    let zh = page(&anon, &hub, &at("train.parquet", 2), "zh-CN").await;
+    assert!(zh.contains("<td>第200行</td>") && zh.contains("<td>第249行</td>"));
+    assert!(zh.contains("第 201–250 行，共 250 行"), "{zh}");
+    assert!(zh.contains("上一页") && !zh.contains("rel=\"next\""));
+    assert!(zh.contains("第 3 页"));
+    let html = page(&anon, &hub, &at("train.parquet", 7), "en").await;
+    assert!(html.contains("There are no rows on this page."), "{html}");
+    assert!(!html.contains("<td>"));
+
+    // JSONL: the second page, and the last.
+    let html = page(&anon, &hub, &at("train.jsonl", 1), "en").await;
+    assert!(html.contains("<td>行100</td>") && html.contains("<td>行199</td>"));
+    assert!(!html.contains("<td>行99</td>") && !html.contains("<td>行200</td>"));
+    assert!(html.contains("rows 101–200 of 250"), "{html}");
+    assert!(html.contains("href=\"?p=2\">Next →</a>"));
+    let zh = page(&anon, &hub, &at("train.jsonl", 2), "zh-CN").await;
+    assert!(zh.contains("<td>行249</td>") && zh.contains("第 201–250 行，共 250 行"));
+    assert!(zh.contains("href=\"?p=1\">← 上一页</a>") && !zh.contains("rel=\"next\""));
+    // The viewer's own page (no file named) pages its default file too.
+    let html = page(&anon, &hub, "/datasets/alice/pages/viewer?p=1", "en").await;
+    assert!(html.contains("rows 101–200 of 250"), "{html}");
 }
 
 #[tokio::test]

@@ -124,8 +124,24 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "这个版本里没有 CSV、TSV、JSONL 或 Parquet 文件。",
         "No CSV, TSV, JSONL or Parquet files at this revision.",
     ),
-    ("viewer.showing", "显示", "showing"),
     ("viewer.rows", "行", "rows"),
+    ("viewer.rows_range", "第 {}–{} 行", "rows {}–{}"),
+    ("viewer.of_total", "，共 {} 行", " of {}"),
+    (
+        "viewer.no_rows_here",
+        "这一页没有数据行。",
+        "There are no rows on this page.",
+    ),
+    (
+        "viewer.beyond_scan",
+        "这一页的行在文件的前 {} MiB 之后，超出了预览读取的范围；请下载文件查看。",
+        "This page's rows lie beyond the first {} MiB of the file, further than the viewer reads; download the file to see them.",
+    ),
+    (
+        "viewer.rows_cut",
+        "这一页有些行超出了预览的读取限制，没有显示。",
+        "Some rows of this page are not shown: reading them would take more than the limit.",
+    ),
     (
         "viewer.unknown_format",
         "无法预览这个文件：只支持 CSV、TSV、JSONL 和 Parquet 文件。",

@@ -1,17 +1,19 @@
-//! The dataset viewer: the first rows of a dataset's CSV, TSV, JSON Lines
-//! and Parquet files (`/datasets/{ns}/{name}/viewer/{rev}/{path}`), read by
-//! hub-core's `dataset_preview`; `/datasets/{ns}/{name}/viewer` opens the
-//! first such file of the default branch (a `train` file if there is one).
+//! The dataset viewer: a dataset's CSV, TSV, JSON Lines and Parquet files a
+//! page of rows at a time (`/datasets/{ns}/{name}/viewer/{rev}/{path}?p=N`,
+//! from 0), read by hub-core's `dataset_preview`;
+//! `/datasets/{ns}/{name}/viewer` opens the first such file of the default
+//! branch (a `train` file if there is one).
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use hub_core::dataset_preview::{self, Format, Preview, Unpreviewable};
+use hub_core::dataset_preview::{self, Format, Preview, RowCount, TEXT_SCAN, Unpreviewable};
 use hub_core::repos::RepoType;
 use hub_core::repos::content::{self, EntryKind};
 
+use super::paging::PageQuery;
 use super::repo_head::{self, RepoHead, Tab, encode_path, encode_segment};
 use super::{Frame, page, render};
 use crate::app::AppState;
@@ -26,11 +28,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/datasets/{namespace}/{name}/viewer",
-            get(|s, se, Path((ns, n))| viewer(s, se, (ns, n, None))),
+            get(|s, se, Path((ns, n)), q| viewer(s, se, (ns, n, None), q)),
         )
         .route(
             "/datasets/{namespace}/{name}/viewer/{revision}/{*path}",
-            get(|s, se, Path((ns, n, rev, path))| viewer(s, se, (ns, n, Some((rev, path))))),
+            get(|s, se, Path((ns, n, rev, path)), q| viewer(s, se, (ns, n, Some((rev, path))), q)),
         )
 }
 
@@ -62,15 +64,41 @@ impl ViewerPage {
         self.preview.as_ref().map_or("", |p| p.format.as_str())
     }
 
-    fn shown(&self) -> i64 {
-        self.preview.as_ref().map_or(0, |p| p.rows.len() as i64)
+    /// "rows 101–200 of 1,000" in the visitor's language; empty when the
+    /// page shows no rows.
+    fn rows_shown(&self) -> String {
+        let Some(p) = self.preview.as_ref().filter(|p| !p.rows.is_empty()) else {
+            return String::new();
+        };
+        let lang = self.frame.lang;
+        let number = |n: u64| lang.number(&i64::try_from(n).unwrap_or(i64::MAX));
+        let first = p.first_row();
+        let last = first + p.rows.len() as u64;
+        let range = lang.tf("viewer.rows_range", &[&number(first + 1), &number(last)]);
+        let total = match p.total {
+            RowCount::Exact(n) => lang.tf("viewer.of_total", &[&number(n)]),
+            RowCount::AtLeast(_) => String::new(),
+        };
+        format!("{range}{total}")
     }
 
-    fn total(&self) -> Option<i64> {
-        self.preview
-            .as_ref()
-            .and_then(|p| p.total_rows)
-            .map(|n| n as i64)
+    /// The beyond-the-scan notice, with the bound filled in.
+    fn beyond_scan(&self) -> String {
+        self.frame
+            .lang
+            .tf("viewer.beyond_scan", &[&(TEXT_SCAN >> 20).to_string()])
+    }
+
+    fn page_no(&self) -> u64 {
+        self.preview.as_ref().map_or(0, |p| p.page)
+    }
+
+    fn has_prev(&self) -> bool {
+        self.page_no() > 0
+    }
+
+    fn has_next(&self) -> bool {
+        self.preview.as_ref().is_some_and(|p| p.more)
     }
 }
 
@@ -79,6 +107,7 @@ async fn viewer(
     State(state): State<AppState>,
     session: Session,
     (ns, name, at): (String, String, Option<(String, String)>),
+    Query(q): Query<PageQuery>,
 ) -> Response {
     let rest = match &at {
         Some((rev, file)) => format!("/viewer/{}/{}", encode_segment(rev), encode_path(file)),
@@ -125,7 +154,8 @@ async fn viewer(
         let (mut preview, mut problem, mut detail) = (None, None, None);
         if let Some(f) = &file {
             let entry = content::file_at(&state, repo, &commit, f).await?;
-            match dataset_preview::preview(&state, repo, &entry).await? {
+            let page_no = q.page(0) as u64;
+            match dataset_preview::preview(&state, repo, &entry, page_no).await? {
                 Ok(p) => preview = Some(p),
                 Err(Unpreviewable::UnknownFormat) => problem = Some("viewer.unknown_format"),
                 Err(Unpreviewable::TooLarge) => problem = Some("viewer.too_large"),
