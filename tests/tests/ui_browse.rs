@@ -1019,6 +1019,96 @@ async fn dataset_viewer_pages_through_parquet_and_jsonl() {
     assert!(html.contains("rows 101–200 of 250"), "{html}");
 }
 
+/// Issue 13: CSV and JSONL files up to 16 MiB are counted to the end;
+/// larger ones show "at least" what was read, and a page beyond the first
+/// 16 MiB says so instead of reading on.
+#[tokio::test]
+async fn dataset_viewer_counts_text_rows_within_a_bound() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "counts", false)
+            .await
+            .status,
+        200
+    );
+    let small: String = std::iter::once("id,text\n".to_owned())
+        .chain((0..1234).map(|i| format!("{i},\"多\n行 {i}\"\n")))
+        .collect();
+    let mut big = String::from("id,word\n");
+    let mut rows = 0;
+    while big.len() < 17 << 20 {
+        big.push_str(&format!("{rows},词{rows}\n"));
+        rows += 1;
+    }
+    let small_oid = upload_lfs(&hub, &token, "datasets/alice/counts", small.as_bytes()).await;
+    let big_oid = upload_lfs(&hub, &token, "datasets/alice/counts", big.as_bytes()).await;
+    commit(
+        &api,
+        "datasets",
+        "alice/counts",
+        "data",
+        &[
+            lfs_op("small.csv", &small_oid, small.len()),
+            lfs_op("big.csv", &big_oid, big.len()),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/small.csv",
+        "en",
+    )
+    .await;
+    assert!(html.contains("rows 1–100 of 1,234"), "{html}");
+    let zh = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/small.csv?p=12",
+        "zh-CN",
+    )
+    .await;
+    assert!(zh.contains("第 1,201–1,234 行，共 1,234 行"), "{zh}");
+    assert!(
+        zh.contains("<td>多\n行 1233</td>"),
+        "quoted newlines stay in their row"
+    );
+
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/big.csv",
+        "en",
+    )
+    .await;
+    assert!(html.contains("rows 1–100 of at least "), "{html}");
+    assert!(html.contains("(files over 16 MiB are not counted to the end)"));
+    assert!(html.contains("href=\"?p=1\">Next →</a>"));
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/big.csv?p=3000",
+        "en",
+    )
+    .await;
+    assert!(html.contains("<td>词300000</td>"), "{html}");
+    let far = format!(
+        "/datasets/alice/counts/viewer/main/big.csv?p={}",
+        rows / 100
+    );
+    let html = page(&anon, &hub, &far, "en").await;
+    assert!(
+        html.contains("lie beyond the first 16 MiB of the file"),
+        "{html}"
+    );
+    assert!(!html.contains("<td>") && !html.contains("rel=\"next\""));
+    let zh = page(&anon, &hub, &far, "zh-CN").await;
+    assert!(zh.contains("超出了预览读取的范围"), "{zh}");
+}
+
 #[tokio::test]
 async fn private_repos_are_invisible_to_outsiders() {
     let hub = TestHub::start().await;

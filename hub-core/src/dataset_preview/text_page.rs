@@ -2,8 +2,9 @@
 //! cut into records without parsing them (a record ends at a newline; in
 //! CSV and TSV only at one outside double quotes, as the `csv` crate reads
 //! them). Only the header and the page's records are kept, at most
-//! [`TEXT_WINDOW`] bytes, and `text` parses them. The file is read until a
-//! row after the page is seen, never more than [`TEXT_SCAN`] bytes.
+//! [`TEXT_WINDOW`] bytes, and `text` parses them. At most [`TEXT_SCAN`]
+//! bytes are read: files no larger are read whole and their rows counted,
+//! larger ones only until a row after the page is seen.
 
 use futures::StreamExt;
 
@@ -25,13 +26,14 @@ pub(super) async fn preview(
 ) -> Result<std::result::Result<Preview, Unpreviewable>> {
     let first = page.saturating_mul(MAX_ROWS as u64);
     let after_page = first.saturating_add(MAX_ROWS as u64);
+    let count_all = size <= TEXT_SCAN;
     let mut cutter = Cutter::new(format != Format::Jsonl, first);
     let end = size.min(TEXT_SCAN);
     if end > 0 {
         let mut stream = content::read(hub, repo, entry, Some(0..end)).await?;
         while let Some(chunk) = stream.next().await {
             cutter.feed(&chunk?);
-            if cutter.counted > after_page {
+            if !count_all && cutter.counted > after_page {
                 break;
             }
         }

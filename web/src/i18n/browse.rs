@@ -128,6 +128,11 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ("viewer.rows_range", "第 {}–{} 行", "rows {}–{}"),
     ("viewer.of_total", "，共 {} 行", " of {}"),
     (
+        "viewer.of_at_least",
+        "，至少 {} 行（超过 {} MiB 的文件不数到结尾）",
+        " of at least {} (files over {} MiB are not counted to the end)",
+    ),
+    (
         "viewer.no_rows_here",
         "这一页没有数据行。",
         "There are no rows on this page.",

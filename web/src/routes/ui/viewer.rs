@@ -77,7 +77,10 @@ impl ViewerPage {
         let range = lang.tf("viewer.rows_range", &[&number(first + 1), &number(last)]);
         let total = match p.total {
             RowCount::Exact(n) => lang.tf("viewer.of_total", &[&number(n)]),
-            RowCount::AtLeast(_) => String::new(),
+            RowCount::AtLeast(n) => lang.tf(
+                "viewer.of_at_least",
+                &[&number(n), &(TEXT_SCAN >> 20).to_string()],
+            ),
         };
         format!("{range}{total}")
     }
