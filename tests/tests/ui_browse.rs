@@ -1109,6 +1109,63 @@ async fn dataset_viewer_counts_text_rows_within_a_bound() {
     assert!(zh.contains("超出了预览读取的范围"), "{zh}");
 }
 
+/// Issue 13: the splits come from the dataset card's `configs:` when it
+/// has them (else from file names), with a split picker.
+#[tokio::test]
+async fn dataset_viewer_takes_splits_from_the_cards_configs() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "cfg", false)
+            .await
+            .status,
+        200
+    );
+    let card = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    \
+                path: \"corpus/a-*.jsonl\"\n  - split: validation\n    path: corpus/held-out.csv\n\
+                ---\n# cfg\n";
+    commit(
+        &api,
+        "datasets",
+        "alice/cfg",
+        "data",
+        &[
+            file_op("README.md", card.as_bytes()),
+            file_op("corpus/a-1.jsonl", "{\"q\":\"第一\"}\n".as_bytes()),
+            file_op("corpus/a-2.jsonl", b"{\"q\":\"two\"}\n"),
+            file_op("corpus/held-out.csv", b"q\nheld\n"),
+            file_op("corpus/test.csv", b"q\nnot a split of the card\n"),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let base = "/datasets/alice/cfg/viewer/main";
+    let html = page(&anon, &hub, "/datasets/alice/cfg/viewer", "en").await;
+    assert!(html.contains("<h2>Splits</h2>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<li><a href=\"{base}/corpus/a-1.jsonl\" aria-current=\"true\">train</a></li>\
+             <li><a href=\"{base}/corpus/held-out.csv\">validation</a></li>"
+        )),
+        "{html}"
+    );
+    // The first split's first file is shown; the card, not the name, decides.
+    assert!(html.contains("<td>第一</td>"), "{html}");
+    assert!(html.contains("corpus/a-2.jsonl</a> <span class=\"chip\">train</span>"));
+    assert!(html.contains("corpus/held-out.csv</a> <span class=\"chip\">validation</span>"));
+    assert!(html.contains("corpus/test.csv</a></li>"), "{html}");
+    let zh = page(&anon, &hub, &format!("{base}/corpus/held-out.csv"), "zh-CN").await;
+    assert!(zh.contains("<h2>数据划分</h2>"));
+    assert!(
+        zh.contains(&format!(
+            "<a href=\"{base}/corpus/held-out.csv\" aria-current=\"true\">验证集</a>"
+        )),
+        "{zh}"
+    );
+    assert!(zh.contains("<td>held</td>"));
+}
+
 #[tokio::test]
 async fn private_repos_are_invisible_to_outsiders() {
     let hub = TestHub::start().await;

@@ -17,6 +17,7 @@
 
 mod pages;
 mod parquet_reader;
+pub mod splits;
 mod text;
 mod text_page;
 mod thrift;

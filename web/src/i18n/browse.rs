@@ -116,6 +116,7 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "Open in the dataset viewer",
     ),
     ("viewer.files", "可预览的文件", "Files to preview"),
+    ("viewer.splits", "数据划分", "Splits"),
     ("viewer.split_train", "训练集", "train"),
     ("viewer.split_validation", "验证集", "validation"),
     ("viewer.split_test", "测试集", "test"),

@@ -9,7 +9,9 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use hub_core::dataset_preview::{self, Format, Preview, RowCount, TEXT_SCAN, Unpreviewable};
+use hub_core::dataset_preview::{
+    self, Format, Preview, RowCount, TEXT_SCAN, Unpreviewable, splits,
+};
 use hub_core::repos::RepoType;
 use hub_core::repos::content::{self, EntryKind};
 
@@ -41,8 +43,15 @@ struct FileLink {
     path: String,
     href: String,
     current: bool,
-    /// The message key of its split (from its name), if it names one.
-    split: Option<&'static str>,
+    /// Its split's name, in the visitor's language where it is a known one.
+    split: Option<String>,
+}
+
+/// A split in the split picker: a link to its first file.
+struct SplitLink {
+    label: String,
+    href: String,
+    current: bool,
 }
 
 #[derive(Template)]
@@ -52,6 +61,7 @@ struct ViewerPage {
     head: RepoHead,
     rev: String,
     files: Vec<FileLink>,
+    splits: Vec<SplitLink>,
     file: Option<String>,
     preview: Option<Preview>,
     /// The message key saying why the file is not shown.
@@ -145,12 +155,21 @@ async fn viewer(
             .map(|e| e.path)
             .take(MAX_LISTED)
             .collect();
+        // Splits from the card's `configs:` (of the default branch), else
+        // from the file names.
+        let (splits, split_of) = splits::group(repo.card_data.as_ref(), &candidates);
         let file = match &at {
             Some((_, f)) => Some(f.trim_matches('/').to_owned()),
-            // The training split first, as people expect to see it.
-            None => candidates
-                .iter()
-                .find(|p| p.rsplit('/').next().is_some_and(|n| n.contains("train")))
+            // The first split (the training split when files are named for
+            // theirs), as people expect to see it.
+            None => splits
+                .first()
+                .map(|s| &candidates[s.files[0]])
+                .or_else(|| {
+                    candidates
+                        .iter()
+                        .find(|p| p.rsplit('/').next().is_some_and(|n| n.contains("train")))
+                })
                 .or(candidates.first())
                 .cloned(),
         };
@@ -169,17 +188,38 @@ async fn viewer(
             }
         }
         let rev_seg = encode_segment(&rev);
+        let href = |p: &str| format!("{}/viewer/{rev_seg}/{}", head.base, encode_path(p));
+        let current = candidates
+            .iter()
+            .position(|p| file.as_deref() == Some(p.as_str()));
+        let label = |s: &splits::Split| {
+            let name = match s.name.as_str() {
+                "train" => session.lang.t("viewer.split_train"),
+                "validation" => session.lang.t("viewer.split_validation"),
+                "test" => session.lang.t("viewer.split_test"),
+                other => other,
+            };
+            match &s.config {
+                Some(config) => format!("{config} / {name}"),
+                None => name.to_owned(),
+            }
+        };
+        let split_links = splits
+            .iter()
+            .map(|s| SplitLink {
+                label: label(s),
+                href: href(&candidates[s.files[0]]),
+                current: current.is_some_and(|c| s.files.contains(&c)),
+            })
+            .collect();
         let files = candidates
-            .into_iter()
-            .map(|p| FileLink {
-                href: format!("{}/viewer/{rev_seg}/{}", head.base, encode_path(&p)),
-                current: file.as_deref() == Some(p.as_str()),
-                split: dataset_preview::split_of(&p).map(|s| match s {
-                    "train" => "viewer.split_train",
-                    "validation" => "viewer.split_validation",
-                    _ => "viewer.split_test",
-                }),
-                path: p,
+            .iter()
+            .enumerate()
+            .map(|(i, p)| FileLink {
+                href: href(p),
+                current: current == Some(i),
+                split: split_of[i].map(|s| label(&splits[s])),
+                path: p.clone(),
             })
             .collect();
         Ok(render(&ViewerPage {
@@ -187,6 +227,7 @@ async fn viewer(
             head,
             rev,
             files,
+            splits: split_links,
             file,
             preview,
             problem,
