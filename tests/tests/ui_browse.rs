@@ -875,7 +875,7 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     );
     assert!(html.contains("text<br><span class=\"type\">string</span>"));
     assert!(html.contains("score<br><span class=\"type\">double</span>"));
-    assert!(html.contains("showing 100 / 150 rows"), "{html}");
+    assert!(html.contains("rows 1–100 of 150"), "{html}");
     assert!(html.contains("<td>第0行</td>") && html.contains("<td>第99行</td>"));
     assert!(!html.contains("<td>第100行</td>"));
     assert_eq!(
@@ -937,6 +937,233 @@ async fn dataset_viewer_previews_csv_tsv_jsonl_and_parquet() {
     assert!(html.contains("href=\"/datasets/alice/d/blob/main/data/train.parquet\""));
     // Models have no viewer.
     assert_eq!(get(&anon, &hub, "/alice/d/viewer", "en").await.0, 404);
+}
+
+/// `bytes` with the column chunks of its row group `group` overwritten, so
+/// that reading them fails.
+fn parquet_with_broken_group(mut bytes: Vec<u8>, group: usize) -> Vec<u8> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap();
+    for column in reader.metadata().row_group(group).columns() {
+        let (start, len) = column.byte_range();
+        bytes[start as usize..(start + len) as usize].fill(0xff);
+    }
+    bytes
+}
+
+/// Issue 13: the viewer pages through all rows. Parquet reads only the row
+/// groups of the page (a page that does not need a broken group shows), a
+/// JSONL file is streamed to the page's rows; prev/next links in both
+/// languages, a page past the end says so.
+#[tokio::test]
+async fn dataset_viewer_pages_through_parquet_and_jsonl() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "pages", false)
+            .await
+            .status,
+        200
+    );
+    // Five row groups of 50 rows; the first one unreadable.
+    let parquet = parquet_with_broken_group(parquet_file(5), 0);
+    let parquet_oid = upload_lfs(&hub, &token, "datasets/alice/pages", &parquet).await;
+    let jsonl: String = (0..250)
+        .map(|i| format!("{{\"n\":{i},\"text\":\"行{i}\"}}\n"))
+        .collect();
+    let jsonl_oid = upload_lfs(&hub, &token, "datasets/alice/pages", jsonl.as_bytes()).await;
+    commit(
+        &api,
+        "datasets",
+        "alice/pages",
+        "data",
+        &[
+            lfs_op("train.parquet", &parquet_oid, parquet.len()),
+            lfs_op("train.jsonl", &jsonl_oid, jsonl.len()),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let at = |file: &str, p: u32| format!("/datasets/alice/pages/viewer/main/{file}?p={p}");
+
+    // Page 0 needs the broken group; pages 2 and 4 do not.
+    let html = page(&anon, &hub, &at("train.parquet", 0), "en").await;
+    assert!(html.contains("cannot be previewed"), "{html}");
+    let html = page(&anon, &hub, &at("train.parquet", 1), "en").await;
+    assert!(html.contains("<td>第100行</td>") && html.contains("<td>第199行</td>"));
+    assert!(!html.contains("<td>第99行</td>") && !html.contains("<td>第200行</td>"));
+    assert!(html.contains("rows 101–200 of 250"), "{html}");
+    assert!(html.contains("<a rel=\"prev\" href=\"?p=0\">← Previous</a>"));
+    assert!(html.contains("<a rel=\"next\" href=\"?p=2\">Next →</a>"));
+    let zh = page(&anon, &hub, &at("train.parquet", 2), "zh-CN").await;
+    assert!(zh.contains("<td>第200行</td>") && zh.contains("<td>第249行</td>"));
+    assert!(zh.contains("第 201–250 行，共 250 行"), "{zh}");
+    assert!(zh.contains("上一页") && !zh.contains("rel=\"next\""));
+    assert!(zh.contains("第 3 页"));
+    let html = page(&anon, &hub, &at("train.parquet", 7), "en").await;
+    assert!(html.contains("There are no rows on this page."), "{html}");
+    assert!(!html.contains("<td>"));
+
+    // JSONL: the second page, and the last.
+    let html = page(&anon, &hub, &at("train.jsonl", 1), "en").await;
+    assert!(html.contains("<td>行100</td>") && html.contains("<td>行199</td>"));
+    assert!(!html.contains("<td>行99</td>") && !html.contains("<td>行200</td>"));
+    assert!(html.contains("rows 101–200 of 250"), "{html}");
+    assert!(html.contains("href=\"?p=2\">Next →</a>"));
+    let zh = page(&anon, &hub, &at("train.jsonl", 2), "zh-CN").await;
+    assert!(zh.contains("<td>行249</td>") && zh.contains("第 201–250 行，共 250 行"));
+    assert!(zh.contains("href=\"?p=1\">← 上一页</a>") && !zh.contains("rel=\"next\""));
+    // The viewer's own page (no file named) pages its default file too.
+    let html = page(&anon, &hub, "/datasets/alice/pages/viewer?p=1", "en").await;
+    assert!(html.contains("rows 101–200 of 250"), "{html}");
+}
+
+/// Issue 13: CSV and JSONL files up to 16 MiB are counted to the end;
+/// larger ones show "at least" what was read, and a page beyond the first
+/// 16 MiB says so instead of reading on.
+#[tokio::test]
+async fn dataset_viewer_counts_text_rows_within_a_bound() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "counts", false)
+            .await
+            .status,
+        200
+    );
+    let small: String = std::iter::once("id,text\n".to_owned())
+        .chain((0..1234).map(|i| format!("{i},\"多\n行 {i}\"\n")))
+        .collect();
+    let mut big = String::from("id,word\n");
+    let mut rows = 0;
+    while big.len() < 17 << 20 {
+        big.push_str(&format!("{rows},词{rows}\n"));
+        rows += 1;
+    }
+    let small_oid = upload_lfs(&hub, &token, "datasets/alice/counts", small.as_bytes()).await;
+    let big_oid = upload_lfs(&hub, &token, "datasets/alice/counts", big.as_bytes()).await;
+    commit(
+        &api,
+        "datasets",
+        "alice/counts",
+        "data",
+        &[
+            lfs_op("small.csv", &small_oid, small.len()),
+            lfs_op("big.csv", &big_oid, big.len()),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/small.csv",
+        "en",
+    )
+    .await;
+    assert!(html.contains("rows 1–100 of 1,234"), "{html}");
+    let zh = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/small.csv?p=12",
+        "zh-CN",
+    )
+    .await;
+    assert!(zh.contains("第 1,201–1,234 行，共 1,234 行"), "{zh}");
+    assert!(
+        zh.contains("<td>多\n行 1233</td>"),
+        "quoted newlines stay in their row"
+    );
+
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/big.csv",
+        "en",
+    )
+    .await;
+    assert!(html.contains("rows 1–100 of at least "), "{html}");
+    assert!(html.contains("(files over 16 MiB are not counted to the end)"));
+    assert!(html.contains("href=\"?p=1\">Next →</a>"));
+    let html = page(
+        &anon,
+        &hub,
+        "/datasets/alice/counts/viewer/main/big.csv?p=3000",
+        "en",
+    )
+    .await;
+    assert!(html.contains("<td>词300000</td>"), "{html}");
+    let far = format!(
+        "/datasets/alice/counts/viewer/main/big.csv?p={}",
+        rows / 100
+    );
+    let html = page(&anon, &hub, &far, "en").await;
+    assert!(
+        html.contains("lie beyond the first 16 MiB of the file"),
+        "{html}"
+    );
+    assert!(!html.contains("<td>") && !html.contains("rel=\"next\""));
+    let zh = page(&anon, &hub, &far, "zh-CN").await;
+    assert!(zh.contains("超出了预览读取的范围"), "{zh}");
+}
+
+/// Issue 13: the splits come from the dataset card's `configs:` when it
+/// has them (else from file names), with a split picker.
+#[tokio::test]
+async fn dataset_viewer_takes_splits_from_the_cards_configs() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("dataset", "alice", "cfg", false)
+            .await
+            .status,
+        200
+    );
+    let card = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    \
+                path: \"corpus/a-*.jsonl\"\n  - split: validation\n    path: corpus/held-out.csv\n\
+                ---\n# cfg\n";
+    commit(
+        &api,
+        "datasets",
+        "alice/cfg",
+        "data",
+        &[
+            file_op("README.md", card.as_bytes()),
+            file_op("corpus/a-1.jsonl", "{\"q\":\"第一\"}\n".as_bytes()),
+            file_op("corpus/a-2.jsonl", b"{\"q\":\"two\"}\n"),
+            file_op("corpus/held-out.csv", b"q\nheld\n"),
+            file_op("corpus/test.csv", b"q\nnot a split of the card\n"),
+        ],
+    )
+    .await;
+    let anon = browser();
+    let base = "/datasets/alice/cfg/viewer/main";
+    let html = page(&anon, &hub, "/datasets/alice/cfg/viewer", "en").await;
+    assert!(html.contains("<h2>Splits</h2>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<li><a href=\"{base}/corpus/a-1.jsonl\" aria-current=\"true\">train</a></li>\
+             <li><a href=\"{base}/corpus/held-out.csv\">validation</a></li>"
+        )),
+        "{html}"
+    );
+    // The first split's first file is shown; the card, not the name, decides.
+    assert!(html.contains("<td>第一</td>"), "{html}");
+    assert!(html.contains("corpus/a-2.jsonl</a> <span class=\"chip\">train</span>"));
+    assert!(html.contains("corpus/held-out.csv</a> <span class=\"chip\">validation</span>"));
+    assert!(html.contains("corpus/test.csv</a></li>"), "{html}");
+    let zh = page(&anon, &hub, &format!("{base}/corpus/held-out.csv"), "zh-CN").await;
+    assert!(zh.contains("<h2>数据划分</h2>"));
+    assert!(
+        zh.contains(&format!(
+            "<a href=\"{base}/corpus/held-out.csv\" aria-current=\"true\">验证集</a>"
+        )),
+        "{zh}"
+    );
+    assert!(zh.contains("<td>held</td>"));
 }
 
 #[tokio::test]

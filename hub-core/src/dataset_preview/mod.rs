@@ -1,22 +1,25 @@
-//! The dataset viewer's reader: the first [`MAX_ROWS`] rows of a CSV, TSV,
-//! JSON Lines or Parquet file, with column names and types, reading only
-//! what is needed.
+//! The dataset viewer's reader: one page of [`MAX_ROWS`] rows (page `n`
+//! holds rows `n * MAX_ROWS ..`) of a CSV, TSV, JSON Lines or Parquet file,
+//! with column names and types, reading only what is needed.
 //!
-//! * CSV, TSV, JSONL: only the first [`TEXT_WINDOW`] bytes are read (a
-//!   ranged read of the LFS object or the git blob); a last, cut-off line is
-//!   dropped. Types are inferred from the rows shown.
-//! * Parquet: the footer first (one ranged read), then whole row groups in
-//!   order until enough rows are decoded, never more than
-//!   [`MAX_PARQUET_BYTES`] read and [`MAX_PARQUET_UNCOMPRESSED`] decoded,
-//!   every page's sizes checked before decoding (`pages`). Types come from
-//!   the file's schema.
+//! * CSV, TSV, JSONL: the file is streamed from its start and cut into
+//!   records without parsing them (`text_page`); only the header and the
+//!   page's records are kept (at most [`TEXT_WINDOW`] bytes) and parsed.
+//!   At most [`TEXT_SCAN`] bytes are read for one page: a page beyond them
+//!   is not shown, and says so. Types are inferred from the rows shown.
+//! * Parquet: the footer first (one ranged read), then only the row groups
+//!   that hold the page's rows, never more than [`MAX_PARQUET_BYTES`] read
+//!   and [`MAX_PARQUET_UNCOMPRESSED`] decoded, every page's sizes checked
+//!   before decoding (`pages`). Types come from the file's schema.
 //!
 //! A file that cannot be previewed gives an [`Unpreviewable`] reason, never
 //! an error page: the viewer says why in the visitor's language.
 
 mod pages;
 mod parquet_reader;
+pub mod splits;
 mod text;
+mod text_page;
 mod thrift;
 use std::ops::Range;
 
@@ -31,8 +34,11 @@ use crate::repos::content::{self, TreeEntry};
 
 /// Rows shown.
 pub const MAX_ROWS: usize = 100;
-/// Bytes read from the start of a text file.
+/// Most bytes of a text file's header and page rows kept for parsing.
 pub const TEXT_WINDOW: u64 = 1 << 20;
+/// Most bytes of a text file read for one page: pages that start beyond
+/// them are not shown (the viewer says so).
+pub const TEXT_SCAN: u64 = 16 << 20;
 /// Longest Parquet footer read.
 pub const MAX_PARQUET_FOOTER: u64 = 8 << 20;
 /// Most bytes of row groups read for one preview.
@@ -90,8 +96,34 @@ pub struct Preview {
     pub columns: Vec<Column>,
     /// Cells as text; `None` is a null or missing value.
     pub rows: Vec<Vec<Option<String>>>,
-    /// The file's row count, where the format records it (Parquet).
-    pub total_rows: Option<u64>,
+    /// The page shown (from 0): its rows start at `page * MAX_ROWS`.
+    pub page: u64,
+    /// The file's rows, as far as they were counted.
+    pub total: RowCount,
+    /// Whether rows follow this page.
+    pub more: bool,
+    /// The page starts beyond the [`TEXT_SCAN`] bytes read of a text file,
+    /// so its rows are not shown.
+    pub beyond_scan: bool,
+    /// Some of the page's rows were left off to stay within the limits
+    /// ([`TEXT_WINDOW`], [`MAX_PARQUET_BYTES`], [`MAX_PARQUET_UNCOMPRESSED`]).
+    pub cut: bool,
+}
+
+impl Preview {
+    /// The index (from 0) of the first row of the page.
+    pub fn first_row(&self) -> u64 {
+        self.page.saturating_mul(MAX_ROWS as u64)
+    }
+}
+
+/// How many rows a file has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowCount {
+    /// Exactly this many (Parquet's footer, or a text file read whole).
+    Exact(u64),
+    /// At least this many: a text file read only in part.
+    AtLeast(u64),
 }
 
 /// The split a data file belongs to, by its name as the `datasets` library
@@ -119,33 +151,22 @@ pub enum Unpreviewable {
     Malformed(String),
 }
 
-/// The preview of file `entry` (already resolved at a commit the caller may read).
+/// Page `page` (from 0) of file `entry` (already resolved at a commit the
+/// caller may read).
 pub async fn preview(
     hub: &Hub,
     repo: &Authorized<impl Level>,
     entry: &TreeEntry,
+    page: u64,
 ) -> Result<std::result::Result<Preview, Unpreviewable>> {
     let Some(format) = Format::of(&entry.path) else {
         return Ok(Err(Unpreviewable::UnknownFormat));
     };
     let size = entry.content_size();
     if format == Format::Parquet {
-        return parquet_reader::preview(hub, repo, entry, size).await;
+        return parquet_reader::preview(hub, repo, entry, size, page).await;
     }
-    let window = size.min(TEXT_WINDOW);
-    let bytes = fetch(hub, repo, entry, 0..window).await?;
-    let complete = window == size;
-    Ok(match format {
-        Format::Csv => text::delimited(&bytes, b',', complete),
-        Format::Tsv => text::delimited(&bytes, b'\t', complete),
-        _ => text::jsonl(&bytes, complete),
-    }
-    .map(|(columns, rows)| Preview {
-        format,
-        columns,
-        rows,
-        total_rows: None,
-    }))
+    text_page::preview(hub, repo, entry, size, format, page).await
 }
 
 /// The bytes of `range` of a file, gathered (the caller bounds the range).

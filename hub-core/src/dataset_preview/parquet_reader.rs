@@ -1,5 +1,6 @@
-//! Parquet: the footer, then the column chunks of the first row groups,
-//! checked page by page (`pages`) before the parquet crate decodes them.
+//! Parquet: the footer, then the column chunks of the row groups that hold
+//! the page's rows (the footer gives each group's row count), checked page
+//! by page (`pages`) before the parquet crate decodes them.
 
 use std::ops::Range;
 
@@ -11,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use super::{
     Column, Format, MAX_COLUMNS, MAX_PARQUET_BYTES, MAX_PARQUET_FOOTER, MAX_PARQUET_UNCOMPRESSED,
-    MAX_ROWS, Preview, Table, Unpreviewable, cell, fetch, pages,
+    MAX_ROWS, Preview, RowCount, Table, Unpreviewable, cell, fetch, pages,
 };
 use crate::error::Result;
 use crate::hub::Hub;
@@ -23,13 +24,20 @@ use crate::repos::content::TreeEntry;
 const CONCURRENT_DECODES: usize = 2;
 static DECODING: Semaphore = Semaphore::const_new(CONCURRENT_DECODES);
 
-/// Parquet: the footer, then row groups until [`MAX_ROWS`] rows are read.
+/// The row groups read for a page: each group's index, byte range and
+/// column chunks.
+type Groups = Vec<(usize, Range<u64>, Vec<ColumnChunk>)>;
+
+/// Parquet: the footer, then the row groups of page `page`.
 pub(super) async fn preview(
     hub: &Hub,
     repo: &Authorized<impl Level>,
     entry: &TreeEntry,
     size: u64,
+    page: u64,
 ) -> Result<std::result::Result<Preview, Unpreviewable>> {
+    let first = page.saturating_mul(MAX_ROWS as u64);
+    let after_page = first.saturating_add(MAX_ROWS as u64);
     let malformed = |e: parquet::errors::ParquetError| Unpreviewable::Malformed(e.to_string());
     if size < 12 {
         return Ok(Err(Unpreviewable::Malformed("file too short".into())));
@@ -54,8 +62,8 @@ pub(super) async fn preview(
         len: size,
         parts: vec![(footer_start, footer)],
     };
-    // Which row groups to read: in order, until they hold enough rows.
-    let (groups, total_rows) = {
+    // Which row groups to read: those holding rows of the page.
+    let (groups, skip, total_rows) = {
         use parquet::file::reader::FileReader;
         let reader = match parquet::file::serialized_reader::SerializedFileReader::new(file.clone())
         {
@@ -63,10 +71,17 @@ pub(super) async fn preview(
             Err(e) => return Ok(Err(malformed(e))),
         };
         let meta = reader.metadata();
-        let mut groups: Vec<(Range<u64>, Vec<ColumnChunk>)> = Vec::new();
+        let mut groups: Groups = Vec::new();
         let (mut rows, mut bytes, mut expanded) = (0u64, 0u64, 0u64);
-        for group in meta.row_groups() {
-            if rows >= MAX_ROWS as u64 {
+        // Rows of the first group read that come before the page.
+        let mut skip = 0;
+        for (index, group) in meta.row_groups().iter().enumerate() {
+            let group_start = rows;
+            rows = rows.saturating_add(group.num_rows().max(0) as u64);
+            if rows <= first {
+                continue;
+            }
+            if group_start >= after_page {
                 break;
             }
             let mut chunks = Vec::new();
@@ -101,28 +116,37 @@ pub(super) async fn preview(
                 }
                 break;
             }
-            rows += group.num_rows().max(0) as u64;
-            groups.push((range, chunks));
+            if groups.is_empty() {
+                skip = first.saturating_sub(group_start) as usize;
+            }
+            groups.push((index, range, chunks));
         }
-        (groups, meta.file_metadata().num_rows().max(0) as u64)
+        let total = meta.file_metadata().num_rows().max(0) as u64;
+        (groups, skip, total)
     };
     // Each preview may hold its chunks and their pages expanded: a few at a
     // time, so that many visitors at once cannot add up to gigabytes.
     let _permit = DECODING.acquire().await.expect("never closed");
-    for (range, _) in &groups {
+    for (_, range, _) in &groups {
         let bytes = fetch(hub, repo, entry, range.clone()).await?;
         file.parts.push((range.start, bytes));
     }
     let decoded = tokio::task::spawn_blocking(move || {
         check_pages(&file, &groups)?;
-        decode_parquet(file, groups.len())
+        let indices: Vec<usize> = groups.iter().map(|(i, ..)| *i).collect();
+        decode_parquet(file, &indices, skip)
     })
     .await?;
     Ok(decoded.map(|(columns, rows)| Preview {
         format: Format::Parquet,
+        more: first + (rows.len() as u64) < total_rows,
+        // Row groups past the byte budgets were not read.
+        cut: rows.len() < MAX_ROWS && first + (rows.len() as u64) < total_rows,
         columns,
         rows,
-        total_rows: Some(total_rows),
+        page,
+        total: RowCount::Exact(total_rows),
+        beyond_scan: false,
     }))
 }
 
@@ -151,12 +175,9 @@ impl ColumnChunk {
 }
 
 /// Walks every page of the chosen chunks (see `pages`) before decoding.
-fn check_pages(
-    file: &Sparse,
-    groups: &[(Range<u64>, Vec<ColumnChunk>)],
-) -> std::result::Result<(), Unpreviewable> {
+fn check_pages(file: &Sparse, groups: &Groups) -> std::result::Result<(), Unpreviewable> {
     let mut budget = MAX_PARQUET_UNCOMPRESSED;
-    for chunk in groups.iter().flat_map(|(_, chunks)| chunks) {
+    for chunk in groups.iter().flat_map(|(_, _, chunks)| chunks) {
         let len = (chunk.range.end - chunk.range.start) as usize;
         let bytes = file
             .get_bytes(chunk.range.start, len)
@@ -169,8 +190,13 @@ fn check_pages(
     Ok(())
 }
 
-/// Decodes the first rows of the first `groups` row groups of `file`.
-fn decode_parquet(file: Sparse, groups: usize) -> std::result::Result<Table, Unpreviewable> {
+/// Decodes up to [`MAX_ROWS`] rows of row groups `groups` of `file`, after
+/// the first `skip` rows of the first.
+fn decode_parquet(
+    file: Sparse,
+    groups: &[usize],
+    mut skip: usize,
+) -> std::result::Result<Table, Unpreviewable> {
     use parquet::file::reader::FileReader;
     let malformed = |e: parquet::errors::ParquetError| Unpreviewable::Malformed(e.to_string());
     let reader =
@@ -187,13 +213,17 @@ fn decode_parquet(file: Sparse, groups: usize) -> std::result::Result<Table, Unp
         })
         .collect();
     let mut rows = Vec::new();
-    for i in 0..groups {
+    for &i in groups {
         let group = reader.get_row_group(i).map_err(malformed)?;
         for row in group.get_row_iter(None).map_err(malformed)? {
             if rows.len() == MAX_ROWS {
                 return Ok((columns, rows));
             }
             let row = row.map_err(malformed)?;
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
             rows.push(
                 row.get_column_iter()
                     .take(MAX_COLUMNS)

@@ -116,6 +116,7 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "Open in the dataset viewer",
     ),
     ("viewer.files", "可预览的文件", "Files to preview"),
+    ("viewer.splits", "数据划分", "Splits"),
     ("viewer.split_train", "训练集", "train"),
     ("viewer.split_validation", "验证集", "validation"),
     ("viewer.split_test", "测试集", "test"),
@@ -124,8 +125,29 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "这个版本里没有 CSV、TSV、JSONL 或 Parquet 文件。",
         "No CSV, TSV, JSONL or Parquet files at this revision.",
     ),
-    ("viewer.showing", "显示", "showing"),
     ("viewer.rows", "行", "rows"),
+    ("viewer.rows_range", "第 {}–{} 行", "rows {}–{}"),
+    ("viewer.of_total", "，共 {} 行", " of {}"),
+    (
+        "viewer.of_at_least",
+        "，至少 {} 行（超过 {} MiB 的文件不数到结尾）",
+        " of at least {} (files over {} MiB are not counted to the end)",
+    ),
+    (
+        "viewer.no_rows_here",
+        "这一页没有数据行。",
+        "There are no rows on this page.",
+    ),
+    (
+        "viewer.beyond_scan",
+        "这一页的行在文件的前 {} MiB 之后，超出了预览读取的范围；请下载文件查看。",
+        "This page's rows lie beyond the first {} MiB of the file, further than the viewer reads; download the file to see them.",
+    ),
+    (
+        "viewer.rows_cut",
+        "这一页有些行超出了预览的读取限制，没有显示。",
+        "Some rows of this page are not shown: reading them would take more than the limit.",
+    ),
     (
         "viewer.unknown_format",
         "无法预览这个文件：只支持 CSV、TSV、JSONL 和 Parquet 文件。",

@@ -1,17 +1,21 @@
-//! The dataset viewer: the first rows of a dataset's CSV, TSV, JSON Lines
-//! and Parquet files (`/datasets/{ns}/{name}/viewer/{rev}/{path}`), read by
-//! hub-core's `dataset_preview`; `/datasets/{ns}/{name}/viewer` opens the
-//! first such file of the default branch (a `train` file if there is one).
+//! The dataset viewer: a dataset's CSV, TSV, JSON Lines and Parquet files a
+//! page of rows at a time (`/datasets/{ns}/{name}/viewer/{rev}/{path}?p=N`,
+//! from 0), read by hub-core's `dataset_preview`;
+//! `/datasets/{ns}/{name}/viewer` opens the first such file of the default
+//! branch (a `train` file if there is one).
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use hub_core::dataset_preview::{self, Format, Preview, Unpreviewable};
+use hub_core::dataset_preview::{
+    self, Format, Preview, RowCount, TEXT_SCAN, Unpreviewable, splits,
+};
 use hub_core::repos::RepoType;
 use hub_core::repos::content::{self, EntryKind};
 
+use super::paging::PageQuery;
 use super::repo_head::{self, RepoHead, Tab, encode_path, encode_segment};
 use super::{Frame, page, render};
 use crate::app::AppState;
@@ -26,11 +30,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/datasets/{namespace}/{name}/viewer",
-            get(|s, se, Path((ns, n))| viewer(s, se, (ns, n, None))),
+            get(|s, se, Path((ns, n)), q| viewer(s, se, (ns, n, None), q)),
         )
         .route(
             "/datasets/{namespace}/{name}/viewer/{revision}/{*path}",
-            get(|s, se, Path((ns, n, rev, path))| viewer(s, se, (ns, n, Some((rev, path))))),
+            get(|s, se, Path((ns, n, rev, path)), q| viewer(s, se, (ns, n, Some((rev, path))), q)),
         )
 }
 
@@ -39,8 +43,15 @@ struct FileLink {
     path: String,
     href: String,
     current: bool,
-    /// The message key of its split (from its name), if it names one.
-    split: Option<&'static str>,
+    /// Its split's name, in the visitor's language where it is a known one.
+    split: Option<String>,
+}
+
+/// A split in the split picker: a link to its first file.
+struct SplitLink {
+    label: String,
+    href: String,
+    current: bool,
 }
 
 #[derive(Template)]
@@ -50,6 +61,7 @@ struct ViewerPage {
     head: RepoHead,
     rev: String,
     files: Vec<FileLink>,
+    splits: Vec<SplitLink>,
     file: Option<String>,
     preview: Option<Preview>,
     /// The message key saying why the file is not shown.
@@ -62,15 +74,44 @@ impl ViewerPage {
         self.preview.as_ref().map_or("", |p| p.format.as_str())
     }
 
-    fn shown(&self) -> i64 {
-        self.preview.as_ref().map_or(0, |p| p.rows.len() as i64)
+    /// "rows 101–200 of 1,000" in the visitor's language; empty when the
+    /// page shows no rows.
+    fn rows_shown(&self) -> String {
+        let Some(p) = self.preview.as_ref().filter(|p| !p.rows.is_empty()) else {
+            return String::new();
+        };
+        let lang = self.frame.lang;
+        let number = |n: u64| lang.number(&i64::try_from(n).unwrap_or(i64::MAX));
+        let first = p.first_row();
+        let last = first + p.rows.len() as u64;
+        let range = lang.tf("viewer.rows_range", &[&number(first + 1), &number(last)]);
+        let total = match p.total {
+            RowCount::Exact(n) => lang.tf("viewer.of_total", &[&number(n)]),
+            RowCount::AtLeast(n) => lang.tf(
+                "viewer.of_at_least",
+                &[&number(n), &(TEXT_SCAN >> 20).to_string()],
+            ),
+        };
+        format!("{range}{total}")
     }
 
-    fn total(&self) -> Option<i64> {
-        self.preview
-            .as_ref()
-            .and_then(|p| p.total_rows)
-            .map(|n| n as i64)
+    /// The beyond-the-scan notice, with the bound filled in.
+    fn beyond_scan(&self) -> String {
+        self.frame
+            .lang
+            .tf("viewer.beyond_scan", &[&(TEXT_SCAN >> 20).to_string()])
+    }
+
+    fn page_no(&self) -> u64 {
+        self.preview.as_ref().map_or(0, |p| p.page)
+    }
+
+    fn has_prev(&self) -> bool {
+        self.page_no() > 0
+    }
+
+    fn has_next(&self) -> bool {
+        self.preview.as_ref().is_some_and(|p| p.more)
     }
 }
 
@@ -79,6 +120,7 @@ async fn viewer(
     State(state): State<AppState>,
     session: Session,
     (ns, name, at): (String, String, Option<(String, String)>),
+    Query(q): Query<PageQuery>,
 ) -> Response {
     let rest = match &at {
         Some((rev, file)) => format!("/viewer/{}/{}", encode_segment(rev), encode_path(file)),
@@ -113,19 +155,29 @@ async fn viewer(
             .map(|e| e.path)
             .take(MAX_LISTED)
             .collect();
+        // Splits from the card's `configs:` (of the default branch), else
+        // from the file names.
+        let (splits, split_of) = splits::group(repo.card_data.as_ref(), &candidates);
         let file = match &at {
             Some((_, f)) => Some(f.trim_matches('/').to_owned()),
-            // The training split first, as people expect to see it.
-            None => candidates
-                .iter()
-                .find(|p| p.rsplit('/').next().is_some_and(|n| n.contains("train")))
+            // The first split (the training split when files are named for
+            // theirs), as people expect to see it.
+            None => splits
+                .first()
+                .map(|s| &candidates[s.files[0]])
+                .or_else(|| {
+                    candidates
+                        .iter()
+                        .find(|p| p.rsplit('/').next().is_some_and(|n| n.contains("train")))
+                })
                 .or(candidates.first())
                 .cloned(),
         };
         let (mut preview, mut problem, mut detail) = (None, None, None);
         if let Some(f) = &file {
             let entry = content::file_at(&state, repo, &commit, f).await?;
-            match dataset_preview::preview(&state, repo, &entry).await? {
+            let page_no = q.page(0) as u64;
+            match dataset_preview::preview(&state, repo, &entry, page_no).await? {
                 Ok(p) => preview = Some(p),
                 Err(Unpreviewable::UnknownFormat) => problem = Some("viewer.unknown_format"),
                 Err(Unpreviewable::TooLarge) => problem = Some("viewer.too_large"),
@@ -136,17 +188,38 @@ async fn viewer(
             }
         }
         let rev_seg = encode_segment(&rev);
+        let href = |p: &str| format!("{}/viewer/{rev_seg}/{}", head.base, encode_path(p));
+        let current = candidates
+            .iter()
+            .position(|p| file.as_deref() == Some(p.as_str()));
+        let label = |s: &splits::Split| {
+            let name = match s.name.as_str() {
+                "train" => session.lang.t("viewer.split_train"),
+                "validation" => session.lang.t("viewer.split_validation"),
+                "test" => session.lang.t("viewer.split_test"),
+                other => other,
+            };
+            match &s.config {
+                Some(config) => format!("{config} / {name}"),
+                None => name.to_owned(),
+            }
+        };
+        let split_links = splits
+            .iter()
+            .map(|s| SplitLink {
+                label: label(s),
+                href: href(&candidates[s.files[0]]),
+                current: current.is_some_and(|c| s.files.contains(&c)),
+            })
+            .collect();
         let files = candidates
-            .into_iter()
-            .map(|p| FileLink {
-                href: format!("{}/viewer/{rev_seg}/{}", head.base, encode_path(&p)),
-                current: file.as_deref() == Some(p.as_str()),
-                split: dataset_preview::split_of(&p).map(|s| match s {
-                    "train" => "viewer.split_train",
-                    "validation" => "viewer.split_validation",
-                    _ => "viewer.split_test",
-                }),
-                path: p,
+            .iter()
+            .enumerate()
+            .map(|(i, p)| FileLink {
+                href: href(p),
+                current: current == Some(i),
+                split: split_of[i].map(|s| label(&splits[s])),
+                path: p.clone(),
             })
             .collect();
         Ok(render(&ViewerPage {
@@ -154,6 +227,7 @@ async fn viewer(
             head,
             rev,
             files,
+            splits: split_links,
             file,
             preview,
             problem,
