@@ -328,4 +328,81 @@ async fn community_errors_are_in_the_visitors_language() {
         .await;
     let html = r.text().await.unwrap();
     assert!(html.contains("评论不能为空。"), "{html}");
+
+/// Sends the upload page's streamed body (a manifest line, then the files).
+async fn upload(
+    b: &Browser,
+    repo_path: &str,
+    files: &[(&str, &[u8])],
+    create_pr: bool,
+) -> (StatusCode, serde_json::Value) {
+    let (_, html) = b.get(&format!("{repo_path}/upload/main")).await;
+    let csrf = tests::browser::csrf_of(&html).expect("the upload page has a CSRF token");
+    let manifest = serde_json::json!({
+        "summary": "Add files",
+        "create_pr": create_pr,
+        "files": files.iter().map(|(path, bytes)| serde_json::json!({
+            "path": path, "size": bytes.len(),
+        })).collect::<Vec<_>>(),
+    });
+    let mut body = serde_json::to_vec(&manifest).unwrap();
+    body.push(b'\n');
+    for (_, bytes) in files {
+        body.extend_from_slice(bytes);
+    }
+    let r = b
+        .client
+        .post(b.url(&format!("{repo_path}/upload/main")))
+        .header("x-csrf-token", csrf)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn an_upload_from_someone_who_cannot_write_opens_a_pull_request() {
+    let hub = TestHub::start().await;
+    let alice = signed_up(&hub, "alice").await;
+    alice.create_repo("alice", "m", "model", false).await;
+    let bob = signed_up(&hub, "bob").await;
+
+    // The files page offers bob an upload as a pull request; the page says so.
+    let (_, html) = bob.get("/alice/m/tree/main").await;
+    assert!(html.contains("href=\"/alice/m/upload/main\""), "{html}");
+    let (status, html) = bob.get("/alice/m/upload/main").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"create_pr\" name=\"create_pr\" value=\"1\""));
+
+    // Straight onto the branch is refused, and nothing is written.
+    let weights: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let files: &[(&str, &[u8])] = &[("weights.bin", &weights), ("notes.txt", b"from bob\n")];
+    let (status, _) = upload(&bob, "/alice/m", files, false).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, answer) = upload(&bob, "/alice/m", files, true).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["url"], "/alice/m/discussions/1");
+    let r = bob
+        .client
+        .get(bob.url("/alice/m/resolve/main/notes.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "main is untouched");
+
+    let (_, html) = alice.get("/alice/m/discussions/1").await;
+    assert!(html.contains("weights.bin") && html.contains("notes.txt"));
+    let r = alice.post("/alice/m/discussions/1/merge", &[]).await;
+    assert_eq!(r.status(), 303);
+    let r = alice
+        .client
+        .get(alice.url("/alice/m/resolve/main/weights.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), weights);
 }

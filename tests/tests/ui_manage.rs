@@ -193,9 +193,12 @@ async fn upload_page_commits_small_and_lfs_files() {
     assert_eq!(raw(&alice, "alice/m", "weights/big.txt").await, big);
     assert_eq!(raw(&alice, "alice/m", "README.md").await, readme);
 
-    // Another user may not upload, and does not see the page.
+    // Another user may not upload onto the branch (the page offers them a
+    // pull request instead: tests/tests/ui_community.rs).
     let bob = signed_up(&hub, "bob").await;
-    assert_eq!(bob.get("/alice/m/upload/main").await.0, 404);
+    let (status, html) = bob.get("/alice/m/upload/main").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("name=\"create_pr\" value=\"1\""));
     let bob_csrf = bob.csrf().await;
     let (status, _) = upload(&bob, "/alice/m", &[("x.txt", b"x")], Some(&bob_csrf), 0).await;
     assert_eq!(status, 403);

@@ -76,9 +76,12 @@
     e.preventDefault();
     if (chosen.length === 0) { status.textContent = form.dataset.msgNone; return; }
     var folder = document.getElementById('folder').value.trim().replace(/^\/+|\/+$/g, '');
+    // A hidden create_pr (the visitor cannot write) or the writer's checkbox.
+    var pr = document.getElementById('create_pr');
     var manifest = {
       summary: document.getElementById('summary').value,
       description: document.getElementById('description').value,
+      create_pr: pr ? (pr.type === 'checkbox' ? pr.checked : true) : false,
       files: chosen.map(function (c) {
         return { path: (folder ? folder + '/' : '') + c.path, size: c.file.size };
       })

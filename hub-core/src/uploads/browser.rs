@@ -15,14 +15,13 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
 use super::staging::Staging;
-use crate::commits::{self, NewCommit};
+use crate::commits::{NewCommit, Target, TargetedCommit, commit_to};
 use crate::error::{Error, Message, Result};
-use crate::git::commit::{CommitOutcome, Operation};
 use crate::hub::Hub;
 use crate::idle_timeout::IdleTimeout;
 use crate::paths::normalize_repo_path;
 use crate::repos::access::Authorized;
-use crate::repos::access::level::Writes;
+use crate::repos::access::level::Level;
 use crate::repos::content;
 
 /// Most bytes of the JSON line that starts an upload.
@@ -45,6 +44,10 @@ pub struct Manifest {
     #[serde(default)]
     pub description: String,
     pub files: Vec<ManifestFile>,
+    /// Open a pull request with the files instead of committing them on
+    /// the branch (what the page asks for when the visitor cannot write).
+    #[serde(default)]
+    pub create_pr: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,19 +116,27 @@ impl Manifest {
     }
 }
 
-/// Reads an upload from `body` and commits its files on `branch` as
-/// `actor`. Refuses (committing nothing) a body that is shorter or longer
-/// than its manifest says, or that stalls for [`IDLE_LIMIT`].
+/// Reads an upload from `body` and commits its files on `branch` as the
+/// proof's actor, or, when the manifest asks for it, opens a pull request
+/// against `branch` with them (any participant may; committing on the
+/// branch takes write access, checked before any file is read). Refuses
+/// (committing nothing) a body that is shorter or longer than its manifest
+/// says, or that stalls for [`IDLE_LIMIT`].
 pub async fn upload(
     hub: &Hub,
-    repo: &Authorized<impl Writes>,
+    repo: &Authorized<impl Level>,
     branch: &str,
     body: impl AsyncRead + Unpin,
-) -> Result<CommitOutcome> {
+) -> Result<TargetedCommit> {
     let tip = content::branch_tip(hub, repo, branch).await?;
     let staging = Staging::new(hub, repo, &tip).await?;
     let mut body = BufReader::with_capacity(READ_BUFFER, IdleTimeout::new(body, IDLE_LIMIT));
     let manifest = Manifest::parse(&read_manifest_line(&mut body).await?)?;
+    let target = match manifest.create_pr {
+        true => Target::NewPullRequest(Some(branch.to_owned())),
+        false => Target::Branch(Some(branch.to_owned())),
+    };
+    target.check(hub, repo).await?;
     let mut operations = Vec::with_capacity(manifest.files.len());
     for file in &manifest.files {
         operations.push(staging.file(&file.path, file.size, &mut body).await?);
@@ -146,7 +157,20 @@ pub async fn upload(
             ));
         }
     }
-    commit(hub, repo, branch, manifest, operations).await
+    // The one call into the commit path: all staged files in one commit.
+    commit_to(
+        hub,
+        repo,
+        target,
+        NewCommit {
+            branch: Some(branch.to_owned()),
+            summary: manifest.summary,
+            description: manifest.description,
+            operations,
+            expected_parent: None,
+        },
+    )
+    .await
 }
 
 /// The manifest line, without reading past [`MAX_MANIFEST_BYTES`].
@@ -177,28 +201,6 @@ async fn read_manifest_line(body: &mut (impl AsyncBufRead + Unpin)) -> Result<Ve
         "upload.no_manifest",
         "the upload does not start with a manifest line",
     )))
-}
-
-/// The one call into the commit path: all staged files in one commit.
-async fn commit(
-    hub: &Hub,
-    repo: &Authorized<impl Writes>,
-    branch: &str,
-    manifest: Manifest,
-    operations: Vec<Operation>,
-) -> Result<CommitOutcome> {
-    commits::commit(
-        hub,
-        repo,
-        NewCommit {
-            branch: Some(branch.to_owned()),
-            summary: manifest.summary,
-            description: manifest.description,
-            operations,
-            expected_parent: None,
-        },
-    )
-    .await
 }
 
 #[cfg(test)]

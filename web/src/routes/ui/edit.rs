@@ -13,14 +13,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use hub_core::Error;
-use hub_core::repos::access::{self, Access, Authorized, level::Read, level::Write};
+use hub_core::repos::access::{Authorized, level::Write};
 use hub_core::repos::{RepoType, content};
 use hub_core::uploads::editor::{self, FileEdit, MAX_EDIT_BYTES};
 use serde::Deserialize;
 
 use super::repo_head::{encode_path, encode_segment};
 use super::repo_routes::{each_kind, repo_url};
-use super::upload::writable_repo;
+use super::upload::{editable_repo, writable_repo};
 use super::{Frame, page, render, to_login};
 use crate::app::AppState;
 use crate::auth::Session;
@@ -74,22 +74,6 @@ struct FileForm {
     description: String,
     /// Open a pull request with the change instead of committing it.
     create_pr: Option<String>,
-}
-
-/// The repo of an editor page, for a signed-in visitor who may read it;
-/// `true` when they may write to it too (else their change is proposed as
-/// a pull request).
-async fn editable_repo(
-    state: &AppState,
-    actor: &hub_core::accounts::Actor,
-    kind: RepoType,
-    ns: &str,
-    name: &str,
-) -> Result<(Authorized, bool), Error> {
-    let repo = access::authorize::<Read>(&state.db, actor, kind, ns, name).await?;
-    repo.participant()?;
-    let may_write = repo.may(Access::Write);
-    Ok((repo, may_write))
 }
 
 /// Handles `GET /{ns}/{name}/new/{rev}`.

@@ -6,7 +6,8 @@
 //! the body as a `Blob` of the `File`s, so it never reads them into memory,
 //! and reports progress as the body goes out. hub-core reads, bounds and
 //! commits it ([`browser::upload`]: each file spooled to disk, large and
-//! binary files to LFS, all in one commit).
+//! binary files to LFS, all in one commit). Someone who may not write to
+//! the repo gets the same page, and their upload opens a pull request.
 
 use askama::Template;
 use axum::body::Body;
@@ -18,7 +19,7 @@ use axum::{Json, Router};
 use futures::TryStreamExt;
 use hub_core::Error;
 use hub_core::repos::access::level::{Read, Write};
-use hub_core::repos::access::{self, Authorized};
+use hub_core::repos::access::{self, Access, Authorized};
 use hub_core::repos::{RepoType, content};
 use hub_core::uploads::browser;
 use serde_json::json;
@@ -46,12 +47,15 @@ pub fn router() -> Router<AppState> {
 #[template(path = "upload.html")]
 struct UploadPage {
     frame: Frame,
-    repo: Authorized<Write>,
+    repo: Authorized,
+    /// The visitor may not write here: the upload opens a pull request.
+    proposes: bool,
     repo_url: String,
     branch: String,
 }
 
-/// Handles `GET /{ns}/{name}/upload/{rev}`: the page, for writers only.
+/// Handles `GET /{ns}/{name}/upload/{rev}`: the page, for anyone signed in
+/// who may read the repo.
 async fn upload_page(
     kind: RepoType,
     State(state): State<AppState>,
@@ -63,12 +67,13 @@ async fn upload_page(
         if session.actor.is_anonymous() {
             return Ok(to_login(&path));
         }
-        let repo = writable_repo(&state, &session.actor, kind, &ns, &name).await?;
+        let (repo, may_write) = editable_repo(&state, &session.actor, kind, &ns, &name).await?;
         content::branch_tip(&state, &repo, &rev).await?;
         Ok(render(&UploadPage {
             frame: Frame::new(&session, &path),
             repo_url: repo_url(&repo),
             repo,
+            proposes: !may_write,
             branch: rev,
         }))
     }
@@ -90,21 +95,42 @@ pub async fn writable_repo(
         .hide_unless()
 }
 
+/// The repo of an upload or editor page, for a signed-in visitor who may
+/// read it; `true` when they may write to it too (else what they send is
+/// proposed as a pull request).
+pub async fn editable_repo(
+    state: &AppState,
+    actor: &hub_core::accounts::Actor,
+    kind: RepoType,
+    ns: &str,
+    name: &str,
+) -> Result<(Authorized, bool), Error> {
+    let repo = access::authorize::<Read>(&state.db, actor, kind, ns, name).await?;
+    repo.participant()?;
+    let may_write = repo.may(Access::Write);
+    Ok((repo, may_write))
+}
+
 /// Handles `POST /{ns}/{name}/upload/{rev}`: the streamed body described
-/// above; answers `{"commit": sha, "url": repo page}` as JSON, or the
+/// above; answers `{"commit": sha, "url": repo page}` (the pull request's
+/// page when the upload opened one) as JSON, or the
 /// error's status with `{"error": …}` in the page's language (the page's
 /// script shows it as is).
 async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiRepo(repo): ApiRepo<Write>,
+    ApiRepo(repo): ApiRepo,
     Path((_, _, rev)): Path<(String, String, String)>,
     body: Body,
 ) -> Response {
     let body = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     match browser::upload(&state, &repo, &rev, body).await {
-        Ok(outcome) => {
-            Json(json!({ "commit": outcome.commit, "url": repo_url(&repo) })).into_response()
+        Ok(done) => {
+            let url = match done.pull_request {
+                Some(num) => format!("{}/discussions/{num}", repo_url(&repo)),
+                None => repo_url(&repo),
+            };
+            Json(json!({ "commit": done.outcome.commit, "url": url })).into_response()
         }
         Err(e) => {
             let (status, _) = status_and_code(&e);
