@@ -328,6 +328,7 @@ async fn community_errors_are_in_the_visitors_language() {
         .await;
     let html = r.text().await.unwrap();
     assert!(html.contains("评论不能为空。"), "{html}");
+}
 
 /// Sends the upload page's streamed body (a manifest line, then the files).
 async fn upload(
