@@ -75,7 +75,11 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "You cannot write to this repo: saving opens a pull request, which its maintainers review and merge.",
     ),
     ("files.propose", "提议修改", "Propose a change"),
-    ("files.propose_upload", "通过拉取请求上传", "Upload as a pull request"),
+    (
+        "files.propose_upload",
+        "通过拉取请求上传",
+        "Upload as a pull request",
+    ),
     ("edit.open_pr", "发起拉取请求", "Open a pull request"),
     (
         "edit.as_pr",
