@@ -488,11 +488,12 @@ async fn files_tree_blob_and_raw_at_any_revision() {
     );
 
     // Writers get upload, new-file, edit and delete links (to a branch, also
-    // when a tag is shown); readers do not.
+    // when a tag is shown); anonymous readers none, signed-in readers an
+    // upload that opens a pull request (tests/tests/ui_community.rs).
     assert!(!html.contains("/alice/m/upload/") && !html.contains("/alice/m/delete/"));
     let bob = signed_in(&hub, "bob").await;
     let html = page(&bob, &hub, "/alice/m/tree/main", "en").await;
-    assert!(!html.contains("/alice/m/upload/"));
+    assert!(html.contains("Upload as a pull request") && !html.contains("/alice/m/new/"));
     let alice = signed_in(&hub, "alice").await;
     let html = page(&alice, &hub, "/alice/m/tree/v1.0", "en").await;
     assert!(
