@@ -479,7 +479,7 @@ async fn files_tree_blob_and_raw_at_any_revision() {
     assert!(html.contains("Git LFS") && html.contains("下载"));
     // A binary git file is not shown as text.
     let html = page(&anon, &hub, "/alice/m/blob/main/blob.bin", "en").await;
-    assert!(html.contains("binary or too large"));
+    assert!(html.contains("This is a binary file") && !html.contains("too large"));
     assert_eq!(
         get(&anon, &hub, "/alice/m/blob/main/missing.txt", "en")
             .await

@@ -107,8 +107,18 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     (
         "files.binary",
-        "这个文件是二进制文件或太大，无法在页面中显示，请下载查看。",
-        "This file is binary or too large to show; download it to view it.",
+        "这是一个二进制文件，无法作为文本显示，请下载查看。",
+        "This is a binary file; it cannot be shown as text. Download it to view it.",
+    ),
+    (
+        "files.binary_viewer",
+        "数据文件可以在数据预览中查看。",
+        "Data files can be read in the dataset viewer.",
+    ),
+    (
+        "files.too_large_to_show",
+        "这个文件超过 1 MB，不在页面中显示，请下载查看。",
+        "This file is larger than 1 MB, too large to show here. Download it to view it.",
     ),
     (
         "viewer.open",

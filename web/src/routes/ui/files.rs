@@ -330,6 +330,12 @@ struct BlobPage {
 }
 
 impl BlobPage {
+    /// A file in git too large to show as text (smaller ones that are not
+    /// shown are binary: saying "too large" of them would mislead).
+    fn too_large_to_show(&self) -> bool {
+        self.size > MAX_SHOWN_TEXT
+    }
+
     /// A count for `frame.lang.number` (parameter counts fit: a checked
     /// header holds at most two elements a byte).
     fn count(&self, n: &u64) -> i64 {
