@@ -377,11 +377,14 @@ async fn an_upload_from_someone_who_cannot_write_opens_a_pull_request() {
     assert_eq!(status, 200);
     assert!(html.contains("id=\"create_pr\" name=\"create_pr\" value=\"1\""));
 
-    // Straight onto the branch is refused, and nothing is written.
+    // Straight onto the branch is refused before any file is read, and
+    // nothing is written. (A small body: the hub answers without reading
+    // the rest, and a large one would still be on its way.)
+    let small: &[(&str, &[u8])] = &[("notes.txt", b"from bob\n")];
+    let (status, _) = upload(&bob, "/alice/m", small, false).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let weights: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let files: &[(&str, &[u8])] = &[("weights.bin", &weights), ("notes.txt", b"from bob\n")];
-    let (status, _) = upload(&bob, "/alice/m", files, false).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (status, answer) = upload(&bob, "/alice/m", files, true).await;
     assert_eq!(status, 200, "{answer}");
