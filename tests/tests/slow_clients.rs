@@ -2,7 +2,8 @@
 //! headers and request bodies that stop arriving are cut after the header
 //! and body timeouts (`HUB_HEADER_TIMEOUT_SECS`, `HUB_BODY_TIMEOUT_SECS`,
 //! set short here), on the plain and the TLS listener alike, and the
-//! descriptors they held are released.
+//! descriptors they held are released. An answer given before the request
+//! body was read says that the connection closes.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -199,6 +200,59 @@ async fn a_request_body_that_stops_arriving_is_cut() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(commits().await, commits_before + 1);
+}
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_is_read_says_the_connection_closes() {
+    let (hub, _db, _dir) = hub_with_timeouts(&[]).await;
+    let token = hub.user_with_token("alice");
+    hub.api(Some(&token))
+        .create_repo("model", "alice", "m", false)
+        .await;
+    // Refused before the body is read (no such repo): the rest of the body
+    // is still on its way, so the connection cannot serve another request,
+    // and the answer says so instead of leaving the client to find out.
+    let mut conn = TcpStream::connect(addr_of(&hub.url)).await.unwrap();
+    let head = format!(
+        "POST /api/models/alice/missing/preupload/main HTTP/1.1\r\nHost: hub\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100000\r\n\r\n{{\"files\": ["
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut conn, Duration::from_secs(BODY_SECS + 5))
+        .await
+        .expect("the hub closed the connection");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(lower.contains("\r\nconnection: close\r\n"), "{answer}");
+
+    // Bodies that are read keep the connection: three requests on one
+    // connection, a POST among them, all answered, none saying close.
+    let mut conn = TcpStream::connect(addr_of(&hub.url)).await.unwrap();
+    let body = r#"{"files":[{"path":"a.txt","size":2,"sample":"aGk="}]}"#;
+    let requests = format!(
+        "GET /api/models/alice/m HTTP/1.1\r\nHost: hub\r\n\r\n\
+         POST /api/models/alice/m/preupload/main HTTP/1.1\r\nHost: hub\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}\
+         GET /api/models/alice/m HTTP/1.1\r\nHost: hub\r\nX-Last: 1\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(requests.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 8192];
+    while seen.matches("HTTP/1.1 200").count() < 3 {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("three answers in time")
+            .unwrap();
+        assert!(n > 0, "the hub closed a connection it could reuse: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        !seen.to_ascii_lowercase().contains("connection: close"),
+        "{seen}"
+    );
 }
 
 /// A TLS connection to `addr` that trusts only `ca`.

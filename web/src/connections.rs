@@ -11,6 +11,13 @@
 //!   [`Timeouts::body_idle`] while the handler reads it fails ([`IdleBody`]),
 //!   so the handler answers with an error and the connection closes.
 //!
+//! An answer given without reading the whole request body (a refusal before
+//! the upload, say) says `Connection: close`: hyper cannot reuse a
+//! connection with unread bytes in it, and a client told nothing would send
+//! its next request down a socket that is closing ("server disconnected
+//! without sending a response", seen from huggingface_hub after a refused
+//! upload).
+//!
 //! Each request carries `ConnectInfo<SocketAddr>` (the client's address) as
 //! `axum::serve` gave it. Shutdown stops accepting and lets requests in
 //! flight finish.
@@ -18,12 +25,15 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, header};
 use axum::serve::Listener;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -68,8 +78,23 @@ where
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let request = request.map(|body| Body::new(IdleBody::new(body, timeouts.body_idle)));
-            app.clone().oneshot(request)
+            let left_unread = Arc::new(AtomicBool::new(false));
+            let request = request.map(|body| {
+                Body::new(IdleBody::new(body, timeouts.body_idle).on_unread(left_unread.clone()))
+            });
+            let app = app.clone();
+            async move {
+                let mut response = app.oneshot(request).await?;
+                // Dropped before its end by the time the answer is ready: nobody
+                // will read the rest. (A body a handler still streams is not
+                // dropped yet and keeps the connection.)
+                if left_unread.load(Ordering::Acquire) {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -97,6 +122,10 @@ pub struct IdleBody {
     idle: Duration,
     /// Set while a read is waiting for data.
     waiting: Option<Pin<Box<Sleep>>>,
+    /// Whether the end has been read.
+    ended: bool,
+    /// Set if the body is dropped before its end.
+    left_unread: Option<Arc<AtomicBool>>,
 }
 
 impl IdleBody {
@@ -105,6 +134,25 @@ impl IdleBody {
             inner,
             idle,
             waiting: None,
+            ended: false,
+            left_unread: None,
+        }
+    }
+
+    /// Sets `flag` if the body is dropped before its end was read.
+    pub fn on_unread(mut self, flag: Arc<AtomicBool>) -> IdleBody {
+        self.left_unread = Some(flag);
+        self
+    }
+}
+
+impl Drop for IdleBody {
+    fn drop(&mut self) {
+        if let Some(flag) = &self.left_unread
+            && !self.ended
+            && !http_body::Body::is_end_stream(&self.inner)
+        {
+            flag.store(true, Ordering::Release);
         }
     }
 }
@@ -120,6 +168,7 @@ impl http_body::Body for IdleBody {
         let this = self.get_mut();
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             this.waiting = None;
+            this.ended = frame.is_none();
             return Poll::Ready(frame.map(|f| f.map_err(io::Error::other)));
         }
         let deadline = Instant::now() + this.idle;
