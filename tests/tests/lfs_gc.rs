@@ -32,7 +32,42 @@ fn location(hub: &TestHub, key: &str) -> String {
     }
 }
 
+/// Whether the hub holds `oid`: recorded, and stored either as a plain
+/// copy or (once the hub has chunked it) as xorbs.
 async fn stored(hub: &TestHub, oid: &str) -> bool {
+    let db = sqlx::PgPool::connect(hub.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let (recorded, chunked): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM lfs_objects WHERE oid = $1),
+                EXISTS (SELECT 1 FROM xet_files WHERE sha256 = $1)",
+    )
+    .bind(oid)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    recorded && (chunked || has_plain_copy(hub, oid).await)
+}
+
+/// Waits until the hub has chunked every LFS object into xorbs.
+async fn wait_until_chunked(hub: &TestHub) {
+    let db = sqlx::PgPool::connect(hub.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    for _ in 0..120 {
+        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM xet_ingest_queue")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if queued == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("the uploads were not chunked within 30 s:\n{}", hub.log());
+}
+
+async fn has_plain_copy(hub: &TestHub, oid: &str) -> bool {
     let at = location(hub, &key(oid));
     if at.starts_with("http") {
         reqwest::Client::new()
@@ -154,6 +189,9 @@ async fn gc_frees_unreachable_objects_only() {
     for oid in kept.iter().chain(&on_dev).chain(&in_gone) {
         assert!(stored(&hub, oid).await, "{oid} was uploaded");
     }
+    // Let the hub chunk them into xorbs (what it does with every upload),
+    // so that collection finds them as it will in the long run.
+    wait_until_chunked(&hub).await;
     // Nothing is unreachable yet: gc frees nothing.
     let report = gc(&hub);
     assert_eq!(report["objects_removed"], 0, "{report}");
@@ -175,13 +213,21 @@ async fn gc_frees_unreachable_objects_only() {
     assert_eq!(report["links_dropped"], 1, "{report}");
     assert_eq!(report["objects_removed"], 2, "{report}");
     assert_eq!(report["orphan_files_removed"], 1, "{report}");
-    let freed =
-        ("dev-only weights!".len() + "weights of a deleted repo".len() + "orphan".len()) as u64;
-    assert_eq!(report["bytes_freed"], freed, "{report}");
+    // Their bytes were in xorbs, each alone in one: those go too (marked
+    // and removed at once with no grace period), the kept one stays.
+    assert_eq!(report["xet"]["files_removed"], 2, "{report}");
+    assert_eq!(report["xet"]["xorbs_removed"], 2, "{report}");
+    let in_xorbs = ("dev-only weights!".len() + "weights of a deleted repo".len() + 2 * 8) as u64;
+    assert_eq!(report["xet"]["xorb_bytes_freed"], in_xorbs, "{report}");
+    assert_eq!(
+        report["bytes_freed"],
+        in_xorbs + "orphan".len() as u64,
+        "{report}"
+    );
     assert!(stored(&hub, &kept[0]).await, "a referenced object survives");
     assert!(!stored(&hub, &on_dev[0]).await);
     assert!(!stored(&hub, &in_gone[0]).await);
-    assert!(!stored(&hub, &orphan).await);
+    assert!(!has_plain_copy(&hub, &orphan).await);
 
     // What survives is still whole: a fresh clone checks it out.
     git(h, work.path(), &["clone", &url("keep"), "again"]);
@@ -194,9 +240,10 @@ async fn gc_frees_unreachable_objects_only() {
     assert_eq!(
         (
             report["objects_removed"].as_u64(),
-            report["links_dropped"].as_u64()
+            report["links_dropped"].as_u64(),
+            report["xet"]["xorbs_removed"].as_u64(),
         ),
-        (Some(0), Some(0)),
+        (Some(0), Some(0), Some(0)),
         "{report}"
     );
 }

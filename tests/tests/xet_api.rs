@@ -41,13 +41,30 @@ struct Xorb {
     chunks: Vec<Vec<u8>>,
 }
 
+thread_local! {
+    /// The chunks (hash, length) of every xorb a test built, by xorb hash:
+    /// what a shard's file hash is computed from.
+    static CHUNKS: std::cell::RefCell<std::collections::HashMap<XetHash, Vec<(XetHash, u64)>>> =
+        Default::default();
+}
+
 impl Xorb {
     fn of(chunks: Vec<Vec<u8>>) -> Xorb {
         let mut builder = XorbBuilder::default();
         for (i, c) in chunks.iter().enumerate() {
             builder = builder.chunk(c, [Scheme::None, Scheme::Lz4, Scheme::Bg4Lz4][i % 3]);
         }
+        Xorb::built(builder, chunks)
+    }
+
+    /// The xorb `builder` built of `chunks`.
+    fn built(builder: XorbBuilder, chunks: Vec<Vec<u8>>) -> Xorb {
         let hash = builder.hash();
+        let list = chunks
+            .iter()
+            .map(|c| (XetHash::of_chunk(c), c.len() as u64))
+            .collect();
+        CHUNKS.with(|m| m.borrow_mut().insert(hash, list));
         Xorb {
             bytes: builder.bytes,
             hash,
@@ -68,11 +85,29 @@ impl Xorb {
     }
 }
 
-/// A shard with one file made of `terms`, claiming sha256 `sha`.
+/// A shard with one file made of `terms`, claiming sha256 `sha`, with the
+/// file hash its chunks give (terms of xorbs this test did not build count
+/// as empty).
 fn shard(terms: &[Term], sha: &str) -> Vec<u8> {
     ShardBuilder::default()
-        .file(XetHash([0x11; 32]), terms, sha)
+        .file(file_hash(terms), terms, sha)
         .build()
+}
+
+fn file_hash(terms: &[Term]) -> XetHash {
+    let chunks: Vec<(XetHash, u64)> = CHUNKS.with(|m| {
+        let m = m.borrow();
+        terms
+            .iter()
+            .filter_map(|t| {
+                let list = m.get(&t.xorb)?;
+                list.get(t.chunk_start as usize..t.chunk_end as usize)
+            })
+            .flatten()
+            .copied()
+            .collect()
+    });
+    hub_core::xet::chunking::file_hash(&chunks)
 }
 
 struct Reply {
@@ -321,7 +356,8 @@ async fn xorbs_and_a_shard_become_an_lfs_object_that_commits_and_downloads() {
     let reply = cas.shard(shard(&[t1, t2], &oid)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body, json!({ "result": 1 }));
-    assert_eq!(stored(&hub, "lfs").await.len(), 1);
+    // The xorbs are the only copy: nothing was rebuilt into the LFS store.
+    assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
 
     let done = commit(
         &api,
@@ -583,7 +619,7 @@ async fn cas_tokens_are_checked_and_bound_to_one_repo() {
         200
     );
     assert_eq!(download(&hub, &bob, "bob/m", "w.bin").await.1, data);
-    assert_eq!(stored(&hub, "lfs").await.len(), 1);
+    assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
     assert_eq!(stored(&hub, "xet").await.len(), 1);
 
     // A token is refused when missing, malformed, tampered or for another hub.
@@ -661,11 +697,7 @@ fn written(hub: &TestHub) -> u64 {
 fn zeros_xorb() -> Xorb {
     let zeros = vec![0u8; 128 << 10];
     let builder = XorbBuilder::default().chunk(&zeros, Scheme::Lz4);
-    Xorb {
-        hash: builder.hash(),
-        bytes: builder.bytes,
-        chunks: vec![zeros],
-    }
+    Xorb::built(builder, vec![zeros])
 }
 
 #[tokio::test]
@@ -744,8 +776,21 @@ async fn a_wrong_sha256_is_found_before_anything_is_written() {
     );
     assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
 
-    // The right sha256: stored, committed and downloaded.
+    // The right sha256 with a file hash its chunks do not give: the hub
+    // would serve the file under that hash, so it is refused too.
     let oid = sha256_hex(&data);
+    let lying = ShardBuilder::default()
+        .file(XetHash([0x11; 32]), &terms, &oid)
+        .build();
+    let reply = cas.shard(lying).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("file hash"),
+        "{}",
+        reply.body
+    );
+
+    // The right sha256 and hash: stored, committed and downloaded.
     let reply = cas.shard(shard(&terms, &oid)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let done = commit(&api, "alice/m", &[lfs_file("zeros.bin", &oid, data.len())]).await;
@@ -1024,4 +1069,141 @@ async fn a_users_xorbs_outlive_the_repo_they_were_uploaded_for() {
     let cas_bob = cas_for(&hub, &bob, "bob/m").await;
     let reply = cas_bob.shard(shard(&[term], &oid)).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
+}
+
+/// Waits until the hub has chunked LFS object `oid` into xorbs and dropped
+/// its plain copy (the background ingest polls every second).
+async fn wait_until_chunked(hub: &TestHub, db: &sqlx::PgPool, oid: &str) {
+    let plain = format!("lfs/{}/{}/{oid}", &oid[0..2], &oid[2..4]);
+    for _ in 0..120 {
+        let recorded: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_files WHERE sha256 = $1)")
+                .bind(oid)
+                .fetch_one(db)
+                .await
+                .unwrap();
+        let queued: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_ingest_queue WHERE oid = $1)")
+                .bind(oid)
+                .fetch_one(db)
+                .await
+                .unwrap();
+        if recorded && !queued {
+            let left = stored(hub, "lfs").await;
+            assert!(
+                !left.iter().any(|p| p.ends_with(&plain)),
+                "the plain copy is gone once chunked: {left:?}"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("{oid} was not chunked within 30 s:\n{}", hub.log());
+}
+
+/// Bytes stored in xorbs, as the hub recorded them.
+async fn xorb_bytes(db: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT coalesce(sum(size), 0)::bigint FROM xet_xorbs")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+async fn get_range(hub: &TestHub, token: &str, url: &str, range: Option<&str>) -> (u16, Vec<u8>) {
+    let mut req = reqwest::Client::new()
+        .get(format!("{}/{url}", hub.url))
+        .bearer_auth(token);
+    if let Some(r) = range {
+        req = req.header("range", r);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn lfs_uploads_become_xorbs_that_dedupe_and_read_back() {
+    let hub = TestHub::start().await;
+    let db = sqlx::PgPool::connect(hub.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    api.create_repo("model", "alice", "copy", false).await;
+
+    let len = 4_000_000;
+    let v1 = content(len, 1);
+    let oid1 = tests::upload_lfs(&hub, &token, "alice/m", &v1).await;
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid1, len)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let first_commit = done.body["commitOid"].as_str().unwrap().to_owned();
+    wait_until_chunked(&hub, &db, &oid1).await;
+    let after_v1 = xorb_bytes(&db).await;
+    assert!(
+        after_v1 > 0 && after_v1 <= len as i64 + len as i64 / 50,
+        "{after_v1}"
+    );
+
+    // Read back from the xorbs: whole, ranged, and through the LFS API.
+    let (status, body) = download(&hub, &token, "alice/m", "w.bin").await;
+    assert_eq!(status, 200);
+    assert!(body == v1, "the whole file reads back");
+    for (range, start, end) in [
+        ("bytes=0-0", 0, 1),
+        ("bytes=1000000-2999999", 1_000_000, 3_000_000),
+        ("bytes=-5", len - 5, len),
+        ("bytes=3999990-", len - 10, len),
+    ] {
+        let (status, body) =
+            get_range(&hub, &token, "alice/m/resolve/main/w.bin", Some(range)).await;
+        assert_eq!(status, 206, "{range}");
+        assert!(body == v1[start..end], "{range}");
+    }
+    let (status, body) = get_range(
+        &hub,
+        &token,
+        &format!("alice/m.git/info/lfs/objects/{oid1}"),
+        Some("bytes=12345-99999"),
+    )
+    .await;
+    assert_eq!(status, 206);
+    assert!(body == v1[12345..100_000]);
+
+    // A second revision with 1% changed costs about 1% more (the chunks
+    // around the change), though it came through LFS, not Xet.
+    let mut v2 = v1.clone();
+    for b in &mut v2[2_000_000..2_040_000] {
+        *b ^= 0x5a;
+    }
+    let oid2 = tests::upload_lfs(&hub, &token, "alice/m", &v2).await;
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid2, len)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    wait_until_chunked(&hub, &db, &oid2).await;
+    let added = xorb_bytes(&db).await - after_v1;
+    assert!(
+        added < len as i64 / 20,
+        "a 1% change stored {added} new bytes of a {len}-byte file"
+    );
+    assert!(download(&hub, &token, "alice/m", "w.bin").await.1 == v2);
+    let (_, old) = get_range(
+        &hub,
+        &token,
+        &format!("alice/m/resolve/{first_commit}/w.bin"),
+        None,
+    )
+    .await;
+    assert!(old == v1, "the first revision still reads back");
+
+    // The same bytes in another repo store nothing new.
+    let before = xorb_bytes(&db).await;
+    let copy = content(len, 1);
+    assert_eq!(
+        tests::upload_lfs(&hub, &token, "alice/copy", &copy).await,
+        oid1
+    );
+    let done = commit(&api, "alice/copy", &[lfs_file("w.bin", &oid1, len)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(xorb_bytes(&db).await, before);
+    assert!(download(&hub, &token, "alice/copy", "w.bin").await.1 == v1);
 }

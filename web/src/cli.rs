@@ -55,11 +55,15 @@ enum Command {
         #[command(subcommand)]
         command: WorkerTokenCommand,
     },
-    /// Delete stored LFS objects that no repo reaches any more.
+    /// Delete stored files (LFS objects, xorbs) that no repo reaches any more.
     Gc {
         /// Leave alone whatever changed more recently than this.
         #[arg(long, default_value_t = 60)]
         grace_minutes: u64,
+        /// Collect nothing: say how far the conversion of plain LFS objects
+        /// into xorbs has come, and what the store holds.
+        #[arg(long)]
+        status: bool,
         #[command(flatten)]
         data: DataDir,
     },
@@ -117,6 +121,47 @@ enum WorkerTokenCommand {
     },
 }
 
+async fn gc(hub: &hub_core::Hub, grace: std::time::Duration) -> anyhow::Result<()> {
+    let lfs = hub_core::lfs::gc::collect(hub, grace).await?;
+    let xet = hub_core::xet::gc::collect(hub, grace).await?;
+    eprintln!(
+        "gc: scanned {} repos, dropped {} LFS links ({} newly marked), removed {} LFS objects, \
+         {} file reconstructions, {} xorbs ({} newly marked unused) and {} orphan files, \
+         freed {} bytes",
+        lfs.repos_scanned,
+        lfs.links_dropped,
+        lfs.links_marked,
+        lfs.objects_removed,
+        xet.files_removed,
+        xet.xorbs_removed,
+        xet.xorbs_marked,
+        lfs.orphan_files_removed + xet.orphan_xorbs_removed,
+        lfs.bytes_freed + xet.xorb_bytes_freed
+    );
+    let mut report = serde_json::to_value(&lfs)?;
+    report["xet"] = serde_json::to_value(&xet)?;
+    report["bytes_freed"] = (lfs.bytes_freed + xet.xorb_bytes_freed).into();
+    println!("{report}");
+    Ok(())
+}
+
+async fn gc_status(hub: &hub_core::Hub) -> anyhow::Result<()> {
+    let status = hub_core::xet::gc::ingest_status(hub).await?;
+    eprintln!(
+        "xet: {} LFS objects ({} bytes) waiting to be chunked into xorbs ({} failing, retried); \
+         {} files ({} bytes) held in {} xorbs ({} bytes stored)",
+        status.queued,
+        status.queued_bytes,
+        status.failing,
+        status.files,
+        status.file_bytes,
+        status.xorbs,
+        status.xorb_bytes
+    );
+    println!("{}", serde_json::to_string(&status)?);
+    Ok(())
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, tls, data } => {
@@ -125,27 +170,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hook { name } => crate::hook::run(&name),
         Command::Gc {
             grace_minutes,
+            status,
             data,
         } => {
             let config = Config::from_env(&data.data_dir)?;
             let db = Database::open(&config).await?;
             let hub = crate::serve::open_hub(config, &db)?;
             let grace = std::time::Duration::from_secs(grace_minutes * 60);
-            let report = hub_core::lfs::gc::collect(&hub, grace).await;
+            let done = if status {
+                gc_status(&hub).await
+            } else {
+                gc(&hub, grace).await
+            };
             drop(hub);
             db.close().await?;
-            let report = report?;
-            eprintln!(
-                "gc: scanned {} repos, dropped {} links ({} newly marked), removed {} objects and {} orphan files, freed {} bytes",
-                report.repos_scanned,
-                report.links_dropped,
-                report.links_marked,
-                report.objects_removed,
-                report.orphan_files_removed,
-                report.bytes_freed
-            );
-            println!("{}", serde_json::to_string(&report)?);
-            Ok(())
+            done
         }
         Command::WorkerToken {
             command: WorkerTokenCommand::Create { name, data },

@@ -57,6 +57,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     });
     // Inference tier: LISTEN/NOTIFY wake-ups and the lease sweep.
     let jobs = tokio::spawn(hub_core::jobs::run_background(hub.clone()));
+    // Large files uploaded as plain objects become xorbs (one stored copy).
+    let ingest = tokio::spawn(hub_core::xet::ingest::run(hub.clone()));
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -100,7 +102,9 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     reconciling.abort();
     internal.abort();
     jobs.abort();
+    ingest.abort();
     let _ = jobs.await;
+    let _ = ingest.await;
     let _ = std::fs::remove_file(&hub.hook_socket);
     drop(hub);
     db.close().await

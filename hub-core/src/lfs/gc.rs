@@ -137,17 +137,21 @@ async fn remove_unlinked_objects(hub: &Hub, grace_secs: f64, report: &mut GcRepo
         if linked {
             continue;
         }
-        match hub.storage.store.delete(&lfs_object_path(&oid)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        // A chunked object has no plain copy: its xorbs go with `xet::gc`.
+        let plain = match hub.storage.store.delete(&lfs_object_path(&oid)).await {
+            Ok(()) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
             Err(e) => return Err(e.into()),
-        }
+        };
         sqlx::query("DELETE FROM lfs_objects WHERE oid = $1")
             .bind(&oid)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         report.objects_removed += 1;
-        report.bytes_freed += size as u64;
+        if plain {
+            report.bytes_freed += size as u64;
+        }
     }
     Ok(())
 }

@@ -78,17 +78,23 @@ pub async fn link(conn: &mut PgConnection, repo_id: i64, oid: &str) -> Result<()
     Ok(())
 }
 
-/// Records `oid` (`size` bytes) if it is not recorded yet, and holds its
+/// Records `oid` (`size` bytes) if it is not recorded yet (and queues it to
+/// be chunked into xorbs: `xet::ingest`), and holds its
 /// row until `tx` ends, so that garbage collection (which deletes an object
 /// under its row's lock) can neither remove it meanwhile nor have removed its
 /// bytes unseen: call before the upload's bytes become visible, link in the
 /// same transaction.
 pub async fn record_and_hold(tx: &mut PgConnection, oid: &str, size: u64) -> Result<()> {
-    sqlx::query("INSERT INTO lfs_objects (oid, size) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(oid)
-        .bind(size as i64)
-        .execute(&mut *tx)
-        .await?;
+    let recorded =
+        sqlx::query("INSERT INTO lfs_objects (oid, size) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(oid)
+            .bind(size as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if recorded == 1 {
+        crate::xet::ingest::enqueue(tx, oid).await?;
+    }
     sqlx::query("SELECT 1 FROM lfs_objects WHERE oid = $1 FOR SHARE")
         .bind(oid)
         .execute(&mut *tx)

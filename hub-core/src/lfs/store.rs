@@ -153,6 +153,18 @@ async fn link_stored(hub: &Hub, repo: &Repo, oid: &str, size: u64) -> Result<()>
     Ok(())
 }
 
+/// Records object `oid` (`size` bytes), whose bytes the hub holds as xorbs
+/// with its reconstruction recorded (a Xet upload), and links it to `repo`;
+/// the caller has checked the bytes and that the uploader may write to
+/// `repo`.
+pub async fn link_chunked(hub: &Hub, repo: &Repo, oid: &str, size: u64) -> Result<()> {
+    let mut tx = hub.db.begin().await?;
+    objects::record_and_hold(&mut tx, oid, size).await?;
+    objects::link(&mut tx, repo.id, oid).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Records the object and holds its row, makes the upload visible, links
 /// it: garbage collection cannot delete the bytes between the two steps.
 async fn complete_and_link(
@@ -273,8 +285,18 @@ impl Drop for StagedUpload {
     }
 }
 
-/// The size of `oid` in the store, or `None` when the store lacks it.
+/// The size of `oid` as the store holds it (as a plain object, or as xorbs
+/// once the hub has chunked it: see `xet::ingest`), or `None` when the
+/// store lacks it.
 pub async fn object_size_in_store(hub: &Hub, oid: &str) -> Result<Option<u64>> {
+    if let Some(file) = crate::xet::files::by_sha256(&hub.db, oid).await? {
+        return Ok(Some(file.size()));
+    }
+    plain_size(hub, oid).await
+}
+
+/// The size of the plain copy of `oid`, if the store has one.
+pub async fn plain_size(hub: &Hub, oid: &str) -> Result<Option<u64>> {
     match hub.storage.store.head(&location(oid)?).await {
         Ok(meta) => Ok(Some(meta.size)),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -286,14 +308,43 @@ pub async fn object_size_in_store(hub: &Hub, oid: &str) -> Result<Option<u64>> {
 /// inside the object), streamed from the store. The caller has checked that
 /// the reader may read the object (a link to the repo it reads through).
 pub async fn read_object(hub: &Hub, oid: &str, range: Option<Range<u64>>) -> Result<ByteStream> {
+    if let Some(stream) = crate::xet::files::read(hub, oid, range.clone()).await? {
+        return Ok(stream);
+    }
+    if let Some(stream) = read_plain(hub, oid, range.clone()).await? {
+        return Ok(stream);
+    }
+    // Chunked, and its plain copy dropped, since the first look.
+    crate::xet::files::read(hub, oid, range)
+        .await?
+        .ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "LFS object {oid} is recorded but not stored"
+            ))
+        })
+}
+
+/// The plain copy of `oid` (what an upload stores until the hub has chunked
+/// it into xorbs), if the store has it.
+pub async fn read_plain(
+    hub: &Hub,
+    oid: &str,
+    range: Option<Range<u64>>,
+) -> Result<Option<ByteStream>> {
     let options = GetOptions {
         range: range.map(GetRange::Bounded),
         ..Default::default()
     };
-    let found = hub.storage.store.get_opts(&location(oid)?, options).await?;
+    let found = match hub.storage.store.get_opts(&location(oid)?, options).await {
+        Ok(found) => found,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     match found.payload {
-        GetResultPayload::File(file, _) => read_local_file(file, found.range).await,
-        GetResultPayload::Stream(stream) => Ok(stream.map(|c| c.map_err(io::Error::other)).boxed()),
+        GetResultPayload::File(file, _) => read_local_file(file, found.range).await.map(Some),
+        GetResultPayload::Stream(stream) => {
+            Ok(Some(stream.map(|c| c.map_err(io::Error::other)).boxed()))
+        }
     }
 }
 
@@ -316,6 +367,10 @@ pub async fn presigned_download_url(hub: &Hub, oid: &str) -> Result<Option<Strin
         return Ok(None);
     };
     if !hub.config.lfs_presigned_downloads {
+        return Ok(None);
+    }
+    // Held as xorbs, the bytes exist only as the hub rebuilds them.
+    if crate::xet::files::by_sha256(&hub.db, oid).await?.is_some() {
         return Ok(None);
     }
     let url = signer

@@ -4,10 +4,10 @@
 //! xorbs (each verified and kept by hash), then a shard that says how each
 //! file is made of xorb chunks. Once the shard is checked against the
 //! stored xorbs and bounded ([`limits`]), each file is rebuilt from the
-//! stored chunks and hashed, writing nothing; only a file whose sha256 and
-//! length are what the shard claims is then streamed into the LFS store and
-//! becomes an LFS object linked to the repo; the commit that follows names
-//! it with an `lfsFile` line.
+//! stored chunks and hashed, writing nothing; only a file whose sha256,
+//! length and file hash are what the shard claims becomes an LFS object
+//! linked to the repo, held as its xorbs (`files`); the commit that follows
+//! names it with an `lfsFile` line.
 //!
 //! Downloads never go through Xet: the hub serves files over plain HTTP and
 //! issues no read tokens.
@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use super::hash::XetHash;
 use super::records::{self, xorb_path};
 use super::token::{CasToken, Scope, Via};
-use super::{intake, limits, reconstruct, shard, xorb};
+use super::{chunking, files, intake, limits, reconstruct, shard, xorb};
 use crate::accounts::{Actor, Credential, Principal, User, sessions, tokens, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
@@ -233,8 +233,8 @@ pub const SHARD_UPLOADS_AT_ONCE: usize = 4;
 
 static SHARD_SLOTS: Semaphore = Semaphore::const_new(SHARD_UPLOADS_AT_ONCE);
 
-/// Rebuilds every file of the shard `body` from its xorbs and stores it as
-/// an LFS object linked to `writer`'s repo.
+/// Checks every file of the shard `body` against its xorbs and records it
+/// as an LFS object linked to `writer`'s repo, held as those xorbs.
 ///
 /// The body is taken in as a xorb's is (see [`upload_xorb`]; at most
 /// [`shard::MAX_SHARD_SIZE`] bytes), then parsed once one of
@@ -245,9 +245,9 @@ static SHARD_SLOTS: Semaphore = Semaphore::const_new(SHARD_UPLOADS_AT_ONCE);
 /// chunk ranges and lengths it claims, and it must stay within [`limits`]
 /// (`PayloadTooLarge`) and the writer's daily quota (`TooManyRequests`).
 /// Then every file the repo lacks is rebuilt once only to hash it: a
-/// sha256 or length other than the shard's fails the upload
-/// (`InvalidInput`) with nothing written. Only then are they rebuilt again
-/// into the LFS store (which checks them once more).
+/// sha256, length or Xet file hash other than the shard's fails the upload
+/// (`InvalidInput`) with nothing written. Only then are their
+/// reconstructions recorded: the xorbs are the only stored copy.
 pub async fn upload_shard(
     hub: &Hub,
     writer: &CasWriter,
@@ -296,42 +296,61 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
         if objects::linked_size(&hub.db, writer.repo.id, &file.sha256).await? == Some(size) {
             outcome.files_present += 1;
         } else {
-            missing.push(reconstruct::plan(file, &xorbs)?);
+            missing.push((file, reconstruct::plan(file, &xorbs)?));
         }
     }
-    let rebuilt: u64 = missing.iter().map(|p| p.size).sum();
+    let rebuilt: u64 = missing.iter().map(|(_, p)| p.size).sum();
     limits::charge(&hub.db, writer.user.id, rebuilt, hub.config.xet_daily_bytes).await?;
-    for plan in &missing {
-        check_rebuilt(hub, plan).await?;
+    for (file, plan) in &missing {
+        check_rebuilt(hub, file, plan).await?;
     }
-    for plan in missing {
-        let (oid, size) = (plan.sha256.clone(), plan.size);
-        let bytes = reconstruct::stream(hub.storage.store.as_ref(), xorb_path, plan);
-        store::put_object(hub, &writer.repo, &oid, size, bytes)
-            .await
-            .map_err(|e| match e {
-                Error::InvalidInput(m) => Error::invalid(format!("file {oid} of the shard: {m}")),
-                other => other,
-            })?;
+    // One stored copy: the xorbs are the file. Its reconstruction is
+    // recorded first, so that the object is readable once it is linked.
+    for (file, plan) in missing {
+        files::record(&hub.db, file).await?;
+        store::link_chunked(hub, &writer.repo, &plan.sha256, plan.size).await?;
         outcome.files_stored += 1;
     }
     Ok(outcome)
 }
 
-/// Rebuilds `plan`'s file without writing it, and checks its sha256 and
-/// length against the shard's: a wrong shard must cost no writes.
-async fn check_rebuilt(hub: &Hub, plan: &reconstruct::Plan) -> Result<()> {
+/// Rebuilds `plan`'s file without writing it, and checks its sha256,
+/// length and Xet file hash against the shard's: a wrong shard must cost no
+/// writes, and the hub serves a file under its hash only once it has seen
+/// that its chunks give that hash.
+async fn check_rebuilt(hub: &Hub, file: &shard::ShardFile, plan: &reconstruct::Plan) -> Result<()> {
     let mut bytes = std::pin::pin!(reconstruct::stream(
-        hub.storage.store.as_ref(),
+        hub.storage.store.clone(),
         xorb_path,
         plan.clone()
     ));
     let mut hasher = Sha256::new();
+    let mut chunks = Vec::new();
     let mut len = 0u64;
+    let mut reads = plan.reads.iter();
     while let Some(piece) = bytes.next().await {
         let piece = piece.map_err(|e| Error::Internal(e.into()))?;
         len += piece.len() as u64;
         hasher.update(&piece);
+        // Each piece is one read's chunks, back to back.
+        let sizes = reads
+            .next()
+            .map(|r| r.chunk_sizes.clone())
+            .unwrap_or_default();
+        chunks.extend(
+            tokio::task::spawn_blocking(move || {
+                let mut at = 0;
+                sizes
+                    .iter()
+                    .map(|&n| {
+                        let chunk = &piece[at..at + n as usize];
+                        at += n as usize;
+                        (XetHash::of_chunk(chunk), u64::from(n))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?,
+        );
     }
     let sha256 = hex::encode(hasher.finalize());
     if sha256 != plan.sha256 || len != plan.size {
@@ -339,6 +358,13 @@ async fn check_rebuilt(hub: &Hub, plan: &reconstruct::Plan) -> Result<()> {
             "file {} of the shard: its chunks rebuild to {len} bytes with sha256 {sha256}, \
              not the {} bytes with the sha256 the shard gives",
             plan.sha256, plan.size
+        )));
+    }
+    let file_hash = chunking::file_hash(&chunks);
+    if file_hash != file.file_hash {
+        return Err(Error::invalid(format!(
+            "file {} of the shard: its chunks give the Xet file hash {file_hash}, not {}",
+            plan.sha256, file.file_hash
         )));
     }
     Ok(())

@@ -13,7 +13,11 @@
 //! Xorbs are kept for dedupe and are not garbage collected yet.
 
 pub mod cas;
+pub mod chunking;
+pub mod files;
+pub mod gc;
 pub mod hash;
+pub mod ingest;
 pub mod intake;
 pub mod limits;
 pub mod reconstruct;

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -149,6 +150,57 @@ pub fn plan(file: &ShardFile, xorbs: &HashMap<XetHash, StoredXorb>) -> Result<Pl
     })
 }
 
+/// Plans the reads for bytes `range` of `file` (checked as by [`plan`]):
+/// only the chunks that hold them. Returns the plan and how many bytes of
+/// its first chunk come before `range.start`; the range must lie inside
+/// the file.
+pub fn plan_range(
+    file: &ShardFile,
+    xorbs: &HashMap<XetHash, StoredXorb>,
+    range: Range<u64>,
+) -> Result<(Plan, u64)> {
+    let size = measure(file, xorbs)?.size;
+    if range.start > range.end || range.end > size {
+        return Err(Error::invalid(format!(
+            "bytes {}..{} are not inside a file of {size} bytes",
+            range.start, range.end
+        )));
+    }
+    let mut reads = Vec::new();
+    let mut skip = 0;
+    let mut at = 0u64;
+    for term in &file.terms {
+        let stored = &xorbs[&term.xorb];
+        let term_end = at + u64::from(term.unpacked_bytes);
+        if term_end <= range.start || at >= range.end {
+            at = term_end;
+            continue;
+        }
+        let (mut first, mut last) = (term.chunk_start as usize, term.chunk_end as usize);
+        // Drop whole chunks before and after the range.
+        while at + u64::from(stored.chunk_sizes[first]) <= range.start {
+            at += u64::from(stored.chunk_sizes[first]);
+            first += 1;
+        }
+        if reads.is_empty() {
+            skip = range.start - at;
+        }
+        let mut end_at = term_end;
+        while last - 1 > first && end_at - u64::from(stored.chunk_sizes[last - 1]) >= range.end {
+            end_at -= u64::from(stored.chunk_sizes[last - 1]);
+            last -= 1;
+        }
+        split_reads(term.xorb, stored, first, last, &mut reads);
+        at = term_end;
+    }
+    let plan = Plan {
+        sha256: file.sha256.clone(),
+        size: range.end - range.start,
+        reads,
+    };
+    Ok((plan, skip))
+}
+
 /// Cuts chunks `[start, end)` into reads of at most [`READ_SIZE`] bytes.
 fn split_reads(
     xorb: XetHash,
@@ -175,18 +227,44 @@ fn split_reads(
 
 /// The bytes of a planned file, read from the xorbs in `store` (at
 /// `location(xorb)`) and decoded piece by piece.
-pub fn stream<'a>(
-    store: &'a dyn ObjectStore,
+pub fn stream(
+    store: Arc<dyn ObjectStore>,
     location: fn(&XetHash) -> object_store::path::Path,
     plan: Plan,
-) -> impl Stream<Item = io::Result<Bytes>> + Send + 'a {
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     futures::stream::iter(plan.reads)
-        .map(move |read| fetch(store, location(&read.xorb), read))
+        .map(move |read| fetch(store.clone(), location(&read.xorb), read))
         .buffered(READS_AHEAD)
 }
 
+/// [`stream`] of a plan from [`plan_range`]: drops the first `skip` bytes
+/// and ends after the plan's size.
+pub fn stream_range(
+    store: Arc<dyn ObjectStore>,
+    location: fn(&XetHash) -> object_store::path::Path,
+    plan: Plan,
+    skip: u64,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let mut skip = skip;
+    let mut left = plan.size;
+    stream(store, location, plan).filter_map(move |piece| {
+        let out = match piece {
+            Err(e) => Some(Err(e)),
+            Ok(mut bytes) => {
+                let drop = skip.min(bytes.len() as u64);
+                skip -= drop;
+                let mut bytes = bytes.split_off(drop as usize);
+                bytes.truncate(left.min(bytes.len() as u64) as usize);
+                left -= bytes.len() as u64;
+                (!bytes.is_empty()).then_some(Ok(bytes))
+            }
+        };
+        futures::future::ready(out)
+    })
+}
+
 async fn fetch(
-    store: &dyn ObjectStore,
+    store: Arc<dyn ObjectStore>,
     path: object_store::path::Path,
     read: ChunkRead,
 ) -> io::Result<Bytes> {
@@ -223,7 +301,7 @@ mod tests {
         (0..n).map(|i| (i * 7 + seed as usize) as u8).collect()
     }
 
-    async fn put_xorb(store: &InMemory, chunks: &[Vec<u8>]) -> (XetHash, StoredXorb) {
+    async fn put_xorb(store: &Arc<dyn ObjectStore>, chunks: &[Vec<u8>]) -> (XetHash, StoredXorb) {
         let mut builder = XorbBuilder::default();
         for (i, c) in chunks.iter().enumerate() {
             let scheme = [Scheme::None, Scheme::Lz4, Scheme::Bg4Lz4][i % 3];
@@ -252,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn files_are_rebuilt_from_chunk_ranges_of_several_xorbs() {
-        let store = InMemory::new();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let a: Vec<Vec<u8>> = (0..4).map(|i| pattern(5000 + i, i as u8)).collect();
         let b: Vec<Vec<u8>> = (0..3).map(|i| pattern(9000 + i, 100 + i as u8)).collect();
         let (ha, sa) = put_xorb(&store, &a).await;
@@ -274,8 +352,60 @@ mod tests {
         let plan = plan(&file, &xorbs).unwrap();
         assert_eq!(plan.size, expected.len() as u64);
         assert_eq!(plan.reads.len(), 3, "each term fits one read");
-        let pieces: Vec<Bytes> = stream(&store, location, plan).try_collect().await.unwrap();
+        let pieces: Vec<Bytes> = stream(store.clone(), location, plan)
+            .try_collect()
+            .await
+            .unwrap();
         assert_eq!(pieces.concat(), expected);
+    }
+
+    #[tokio::test]
+    async fn any_byte_range_is_read_from_the_chunks_that_hold_it() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let a: Vec<Vec<u8>> = (0..4).map(|i| pattern(500 + i, i as u8)).collect();
+        let b: Vec<Vec<u8>> = (0..3).map(|i| pattern(900 + i, 100 + i as u8)).collect();
+        let (ha, sa) = put_xorb(&store, &a).await;
+        let (hb, sb) = put_xorb(&store, &b).await;
+        let expected = [&a[1], &a[2], &b[0], &b[1], &b[2], &a[0]]
+            .iter()
+            .flat_map(|c| c.iter().copied())
+            .collect::<Vec<u8>>();
+        let file = ShardFile {
+            file_hash: XetHash::default(),
+            sha256: String::new(),
+            terms: vec![
+                term(ha, &sa, 1, 3),
+                term(hb, &sb, 0, 3),
+                term(ha, &sa, 0, 1),
+            ],
+        };
+        let xorbs = HashMap::from([(ha, sa), (hb, sb)]);
+        let n = expected.len() as u64;
+        for (start, end) in [
+            (0, n),
+            (0, 1),
+            (n - 1, n),
+            (500, 501),
+            (501, 1403),
+            (7, n - 7),
+            (2000, 2000),
+        ] {
+            let (plan, skip) = plan_range(&file, &xorbs, start..end).unwrap();
+            let chunks: usize = plan.reads.iter().map(|r| r.chunk_sizes.len()).sum();
+            let pieces: Vec<Bytes> = stream_range(store.clone(), location, plan, skip)
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(
+                pieces.concat(),
+                &expected[start as usize..end as usize],
+                "{start}..{end}"
+            );
+            if end - start == 1 {
+                assert_eq!(chunks, 1, "one byte needs one chunk");
+            }
+        }
+        assert!(plan_range(&file, &xorbs, 0..n + 1).is_err());
     }
 
     #[test]

@@ -82,8 +82,99 @@ pub async fn record_and_link(
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
+    index_chunks(&mut tx, layout).await?;
     tx.commit().await?;
     Ok(linked == 1)
+}
+
+/// Records a xorb the hub built itself from stored files (a no-op if
+/// recorded): nobody uploaded it, so it is linked to nobody; files reach it
+/// through their reconstructions.
+pub async fn record_built(db: &PgPool, layout: &XorbLayout) -> Result<()> {
+    let offsets: Vec<i32> = layout.chunk_offsets.iter().map(|&o| o as i32).collect();
+    let sizes: Vec<i32> = layout.chunk_sizes.iter().map(|&s| s as i32).collect();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO xet_xorbs (hash, size, chunk_count, chunk_offsets, chunk_sizes)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(layout.hash.to_hex())
+    .bind(layout.stored_len() as i64)
+    .bind(layout.chunk_count() as i32)
+    .bind(&offsets)
+    .bind(&sizes)
+    .execute(&mut *tx)
+    .await?;
+    index_chunks(&mut tx, layout).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Adds `layout`'s chunks to the chunk index (`xet_chunks`) where they are
+/// not indexed yet.
+async fn index_chunks(tx: &mut sqlx::PgConnection, layout: &XorbLayout) -> Result<()> {
+    let hashes: Vec<Vec<u8>> = layout.chunk_hashes.iter().map(|h| h.0.to_vec()).collect();
+    let indexes: Vec<i32> = (0..hashes.len() as i32).collect();
+    sqlx::query(
+        "INSERT INTO xet_chunks (hash, xorb, idx)
+         SELECT h, $2, i FROM unnest($1::bytea[], $3::int[]) AS c (h, i)
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(&hashes)
+    .bind(layout.hash.to_hex())
+    .bind(&indexes)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Where each of `hashes` that the chunk index knows is stored: its xorb
+/// and its index in it.
+pub async fn find_chunks(
+    db: &PgPool,
+    hashes: &[XetHash],
+) -> Result<HashMap<XetHash, (XetHash, u32)>> {
+    let keys: Vec<Vec<u8>> = hashes.iter().map(|h| h.0.to_vec()).collect();
+    let rows: Vec<(Vec<u8>, String, i32)> =
+        sqlx::query_as("SELECT hash, xorb, idx FROM xet_chunks WHERE hash = ANY($1)")
+            .bind(&keys)
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hash, xorb, idx)| {
+            Some((
+                XetHash::from_slice(&hash)?,
+                (XetHash::from_hex(&xorb)?, idx as u32),
+            ))
+        })
+        .collect())
+}
+
+/// The layouts of those of `hashes` the hub has recorded (for reading a
+/// file whose reconstruction the hub holds: no use rule applies).
+pub async fn layouts(db: &PgPool, hashes: &[XetHash]) -> Result<HashMap<XetHash, StoredXorb>> {
+    let hex: Vec<String> = hashes.iter().map(XetHash::to_hex).collect();
+    let rows: Vec<(String, Vec<i32>, Vec<i32>)> = sqlx::query_as(
+        "SELECT hash, chunk_offsets, chunk_sizes FROM xet_xorbs WHERE hash = ANY($1)",
+    )
+    .bind(&hex)
+    .fetch_all(db)
+    .await?;
+    Ok(to_layouts(rows))
+}
+
+fn to_layouts(rows: Vec<(String, Vec<i32>, Vec<i32>)>) -> HashMap<XetHash, StoredXorb> {
+    rows.into_iter()
+        .filter_map(|(hash, offsets, sizes)| {
+            let hash = XetHash::from_hex(&hash)?;
+            let stored = StoredXorb::new(
+                offsets.into_iter().map(|o| o as u32).collect(),
+                sizes.into_iter().map(|s| s as u32).collect(),
+            );
+            Some((hash, stored))
+        })
+        .collect()
 }
 
 /// The layouts of those of `hashes` that user `user_id` may use for repo
@@ -108,15 +199,5 @@ pub async fn usable(
     .bind(user_id)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(hash, offsets, sizes)| {
-            let hash = XetHash::from_hex(&hash)?;
-            let stored = StoredXorb::new(
-                offsets.into_iter().map(|o| o as u32).collect(),
-                sizes.into_iter().map(|s| s as u32).collect(),
-            );
-            Some((hash, stored))
-        })
-        .collect())
+    Ok(to_layouts(rows))
 }

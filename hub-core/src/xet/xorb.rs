@@ -132,6 +132,8 @@ pub struct XorbLayout {
     pub chunk_offsets: Vec<u32>,
     /// Each chunk's uncompressed length.
     pub chunk_sizes: Vec<u32>,
+    /// Each chunk's hash (for the hub's chunk index).
+    pub chunk_hashes: Vec<XetHash>,
 }
 
 impl XorbLayout {
@@ -186,6 +188,7 @@ pub fn validate(body: &[u8]) -> Result<XorbLayout> {
         hash: XetHash::of_xorb(&hashes),
         chunk_offsets: offsets,
         chunk_sizes: sizes,
+        chunk_hashes: hashes.into_iter().map(|(h, _)| h).collect(),
     })
 }
 
@@ -297,36 +300,86 @@ fn in_chunk(e: Error, index: usize) -> Error {
     }
 }
 
-/// Builds xorbs chunk by chunk, as hf_xet serializes them (for tests).
+/// Builds a xorb chunk by chunk, serialized as hf_xet does it: the hub's
+/// own xorbs (files it chunks itself) and tests' xorbs.
 #[derive(Debug, Default)]
 pub struct XorbBuilder {
     pub bytes: Vec<u8>,
     chunks: Vec<(XetHash, u64)>,
+    offsets: Vec<u32>,
 }
 
 impl XorbBuilder {
     /// Appends `data` as one chunk stored with `scheme`.
     pub fn chunk(mut self, data: &[u8], scheme: Scheme) -> XorbBuilder {
+        self.push(data, XetHash::of_chunk(data), scheme);
+        self
+    }
+
+    /// Appends `data`, whose chunk hash is `hash`, stored with `scheme`;
+    /// returns its index in the xorb.
+    pub fn push(&mut self, data: &[u8], hash: XetHash, scheme: Scheme) -> u32 {
         let stored = match scheme {
-            Scheme::None => data.to_vec(),
-            Scheme::Lz4 => lz4_compress(data),
-            Scheme::Bg4Lz4 => lz4_compress(&bg4_group(data)),
+            Scheme::None => None,
+            Scheme::Lz4 => Some(lz4_compress(data)),
+            Scheme::Bg4Lz4 => Some(lz4_compress(&bg4_group(data))),
+        };
+        let (stored, scheme) = match &stored {
+            Some(s) => (s.as_slice(), scheme),
+            None => (data, Scheme::None),
         };
         let header = ChunkHeader {
             compressed_len: stored.len(),
             scheme,
             uncompressed_len: data.len(),
         };
+        self.offsets.push(self.bytes.len() as u32);
         self.bytes.extend_from_slice(&header.to_bytes());
-        self.bytes.extend_from_slice(&stored);
-        self.chunks
-            .push((XetHash::of_chunk(data), data.len() as u64));
-        self
+        self.bytes.extend_from_slice(stored);
+        self.chunks.push((hash, data.len() as u64));
+        (self.chunks.len() - 1) as u32
+    }
+
+    /// Appends `data` LZ4-compressed if that saves an eighth, else as it is.
+    pub fn push_compressible(&mut self, data: &[u8], hash: XetHash) -> u32 {
+        let compressed = lz4_compress(data);
+        let start = self.bytes.len();
+        if compressed.len() < data.len() - data.len() / 8 {
+            let header = ChunkHeader {
+                compressed_len: compressed.len(),
+                scheme: Scheme::Lz4,
+                uncompressed_len: data.len(),
+            };
+            self.offsets.push(start as u32);
+            self.bytes.extend_from_slice(&header.to_bytes());
+            self.bytes.extend_from_slice(&compressed);
+            self.chunks.push((hash, data.len() as u64));
+            (self.chunks.len() - 1) as u32
+        } else {
+            self.push(data, hash, Scheme::None)
+        }
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
     }
 
     /// The hash the xorb's chunks give it.
     pub fn hash(&self) -> XetHash {
         XetHash::of_xorb(&self.chunks)
+    }
+
+    /// The serialized xorb and its layout.
+    pub fn finish(self) -> (Vec<u8>, XorbLayout) {
+        let mut chunk_offsets = self.offsets;
+        chunk_offsets.push(self.bytes.len() as u32);
+        let layout = XorbLayout {
+            hash: XetHash::of_xorb(&self.chunks),
+            chunk_offsets,
+            chunk_sizes: self.chunks.iter().map(|&(_, n)| n as u32).collect(),
+            chunk_hashes: self.chunks.iter().map(|&(h, _)| h).collect(),
+        };
+        (self.bytes, layout)
     }
 }
 
@@ -554,5 +607,23 @@ mod tests {
             let random: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             let _ = validate(&random);
         }
+    }
+
+    #[test]
+    fn a_built_xorb_has_the_layout_validation_finds() {
+        let mut builder = XorbBuilder::default();
+        for data in [text(70_000), noise(65_536, 5), floats(9_000), text(1)] {
+            builder.push_compressible(&data, XetHash::of_chunk(&data));
+        }
+        let expected_hash = builder.hash();
+        let (bytes, layout) = builder.finish();
+        assert_eq!(layout.hash, expected_hash);
+        assert_eq!(validate(&bytes).unwrap(), layout);
+        // Text compresses; noise is kept as it is.
+        assert!(bytes.len() < 70_000 + 65_536 + 36_000 + 1 + 4 * CHUNK_HEADER_LEN);
+        assert_eq!(
+            layout.chunk_offsets[2] - layout.chunk_offsets[1],
+            (65_536 + CHUNK_HEADER_LEN) as u32
+        );
     }
 }
