@@ -286,11 +286,22 @@ pub async fn object_size_in_store(hub: &Hub, oid: &str) -> Result<Option<u64>> {
 /// inside the object), streamed from the store. The caller has checked that
 /// the reader may read the object (a link to the repo it reads through).
 pub async fn read_object(hub: &Hub, oid: &str, range: Option<Range<u64>>) -> Result<ByteStream> {
+    read_stored(hub, &location(oid)?, range).await
+}
+
+/// The bytes stored at `path`, or of `range` within them, streamed from
+/// the store (in 1 MiB pieces from the local store). The caller has checked
+/// that the reader may read them.
+pub async fn read_stored(
+    hub: &Hub,
+    path: &ObjectPath,
+    range: Option<Range<u64>>,
+) -> Result<ByteStream> {
     let options = GetOptions {
         range: range.map(GetRange::Bounded),
         ..Default::default()
     };
-    let found = hub.storage.store.get_opts(&location(oid)?, options).await?;
+    let found = hub.storage.store.get_opts(path, options).await?;
     match found.payload {
         GetResultPayload::File(file, _) => read_local_file(file, found.range).await,
         GetResultPayload::Stream(stream) => Ok(stream.map(|c| c.map_err(io::Error::other)).boxed()),

@@ -1,4 +1,5 @@
-//! The write-only Xet CAS: what the token endpoint and the CAS routes do.
+//! The Xet CAS write path: what the write-token endpoint and the CAS
+//! upload routes do (reads: see `read`).
 //!
 //! A client with write access gets a [`CasToken`] for one repo, uploads
 //! xorbs (each verified and kept by hash), then a shard that says how each
@@ -7,10 +8,8 @@
 //! stored chunks and hashed, writing nothing; only a file whose sha256 and
 //! length are what the shard claims is then streamed into the LFS store and
 //! becomes an LFS object linked to the repo; the commit that follows names
-//! it with an `lfsFile` line.
-//!
-//! Downloads never go through Xet: the hub serves files over plain HTTP and
-//! issues no read tokens.
+//! it with an `lfsFile` line. A file whose chunks also hash to the Xet
+//! hash the shard gives is recorded ([`files::record`]) for the read path.
 
 use std::collections::HashSet;
 use std::io;
@@ -23,7 +22,7 @@ use tokio::sync::Semaphore;
 use super::hash::XetHash;
 use super::records::{self, xorb_path};
 use super::token::{CasToken, Scope, Via};
-use super::{intake, limits, reconstruct, shard, xorb};
+use super::{files, intake, limits, reconstruct, shard, xorb};
 use crate::accounts::{Actor, Credential, Principal, User, sessions, tokens, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
@@ -72,14 +71,6 @@ pub async fn issue_write_token(
     })
 }
 
-/// The refusal for Xet read tokens: the hub serves downloads over HTTP.
-pub fn refuse_read_token() -> Error {
-    Error::invalid(
-        "this hub does not serve downloads through Xet; files download over plain HTTP \
-         (…/resolve/{revision}/{path})",
-    )
-}
-
 /// Who writes through a CAS request: the token's user, for the token's repo.
 #[derive(Debug, Clone)]
 pub struct CasWriter {
@@ -93,9 +84,13 @@ pub struct CasWriter {
 /// access to its repo (`Forbidden` otherwise).
 pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     let token = CasToken::verify(&hub.secret, text, now_unix())?;
+    if token.scope == Scope::Read {
+        return Err(Error::forbidden("a Xet read token cannot upload"));
+    }
     let live = match &token.via {
         Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
         Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
+        Via::Anonymous => false,
     };
     if !live {
         return Err(Error::InvalidCredentials);
@@ -117,6 +112,7 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     let allowed = proof.and_then(|p| match token.scope {
         Scope::Write => p.check(Access::Write),
         Scope::Propose => p.participant().map(|_| ()),
+        Scope::Read => Err(Error::InvalidCredentials),
     });
     allowed.map_err(|e| match e {
         Error::Internal(_) => e,
@@ -292,19 +288,27 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
     let checked = limits::check(&files, &xorbs)?;
     let mut outcome = ShardOutcome::default();
     let mut missing = Vec::new();
+    // Files the repo has, but not yet as a Xet file (uploaded through LFS):
+    // rebuilt only to hash them, so that they can be read through Xet too.
+    let mut unrecorded = Vec::new();
     for (file, size) in files.into_iter().zip(checked.sizes) {
+        let recorded = files::is_recorded(&hub.db, &file.file_hash).await?;
         if objects::linked_size(&hub.db, writer.repo.id, &file.sha256).await? == Some(size) {
             outcome.files_present += 1;
+            if !recorded {
+                unrecorded.push((file, reconstruct::plan(file, &xorbs)?));
+            }
         } else {
-            missing.push(reconstruct::plan(file, &xorbs)?);
+            missing.push((file, reconstruct::plan(file, &xorbs)?, recorded));
         }
     }
-    let rebuilt: u64 = missing.iter().map(|p| p.size).sum();
+    let rebuilt: u64 = missing.iter().map(|(_, p, _)| p.size).sum();
     limits::charge(&hub.db, writer.user.id, rebuilt, hub.config.xet_daily_bytes).await?;
-    for plan in &missing {
-        check_rebuilt(hub, plan).await?;
+    let mut hashes = Vec::with_capacity(missing.len());
+    for (_, plan, _) in &missing {
+        hashes.push(check_rebuilt(hub, plan).await?);
     }
-    for plan in missing {
+    for ((file, plan, recorded), hash) in missing.into_iter().zip(hashes) {
         let (oid, size) = (plan.sha256.clone(), plan.size);
         let bytes = reconstruct::stream(hub.storage.store.as_ref(), xorb_path, plan);
         store::put_object(hub, &writer.repo, &oid, size, bytes)
@@ -314,26 +318,79 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
                 other => other,
             })?;
         outcome.files_stored += 1;
+        if !recorded {
+            record_if_hashed(hub, file, size, hash).await?;
+        }
+    }
+    for (file, plan) in unrecorded {
+        let size = plan.size;
+        match check_rebuilt(hub, &plan).await {
+            Ok(hash) => record_if_hashed(hub, file, size, hash).await?,
+            // The repo's object is fine; this description of it is not.
+            Err(Error::InvalidInput(m)) => tracing::warn!(%m, "xet shard: a present file"),
+            Err(e) => return Err(e),
+        }
     }
     Ok(outcome)
 }
 
-/// Rebuilds `plan`'s file without writing it, and checks its sha256 and
-/// length against the shard's: a wrong shard must cost no writes.
-async fn check_rebuilt(hub: &Hub, plan: &reconstruct::Plan) -> Result<()> {
+/// Records `file` for the read path if its chunks hash to the Xet hash the
+/// shard gives it (`hash`, computed while it was rebuilt): hf_xet asks for
+/// files by that hash, and a shard could name another file's.
+async fn record_if_hashed(
+    hub: &Hub,
+    file: &shard::ShardFile,
+    size: u64,
+    hash: XetHash,
+) -> Result<()> {
+    if hash != file.file_hash {
+        tracing::warn!(
+            claimed = %file.file_hash,
+            actual = %hash,
+            sha256 = %file.sha256,
+            "xet shard: a file whose Xet hash is not its chunks'; not readable through Xet"
+        );
+        return Ok(());
+    }
+    files::record(&hub.db, &hash, &file.sha256, size, &file.terms).await?;
+    Ok(())
+}
+
+/// Rebuilds `plan`'s file without writing it, checks its sha256 and length
+/// against the shard's (a wrong shard must cost no writes), and returns
+/// the Xet file hash of its chunks. Hashing runs on the blocking pool, a
+/// read (a few MiB) at a time.
+async fn check_rebuilt(hub: &Hub, plan: &reconstruct::Plan) -> Result<XetHash> {
     let mut bytes = std::pin::pin!(reconstruct::stream(
         hub.storage.store.as_ref(),
         xorb_path,
         plan.clone()
     ));
-    let mut hasher = Sha256::new();
-    let mut len = 0u64;
+    let mut state = (Sha256::new(), Vec::<(XetHash, u64)>::new(), 0u64);
+    let mut reads = plan.reads.iter();
     while let Some(piece) = bytes.next().await {
         let piece = piece.map_err(|e| Error::Internal(e.into()))?;
-        len += piece.len() as u64;
-        hasher.update(&piece);
+        let sizes = reads
+            .next()
+            .map(|r| r.chunk_sizes.clone())
+            .unwrap_or_default();
+        state = tokio::task::spawn_blocking(move || {
+            let (mut sha, mut chunks, mut len) = state;
+            sha.update(&piece);
+            len += piece.len() as u64;
+            let mut at = 0usize;
+            for size in sizes {
+                let end = (at + size as usize).min(piece.len());
+                chunks.push((XetHash::of_chunk(&piece[at..end]), u64::from(size)));
+                at = end;
+            }
+            (sha, chunks, len)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
     }
-    let sha256 = hex::encode(hasher.finalize());
+    let (sha, chunks, len) = state;
+    let sha256 = hex::encode(sha.finalize());
     if sha256 != plan.sha256 || len != plan.size {
         return Err(Error::invalid(format!(
             "file {} of the shard: its chunks rebuild to {len} bytes with sha256 {sha256}, \
@@ -341,5 +398,5 @@ async fn check_rebuilt(hub: &Hub, plan: &reconstruct::Plan) -> Result<()> {
             plan.sha256, plan.size
         )));
     }
-    Ok(())
+    Ok(XetHash::of_file(&chunks))
 }

@@ -120,3 +120,27 @@ pub async fn usable(
         })
         .collect())
 }
+
+/// The layouts of those of `hashes` the hub has recorded, whoever uploaded
+/// them: for reads of a file already found readable (see `files`), whose
+/// terms name the xorbs it is made of.
+pub async fn layouts(db: &PgPool, hashes: &[XetHash]) -> Result<HashMap<XetHash, StoredXorb>> {
+    let hex: Vec<String> = hashes.iter().map(XetHash::to_hex).collect();
+    let rows: Vec<(String, Vec<i32>, Vec<i32>)> = sqlx::query_as(
+        "SELECT hash, chunk_offsets, chunk_sizes FROM xet_xorbs WHERE hash = ANY($1)",
+    )
+    .bind(&hex)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hash, offsets, sizes)| {
+            let hash = XetHash::from_hex(&hash)?;
+            let stored = StoredXorb::new(
+                offsets.into_iter().map(|o| o as u32).collect(),
+                sizes.into_iter().map(|s| s as u32).collect(),
+            );
+            Some((hash, stored))
+        })
+        .collect())
+}
