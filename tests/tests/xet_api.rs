@@ -1330,3 +1330,49 @@ async fn a_file_whose_xet_hash_is_not_its_chunks_is_not_read_through_xet() {
     assert_eq!(whole.status, 200, "{}", whole.body);
     assert_eq!(fetch_all(&whole.body, &[&xorb]).await, 1);
 }
+
+#[tokio::test]
+async fn xorb_ranges_are_presigned_in_the_store_where_it_can_presign() {
+    // A hub like the others (local store, or a fresh S3 bucket), with presigned downloads on.
+    let plain = TestHub::start().await;
+    let mut env = plain.env.clone();
+    env.push(("HUB_LFS_PRESIGNED_DOWNLOADS".into(), "true".into()));
+    let db = tests::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::spawn_with(dir.path(), Some(db.url.clone()), env).await;
+    let alice = hub.user_with_token("alice");
+    let api = hub.api(Some(&alice));
+    api.create_repo("model", "alice", "m", true).await;
+    let cas = cas_for(&hub, &alice, "alice/m").await;
+    let xorb = Xorb::of((0..3).map(|i| content(20_000, 70 + i)).collect());
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let data = xorb.range(0, 3).1;
+    let oid = sha256_hex(&data);
+    let (body, hash) = hashed_shard(&[(&xorb, 0, 3)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    let reader = reader_for(&hub, Some(&alice), "alice/m").await.unwrap();
+    let part = reader
+        .reconstruction("v1", &hash.to_hex(), Some("bytes=25000-45000"))
+        .await;
+    assert_eq!(part.status, 200, "{}", part.body);
+    let url = part.body["fetch_info"][xorb.hash.to_hex()][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if tests::uses_s3() {
+        // The store serves the bytes itself; the link is bound to its range.
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        assert!(url.contains("X-Amz-SignedHeaders=host%3Brange"), "{url}");
+        assert!(url.contains(&xorb.hash.to_hex()), "{url}");
+    } else {
+        // The local store cannot presign: the hub serves the bytes itself.
+        assert!(
+            url.starts_with(&format!("{}/cas/v1/xorb-ranges/default/", hub.url)),
+            "{url}"
+        );
+    }
+    assert_eq!(fetch_all(&part.body, &[&xorb]).await, 1);
+}
