@@ -28,27 +28,6 @@ CREATE INDEX xet_ingest_queue_due ON xet_ingest_queue (not_before);
 
 INSERT INTO xet_ingest_queue (oid) SELECT oid FROM lfs_objects;
 
--- File reconstructions (see hub-core xet/files.rs).
-CREATE TABLE xet_files (
-    hash        TEXT PRIMARY KEY CHECK (hash ~ '^[0-9a-f]{64}$'),
-    sha256      TEXT NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-    size        BIGINT NOT NULL CHECK (size >= 0),
-    terms       BYTEA NOT NULL,
-    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-CREATE INDEX xet_files_sha256 ON xet_files (sha256);
-
--- Which xorbs each file's terms use: what garbage collection keeps. The
--- foreign key makes recording a file wait for, and then fail after, a
--- collection that removes a xorb it names: a file is never recorded over a
--- missing xorb.
-CREATE TABLE xet_file_xorbs (
-    file  TEXT NOT NULL REFERENCES xet_files (hash) ON DELETE CASCADE,
-    xorb  TEXT NOT NULL REFERENCES xet_xorbs (hash),
-    PRIMARY KEY (file, xorb)
-);
-CREATE INDEX xet_file_xorbs_xorb ON xet_file_xorbs (xorb);
-
 -- Set by a collection that finds the xorb unused; a later collection, a
 -- grace period on, removes it if it is still unused. A client that skipped
 -- uploading a xorb it believes stored has that long to send its shard.

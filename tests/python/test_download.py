@@ -108,11 +108,16 @@ def test_snapshot_download_to_local_dir(populated, tmp_path):
     assert set(files) == set(populated.files) | {".gitattributes"}
 
 
-def test_download_resumes_after_an_interrupted_connection(api, hub, name, tmp_path):
+def test_download_resumes_after_an_interrupted_connection(api, hub, name, tmp_path, monkeypatch):
     # huggingface_hub 2.4.0 resumes within one call, from the last 10 MiB
     # chunk it wrote, with `Range: bytes=N-` after the connection drops. The
     # relay cuts the first connection 15 MiB into a 24 MiB file: resuming moves
-    # 15 + 14 MiB, starting over would move 15 + 24.
+    # 15 + 14 MiB, starting over would move 15 + 24. This is the plain HTTP
+    # path, so Xet is off (the file, uploaded through Xet, is advertised with
+    # its Xet hash; test_xet_download.py cuts an hf_xet download).
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     size, cut, chunk = 24 << 20, 15 << 20, 10 << 20
     repo_id = f"{hub.user}/{name('resume')}"
     api.create_repo(repo_id)
@@ -139,9 +144,13 @@ def test_file_metadata_from_head(populated, hub):
     assert meta.etag == hashlib.sha256(populated.files["big.bin"]).hexdigest()
     assert meta.size == BIG_SIZE
     assert meta.location == url  # served directly, never redirected
-    assert meta.xet_file_data is None  # downloads never advertise Xet
+    # Uploaded through Xet: advertised with its Xet hash and the read-token route.
+    assert len(meta.xet_file_data.file_hash) == 64
+    assert meta.xet_file_data.refresh_route == (
+        f"{hub.endpoint}/api/models/{populated.repo_id}/xet-read-token/{populated.main}")
     data = populated.files["config.json"]
     meta = get_hf_file_metadata(hf_hub_url(populated.repo_id, "config.json", revision="v1"))
+    assert meta.xet_file_data is None  # a regular file
     assert meta.commit_hash == populated.first
     assert meta.etag == hashlib.sha1(b"blob %d\0" % len(populated.v1_config) + populated.v1_config).hexdigest()
     assert meta.size == len(populated.v1_config)

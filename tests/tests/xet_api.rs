@@ -1,7 +1,8 @@
-//! The write-only Xet CAS over HTTP, as hf_xet speaks it: the token
-//! endpoint, xorb and shard uploads that end as LFS objects (committed with
-//! `lfsFile` lines and downloaded through `resolve`), chunk dedupe, and
-//! everything that must be refused. Xorbs and shards are built by hand with
+//! The Xet CAS over HTTP, as hf_xet speaks it: the token endpoints, xorb
+//! and shard uploads that end as LFS objects (committed with `lfsFile`
+//! lines and downloaded through `resolve`), chunk dedupe, the read path
+//! (read tokens, reconstructions, signed xorb ranges), and everything that
+//! must be refused. Xorbs and shards are built by hand with
 //! hub-core's builders (raw, LZ4 and BG4 chunks).
 
 use std::path::Path;
@@ -107,7 +108,7 @@ fn file_hash(terms: &[Term]) -> XetHash {
             .copied()
             .collect()
     });
-    hub_core::xet::chunking::file_hash(&chunks)
+    XetHash::of_file(&chunks)
 }
 
 struct Reply {
@@ -238,7 +239,7 @@ async fn commit(api: &Api, repo: &str, ops: &[Value]) -> tests::Answer {
 }
 
 #[tokio::test]
-async fn write_tokens_need_write_access_and_reads_never_use_xet() {
+async fn write_tokens_need_write_access_and_read_tokens_never_write() {
     let hub = TestHub::start().await;
     let alice = hub.user_with_token("alice");
     let bob = hub.user_with_token("bob");
@@ -317,11 +318,21 @@ async fn write_tokens_need_write_access_and_reads_never_use_xet() {
         .await;
     assert_eq!(reader.status, 403);
 
-    // No read tokens: downloads are plain HTTP.
+    // A read token cannot upload.
     let read = api.get("/api/models/alice/m/xet-read-token/main").await;
-    assert_eq!(read.status, 400);
-    assert!(read.body["error"].as_str().unwrap().contains("plain HTTP"));
-    assert!(read.headers.get("x-xet-access-token").is_none());
+    assert_eq!(read.status, 200, "{}", read.body);
+    let read_cas = Cas {
+        url: read.body["casUrl"].as_str().unwrap().to_owned(),
+        token: Some(read.body["accessToken"].as_str().unwrap().to_owned()),
+        client: reqwest::Client::new(),
+    };
+    let xorb = Xorb::of(vec![content(1000, 1)]);
+    assert_eq!(read_cas.xorb(&xorb).await.status, 403);
+    assert_eq!(
+        read_cas.shard(shard(&[], &"e3".repeat(32))).await.status,
+        403
+    );
+    assert!(stored(&hub, "xet").await.is_empty());
 }
 
 #[tokio::test]
@@ -1206,4 +1217,343 @@ async fn lfs_uploads_become_xorbs_that_dedupe_and_read_back() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(xorb_bytes(&db).await, before);
     assert!(download(&hub, &token, "alice/copy", "w.bin").await.1 == v1);
+}
+
+/// A shard with one file made of `terms` of `xorbs`, under its true Xet
+/// file hash (what hf_xet computes), claiming sha256 `sha`.
+fn hashed_shard(parts: &[(&Xorb, usize, usize)], sha: &str) -> (Vec<u8>, XetHash) {
+    let mut chunks = Vec::new();
+    let mut terms = Vec::new();
+    for (xorb, start, end) in parts {
+        for c in &xorb.chunks[*start..*end] {
+            chunks.push((XetHash::of_chunk(c), c.len() as u64));
+        }
+        terms.push(xorb.range(*start, *end).0);
+    }
+    let file_hash = XetHash::of_file(&chunks);
+    let body = ShardBuilder::default().file(file_hash, &terms, sha).build();
+    (body, file_hash)
+}
+
+/// A refused read-token request: its status and error code.
+#[derive(Debug)]
+struct Refusal {
+    status: u16,
+    code: Option<String>,
+}
+
+/// A Xet reader of one repo: its read token's CAS.
+async fn reader_for(hub: &TestHub, token: Option<&str>, repo: &str) -> Result<Cas, Refusal> {
+    let reply = hub
+        .api(token)
+        .get(&format!("/api/models/{repo}/xet-read-token/main"))
+        .await;
+    if reply.status != 200 {
+        return Err(Refusal {
+            status: reply.status,
+            code: reply.error_code().map(str::to_owned),
+        });
+    }
+    Ok(Cas {
+        url: reply.body["casUrl"].as_str().unwrap().to_owned(),
+        token: Some(reply.body["accessToken"].as_str().unwrap().to_owned()),
+        client: reqwest::Client::new(),
+    })
+}
+
+impl Cas {
+    async fn reconstruction(&self, version: &str, hash: &str, range: Option<&str>) -> Reply {
+        let url = format!("{}/{version}/reconstructions/{hash}", self.url);
+        let mut req = self.client.get(url);
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        self.send(req).await
+    }
+}
+
+/// Fetches every fetch_info link of a v1 reconstruction as hf_xet does
+/// (no credentials, the signed range as `Range`), and checks each against
+/// the xorb's stored bytes.
+async fn fetch_all(answer: &Value, xorbs: &[&Xorb]) -> usize {
+    let client = reqwest::Client::new();
+    let mut fetched = 0;
+    for (hash, list) in answer["fetch_info"].as_object().unwrap() {
+        let xorb = xorbs.iter().find(|x| x.hash.to_hex() == *hash).unwrap();
+        for info in list.as_array().unwrap() {
+            let (first, last) = (
+                info["url_range"]["start"].as_u64().unwrap() as usize,
+                info["url_range"]["end"].as_u64().unwrap() as usize,
+            );
+            let resp = client
+                .get(info["url"].as_str().unwrap())
+                .header("range", format!("bytes={first}-{last}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 206);
+            let body = resp.bytes().await.unwrap();
+            assert_eq!(&body[..], &xorb.bytes[first..=last]);
+            fetched += 1;
+        }
+    }
+    fetched
+}
+
+#[tokio::test]
+async fn files_uploaded_through_xet_are_read_through_xet_by_their_readers_only() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    let api = hub.api(Some(&alice));
+    api.create_repo("model", "alice", "p", true).await;
+    api.create_repo("model", "alice", "m", false).await;
+    let cas = cas_for(&hub, &alice, "alice/p").await;
+    let first = Xorb::of(
+        (0..4)
+            .map(|i| content(30_000 + i * 100, i as u64))
+            .collect(),
+    );
+    let second = Xorb::of(vec![content(20_000, 9), content(25_000, 10)]);
+    for xorb in [&first, &second] {
+        assert_eq!(cas.xorb(xorb).await.status, 200);
+    }
+    let data = [first.range(0, 4).1, second.range(0, 2).1].concat();
+    let oid = sha256_hex(&data);
+    let (body, file_hash) = hashed_shard(&[(&first, 0, 4), (&second, 0, 2)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(&api, "alice/p", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let hash = file_hash.to_hex();
+
+    // resolve advertises the Xet hash and the read-token route; the tree too.
+    let head = reqwest::Client::new()
+        .head(format!("{}/alice/p/resolve/main/w.bin", hub.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    let commit_id = head.headers()["x-repo-commit"].to_str().unwrap().to_owned();
+    assert_eq!(head.headers()["x-xet-hash"], hash.as_str());
+    assert_eq!(
+        head.headers()["link"].to_str().unwrap(),
+        format!(
+            "<{}/api/models/alice/p/xet-read-token/{commit_id}>; rel=\"xet-auth\"",
+            hub.url
+        )
+    );
+    let tree = api.get("/api/models/alice/p/tree/main").await;
+    let entry = tree
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "w.bin")
+        .unwrap();
+    assert_eq!(entry["xetHash"], hash.as_str());
+    let info = hub
+        .api(Some(&alice))
+        .send(
+            reqwest::Method::POST,
+            "/api/models/alice/p/paths-info/main",
+            Some(json!({ "paths": ["w.bin"] })),
+        )
+        .await;
+    assert_eq!(info.body[0]["xetHash"], hash.as_str());
+
+    // Read tokens: for readers of the repo only (the one visibility rule).
+    let token = api.get("/api/models/alice/p/xet-read-token/main").await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    assert_eq!(token.body["casUrl"], format!("{}/cas", hub.url).as_str());
+    assert!(token.body["exp"].as_i64().unwrap() > unix_now() + 600);
+    assert_eq!(
+        token.headers["x-xet-access-token"],
+        token.body["accessToken"].as_str().unwrap()
+    );
+    let outsider = reader_for(&hub, Some(&bob), "alice/p").await.err().unwrap();
+    assert_eq!(outsider.status, 404);
+    assert_eq!(outsider.code.as_deref(), Some("RepoNotFound"));
+    let anonymous = reader_for(&hub, None, "alice/p").await.err().unwrap();
+    assert_eq!(anonymous.status, 401);
+    let reader = reader_for(&hub, Some(&alice), "alice/p").await.unwrap();
+
+    // The whole file: terms and fetches that rebuild it.
+    let whole = reader.reconstruction("v1", &hash, None).await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    assert_eq!(whole.body["offset_into_first_range"], 0);
+    let terms = whole.body["terms"].as_array().unwrap();
+    assert_eq!(terms.len(), 2);
+    assert_eq!(terms[0]["hash"], first.hash.to_hex().as_str());
+    assert_eq!(terms[0]["range"], json!({ "start": 0, "end": 4 }));
+    assert_eq!(terms[1]["unpacked_length"], 45_000);
+    assert_eq!(fetch_all(&whole.body, &[&first, &second]).await, 2);
+    let v2 = reader.reconstruction("v2", &hash, None).await;
+    assert_eq!(v2.status, 200, "{}", v2.body);
+    assert_eq!(v2.body["terms"], whole.body["terms"]);
+    let ranges = &v2.body["xorbs"][second.hash.to_hex()][0]["ranges"][0];
+    assert_eq!(ranges["chunks"], json!({ "start": 0, "end": 2 }));
+
+    // A range: cut to the chunks that hold it.
+    let part = reader
+        .reconstruction("v1", &hash, Some("bytes=30100-60300"))
+        .await;
+    assert_eq!(part.status, 200, "{}", part.body);
+    assert_eq!(part.body["offset_into_first_range"], 100);
+    let terms = part.body["terms"].as_array().unwrap();
+    assert_eq!(terms[0]["range"], json!({ "start": 1, "end": 3 }));
+    assert_eq!(terms.len(), 1);
+    assert_eq!(fetch_all(&part.body, &[&first, &second]).await, 1);
+    let past = reader
+        .reconstruction("v1", &hash, Some(&format!("bytes={}-", data.len())))
+        .await;
+    assert_eq!(past.status, 416);
+    assert_eq!(
+        reader
+            .reconstruction("v1", &hash, Some("items=0-1"))
+            .await
+            .status,
+        400
+    );
+
+    // Nothing for a bad token, a bad hash, or a reader of another repo
+    // (who is told nothing about whether any repo holds the file).
+    let bad = Cas {
+        token: Some("kyxet2.1.1.t1.read.99999999999.x".into()),
+        ..reader_for(&hub, Some(&alice), "alice/p").await.unwrap()
+    };
+    assert_eq!(bad.reconstruction("v1", &hash, None).await.status, 401);
+    let none = Cas {
+        token: None,
+        ..reader_for(&hub, Some(&alice), "alice/p").await.unwrap()
+    };
+    assert_eq!(none.reconstruction("v1", &hash, None).await.status, 401);
+    assert_eq!(reader.reconstruction("v1", "zz", None).await.status, 404);
+    let unknown = "ab".repeat(32);
+    let elsewhere = reader_for(&hub, Some(&bob), "alice/m").await.unwrap();
+    let own_public = reader_for(&hub, Some(&alice), "alice/m").await.unwrap();
+    let anonymous_public = reader_for(&hub, None, "alice/m").await.unwrap();
+    for other in [&elsewhere, &own_public, &anonymous_public] {
+        let held = other.reconstruction("v1", &hash, None).await;
+        let missing = other.reconstruction("v1", &unknown, None).await;
+        assert_eq!((held.status, missing.status), (404, 404));
+        assert_eq!(
+            held.body.to_string().replace(&hash, "H"),
+            missing.body.to_string().replace(&unknown, "H")
+        );
+    }
+
+    // A fetch link grants its range of its xorb, nothing more.
+    let info = &whole.body["fetch_info"][first.hash.to_hex()][0];
+    let url = info["url"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let get = |url: String, range: Option<&str>| {
+        let mut req = client.get(url);
+        if let Some(r) = range {
+            req = req.header("range", r.to_owned());
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get(url.to_owned(), None).await, 206);
+    assert_eq!(get(url.to_owned(), Some("bytes=10-20")).await, 206);
+    let end = info["url_range"]["end"].as_u64().unwrap();
+    assert_eq!(
+        get(url.to_owned(), Some(&format!("bytes=0-{}", end + 1))).await,
+        403
+    );
+    let wider = url.replace("range=0-", "range=1-");
+    assert_eq!(get(wider, None).await, 403);
+    let other_xorb = url.replace(&first.hash.to_hex(), &second.hash.to_hex());
+    assert_eq!(get(other_xorb, None).await, 403);
+    let unsigned = url.split('?').next().unwrap().to_owned();
+    assert_eq!(get(unsigned, None).await, 403);
+}
+
+#[tokio::test]
+async fn a_file_whose_xet_hash_is_not_its_chunks_is_refused() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let api = hub.api(Some(&alice));
+    api.create_repo("model", "alice", "m", false).await;
+    let cas = cas_for(&hub, &alice, "alice/m").await;
+    let xorb = Xorb::of(vec![content(10_000, 1), content(12_000, 2)]);
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let (term, data) = xorb.range(0, 2);
+    let oid = sha256_hex(&data);
+    // The shard names the file by a made-up hash: refused, nothing stored,
+    // nothing advertised or reconstructed under either hash.
+    let made_up = XetHash([0x11; 32]);
+    let lying = ShardBuilder::default().file(made_up, &[term], &oid).build();
+    let reply = cas.shard(lying).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 400, "the file was not stored: {}", done.body);
+    let reader = reader_for(&hub, None, "alice/m").await.unwrap();
+    assert_eq!(
+        reader
+            .reconstruction("v1", &made_up.to_hex(), None)
+            .await
+            .status,
+        404
+    );
+    // The same file under its true hash: stored and read through Xet.
+    let (body, hash) = hashed_shard(&[(&xorb, 0, 2)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let head = reqwest::Client::new()
+        .head(format!("{}/alice/m/resolve/main/w.bin", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.headers()["x-xet-hash"], hash.to_hex().as_str());
+    let whole = reader.reconstruction("v1", &hash.to_hex(), None).await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    assert_eq!(fetch_all(&whole.body, &[&xorb]).await, 1);
+}
+
+#[tokio::test]
+async fn xorb_ranges_are_presigned_in_the_store_where_it_can_presign() {
+    // A hub like the others (local store, or a fresh S3 bucket), with presigned downloads on.
+    let plain = TestHub::start().await;
+    let mut env = plain.env.clone();
+    env.push(("HUB_LFS_PRESIGNED_DOWNLOADS".into(), "true".into()));
+    let db = tests::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::spawn_with(dir.path(), Some(db.url.clone()), env).await;
+    let alice = hub.user_with_token("alice");
+    let api = hub.api(Some(&alice));
+    api.create_repo("model", "alice", "m", true).await;
+    let cas = cas_for(&hub, &alice, "alice/m").await;
+    let xorb = Xorb::of((0..3).map(|i| content(20_000, 70 + i)).collect());
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let data = xorb.range(0, 3).1;
+    let oid = sha256_hex(&data);
+    let (body, hash) = hashed_shard(&[(&xorb, 0, 3)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    let reader = reader_for(&hub, Some(&alice), "alice/m").await.unwrap();
+    let part = reader
+        .reconstruction("v1", &hash.to_hex(), Some("bytes=25000-45000"))
+        .await;
+    assert_eq!(part.status, 200, "{}", part.body);
+    let url = part.body["fetch_info"][xorb.hash.to_hex()][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if tests::uses_s3() {
+        // The store serves the bytes itself; the link is bound to its range.
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        assert!(url.contains("X-Amz-SignedHeaders=host%3Brange"), "{url}");
+        assert!(url.contains(&xorb.hash.to_hex()), "{url}");
+    } else {
+        // The local store cannot presign: the hub serves the bytes itself.
+        assert!(
+            url.starts_with(&format!("{}/cas/v1/xorb-ranges/default/", hub.url)),
+            "{url}"
+        );
+    }
+    assert_eq!(fetch_all(&part.body, &[&xorb]).await, 1);
 }

@@ -290,7 +290,7 @@ impl Drop for StagedUpload {
 /// store lacks it.
 pub async fn object_size_in_store(hub: &Hub, oid: &str) -> Result<Option<u64>> {
     if let Some(file) = crate::xet::files::by_sha256(&hub.db, oid).await? {
-        return Ok(Some(file.size()));
+        return Ok(Some(file.size));
     }
     plain_size(hub, oid).await
 }
@@ -311,7 +311,7 @@ pub async fn read_object(hub: &Hub, oid: &str, range: Option<Range<u64>>) -> Res
     if let Some(stream) = crate::xet::files::read(hub, oid, range.clone()).await? {
         return Ok(stream);
     }
-    if let Some(stream) = read_plain(hub, oid, range.clone()).await? {
+    if let Some(stream) = read_if_stored(hub, &location(oid)?, range.clone()).await? {
         return Ok(stream);
     }
     // Chunked, and its plain copy dropped, since the first look.
@@ -331,11 +331,33 @@ pub async fn read_plain(
     oid: &str,
     range: Option<Range<u64>>,
 ) -> Result<Option<ByteStream>> {
+    read_if_stored(hub, &location(oid)?, range).await
+}
+
+/// The bytes stored at `path`, or of `range` within them, streamed from
+/// the store (in 1 MiB pieces from the local store). The caller has checked
+/// that the reader may read them.
+pub async fn read_stored(
+    hub: &Hub,
+    path: &ObjectPath,
+    range: Option<Range<u64>>,
+) -> Result<ByteStream> {
+    read_if_stored(hub, path, range)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("{path} is missing from the store")))
+}
+
+/// [`read_stored`], or `None` when nothing is stored at `path`.
+async fn read_if_stored(
+    hub: &Hub,
+    path: &ObjectPath,
+    range: Option<Range<u64>>,
+) -> Result<Option<ByteStream>> {
     let options = GetOptions {
         range: range.map(GetRange::Bounded),
         ..Default::default()
     };
-    let found = match hub.storage.store.get_opts(&location(oid)?, options).await {
+    let found = match hub.storage.store.get_opts(path, options).await {
         Ok(found) => found,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),

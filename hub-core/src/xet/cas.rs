@@ -1,16 +1,15 @@
-//! The write-only Xet CAS: what the token endpoint and the CAS routes do.
+//! The Xet CAS write path: what the write-token endpoint and the CAS
+//! upload routes do (reads: see `read`).
 //!
 //! A client with write access gets a [`CasToken`] for one repo, uploads
 //! xorbs (each verified and kept by hash), then a shard that says how each
 //! file is made of xorb chunks. Once the shard is checked against the
 //! stored xorbs and bounded ([`limits`]), each file is rebuilt from the
 //! stored chunks and hashed, writing nothing; only a file whose sha256,
-//! length and file hash are what the shard claims becomes an LFS object
-//! linked to the repo, held as its xorbs (`files`); the commit that follows
-//! names it with an `lfsFile` line.
-//!
-//! Downloads never go through Xet: the hub serves files over plain HTTP and
-//! issues no read tokens.
+//! length and Xet file hash are what the shard claims is recorded
+//! ([`files::record`]) and becomes an LFS object linked to the repo, held
+//! as its xorbs (the only stored copy); the commit that follows names it
+//! with an `lfsFile` line.
 
 use std::collections::HashSet;
 use std::io;
@@ -23,7 +22,7 @@ use tokio::sync::Semaphore;
 use super::hash::XetHash;
 use super::records::{self, xorb_path};
 use super::token::{CasToken, Scope, Via};
-use super::{chunking, files, intake, limits, reconstruct, shard, xorb};
+use super::{files, intake, limits, reconstruct, shard, xorb};
 use crate::accounts::{Actor, Credential, Principal, User, sessions, tokens, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
@@ -72,14 +71,6 @@ pub async fn issue_write_token(
     })
 }
 
-/// The refusal for Xet read tokens: the hub serves downloads over HTTP.
-pub fn refuse_read_token() -> Error {
-    Error::invalid(
-        "this hub does not serve downloads through Xet; files download over plain HTTP \
-         (…/resolve/{revision}/{path})",
-    )
-}
-
 /// Who writes through a CAS request: the token's user, for the token's repo.
 #[derive(Debug, Clone)]
 pub struct CasWriter {
@@ -93,11 +84,10 @@ pub struct CasWriter {
 /// access to its repo (`Forbidden` otherwise).
 pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     let token = CasToken::verify(&hub.secret, text, now_unix())?;
-    let live = match &token.via {
-        Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
-        Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
-    };
-    if !live {
+    if token.scope == Scope::Read {
+        return Err(Error::forbidden("a Xet read token cannot upload"));
+    }
+    if !credential_is_live(hub, &token).await? {
         return Err(Error::InvalidCredentials);
     }
     let user = users::find_by_id(&hub.db, token.user_id)
@@ -117,12 +107,23 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     let allowed = proof.and_then(|p| match token.scope {
         Scope::Write => p.check(Access::Write),
         Scope::Propose => p.participant().map(|_| ()),
+        Scope::Read => Err(Error::InvalidCredentials),
     });
     allowed.map_err(|e| match e {
         Error::Internal(_) => e,
         _ => lost(),
     })?;
     Ok(CasWriter { user, repo })
+}
+
+/// Whether the API token or session `token` was issued against is still
+/// live (not revoked, not ended); never for an anonymous read token.
+pub(super) async fn credential_is_live(hub: &Hub, token: &CasToken) -> Result<bool> {
+    Ok(match &token.via {
+        Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
+        Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
+        Via::Anonymous => false,
+    })
 }
 
 /// Xorb uploads checked at once: each holds up to about 65 MiB in memory
@@ -302,57 +303,69 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
     let rebuilt: u64 = missing.iter().map(|(_, p)| p.size).sum();
     limits::charge(&hub.db, writer.user.id, rebuilt, hub.config.xet_daily_bytes).await?;
     for (file, plan) in &missing {
-        check_rebuilt(hub, file, plan).await?;
+        // hf_xet asks for files by this hash: a shard could name another
+        // file's, so the hub serves a file under a hash only once it has
+        // seen that the file's chunks give it.
+        let hash = check_rebuilt(hub, plan).await?;
+        if hash != file.file_hash {
+            return Err(Error::invalid(format!(
+                "file {} of the shard: its chunks give the Xet file hash {hash}, not {}",
+                plan.sha256, file.file_hash
+            )));
+        }
     }
     // One stored copy: the xorbs are the file. Its reconstruction is
     // recorded first, so that the object is readable once it is linked.
     for (file, plan) in missing {
-        files::record(&hub.db, file).await?;
+        files::record(
+            &hub.db,
+            &file.file_hash,
+            &plan.sha256,
+            plan.size,
+            &file.terms,
+        )
+        .await?;
         store::link_chunked(hub, &writer.repo, &plan.sha256, plan.size).await?;
         outcome.files_stored += 1;
     }
     Ok(outcome)
 }
 
-/// Rebuilds `plan`'s file without writing it, and checks its sha256,
-/// length and Xet file hash against the shard's: a wrong shard must cost no
-/// writes, and the hub serves a file under its hash only once it has seen
-/// that its chunks give that hash.
-async fn check_rebuilt(hub: &Hub, file: &shard::ShardFile, plan: &reconstruct::Plan) -> Result<()> {
+/// Rebuilds `plan`'s file without writing it, checks its sha256 and length
+/// against the shard's (a wrong shard must cost no writes), and returns
+/// the Xet file hash of its chunks. Hashing runs on the blocking pool, a
+/// read (a few MiB) at a time.
+async fn check_rebuilt(hub: &Hub, plan: &reconstruct::Plan) -> Result<XetHash> {
     let mut bytes = std::pin::pin!(reconstruct::stream(
         hub.storage.store.clone(),
         xorb_path,
         plan.clone()
     ));
-    let mut hasher = Sha256::new();
-    let mut chunks = Vec::new();
-    let mut len = 0u64;
+    let mut state = (Sha256::new(), Vec::<(XetHash, u64)>::new(), 0u64);
     let mut reads = plan.reads.iter();
     while let Some(piece) = bytes.next().await {
         let piece = piece.map_err(|e| Error::Internal(e.into()))?;
-        len += piece.len() as u64;
-        hasher.update(&piece);
-        // Each piece is one read's chunks, back to back.
         let sizes = reads
             .next()
             .map(|r| r.chunk_sizes.clone())
             .unwrap_or_default();
-        chunks.extend(
-            tokio::task::spawn_blocking(move || {
-                let mut at = 0;
-                sizes
-                    .iter()
-                    .map(|&n| {
-                        let chunk = &piece[at..at + n as usize];
-                        at += n as usize;
-                        (XetHash::of_chunk(chunk), u64::from(n))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await?,
-        );
+        state = tokio::task::spawn_blocking(move || {
+            let (mut sha, mut chunks, mut len) = state;
+            sha.update(&piece);
+            len += piece.len() as u64;
+            let mut at = 0usize;
+            for size in sizes {
+                let end = (at + size as usize).min(piece.len());
+                chunks.push((XetHash::of_chunk(&piece[at..end]), u64::from(size)));
+                at = end;
+            }
+            (sha, chunks, len)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
     }
-    let sha256 = hex::encode(hasher.finalize());
+    let (sha, chunks, len) = state;
+    let sha256 = hex::encode(sha.finalize());
     if sha256 != plan.sha256 || len != plan.size {
         return Err(Error::invalid(format!(
             "file {} of the shard: its chunks rebuild to {len} bytes with sha256 {sha256}, \
@@ -360,12 +373,5 @@ async fn check_rebuilt(hub: &Hub, file: &shard::ShardFile, plan: &reconstruct::P
             plan.sha256, plan.size
         )));
     }
-    let file_hash = chunking::file_hash(&chunks);
-    if file_hash != file.file_hash {
-        return Err(Error::invalid(format!(
-            "file {} of the shard: its chunks give the Xet file hash {file_hash}, not {}",
-            plan.sha256, file.file_hash
-        )));
-    }
-    Ok(())
+    Ok(XetHash::of_file(&chunks))
 }

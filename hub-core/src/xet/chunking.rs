@@ -16,11 +16,7 @@
 //! them cannot move a boundary, and at least 65 bytes are hashed before a
 //! chunk may end.
 //!
-//! The file hash is the Merkle root of the chunks (as for a xorb, see
-//! [`XetHash::of_xorb`]) hashed once more with BLAKE3 keyed with 32 zero
-//! bytes (xet-core's `file_hash`, the unsalted variant).
-
-use super::hash::XetHash;
+//! A file's Xet hash then comes from its chunks: [`of_file`](super::hash::XetHash::of_file).
 
 /// The chunk size the mask aims at.
 pub const TARGET_CHUNK: usize = 64 * 1024;
@@ -127,17 +123,6 @@ pub fn chunk_ranges(data: &[u8]) -> Vec<(usize, usize)> {
     ranges
 }
 
-/// A file's Xet hash from its chunks' `(hash, length)`; all zeros for an
-/// empty file.
-#[must_use]
-pub fn file_hash(chunks: &[(XetHash, u64)]) -> XetHash {
-    if chunks.is_empty() {
-        return XetHash::default();
-    }
-    let root = XetHash::of_xorb(chunks);
-    XetHash(*blake3::keyed_hash(&[0; 32], &root.0).as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,8 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn the_file_hash_of_nothing_is_zero() {
-        assert_eq!(file_hash(&[]), XetHash::default());
+    fn nothing_has_no_chunks() {
         assert!(chunk_ranges(&[]).is_empty());
     }
 }

@@ -1,10 +1,16 @@
-//! File reconstructions: for each file the hub holds as xorbs, its Xet
-//! hash, sha256 and terms (`xet_files`).
+//! The records of Xet files: how each file is made of xorb chunks
+//! (`xet_files`, `xet_file_terms`), what the read path answers from.
 //!
-//! Terms are kept as one binary column, 44 bytes a term (xorb hash, then
-//! unpacked bytes, first chunk, end chunk as little-endian u32s): a 10 GB
-//! file has some 160,000 chunks but usually a few hundred terms.
+//! A record says: the file with Xet hash `file_hash` is `size` bytes with
+//! sha256 `sha256`, and is the concatenation of its terms (chunk ranges of
+//! stored xorbs). [`record`] is called for every file whose terms were
+//! checked to rebuild exactly that content and whose chunks hash to
+//! `file_hash`: by the shard upload (see `cas`), and by whatever else
+//! chunks a file into xorbs. A repo names a file by its sha256 (the LFS
+//! oid), so [`hashes_of`] finds the Xet hash of repo files; who may read a
+//! file through which repo is not decided here (see `cas::reconstruction`).
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use futures::StreamExt;
@@ -17,108 +23,234 @@ use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::repos::content::ByteStream;
 
-const TERM_LEN: usize = 44;
+/// A recorded file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XetFile {
+    pub file_hash: XetHash,
+    pub sha256: String,
+    pub size: u64,
+}
 
-/// Records `file` (a no-op if its hash is recorded) with the xorbs it uses.
-/// Fails if one of them is not (or no longer) recorded: garbage collection
-/// removed it meanwhile.
-pub async fn record(db: &PgPool, file: &ShardFile) -> Result<()> {
-    let hash = file.file_hash.to_hex();
-    let mut xorbs: Vec<String> = file.terms.iter().map(|t| t.xorb.to_hex()).collect();
-    xorbs.sort();
-    xorbs.dedup();
+/// One term of a recorded file and where it starts in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacedTerm {
+    pub file_offset: u64,
+    pub term: Term,
+}
+
+/// Records file `file_hash` (`size` bytes, sha256 `sha256` as LFS hex) as
+/// the concatenation of `terms`; a no-op when it is recorded already (the
+/// first record stays). Returns whether it is new.
+///
+/// The caller must have checked that the terms rebuild to exactly this
+/// content (`reconstruct::plan` against the stored xorbs, then the sha256
+/// and length of the rebuilt bytes) and that `file_hash` is
+/// [`XetHash::of_file`] of its chunks: hf_xet trusts both. Every xorb the
+/// terms name must be recorded (`records`); `InvalidInput` when the terms'
+/// lengths do not add up to `size`.
+pub async fn record(
+    db: &PgPool,
+    file_hash: &XetHash,
+    sha256: &str,
+    size: u64,
+    terms: &[Term],
+) -> Result<bool> {
+    let total: u64 = terms.iter().map(|t| u64::from(t.unpacked_bytes)).sum();
+    if total != size {
+        return Err(Error::invalid(format!(
+            "file {file_hash}: its terms hold {total} bytes, not {size}"
+        )));
+    }
+    let mut offsets = Vec::with_capacity(terms.len());
+    let mut at = 0i64;
+    for t in terms {
+        offsets.push(at);
+        at += i64::from(t.unpacked_bytes);
+    }
+    let seqs: Vec<i32> = (0..terms.len() as i32).collect();
+    let xorbs: Vec<String> = terms.iter().map(|t| t.xorb.to_hex()).collect();
+    let starts: Vec<i32> = terms.iter().map(|t| t.chunk_start as i32).collect();
+    let ends: Vec<i32> = terms.iter().map(|t| t.chunk_end as i32).collect();
+    let lengths: Vec<i32> = terms.iter().map(|t| t.unpacked_bytes as i32).collect();
+    let hash = file_hash.to_hex();
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO xet_files (hash, sha256, size, terms) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (hash) DO NOTHING",
+        "INSERT INTO xet_files (file_hash, sha256, size) VALUES ($1, $2, $3)
+         ON CONFLICT (file_hash) DO NOTHING",
     )
     .bind(&hash)
-    .bind(&file.sha256)
-    .bind(file.size() as i64)
-    .bind(encode_terms(&file.terms))
+    .bind(sha256)
+    .bind(size as i64)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if inserted == 1 {
-        sqlx::query(
-            "INSERT INTO xet_file_xorbs (file, xorb) SELECT $1, x FROM unnest($2::text[]) AS x",
-        )
-        .bind(&hash)
-        .bind(&xorbs)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::conflict(
-                "a xorb this file uses was removed while it was recorded; upload it again",
-            ),
-            e => e.into(),
-        })?;
+    if inserted == 0 {
+        return Ok(false);
     }
+    sqlx::query(
+        "INSERT INTO xet_file_terms
+             (file_hash, seq, file_offset, xorb_hash, chunk_start, chunk_end, unpacked_bytes)
+         SELECT $1::text, * FROM UNNEST($2::int[], $3::bigint[], $4::text[], $5::int[], $6::int[], $7::int[])",
+    )
+    .bind(&hash)
+    .bind(&seqs)
+    .bind(&offsets)
+    .bind(&xorbs)
+    .bind(&starts)
+    .bind(&ends)
+    .bind(&lengths)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match e {
+        // The terms' foreign key: garbage collection removed a xorb they
+        // name meanwhile (it deletes under the xorb row's lock).
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::conflict(
+            "a xorb this file uses was removed while it was recorded; upload it again",
+        ),
+        e => e.into(),
+    })?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
-/// The reconstruction of the file whose sha256 is `oid`, if recorded.
-pub async fn by_sha256(db: &PgPool, oid: &str) -> Result<Option<ShardFile>> {
-    let row: Option<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT hash, terms FROM xet_files WHERE sha256 = $1 LIMIT 1")
-            .bind(oid)
-            .fetch_optional(db)
-            .await?;
-    row.map(|(hash, terms)| {
-        Ok(ShardFile {
+/// Whether file `file_hash` is recorded.
+pub async fn is_recorded(db: &PgPool, file_hash: &XetHash) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_files WHERE file_hash = $1)")
+            .bind(file_hash.to_hex())
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// The Xet hash of each of `sha256s` (LFS oids) that has a recorded Xet
+/// representation; the others are absent. (When several do, one of them.)
+pub async fn hashes_of(db: &PgPool, sha256s: &[String]) -> Result<HashMap<String, XetHash>> {
+    if sha256s.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (sha256) sha256, file_hash FROM xet_files
+         WHERE sha256 = ANY($1) ORDER BY sha256, created_at",
+    )
+    .bind(sha256s)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(sha, hash)| Some((sha, XetHash::from_hex(&hash)?)))
+        .collect())
+}
+
+/// The Xet hash of the file with sha256 `sha256`, if it has one.
+pub async fn hash_of(db: &PgPool, sha256: &str) -> Result<Option<XetHash>> {
+    Ok(hashes_of(db, &[sha256.to_owned()]).await?.remove(sha256))
+}
+
+/// File `file_hash`, if recorded and linked (as an LFS object) to repo
+/// `repo_id`: the one rule for reading a file through a repo, as for LFS
+/// downloads. A file recorded for other repos only is `None`, like an
+/// unknown one.
+pub async fn readable_in(
+    db: &PgPool,
+    repo_id: i64,
+    file_hash: &XetHash,
+) -> Result<Option<XetFile>> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT f.sha256, f.size FROM xet_files f
+         WHERE f.file_hash = $1
+           AND EXISTS (SELECT 1 FROM repo_lfs_links l WHERE l.repo_id = $2 AND l.oid = f.sha256)",
+    )
+    .bind(file_hash.to_hex())
+    .bind(repo_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(sha256, size)| XetFile {
+        file_hash: *file_hash,
+        sha256,
+        size: size as u64,
+    }))
+}
+
+/// The terms of file `file_hash` that hold bytes of `range`, in order.
+pub async fn terms_within(
+    db: &PgPool,
+    file_hash: &XetHash,
+    range: Range<u64>,
+) -> Result<Vec<PlacedTerm>> {
+    let rows: Vec<(i64, String, i32, i32, i32)> = sqlx::query_as(
+        "SELECT file_offset, xorb_hash, chunk_start, chunk_end, unpacked_bytes
+         FROM xet_file_terms
+         WHERE file_hash = $1 AND file_offset < $3 AND file_offset + unpacked_bytes > $2
+         ORDER BY seq",
+    )
+    .bind(file_hash.to_hex())
+    .bind(range.start as i64)
+    .bind(range.end as i64)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|(offset, xorb, start, end, len)| {
+            let xorb = XetHash::from_hex(&xorb)
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("bad xorb hash {xorb:?}")))?;
+            Ok(PlacedTerm {
+                file_offset: offset as u64,
+                term: Term {
+                    xorb,
+                    unpacked_bytes: len as u32,
+                    chunk_start: start as u32,
+                    chunk_end: end as u32,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The recorded file with sha256 `sha256` (an LFS oid), if any: the hub
+/// holds its bytes as xorbs.
+pub async fn by_sha256(db: &PgPool, sha256: &str) -> Result<Option<XetFile>> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT file_hash, size FROM xet_files WHERE sha256 = $1 ORDER BY created_at LIMIT 1",
+    )
+    .bind(sha256)
+    .fetch_optional(db)
+    .await?;
+    row.map(|(hash, size)| {
+        Ok(XetFile {
             file_hash: XetHash::from_hex(&hash)
-                .ok_or_else(|| Error::Internal(anyhow::anyhow!("bad file hash {hash}")))?,
-            sha256: oid.to_owned(),
-            terms: decode_terms(&terms)?,
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("bad file hash {hash:?}")))?,
+            sha256: sha256.to_owned(),
+            size: size as u64,
         })
     })
     .transpose()
 }
 
 /// The bytes of the file whose sha256 is `oid` (or `range` of them, which
-/// must lie inside it), rebuilt from xorbs, if the hub holds it as xorbs.
-/// The caller has checked that the reader may read it.
+/// must lie inside it), rebuilt from its xorbs, if the hub holds it as
+/// xorbs; only the chunks that hold the range are read. The caller has
+/// checked that the reader may read it.
 pub async fn read(hub: &Hub, oid: &str, range: Option<Range<u64>>) -> Result<Option<ByteStream>> {
     let Some(file) = by_sha256(&hub.db, oid).await? else {
         return Ok(None);
     };
-    let hashes: Vec<XetHash> = file.terms.iter().map(|t| t.xorb).collect();
+    let range = range.unwrap_or(0..file.size);
+    let placed = terms_within(&hub.db, &file.file_hash, range.clone()).await?;
+    let Some(first) = placed.first() else {
+        // An empty range (or an empty file).
+        return Ok(Some(futures::stream::empty().boxed()));
+    };
+    let base = first.file_offset;
+    let part = ShardFile {
+        file_hash: file.file_hash,
+        sha256: file.sha256.clone(),
+        terms: placed.iter().map(|p| p.term).collect(),
+    };
+    let hashes: Vec<XetHash> = part.terms.iter().map(|t| t.xorb).collect();
     let xorbs = records::layouts(&hub.db, &hashes).await?;
-    let range = range.unwrap_or(0..file.size());
-    let (plan, skip) = reconstruct::plan_range(&file, &xorbs, range)
+    let (plan, skip) = reconstruct::plan_range(&part, &xorbs, range.start - base..range.end - base)
         .map_err(|e| Error::Internal(anyhow::anyhow!("the reconstruction of {oid}: {e}")))?;
     let stream =
         reconstruct::stream_range(hub.storage.store.clone(), records::xorb_path, plan, skip);
     Ok(Some(stream.boxed()))
-}
-
-fn encode_terms(terms: &[Term]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(terms.len() * TERM_LEN);
-    for t in terms {
-        out.extend_from_slice(&t.xorb.0);
-        out.extend_from_slice(&t.unpacked_bytes.to_le_bytes());
-        out.extend_from_slice(&t.chunk_start.to_le_bytes());
-        out.extend_from_slice(&t.chunk_end.to_le_bytes());
-    }
-    out
-}
-
-fn decode_terms(bytes: &[u8]) -> Result<Vec<Term>> {
-    if !bytes.len().is_multiple_of(TERM_LEN) {
-        return Err(Error::Internal(anyhow::anyhow!(
-            "a recorded reconstruction is malformed"
-        )));
-    }
-    let u32_at =
-        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
-    Ok(bytes
-        .chunks_exact(TERM_LEN)
-        .map(|b| Term {
-            xorb: XetHash::from_slice(b).expect("32 bytes"),
-            unpacked_bytes: u32_at(b, 32),
-            chunk_start: u32_at(b, 36),
-            chunk_end: u32_at(b, 40),
-        })
-        .collect())
 }

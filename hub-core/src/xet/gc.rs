@@ -2,7 +2,7 @@
 //! collection has dropped the objects no repo reaches (see `lfs::gc`).
 //!
 //! 1. Reconstructions of files the hub no longer records as LFS objects,
-//!    older than the grace period, are deleted (with their xorb list).
+//!    older than the grace period, are deleted (with their terms).
 //! 2. Xorbs no reconstruction uses are marked unused (and marks on xorbs
 //!    used again are cleared). A xorb younger than the grace period is left
 //!    alone: hf_xet uploads xorbs before the shard that uses them.
@@ -52,7 +52,7 @@ pub async fn collect(hub: &Hub, grace: Duration) -> Result<XetGcReport> {
     sqlx::query(
         "UPDATE xet_xorbs x SET unused_since = NULL
          WHERE unused_since IS NOT NULL
-           AND EXISTS (SELECT 1 FROM xet_file_xorbs u WHERE u.xorb = x.hash)",
+           AND EXISTS (SELECT 1 FROM xet_file_terms u WHERE u.xorb_hash = x.hash)",
     )
     .execute(&hub.db)
     .await?;
@@ -60,7 +60,7 @@ pub async fn collect(hub: &Hub, grace: Duration) -> Result<XetGcReport> {
         "UPDATE xet_xorbs x SET unused_since = now()
          WHERE unused_since IS NULL
            AND created_at <= now() - make_interval(secs => $1)
-           AND NOT EXISTS (SELECT 1 FROM xet_file_xorbs u WHERE u.xorb = x.hash)",
+           AND NOT EXISTS (SELECT 1 FROM xet_file_terms u WHERE u.xorb_hash = x.hash)",
     )
     .bind(grace_secs)
     .execute(&hub.db)
@@ -91,7 +91,7 @@ async fn remove_unused(hub: &Hub, grace_secs: f64, report: &mut XetGcReport) -> 
         let Some(size) = size else { continue };
         // A statement of its own: it sees a use committed while we waited.
         let used: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_file_xorbs WHERE xorb = $1)")
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_file_terms WHERE xorb_hash = $1)")
                 .bind(&hash)
                 .fetch_one(&mut *tx)
                 .await?;

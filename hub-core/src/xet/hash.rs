@@ -96,6 +96,20 @@ impl XetHash {
         level[0].0
     }
 
+    /// The Xet hash of a file: the aggregated Merkle root over its chunks'
+    /// `(hash, uncompressed size)`, as for a xorb, then hashed again with
+    /// BLAKE3 keyed with 32 zero bytes (xet-core's `file_hash`); all zeros
+    /// for an empty file. hf_xet names a file by it in shards and asks for
+    /// its reconstruction by it.
+    #[must_use]
+    pub fn of_file(chunks: &[(XetHash, u64)]) -> XetHash {
+        if chunks.is_empty() {
+            return XetHash::default();
+        }
+        let root = XetHash::of_xorb(chunks);
+        XetHash(*blake3::keyed_hash(&[0; 32], &root.0).as_bytes())
+    }
+
     /// The number the tree cuts on: the last 8 bytes as a little-endian u64.
     fn low_word(&self) -> u64 {
         u64::from_le_bytes(self.0[24..].try_into().expect("8 bytes"))

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use super::chunking::{self, Chunker};
+use super::chunking::Chunker;
 use super::hash::XetHash;
 use super::records;
 use super::shard::{ShardFile, Term};
@@ -139,12 +139,12 @@ pub async fn ingest(hub: &Hub, oid: &str) -> Result<Ingested> {
     let done = match super::files::by_sha256(&hub.db, oid).await? {
         Some(file) => Ingested {
             file_hash: file.file_hash,
-            size: file.size(),
+            size: file.size,
             ..Ingested::default()
         },
         None => {
             let (file, done) = chunk_object(hub, oid).await?;
-            super::files::record(&hub.db, &file).await?;
+            super::files::record(&hub.db, &file.file_hash, oid, done.size, &file.terms).await?;
             done
         }
     };
@@ -287,7 +287,7 @@ impl State {
             }
         }
         let ingested = Ingested {
-            file_hash: chunking::file_hash(&self.chunk_hashes),
+            file_hash: XetHash::of_file(&self.chunk_hashes),
             size: self.chunk_hashes.iter().map(|(_, n)| n).sum(),
             chunks: self.chunk_hashes.len() as u64,
             new_chunks: self.new_chunks,

@@ -151,8 +151,9 @@ pub async fn find_chunks(
         .collect())
 }
 
-/// The layouts of those of `hashes` the hub has recorded (for reading a
-/// file whose reconstruction the hub holds: no use rule applies).
+/// The layouts of those of `hashes` the hub has recorded, whoever uploaded
+/// them: for reads of a file already found readable (see `files`), whose
+/// terms name the xorbs it is made of.
 pub async fn layouts(db: &PgPool, hashes: &[XetHash]) -> Result<HashMap<XetHash, StoredXorb>> {
     let hex: Vec<String> = hashes.iter().map(XetHash::to_hex).collect();
     let rows: Vec<(String, Vec<i32>, Vec<i32>)> = sqlx::query_as(

@@ -1,6 +1,8 @@
 //! The Xet CAS access token: a signed, expiring credential that lets one
-//! user upload xorbs and shards for one repo. No database row: the token is
-//! `kyxet2.{user_id}.{repo_id}.{via}.write.{expires}.{hmac}`, the HMAC
+//! user upload xorbs and shards for one repo ([`Scope::Write`],
+//! [`Scope::Propose`]), or anyone who may read one repo read its files
+//! ([`Scope::Read`]). No database row: the token is
+//! `kyxet2.{user_id}.{repo_id}.{via}.{scope}.{expires}.{hmac}`, the HMAC
 //! (with the hub's secret) covering every field, so it can be neither
 //! forged nor moved to another user, repo, credential or scope, nor
 //! extended.
@@ -11,9 +13,12 @@
 //! for. (Version 1 tokens carried no `via` and are refused: the client asks
 //! for a fresh one.)
 //!
-//! It is issued only to callers with write access to the repo, and the CAS
-//! checks that access again on every write (a token outlives neither a
-//! revoked membership nor a deleted repo).
+//! A write token is issued only to callers with write access to the repo,
+//! and the CAS checks that access again on every write (a token outlives
+//! neither a revoked membership nor a deleted repo). A read token is issued
+//! to whoever may read the repo, anonymous callers of a public repo
+//! included (user 0, [`Via::Anonymous`]); the CAS checks read access again
+//! on every use, and never lets it write.
 
 use crate::accounts::Credential;
 use crate::error::{Error, Result};
@@ -25,9 +30,11 @@ pub const TOKEN_LIFETIME_SECS: i64 = 3600;
 
 const PREFIX: &str = "kyxet2";
 
-/// What a token allows. The hub serves no Xet reads, so only writes exist.
+/// What a token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
+    /// Reads of the repo's files (reconstructions), nothing else.
+    Read,
     Write,
     /// Uploads for a pull request by someone who may only read the repo
     /// (`Authorized::participant`): what they upload becomes readable
@@ -38,6 +45,7 @@ pub enum Scope {
 impl Scope {
     fn as_str(self) -> &'static str {
         match self {
+            Scope::Read => "read",
             Scope::Write => "write",
             Scope::Propose => "propose",
         }
@@ -45,6 +53,7 @@ impl Scope {
 
     fn parse(s: &str) -> Option<Scope> {
         match s {
+            "read" => Some(Scope::Read),
             "write" => Some(Scope::Write),
             "propose" => Some(Scope::Propose),
             _ => None,
@@ -60,6 +69,8 @@ pub enum Via {
     Token(i64),
     /// The browser session with this key (see `accounts::sessions::key_of`).
     Session(String),
+    /// No credential: a read token for an anonymous reader of a public repo.
+    Anonymous,
 }
 
 impl Via {
@@ -77,10 +88,14 @@ impl Via {
         match self {
             Via::Token(id) => format!("t{id}"),
             Via::Session(key) => format!("s{key}"),
+            Via::Anonymous => "a".to_owned(),
         }
     }
 
     fn decode(text: &str) -> Option<Via> {
+        if text == "a" {
+            return Some(Via::Anonymous);
+        }
         if let Some(id) = text.strip_prefix('t') {
             return id.parse().ok().map(Via::Token);
         }
@@ -110,6 +125,15 @@ impl CasToken {
             via,
             scope: Scope::Write,
             expires: now + TOKEN_LIFETIME_SECS,
+        }
+    }
+
+    /// A read token for `user_id` (0: anonymous, with [`Via::Anonymous`])
+    /// on `repo_id`, valid from `now`.
+    pub fn read(user_id: i64, repo_id: i64, via: Via, now: i64) -> CasToken {
+        CasToken {
+            scope: Scope::Read,
+            ..CasToken::write(user_id, repo_id, via, now)
         }
     }
 
@@ -243,8 +267,26 @@ mod tests {
     }
 
     #[test]
+    fn a_read_token_cannot_be_turned_into_a_write_token() {
+        let s = secret("k");
+        let token = CasToken::read(0, 42, Via::Anonymous, NOW);
+        let text = token.encode(&s);
+        assert!(text.starts_with("kyxet2.0.42.a.read."), "{text}");
+        assert_eq!(CasToken::verify(&s, &text, NOW).unwrap(), token);
+        for widened in [
+            text.replacen(".read.", ".write.", 1),
+            text.replacen(".read.", ".propose.", 1),
+            text.replacen(".a.", ".t7.", 1),
+            text.replacen(".0.", ".3.", 1),
+        ] {
+            assert!(CasToken::verify(&s, &widened, NOW).is_err(), "{widened}");
+        }
+    }
+
+    #[test]
     fn credentials_round_trip_and_junk_is_refused() {
         for via in [
+            Via::Anonymous,
             Via::Token(0),
             Via::Token(123),
             Via::Session("0f".repeat(32)),
@@ -259,6 +301,8 @@ mod tests {
             "sab",
             &format!("s{}", "zz".repeat(32)),
             "x1",
+            "aa",
+            "a1",
         ] {
             assert_eq!(Via::decode(junk), None, "{junk:?}");
         }

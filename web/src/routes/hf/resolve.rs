@@ -2,6 +2,10 @@
 //! served directly (never redirected, never compressed), with the headers
 //! `huggingface_hub` relies on and single-range support. What is served and
 //! counted is hub-core's `repos::download`, as for ModelScope's file route.
+//!
+//! A file with a Xet representation is also advertised as such
+//! (`X-Xet-Hash`, and the read-token route as `Link: <…>; rel="xet-auth"`):
+//! huggingface_hub then downloads it with hf_xet, unless Xet is disabled.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -11,6 +15,7 @@ use axum::routing::get;
 use hub_core::Error;
 use hub_core::repos::counters::Downloader;
 use hub_core::repos::{content, download};
+use hub_core::xet::read;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ApiResult};
@@ -48,9 +53,23 @@ async fn resolve(
     let mut out = HeaderMap::new();
     out.insert("x-repo-commit", header_value(&commit));
     out.insert(header::ETAG, header_value(&etag));
-    if file.lfs_oid().is_some() {
+    if let Some(oid) = file.lfs_oid() {
         out.insert("x-linked-etag", header_value(&etag));
         out.insert("x-linked-size", HeaderValue::from(file.size()));
+        let advertised = read::advertised(&state, &[oid.to_owned()]).await?;
+        if let Some(hash) = advertised.get(oid) {
+            out.insert("x-xet-hash", header_value(&hash.to_hex()));
+            let token_url = format!(
+                "{}/api/{}/{}/xet-read-token/{commit}",
+                origin.base_url,
+                repo.kind().plural(),
+                repo.full_name(),
+            );
+            out.insert(
+                header::LINK,
+                header_value(&format!("<{token_url}>; rel=\"xet-auth\"")),
+            );
+        }
     }
     out.insert(
         header::CONTENT_TYPE,

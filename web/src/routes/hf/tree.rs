@@ -1,8 +1,8 @@
 //! Listing a repo's files: `tree` (paginated with `Link`) and `paths-info`.
 //! Entries are in the HF client's shape: paths from the repo root, git blob
 //! ids as `oid`, `lfs: {oid, size, pointerSize}` for LFS files, and, with
-//! `expand`, `lastCommit` and `securityFileStatus`. Never `xetHash`: it would
-//! switch the client to Xet downloads.
+//! `expand`, `lastCommit` and `securityFileStatus`; `xetHash` for LFS files
+//! with a Xet representation (the client then downloads them with hf_xet).
 
 use std::collections::HashMap;
 
@@ -15,6 +15,8 @@ use axum::{Json, Router};
 use hub_core::Error;
 use hub_core::repos::access::Authorized;
 use hub_core::repos::content::{self, CommitInfo, EntryKind, TreeEntry};
+use hub_core::xet::hash::XetHash;
+use hub_core::xet::read;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -165,13 +167,27 @@ async fn describe(
     } else {
         HashMap::new()
     };
+    let oids: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.lfs.as_ref().map(|l| l.oid.clone()))
+        .collect();
+    let xet = read::advertised(state, &oids).await?;
     Ok(entries
         .iter()
-        .map(|e| entry_json(e, expand.then(|| last.get(&e.path)).flatten(), expand))
+        .map(|e| {
+            let last_commit = expand.then(|| last.get(&e.path)).flatten();
+            let xet_hash = e.lfs.as_ref().and_then(|l| xet.get(&l.oid));
+            entry_json(e, last_commit, xet_hash, expand)
+        })
         .collect())
 }
 
-fn entry_json(entry: &TreeEntry, last_commit: Option<&CommitInfo>, expand: bool) -> Value {
+fn entry_json(
+    entry: &TreeEntry,
+    last_commit: Option<&CommitInfo>,
+    xet_hash: Option<&XetHash>,
+    expand: bool,
+) -> Value {
     let mut item = match entry.kind {
         EntryKind::Directory => {
             json!({ "type": "directory", "oid": entry.oid, "size": 0, "path": entry.path })
@@ -186,6 +202,9 @@ fn entry_json(entry: &TreeEntry, last_commit: Option<&CommitInfo>, expand: bool)
             if let Some(lfs) = &entry.lfs {
                 file["lfs"] =
                     json!({ "oid": lfs.oid, "size": lfs.size, "pointerSize": entry.size });
+            }
+            if let Some(hash) = xet_hash {
+                file["xetHash"] = json!(hash.to_hex());
             }
             if expand {
                 // Files are not scanned here; say so rather than claim "safe".
