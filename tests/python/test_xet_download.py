@@ -221,3 +221,44 @@ def test_a_second_revision_shares_all_but_what_changed(hub, api, name, tmp_path)
     assert sha256_file(got1) == sha256_file(first)
     assert sha256_file(got2) == sha256_file(second)
     print(f"hf_xet 1.8.0 on the wire: first revision {first_bytes} bytes, second {second_bytes} bytes")
+
+
+def test_a_file_uploaded_through_lfs_gets_the_xet_hash_hf_xet_computes(hub, api, name, tmp_path):
+    """Uploaded over Git LFS (huggingface_hub without hf_xet), a file is cut
+    into xorbs by the hub with hf_xet's own chunker: its advertised Xet hash
+    is the one hf_xet computes locally for the same bytes, and it downloads
+    through Xet like any Xet upload."""
+    import time
+
+    repo_id = f"{hub.user}/{name('lfs2xet')}"
+    api.create_repo(repo_id)
+    original = random_file(tmp_path / "w.bin", 6 * 1024 * 1024 + 123, seed=77)
+    run_client(
+        f"""
+        from huggingface_hub import HfApi
+        HfApi().upload_file(path_or_fileobj={str(original)!r}, path_in_repo="w.bin", repo_id={repo_id!r})
+        """,
+        env={"HF_ENDPOINT": hub.endpoint, "HF_TOKEN": hub.token, "HF_HUB_DISABLE_XET": "1"},
+    )
+    expected = json.loads(run_client(
+        f"""
+        import json, hf_xet
+        [info] = hf_xet.hash_files([{str(original)!r}])
+        print(json.dumps(info.hash))
+        """
+    ).strip().splitlines()[-1])
+    # The hub chunks it in the background (it polls its queue every second).
+    url = f"{hub.endpoint}/{repo_id}/resolve/main/w.bin"
+    for _ in range(120):
+        head = requests.head(url, headers={"Authorization": f"Bearer {hub.token}"})
+        if "X-Xet-Hash" in head.headers:
+            break
+        time.sleep(0.25)
+    assert head.headers.get("X-Xet-Hash") == expected, head.headers
+
+    offset = hub.log_offset()
+    through_xet = download(hub, repo_id, "w.bin", tmp_path / "xet")
+    assert used_xet(hub.requests_since(offset))
+    assert sha256_file(through_xet) == sha256_file(original)
+    over_http = download(hub, repo_id, "w.bin", tmp_path / "http", env={"HF_HUB_DISABLE_XET": "1"})
+    assert sha256_file(over_http) == sha256_file(original)
