@@ -23,6 +23,11 @@ pub struct Config {
     /// `HUB_LFS_PRESIGNED_DOWNLOADS=true`: LFS downloads redirect to
     /// presigned object-store URLs (S3 only); off by default.
     pub lfs_presigned_downloads: bool,
+    /// `HUB_XET_INGEST=off` pauses the conversion of plain LFS objects into
+    /// xorbs (`xet::ingest`): they stay queued, keep their plain copy (so
+    /// presigned downloads keep working for them) and have no Xet hash until
+    /// it is back on. On by default.
+    pub xet_ingest: bool,
     /// `HUB_HEADER_TIMEOUT_SECS` [30]: a connection that has not sent a
     /// request's headers this long after it opened (or after its last
     /// answer) is closed.
@@ -62,6 +67,8 @@ impl Config {
             trusted_proxies,
             lfs_presigned_downloads: var("HUB_LFS_PRESIGNED_DOWNLOADS")
                 .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
+            xet_ingest: !var("HUB_XET_INGEST")
+                .is_some_and(|v| matches!(v.trim(), "off" | "false" | "0" | "no")),
             header_timeout: Duration::from_secs(number(&var, "HUB_HEADER_TIMEOUT_SECS", 30)?),
             body_idle_timeout: Duration::from_secs(number(&var, "HUB_BODY_TIMEOUT_SECS", 60)?),
             xet_daily_bytes: number(&var, "HUB_XET_DAILY_BYTES", 200 << 30)?,

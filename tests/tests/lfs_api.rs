@@ -892,10 +892,13 @@ async fn locks() {
 
 #[tokio::test]
 async fn presigned_downloads_redirect_to_the_store_where_it_can_presign() {
-    // A hub like the others (local store, or a fresh S3 bucket), with the flag on.
+    // A hub like the others (local store, or a fresh S3 bucket), with the
+    // flag on, and its LFS objects left as plain copies (once chunked into
+    // xorbs, a file exists only as the hub rebuilds it, and is served by it).
     let plain = TestHub::start().await;
     let mut env = plain.env.clone();
     env.push(("HUB_LFS_PRESIGNED_DOWNLOADS".into(), "true".into()));
+    env.push(("HUB_XET_INGEST".into(), "off".into()));
     let db = tests::TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::spawn_with(dir.path(), Some(db.url.clone()), env).await;

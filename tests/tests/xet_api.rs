@@ -1557,3 +1557,75 @@ async fn xorb_ranges_are_presigned_in_the_store_where_it_can_presign() {
     }
     assert_eq!(fetch_all(&part.body, &[&xorb]).await, 1);
 }
+
+#[tokio::test]
+async fn an_old_data_dir_converts_to_xorbs_in_the_background_readable_throughout() {
+    // A data dir as the previous version left it: LFS objects stored as
+    // plain copies (the migration queues them all). With the conversion
+    // paused, this hub keeps exactly that layout.
+    let first = TestHub::start().await;
+    let mut env = first.env.clone();
+    env.push(("HUB_XET_INGEST".into(), "off".into()));
+    let db_handle = tests::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = TestHub::spawn_with(dir.path(), Some(db_handle.url.clone()), env.clone()).await;
+    let token = old.user_with_token("alice");
+    let api = old.api(Some(&token));
+    api.create_repo("model", "alice", "m", false).await;
+    let files: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
+            (
+                format!("w{i}.bin"),
+                content(1_500_000 + i * 333_333, 40 + i as u64),
+            )
+        })
+        .collect();
+    let mut ops = Vec::new();
+    for (path, data) in &files {
+        let oid = tests::upload_lfs(&old, &token, "alice/m", data).await;
+        ops.push(lfs_file(path, &oid, data.len()));
+    }
+    assert_eq!(commit(&api, "alice/m", &ops).await.status, 200);
+    let plain_before = stored(&old, "lfs").await;
+    assert_eq!(plain_before.len(), 3, "{plain_before:?}");
+    assert!(old.stop());
+
+    // The new version on the same data dir: it converts in the background
+    // while clients keep downloading, and every download is whole.
+    env.retain(|(k, _)| k != "HUB_XET_INGEST");
+    let hub = TestHub::spawn_with(dir.path(), Some(db_handle.url.clone()), env).await;
+    let db = sqlx::PgPool::connect(&db_handle.url).await.unwrap();
+    let mut reads = 0;
+    let started = std::time::Instant::now();
+    loop {
+        for (path, data) in &files {
+            let (status, body) = download(&hub, &token, "alice/m", path).await;
+            assert_eq!(status, 200);
+            assert!(body == *data, "{path} reads back whole");
+            reads += 1;
+        }
+        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM xet_ingest_queue")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if queued == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "not converted in 60 s:\n{}",
+            hub.log()
+        );
+    }
+    println!("converted while {reads} downloads read the files");
+    // One copy: no plain object left, every file a reconstruction.
+    assert_eq!(stored(&hub, "lfs").await, Vec::<String>::new());
+    let status = hub.cli(&["gc", "--status"]);
+    assert!(status.status.success());
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["queued"], 0, "{status}");
+    assert_eq!(status["files"], 3, "{status}");
+    for (path, data) in &files {
+        assert!(download(&hub, &token, "alice/m", path).await.1 == *data);
+    }
+}

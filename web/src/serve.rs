@@ -58,7 +58,14 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     // Inference tier: LISTEN/NOTIFY wake-ups and the lease sweep.
     let jobs = tokio::spawn(hub_core::jobs::run_background(hub.clone()));
     // Large files uploaded as plain objects become xorbs (one stored copy).
-    let ingest = tokio::spawn(hub_core::xet::ingest::run(hub.clone()));
+    let ingest = tokio::spawn({
+        let hub = hub.clone();
+        async move {
+            if hub.config.xet_ingest {
+                hub_core::xet::ingest::run(hub).await;
+            }
+        }
+    });
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
