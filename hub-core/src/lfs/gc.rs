@@ -138,11 +138,12 @@ async fn remove_unlinked_objects(hub: &Hub, grace_secs: f64, report: &mut GcRepo
             continue;
         }
         // A chunked object has no plain copy: its xorbs go with `xet::gc`.
-        let plain = match hub.storage.store.delete(&lfs_object_path(&oid)).await {
-            Ok(()) => true,
-            Err(object_store::Error::NotFound { .. }) => false,
+        // (S3 answers a delete of nothing as a delete: look first.)
+        let plain = super::store::plain_size(hub, &oid).await?.is_some();
+        match hub.storage.store.delete(&lfs_object_path(&oid)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
-        };
+        }
         sqlx::query("DELETE FROM lfs_objects WHERE oid = $1")
             .bind(&oid)
             .execute(&mut *tx)
