@@ -1376,3 +1376,63 @@ async fn xorb_ranges_are_presigned_in_the_store_where_it_can_presign() {
     }
     assert_eq!(fetch_all(&part.body, &[&xorb]).await, 1);
 }
+
+#[tokio::test]
+async fn read_tokens_end_with_their_credential_and_with_read_access() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let api = hub.api(Some(&alice));
+    api.create_repo("model", "alice", "m", false).await;
+    let cas = cas_for(&hub, &alice, "alice/m").await;
+    let xorb = Xorb::of(vec![content(30_000, 900)]);
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let data = xorb.range(0, 1).1;
+    let oid = sha256_hex(&data);
+    let (body, hash) = hashed_shard(&[(&xorb, 0, 1)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let hash = hash.to_hex();
+
+    let spare = hub.token("alice", false);
+    let revoked = reader_for(&hub, Some(&spare), "alice/m").await.unwrap();
+    let anonymous = reader_for(&hub, None, "alice/m").await.unwrap();
+    let owner = reader_for(&hub, Some(&alice), "alice/m").await.unwrap();
+    for reader in [&revoked, &anonymous, &owner] {
+        assert_eq!(reader.reconstruction("v1", &hash, None).await.status, 200);
+    }
+    // The API token it was issued for is revoked: at once, 401.
+    let url = hub.database_url.clone().unwrap();
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1")
+        .bind(Sha256::digest(spare.as_bytes()).to_vec())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(revoked.reconstruction("v1", &hash, None).await.status, 401);
+    // The repo turns private: the anonymous reader's token stops reading,
+    // and asking for a new one is refused; the owner's goes on.
+    let private = api
+        .send(
+            reqwest::Method::PUT,
+            "/api/models/alice/m/settings",
+            Some(json!({ "private": true })),
+        )
+        .await;
+    assert_eq!(private.status, 200, "{}", private.body);
+    assert_eq!(
+        anonymous.reconstruction("v1", &hash, None).await.status,
+        401
+    );
+    assert_eq!(
+        reader_for(&hub, None, "alice/m")
+            .await
+            .err()
+            .unwrap()
+            .status,
+        401
+    );
+    assert_eq!(owner.reconstruction("v1", &hash, None).await.status, 200);
+}

@@ -87,12 +87,7 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
     if token.scope == Scope::Read {
         return Err(Error::forbidden("a Xet read token cannot upload"));
     }
-    let live = match &token.via {
-        Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
-        Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
-        Via::Anonymous => false,
-    };
-    if !live {
+    if !credential_is_live(hub, &token).await? {
         return Err(Error::InvalidCredentials);
     }
     let user = users::find_by_id(&hub.db, token.user_id)
@@ -119,6 +114,16 @@ pub async fn writer(hub: &Hub, text: &str) -> Result<CasWriter> {
         _ => lost(),
     })?;
     Ok(CasWriter { user, repo })
+}
+
+/// Whether the API token or session `token` was issued against is still
+/// live (not revoked, not ended); never for an anonymous read token.
+pub(super) async fn credential_is_live(hub: &Hub, token: &CasToken) -> Result<bool> {
+    Ok(match &token.via {
+        Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
+        Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
+        Via::Anonymous => false,
+    })
 }
 
 /// Xorb uploads checked at once: each holds up to about 65 MiB in memory

@@ -12,13 +12,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
-use super::files;
 use super::hash::XetHash;
 use super::range_link::{self, LinkParams, RangeGrant};
 use super::reconstruction::{self, AnswerTerm, Fetch};
 use super::records::{self, xorb_path};
 use super::token::{CasToken, Via};
-use crate::accounts::{Actor, Credential, Principal, sessions, tokens, users};
+use super::{cas, files};
+use crate::accounts::{Actor, Credential, Principal, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::lfs::signing::now_unix;
@@ -65,13 +65,8 @@ pub async fn reader(hub: &Hub, text: &str) -> Result<CasReader> {
     let actor = match &token.via {
         Via::Anonymous if token.user_id == 0 => Actor::Anonymous,
         Via::Anonymous => return Err(Error::InvalidCredentials),
-        via => {
-            let live = match via {
-                Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
-                Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
-                Via::Anonymous => false,
-            };
-            if !live {
+        _ => {
+            if !cas::credential_is_live(hub, &token).await? {
                 return Err(Error::InvalidCredentials);
             }
             let user = users::find_by_id(&hub.db, token.user_id)

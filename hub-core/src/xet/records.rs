@@ -108,8 +108,12 @@ pub async fn usable(
     .bind(user_id)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
+    Ok(layouts_of(rows))
+}
+
+/// Layout rows (`hash`, `chunk_offsets`, `chunk_sizes`) as a map.
+fn layouts_of(rows: Vec<(String, Vec<i32>, Vec<i32>)>) -> HashMap<XetHash, StoredXorb> {
+    rows.into_iter()
         .filter_map(|(hash, offsets, sizes)| {
             let hash = XetHash::from_hex(&hash)?;
             let stored = StoredXorb::new(
@@ -118,7 +122,7 @@ pub async fn usable(
             );
             Some((hash, stored))
         })
-        .collect())
+        .collect()
 }
 
 /// The layouts of those of `hashes` the hub has recorded, whoever uploaded
@@ -132,15 +136,5 @@ pub async fn layouts(db: &PgPool, hashes: &[XetHash]) -> Result<HashMap<XetHash,
     .bind(&hex)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(hash, offsets, sizes)| {
-            let hash = XetHash::from_hex(&hash)?;
-            let stored = StoredXorb::new(
-                offsets.into_iter().map(|o| o as u32).collect(),
-                sizes.into_iter().map(|s| s as u32).collect(),
-            );
-            Some((hash, stored))
-        })
-        .collect())
+    Ok(layouts_of(rows))
 }
