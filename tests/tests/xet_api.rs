@@ -774,8 +774,8 @@ async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
     let xorb = Xorb::of((0..3).map(|i| content(60_000, 700 + i)).collect());
     assert_eq!(cas.xorb(&xorb).await.status, 200);
     let file = |start, end| {
-        let (term, data) = xorb.range(start, end);
-        shard(&[term], &sha256_hex(&data))
+        let data = xorb.range(start, end).1;
+        hashed_shard(&[(&xorb, start, end)], &sha256_hex(&data)).0
     };
     // 120 KB, then 120 KB more: within 300 KB.
     assert_eq!(cas.shard(file(0, 2)).await.status, 200);
@@ -788,11 +788,16 @@ async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
         "{}",
         reply.body
     );
-    // A file the repo already has costs nothing.
+    // A file the repo already has (readable through Xet) costs nothing.
     assert_eq!(cas.shard(file(0, 2)).await.status, 200);
     // The quota is the user's own: bob's uploads are not held up.
     assert_eq!(cas_bob.xorb(&xorb).await.status, 200);
-    assert_eq!(cas_bob.shard(file(0, 3)).await.status, 200);
+    let (term, data) = xorb.range(0, 3);
+    let unhashed = shard(&[term], &sha256_hex(&data));
+    assert_eq!(cas_bob.shard(unhashed.clone()).await.status, 200);
+    // A file the repo has only as an LFS object (its shard named a wrong
+    // Xet hash) is rebuilt to hash it each time it is named: that counts.
+    assert_eq!(cas_bob.shard(unhashed).await.status, 429);
 }
 
 #[tokio::test]

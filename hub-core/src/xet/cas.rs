@@ -293,21 +293,27 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
     let checked = limits::check(&files, &xorbs)?;
     let mut outcome = ShardOutcome::default();
     let mut missing = Vec::new();
-    // Files the repo has, but not yet as a Xet file (uploaded through LFS):
-    // rebuilt only to hash them, so that they can be read through Xet too.
+    // Files the repo has, but with no Xet representation yet (uploaded
+    // through LFS): rebuilt only to hash them, so that they can be read
+    // through Xet too. (One that has one under another hash is not: the
+    // hash is the content's, so the shard's is wrong.)
     let mut unrecorded = Vec::new();
     for (file, size) in files.into_iter().zip(checked.sizes) {
         let recorded = files::is_recorded(&hub.db, &file.file_hash).await?;
         if objects::linked_size(&hub.db, writer.repo.id, &file.sha256).await? == Some(size) {
             outcome.files_present += 1;
-            if !recorded {
+            if !recorded && files::hash_of(&hub.db, &file.sha256).await?.is_none() {
                 unrecorded.push((file, reconstruct::plan(file, &xorbs)?));
             }
         } else {
             missing.push((file, reconstruct::plan(file, &xorbs)?, recorded));
         }
     }
-    let rebuilt: u64 = missing.iter().map(|(_, p, _)| p.size).sum();
+    // Rebuilding only to hash costs no writes but as many reads: it counts
+    // too, or re-sending a shard that names a present file under a wrong
+    // Xet hash would make the hub read it again and again for free.
+    let rebuilt: u64 = missing.iter().map(|(_, p, _)| p.size).sum::<u64>()
+        + unrecorded.iter().map(|(_, p)| p.size).sum::<u64>();
     limits::charge(&hub.db, writer.user.id, rebuilt, hub.config.xet_daily_bytes).await?;
     let mut hashes = Vec::with_capacity(missing.len());
     for (_, plan, _) in &missing {
