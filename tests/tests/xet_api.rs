@@ -1441,3 +1441,69 @@ async fn read_tokens_end_with_their_credential_and_with_read_access() {
     );
     assert_eq!(owner.reconstruction("v1", &hash, None).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_repo_reads_through_xet_only_what_its_own_uploads_described() {
+    // Alice uploads a file to her private repo through Xet. Bob holds the
+    // same bytes: nothing his repo answers may tell him that she does.
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    hub.api(Some(&alice))
+        .create_repo("model", "alice", "p", true)
+        .await;
+    let bob_api = hub.api(Some(&bob));
+    bob_api.create_repo("model", "bob", "q", false).await;
+    let chunks: Vec<Vec<u8>> = (0..3).map(|i| content(25_000, 950 + i)).collect();
+    let data = chunks.concat();
+    let oid = sha256_hex(&data);
+    let hers = Xorb::of(chunks.clone());
+    let cas = cas_for(&hub, &alice, "alice/p").await;
+    assert_eq!(cas.xorb(&hers).await.status, 200);
+    let (body, hash) = hashed_shard(&[(&hers, 0, 3)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(
+        &hub.api(Some(&alice)),
+        "alice/p",
+        &[lfs_file("w.bin", &oid, data.len())],
+    )
+    .await;
+    assert_eq!(done.status, 200);
+
+    // Bob's copy, through LFS: plain HTTP only, no Xet hash anywhere.
+    assert_eq!(tests::upload_lfs(&hub, &bob, "bob/q", &data).await, oid);
+    let done = commit(&bob_api, "bob/q", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let head = reqwest::Client::new()
+        .head(format!("{}/bob/q/resolve/main/w.bin", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().get("x-xet-hash").is_none());
+    let tree = bob_api.get("/api/models/bob/q/tree/main").await;
+    assert!(tree.body.to_string().contains("w.bin"));
+    assert!(!tree.body.to_string().contains("xetHash"), "{}", tree.body);
+    let reader = reader_for(&hub, None, "bob/q").await.unwrap();
+    assert_eq!(
+        reader
+            .reconstruction("v1", &hash.to_hex(), None)
+            .await
+            .status,
+        404
+    );
+
+    // Bob's copy, through Xet, packed in a xorb of his own: his repo's
+    // reconstruction names his xorb, never hers.
+    let his = Xorb::of([chunks.clone(), vec![content(5_000, 999)]].concat());
+    let bob_cas = cas_for(&hub, &bob, "bob/q").await;
+    assert_eq!(bob_cas.xorb(&his).await.status, 200);
+    let (body, same) = hashed_shard(&[(&his, 0, 3)], &oid);
+    assert_eq!(same, hash);
+    assert_eq!(bob_cas.shard(body).await.status, 200);
+    let whole = reader.reconstruction("v1", &hash.to_hex(), None).await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    assert!(!whole.body.to_string().contains(&hers.hash.to_hex()));
+    assert_eq!(whole.body["terms"][0]["hash"], his.hash.to_hex().as_str());
+    assert_eq!(fetch_all(&whole.body, &[&his]).await, 1);
+}

@@ -9,7 +9,8 @@
 //! length are what the shard claims is then streamed into the LFS store and
 //! becomes an LFS object linked to the repo; the commit that follows names
 //! it with an `lfsFile` line. A file whose chunks also hash to the Xet
-//! hash the shard gives is recorded ([`files::record`]) for the read path.
+//! hash the shard gives is recorded for the repo ([`files::record`]) for
+//! the read path.
 
 use std::collections::HashSet;
 use std::io;
@@ -299,10 +300,11 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
     // hash is the content's, so the shard's is wrong.)
     let mut unrecorded = Vec::new();
     for (file, size) in files.into_iter().zip(checked.sizes) {
-        let recorded = files::is_recorded(&hub.db, &file.file_hash).await?;
+        let recorded = files::is_recorded(&hub.db, writer.repo.id, &file.file_hash).await?;
         if objects::linked_size(&hub.db, writer.repo.id, &file.sha256).await? == Some(size) {
             outcome.files_present += 1;
-            if !recorded && files::hash_of(&hub.db, &file.sha256).await?.is_none() {
+            let has_one = files::hash_of(&hub.db, writer.repo.id, &file.sha256).await?;
+            if !recorded && has_one.is_none() {
                 unrecorded.push((file, reconstruct::plan(file, &xorbs)?));
             }
         } else {
@@ -330,13 +332,13 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
             })?;
         outcome.files_stored += 1;
         if !recorded {
-            record_if_hashed(hub, file, size, hash).await?;
+            record_if_hashed(hub, writer, file, size, hash).await?;
         }
     }
     for (file, plan) in unrecorded {
         let size = plan.size;
         match check_rebuilt(hub, &plan).await {
-            Ok(hash) => record_if_hashed(hub, file, size, hash).await?,
+            Ok(hash) => record_if_hashed(hub, writer, file, size, hash).await?,
             // The repo's object is fine; this description of it is not.
             Err(Error::InvalidInput(m)) => tracing::warn!(%m, "xet shard: a present file"),
             Err(e) => return Err(e),
@@ -350,6 +352,7 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
 /// files by that hash, and a shard could name another file's.
 async fn record_if_hashed(
     hub: &Hub,
+    writer: &CasWriter,
     file: &shard::ShardFile,
     size: u64,
     hash: XetHash,
@@ -363,7 +366,15 @@ async fn record_if_hashed(
         );
         return Ok(());
     }
-    files::record(&hub.db, &hash, &file.sha256, size, &file.terms).await?;
+    files::record(
+        &hub.db,
+        writer.repo.id,
+        &hash,
+        &file.sha256,
+        size,
+        &file.terms,
+    )
+    .await?;
     Ok(())
 }
 

@@ -150,7 +150,7 @@ pub async fn reconstruction(
             r.first..end
         }
     };
-    let terms = files::terms_within(&hub.db, &hash, range.clone()).await?;
+    let terms = files::terms_within(&hub.db, reader.repo.id, &hash, range.clone()).await?;
     let mut used: Vec<XetHash> = terms.iter().map(|t| t.term.xorb).collect();
     used.sort_unstable();
     used.dedup();
@@ -203,9 +203,13 @@ pub async fn xorb_range(
     Ok((range, bytes))
 }
 
-/// The Xet hash of each of `sha256s` (a repo's LFS oids, as listed to a
-/// reader of the repo) that has one: what tree listings and resolve
+/// The Xet hash of each of `sha256s` (LFS oids of `repo`, which the caller
+/// may read) that has one in the repo: what tree listings and resolve
 /// advertise as `xetHash` / `X-Xet-Hash`.
-pub async fn advertised(hub: &Hub, sha256s: &[String]) -> Result<HashMap<String, XetHash>> {
-    files::hashes_of(&hub.db, sha256s).await
+pub async fn advertised(
+    hub: &Hub,
+    repo: &Authorized,
+    sha256s: &[String],
+) -> Result<HashMap<String, XetHash>> {
+    files::hashes_of(&hub.db, repo.id, sha256s).await
 }
