@@ -13,8 +13,8 @@
 //! commits, downloads and garbage collection of files work as for LFS.
 //! Xorbs are kept for dedupe and are not garbage collected yet.
 //!
-//! The read path: [`files`] records how each file is made of xorb chunks
-//! (under its Xet hash, found from its sha256), [`reconstruction`] answers
+//! The read path: [`files`] records how each file of a repo is made of
+//! xorb chunks (under its Xet hash, found from its sha256), [`reconstruction`] answers
 //! hf_xet's query for a byte range of a file, [`range_link`] signs the
 //! links its fetches use, and [`read`] is what the read routes call.
 
