@@ -12,21 +12,26 @@ CREATE TABLE xet_chunks (
 );
 CREATE INDEX xet_chunks_xorb ON xet_chunks (xorb);
 
--- LFS objects waiting to be turned into xorbs. A row is removed only once
--- the file's reconstruction is recorded, so a crash mid-way repeats the
--- work (chunks already stored are found in the index) and loses nothing.
--- Every object stored before this migration is queued: existing data dirs
--- convert in the background.
+-- LFS objects of repos waiting to be held as xorbs for that repo: chunked
+-- (storing only chunks the index has in the repo's dedupe scope: its own
+-- namespace's repos and public ones), or given the reconstruction another
+-- repo of that scope has. Queued whenever an object is linked to a repo.
+-- A row is removed only once the repo's record is written, so a crash
+-- mid-way repeats the work (chunks already stored are found in the index)
+-- and loses nothing. Every link made before this migration is queued:
+-- existing data dirs convert in the background.
 CREATE TABLE xet_ingest_queue (
-    oid         TEXT PRIMARY KEY REFERENCES lfs_objects (oid) ON DELETE CASCADE,
+    oid         TEXT NOT NULL REFERENCES lfs_objects (oid) ON DELETE CASCADE,
+    repo_id     BIGINT NOT NULL REFERENCES repos (id) ON DELETE CASCADE,
     queued_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     attempts    INTEGER NOT NULL DEFAULT 0,
     not_before  TIMESTAMPTZ NOT NULL DEFAULT now(),
-    last_error  TEXT
+    last_error  TEXT,
+    PRIMARY KEY (oid, repo_id)
 );
 CREATE INDEX xet_ingest_queue_due ON xet_ingest_queue (not_before);
 
-INSERT INTO xet_ingest_queue (oid) SELECT oid FROM lfs_objects;
+INSERT INTO xet_ingest_queue (oid, repo_id) SELECT oid, repo_id FROM repo_lfs_links;
 
 -- Set by a collection that finds the xorb unused; a later collection, a
 -- grace period on, removes it if it is still unused. A client that skipped

@@ -416,6 +416,7 @@ async fn repo_ids_without_a_namespace_are_repos_not_found_on_every_route() {
         (Method::PUT, "/api/models/gpt2/settings"),
         (Method::POST, "/api/models/gpt2/branch/dev"),
         (Method::GET, "/api/models/gpt2/xet-write-token/main"),
+        (Method::GET, "/api/models/gpt2/xet-read-token/main"),
         (Method::GET, "/gpt2/resolve/main/config.json"),
         (Method::HEAD, "/gpt2/resolve/main/config.json"),
         (Method::GET, "/datasets/squad/resolve/main/data/train.csv"),

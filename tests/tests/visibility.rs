@@ -43,6 +43,7 @@ fn routes() -> Vec<Route> {
         (M::HEAD, "/{m}/resolve/main/config.json", None),
         (M::GET, "/api/datasets/{d}/tree/main", None),
         (M::GET, "/datasets/{d}/resolve/main/data.csv", None),
+        (M::GET, "/api/models/{m}/xet-read-token/main", None),
         // Hugging Face API: writes.
         (M::GET, "/api/models/{m}/auth-check/write", None),
         (M::GET, "/api/models/{m}/xet-write-token/main", None),

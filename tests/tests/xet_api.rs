@@ -819,8 +819,8 @@ async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
     let xorb = Xorb::of((0..3).map(|i| content(60_000, 700 + i)).collect());
     assert_eq!(cas.xorb(&xorb).await.status, 200);
     let file = |start, end| {
-        let (term, data) = xorb.range(start, end);
-        shard(&[term], &sha256_hex(&data))
+        let data = xorb.range(start, end).1;
+        hashed_shard(&[(&xorb, start, end)], &sha256_hex(&data)).0
     };
     // 120 KB, then 120 KB more: within 300 KB.
     assert_eq!(cas.shard(file(0, 2)).await.status, 200);
@@ -833,10 +833,12 @@ async fn rebuilt_bytes_count_against_a_daily_quota_per_user() {
         "{}",
         reply.body
     );
-    // A file the repo already has costs nothing.
+    // A file the repo already has (readable through Xet) costs nothing.
     assert_eq!(cas.shard(file(0, 2)).await.status, 200);
     // The quota is the user's own: bob's uploads are not held up.
     assert_eq!(cas_bob.xorb(&xorb).await.status, 200);
+    assert_eq!(cas_bob.shard(file(0, 3)).await.status, 200);
+    // Present now: naming it again rebuilds nothing and costs nothing.
     assert_eq!(cas_bob.shard(file(0, 3)).await.status, 200);
 }
 
@@ -1217,6 +1219,42 @@ async fn lfs_uploads_become_xorbs_that_dedupe_and_read_back() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(xorb_bytes(&db).await, before);
     assert!(download(&hub, &token, "alice/copy", "w.bin").await.1 == v1);
+
+    // But never against another namespace's private repo. Bob's file
+    // begins like one only alice's private repo holds: his file's terms
+    // must not name her xorb (his readers would see that it holds chunks
+    // he never had), so his chunks go into xorbs holding nothing else.
+    api.create_repo("model", "alice", "secret", true).await;
+    let v3 = content(len, 3);
+    let oid3 = tests::upload_lfs(&hub, &token, "alice/secret", &v3).await;
+    let done = commit(&api, "alice/secret", &[lfs_file("w.bin", &oid3, len)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    wait_until_chunked(&hub, &db, &oid3).await;
+    let bob = hub.user_with_token("bob");
+    let bob_api = hub.api(Some(&bob));
+    bob_api.create_repo("model", "bob", "pub", false).await;
+    let mine = [&v3[..len / 2], &content(len / 2, 4)[..]].concat();
+    let oid4 = tests::upload_lfs(&hub, &bob, "bob/pub", &mine).await;
+    let done = commit(&bob_api, "bob/pub", &[lfs_file("w.bin", &oid4, len)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    wait_until_chunked(&hub, &db, &oid4).await;
+    // Each xorb his file names holds only chunks his file uses.
+    let foreign: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT x.hash, x.chunk_count::bigint, sum(t.chunk_end - t.chunk_start)::bigint
+         FROM xet_file_terms t JOIN xet_xorbs x ON x.hash = t.xorb_hash
+         WHERE t.repo_id = (SELECT id FROM repos WHERE name = 'pub')
+         GROUP BY x.hash, x.chunk_count
+         HAVING sum(t.chunk_end - t.chunk_start) < x.chunk_count",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        foreign,
+        Vec::new(),
+        "bob's file names xorbs holding others' chunks"
+    );
+    assert!(download(&hub, &bob, "bob/pub", "w.bin").await.1 == mine);
 }
 
 /// A shard with one file made of `terms` of `xorbs`, under its true Xet
@@ -1628,4 +1666,132 @@ async fn an_old_data_dir_converts_to_xorbs_in_the_background_readable_throughout
     for (path, data) in &files {
         assert!(download(&hub, &token, "alice/m", path).await.1 == *data);
     }
+}
+
+#[tokio::test]
+async fn read_tokens_end_with_their_credential_and_with_read_access() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let api = hub.api(Some(&alice));
+    api.create_repo("model", "alice", "m", false).await;
+    let cas = cas_for(&hub, &alice, "alice/m").await;
+    let xorb = Xorb::of(vec![content(30_000, 900)]);
+    assert_eq!(cas.xorb(&xorb).await.status, 200);
+    let data = xorb.range(0, 1).1;
+    let oid = sha256_hex(&data);
+    let (body, hash) = hashed_shard(&[(&xorb, 0, 1)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(&api, "alice/m", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let hash = hash.to_hex();
+
+    let spare = hub.token("alice", false);
+    let revoked = reader_for(&hub, Some(&spare), "alice/m").await.unwrap();
+    let anonymous = reader_for(&hub, None, "alice/m").await.unwrap();
+    let owner = reader_for(&hub, Some(&alice), "alice/m").await.unwrap();
+    for reader in [&revoked, &anonymous, &owner] {
+        assert_eq!(reader.reconstruction("v1", &hash, None).await.status, 200);
+    }
+    // The API token it was issued for is revoked: at once, 401.
+    let url = hub.database_url.clone().unwrap();
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1")
+        .bind(Sha256::digest(spare.as_bytes()).to_vec())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(revoked.reconstruction("v1", &hash, None).await.status, 401);
+    // The repo turns private: the anonymous reader's token stops reading,
+    // and asking for a new one is refused; the owner's goes on.
+    let private = api
+        .send(
+            reqwest::Method::PUT,
+            "/api/models/alice/m/settings",
+            Some(json!({ "private": true })),
+        )
+        .await;
+    assert_eq!(private.status, 200, "{}", private.body);
+    assert_eq!(
+        anonymous.reconstruction("v1", &hash, None).await.status,
+        401
+    );
+    assert_eq!(
+        reader_for(&hub, None, "alice/m")
+            .await
+            .err()
+            .unwrap()
+            .status,
+        401
+    );
+    assert_eq!(owner.reconstruction("v1", &hash, None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_repo_reads_through_xet_only_what_its_own_uploads_described() {
+    // Alice uploads a file to her private repo through Xet. Bob holds the
+    // same bytes: nothing his repo answers may tell him that she does.
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    hub.api(Some(&alice))
+        .create_repo("model", "alice", "p", true)
+        .await;
+    let bob_api = hub.api(Some(&bob));
+    bob_api.create_repo("model", "bob", "q", false).await;
+    let chunks: Vec<Vec<u8>> = (0..3).map(|i| content(25_000, 950 + i)).collect();
+    let data = chunks.concat();
+    let oid = sha256_hex(&data);
+    let hers = Xorb::of(chunks.clone());
+    let cas = cas_for(&hub, &alice, "alice/p").await;
+    assert_eq!(cas.xorb(&hers).await.status, 200);
+    let (body, hash) = hashed_shard(&[(&hers, 0, 3)], &oid);
+    assert_eq!(cas.shard(body).await.status, 200);
+    let done = commit(
+        &hub.api(Some(&alice)),
+        "alice/p",
+        &[lfs_file("w.bin", &oid, data.len())],
+    )
+    .await;
+    assert_eq!(done.status, 200);
+
+    // Bob's copy, through LFS. The hub chunks it for his repo, deduplicated
+    // within his scope only (his namespace, public repos): his repo gets a
+    // Xet hash of its own chunking (hers was cut by hand, not by hf_xet's
+    // chunker) in xorbs of its own, never hers.
+    assert_eq!(tests::upload_lfs(&hub, &bob, "bob/q", &data).await, oid);
+    let done = commit(&bob_api, "bob/q", &[lfs_file("w.bin", &oid, data.len())]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let db = sqlx::PgPool::connect(hub.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    wait_until_chunked(&hub, &db, &oid).await;
+    let head = reqwest::Client::new()
+        .head(format!("{}/bob/q/resolve/main/w.bin", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    let his_hash = head.headers()["x-xet-hash"].to_str().unwrap().to_owned();
+    assert_ne!(his_hash, hash.to_hex());
+    let reader = reader_for(&hub, None, "bob/q").await.unwrap();
+    let whole = reader.reconstruction("v1", &his_hash, None).await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    assert!(
+        !whole.body.to_string().contains(&hers.hash.to_hex()),
+        "{}",
+        whole.body
+    );
+    // Hers stays hers: her file's hash names nothing in his repo.
+    assert_eq!(
+        reader
+            .reconstruction("v1", &hash.to_hex(), None)
+            .await
+            .status,
+        404
+    );
+    let (status, body) = download(&hub, &bob, "bob/q", "w.bin").await;
+    assert_eq!(status, 200);
+    assert!(body == data);
 }

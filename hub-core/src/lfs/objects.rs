@@ -70,31 +70,32 @@ pub struct Known {
 /// linked). Callers must have checked that the actor proved possession of
 /// the content (by uploading it) or may read it through this repo.
 pub async fn link(conn: &mut PgConnection, repo_id: i64, oid: &str) -> Result<()> {
-    sqlx::query("INSERT INTO repo_lfs_links (repo_id, oid) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(repo_id)
-        .bind(oid)
-        .execute(conn)
-        .await?;
+    let linked = sqlx::query(
+        "INSERT INTO repo_lfs_links (repo_id, oid) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(repo_id)
+    .bind(oid)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if linked == 1 {
+        // The repo's Xet record of it comes from the background ingest.
+        crate::xet::ingest::enqueue(conn, oid, repo_id).await?;
+    }
     Ok(())
 }
 
-/// Records `oid` (`size` bytes) if it is not recorded yet (and queues it to
-/// be chunked into xorbs: `xet::ingest`), and holds its
+/// Records `oid` (`size` bytes) if it is not recorded yet, and holds its
 /// row until `tx` ends, so that garbage collection (which deletes an object
 /// under its row's lock) can neither remove it meanwhile nor have removed its
 /// bytes unseen: call before the upload's bytes become visible, link in the
 /// same transaction.
 pub async fn record_and_hold(tx: &mut PgConnection, oid: &str, size: u64) -> Result<()> {
-    let recorded =
-        sqlx::query("INSERT INTO lfs_objects (oid, size) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(oid)
-            .bind(size as i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    if recorded == 1 {
-        crate::xet::ingest::enqueue(tx, oid).await?;
-    }
+    sqlx::query("INSERT INTO lfs_objects (oid, size) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(oid)
+        .bind(size as i64)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("SELECT 1 FROM lfs_objects WHERE oid = $1 FOR SHARE")
         .bind(oid)
         .execute(&mut *tx)

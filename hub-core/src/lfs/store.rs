@@ -289,7 +289,7 @@ impl Drop for StagedUpload {
 /// once the hub has chunked it: see `xet::ingest`), or `None` when the
 /// store lacks it.
 pub async fn object_size_in_store(hub: &Hub, oid: &str) -> Result<Option<u64>> {
-    if let Some(file) = crate::xet::files::by_sha256(&hub.db, oid).await? {
+    if let Some((_, file)) = crate::xet::files::any_by_sha256(&hub.db, oid).await? {
         return Ok(Some(file.size));
     }
     plain_size(hub, oid).await
@@ -392,7 +392,10 @@ pub async fn presigned_download_url(hub: &Hub, oid: &str) -> Result<Option<Strin
         return Ok(None);
     }
     // Held as xorbs, the bytes exist only as the hub rebuilds them.
-    if crate::xet::files::by_sha256(&hub.db, oid).await?.is_some() {
+    if crate::xet::files::any_by_sha256(&hub.db, oid)
+        .await?
+        .is_some()
+    {
         return Ok(None);
     }
     let url = signer

@@ -7,9 +7,9 @@
 //! stored xorbs and bounded ([`limits`]), each file is rebuilt from the
 //! stored chunks and hashed, writing nothing; only a file whose sha256,
 //! length and Xet file hash are what the shard claims is recorded
-//! ([`files::record`]) and becomes an LFS object linked to the repo, held
-//! as its xorbs (the only stored copy); the commit that follows names it
-//! with an `lfsFile` line.
+//! for the repo ([`files::record`]) and becomes an LFS object linked to
+//! it, held as its xorbs (the only stored copy); the commit that follows
+//! names it with an `lfsFile` line.
 
 use std::collections::HashSet;
 use std::io;
@@ -319,6 +319,7 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
     for (file, plan) in missing {
         files::record(
             &hub.db,
+            writer.repo.id,
             &file.file_hash,
             &plan.sha256,
             plan.size,

@@ -1,14 +1,18 @@
-//! The records of Xet files: how each file is made of xorb chunks
-//! (`xet_files`, `xet_file_terms`), what the read path answers from.
+//! The records of Xet files: how each file of a repo is made of xorb
+//! chunks (`xet_files`, `xet_file_terms`), what the read path answers from.
 //!
-//! A record says: the file with Xet hash `file_hash` is `size` bytes with
-//! sha256 `sha256`, and is the concatenation of its terms (chunk ranges of
-//! stored xorbs). [`record`] is called for every file whose terms were
-//! checked to rebuild exactly that content and whose chunks hash to
-//! `file_hash`: by the shard upload (see `cas`), and by whatever else
-//! chunks a file into xorbs. A repo names a file by its sha256 (the LFS
-//! oid), so [`hashes_of`] finds the Xet hash of repo files; who may read a
-//! file through which repo is not decided here (see `cas::reconstruction`).
+//! A record says: in repo `repo_id`, the file with Xet hash `file_hash` is
+//! `size` bytes with sha256 `sha256`, and is the concatenation of its terms
+//! (chunk ranges of stored xorbs). [`record`] is called for every file
+//! whose terms were checked to rebuild exactly that content and whose
+//! chunks hash to `file_hash`: by the shard upload (see `cas`), and by
+//! whatever else chunks a repo's file into xorbs. A repo names a file by
+//! its sha256 (the LFS oid), so [`hashes_of`] finds the Xet hash of repo
+//! files.
+//!
+//! Records are per repo (see migration 0016): a repo advertises and
+//! reconstructs only the files its own uploads described, so nothing it
+//! answers tells whether another repo holds the same content.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -38,9 +42,10 @@ pub struct PlacedTerm {
     pub term: Term,
 }
 
-/// Records file `file_hash` (`size` bytes, sha256 `sha256` as LFS hex) as
-/// the concatenation of `terms`; a no-op when it is recorded already (the
-/// first record stays). Returns whether it is new.
+/// Records file `file_hash` of repo `repo_id` (`size` bytes, sha256
+/// `sha256` as LFS hex) as the concatenation of `terms`; a no-op when the
+/// repo has it recorded already (the first record stays). Returns whether
+/// it is new.
 ///
 /// The caller must have checked that the terms rebuild to exactly this
 /// content (`reconstruct::plan` against the stored xorbs, then the sha256
@@ -50,6 +55,7 @@ pub struct PlacedTerm {
 /// lengths do not add up to `size`.
 pub async fn record(
     db: &PgPool,
+    repo_id: i64,
     file_hash: &XetHash,
     sha256: &str,
     size: u64,
@@ -75,9 +81,10 @@ pub async fn record(
     let hash = file_hash.to_hex();
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO xet_files (file_hash, sha256, size) VALUES ($1, $2, $3)
-         ON CONFLICT (file_hash) DO NOTHING",
+        "INSERT INTO xet_files (repo_id, file_hash, sha256, size) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (repo_id, file_hash) DO NOTHING",
     )
+    .bind(repo_id)
     .bind(&hash)
     .bind(sha256)
     .bind(size as i64)
@@ -89,9 +96,11 @@ pub async fn record(
     }
     sqlx::query(
         "INSERT INTO xet_file_terms
-             (file_hash, seq, file_offset, xorb_hash, chunk_start, chunk_end, unpacked_bytes)
-         SELECT $1::text, * FROM UNNEST($2::int[], $3::bigint[], $4::text[], $5::int[], $6::int[], $7::int[])",
+             (repo_id, file_hash, seq, file_offset, xorb_hash, chunk_start, chunk_end, unpacked_bytes)
+         SELECT $1::bigint, $2::text, *
+         FROM UNNEST($3::int[], $4::bigint[], $5::text[], $6::int[], $7::int[], $8::int[])",
     )
+    .bind(repo_id)
     .bind(&hash)
     .bind(&seqs)
     .bind(&offsets)
@@ -113,26 +122,32 @@ pub async fn record(
     Ok(true)
 }
 
-/// Whether file `file_hash` is recorded.
-pub async fn is_recorded(db: &PgPool, file_hash: &XetHash) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_files WHERE file_hash = $1)")
-            .bind(file_hash.to_hex())
-            .fetch_one(db)
-            .await?,
+/// Whether repo `repo_id` has file `file_hash` recorded.
+pub async fn is_recorded(db: &PgPool, repo_id: i64, file_hash: &XetHash) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM xet_files WHERE repo_id = $1 AND file_hash = $2)",
     )
+    .bind(repo_id)
+    .bind(file_hash.to_hex())
+    .fetch_one(db)
+    .await?)
 }
 
-/// The Xet hash of each of `sha256s` (LFS oids) that has a recorded Xet
-/// representation; the others are absent. (When several do, one of them.)
-pub async fn hashes_of(db: &PgPool, sha256s: &[String]) -> Result<HashMap<String, XetHash>> {
+/// The Xet hash of each of `sha256s` (LFS oids) that repo `repo_id` has a
+/// Xet representation of; the others are absent. (When several, one.)
+pub async fn hashes_of(
+    db: &PgPool,
+    repo_id: i64,
+    sha256s: &[String],
+) -> Result<HashMap<String, XetHash>> {
     if sha256s.is_empty() {
         return Ok(HashMap::new());
     }
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT DISTINCT ON (sha256) sha256, file_hash FROM xet_files
-         WHERE sha256 = ANY($1) ORDER BY sha256, created_at",
+         WHERE repo_id = $1 AND sha256 = ANY($2) ORDER BY sha256, created_at",
     )
+    .bind(repo_id)
     .bind(sha256s)
     .fetch_all(db)
     .await?;
@@ -142,15 +157,17 @@ pub async fn hashes_of(db: &PgPool, sha256s: &[String]) -> Result<HashMap<String
         .collect())
 }
 
-/// The Xet hash of the file with sha256 `sha256`, if it has one.
-pub async fn hash_of(db: &PgPool, sha256: &str) -> Result<Option<XetHash>> {
-    Ok(hashes_of(db, &[sha256.to_owned()]).await?.remove(sha256))
+/// The Xet hash of repo `repo_id`'s file with sha256 `sha256`, if it has one.
+pub async fn hash_of(db: &PgPool, repo_id: i64, sha256: &str) -> Result<Option<XetHash>> {
+    Ok(hashes_of(db, repo_id, &[sha256.to_owned()])
+        .await?
+        .remove(sha256))
 }
 
-/// File `file_hash`, if recorded and linked (as an LFS object) to repo
-/// `repo_id`: the one rule for reading a file through a repo, as for LFS
-/// downloads. A file recorded for other repos only is `None`, like an
-/// unknown one.
+/// File `file_hash` of repo `repo_id`, if recorded for it and its content
+/// still linked (as an LFS object) to the repo, as the LFS download rule
+/// needs. A file recorded for other repos only is `None`, like an unknown
+/// one.
 pub async fn readable_in(
     db: &PgPool,
     repo_id: i64,
@@ -158,11 +175,11 @@ pub async fn readable_in(
 ) -> Result<Option<XetFile>> {
     let row: Option<(String, i64)> = sqlx::query_as(
         "SELECT f.sha256, f.size FROM xet_files f
-         WHERE f.file_hash = $1
-           AND EXISTS (SELECT 1 FROM repo_lfs_links l WHERE l.repo_id = $2 AND l.oid = f.sha256)",
+         WHERE f.repo_id = $1 AND f.file_hash = $2
+           AND EXISTS (SELECT 1 FROM repo_lfs_links l WHERE l.repo_id = $1 AND l.oid = f.sha256)",
     )
-    .bind(file_hash.to_hex())
     .bind(repo_id)
+    .bind(file_hash.to_hex())
     .fetch_optional(db)
     .await?;
     Ok(row.map(|(sha256, size)| XetFile {
@@ -172,18 +189,22 @@ pub async fn readable_in(
     }))
 }
 
-/// The terms of file `file_hash` that hold bytes of `range`, in order.
+/// The terms of repo `repo_id`'s file `file_hash` that hold bytes of
+/// `range`, in order.
 pub async fn terms_within(
     db: &PgPool,
+    repo_id: i64,
     file_hash: &XetHash,
     range: Range<u64>,
 ) -> Result<Vec<PlacedTerm>> {
     let rows: Vec<(i64, String, i32, i32, i32)> = sqlx::query_as(
         "SELECT file_offset, xorb_hash, chunk_start, chunk_end, unpacked_bytes
          FROM xet_file_terms
-         WHERE file_hash = $1 AND file_offset < $3 AND file_offset + unpacked_bytes > $2
+         WHERE repo_id = $1 AND file_hash = $2
+           AND file_offset < $4 AND file_offset + unpacked_bytes > $3
          ORDER BY seq",
     )
+    .bind(repo_id)
     .bind(file_hash.to_hex())
     .bind(range.start as i64)
     .bind(range.end as i64)
@@ -206,24 +227,65 @@ pub async fn terms_within(
         .collect()
 }
 
-/// The recorded file with sha256 `sha256` (an LFS oid), if any: the hub
-/// holds its bytes as xorbs.
-pub async fn by_sha256(db: &PgPool, sha256: &str) -> Result<Option<XetFile>> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT file_hash, size FROM xet_files WHERE sha256 = $1 ORDER BY created_at LIMIT 1",
+/// A record of the file with sha256 `sha256` (an LFS oid) in any repo, and
+/// that repo: how the hub holds its bytes. For reading them on the hub's
+/// side only (plain downloads): which repo's record it is never leaves it.
+pub async fn any_by_sha256(db: &PgPool, sha256: &str) -> Result<Option<(i64, XetFile)>> {
+    let row: Option<(i64, String, i64)> = sqlx::query_as(
+        "SELECT repo_id, file_hash, size FROM xet_files WHERE sha256 = $1
+         ORDER BY created_at LIMIT 1",
     )
     .bind(sha256)
     .fetch_optional(db)
     .await?;
-    row.map(|(hash, size)| {
-        Ok(XetFile {
+    row.map(|(repo_id, hash, size)| {
+        let file = XetFile {
             file_hash: XetHash::from_hex(&hash)
                 .ok_or_else(|| Error::Internal(anyhow::anyhow!("bad file hash {hash:?}")))?,
             sha256: sha256.to_owned(),
             size: size as u64,
-        })
+        };
+        Ok((repo_id, file))
     })
     .transpose()
+}
+
+/// A record of `sha256` that repo `repo_id` may take as its own, with its
+/// terms: one of a public repo or of a repo in the same namespace, whose
+/// xorbs tell the repo's readers nothing new.
+pub async fn in_scope_of(
+    db: &PgPool,
+    repo_id: i64,
+    sha256: &str,
+) -> Result<Option<(XetFile, Vec<Term>)>> {
+    let row: Option<(i64, String, i64)> = sqlx::query_as(
+        "SELECT f.repo_id, f.file_hash, f.size FROM xet_files f JOIN repos r ON r.id = f.repo_id
+         WHERE f.sha256 = $2
+           AND (NOT r.private
+                OR r.namespace_id = (SELECT namespace_id FROM repos WHERE id = $1))
+         ORDER BY f.created_at LIMIT 1",
+    )
+    .bind(repo_id)
+    .bind(sha256)
+    .fetch_optional(db)
+    .await?;
+    let Some((source, hash, size)) = row else {
+        return Ok(None);
+    };
+    let file_hash = XetHash::from_hex(&hash)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("bad file hash {hash:?}")))?;
+    let size = size as u64;
+    let terms = terms_within(db, source, &file_hash, 0..size)
+        .await?
+        .into_iter()
+        .map(|p| p.term)
+        .collect();
+    let file = XetFile {
+        file_hash,
+        sha256: sha256.to_owned(),
+        size,
+    };
+    Ok(Some((file, terms)))
 }
 
 /// The bytes of the file whose sha256 is `oid` (or `range` of them, which
@@ -231,11 +293,11 @@ pub async fn by_sha256(db: &PgPool, sha256: &str) -> Result<Option<XetFile>> {
 /// xorbs; only the chunks that hold the range are read. The caller has
 /// checked that the reader may read it.
 pub async fn read(hub: &Hub, oid: &str, range: Option<Range<u64>>) -> Result<Option<ByteStream>> {
-    let Some(file) = by_sha256(&hub.db, oid).await? else {
+    let Some((repo_id, file)) = any_by_sha256(&hub.db, oid).await? else {
         return Ok(None);
     };
     let range = range.unwrap_or(0..file.size);
-    let placed = terms_within(&hub.db, &file.file_hash, range.clone()).await?;
+    let placed = terms_within(&hub.db, repo_id, &file.file_hash, range.clone()).await?;
     let Some(first) = placed.first() else {
         // An empty range (or an empty file).
         return Ok(Some(futures::stream::empty().boxed()));

@@ -1,8 +1,9 @@
 //! Garbage collection of file reconstructions and xorbs, after LFS garbage
 //! collection has dropped the objects no repo reaches (see `lfs::gc`).
 //!
-//! 1. Reconstructions of files the hub no longer records as LFS objects,
-//!    older than the grace period, are deleted (with their terms).
+//! 1. A repo's records of files it no longer links (LFS garbage collection
+//!    dropped the link), older than the grace period, are deleted with
+//!    their terms (a deleted repo's went with it).
 //! 2. Xorbs no reconstruction uses are marked unused (and marks on xorbs
 //!    used again are cleared). A xorb younger than the grace period is left
 //!    alone: hf_xet uploads xorbs before the shard that uses them.
@@ -43,7 +44,8 @@ pub async fn collect(hub: &Hub, grace: Duration) -> Result<XetGcReport> {
     report.files_removed = sqlx::query(
         "DELETE FROM xet_files f
          WHERE f.created_at <= now() - make_interval(secs => $1)
-           AND NOT EXISTS (SELECT 1 FROM lfs_objects o WHERE o.oid = f.sha256)",
+           AND NOT EXISTS (SELECT 1 FROM repo_lfs_links l
+                           WHERE l.repo_id = f.repo_id AND l.oid = f.sha256)",
     )
     .bind(grace_secs)
     .execute(&hub.db)

@@ -183,6 +183,20 @@ mod tests {
     }
 
     #[test]
+    fn file_hashes_match_hf_xet() {
+        // What hf_xet 1.8.0 named a one-chunk file of these 4000 bytes when
+        // it uploaded it (the hub recorded the same hash, so advertised it).
+        let data: Vec<u8> = (0..4000u32).map(|i| ((i * 7 + 3) % 251) as u8).collect();
+        let chunks = [(XetHash::of_chunk(&data), data.len() as u64)];
+        assert_eq!(
+            XetHash::of_file(&chunks).to_hex(),
+            "5629f1fb3f77d7b9fafb7607b91fcfbf216ef149c9ba778d419e8fa68a67bc75"
+        );
+        assert_ne!(XetHash::of_file(&chunks), XetHash::of_xorb(&chunks));
+        assert_eq!(XetHash::of_file(&[]), XetHash::default());
+    }
+
+    #[test]
     fn malformed_hash_strings_are_refused() {
         let good = "ab".repeat(32);
         assert!(XetHash::from_hex(&good).is_some());

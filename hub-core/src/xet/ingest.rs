@@ -67,12 +67,16 @@ const CLAIM: Duration = Duration::from_secs(600);
 /// How often an idle queue is looked at again.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Queues `oid` for chunking, in the transaction that records it.
-pub async fn enqueue(tx: &mut sqlx::PgConnection, oid: &str) -> Result<()> {
-    sqlx::query("INSERT INTO xet_ingest_queue (oid) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(oid)
-        .execute(tx)
-        .await?;
+/// Queues `oid` to be held as xorbs for repo `repo_id`, in the
+/// transaction that links them.
+pub async fn enqueue(tx: &mut sqlx::PgConnection, oid: &str, repo_id: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO xet_ingest_queue (oid, repo_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(oid)
+    .bind(repo_id)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -89,40 +93,45 @@ pub async fn run(hub: Arc<Hub>) {
     }
 }
 
-/// Chunks the next due object in the queue, records its reconstruction and
-/// drops its plain copy; `None` when nothing is due.
+/// Takes the next due entry of the queue ([`ingest`]); `None` when nothing
+/// is due.
 pub async fn ingest_next(hub: &Hub) -> Result<Option<(String, Ingested)>> {
-    let claimed: Option<(String, i32)> = sqlx::query_as(
+    let claimed: Option<(String, i64, i32)> = sqlx::query_as(
         "UPDATE xet_ingest_queue SET attempts = attempts + 1,
                 not_before = now() + make_interval(secs => $1)
-         WHERE oid = (SELECT oid FROM xet_ingest_queue WHERE not_before <= now()
-                      ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING oid, attempts",
+         WHERE (oid, repo_id) = (SELECT oid, repo_id FROM xet_ingest_queue
+                                 WHERE not_before <= now()
+                                 ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING oid, repo_id, attempts",
     )
     .bind(CLAIM.as_secs_f64())
     .fetch_optional(&hub.db)
     .await?;
-    let Some((oid, attempts)) = claimed else {
+    let Some((oid, repo_id, attempts)) = claimed else {
         return Ok(None);
     };
-    match ingest(hub, &oid).await {
+    match ingest(hub, &oid, repo_id).await {
         Ok(done) => {
-            sqlx::query("DELETE FROM xet_ingest_queue WHERE oid = $1")
+            sqlx::query("DELETE FROM xet_ingest_queue WHERE oid = $1 AND repo_id = $2")
                 .bind(&oid)
+                .bind(repo_id)
                 .execute(&hub.db)
                 .await?;
-            tracing::info!(%oid, chunks = done.chunks, new_chunks = done.new_chunks, "LFS object chunked into xorbs");
+            drop_plain_copy_if_done(hub, &oid).await?;
+            tracing::info!(%oid, repo_id, chunks = done.chunks, new_chunks = done.new_chunks,
+                "LFS object held as xorbs");
             Ok(Some((oid, done)))
         }
         Err(e) => {
             // Back off: 2^attempts seconds, at most an hour.
             let wait = 2f64.powi(attempts.min(12)).min(3600.0);
             sqlx::query(
-                "UPDATE xet_ingest_queue SET last_error = $2,
-                        not_before = now() + make_interval(secs => $3)
-                 WHERE oid = $1",
+                "UPDATE xet_ingest_queue SET last_error = $3,
+                        not_before = now() + make_interval(secs => $4)
+                 WHERE oid = $1 AND repo_id = $2",
             )
             .bind(&oid)
+            .bind(repo_id)
             .bind(e.to_string())
             .bind(wait)
             .execute(&hub.db)
@@ -132,36 +141,76 @@ pub async fn ingest_next(hub: &Hub) -> Result<Option<(String, Ingested)>> {
     }
 }
 
-/// Chunks `oid` unless its reconstruction is recorded (a Xet upload, or an
-/// earlier run), then drops the plain copy: from then on every read of it
-/// is rebuilt from xorbs.
-pub async fn ingest(hub: &Hub, oid: &str) -> Result<Ingested> {
-    let done = match super::files::by_sha256(&hub.db, oid).await? {
-        Some(file) => Ingested {
+/// Gives repo `repo_id` a Xet record of `oid`: nothing to do if it has one
+/// (a Xet upload); the terms another repo in its dedupe scope has recorded
+/// for the same content; or else the object chunked afresh, deduplicated
+/// against its scope only (see [`records::find_chunks`]), never against
+/// other namespaces' private repos: a record's terms name the xorbs they
+/// use, which must not tell anyone that such a repo holds those chunks.
+pub async fn ingest(hub: &Hub, oid: &str, repo_id: i64) -> Result<Ingested> {
+    if let Some(hash) = super::files::hash_of(&hub.db, repo_id, oid).await? {
+        return Ok(Ingested {
+            file_hash: hash,
+            ..Ingested::default()
+        });
+    }
+    if let Some((file, terms)) = super::files::in_scope_of(&hub.db, repo_id, oid).await? {
+        super::files::record(&hub.db, repo_id, &file.file_hash, oid, file.size, &terms).await?;
+        return Ok(Ingested {
             file_hash: file.file_hash,
             size: file.size,
             ..Ingested::default()
-        },
-        None => {
-            let (file, done) = chunk_object(hub, oid).await?;
-            super::files::record(&hub.db, &file.file_hash, oid, done.size, &file.terms).await?;
-            done
-        }
-    };
+        });
+    }
+    let (file, done) = chunk_object(hub, oid, repo_id).await?;
+    super::files::record(
+        &hub.db,
+        repo_id,
+        &file.file_hash,
+        oid,
+        done.size,
+        &file.terms,
+    )
+    .await?;
+    Ok(done)
+}
+
+/// Drops the plain copy of `oid` once every repo linking it has a Xet
+/// record of it: from then on every read of it is rebuilt from xorbs.
+async fn drop_plain_copy_if_done(hub: &Hub, oid: &str) -> Result<()> {
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM repo_lfs_links l WHERE l.oid = $1
+                        AND NOT EXISTS (SELECT 1 FROM xet_files f
+                                        WHERE f.repo_id = l.repo_id AND f.sha256 = l.oid))",
+    )
+    .bind(oid)
+    .fetch_one(&hub.db)
+    .await?;
+    if waiting {
+        return Ok(());
+    }
     match hub.storage.store.delete(&lfs_object_path(oid)).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(done),
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Chunks `oid` (already stored and verified as an LFS object) into xorbs
-/// and returns its reconstruction. The caller records it.
-pub async fn chunk_object(hub: &Hub, oid: &str) -> Result<(ShardFile, Ingested)> {
-    let mut body = crate::lfs::store::read_plain(hub, oid, None)
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("LFS object {oid} has no plain copy")))?;
+/// Chunks `oid` (stored and verified as an LFS object: its plain copy, or
+/// else the bytes of a record in any repo, read here and told to nobody)
+/// into xorbs, deduplicated within repo `repo_id`'s scope, and returns its
+/// reconstruction. The caller records it.
+pub async fn chunk_object(hub: &Hub, oid: &str, repo_id: i64) -> Result<(ShardFile, Ingested)> {
+    let mut body = match crate::lfs::store::read_plain(hub, oid, None).await? {
+        Some(body) => body,
+        None => super::files::read(hub, oid, None)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("LFS object {oid} is not stored")))?,
+    };
     let mut chunker = Some(Chunker::new());
-    let mut state = State::default();
+    let mut state = State {
+        repo_id,
+        ..State::default()
+    };
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| Error::Internal(anyhow::anyhow!("reading {oid}: {e}")))?;
         let cut = cut(chunker.take().expect("chunker"), piece, false).await?;
@@ -197,6 +246,8 @@ async fn cut(
 
 #[derive(Default)]
 struct State {
+    /// The repo whose dedupe scope applies.
+    repo_id: i64,
     /// Every chunk of the file, in order, with its length.
     places: Vec<(Place, u32)>,
     chunk_hashes: Vec<(XetHash, u64)>,
@@ -215,7 +266,7 @@ impl State {
     async fn take(&mut self, hub: &Hub, chunks: Vec<(XetHash, Bytes)>) -> Result<()> {
         for batch in chunks.chunks(LOOKUP_BATCH) {
             let hashes: Vec<XetHash> = batch.iter().map(|(h, _)| *h).collect();
-            let found = records::find_chunks(&hub.db, &hashes).await?;
+            let found = records::find_chunks(&hub.db, self.repo_id, &hashes, &self.filled).await?;
             for (hash, data) in batch {
                 self.chunk_hashes.push((*hash, data.len() as u64));
                 let len = data.len() as u32;

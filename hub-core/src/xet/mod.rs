@@ -17,8 +17,8 @@
 //! it is still an LFS object by sha256 for commits, links and LFS garbage
 //! collection; [`gc`] then frees reconstructions and xorbs nothing uses.
 //!
-//! The read path: [`files`] records how each file is made of xorb chunks
-//! (under its Xet hash, found from its sha256), [`reconstruction`] answers
+//! The read path: [`files`] records how each file of a repo is made of
+//! xorb chunks (under its Xet hash, found from its sha256), [`reconstruction`] answers
 //! hf_xet's query for a byte range of a file, [`range_link`] signs the
 //! links its fetches use, and [`read`] is what the read routes call.
 

@@ -12,13 +12,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
-use super::files;
 use super::hash::XetHash;
 use super::range_link::{self, LinkParams, RangeGrant};
 use super::reconstruction::{self, AnswerTerm, Fetch};
 use super::records::{self, xorb_path};
 use super::token::{CasToken, Via};
-use crate::accounts::{Actor, Credential, Principal, sessions, tokens, users};
+use super::{cas, files};
+use crate::accounts::{Actor, Credential, Principal, users};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::lfs::signing::now_unix;
@@ -65,13 +65,8 @@ pub async fn reader(hub: &Hub, text: &str) -> Result<CasReader> {
     let actor = match &token.via {
         Via::Anonymous if token.user_id == 0 => Actor::Anonymous,
         Via::Anonymous => return Err(Error::InvalidCredentials),
-        via => {
-            let live = match via {
-                Via::Token(id) => tokens::is_live(&hub.db, *id, token.user_id).await?,
-                Via::Session(key) => sessions::is_live(&hub.db, key, token.user_id).await?,
-                Via::Anonymous => false,
-            };
-            if !live {
+        _ => {
+            if !cas::credential_is_live(hub, &token).await? {
                 return Err(Error::InvalidCredentials);
             }
             let user = users::find_by_id(&hub.db, token.user_id)
@@ -155,7 +150,7 @@ pub async fn reconstruction(
             r.first..end
         }
     };
-    let terms = files::terms_within(&hub.db, &hash, range.clone()).await?;
+    let terms = files::terms_within(&hub.db, reader.repo.id, &hash, range.clone()).await?;
     let mut used: Vec<XetHash> = terms.iter().map(|t| t.term.xorb).collect();
     used.sort_unstable();
     used.dedup();
@@ -208,9 +203,13 @@ pub async fn xorb_range(
     Ok((range, bytes))
 }
 
-/// The Xet hash of each of `sha256s` (a repo's LFS oids, as listed to a
-/// reader of the repo) that has one: what tree listings and resolve
+/// The Xet hash of each of `sha256s` (LFS oids of `repo`, which the caller
+/// may read) that has one in the repo: what tree listings and resolve
 /// advertise as `xetHash` / `X-Xet-Hash`.
-pub async fn advertised(hub: &Hub, sha256s: &[String]) -> Result<HashMap<String, XetHash>> {
-    files::hashes_of(&hub.db, sha256s).await
+pub async fn advertised(
+    hub: &Hub,
+    repo: &Authorized,
+    sha256s: &[String],
+) -> Result<HashMap<String, XetHash>> {
+    files::hashes_of(&hub.db, repo.id, sha256s).await
 }

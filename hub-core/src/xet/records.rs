@@ -128,18 +128,35 @@ async fn index_chunks(tx: &mut sqlx::PgConnection, layout: &XorbLayout) -> Resul
     Ok(())
 }
 
-/// Where each of `hashes` that the chunk index knows is stored: its xorb
-/// and its index in it.
+/// Where each of `hashes` is stored, as the chunk index knows it, among
+/// the xorbs in repo `repo_id`'s dedupe scope: those used by files of
+/// public repos or of repos in its own namespace, and `own` (xorbs the
+/// caller just wrote). A chunk indexed elsewhere counts as unknown: using it
+/// would tell the repo's readers (who see the xorbs its files' terms name)
+/// that a private repo of another namespace holds it.
 pub async fn find_chunks(
     db: &PgPool,
+    repo_id: i64,
     hashes: &[XetHash],
+    own: &[XetHash],
 ) -> Result<HashMap<XetHash, (XetHash, u32)>> {
     let keys: Vec<Vec<u8>> = hashes.iter().map(|h| h.0.to_vec()).collect();
-    let rows: Vec<(Vec<u8>, String, i32)> =
-        sqlx::query_as("SELECT hash, xorb, idx FROM xet_chunks WHERE hash = ANY($1)")
-            .bind(&keys)
-            .fetch_all(db)
-            .await?;
+    let own: Vec<String> = own.iter().map(XetHash::to_hex).collect();
+    let rows: Vec<(Vec<u8>, String, i32)> = sqlx::query_as(
+        "SELECT c.hash, c.xorb, c.idx FROM xet_chunks c
+         WHERE c.hash = ANY($1)
+           AND (c.xorb = ANY($3)
+                OR EXISTS (SELECT 1 FROM xet_file_terms t JOIN repos r ON r.id = t.repo_id
+                           WHERE t.xorb_hash = c.xorb
+                             AND (NOT r.private
+                                  OR r.namespace_id = (SELECT namespace_id FROM repos
+                                                       WHERE id = $2))))",
+    )
+    .bind(&keys)
+    .bind(repo_id)
+    .bind(&own)
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .filter_map(|(hash, xorb, idx)| {

@@ -150,25 +150,21 @@ async fn reconstruction_v1(
     Path(hash): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let found = reconstruct(&state, &reader, &origin, &hash, &headers).await?;
-    Ok(match found {
-        Ok(answer) => {
-            let fetch_info = fetch_lists(&answer, |fetch, url| {
-                json!({
-                    "range": { "start": fetch.chunks.start, "end": fetch.chunks.end },
-                    "url": url,
-                    "url_range": { "start": fetch.bytes.start, "end": fetch.bytes.end - 1 },
-                })
-            });
-            Json(json!({
-                "offset_into_first_range": answer.offset_into_first_range,
-                "terms": terms_json(&answer),
-                "fetch_info": fetch_info,
-            }))
-            .into_response()
-        }
-        Err(unsatisfiable) => unsatisfiable,
+    reconstruct(&state, &reader, &origin, &hash, &headers, |answer| {
+        let fetch_info = fetch_lists(answer, |fetch, url| {
+            json!({
+                "range": { "start": fetch.chunks.start, "end": fetch.chunks.end },
+                "url": url,
+                "url_range": { "start": fetch.bytes.start, "end": fetch.bytes.end - 1 },
+            })
+        });
+        json!({
+            "offset_into_first_range": answer.offset_into_first_range,
+            "terms": terms_json(answer),
+            "fetch_info": fetch_info,
+        })
     })
+    .await
 }
 
 /// Handles `GET /cas/v2/reconstructions/{hash}`: as v1, with each xorb's
@@ -180,52 +176,49 @@ async fn reconstruction_v2(
     Path(hash): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let found = reconstruct(&state, &reader, &origin, &hash, &headers).await?;
-    Ok(match found {
-        Ok(answer) => {
-            let xorbs = fetch_lists(&answer, |fetch, url| {
-                json!({
-                    "url": url,
-                    "ranges": [{
-                        "chunks": { "start": fetch.chunks.start, "end": fetch.chunks.end },
-                        "bytes": { "start": fetch.bytes.start, "end": fetch.bytes.end - 1 },
-                    }],
-                })
-            });
-            Json(json!({
-                "offset_into_first_range": answer.offset_into_first_range,
-                "terms": terms_json(&answer),
-                "xorbs": xorbs,
-            }))
-            .into_response()
-        }
-        Err(unsatisfiable) => unsatisfiable,
+    reconstruct(&state, &reader, &origin, &hash, &headers, |answer| {
+        let xorbs = fetch_lists(answer, |fetch, url| {
+            json!({
+                "url": url,
+                "ranges": [{
+                    "chunks": { "start": fetch.chunks.start, "end": fetch.chunks.end },
+                    "bytes": { "start": fetch.bytes.start, "end": fetch.bytes.end - 1 },
+                }],
+            })
+        });
+        json!({
+            "offset_into_first_range": answer.offset_into_first_range,
+            "terms": terms_json(answer),
+            "xorbs": xorbs,
+        })
     })
+    .await
 }
 
-/// The reconstruction the request asks for, or the 416 answer to a range
-/// past the end of the file.
+/// The reconstruction the request asks for, rendered by `render`, or the
+/// 416 answer to a range past the end of the file.
 async fn reconstruct(
     state: &AppState,
     reader: &CasReader,
     origin: &Origin,
     hash: &str,
     headers: &HeaderMap,
-) -> ApiResult<Result<ReadAnswer, Response>> {
+    render: impl FnOnce(&ReadAnswer) -> serde_json::Value,
+) -> ApiResult<Response> {
     let cas_url = format!("{}/cas", origin.base_url);
     let requested = requested_range(headers)?;
     match read::reconstruction(state, reader, hash, requested, &cas_url).await? {
-        Reconstruction::Found(answer) => Ok(Ok(answer)),
+        Reconstruction::Found(answer) => Ok(Json(render(&answer)).into_response()),
         Reconstruction::Unsatisfiable { size } => {
             let range = HeaderValue::from_str(&format!("bytes */{size}"))
                 .map_err(|e| Error::Internal(e.into()))?;
             let body = Json(json!({ "error": "the range starts past the end of the file" }));
-            Ok(Err((
+            Ok((
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 [(header::CONTENT_RANGE, range)],
                 body,
             )
-                .into_response()))
+                .into_response())
         }
     }
 }

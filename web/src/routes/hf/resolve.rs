@@ -56,7 +56,7 @@ async fn resolve(
     if let Some(oid) = file.lfs_oid() {
         out.insert("x-linked-etag", header_value(&etag));
         out.insert("x-linked-size", HeaderValue::from(file.size()));
-        let advertised = read::advertised(&state, &[oid.to_owned()]).await?;
+        let advertised = read::advertised(&state, &repo, &[oid.to_owned()]).await?;
         if let Some(hash) = advertised.get(oid) {
             out.insert("x-xet-hash", header_value(&hash.to_hex()));
             let token_url = format!(

@@ -171,7 +171,7 @@ async fn describe(
         .iter()
         .filter_map(|e| e.lfs.as_ref().map(|l| l.oid.clone()))
         .collect();
-    let xet = read::advertised(state, &oids).await?;
+    let xet = read::advertised(state, repo, &oids).await?;
     Ok(entries
         .iter()
         .map(|e| {
