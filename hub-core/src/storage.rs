@@ -66,3 +66,44 @@ impl Storage {
 pub fn lfs_object_path(oid: &str) -> ObjectPath {
     ObjectPath::from(format!("lfs/{}/{}/{}", &oid[0..2], &oid[2..4], oid))
 }
+
+impl Storage {
+    /// Deletes the files under `prefix`, older than `grace`, whose name
+    /// `unrecorded` says no row records (what an upload that died between
+    /// storing and recording left); returns how many and their bytes. A
+    /// name `unrecorded` answers `None` for is not the hub's and is kept.
+    pub async fn sweep_unrecorded(
+        &self,
+        prefix: &str,
+        grace: std::time::Duration,
+        unrecorded: impl AsyncFn(&str) -> crate::error::Result<Option<bool>>,
+    ) -> crate::error::Result<(u64, u64)> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStoreExt;
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
+        let prefix = ObjectPath::from(prefix);
+        let mut listing = self.store.list(Some(&prefix));
+        let mut old = Vec::new();
+        while let Some(meta) = listing.try_next().await? {
+            if meta.last_modified <= cutoff {
+                old.push(meta);
+            }
+        }
+        let (mut files, mut bytes) = (0, 0);
+        for meta in old {
+            let Some(name) = meta.location.filename() else {
+                continue;
+            };
+            if unrecorded(name).await? != Some(true) {
+                continue;
+            }
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            files += 1;
+            bytes += meta.size;
+        }
+        Ok((files, bytes))
+    }
+}

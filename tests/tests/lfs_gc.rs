@@ -68,7 +68,11 @@ async fn wait_until_chunked(hub: &TestHub) {
 }
 
 async fn has_plain_copy(hub: &TestHub, oid: &str) -> bool {
-    let at = location(hub, &key(oid));
+    exists(hub, &key(oid)).await
+}
+
+async fn exists(hub: &TestHub, key: &str) -> bool {
+    let at = location(hub, key);
     if at.starts_with("http") {
         reqwest::Client::new()
             .head(at)
@@ -82,8 +86,8 @@ async fn has_plain_copy(hub: &TestHub, oid: &str) -> bool {
     }
 }
 
-async fn put_orphan(hub: &TestHub, oid: &str) {
-    let at = location(hub, &key(oid));
+async fn put_orphan(hub: &TestHub, key: &str) {
+    let at = location(hub, key);
     if at.starts_with("http") {
         assert!(
             reqwest::Client::new()
@@ -207,7 +211,10 @@ async fn gc_frees_unreachable_objects_only() {
         .await;
     assert_eq!(deleted.status, 200);
     let orphan = "0f".repeat(32);
-    put_orphan(&hub, &orphan).await;
+    put_orphan(&hub, &key(&orphan)).await;
+    // And a xorb file with no row (an upload that died before recording).
+    let orphan_xorb = format!("xet/xorbs/1f/{}", "1f".repeat(32));
+    put_orphan(&hub, &orphan_xorb).await;
 
     let report = gc(&hub);
     assert_eq!(report["links_dropped"], 1, "{report}");
@@ -220,16 +227,19 @@ async fn gc_frees_unreachable_objects_only() {
     assert_eq!(report["xet"]["files_removed"], 1, "{report}");
     assert_eq!(report["xet"]["xorbs_removed"], 2, "{report}");
     let in_xorbs = ("dev-only weights!".len() + "weights of a deleted repo".len() + 2 * 8) as u64;
-    assert_eq!(report["xet"]["xorb_bytes_freed"], in_xorbs, "{report}");
+    assert_eq!(report["xet"]["orphan_xorbs_removed"], 1, "{report}");
+    let orphans = 2 * "orphan".len() as u64;
     assert_eq!(
-        report["bytes_freed"],
-        in_xorbs + "orphan".len() as u64,
+        report["xet"]["xorb_bytes_freed"],
+        in_xorbs + orphans / 2,
         "{report}"
     );
+    assert_eq!(report["bytes_freed"], in_xorbs + orphans, "{report}");
     assert!(stored(&hub, &kept[0]).await, "a referenced object survives");
     assert!(!stored(&hub, &on_dev[0]).await);
     assert!(!stored(&hub, &in_gone[0]).await);
     assert!(!has_plain_copy(&hub, &orphan).await);
+    assert!(!exists(&hub, &orphan_xorb).await);
 
     // What survives is still whole: a fresh clone checks it out.
     git(h, work.path(), &["clone", &url("keep"), "again"]);

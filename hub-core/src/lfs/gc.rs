@@ -15,7 +15,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
@@ -158,34 +157,21 @@ async fn remove_unlinked_objects(hub: &Hub, grace_secs: f64, report: &mut GcRepo
 }
 
 async fn remove_orphan_files(hub: &Hub, grace: Duration, report: &mut GcReport) -> Result<()> {
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
-    let prefix = object_store::path::Path::from("lfs");
-    let mut listing = hub.storage.store.list(Some(&prefix));
-    let mut old = Vec::new();
-    while let Some(meta) = listing.try_next().await? {
-        if meta.last_modified <= cutoff
-            && let Some(oid) = meta
-                .location
-                .filename()
-                .filter(|n| super::objects::is_valid_oid(n))
-        {
-            old.push((oid.to_owned(), meta.location.clone(), meta.size));
-        }
-    }
-    for (oid, location, size) in old {
-        let recorded: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM lfs_objects WHERE oid = $1)")
-                .bind(&oid)
-                .fetch_one(&hub.db)
-                .await?;
-        if !recorded {
-            match hub.storage.store.delete(&location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+    let (files, bytes) = hub
+        .storage
+        .sweep_unrecorded("lfs", grace, async |name: &str| {
+            if !super::objects::is_valid_oid(name) {
+                return Ok(None);
             }
-            report.orphan_files_removed += 1;
-            report.bytes_freed += size;
-        }
-    }
+            let recorded: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM lfs_objects WHERE oid = $1)")
+                    .bind(name)
+                    .fetch_one(&hub.db)
+                    .await?;
+            Ok(Some(!recorded))
+        })
+        .await?;
+    report.orphan_files_removed += files;
+    report.bytes_freed += bytes;
     Ok(())
 }

@@ -20,7 +20,6 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
@@ -119,32 +118,22 @@ async fn remove_unused(hub: &Hub, grace_secs: f64, report: &mut XetGcReport) -> 
 }
 
 async fn remove_orphans(hub: &Hub, grace: Duration, report: &mut XetGcReport) -> Result<()> {
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
-    let prefix = object_store::path::Path::from("xet/xorbs");
-    let mut listing = hub.storage.store.list(Some(&prefix));
-    let mut old = Vec::new();
-    while let Some(meta) = listing.try_next().await? {
-        if meta.last_modified <= cutoff
-            && let Some(hash) = meta.location.filename().and_then(XetHash::from_hex)
-        {
-            old.push((hash, meta.location.clone(), meta.size));
-        }
-    }
-    for (hash, location, size) in old {
-        let recorded: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_xorbs WHERE hash = $1)")
-                .bind(hash.to_hex())
-                .fetch_one(&hub.db)
-                .await?;
-        if !recorded {
-            match hub.storage.store.delete(&location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            report.orphan_xorbs_removed += 1;
-            report.xorb_bytes_freed += size;
-        }
-    }
+    let (files, bytes) = hub
+        .storage
+        .sweep_unrecorded("xet/xorbs", grace, async |name: &str| {
+            let Some(hash) = XetHash::from_hex(name) else {
+                return Ok(None);
+            };
+            let recorded: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM xet_xorbs WHERE hash = $1)")
+                    .bind(hash.to_hex())
+                    .fetch_one(&hub.db)
+                    .await?;
+            Ok(Some(!recorded))
+        })
+        .await?;
+    report.orphan_xorbs_removed += files;
+    report.xorb_bytes_freed += bytes;
     Ok(())
 }
 
