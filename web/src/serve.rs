@@ -57,6 +57,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     });
     // Inference tier: LISTEN/NOTIFY wake-ups and the lease sweep.
     let jobs = tokio::spawn(hub_core::jobs::run_background(hub.clone()));
+    // Counted downloads are written in batches; the last after the last answer.
+    let download_counts = tokio::spawn(hub_core::repos::download_counts::run(hub.clone()));
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -97,6 +99,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     }
     futures::future::join_all(servers).await;
     tracing::info!("shutting down");
+    hub.downloads.stop();
+    let _ = download_counts.await;
     reconciling.abort();
     internal.abort();
     jobs.abort();
