@@ -1,5 +1,7 @@
 //! `Hub`: the handle every core operation takes — configuration, database,
-//! object storage, the signing secret, and per-branch commit queues.
+//! object storage, the signing secret, per-branch commit queues, and what
+//! the read path keeps between requests (open repositories, content by
+//! commit, download counts on their way to the database).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,6 +30,12 @@ pub struct Hub {
     pub inference: crate::inference::Settings,
     /// Wake-ups from other nodes (`LISTEN/NOTIFY`), fanned out in this process.
     pub wake: crate::jobs::wake::Wakeups,
+    /// Open git repositories kept for reuse by the reads.
+    pub git_handles: Arc<crate::git::handles::Handles>,
+    /// Content by commit and blob id, for the hot read routes.
+    pub content_cache: crate::repos::content_cache::ContentCache,
+    /// Counted downloads, written to the database in batches.
+    pub downloads: crate::repos::download_counts::DownloadCounts,
     branch_queues: Mutex<HashMap<(i64, String), Weak<BranchQueue>>>,
 }
 
@@ -49,6 +57,9 @@ impl Hub {
             hook_socket,
             inference: crate::inference::Settings::from_env(),
             wake: Default::default(),
+            git_handles: Default::default(),
+            content_cache: Default::default(),
+            downloads: Default::default(),
             branch_queues: Mutex::new(HashMap::new()),
         }
     }

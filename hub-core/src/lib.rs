@@ -2,6 +2,7 @@
 //! The `web` crate parses requests, calls one function here, and renders.
 
 pub mod accounts;
+pub mod bounded;
 pub mod cards;
 pub mod commits;
 pub mod community;

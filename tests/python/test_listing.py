@@ -3,6 +3,7 @@ sort, limit, full and cardData, across Link pages; model_info with
 files_metadata."""
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -53,6 +54,11 @@ def catalogue(api, hub) -> Catalogue:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         r = requests.get(f"{hub.endpoint}/{public[4]}/resolve/main/config.json", headers=headers, timeout=30)
         assert r.status_code == 200
+    # Counts are written in batches, about once a second.
+    deadline = time.monotonic() + 15
+    while api.model_info(public[4]).downloads < 3:
+        assert time.monotonic() < deadline, "the three downloads were never counted"
+        time.sleep(0.1)
     # Modified last.
     api.upload_file(path_or_fileobj=b"later\n", path_in_repo="later.txt", repo_id=public[0])
     return Catalogue(stem, tag, public, bob, private)

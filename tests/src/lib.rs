@@ -702,3 +702,38 @@ pub fn assert_no_inline_script(html: &str, page: &str) {
         );
     }
 }
+
+/// Polls `probe` until it answers `want`, then checks it still does once
+/// the hub has flushed at least twice more: counted downloads are written
+/// in batches (`hub_core::repos::download_counts`, about once a second),
+/// so a count arrives a moment after its download, and one counted twice
+/// would show by then. Panics with the last answer after 15 s.
+pub async fn settles_at<T, F, Fut>(want: T, mut probe: F)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    arrives_at(&want, &mut probe).await;
+    tokio::time::sleep(hub_core::repos::download_counts::FLUSH_INTERVAL * 5 / 2).await;
+    assert_eq!(probe().await, want, "the count moved on after settling");
+}
+
+/// Polls `probe` until it answers `want` (see [`settles_at`]); panics with
+/// the last answer after 15 s.
+pub async fn arrives_at<T, F, Fut>(want: &T, probe: &mut F)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = probe().await;
+        if got == *want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still {got:?}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1476,6 +1476,11 @@ async fn sorts_by_likes_downloads_trending_and_dates() {
             .unwrap();
         assert_eq!(got.status(), 200);
     }
+    // Counts are written in batches: wait for them (and that they stay).
+    tests::settles_at(json!(25), || async {
+        anonymous.get("/api/models/alice/bert-base").await.body["downloads"].clone()
+    })
+    .await;
     let by_downloads = anonymous.get("/api/models?sort=downloads").await;
     assert_eq!(ids(&by_downloads)[0], "alice/bert-base");
     assert_eq!(by_downloads.body[0]["downloads"], 25);

@@ -66,6 +66,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
             }
         }
     });
+    // Counted downloads are written in batches; the last after the last answer.
+    let download_counts = tokio::spawn(hub_core::repos::download_counts::run(hub.clone()));
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -106,6 +108,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     }
     futures::future::join_all(servers).await;
     tracing::info!("shutting down");
+    hub.downloads.stop();
+    let _ = download_counts.await;
     reconciling.abort();
     internal.abort();
     jobs.abort();

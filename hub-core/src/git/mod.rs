@@ -2,6 +2,7 @@
 //! and durability settings. Reads are in [`read`], writes in [`commit`].
 
 pub mod commit;
+pub mod handles;
 pub mod hooks;
 pub mod locks;
 pub mod pushed;

@@ -1,15 +1,18 @@
 //! Async reads of a repo's content for the routes: each runs the blocking
-//! git read off the executor. Each takes the [`Authorized`] proof of the
-//! access check, and keeps a job's download grant to its one commit.
+//! git read off the executor, on a kept handle ([`crate::git::handles`]).
+//! Each takes the [`Authorized`] proof of the access check, and keeps a
+//! job's download grant to its one commit. What a commit or blob id names
+//! is kept in [`super::content_cache`]; revisions are resolved in git on
+//! every call.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use git2::Oid;
 
 use super::access::Authorized;
 use super::access::level::Level;
 use crate::error::Result;
-use crate::git::{self, read};
+use crate::git::read;
 use crate::hub::Hub;
 use crate::paths::normalize_folder_path;
 
@@ -17,17 +20,22 @@ pub use crate::git::read::{
     CommitInfo, DiffSummary, EntryKind, FileDiff, PathLog, RefKind, TreeEntry, TreePage,
 };
 
+/// Runs the blocking read `f` on the blocking pool with an open handle of
+/// repo `repo_id`.
 async fn with_git<T: Send + 'static>(
-    path: PathBuf,
+    hub: &Hub,
+    repo_id: i64,
     f: impl FnOnce(&git2::Repository) -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(move || f(&git::open(&path)?)).await?
+    let handles = hub.git_handles.clone();
+    let path = hub.repo_dir(repo_id);
+    tokio::task::spawn_blocking(move || handles.with(repo_id, &path, f)).await?
 }
 
 /// The commit a revision names (branch, tag or sha), as 40 hex digits.
 pub async fn resolve(hub: &Hub, repo: &Authorized<impl Level>, rev: &str) -> Result<String> {
     let rev = rev.to_owned();
-    with_git(hub.repo_dir(repo.id), move |g| {
+    with_git(hub, repo.id, move |g| {
         Ok(read::resolve_revision(g, &rev)?.to_string())
     })
     .await
@@ -40,16 +48,24 @@ pub async fn list(
     rev: &str,
     folder: &str,
     recursive: bool,
-) -> Result<(String, Vec<TreeEntry>)> {
+) -> Result<(String, Arc<Vec<TreeEntry>>)> {
     let commit = commit_id(repo, &resolve(hub, repo, rev).await?)?;
     let folder = normalize_folder_path(folder)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
-        Ok((
-            commit.to_string(),
-            read::list_tree(g, commit, &folder, recursive)?,
-        ))
+    if let Some(entries) = hub
+        .content_cache
+        .listing(repo.id, commit, &folder, recursive)
+    {
+        return Ok((commit.to_string(), entries));
+    }
+    let path = folder.clone();
+    let entries = with_git(hub, repo.id, move |g| {
+        read::list_tree(g, commit, &path, recursive)
     })
-    .await
+    .await?;
+    let entries = Arc::new(entries);
+    hub.content_cache
+        .keep_listing(repo.id, commit, folder, recursive, entries.clone());
+    Ok((commit.to_string(), entries))
 }
 
 /// A page of a folder's listing at a resolved commit. A folder that is
@@ -66,7 +82,7 @@ pub async fn list_page(
     let folder = normalize_folder_path(folder)
         .map_err(|_| crate::Error::EntryNotFound(folder.to_owned()))?;
     let commit = commit_id(repo, commit)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
+    with_git(hub, repo.id, move |g| {
         read::list_tree_page(g, commit, &folder, recursive, offset, limit)
     })
     .await
@@ -81,7 +97,7 @@ pub async fn entries_at(
     paths: Vec<String>,
 ) -> Result<Vec<TreeEntry>> {
     let commit = commit_id(repo, commit)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
+    with_git(hub, repo.id, move |g| {
         let mut out = Vec::with_capacity(paths.len());
         for path in paths {
             let Ok(path) = normalize_folder_path(&path) else {
@@ -105,10 +121,7 @@ pub async fn last_commits(
     paths: Vec<String>,
 ) -> Result<std::collections::HashMap<String, CommitInfo>> {
     let commit = commit_id(repo, commit)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
-        read::last_commits(g, commit, &paths)
-    })
-    .await
+    with_git(hub, repo.id, move |g| read::last_commits(g, commit, &paths)).await
 }
 
 /// Branches and tags as git has them now: kind, short name, commit.
@@ -117,7 +130,7 @@ pub async fn refs(
     repo: &Authorized<impl Level>,
 ) -> Result<Vec<(RefKind, String, String)>> {
     repo.check_whole_repo()?;
-    with_git(hub.repo_dir(repo.id), read::list_refs).await
+    with_git(hub, repo.id, read::list_refs).await
 }
 
 /// The commit at the tip of `branch`; changes are made on branches only
@@ -145,10 +158,7 @@ pub async fn read_small_file(
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
     let (oid, path) = (commit_id(repo, commit)?, path.to_owned());
-    with_git(hub.repo_dir(repo.id), move |g| {
-        read::read_file(g, oid, &path)
-    })
-    .await
+    with_git(hub, repo.id, move |g| read::read_file(g, oid, &path)).await
 }
 
 /// A page of history from a revision, newest first, and the total count.
@@ -160,7 +170,7 @@ pub async fn history(
     limit: usize,
 ) -> Result<(Vec<CommitInfo>, usize)> {
     let start = commit_id(repo, &resolve(hub, repo, rev).await?)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
+    with_git(hub, repo.id, move |g| {
         Ok((
             read::log(g, start, skip, limit)?,
             read::count_commits(g, start)?,
@@ -184,7 +194,7 @@ pub async fn history_of_path(
         .filter(|p| !p.is_empty())
         .ok_or_else(|| crate::Error::EntryNotFound(path.to_owned()))?;
     let start = commit_id(repo, &resolve(hub, repo, rev).await?)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
+    with_git(hub, repo.id, move |g| {
         read::log_of_path(g, start, &path, skip, limit)
     })
     .await
@@ -200,10 +210,22 @@ pub async fn file_at(
     let path = crate::paths::normalize_repo_path(path)
         .map_err(|_| crate::Error::EntryNotFound(path.to_owned()))?;
     let oid = commit_id(repo, commit)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
-        read::file_entry(g, oid, &path)
-    })
-    .await
+    let found = match hub.content_cache.entry(repo.id, oid, &path) {
+        Some(found) => found,
+        None => {
+            let at = path.clone();
+            let found = with_git(hub, repo.id, move |g| match read::file_entry(g, oid, &at) {
+                Ok(entry) => Ok(Some(entry)),
+                Err(crate::Error::EntryNotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await?;
+            hub.content_cache
+                .keep_entry(repo.id, oid, path.clone(), found.clone());
+            found
+        }
+    };
+    found.ok_or(crate::Error::EntryNotFound(path))
 }
 
 pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
@@ -222,9 +244,17 @@ pub async fn read(
         Some(pointer) => crate::lfs::store::read_object(hub, &pointer.oid, range).await,
         None => {
             // Plain git blobs are bounded by the 10 MB limit: read whole, send the range.
-            let oid = entry.oid.clone();
-            let blob = with_git(hub.repo_dir(repo.id), move |g| read::read_blob(g, &oid)).await?;
-            let blob = bytes::Bytes::from(blob);
+            let blob = match hub.content_cache.blob(repo.id, &entry.oid) {
+                Some(blob) => blob,
+                None => {
+                    let oid = entry.oid.clone();
+                    let blob = with_git(hub, repo.id, move |g| read::read_blob(g, &oid)).await?;
+                    let blob = bytes::Bytes::from(blob);
+                    hub.content_cache
+                        .keep_blob(repo.id, entry.oid.clone(), blob.clone());
+                    blob
+                }
+            };
             let len = blob.len() as u64;
             let range = range.unwrap_or(0..len);
             let part = blob.slice(range.start.min(len) as usize..range.end.min(len) as usize);
@@ -259,7 +289,7 @@ pub async fn blob_sha256s(
     if missing.is_empty() {
         return Ok(out);
     }
-    let computed = with_git(hub.repo_dir(repo.id), move |g| {
+    let computed = with_git(hub, repo.id, move |g| {
         let mut computed = Vec::with_capacity(missing.len());
         for oid in missing {
             let digest = Sha256::digest(read::read_blob(g, &oid)?);
@@ -294,7 +324,7 @@ pub async fn commit_with_diff(
     rev: &str,
 ) -> Result<(CommitInfo, Vec<FileDiff>)> {
     let oid = commit_id(repo, &resolve(hub, repo, rev).await?)?;
-    with_git(hub.repo_dir(repo.id), move |g| {
+    with_git(hub, repo.id, move |g| {
         Ok((read::commit(g, oid)?, read::diff_commit(g, oid)?))
     })
     .await

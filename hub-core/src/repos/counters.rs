@@ -1,6 +1,7 @@
 //! Likes and download counts, with Hugging Face's semantics: one like per
 //! user; downloads counted per request of a counted file, at most once per
-//! client, repo and [`DOWNLOAD_WINDOW`], shown as a sum over the last 30 days.
+//! client, repo and [`DOWNLOAD_WINDOW`], shown as a sum over the last 30 days
+//! (written in batches: [`super::download_counts`]).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -32,6 +33,11 @@ impl Downloader {
             Some(user) => Downloader(format!("user:{}", user.id)),
             None => Downloader(format!("ip:{client_ip}")),
         }
+    }
+
+    /// `user:<id>` or `ip:<address>`, as `download_windows.client` holds it.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -121,56 +127,6 @@ pub async fn likes_of(db: &PgPool, actor: &Actor, username: &str) -> Result<Vec<
             })
         })
         .collect()
-}
-
-/// Records one download of a repo by `client`, unless the same client's
-/// last counted download of it is less than [`DOWNLOAD_WINDOW`] old.
-/// Returns whether it was counted. Race-free across nodes: the window row
-/// is claimed by one upsert.
-pub async fn record_download(db: &PgPool, repo_id: i64, client: &Downloader) -> Result<bool> {
-    let window = DOWNLOAD_WINDOW.as_secs_f64();
-    let mut tx = db.begin().await?;
-    let claimed = sqlx::query(
-        "INSERT INTO download_windows (repo_id, client) VALUES ($1, $2)
-         ON CONFLICT (repo_id, client) DO UPDATE SET counted_at = now()
-         WHERE download_windows.counted_at <= now() - make_interval(secs => $3)",
-    )
-    .bind(repo_id)
-    .bind(&client.0)
-    .bind(window)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if !claimed {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    sqlx::query(
-        "INSERT INTO repo_downloads_daily (repo_id, day, count) VALUES ($1, current_date, 1)
-         ON CONFLICT (repo_id, day) DO UPDATE SET count = repo_downloads_daily.count + 1",
-    )
-    .bind(repo_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE repos SET downloads_total = downloads_total + 1 WHERE id = $1")
-        .bind(repo_id)
-        .execute(&mut *tx)
-        .await?;
-    // Expired windows are dead weight: each counted download removes a few,
-    // so the table stays near the number of clients active in one window.
-    // Rows another download holds are skipped (no lock waits, no deadlocks).
-    sqlx::query(
-        "DELETE FROM download_windows WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM download_windows
-             WHERE counted_at < now() - make_interval(secs => $1)
-             LIMIT 100 FOR UPDATE SKIP LOCKED))",
-    )
-    .bind(window)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(true)
 }
 
 /// Whether a file request counts as a download of its repo. As on Hugging

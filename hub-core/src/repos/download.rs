@@ -102,7 +102,7 @@ pub async fn body(
     if let Some(client) = counted_for
         && download.counts(range.as_ref())
     {
-        counters::record_download(&hub.db, repo.id, client).await?;
+        hub.downloads.record(&hub.db, repo.id, client).await?;
     }
     content::read(hub, repo, &download.entry, range).await
 }

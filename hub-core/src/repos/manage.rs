@@ -109,6 +109,8 @@ pub async fn delete(hub: &Hub, repo: Authorized<Admin>) -> Result<()> {
         .await;
     match deleted {
         Ok(_) => {
+            // Kept handles would hold the removed files open.
+            hub.git_handles.forget(repo.id);
             if moved {
                 tokio::task::spawn_blocking(move || std::fs::remove_dir_all(trash)).await??;
             }

@@ -4,8 +4,10 @@
 pub mod access;
 pub mod branches;
 pub mod content;
+pub mod content_cache;
 pub mod counters;
 pub mod download;
+pub mod download_counts;
 pub mod manage;
 pub mod master_alias;
 pub mod new_space;

@@ -115,7 +115,10 @@ async fn item_json(
         (Some(head), true) => Some(content::list(state, repo, head, "", true).await?.1),
         _ => None,
     };
-    let has_config = files.iter().flatten().any(|f| f.path == "config.json");
+    let has_config = files
+        .iter()
+        .flat_map(|f| f.iter())
+        .any(|f| f.path == "config.json");
     let mut item = repo_json(repo, repo.head_sha.as_deref(), has_config);
     item["trendingScore"] = json!(entry.trending_score);
     if let Some(files) = &files {

@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use hub_core::Error;
 use hub_core::repos::access;
-use hub_core::repos::counters::{self, Downloader};
+use hub_core::repos::counters::Downloader;
 use hub_core::repos::{self, RepoType};
 use serde_json::json;
 
@@ -101,6 +101,6 @@ async fn download_increase(
     origin: Origin,
 ) -> MsResult<Response> {
     let client = Downloader::new(repo.actor(), origin.client_ip);
-    counters::record_download(&state.db, repo.id, &client).await?;
+    state.downloads.record(&state.db, repo.id, &client).await?;
     Ok(ok(json!(null)))
 }
