@@ -127,9 +127,11 @@ pub(super) async fn credential_is_live(hub: &Hub, token: &CasToken) -> Result<bo
 }
 
 /// Xorb uploads checked at once: each holds up to about 65 MiB in memory
-/// while it is checked, so this bounds the memory they take. A slot is
-/// taken only once the body has arrived (see [`intake`]).
-pub const XORB_UPLOADS_AT_ONCE: usize = 4;
+/// while it is checked, so this bounds the memory they take (two keep the
+/// hub under 300 MB through a 1 GiB hf_xet upload; checking is CPU work, so
+/// more would not go faster on a small machine). A slot is taken only once
+/// the body has arrived (see [`intake`]).
+pub const XORB_UPLOADS_AT_ONCE: usize = 2;
 
 static XORB_SLOTS: Semaphore = Semaphore::const_new(XORB_UPLOADS_AT_ONCE);
 
