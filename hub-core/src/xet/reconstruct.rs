@@ -14,7 +14,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::hash::XetHash;
@@ -237,8 +237,10 @@ pub fn stream(
         .buffered(READS_AHEAD)
 }
 
-/// [`stream`] of a plan from [`plan_range`]: drops the first `skip` bytes
-/// and ends after the plan's size.
+/// The bytes of a plan from [`plan_range`], without its first `skip`
+/// bytes and ending after the plan's size. Chunks stored as they are go
+/// out as slices of what was read (no copy: this is every plain download
+/// of a file held as xorbs).
 pub fn stream_range(
     store: Arc<dyn ObjectStore>,
     location: fn(&XetHash) -> object_store::path::Path,
@@ -247,20 +249,43 @@ pub fn stream_range(
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let mut skip = skip;
     let mut left = plan.size;
-    stream(store, location, plan).filter_map(move |piece| {
-        let out = match piece {
-            Err(e) => Some(Err(e)),
-            Ok(mut bytes) => {
-                let drop = skip.min(bytes.len() as u64);
-                skip -= drop;
-                let mut bytes = bytes.split_off(drop as usize);
-                bytes.truncate(left.min(bytes.len() as u64) as usize);
-                left -= bytes.len() as u64;
-                (!bytes.is_empty()).then_some(Ok(bytes))
-            }
-        };
-        futures::future::ready(out)
-    })
+    futures::stream::iter(plan.reads)
+        .map(move |read| fetch_pieces(store.clone(), location(&read.xorb), read))
+        .buffered(READS_AHEAD)
+        .map_ok(|pieces| futures::stream::iter(pieces.into_iter().map(Ok)))
+        .try_flatten()
+        .try_filter_map(move |mut bytes: Bytes| {
+            let drop = skip.min(bytes.len() as u64);
+            skip -= drop;
+            let mut bytes = bytes.split_off(drop as usize);
+            bytes.truncate(left.min(bytes.len() as u64) as usize);
+            left -= bytes.len() as u64;
+            futures::future::ready(Ok((!bytes.is_empty()).then_some(bytes)))
+        })
+}
+
+/// One read, as pieces: see [`xorb::decode_pieces`].
+async fn fetch_pieces(
+    store: Arc<dyn ObjectStore>,
+    path: object_store::path::Path,
+    read: ChunkRead,
+) -> io::Result<Vec<Bytes>> {
+    let stored = store
+        .get_range(&path, read.bytes.clone())
+        .await
+        .map_err(|e| io::Error::other(format!("cannot read xorb {}: {e}", read.xorb)))?;
+    let compressed = xorb::needs_decoding(&stored);
+    let decode = move || {
+        xorb::decode_pieces(&stored, &read.chunk_sizes)
+            .map_err(|e| io::Error::other(format!("stored xorb {}: {e}", read.xorb)))
+    };
+    if compressed {
+        tokio::task::spawn_blocking(decode)
+            .await
+            .map_err(io::Error::other)?
+    } else {
+        decode()
+    }
 }
 
 async fn fetch(

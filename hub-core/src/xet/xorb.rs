@@ -220,6 +220,57 @@ pub fn decode_chunks(bytes: &[u8], expected: &[u32], out: &mut Vec<u8>) -> Resul
     Ok(())
 }
 
+/// [`decode_chunks`] without copying what needs no decoding: the data of
+/// each chunk stored as it is comes back as a slice of `bytes`, the others
+/// decoded each into a buffer of their own. Whether any chunk needs
+/// decoding (CPU work: callers do it off the async runtime) is
+/// [`needs_decoding`].
+pub fn decode_pieces(bytes: &bytes::Bytes, expected: &[u32]) -> Result<Vec<bytes::Bytes>> {
+    let mut pieces = Vec::with_capacity(expected.len());
+    let mut at = 0;
+    for (i, &size) in expected.iter().enumerate() {
+        let (header, data) = split_chunk(&bytes[at..]).map_err(|e| in_chunk(e, i))?;
+        if header.uncompressed_len != size as usize {
+            return Err(in_chunk(
+                bad(format!(
+                    "{} bytes where {size} were recorded",
+                    header.uncompressed_len
+                )),
+                i,
+            ));
+        }
+        let start = at + CHUNK_HEADER_LEN;
+        if header.scheme == Scheme::None {
+            pieces.push(bytes.slice(start..start + data.len()));
+        } else {
+            let mut out = Vec::with_capacity(header.uncompressed_len);
+            decode_into(&header, data, &mut out).map_err(|e| in_chunk(e, i))?;
+            pieces.push(bytes::Bytes::from(out));
+        }
+        at = start + header.compressed_len;
+    }
+    if at != bytes.len() {
+        return Err(bad(format!(
+            "{} bytes after the expected chunks",
+            bytes.len() - at
+        )));
+    }
+    Ok(pieces)
+}
+
+/// Whether any of the chunks at the start of `bytes` is compressed (stops
+/// at the first malformed header: decoding then reports it).
+pub fn needs_decoding(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Ok((header, _)) = split_chunk(rest) {
+        if header.scheme != Scheme::None {
+            return true;
+        }
+        rest = &rest[CHUNK_HEADER_LEN + header.compressed_len..];
+    }
+    false
+}
+
 /// One chunk's header and its stored bytes, from the start of `bytes`.
 fn split_chunk(bytes: &[u8]) -> Result<(ChunkHeader, &[u8])> {
     let header = ChunkHeader::parse(bytes)?;
