@@ -39,6 +39,9 @@ pub struct Config {
     /// `HUB_XET_DAILY_BYTES` [200 GiB]: bytes the Xet CAS rebuilds for one
     /// user over a rolling day (see `xet::limits`).
     pub xet_daily_bytes: u64,
+    /// `HUB_BILLING_USD_PER_CNY` [0.14]: the rate at which English pages
+    /// show an approximate dollar amount beside yuan ("≈"); display only.
+    pub usd_per_cny: f64,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
             header_timeout: Duration::from_secs(number(&var, "HUB_HEADER_TIMEOUT_SECS", 30)?),
             body_idle_timeout: Duration::from_secs(number(&var, "HUB_BODY_TIMEOUT_SECS", 60)?),
             xet_daily_bytes: number(&var, "HUB_XET_DAILY_BYTES", 200 << 30)?,
+            usd_per_cny: rate(&var, "HUB_BILLING_USD_PER_CNY", 0.14)?,
         })
     }
 
@@ -102,6 +106,17 @@ fn number(var: &dyn Fn(&str) -> Option<String>, name: &str, default: u64) -> any
         Some(v) => match v.trim().parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
             _ => bail!("{name} must be a positive whole number, not {v:?}"),
+        },
+    }
+}
+
+/// The positive decimal number in variable `name`, or `default` when unset.
+fn rate(var: &dyn Fn(&str) -> Option<String>, name: &str, default: f64) -> anyhow::Result<f64> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+            _ => bail!("{name} must be a positive number, not {v:?}"),
         },
     }
 }

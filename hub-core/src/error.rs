@@ -47,6 +47,9 @@ pub enum Error {
     PreconditionFailed(Message),
     #[error("{0}")]
     PayloadTooLarge(Message),
+    /// A wallet holds too little for the hold or charge asked of it.
+    #[error("{0}")]
+    InsufficientCredits(Message),
     #[error("{message}")]
     TooManyRequests {
         message: String,
@@ -77,6 +80,10 @@ impl Error {
         Error::PayloadTooLarge(message.into())
     }
 
+    pub fn insufficient_credits(message: impl Into<Message>) -> Self {
+        Error::InsufficientCredits(message.into())
+    }
+
     pub fn precondition(message: impl Into<Message>) -> Self {
         Error::PreconditionFailed(message.into())
     }
@@ -91,7 +98,8 @@ impl Error {
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::PreconditionFailed(m)
-            | Error::PayloadTooLarge(m) => Some(m),
+            | Error::PayloadTooLarge(m)
+            | Error::InsufficientCredits(m) => Some(m),
             _ => None,
         }
     }

@@ -36,6 +36,8 @@ pub struct Hub {
     pub content_cache: crate::repos::content_cache::ContentCache,
     /// Counted downloads, written to the database in batches.
     pub downloads: crate::repos::download_counts::DownloadCounts,
+    /// The payment providers top-ups go through (none unless configured).
+    pub payments: crate::billing::providers::Providers,
     branch_queues: Mutex<HashMap<(i64, String), Weak<BranchQueue>>>,
 }
 
@@ -60,6 +62,7 @@ impl Hub {
             git_handles: Default::default(),
             content_cache: Default::default(),
             downloads: Default::default(),
+            payments: Default::default(),
             branch_queues: Mutex::new(HashMap::new()),
         }
     }

@@ -2,6 +2,7 @@
 //! The `web` crate parses requests, calls one function here, and renders.
 
 pub mod accounts;
+pub mod billing;
 pub mod bounded;
 pub mod cards;
 pub mod commits;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod dataset_preview;
 pub mod db;
 pub mod error;
+pub mod gguf;
 pub mod git;
 pub mod gitignore;
 pub mod highlight;

@@ -9,6 +9,8 @@ the bytes on the wire matter."""
 
 import hashlib
 import json
+import os
+import subprocess
 
 import pytest
 import requests
@@ -194,6 +196,8 @@ def test_a_second_revision_shares_all_but_what_changed(hub, api, name, tmp_path)
     bytes on the wire are measured and printed.)"""
     size = 32 * 1024 * 1024
     repo_id = f"{hub.user}/{name('xetrev')}"
+    auth = {"Authorization": f"Bearer {hub.token}"}
+    namespace_before = requests.get(f"{hub.endpoint}/api/billing/storage", headers=auth).json()
     api.create_repo(repo_id)
     first = random_file(tmp_path / "v1.bin", size, seed=61)
     data = bytearray(first.read_bytes())
@@ -210,6 +214,25 @@ def test_a_second_revision_shares_all_but_what_changed(hub, api, name, tmp_path)
     fresh = sum(b - a + 1 for xorb, ranges in new.items() for a, b in ranges if not held(xorb, a, b))
     print(f"\nsecond revision: {fresh} of {size} bytes not in the first one's fetches")
     assert 0 < fresh < size * 0.05
+
+    # Storage accounting: both revisions' files count in full as logical
+    # bytes (huggingface_hub's used_storage); the store holds little more
+    # than one copy. The repo page says both.
+    info = api.model_info(repo_id, expand=["usedStorage"])
+    assert info.used_storage == 2 * size
+    body = requests.get(f"{hub.endpoint}/api/models/{repo_id}", params={"expand": "storage"},
+                        headers={"Authorization": f"Bearer {hub.token}"}).json()
+    storage = body["storage"]
+    print(f"storage: {storage}")
+    assert storage["files"] == 2 and storage["logicalBytes"] == 2 * size
+    assert size * 0.9 < storage["storedBytes"] < size * 1.1, storage
+    page = requests.get(f"{hub.endpoint}/{repo_id}", headers=auth).text
+    assert 'id="repo-storage"' in page
+    # The user's whole namespace grew by as much (tests run one at a time).
+    namespace = requests.get(f"{hub.endpoint}/api/billing/storage", headers=auth).json()
+    assert namespace["logicalBytes"] - namespace_before["logicalBytes"] == 2 * size
+    grown = namespace["storedBytes"] - namespace_before["storedBytes"]
+    assert size * 0.9 < grown < size * 1.1, (namespace_before, namespace)
 
     with Relay(hub.port) as relay:
         env = {"HF_XET_CACHE": str(tmp_path / "xet-cache")}
@@ -262,3 +285,27 @@ def test_a_file_uploaded_through_lfs_gets_the_xet_hash_hf_xet_computes(hub, api,
     assert sha256_file(through_xet) == sha256_file(original)
     over_http = download(hub, repo_id, "w.bin", tmp_path / "http", env={"HF_HUB_DISABLE_XET": "1"})
     assert sha256_file(over_http) == sha256_file(original)
+
+
+def test_git_lfs_clones_a_file_uploaded_through_xet(hub, xet_file, tmp_path):
+    """A file that came in through hf_xet (stored only as xorbs) is an
+    ordinary LFS file to `git clone` with git-lfs: the pointer in git, the
+    bytes through the LFS batch API."""
+    repo_id, original = xet_file
+    url = hub.endpoint.replace("http://", f"http://user:{hub.token}@", 1) + f"/{repo_id}.git"
+    work = tmp_path / "clone"
+    lfs = [
+        "-c", "filter.lfs.process=git-lfs filter-process",
+        "-c", "filter.lfs.smudge=git-lfs smudge -- %f",
+        "-c", "filter.lfs.clean=git-lfs clean -- %f",
+        "-c", "filter.lfs.required=true",
+    ]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+    proc = subprocess.run(["git", *lfs, "clone", url, str(work)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    pointer = subprocess.run(["git", "show", "HEAD:w.bin"], cwd=work, env=env,
+                             capture_output=True, text=True, timeout=60).stdout
+    assert pointer.startswith("version https://git-lfs.github.com/spec/v1\n"), pointer
+    assert f"oid sha256:{sha256_file(original)}" in pointer, pointer
+    assert sha256_file(work / "w.bin") == sha256_file(original)

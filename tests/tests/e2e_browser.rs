@@ -790,3 +790,255 @@ async fn small_screens_fold_the_header_and_filters() {
     let errors = b.console_errors().await;
     assert!(errors.iter().all(|e| e.contains("400")), "{errors:#?}");
 }
+
+/// Charges `user` `cost` micro-yuan for an inference job today, through the
+/// ledger as metering does (a hold, then its post) with the priced usage
+/// record.
+async fn charge_today(hub: &TestHub, user: &str, cost: i64) {
+    use hub_core::billing::Credits;
+    use hub_core::billing::ledger::{self, SystemAccount, Transfer};
+    let pool = sqlx::PgPool::connect(hub.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let namespace: i64 = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = $1")
+        .bind(user)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let wallet = ledger::wallet(&mut conn, namespace).await.unwrap();
+    let revenue = ledger::system(&mut conn, SystemAccount::Revenue)
+        .await
+        .unwrap();
+    let job = uuid::Uuid::new_v4();
+    let (hold, charge, reference) = (
+        format!("inference/{job}/hold"),
+        format!("inference/{job}/charge"),
+        job.to_string(),
+    );
+    let t = Transfer {
+        id: &hold,
+        debit: wallet,
+        credit: revenue,
+        amount: Credits(cost * 2),
+        code: "inference",
+        memo: "",
+        reference: Some(&reference),
+        created_by: None,
+    };
+    ledger::hold(&mut conn, &t, Duration::from_secs(600))
+        .await
+        .unwrap();
+    ledger::post(&mut conn, &charge, &hold, Credits(cost))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_records (kind, account_id, job_id, generated_tokens, device_ms,
+                                    namespace_id, device_class, cost, transfer_id)
+         VALUES ('inference', $1, $2, 100, 1000, $1, 'gpu-small', $3, $4)",
+    )
+    .bind(namespace)
+    .bind(job)
+    .bind(cost)
+    .bind(&charge)
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+/// Logs `name` in through the form and ends on the home page.
+async fn log_in(b: &Browser, hub: &TestHub, name: &str, password: &str) {
+    b.goto(&format!("{}/login", hub.url)).await;
+    b.type_into("input[name=login]", name).await;
+    b.type_into("input[name=password]", password).await;
+    b.click("form[action='/login'] button[type=submit]").await;
+    b.wait_for_path("/", Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn billing_pages_in_a_browser() {
+    if !browser_available() {
+        return;
+    }
+    let hub = TestHub::start().await;
+    let out = hub.cli(&[
+        "user",
+        "create",
+        "--username",
+        "root",
+        "--email",
+        "root@example.com",
+        "--password",
+        "password-123",
+        "--admin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hub.user_with_token("payer");
+
+    // A site admin grants credits through the desk.
+    let b = Browser::start("en").await;
+    log_in(&b, &hub, "root", "password-123").await;
+    b.goto(&format!("{}/admin/billing", hub.url)).await;
+    b.find("#ledger-check.check-sound").await;
+    b.type_into("#grant-form input[name=name]", "payer").await;
+    b.type_into("#grant-form input[name=amount]", "25").await;
+    b.type_into("#grant-form input[name=reason]", "Welcome to the paid tier")
+        .await;
+    b.click("#grant-form button[type=submit]").await;
+    let granted = b.text("#new-transfer").await;
+    assert!(granted.starts_with("grant/"), "{granted}");
+    b.screenshot("billing-admin").await;
+    b.click("form[action='/logout'] button[type=submit]").await;
+    b.wait_for_path("/", Duration::from_secs(20)).await;
+
+    // A paid job charges ¥1 today, as metering does: a hold, its post,
+    // the priced usage record.
+    charge_today(&hub, "payer", 1_000_000).await;
+
+    // The payer sees the balance, the chart and the receipt, in English...
+    log_in(&b, &hub, "payer", "password-123").await;
+    b.goto(&format!("{}/settings/profile", hub.url)).await;
+    b.click("a[href='/settings/billing']").await;
+    b.wait_for_path("/settings/billing", Duration::from_secs(20))
+        .await;
+    assert_eq!(b.text("#balance-available").await, "¥24.00 (≈ $3.36)");
+    let bars = "return document.querySelectorAll('#usage-chart svg.usage-chart rect.bar').length";
+    b.wait_for_script(bars, json!(30), Duration::from_secs(10))
+        .await;
+    // Today's bar (the last) is the one drawn, at full height.
+    let drawn = "const bars = [...document.querySelectorAll('#usage-chart rect.bar')];\
+        return bars.filter(r => r.getBoundingClientRect().height > 50)\
+        .map(r => r.dataset.day).join() === bars[bars.length - 1].dataset.day";
+    b.wait_for_script(drawn, json!(true), Duration::from_secs(10))
+        .await;
+    assert!(b.text("table.billing-jobs").await.contains("gpu-small"));
+    // The chart is drawn: the SVG has a size on the page.
+    let width = b
+        .script("return document.querySelector('#usage-chart svg').getBoundingClientRect().width")
+        .await;
+    assert!(width.as_f64().unwrap() > 100.0, "chart width {width}");
+    assert!(
+        b.text("#transactions")
+            .await
+            .contains("Welcome to the paid tier")
+    );
+    b.screenshot("billing-en").await;
+    b.click("#transactions tr.line-grant a.receipt-link").await;
+    b.find("#receipt").await;
+    assert_eq!(b.text("#receipt-id").await, granted);
+    assert_eq!(b.text("#receipt-amount").await, "+¥25.00 (≈ $3.50)");
+    assert_eq!(b.text("#receipt-payer").await, "payer");
+    b.screenshot("billing-receipt-en").await;
+
+    // ... and in Chinese.
+    b.goto(&format!("{}/lang/zh?next=/settings/billing", hub.url))
+        .await;
+    b.wait_for_path("/settings/billing", Duration::from_secs(20))
+        .await;
+    assert_eq!(b.text("#balance-available").await, "¥24.00");
+    assert!(b.text("h1").await.contains("账单与余额"));
+    b.wait_for_script(bars, json!(30), Duration::from_secs(10))
+        .await;
+    b.screenshot("billing-zh").await;
+    b.click("#transactions tr.line-grant a.receipt-link").await;
+    b.find("#receipt").await;
+    assert!(b.text("#receipt h1").await.contains("收据"));
+    assert_eq!(b.text("#receipt-amount").await, "+¥25.00");
+    b.screenshot("billing-receipt-zh").await;
+    b.assert_no_console_errors().await;
+}
+
+/// The top-up page in the browser, through a stand-in for Stripe: the
+/// page's script opens the order, goes to the "provider's page" (the
+/// stand-in sends the customer straight back, as a paid Checkout does),
+/// waits for the payment, and shows "paid" once the signed webhook arrives.
+#[tokio::test]
+async fn a_top_up_turns_from_waiting_to_paid() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use hmac::{Hmac, Mac};
+
+    if !browser_available() {
+        return;
+    }
+    // The stand-in: a Checkout Session whose page is the success URL.
+    let orders: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/v1/checkout/sessions",
+            axum::routing::post(
+                |State(orders): State<Arc<Mutex<Vec<String>>>>, body: Bytes| async move {
+                    let form: Vec<(String, String)> =
+                        form_urlencoded::parse(&body).into_owned().collect();
+                    let field = |k: &str| {
+                        form.iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    orders.lock().unwrap().push(field("client_reference_id"));
+                    axum::Json(json!({ "id": "cs_browser", "url": field("success_url") }))
+                },
+            ),
+        )
+        .with_state(orders.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stand_in = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "whsec_browser_test_secret";
+    let hub = TestHub::start_with(
+        &[
+            ("HUB_STRIPE_SECRET_KEY", "sk_test_browser"),
+            ("HUB_STRIPE_WEBHOOK_SECRET", secret),
+            ("HUB_STRIPE_API_BASE", &stand_in),
+        ],
+        &[],
+    )
+    .await;
+    for lang in ["zh-CN", "en-US"] {
+        let b = Browser::start(lang).await;
+        let name = if lang == "en-US" { "tess" } else { "tao" };
+        sign_up(&b, &hub, name).await;
+        b.goto(&format!("{}/settings/billing/topup", hub.url)).await;
+        b.screenshot(&format!("topup-form-{lang}")).await;
+        b.click("#topup-form button[type=submit]").await;
+        let state = "return document.getElementById('topup-status').dataset.state || null";
+        b.wait_for_script(state, json!("waiting"), Duration::from_secs(20))
+            .await;
+        b.screenshot(&format!("topup-waiting-{lang}")).await;
+        let order = orders.lock().unwrap().last().unwrap().clone();
+        assert!(b.url().await.contains(&order));
+        let event = json!({
+            "id": format!("evt_{order}"), "type": "checkout.session.completed",
+            "data": { "object": { "id": format!("cs_{order}"), "client_reference_id": order,
+                "amount_total": 5000, "currency": "cny", "payment_status": "paid" } },
+        })
+        .to_string();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{event}").as_bytes());
+        let header = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/billing/notify/stripe", hub.url))
+            .header("Stripe-Signature", header)
+            .body(event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        b.wait_for_script(state, json!("paid"), Duration::from_secs(20))
+            .await;
+        assert!(b.text("#topup-status").await.contains("50.00"));
+        b.screenshot(&format!("topup-paid-{lang}")).await;
+        b.assert_no_console_errors().await;
+    }
+}

@@ -7,7 +7,7 @@ mod inference_support;
 
 use std::time::{Duration, Instant};
 
-use hub_core::jobs::protocol::{EventBody, FinishReason, JobInput, Prompt, Task, Usage};
+use hub_core::jobs::protocol::{EventBody, JobInput, Prompt, Task};
 use inference_support::*;
 use serde_json::{Value, json};
 
@@ -19,20 +19,6 @@ fn chat_body(model: &str, stream: bool) -> Value {
         "max_tokens": 8,
         "stream_options": { "include_usage": true },
     })
-}
-
-fn finished(seq: u64, prompt: u32, generated: u32) -> hub_core::jobs::protocol::Event {
-    event(
-        seq,
-        EventBody::Finished {
-            finish_reason: FinishReason::EosToken,
-            usage: Usage {
-                prompt_tokens: prompt,
-                generated_tokens: generated,
-                device_ms: 7,
-            },
-        },
-    )
 }
 
 /// Keeps a worker's session alive without renewing any job's lease.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hub_core::accounts::{TokenRole, tokens, users};
+use hub_core::billing;
 use hub_core::config::Config;
 use hub_core::db::Database;
 
@@ -67,6 +68,11 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// The paid tier's credits: grants, refunds and the ledger's consistency check.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
     /// Run a git hook (git calls this; not for people).
     #[command(hide = true)]
     Hook { name: String },
@@ -121,6 +127,169 @@ enum WorkerTokenCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum BillingCommand {
+    /// Give credits to a user or organisation (from the promotional account).
+    Grant {
+        #[command(flatten)]
+        payer: PayerArgs,
+        /// In yuan: `50`, `0.5`, `¥12.80`.
+        #[arg(long)]
+        amount: String,
+        /// Kept with the transfer and shown to the payer.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Give back part or all of a charge (a new, reversing transfer).
+    Refund {
+        #[command(flatten)]
+        payer: PayerArgs,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        reason: String,
+        /// The charge or order refunded (a transfer id or order id).
+        #[arg(long)]
+        reference: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Set the price of a device class from now on (charges keep the price
+    /// they were made at); without prices, list those in force.
+    Rate {
+        /// `cpu`, `gpu-small`, `gpu-large`, or a class of your own.
+        #[arg(long, requires_all = ["per_second", "per_1k_tokens"])]
+        class: Option<String>,
+        /// Yuan per second of device time.
+        #[arg(long)]
+        per_second: Option<String>,
+        /// Yuan per thousand tokens (paid inference).
+        #[arg(long = "per-1k-tokens")]
+        per_1k_tokens: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Recompute every balance from the transfers and report each difference;
+    /// exits with 1 when there is one.
+    Check {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct PayerArgs {
+    /// The user whose wallet it is.
+    #[arg(long)]
+    user: Option<String>,
+    /// The organisation whose wallet it is.
+    #[arg(long)]
+    org: Option<String>,
+}
+
+impl PayerArgs {
+    async fn find(&self, db: &sqlx::PgPool) -> anyhow::Result<billing::Payer> {
+        let (kind, name) = match (&self.user, &self.org) {
+            (Some(user), _) => (billing::PayerKind::User, user),
+            (None, Some(org)) => (billing::PayerKind::Org, org),
+            (None, None) => anyhow::bail!("say --user NAME or --org NAME"),
+        };
+        Ok(billing::Payer::find(db, kind, name).await?)
+    }
+}
+
+async fn billing_command(command: BillingCommand) -> anyhow::Result<()> {
+    match command {
+        BillingCommand::Grant {
+            payer,
+            amount,
+            reason,
+            data,
+        } => {
+            with_database(&data, |db| async move {
+                let payer = payer.find(&db.pool).await?;
+                let amount = billing::Credits::parse_yuan(&amount)?;
+                let id = billing::grants::grant(&db.pool, &payer, amount, &reason, None).await?;
+                eprintln!("granted {amount} to {}", payer.name);
+                println!("{id}");
+                Ok(())
+            })
+            .await
+        }
+        BillingCommand::Refund {
+            payer,
+            amount,
+            reason,
+            reference,
+            data,
+        } => {
+            with_database(&data, |db| async move {
+                let payer = payer.find(&db.pool).await?;
+                let amount = billing::Credits::parse_yuan(&amount)?;
+                let id =
+                    billing::grants::refund(&db.pool, &payer, amount, &reason, None, &reference)
+                        .await?;
+                eprintln!("refunded {amount} to {}", payer.name);
+                println!("{id}");
+                Ok(())
+            })
+            .await
+        }
+        BillingCommand::Rate {
+            class,
+            per_second,
+            per_1k_tokens,
+            data,
+        } => {
+            with_database(&data, |db| async move {
+                if let (Some(class), Some(per_second), Some(per_1k)) =
+                    (class, per_second, per_1k_tokens)
+                {
+                    billing::rates::add(
+                        &db.pool,
+                        &class,
+                        billing::Credits::parse_yuan(&per_second)?,
+                        billing::Credits::parse_yuan(&per_1k)?,
+                        None,
+                    )
+                    .await?;
+                }
+                for rate in billing::rates::list(&db.pool).await? {
+                    println!("{}", serde_json::to_string(&rate)?);
+                }
+                Ok(())
+            })
+            .await
+        }
+        BillingCommand::Check { data } => {
+            with_database(&data, |db| async move {
+                let report = billing::ledger::check(&db.pool).await?;
+                println!("{}", serde_json::to_string(&report)?);
+                if report.is_sound() {
+                    eprintln!(
+                        "billing check: {} accounts, {} transfers: no difference",
+                        report.accounts, report.transfers
+                    );
+                    Ok(())
+                } else {
+                    anyhow::bail!(
+                        "billing check: {} counters differ from the transfers, {} wallets \
+                         overdrawn, posted debits {} vs credits {}",
+                        report.differences.len(),
+                        report.overdrawn.len(),
+                        report.debits_posted,
+                        report.credits_posted
+                    )
+                }
+            })
+            .await
+        }
+    }
+}
+
 async fn gc(hub: &hub_core::Hub, grace: std::time::Duration) -> anyhow::Result<()> {
     let lfs = hub_core::lfs::gc::collect(hub, grace).await?;
     let xet = hub_core::xet::gc::collect(hub, grace).await?;
@@ -168,6 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::serve::serve(Config::from_env(&data.data_dir)?, listen, tls).await
         }
         Command::Hook { name } => crate::hook::run(&name),
+        Command::Billing { command } => billing_command(command).await,
         Command::Gc {
             grace_minutes,
             status,

@@ -9,7 +9,10 @@ use hub_core::error::{Message, fill};
 mod browse;
 mod community;
 mod errors;
+mod gguf;
+mod statements;
 mod tensors;
+mod topup;
 mod vocab;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,7 +293,10 @@ fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, 
         .chain(browse::MESSAGES)
         .chain(community::MESSAGES)
         .chain(tensors::MESSAGES)
+        .chain(gguf::MESSAGES)
         .chain(errors::MESSAGES)
+        .chain(statements::MESSAGES)
+        .chain(topup::MESSAGES)
 }
 
 /// (key, zh-CN, en)
@@ -381,6 +387,17 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("repo.updated", "更新于", "Updated"),
     ("repo.clone", "克隆", "Clone"),
     ("repo.size", "大小", "Size"),
+    ("repo.storage", "存储", "Storage"),
+    (
+        "repo.storage_stored",
+        "实际存储（去重后）",
+        "stored (after deduplication)",
+    ),
+    (
+        "repo.storage_logical",
+        "全部版本的大文件",
+        "of large files in all revisions",
+    ),
     ("tokens.title", "访问令牌", "Access tokens"),
     ("tokens.name", "名称", "Name"),
     ("tokens.role", "权限", "Role"),

@@ -132,7 +132,10 @@ pub fn open_hub(config: Config, db: &Database) -> anyhow::Result<Hub> {
     let storage = Storage::open(&config)?;
     let secret = Secret::load(config.secret.as_deref(), &config.data_dir)?;
     let git_env = GitEnvironment::install(&config.data_dir, &std::env::current_exe()?)?;
-    Ok(Hub::new(config, db.pool.clone(), storage, secret, git_env))
+    let payments = hub_core::billing::providers::Providers::load(&config.data_dir)?;
+    let mut hub = Hub::new(config, db.pool.clone(), storage, secret, git_env);
+    hub.payments = payments;
+    Ok(hub)
 }
 
 /// Serves the internal API (push hooks) on the hub's own unix socket,

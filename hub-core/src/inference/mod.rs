@@ -45,6 +45,9 @@ impl Settings {
 pub struct Caller {
     pub actor: Actor,
     pub ip: IpAddr,
+    /// The organisation that pays past the free quota (`X-HF-Bill-To`, as
+    /// Hugging Face's inference clients send it); else the caller pays.
+    pub bill_to: Option<String>,
 }
 
 /// How a request failed, in the terms every API family maps (TGI's).

@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use super::Caller;
 use super::model::Model;
+use crate::billing::{Payer, metering};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
-use crate::jobs::protocol::JobInput;
+use crate::jobs::protocol::{JobInput, Prompt};
 use crate::jobs::queue::{self, NewJob};
 
 #[derive(Debug, Clone)]
@@ -74,6 +75,8 @@ pub async fn admit(hub: &Hub, caller: &Caller, model: &Model, input: &JobInput) 
     let policy = &hub.inference.policy;
     let ip = caller.ip.to_string();
     let account = caller.actor.user().map(|u| u.id);
+    // Past the free quota: whose wallet pays (see `payer_past_quota`).
+    let mut paid: Option<Payer> = None;
     let mut tx = hub.db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(ADMISSION_LOCK)
@@ -115,13 +118,9 @@ pub async fn admit(hub: &Hub, caller: &Caller, model: &Model, input: &JobInput) 
             .fetch_one(&mut *tx)
             .await?;
             if used >= policy.daily_tokens {
-                return Err(overloaded(
-                    format!(
-                        "daily free-tier quota of {} tokens used up",
-                        policy.daily_tokens
-                    ),
-                    until_out_of_window(oldest, chrono::Duration::days(1)),
-                ));
+                let retry = until_out_of_window(oldest, chrono::Duration::days(1));
+                let payer = payer_past_quota(hub, &mut tx, caller, policy, retry).await?;
+                paid = Some(payer);
             }
         }
         None => {
@@ -171,8 +170,81 @@ pub async fn admit(hub: &Hub, caller: &Caller, model: &Model, input: &JobInput) 
         },
     )
     .await?;
+    if let Some(payer) = paid {
+        let worst_case = metering::worst_case_tokens(input_bytes(input), max_new_tokens(input));
+        match metering::hold_for_job(&mut tx, id, payer.namespace_id, worst_case).await {
+            Ok(()) => {}
+            Err(Error::InsufficientCredits(_)) => {
+                return Err(overloaded(
+                    format!(
+                        "daily free-tier quota of {} tokens used up and {} has too few credits \
+                         for this request; top up at /settings/billing",
+                        policy.daily_tokens, payer.name
+                    ),
+                    Duration::from_secs(60),
+                ));
+            }
+            Err(Error::NotFound(_)) => {
+                return Err(overloaded(
+                    format!(
+                        "daily free-tier quota of {} tokens used up, and paid inference has \
+                         no price set on this hub",
+                        policy.daily_tokens
+                    ),
+                    Duration::from_secs(3600),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
     tx.commit().await?;
     Ok(id)
+}
+
+/// The wallet that pays for a request past the free quota: the caller's,
+/// or the organisation's named by `X-HF-Bill-To` (its admins only), once
+/// its owner has turned paid inference on. Otherwise the answer is 429,
+/// saying how to go on.
+async fn payer_past_quota(
+    hub: &Hub,
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    policy: &Policy,
+    retry: Duration,
+) -> Result<Payer> {
+    let user = caller.actor.user().ok_or(Error::Unauthenticated)?;
+    let payer = Payer::acting(&hub.db, user, caller.bill_to.as_deref()).await?;
+    if !metering::paid_inference(tx, payer.namespace_id).await? {
+        return Err(overloaded(
+            format!(
+                "daily free-tier quota of {} tokens used up; to go on now, add credits at \
+                 /settings/billing and turn on paid inference",
+                policy.daily_tokens
+            ),
+            retry,
+        ));
+    }
+    Ok(payer)
+}
+
+fn input_bytes(input: &JobInput) -> usize {
+    match input {
+        JobInput::Generate(generate) => match &generate.prompt {
+            Prompt::Text(text) => text.len(),
+            Prompt::Chat(messages) => messages
+                .iter()
+                .map(|m| m.content.len() + m.role.len())
+                .sum(),
+        },
+        JobInput::Embed(embed) => embed.inputs.iter().map(String::len).sum(),
+    }
+}
+
+fn max_new_tokens(input: &JobInput) -> u32 {
+    match input {
+        JobInput::Generate(generate) => generate.params.max_new_tokens,
+        JobInput::Embed(_) => 0,
+    }
 }
 
 pub(crate) fn overloaded(message: impl Into<String>, retry_after: Duration) -> Error {

@@ -156,7 +156,7 @@ async fn record_usage(
     .bind(i64::try_from(usage.device_ms).unwrap_or(i64::MAX))
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    crate::billing::metering::settle_job(tx, job, worker.0).await
 }
 
 /// A job as its client's stream sees it.

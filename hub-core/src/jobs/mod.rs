@@ -96,6 +96,10 @@ pub async fn run_background(hub: std::sync::Arc<crate::Hub>) {
             if let Err(e) = queue::expire_leases(&hub.db).await {
                 tracing::warn!(error = %e, "sweeping expired leases failed");
             }
+            // Holds of paid jobs that ended unpaid, and holds past their time.
+            if let Err(e) = crate::billing::metering::sweep(&hub.db).await {
+                tracing::warn!(error = %e, "releasing unsettled holds failed");
+            }
         }
     };
     tokio::join!(listen, sweep);

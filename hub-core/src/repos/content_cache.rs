@@ -1,6 +1,7 @@
 //! What the hot read routes (small-file resolve, repo info) would otherwise
 //! read from git on every request, kept in bounded memory: a file's entry at
-//! a commit, a folder's listing at a commit, a small blob's bytes.
+//! a commit, a folder's listing at a commit, a small blob's bytes, and what
+//! the model page learns from a `.gguf` file's first bytes.
 //!
 //! Every key holds a commit or blob id, and what a commit or blob id names
 //! never changes, so nothing here is ever stale or invalidated. What does
@@ -27,6 +28,7 @@ pub const MAX_CACHED_BLOB: usize = 1 << 20;
 const ENTRY_BUDGET: usize = 8 << 20;
 const LISTING_BUDGET: usize = 16 << 20;
 const BLOB_BUDGET: usize = 32 << 20;
+const GGUF_BUDGET: usize = 1 << 20;
 
 /// What one [`TreeEntry`] costs beyond its path, roughly (ids, sizes, the
 /// LFS pointer, the map's own overhead).
@@ -40,6 +42,9 @@ pub struct ContentCache {
     entries: BoundedMap<(i64, Oid, String), Option<TreeEntry>>,
     listings: BoundedMap<ListingKey, Arc<Vec<TreeEntry>>>,
     blobs: BoundedMap<(i64, String), Bytes>,
+    /// A `.gguf` file's quantisation by the blob id of its LFS pointer
+    /// (which names the content); `None`: its first bytes do not say.
+    gguf_quantizations: BoundedMap<(i64, String), Option<String>>,
 }
 
 impl Default for ContentCache {
@@ -48,6 +53,7 @@ impl Default for ContentCache {
             entries: BoundedMap::new(ENTRY_BUDGET),
             listings: BoundedMap::new(LISTING_BUDGET),
             blobs: BoundedMap::new(BLOB_BUDGET),
+            gguf_quantizations: BoundedMap::new(GGUF_BUDGET),
         }
     }
 }
@@ -100,5 +106,15 @@ impl ContentCache {
             let weight = bytes.len() + oid.len() + 64;
             self.blobs.insert((repo_id, oid), bytes, weight);
         }
+    }
+
+    pub fn gguf_quantization(&self, repo_id: i64, oid: &str) -> Option<Option<String>> {
+        self.gguf_quantizations.get(&(repo_id, oid.to_owned()))
+    }
+
+    pub fn keep_gguf_quantization(&self, repo_id: i64, oid: String, quantization: Option<String>) {
+        let weight = oid.len() + quantization.as_ref().map_or(0, String::len) + 64;
+        self.gguf_quantizations
+            .insert((repo_id, oid), quantization, weight);
     }
 }

@@ -12,6 +12,7 @@ pub mod manage;
 pub mod master_alias;
 pub mod new_space;
 pub mod refs;
+pub mod storage;
 pub mod tags;
 
 use chrono::{DateTime, Utc};

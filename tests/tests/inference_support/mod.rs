@@ -240,6 +240,21 @@ pub fn event(seq: u64, body: EventBody) -> Event {
     Event { seq, body }
 }
 
+/// The end of a generation: `prompt` and `generated` tokens used.
+pub fn finished(seq: u64, prompt: u32, generated: u32) -> Event {
+    event(
+        seq,
+        EventBody::Finished {
+            finish_reason: hub_core::jobs::protocol::FinishReason::EosToken,
+            usage: hub_core::jobs::protocol::Usage {
+                prompt_tokens: prompt,
+                generated_tokens: generated,
+                device_ms: 7,
+            },
+        },
+    )
+}
+
 pub fn tok(seq: u64, id: u32, text: &str) -> Event {
     event(
         seq,

@@ -517,4 +517,29 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "已隐藏的评论不能编辑。",
         "A hidden comment cannot be edited.",
     ),
+    (
+        "err.billing.insufficient_credits",
+        "余额不足。",
+        "Insufficient credits.",
+    ),
+    (
+        "err.billing.bad_amount",
+        "金额格式不正确（以元为单位，最多六位小数）：{amount}",
+        "Not an amount in yuan (at most six decimals): {amount}",
+    ),
+    (
+        "err.billing.reason_required",
+        "请填写原因（会随这笔转账一起保存）。",
+        "Say why (the reason is kept with the transfer).",
+    ),
+    (
+        "err.billing.amount_not_positive",
+        "金额必须大于零。",
+        "The amount must be more than zero.",
+    ),
+    (
+        "err.billing.org_admins_only",
+        "只有组织管理员才能使用组织的额度。",
+        "Only the organization's admins may use its credits.",
+    ),
 ];

@@ -1,12 +1,14 @@
 //! Route families. Each handler is a few lines: parse, call one core
 //! function, answer; the route it serves is in its doc comment.
 
+pub mod billing;
 pub mod git_http;
 pub mod health;
 pub mod hf;
 pub mod internal;
 pub mod lfs;
 pub mod ms;
+pub mod topups;
 pub mod ui;
 pub mod xet;
 // The inference tier: the worker protocol and admin page, TGI-style and OpenAI-compatible APIs.
@@ -38,6 +40,7 @@ pub const REPO_PREFIXES: [(&str, RepoType); 3] = [
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
+        .merge(billing::router())
         .merge(hf::router())
         .merge(ms::router())
         .merge(git_http::router())
@@ -47,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(inference::router())
         .merge(v1::router())
         .merge(workers::router())
+        .merge(topups::router())
         .fallback(not_found)
         // After every route: it is set on the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use hub_core::repos::access::{self, level::Admin};
-use hub_core::repos::{RepoType, content, counters, manage};
+use hub_core::repos::{RepoType, content, counters, manage, storage};
 use hub_core::{Error, names};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,6 +15,7 @@ use super::{hf_date, repo_json, repo_url, siblings_json};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::ApiResult;
+use crate::params::Params;
 use crate::repo_path::ApiRepo;
 use crate::request::Origin;
 
@@ -245,8 +246,9 @@ async fn repo_info(
     state: State<AppState>,
     repo: ApiRepo,
     query: Query<InfoQuery>,
+    params: Params,
 ) -> ApiResult<Json<Value>> {
-    info(state, repo, None, query).await
+    info(state, repo, None, query, params).await
 }
 
 /// Handles `GET /api/{repo_type}/{namespace}/{name}/revision/{revision}`.
@@ -255,8 +257,9 @@ async fn repo_info_at_revision(
     repo: ApiRepo,
     Path((_, _, _, revision)): Path<(String, String, String, String)>,
     query: Query<InfoQuery>,
+    params: Params,
 ) -> ApiResult<Json<Value>> {
-    info(state, repo, Some(revision), query).await
+    info(state, repo, Some(revision), query, params).await
 }
 
 async fn info(
@@ -264,12 +267,25 @@ async fn info(
     ApiRepo(repo): ApiRepo,
     revision: Option<String>,
     Query(query): Query<InfoQuery>,
+    params: Params,
 ) -> ApiResult<Json<Value>> {
     let revision = revision.unwrap_or_else(|| repo.default_branch.clone());
     let (sha, entries) = content::list(&state, &repo, &revision, "", true).await?;
     let has_config = entries.iter().any(|e| e.path == "config.json");
     let mut body = repo_json(&repo, Some(&sha), has_config);
     body["siblings"] = siblings_json(&entries, query.blobs.unwrap_or(false));
+    // `expand=usedStorage` (huggingface_hub's `used_storage`): the logical
+    // size of every large file of every revision; `storage` adds what the
+    // store holds for them after deduplication.
+    if params
+        .all("expand")
+        .chain(params.all("expand[]"))
+        .any(|e| e == "usedStorage" || e == "storage")
+    {
+        let used = storage::of_repo(&state.db, repo.id).await?;
+        body["usedStorage"] = used.logical_bytes.into();
+        body["storage"] = serde_json::to_value(used).map_err(anyhow::Error::from)?;
+    }
     Ok(Json(body))
 }
 

@@ -98,7 +98,7 @@ pub async fn infer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TgiError> {
-    let caller = caller(auth, &origin)?;
+    let caller = caller(auth, &origin, &headers)?;
     let request = parse(&body)?;
     let model = model::resolve(&state, &caller.actor, &ns, &name, None).await?;
     let model_id = model.repo_name();
@@ -161,7 +161,7 @@ pub async fn stream(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TgiError> {
-    let caller = caller(auth, &origin)?;
+    let caller = caller(auth, &origin, &headers)?;
     let request = parse(&body)?;
     stream_generation(
         &state.0,

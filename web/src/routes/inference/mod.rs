@@ -33,11 +33,22 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The caller of an inference request; a bad token is the family's error.
-pub fn caller(auth: Result<Auth, ApiError>, origin: &Origin) -> Result<Caller, InferenceError> {
+pub fn caller(
+    auth: Result<Auth, ApiError>,
+    origin: &Origin,
+    headers: &axum::http::HeaderMap,
+) -> Result<Caller, InferenceError> {
     let Auth(actor) = auth.map_err(|e| InferenceError::Core(e.0))?;
+    let bill_to = headers
+        .get("x-hf-bill-to")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
     Ok(Caller {
         actor,
         ip: origin.client_ip,
+        bill_to,
     })
 }
 
@@ -61,6 +72,7 @@ pub fn status_of(e: &InferenceError) -> (StatusCode, &'static str) {
             | Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "validation"),
+            Error::InsufficientCredits(_) => (StatusCode::PAYMENT_REQUIRED, "insufficient_credits"),
             Error::Conflict(_) | Error::PreconditionFailed(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation")
             }

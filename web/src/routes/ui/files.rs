@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use hub_core::dataset_preview;
+use hub_core::gguf;
 use hub_core::highlight;
 use hub_core::markdown;
 use hub_core::repos::RepoType;
@@ -327,6 +328,8 @@ struct BlobPage {
     edit_branch: Option<String>,
     /// A `.safetensors` file's header, or why it cannot be read.
     tensors: Option<Result<tensors::Header, tensors::Unreadable>>,
+    /// A `.gguf` file's header, or why it cannot be read.
+    gguf: Option<Result<gguf::Header, gguf::Unreadable>>,
 }
 
 impl BlobPage {
@@ -432,6 +435,11 @@ async fn blob(
         } else {
             None
         };
+        let gguf = if gguf::is_gguf(&entry.path) {
+            Some(gguf::read(&state, repo, &entry).await?)
+        } else {
+            None
+        };
         let view = if image_type(&entry.path).is_some() {
             View::Image
         } else if let Some(pointer) = &entry.lfs {
@@ -488,6 +496,7 @@ async fn blob(
             viewer_href,
             last_commit,
             tensors,
+            gguf,
             rev,
             path: entry.path,
             size,

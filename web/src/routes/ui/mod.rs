@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama templates in `templates/`), in zh-CN and en.
 
 mod account;
+mod billing;
 mod home;
 mod repo;
 // Browsing pages.
@@ -20,6 +21,8 @@ mod profiles;
 mod repo_routes;
 mod scripts;
 mod settings;
+// Top-ups (billing): the page that pays through a provider.
+mod topup;
 mod upload;
 
 use askama::Template;
@@ -54,6 +57,8 @@ pub fn router() -> Router<AppState> {
         .merge(profiles::router())
         .merge(orgs::router())
         .merge(scripts::router())
+        .merge(billing::router())
+        .merge(topup::router())
         .route("/static/style.css", get(stylesheet))
         .route("/lang/{code}", get(switch_language))
 }

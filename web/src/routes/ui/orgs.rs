@@ -94,6 +94,8 @@ struct MembersPage {
     org: String,
     members: Vec<Member>,
     is_admin: bool,
+    /// An admin of the organisation itself, who sees its billing page.
+    sees_billing: bool,
     error: Option<String>,
 }
 
@@ -132,6 +134,7 @@ async fn show_members(
         frame: Frame::new(session, &format!("/organizations/{}/members", org.name)),
         members: orgs::members(&state.db, org.id).await?,
         is_admin: role == Some(OrgRole::Admin) || user.is_admin,
+        sees_billing: role == Some(OrgRole::Admin),
         org: org.name,
         error,
     };

@@ -116,6 +116,8 @@ struct RepoPage {
     card_html: Option<String>,
     /// Total size of the files (a lower bound when `size_partial`).
     size: u64,
+    /// Large files of every revision: their size, and what the store holds.
+    storage: Option<hub_core::repos::storage::StorageUse>,
     size_partial: bool,
     file_count: i64,
     /// The top folder's entries (a few), linking into the file browser.
@@ -123,6 +125,8 @@ struct RepoPage {
     snippets: Vec<Snippet>,
     /// Models: the parameter count from the weights' header (or index).
     parameters: Option<i64>,
+    /// The repo's `.gguf` files (a few) with their quantisations.
+    gguf_files: Vec<hub_core::gguf::ModelFile>,
     /// What is wrong with the card's metadata, in the visitor's language.
     card_error: Option<String>,
     /// Spaces: what their card says about them (title, emoji, colours, SDK).
@@ -269,6 +273,11 @@ async fn repo_page(
         } else {
             None
         };
+        let gguf_files = if kind == RepoType::Model {
+            hub_core::gguf::model_files(&state, repo, &listing.entries).await?
+        } else {
+            Vec::new()
+        };
         let space =
             (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
         let task_categories = match kind {
@@ -283,11 +292,14 @@ async fn repo_page(
             frame: Frame::new(&session, &path),
             card_html,
             size,
+            storage: Some(hub_core::repos::storage::of_repo(&state.db, repo.id).await?)
+                .filter(|s| s.files > 0),
             size_partial: listing.next.is_some(),
             file_count: files.len() as i64,
             top,
             snippets,
             parameters,
+            gguf_files,
             card_error,
             head,
         }))

@@ -18,6 +18,10 @@ pub fn router() -> Router<AppState> {
             "/static/copy.js",
             get(|| async { script(include_str!("../../../static/copy.js")) }),
         )
+        .route(
+            "/static/topup.js",
+            get(|| async { script(include_str!("../../../static/topup.js")) }),
+        )
         .route("/static/favicon.svg", get(favicon))
         // Browsers that ignore the page's icon link ask for this path.
         .route(

@@ -51,7 +51,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
-    let caller = caller(auth, &origin)?;
+    let caller = caller(auth, &origin, &headers)?;
     let request: CompletionRequest = parse(&body)?;
     if request.n.is_some_and(|n| n != 1) {
         return Err(Error::invalid("only n = 1 is supported").into());

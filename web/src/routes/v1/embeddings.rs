@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hub_core::Error;
@@ -41,9 +42,10 @@ pub async fn create(
     State(state): State<AppState>,
     auth: Result<Auth, ApiError>,
     origin: Origin,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
-    let caller = caller(auth, &origin)?;
+    let caller = caller(auth, &origin, &headers)?;
     let request: EmbeddingsRequest = parse(&body)?;
     let base64 = match request.encoding_format.as_deref() {
         None | Some("float") => false,
