@@ -240,6 +240,34 @@ pub async fn model_files(
     Ok(out)
 }
 
+/// The file to offer by default, as llama.cpp and Ollama pick one: the
+/// `Q4_K_M` file, else the smallest (of split files, the first part stands
+/// for the model).
+pub fn preferred(files: &[ModelFile]) -> Option<&ModelFile> {
+    let is_q4_k_m = |f: &ModelFile| {
+        let q = f.quantization.as_deref().or(quantization_in_name(&f.path));
+        q.is_some_and(|q| q.eq_ignore_ascii_case("Q4_K_M"))
+    };
+    let whole = || files.iter().filter(|f| !is_later_part(&f.path));
+    whole()
+        .find(|f| is_q4_k_m(f))
+        .or_else(|| whole().min_by_key(|f| f.size))
+}
+
+/// Whether `path` is part 2 or later of a split GGUF file
+/// (`…-00002-of-00003.gguf`).
+fn is_later_part(path: &str) -> bool {
+    let stem = path.to_ascii_lowercase();
+    let stem = stem.trim_end_matches(".gguf");
+    let mut words = stem.rsplit('-');
+    match (words.next(), words.next(), words.next()) {
+        (Some(count), Some("of"), Some(part)) => {
+            count.parse::<u32>().is_ok() && part.parse::<u32>().is_ok_and(|n| n > 1)
+        }
+        _ => false,
+    }
+}
+
 /// `general.file_type`'s name, if the metadata reaches it within `bytes`.
 pub fn file_type_in(bytes: &[u8]) -> Option<String> {
     let mut c = Cursor { bytes };
@@ -432,44 +460,66 @@ fn ggml_type(t: u32) -> Option<&'static str> {
     })
 }
 
-/// llama.cpp's `llama_ftype` (`general.file_type`) names.
+/// llama.cpp's `llama_ftype` (`general.file_type`) numbers and names.
+const FILE_TYPES: [(u64, &str); 33] = [
+    (0, "F32"),
+    (1, "F16"),
+    (2, "Q4_0"),
+    (3, "Q4_1"),
+    (7, "Q8_0"),
+    (8, "Q5_0"),
+    (9, "Q5_1"),
+    (10, "Q2_K"),
+    (11, "Q3_K_S"),
+    (12, "Q3_K_M"),
+    (13, "Q3_K_L"),
+    (14, "Q4_K_S"),
+    (15, "Q4_K_M"),
+    (16, "Q5_K_S"),
+    (17, "Q5_K_M"),
+    (18, "Q6_K"),
+    (19, "IQ2_XXS"),
+    (20, "IQ2_XS"),
+    (21, "Q2_K_S"),
+    (22, "IQ3_XS"),
+    (23, "IQ3_XXS"),
+    (24, "IQ1_S"),
+    (25, "IQ4_NL"),
+    (26, "IQ3_S"),
+    (27, "IQ3_M"),
+    (28, "IQ2_S"),
+    (29, "IQ2_M"),
+    (30, "IQ4_XS"),
+    (31, "IQ1_M"),
+    (32, "BF16"),
+    (36, "TQ1_0"),
+    (37, "TQ2_0"),
+    (38, "MXFP4_MOE"),
+];
+
 fn file_type(n: u64) -> Option<&'static str> {
-    Some(match n {
-        0 => "F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q8_0",
-        8 => "Q5_0",
-        9 => "Q5_1",
-        10 => "Q2_K",
-        11 => "Q3_K_S",
-        12 => "Q3_K_M",
-        13 => "Q3_K_L",
-        14 => "Q4_K_S",
-        15 => "Q4_K_M",
-        16 => "Q5_K_S",
-        17 => "Q5_K_M",
-        18 => "Q6_K",
-        19 => "IQ2_XXS",
-        20 => "IQ2_XS",
-        21 => "Q2_K_S",
-        22 => "IQ3_XS",
-        23 => "IQ3_XXS",
-        24 => "IQ1_S",
-        25 => "IQ4_NL",
-        26 => "IQ3_S",
-        27 => "IQ3_M",
-        28 => "IQ2_S",
-        29 => "IQ2_M",
-        30 => "IQ4_XS",
-        31 => "IQ1_M",
-        32 => "BF16",
-        36 => "TQ1_0",
-        37 => "TQ2_0",
-        38 => "MXFP4_MOE",
-        _ => return None,
-    })
+    FILE_TYPES
+        .iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, name)| *name)
+}
+
+/// The quantisation a file's name states, as GGUF repos name their files
+/// (`qwen2.5-0.5b-instruct-q4_k_m.gguf`, `Model.Q8_0.gguf`): a llama.cpp
+/// file-type or tensor-type name standing as a whole word, any case, the
+/// longest when several do (`Q4_K_M` over `Q4_K`). Listings and search use
+/// it: it costs no read, where the header's `general.file_type` does.
+pub fn quantization_in_name(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let tensor_types = (0..64).filter_map(ggml_type);
+    let known: Vec<&'static str> = FILE_TYPES
+        .iter()
+        .map(|(_, n)| *n)
+        .chain(tensor_types)
+        .collect();
+    name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter_map(|word| known.iter().find(|k| k.eq_ignore_ascii_case(word)).copied())
+        .max_by_key(|k| k.len())
 }
 
 /// Whether a metadata key is one [`parse`] reads a fact from.
@@ -656,6 +706,45 @@ mod tests {
         tensor(&mut b, "blk.0.attn_q.weight", &[64, 64], 12);
         tensor(&mut b, "output_norm.weight", &[64], 0);
         b
+    }
+
+    #[test]
+    fn the_preferred_file_is_q4_k_m_else_the_smallest_whole_model() {
+        let file = |path: &str, size: u64, q: Option<&str>| ModelFile {
+            path: path.to_owned(),
+            size,
+            quantization: q.map(str::to_owned),
+        };
+        let files = [
+            file("m-Q8_0.gguf", 800, None),
+            file("m-q4_k_m.gguf", 500, None),
+            file("m-Q2_K.gguf", 300, Some("Q2_K")),
+        ];
+        assert_eq!(preferred(&files).unwrap().path, "m-q4_k_m.gguf");
+        let files = [
+            file("m-Q8_0.gguf", 800, None),
+            file("big-00001-of-00002.gguf", 400, None),
+            file("big-00002-of-00002.gguf", 100, None),
+        ];
+        assert_eq!(preferred(&files).unwrap().path, "big-00001-of-00002.gguf");
+        assert!(preferred(&[]).is_none());
+    }
+
+    #[test]
+    fn quantization_from_file_names() {
+        for (path, want) in [
+            ("qwen2.5-0.5b-instruct-q4_k_m.gguf", Some("Q4_K_M")),
+            ("sub/Model.Q8_0.gguf", Some("Q8_0")),
+            ("model-IQ4_XS-00001-of-00003.gguf", Some("IQ4_XS")),
+            ("llama-3-8b-f16.gguf", Some("F16")),
+            ("model-BF16.gguf", Some("BF16")),
+            ("model-q4_k.gguf", Some("Q4_K")),
+            ("model.gguf", None),
+            // A word that only contains a type name is not one.
+            ("xq4_0y.gguf", None),
+        ] {
+            assert_eq!(quantization_in_name(path), want, "{path}");
+        }
     }
 
     #[test]

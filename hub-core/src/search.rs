@@ -222,10 +222,18 @@ pub enum Facet {
     Library,
     Language,
     License,
+    /// The quantisations of a model's GGUF files.
+    Quantization,
 }
 
 impl Facet {
-    pub const ALL: [Facet; 4] = [Facet::Task, Facet::Library, Facet::Language, Facet::License];
+    pub const ALL: [Facet; 5] = [
+        Facet::Task,
+        Facet::Library,
+        Facet::Language,
+        Facet::License,
+        Facet::Quantization,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -233,19 +241,21 @@ impl Facet {
             Facet::Library => "library",
             Facet::Language => "language",
             Facet::License => "license",
+            Facet::Quantization => "quantization",
         }
     }
 
     /// Whether repos of `kind` are filtered by this facet (only models name
-    /// a library).
+    /// a library or have quantisations).
     pub fn applies_to(self, kind: RepoType) -> bool {
-        self != Facet::Library || kind == RepoType::Model
+        !matches!(self, Facet::Library | Facet::Quantization) || kind == RepoType::Model
     }
 
     /// The tag a repo of `kind` carries when its card gives `value`.
     pub fn tag(self, kind: RepoType, value: &str) -> String {
         match (self, kind) {
             (Facet::License, _) => format!("license:{value}"),
+            (Facet::Quantization, _) => format!("quantization:{value}"),
             (Facet::Task, RepoType::Dataset) => format!("task_categories:{value}"),
             (Facet::Language, RepoType::Dataset) => format!("language:{value}"),
             _ => value.to_owned(),
@@ -262,6 +272,9 @@ impl Facet {
             (Facet::Library, _) => "LATERAL (SELECT r.card_library_name) s(v)",
             (Facet::Language, _) => "unnest(r.card_language) s(v)",
             (Facet::License, _) => "LATERAL (SELECT r.card_license) s(v)",
+            (Facet::Quantization, _) => {
+                "LATERAL (SELECT substr(t, 14) FROM unnest(r.tags) t WHERE t LIKE 'quantization:%') s(v)"
+            }
         }
     }
 }

@@ -169,3 +169,103 @@ async fn gguf_file_page_shows_the_model_facts() {
     assert!(short.contains("无法读取这个 GGUF 文件的头部"), "{short}");
     assert!(short.contains("文件在头部中间就结束了"));
 }
+
+#[tokio::test]
+async fn gguf_repos_are_tagged_found_and_shown_with_local_runtimes() {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    for name in ["quants", "plain"] {
+        assert_eq!(
+            api.create_repo("model", "alice", name, false).await.status,
+            200
+        );
+    }
+    let small = tiny_gguf(4);
+    let large = tiny_gguf(64);
+    let small_oid = upload_lfs(&hub, &token, "alice/quants", &small).await;
+    let large_oid = upload_lfs(&hub, &token, "alice/quants", &large).await;
+    let c = api
+        .commit(
+            "alice/quants",
+            "add two quantisations",
+            &[
+                lfs_op("tiny-q4_0.gguf", &small_oid, small.len()),
+                lfs_op("sub/tiny-Q8_0.gguf", &large_oid, large.len()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(c.status, 200, "{:?}", c.body);
+    let c = api
+        .commit(
+            "alice/plain",
+            "card",
+            &[file_op("README.md", b"# plain\n")],
+            None,
+        )
+        .await;
+    assert_eq!(c.status, 200, "{:?}", c.body);
+
+    // Tags and library as Hugging Face reports a GGUF repo.
+    let info: serde_json::Value = reqwest::get(format!("{}/api/models/alice/quants", hub.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tags: Vec<&str> = info["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert_eq!(
+        tags,
+        ["gguf", "quantization:Q4_0", "quantization:Q8_0"],
+        "{info}"
+    );
+    assert_eq!(info["library_name"], "gguf");
+
+    // Search: the library filter, the quantisation facet.
+    let listed = |query: &'static str| {
+        let url = format!("{}/api/models?{query}", hub.url);
+        async move {
+            let list: Vec<serde_json::Value> =
+                reqwest::get(url).await.unwrap().json().await.unwrap();
+            list.iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("filter=gguf").await, ["alice/quants"]);
+    assert_eq!(listed("filter=quantization:Q8_0").await, ["alice/quants"]);
+    assert!(listed("filter=quantization:Q4_K_M").await.is_empty());
+    for (lang, facet) in [("en", "Quantization"), ("zh-CN", "量化")] {
+        let models = page(&hub, "/models", lang).await;
+        assert!(models.contains(facet), "{models}");
+        assert!(models.contains("quantization=Q8_0"), "{models}");
+        let filtered = page(&hub, "/models?quantization=Q4_0", lang).await;
+        assert!(filtered.contains("alice/quants"), "{filtered}");
+        assert!(!filtered.contains("alice/plain"), "{filtered}");
+    }
+
+    // The model page offers the local runtimes, with the smallest file (no
+    // Q4_K_M here) and transformers told which GGUF file to read.
+    let model = page(&hub, "/alice/quants", "en").await;
+    for wanted in [
+        "llama.cpp",
+        "llama-server --hf-repo alice/quants --hf-file tiny-q4_0.gguf",
+        "Ollama",
+        "ollama create quants -f Modelfile",
+        "LM Studio",
+        "lms import ./tiny-q4_0.gguf",
+        "hf download alice/quants tiny-q4_0.gguf --local-dir .",
+        "gguf_file=",
+    ] {
+        assert!(model.contains(wanted), "{wanted} missing: {model}");
+    }
+    let plain = page(&hub, "/alice/plain", "en").await;
+    assert!(!plain.contains("llama-server"));
+    assert!(!plain.contains("gguf_file="));
+}

@@ -124,6 +124,20 @@ pub fn list_tree_page(
     })
 }
 
+/// Every file's path at a commit, from tree objects only (no blob is
+/// read), walking at most `cap` entries: cheap enough for the after-commit
+/// step, which derives tags from file names.
+pub fn file_paths(repo: &Repository, commit: Oid, cap: usize) -> Result<Vec<String>> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let mut found = Vec::new();
+    collect(repo, &tree, "", true, cap, &mut found)?;
+    Ok(found
+        .into_iter()
+        .filter(|(_, kind, _)| *kind == EntryKind::File)
+        .map(|(path, ..)| path)
+        .collect())
+}
+
 fn subtree<'r>(repo: &'r Repository, root: &Tree<'r>, folder: &str) -> Result<Tree<'r>> {
     if folder.is_empty() {
         return Ok(root.clone());

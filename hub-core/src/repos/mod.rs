@@ -87,6 +87,8 @@ pub struct Repo {
     pub card_language: Vec<String>,
     pub card_tags: Vec<String>,
     pub card_pipeline_tag: Option<String>,
+    /// The card's `library_name`, else `gguf` for a repo of GGUF files
+    /// ([`tags::FileFacts::library_name`]).
     pub card_library_name: Option<String>,
     pub card_base_model: Vec<String>,
     pub card_datasets: Vec<String>,

@@ -7,6 +7,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 
 use super::Repo;
+use super::tags::FileFacts;
 use crate::cards::parse_card;
 use crate::error::Result;
 use crate::git::{self, read};
@@ -40,14 +41,20 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
             .iter()
             .find(|(k, n, _)| *k == read::RefKind::Branch && *n == default_branch)
             .map(|(_, _, target)| target.clone());
-        let readme = match &head {
-            Some(h) => read::read_file(&git, git2::Oid::from_str(h)?, "README.md")?,
-            None => None,
+        let (readme, files) = match &head {
+            Some(h) => {
+                let commit = git2::Oid::from_str(h)?;
+                (
+                    read::read_file(&git, commit, "README.md")?,
+                    read::file_paths(&git, commit, MAX_TAGGED_ENTRIES)?,
+                )
+            }
+            None => (None, Vec::new()),
         };
-        Ok((refs, (head, readme)))
+        Ok((refs, (head, readme, FileFacts::of(&files))))
     })
     .await??;
-    let (head, readme) = readme;
+    let (head, readme, files) = readme;
     let names: Vec<String> = refs
         .iter()
         .map(|(k, n, _)| format!("{}:{n}", k.as_str()))
@@ -79,7 +86,8 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
         .map(|p| p.metadata.clone())
         .unwrap_or_default();
     let card_error = parsed.and_then(|p| p.error).map(|m| m.to_string());
-    let tags = super::tags::tags(repo.kind(), &meta);
+    let tags = super::tags::tags(repo.kind(), &meta, &files);
+    let library_name = files.library_name(&meta);
     let card_text = card.as_deref().map_or("", |c| truncate(c, MAX_CARD_TEXT));
     let head_changed = recorded_head.as_deref() != head.as_deref();
     sqlx::query(
@@ -97,7 +105,7 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
     .bind(&meta.language)
     .bind(&meta.tags)
     .bind(&meta.pipeline_tag)
-    .bind(&meta.library_name)
+    .bind(&library_name)
     .bind(&meta.base_model)
     .bind(&meta.datasets)
     .bind(&meta.card_data)
@@ -109,6 +117,10 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
     tx.commit().await?;
     Ok(())
 }
+
+/// Entries walked for the tags file names give (a repo with more still
+/// gets those of the first ones).
+const MAX_TAGGED_ENTRIES: usize = 100_000;
 
 /// How much of a model card is kept for search.
 const MAX_CARD_TEXT: usize = 100 * 1024;

@@ -3,8 +3,10 @@
 //! derives them: the card's own `tags`; for models the pipeline tag, the
 //! library, the languages, `dataset:...` and `base_model:...`; for datasets
 //! `language:...` and the dataset-card fields (`task_categories:...`,
-//! `size_categories:...`, ...); for all, `license:...`. Computed at the
-//! after-commit step and stored, so listings filter in SQL.
+//! `size_categories:...`, ...); for all, `license:...`. A model's files add
+//! what they are: `gguf` and `quantization:Q4_K_M` (one per quantisation
+//! its `.gguf` file names state). Computed at the after-commit step and
+//! stored, so listings filter in SQL.
 
 use serde_json::Value;
 
@@ -22,14 +24,58 @@ const DATASET_FIELDS: [&str; 7] = [
     "source_datasets",
 ];
 
-/// The tags of a repo of `kind` with this card, in order, without repeats.
+/// What a repo's file names say about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileFacts {
+    /// It holds `.gguf` files.
+    pub gguf: bool,
+    /// The quantisations its `.gguf` files' names state, sorted.
+    pub quantizations: Vec<&'static str>,
+}
+
+impl FileFacts {
+    #[must_use]
+    pub fn of(paths: &[String]) -> FileFacts {
+        let mut facts = FileFacts::default();
+        for path in paths.iter().filter(|p| crate::gguf::is_gguf(p)) {
+            facts.gguf = true;
+            facts
+                .quantizations
+                .extend(crate::gguf::quantization_in_name(path));
+        }
+        facts.quantizations.sort_unstable();
+        facts.quantizations.dedup();
+        facts
+    }
+
+    /// The library a model is used with: the card's, else `gguf` for a repo
+    /// of GGUF files (as Hugging Face reports such repos).
+    #[must_use]
+    pub fn library_name(&self, card: &CardMetadata) -> Option<String> {
+        card.library_name
+            .clone()
+            .or_else(|| self.gguf.then(|| "gguf".to_owned()))
+    }
+}
+
+/// The tags of a repo of `kind` with this card and files, in order, without
+/// repeats.
 #[must_use]
-pub fn tags(kind: RepoType, card: &CardMetadata) -> Vec<String> {
+pub fn tags(kind: RepoType, card: &CardMetadata, files: &FileFacts) -> Vec<String> {
     let mut out: Vec<String> = card.tags.clone();
     match kind {
         RepoType::Model => {
             out.extend(card.pipeline_tag.clone());
-            out.extend(card.library_name.clone());
+            out.extend(files.library_name(card));
+            if files.gguf {
+                out.push("gguf".to_owned());
+            }
+            out.extend(
+                files
+                    .quantizations
+                    .iter()
+                    .map(|q| format!("quantization:{q}")),
+            );
             out.extend(card.language.iter().cloned());
             out.extend(card.datasets.iter().map(|d| format!("dataset:{d}")));
             out.extend(card.base_model.iter().map(|b| format!("base_model:{b}")));
@@ -70,7 +116,39 @@ mod tests {
     use crate::cards::parse_card;
 
     fn tags_of(kind: RepoType, readme: &str) -> Vec<String> {
-        tags(kind, &parse_card(readme).metadata)
+        tags(kind, &parse_card(readme).metadata, &FileFacts::default())
+    }
+
+    #[test]
+    fn gguf_files_tag_a_model() {
+        let files: Vec<String> = [
+            "README.md",
+            "m-Q4_K_M.gguf",
+            "m-q8_0.gguf",
+            "sub/m-Q4_K_M-00001-of-00002.gguf",
+        ]
+        .map(String::from)
+        .to_vec();
+        let facts = FileFacts::of(&files);
+        assert_eq!(facts.quantizations, ["Q4_K_M", "Q8_0"]);
+        assert_eq!(
+            tags(RepoType::Model, &parse_card("# card\n").metadata, &facts),
+            ["gguf", "quantization:Q4_K_M", "quantization:Q8_0"]
+        );
+        // A card's own library stays the library; the repo is still `gguf`.
+        let card = parse_card("---\nlibrary_name: transformers\n---\n").metadata;
+        assert_eq!(facts.library_name(&card).as_deref(), Some("transformers"));
+        assert_eq!(
+            tags(RepoType::Model, &card, &facts),
+            [
+                "transformers",
+                "gguf",
+                "quantization:Q4_K_M",
+                "quantization:Q8_0"
+            ]
+        );
+        // Datasets do not take model tags from file names.
+        assert!(tags(RepoType::Dataset, &card, &facts).is_empty());
     }
 
     #[test]

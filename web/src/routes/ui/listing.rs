@@ -56,6 +56,7 @@ struct Params {
     library: Option<String>,
     language: Option<String>,
     license: Option<String>,
+    quantization: Option<String>,
     /// A repo tag, as Hugging Face's `other=` (`chat`, `dataset:x/y`,
     /// `base_model:x/y`): where the repo page's tag chips lead.
     other: Option<String>,
@@ -70,6 +71,7 @@ impl Params {
             Facet::Library => self.library.as_deref(),
             Facet::Language => self.language.as_deref(),
             Facet::License => self.license.as_deref(),
+            Facet::Quantization => self.quantization.as_deref(),
         }
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -131,6 +133,7 @@ impl FacetBox {
             Facet::Library => "facet.library",
             Facet::Language => "facet.language",
             Facet::License => "facet.license",
+            Facet::Quantization => "facet.quantization",
         }
     }
 
@@ -139,7 +142,7 @@ impl FacetBox {
         match self.facet {
             Facet::Task => lang.task(value),
             Facet::Language => lang.language(value),
-            Facet::Library | Facet::License => value.into(),
+            Facet::Library | Facet::License | Facet::Quantization => value.into(),
         }
     }
 }

@@ -265,7 +265,6 @@ async fn repo_page(
             None => (None, None, None),
         };
         let card_error = card_error.map(|m| session.lang.message(&m));
-        let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref());
         let parameters = if kind == RepoType::Model {
             hub_core::tensors::model_parameters(&state, repo, &sha, &listing.entries)
                 .await?
@@ -278,6 +277,8 @@ async fn repo_page(
         } else {
             Vec::new()
         };
+        let gguf_file = hub_core::gguf::preferred(&gguf_files).map(|f| f.path.as_str());
+        let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref(), gguf_file);
         let space =
             (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
         let task_categories = match kind {
@@ -308,6 +309,39 @@ async fn repo_page(
     page(&session, &path, result)
 }
 
+/// The local runtimes of GGUF files. llama.cpp downloads through this hub
+/// itself (it reads `HF_ENDPOINT`; `--hf-file` fetches `resolve/main/{file}`
+/// and the other parts of a split file); Ollama and LM Studio import a file
+/// downloaded with the `hf` CLI.
+fn gguf_snippets(base_url: &str, id: &str, repo: &Repo, file: &str) -> [Snippet; 3] {
+    let download = format!(
+        "# pip install huggingface_hub\nexport HF_ENDPOINT={base_url}\n\
+         hf download {id} {file} --local-dir ."
+    );
+    let ollama_name = repo.name.to_ascii_lowercase();
+    [
+        Snippet {
+            key: "use.llamacpp",
+            code: format!(
+                "# llama.cpp: https://github.com/ggml-org/llama.cpp\n\
+                 export HF_ENDPOINT={base_url}\n\
+                 llama-server --hf-repo {id} --hf-file {file}"
+            ),
+        },
+        Snippet {
+            key: "use.ollama",
+            code: format!(
+                "{download}\necho 'FROM ./{file}' > Modelfile\n\
+                 ollama create {ollama_name} -f Modelfile\nollama run {ollama_name}"
+            ),
+        },
+        Snippet {
+            key: "use.lmstudio",
+            code: format!("{download}\nlms import ./{file}"),
+        },
+    ]
+}
+
 /// The transformers classes that load a model for its pipeline tag, as
 /// Hugging Face's snippets pick them: the model class and what prepares
 /// its input.
@@ -332,7 +366,14 @@ fn transformers_classes(pipeline_tag: Option<&str>) -> (&'static str, &'static s
 }
 
 /// How to use the repo from the tools people have, pointed at this hub.
-fn snippets(base_url: &str, repo: &Repo, pipeline_tag: Option<&str>) -> Vec<Snippet> {
+/// `gguf_file`: the GGUF file to offer local runtimes (llama.cpp, Ollama,
+/// LM Studio), and what transformers loads, when the repo has GGUF files.
+fn snippets(
+    base_url: &str,
+    repo: &Repo,
+    pipeline_tag: Option<&str>,
+    gguf_file: Option<&str>,
+) -> Vec<Snippet> {
     let id = repo.full_name();
     let kind = repo.kind();
     let repo_type = match kind {
@@ -349,20 +390,31 @@ fn snippets(base_url: &str, repo: &Repo, pipeline_tag: Option<&str>) -> Vec<Snip
     }];
     match kind {
         RepoType::Model => {
-            let (model, prepare) = transformers_classes(pipeline_tag);
+            // transformers reads a GGUF file when told which (dequantising it).
+            let (model, prepare) = match gguf_file {
+                Some(_) => ("AutoModelForCausalLM", "AutoTokenizer"),
+                None => transformers_classes(pipeline_tag),
+            };
             let var = match prepare {
                 "AutoTokenizer" => "tokenizer",
                 _ => "processor",
+            };
+            let args = match gguf_file {
+                Some(file) => format!("\"{id}\", gguf_file=\"{file}\""),
+                None => format!("\"{id}\""),
             };
             out.push(Snippet {
                 key: "use.transformers",
                 code: format!(
                     "# pip install transformers\n# export HF_ENDPOINT={base_url}\n\
                      from transformers import {model}, {prepare}\n\n\
-                     {var} = {prepare}.from_pretrained(\"{id}\")\n\
-                     model = {model}.from_pretrained(\"{id}\")"
+                     {var} = {prepare}.from_pretrained({args})\n\
+                     model = {model}.from_pretrained({args})"
                 ),
-            })
+            });
+            if let Some(file) = gguf_file {
+                out.extend(gguf_snippets(base_url, &id, repo, file));
+            }
         }
         RepoType::Dataset => out.push(Snippet {
             key: "use.datasets",
