@@ -2,7 +2,7 @@
 //! tests use) into a directory, to upload to a hub by hand:
 //!
 //! ```text
-//! cargo run -p inference-worker --example tiny_checkpoint -- qwen2|qwen3|llama DIR
+//! cargo run -p inference-worker --example tiny_checkpoint -- MODEL_TYPE DIR
 //! ```
 
 use inference_worker::testing::{Arch, Spec, write_checkpoint};
@@ -10,13 +10,11 @@ use inference_worker::testing::{Arch, Spec, write_checkpoint};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [arch, dir] = args.as_slice() else {
-        anyhow::bail!("usage: tiny_checkpoint qwen2|qwen3|llama DIR");
+        anyhow::bail!("usage: tiny_checkpoint MODEL_TYPE DIR");
     };
-    let arch = match arch.as_str() {
-        "qwen2" => Arch::Qwen2,
-        "qwen3" => Arch::Qwen3,
-        "llama" => Arch::Llama,
-        other => anyhow::bail!("unknown architecture {other:?}: qwen2, qwen3 or llama"),
+    let Some(arch) = Arch::from_model_type(arch) else {
+        let known: Vec<&str> = Arch::ALL.iter().map(|a| a.model_type()).collect();
+        anyhow::bail!("unknown model_type {arch:?}: one of {}", known.join(", "));
     };
     write_checkpoint(std::path::Path::new(dir), &Spec::tiny(arch))?;
     Ok(())

@@ -25,5 +25,17 @@ pub use generation::{GenerateOutput, generate_local};
 pub use llm::TextModel;
 
 /// Architectures (config.json `model_type`) this build can load, per task.
-pub const TEXT_GENERATION_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama"];
+/// Spelt as the hub spells `model_type` (lower case, `_` as `-`).
+pub const TEXT_GENERATION_ARCHITECTURES: &[&str] = &[
+    "qwen2",
+    "qwen3",
+    "llama",
+    "glm4",
+    "qwen2-moe",
+    "qwen3-moe",
+    "mistral",
+    "gemma2",
+    "gemma3-text",
+    "deepseek-v2",
+];
 pub const EMBEDDING_ARCHITECTURES: &[&str] = &["bert", "xlm-roberta"];

@@ -1,16 +1,23 @@
-//! Causal language models (qwen2, qwen3, llama) loaded from a Hugging Face
+//! Causal language models (qwen2, qwen3, llama, glm4, qwen2_moe, qwen3_moe,
+//! mistral, gemma2, gemma3_text, deepseek_v2) loaded from a Hugging Face
 //! layout directory: weights, tokenizer, chat template, EOS tokens.
 //!
 //! A [`TextModel`] is loaded once and shared; each generation takes a
 //! [`CausalLm`] of its own with [`TextModel::session`]: candle's models are
-//! `Clone`, a clone shares the weights (Arc) and has its own KV cache.
+//! `Clone`, a clone shares the weights (Arc) and has its own KV cache
+//! (DeepSeek-V2, which is not `Clone`, is rebuilt per session over the
+//! tensors loaded once: see [`Rebuilt`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::{llama, qwen2, qwen3};
+use candle_transformers::models::{
+    deepseek2, gemma2, gemma3, glm4_new, llama, mistral, qwen2, qwen2_moe, qwen3, qwen3_moe,
+};
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
@@ -22,6 +29,90 @@ enum Weights {
     Qwen2(qwen2::ModelForCausalLM),
     Qwen3(qwen3::ModelForCausalLM),
     Llama(llama::Llama, llama::Config),
+    /// GLM-4-*-0414 (`Glm4ForCausalLM`): candle's glm4_new; its glm4 is
+    /// the older ChatGLM layout.
+    Glm4(glm4_new::ModelForCausalLM),
+    Qwen2Moe(qwen2_moe::Model),
+    Qwen3Moe(qwen3_moe::ModelForCausalLM),
+    Mistral(mistral::Model),
+    Gemma2(gemma2::Model),
+    Gemma3(gemma3::Model),
+    DeepSeek2(Rebuilt),
+}
+
+impl Weights {
+    /// Empties the KV cache (llama keeps its cache outside the model).
+    fn clear_kv_cache(&mut self) {
+        match self {
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Qwen3(m) => m.clear_kv_cache(),
+            Weights::Llama(..) => {}
+            Weights::Glm4(m) => m.clear_kv_cache(),
+            Weights::Qwen2Moe(m) => m.clear_kv_cache(),
+            Weights::Qwen3Moe(m) => m.clear_kv_cache(),
+            Weights::Mistral(m) => m.clear_kv_cache(),
+            Weights::Gemma2(m) => m.clear_kv_cache(),
+            Weights::Gemma3(m) => m.clear_kv_cache(),
+            Weights::DeepSeek2(r) => {
+                if let Some(m) = &mut r.model {
+                    m.clear_kv_cache()
+                }
+            }
+        }
+    }
+}
+
+/// candle's DeepSeekV2 is not `Clone`, and reading the weights again per
+/// request would copy gigabytes. The tensors are read once at load; a
+/// clone shares them (Arc storage) and has no model yet; a session builds
+/// its module tree over them (no weight is copied; the rotary tables are
+/// recomputed, a few milliseconds).
+struct Rebuilt {
+    config: Arc<deepseek2::DeepSeekV2Config>,
+    tensors: Arc<HashMap<String, Tensor>>,
+    model: Option<deepseek2::DeepSeekV2>,
+}
+
+impl Clone for Rebuilt {
+    fn clone(&self) -> Rebuilt {
+        Rebuilt {
+            config: self.config.clone(),
+            tensors: self.tensors.clone(),
+            model: None,
+        }
+    }
+}
+
+impl Rebuilt {
+    fn load(
+        config: deepseek2::DeepSeekV2Config,
+        files: &[PathBuf],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Rebuilt> {
+        // Safety: as for `from_mmaped_safetensors` in `TextModel::load`.
+        let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files)? };
+        let mut tensors = HashMap::new();
+        for (name, _) in st.tensors() {
+            let tensor = st.load(&name, device)?.to_dtype(dtype)?;
+            tensors.insert(name, tensor);
+        }
+        let mut rebuilt = Rebuilt {
+            config: Arc::new(config),
+            tensors: Arc::new(tensors),
+            model: None,
+        };
+        // Missing or misshapen tensors fail here, at load, not per request.
+        rebuilt.build(dtype, device)?;
+        rebuilt.model = None;
+        Ok(rebuilt)
+    }
+
+    fn build(&mut self, dtype: DType, device: &Device) -> Result<()> {
+        let vb = VarBuilder::from_tensors((*self.tensors).clone(), dtype, device);
+        self.model = Some(deepseek2::DeepSeekV2::new(&self.config, vb)?);
+        Ok(())
+    }
 }
 
 /// A loaded text-generation model.
@@ -65,6 +156,17 @@ impl CausalLm {
                     .expect("llama sessions have a cache");
                 m.forward(&input, offset, cache)?
             }
+            Weights::Glm4(m) => m.forward(&input, offset)?,
+            Weights::Qwen2Moe(m) => m.forward(&input, offset)?,
+            Weights::Qwen3Moe(m) => m.forward(&input, offset)?,
+            Weights::Mistral(m) => m.forward(&input, offset)?,
+            Weights::Gemma2(m) => m.forward(&input, offset)?,
+            Weights::Gemma3(m) => m.forward(&input, offset)?,
+            Weights::DeepSeek2(r) => r
+                .model
+                .as_mut()
+                .expect("deepseek2 sessions have a model")
+                .forward(&input, offset)?,
         };
         Ok(logits
             .flatten_all()?
@@ -75,19 +177,12 @@ impl CausalLm {
     /// Logits for the last position of `tokens`, computed from scratch
     /// without any cache: the slow reference the tests compare against.
     pub fn forward_uncached(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        match &mut self.weights {
-            Weights::Qwen2(m) => m.clear_kv_cache(),
-            Weights::Qwen3(m) => m.clear_kv_cache(),
-            Weights::Llama(_, config) => {
-                self.llama_cache = Some(llama::Cache::new(false, self.dtype, config, &self.device)?)
-            }
+        if let Weights::Llama(_, config) = &self.weights {
+            self.llama_cache = Some(llama::Cache::new(false, self.dtype, config, &self.device)?)
         }
+        self.weights.clear_kv_cache();
         let logits = self.forward(tokens, 0)?;
-        match &mut self.weights {
-            Weights::Qwen2(m) => m.clear_kv_cache(),
-            Weights::Qwen3(m) => m.clear_kv_cache(),
-            Weights::Llama(..) => {}
-        }
+        self.weights.clear_kv_cache();
         Ok(logits)
     }
 }
@@ -112,6 +207,15 @@ impl TextModel {
                 let llama_config: llama::LlamaConfig = config.to()?;
                 let llama_config = llama_config.into_config(false);
                 Weights::Llama(llama::Llama::load(vb, &llama_config)?, llama_config)
+            }
+            "glm4" => Weights::Glm4(glm4_new::ModelForCausalLM::new(&config.to()?, vb)?),
+            "qwen2_moe" => Weights::Qwen2Moe(qwen2_moe::Model::new(&config.to()?, vb)?),
+            "qwen3_moe" => Weights::Qwen3Moe(qwen3_moe::ModelForCausalLM::new(&config.to()?, vb)?),
+            "mistral" => Weights::Mistral(mistral::Model::new(&config.to()?, vb)?),
+            "gemma2" => Weights::Gemma2(gemma2::Model::new(false, &config.to()?, vb)?),
+            "gemma3_text" => Weights::Gemma3(gemma3::Model::new(false, &config.to()?, vb)?),
+            "deepseek_v2" => {
+                Weights::DeepSeek2(Rebuilt::load(config.to()?, &files, dtype, device)?)
             }
             other => bail!("{other} is not a text-generation architecture this worker runs"),
         };
@@ -162,18 +266,16 @@ impl TextModel {
     /// A fresh sequence on this model (its own, empty KV cache).
     pub fn session(&self) -> Result<CausalLm> {
         let mut weights = self.weights.clone();
+        weights.clear_kv_cache();
         let llama_cache = match &mut weights {
-            Weights::Qwen2(m) => {
-                m.clear_kv_cache();
-                None
-            }
-            Weights::Qwen3(m) => {
-                m.clear_kv_cache();
-                None
-            }
             Weights::Llama(_, config) => {
                 Some(llama::Cache::new(true, self.dtype, config, &self.device)?)
             }
+            Weights::DeepSeek2(r) => {
+                r.build(self.dtype, &self.device)?;
+                None
+            }
+            _ => None,
         };
         Ok(CausalLm {
             weights,

@@ -15,7 +15,9 @@ use std::path::Path;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::{llama, qwen2, qwen3};
+use candle_transformers::models::{
+    deepseek2, gemma2, gemma3, glm4_new, llama, mistral, qwen2, qwen2_moe, qwen3, qwen3_moe,
+};
 use serde_json::{Value, json};
 
 use crate::config::ModelConfig;
@@ -25,6 +27,64 @@ pub enum Arch {
     Qwen2,
     Qwen3,
     Llama,
+    Glm4,
+    Qwen2Moe,
+    Qwen3Moe,
+    Mistral,
+    Gemma2,
+    Gemma3,
+    DeepSeek2,
+}
+
+impl Arch {
+    pub const ALL: &[Arch] = &[
+        Arch::Qwen2,
+        Arch::Qwen3,
+        Arch::Llama,
+        Arch::Glm4,
+        Arch::Qwen2Moe,
+        Arch::Qwen3Moe,
+        Arch::Mistral,
+        Arch::Gemma2,
+        Arch::Gemma3,
+        Arch::DeepSeek2,
+    ];
+
+    /// config.json's `model_type`.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Llama => "llama",
+            Arch::Glm4 => "glm4",
+            Arch::Qwen2Moe => "qwen2_moe",
+            Arch::Qwen3Moe => "qwen3_moe",
+            Arch::Mistral => "mistral",
+            Arch::Gemma2 => "gemma2",
+            Arch::Gemma3 => "gemma3_text",
+            Arch::DeepSeek2 => "deepseek_v2",
+        }
+    }
+
+    pub fn from_model_type(model_type: &str) -> Option<Arch> {
+        Arch::ALL
+            .iter()
+            .copied()
+            .find(|a| a.model_type() == model_type)
+    }
+
+    /// (BOS, EOS, other end-of-turn tokens) among [`specials`].
+    fn bos_eos(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        match self {
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Qwen2Moe | Arch::Qwen3Moe => {
+                ("<|endoftext|>", "<|im_end|>", &[])
+            }
+            Arch::Llama | Arch::Mistral => ("<s>", "</s>", &[]),
+            Arch::Glm4 => ("[gMASK]", "<|endoftext|>", &["<|user|>", "<|observation|>"]),
+            Arch::Gemma2 | Arch::Gemma3 => ("<bos>", "<eos>", &["<end_of_turn>"]),
+            Arch::DeepSeek2 => ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", &[]),
+        }
+    }
 }
 
 /// The shape of a generated checkpoint.
@@ -63,8 +123,28 @@ impl Spec {
 /// Special tokens, after the 256 byte tokens and the merges.
 fn specials(arch: Arch) -> &'static [&'static str] {
     match arch {
-        Arch::Qwen2 | Arch::Qwen3 => &["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        Arch::Qwen2 | Arch::Qwen3 | Arch::Qwen2Moe | Arch::Qwen3Moe => {
+            &["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        }
         Arch::Llama => &["<s>", "</s>"],
+        Arch::Mistral => &["<s>", "</s>", "[INST]", "[/INST]"],
+        Arch::Glm4 => &[
+            "<|endoftext|>",
+            "[gMASK]",
+            "<sop>",
+            "<|system|>",
+            "<|user|>",
+            "<|assistant|>",
+            "<|observation|>",
+        ],
+        Arch::Gemma2 | Arch::Gemma3 => &[
+            "<pad>",
+            "<eos>",
+            "<bos>",
+            "<start_of_turn>",
+            "<end_of_turn>",
+        ],
+        Arch::DeepSeek2 => &["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"],
     }
 }
 
@@ -84,6 +164,15 @@ const WORDS: &[&str] = &[
 
 const QWEN_CHAT_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/// GLM-4-0414's template, abridged (no tools).
+const GLM4_CHAT_TEMPLATE: &str = "[gMASK]<sop>{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+
+const MISTRAL_CHAT_TEMPLATE: &str = "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
+
+const GEMMA_CHAT_TEMPLATE: &str = "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}";
+
+const DEEPSEEK2_CHAT_TEMPLATE: &str = "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\n\n' }}{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content'] + eos_token }}{% elif message['role'] == 'system' %}{{ message['content'] + '\n\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
+
 const LLAMA_CHAT_TEMPLATE: &str = "{{ bos_token }}{% for message in messages %}{% if message['role'] not in ['system', 'user', 'assistant'] %}{{ raise_exception('Unknown role: ' + message['role']) }}{% endif %}{{ '[' + message['role'] | upper + '] ' + message['content'] | trim + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '[ASSISTANT] ' }}{% endif %}";
 
 /// Writes the checkpoint into `dir` (created if needed).
@@ -94,83 +183,39 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
         spec.vocab >= tokenizer_size,
         "vocab smaller than the tokenizer"
     );
-    let special = |i: usize| (tokenizer_size - specials(spec.arch).len() + i) as u32;
-    let (bos, eos) = match spec.arch {
-        Arch::Qwen2 | Arch::Qwen3 => (special(0), special(2)), // <|endoftext|>, <|im_end|>
-        Arch::Llama => (special(0), special(1)),
+    let id = |name: &str| {
+        let i = specials(spec.arch).iter().position(|s| *s == name);
+        (tokenizer_size - specials(spec.arch).len() + i.expect("a special token")) as u32
     };
-    let config = match spec.arch {
-        Arch::Qwen2 => json!({
-            "architectures": ["Qwen2ForCausalLM"],
-            "model_type": "qwen2",
-            "vocab_size": spec.vocab,
-            "hidden_size": spec.hidden,
-            "intermediate_size": spec.intermediate,
-            "num_hidden_layers": spec.layers,
-            "num_attention_heads": spec.heads,
-            "num_key_value_heads": spec.kv_heads,
-            "max_position_embeddings": spec.max_positions,
-            "sliding_window": null,
-            "max_window_layers": spec.layers,
-            "use_sliding_window": false,
-            "tie_word_embeddings": true,
-            "rope_theta": 1000000.0,
-            "rms_norm_eps": 1e-6,
-            "hidden_act": "silu",
-            "bos_token_id": bos,
-            "eos_token_id": eos,
-            "torch_dtype": "float32",
-        }),
-        Arch::Qwen3 => json!({
-            "architectures": ["Qwen3ForCausalLM"],
-            "model_type": "qwen3",
-            "vocab_size": spec.vocab,
-            "hidden_size": spec.hidden,
-            "intermediate_size": spec.intermediate,
-            "num_hidden_layers": spec.layers,
-            "num_attention_heads": spec.heads,
-            "num_key_value_heads": spec.kv_heads,
-            "head_dim": spec.hidden / spec.heads,
-            "max_position_embeddings": spec.max_positions,
-            "sliding_window": null,
-            "use_sliding_window": false,
-            "tie_word_embeddings": true,
-            "rope_theta": 1000000.0,
-            "rms_norm_eps": 1e-6,
-            "hidden_act": "silu",
-            "bos_token_id": bos,
-            "eos_token_id": eos,
-            "torch_dtype": "float32",
-        }),
-        Arch::Llama => json!({
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
-            "vocab_size": spec.vocab,
-            "hidden_size": spec.hidden,
-            "intermediate_size": spec.intermediate,
-            "num_hidden_layers": spec.layers,
-            "num_attention_heads": spec.heads,
-            "num_key_value_heads": spec.kv_heads,
-            "max_position_embeddings": spec.max_positions,
-            "rope_theta": 10000.0,
-            "rms_norm_eps": 1e-5,
-            "hidden_act": "silu",
-            "tie_word_embeddings": false,
-            "bos_token_id": bos,
-            "eos_token_id": eos,
-            "torch_dtype": "float32",
-        }),
-    };
+    let (bos_name, eos_name, end_of_turn) = spec.arch.bos_eos();
+    let (bos, eos) = (id(bos_name), id(eos_name));
+    let eos_ids: Vec<u32> = std::iter::once(eos)
+        .chain(end_of_turn.iter().map(|t| id(t)))
+        .collect();
+    let config = config_json(spec, bos, eos);
     write_json(&dir.join("config.json"), &config)?;
     write_json(&dir.join("tokenizer.json"), &tokenizer)?;
-    let (template, bos_token, eos_token) = match spec.arch {
-        Arch::Qwen2 | Arch::Qwen3 => (QWEN_CHAT_TEMPLATE, Value::Null, json!("<|im_end|>")),
-        Arch::Llama => (LLAMA_CHAT_TEMPLATE, json!("<s>"), json!("</s>")),
+    let template = match spec.arch {
+        Arch::Qwen2 | Arch::Qwen3 | Arch::Qwen2Moe | Arch::Qwen3Moe => QWEN_CHAT_TEMPLATE,
+        Arch::Llama => LLAMA_CHAT_TEMPLATE,
+        Arch::Glm4 => GLM4_CHAT_TEMPLATE,
+        Arch::Mistral => MISTRAL_CHAT_TEMPLATE,
+        Arch::Gemma2 | Arch::Gemma3 => GEMMA_CHAT_TEMPLATE,
+        Arch::DeepSeek2 => DEEPSEEK2_CHAT_TEMPLATE,
+    };
+    // Qwen's tokenizer has no BOS token; the others' templates print theirs.
+    let bos_token = match spec.arch {
+        Arch::Qwen2 | Arch::Qwen3 | Arch::Qwen2Moe | Arch::Qwen3Moe | Arch::Glm4 => Value::Null,
+        _ => json!(bos_name),
+    };
+    let eos_token = match spec.arch {
+        Arch::Qwen2 | Arch::Qwen3 | Arch::Qwen2Moe | Arch::Qwen3Moe => json!("<|im_end|>"),
+        _ => json!(eos_name),
     };
     write_json(
         &dir.join("tokenizer_config.json"),
         &json!({
-            "tokenizer_class": if spec.arch == Arch::Llama { "LlamaTokenizerFast" } else { "Qwen2Tokenizer" } ,
+            "tokenizer_class": "PreTrainedTokenizerFast",
             "bos_token": bos_token,
             "eos_token": eos_token,
             "chat_template": template,
@@ -179,7 +224,7 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
     )?;
     write_json(
         &dir.join("generation_config.json"),
-        &json!({ "bos_token_id": bos, "eos_token_id": [eos], "do_sample": false }),
+        &json!({ "bos_token_id": bos, "eos_token_id": eos_ids, "do_sample": false }),
     )?;
 
     // Names and shapes from candle's loader, values from our PRNG.
@@ -197,8 +242,193 @@ pub fn write_checkpoint(dir: &Path, spec: &Spec) -> Result<()> {
             let c: llama::LlamaConfig = parsed.to()?;
             llama::Llama::load(vb, &c.into_config(false))?;
         }
+        Arch::Glm4 => {
+            glm4_new::ModelForCausalLM::new(&parsed.to()?, vb)?;
+        }
+        Arch::Qwen2Moe => {
+            qwen2_moe::Model::new(&parsed.to()?, vb)?;
+        }
+        Arch::Qwen3Moe => {
+            qwen3_moe::ModelForCausalLM::new(&parsed.to()?, vb)?;
+        }
+        Arch::Mistral => {
+            mistral::Model::new(&parsed.to()?, vb)?;
+        }
+        Arch::Gemma2 => {
+            gemma2::Model::new(false, &parsed.to()?, vb)?;
+        }
+        Arch::Gemma3 => {
+            gemma3::Model::new(false, &parsed.to()?, vb)?;
+        }
+        Arch::DeepSeek2 => {
+            deepseek2::DeepSeekV2::new(&parsed.to()?, vb)?;
+        }
     }
     save_random(&varmap, dir, spec.seed)
+}
+
+/// config.json as each family's transformers config class writes it, with
+/// the shape of `spec`; MoE families get 4 experts (2 per token).
+fn config_json(spec: &Spec, bos: u32, eos: u32) -> Value {
+    let head_dim = spec.hidden / spec.heads;
+    let mut config = json!({
+        "model_type": spec.arch.model_type(),
+        "vocab_size": spec.vocab,
+        "hidden_size": spec.hidden,
+        "intermediate_size": spec.intermediate,
+        "num_hidden_layers": spec.layers,
+        "num_attention_heads": spec.heads,
+        "num_key_value_heads": spec.kv_heads,
+        "max_position_embeddings": spec.max_positions,
+        "rms_norm_eps": 1e-6,
+        "hidden_act": "silu",
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "torch_dtype": "float32",
+    });
+    let extra = match spec.arch {
+        Arch::Qwen2 => json!({
+            "architectures": ["Qwen2ForCausalLM"],
+            "sliding_window": null,
+            "max_window_layers": spec.layers,
+            "use_sliding_window": false,
+            "tie_word_embeddings": true,
+            "rope_theta": 1000000.0,
+        }),
+        Arch::Qwen3 => json!({
+            "architectures": ["Qwen3ForCausalLM"],
+            "head_dim": head_dim,
+            "sliding_window": null,
+            "use_sliding_window": false,
+            "tie_word_embeddings": true,
+            "rope_theta": 1000000.0,
+        }),
+        Arch::Llama => json!({
+            "architectures": ["LlamaForCausalLM"],
+            "rope_theta": 10000.0,
+            "rms_norm_eps": 1e-5,
+            "tie_word_embeddings": false,
+        }),
+        // GLM-4-9B-0414's config.json, scaled down (partial rotary: half
+        // of each head; q/k/v biases).
+        Arch::Glm4 => json!({
+            "architectures": ["Glm4ForCausalLM"],
+            "head_dim": head_dim,
+            "partial_rotary_factor": 0.5,
+            "attention_bias": true,
+            "rope_theta": 10000.0,
+            "rms_norm_eps": 1e-5,
+            "tie_word_embeddings": false,
+            "pad_token_id": eos,
+            "eos_token_id": [eos],
+        }),
+        Arch::Qwen2Moe => json!({
+            "architectures": ["Qwen2MoeForCausalLM"],
+            "sliding_window": null,
+            "use_sliding_window": false,
+            "max_window_layers": spec.layers,
+            "tie_word_embeddings": false,
+            "rope_theta": 1000000.0,
+            "decoder_sparse_step": 1,
+            "moe_intermediate_size": spec.intermediate / 2,
+            "shared_expert_intermediate_size": spec.intermediate,
+            "num_experts_per_tok": 2,
+            "num_experts": 4,
+            "norm_topk_prob": false,
+            "mlp_only_layers": [],
+        }),
+        Arch::Qwen3Moe => json!({
+            "architectures": ["Qwen3MoeForCausalLM"],
+            "head_dim": head_dim,
+            "sliding_window": null,
+            "use_sliding_window": false,
+            "max_window_layers": spec.layers,
+            "tie_word_embeddings": false,
+            "rope_theta": 1000000.0,
+            "decoder_sparse_step": 1,
+            "moe_intermediate_size": spec.intermediate / 2,
+            "num_experts_per_tok": 2,
+            "num_experts": 4,
+            "norm_topk_prob": true,
+            "mlp_only_layers": [],
+        }),
+        Arch::Mistral => json!({
+            "architectures": ["MistralForCausalLM"],
+            "head_dim": head_dim,
+            "sliding_window": null,
+            "rope_theta": 1000000.0,
+            "rms_norm_eps": 1e-5,
+            "tie_word_embeddings": false,
+        }),
+        Arch::Gemma2 => json!({
+            "architectures": ["Gemma2ForCausalLM"],
+            "head_dim": head_dim,
+            "query_pre_attn_scalar": head_dim,
+            "hidden_act": "gelu_pytorch_tanh",
+            "hidden_activation": "gelu_pytorch_tanh",
+            "sliding_window": spec.max_positions,
+            "final_logit_softcapping": 30.0,
+            "attn_logit_softcapping": 50.0,
+            "attention_bias": false,
+            "rope_theta": 10000.0,
+            "tie_word_embeddings": true,
+        }),
+        // gemma-3-1b's config.json, scaled down: every second layer global
+        // here (6th there), so both kinds are exercised; one KV head as
+        // there (config.rs says why).
+        Arch::Gemma3 => json!({
+            "architectures": ["Gemma3ForCausalLM"],
+            "num_key_value_heads": 1,
+            "head_dim": head_dim,
+            "query_pre_attn_scalar": head_dim,
+            "hidden_act": null,
+            "hidden_activation": "gelu_pytorch_tanh",
+            "sliding_window": spec.max_positions,
+            "sliding_window_pattern": 2,
+            "rope_theta": 1000000.0,
+            "rope_local_base_freq": 10000.0,
+            "rope_scaling": null,
+            "final_logit_softcapping": null,
+            "attn_logit_softcapping": null,
+            "attention_bias": false,
+            "tie_word_embeddings": true,
+        }),
+        // DeepSeek-V2-Lite's config.json, scaled down: multi-head latent
+        // attention without query compression, the first layer dense, then
+        // routed experts and a shared one, YaRN positions.
+        Arch::DeepSeek2 => json!({
+            "architectures": ["DeepseekV2ForCausalLM"],
+            "moe_intermediate_size": spec.intermediate / 2,
+            "n_routed_experts": 4,
+            "n_shared_experts": 1,
+            "num_experts_per_tok": 2,
+            "first_k_dense_replace": 1,
+            "moe_layer_freq": 1,
+            "routed_scaling_factor": 1.0,
+            "topk_method": "greedy",
+            "n_group": 1,
+            "topk_group": 1,
+            "norm_topk_prob": false,
+            "scoring_func": "softmax",
+            "q_lora_rank": null,
+            "kv_lora_rank": spec.hidden / 2,
+            "qk_rope_head_dim": head_dim / 2,
+            "qk_nope_head_dim": head_dim,
+            "v_head_dim": head_dim,
+            "attention_bias": false,
+            "rope_theta": 10000.0,
+            "rope_scaling": {
+                "type": "yarn", "factor": 4.0, "original_max_position_embeddings": spec.max_positions / 4,
+                "beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.707
+            },
+            "tie_word_embeddings": false,
+        }),
+    };
+    let map = config.as_object_mut().expect("an object");
+    for (k, v) in extra.as_object().expect("an object") {
+        map.insert(k.clone(), v.clone());
+    }
+    config
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<()> {

@@ -1,5 +1,5 @@
-//! End to end with the real `inference-worker`: tiny random Qwen2 and Llama
-//! checkpoints (the worker crate's `testing` module) and the real
+//! End to end with the real `inference-worker`: tiny random Qwen2, Llama,
+//! GLM-4, Qwen2-MoE and DeepSeek-V2 checkpoints (the worker crate's `testing` module) and the real
 //! all-MiniLM-L6-v2 uploaded through the HF commit and LFS APIs, a worker
 //! process started against the hub, answers compared with in-process candle
 //! generation on the same files; a worker killed mid-job, a hub restarted.
@@ -248,6 +248,80 @@ async fn qwen2_streams_what_candle_generates_in_process() {
 #[tokio::test]
 async fn llama_streams_what_candle_generates_in_process() {
     greedy_equals_in_process(Arch::Llama, "llama").await;
+}
+
+#[tokio::test]
+async fn glm4_streams_what_candle_generates_in_process() {
+    greedy_equals_in_process(Arch::Glm4, "glm4").await;
+}
+
+#[tokio::test]
+async fn qwen2_moe_streams_what_candle_generates_in_process() {
+    greedy_equals_in_process(Arch::Qwen2Moe, "qwen2-moe").await;
+}
+
+#[tokio::test]
+async fn deepseek_v2_streams_what_candle_generates_in_process() {
+    greedy_equals_in_process(Arch::DeepSeek2, "deepseek-v2").await;
+}
+
+/// The real worker advertises every family its build runs, spelt as the
+/// hub spells config.json's `model_type` (`qwen2_moe` is `qwen2-moe`), so
+/// each is servable; a model of an architecture no worker runs is answered
+/// 503 at once, naming it, and nothing is queued.
+#[tokio::test]
+async fn the_worker_advertises_its_families_and_others_are_refused_at_once() {
+    let hub = hub_with(&[]).await;
+    let token = hub.user_with_token("alice");
+    let work = tempfile::tempdir().unwrap();
+    let worker = Worker::start(&hub.url, &hub.worker_token("cpu-1"), work.path());
+    for &arch in Arch::ALL {
+        let repo = format!("alice/{}", arch.model_type().replace('_', "-"));
+        config_only_model(&hub, &token, &repo, arch.model_type(), false).await;
+        until_servable(&hub, &token, &repo, &worker).await;
+    }
+    let pool = hub.pool().await;
+    let advertised: Vec<String> =
+        sqlx::query_scalar("SELECT architectures FROM worker_sessions WHERE state = 'active'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for family in [
+        "glm4",
+        "qwen2-moe",
+        "qwen3-moe",
+        "mistral",
+        "gemma2",
+        "gemma3-text",
+        "deepseek-v2",
+    ] {
+        assert!(advertised.iter().any(|a| a == family), "{advertised:?}");
+    }
+
+    config_only_model(&hub, &token, "alice/baichuan", "baichuan", false).await;
+    let started = Instant::now();
+    let refused = hub
+        .api(Some(&token))
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "alice/baichuan", "max_tokens": 4,
+                "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("baichuan"), "{message}");
+    let widget = hub
+        .api(Some(&token))
+        .get("/api/inference/alice/baichuan")
+        .await;
+    assert_eq!(widget.body["available"], false, "{:?}", widget.body);
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM inference_jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0);
 }
 
 /// The MiniLM files `tests/run` unpacks from the PyPI wheel; `None` means skip

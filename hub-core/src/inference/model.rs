@@ -157,9 +157,10 @@ struct Config {
     architectures: Vec<String>,
 }
 
-/// `model_type` as workers advertise it: lower case, `xlm_roberta` and
-/// `XLMRoberta` spellings folded to `xlm-roberta`.
-fn normalise_model_type(t: &str) -> String {
+/// `model_type` as workers advertise it: lower case, `_` as `-`
+/// (`qwen2_moe` is `qwen2-moe`), `XLMRoberta` folded to `xlm-roberta`.
+/// Registration folds the workers' lists the same way.
+pub(crate) fn normalise_model_type(t: &str) -> String {
     let t = t.trim().to_ascii_lowercase().replace('_', "-");
     match t.as_str() {
         "xlmroberta" => "xlm-roberta".to_owned(),
@@ -187,7 +188,8 @@ fn task_of(pipeline_tag: Option<&str>, model_type: &str, classes: &[String]) -> 
         "bert" | "xlm-roberta" | "roberta" | "distilbert" | "mpnet" => {
             Some(Task::FeatureExtraction)
         }
-        "qwen2" | "qwen3" | "llama" | "mistral" | "glm4" | "yi" | "gemma" | "phi3" => {
+        "qwen2" | "qwen3" | "llama" | "mistral" | "glm4" | "yi" | "gemma" | "phi3"
+        | "qwen2-moe" | "qwen3-moe" | "gemma2" | "gemma3" | "gemma3-text" | "deepseek-v2" => {
             Some(Task::TextGeneration)
         }
         _ => None,
@@ -229,5 +231,22 @@ mod tests {
         );
         assert_eq!(task_of(None, "whisper", &[]), None);
         assert_eq!(normalise_model_type("XLM_Roberta"), "xlm-roberta");
+        // Spelt as workers advertise them (inference-worker's
+        // TEXT_GENERATION_ARCHITECTURES), known without a card or classes.
+        for (model_type, advertised) in [
+            ("qwen2_moe", "qwen2-moe"),
+            ("qwen3_moe", "qwen3-moe"),
+            ("gemma3_text", "gemma3-text"),
+            ("deepseek_v2", "deepseek-v2"),
+            ("glm4", "glm4"),
+            ("gemma2", "gemma2"),
+        ] {
+            let architecture = normalise_model_type(model_type);
+            assert_eq!(architecture, advertised);
+            assert_eq!(
+                task_of(None, &architecture, &[]),
+                Some(Task::TextGeneration)
+            );
+        }
     }
 }

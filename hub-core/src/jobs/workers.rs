@@ -86,7 +86,7 @@ pub async fn register(
     .bind(
         caps.architectures
             .iter()
-            .map(|a| a.to_ascii_lowercase())
+            .map(|a| crate::inference::model::normalise_model_type(a))
             .collect::<Vec<_>>(),
     )
     .bind(caps.tasks.iter().map(|t| task_str(*t)).collect::<Vec<_>>())
