@@ -118,6 +118,11 @@ pub struct Header {
     pub quantization: Option<String>,
     /// `split.no` (counting from 0) and `split.count`, for a split model.
     pub split: Option<(u64, u64)>,
+    /// Bytes of tensor data the header describes: the memory the weights
+    /// take once loaded as they are.
+    pub tensor_bytes: u64,
+    /// Where the last tensor's data ends: a file shorter than this was cut.
+    pub data_end: u64,
 }
 
 /// Why a header is not shown; each has a UI message (`key`).
@@ -432,6 +437,41 @@ fn ggml_type(t: u32) -> Option<&'static str> {
     })
 }
 
+/// Bytes of a tensor of `elements` elements of ggml type `t`: whole blocks
+/// of (elements per block, bytes per block), as ggml.c's type traits say
+/// (a partial block, which ggml refuses, counts whole: the page still shows).
+fn tensor_size(t: u32, elements: u64) -> Option<u64> {
+    let (block, bytes): (u64, u64) = match t {
+        0 | 26 => (1, 4),
+        1 | 25 | 30 => (1, 2),
+        24 => (1, 1),
+        27 | 28 => (1, 8),
+        2 | 20 => (32, 18),
+        3 => (32, 20),
+        6 => (32, 22),
+        7 => (32, 24),
+        8 => (32, 34),
+        9 => (32, 36),
+        39 => (32, 17),
+        10 => (256, 84),
+        11 | 21 => (256, 110),
+        12 => (256, 144),
+        13 => (256, 176),
+        14 => (256, 210),
+        15 => (256, 292),
+        16 | 35 => (256, 66),
+        17 => (256, 74),
+        18 => (256, 98),
+        19 => (256, 50),
+        22 => (256, 82),
+        23 => (256, 136),
+        29 => (256, 56),
+        34 => (256, 54),
+        _ => return None,
+    };
+    elements.div_ceil(block).checked_mul(bytes)
+}
+
 /// llama.cpp's `llama_ftype` (`general.file_type`) names.
 fn file_type(n: u64) -> Option<&'static str> {
     Some(match n {
@@ -484,6 +524,7 @@ fn names_a_fact(key: &str) -> bool {
             | "tokenizer.chat_template"
             | "split.count"
             | "split.no"
+            | "general.alignment"
     ) || [".context_length", ".embedding_length", ".block_count"]
         .iter()
         .any(|field| key.ends_with(field))
@@ -519,6 +560,8 @@ pub fn parse(bytes: &[u8]) -> Parsed<Header> {
     }
     let mut types: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total: u64 = 0;
+    let mut tensor_bytes: u64 = 0;
+    let mut data_len: u64 = 0;
     for _ in 0..tensor_count {
         c.string()?;
         let dims = c.u32()?;
@@ -531,11 +574,21 @@ pub fn parse(bytes: &[u8]) -> Parsed<Header> {
                 .checked_mul(c.u64()?)
                 .ok_or(Bad(Unreadable::Malformed))?;
         }
-        let t = ggml_type(c.u32()?).ok_or(Bad(Unreadable::Malformed))?;
-        c.u64()?;
+        let number = c.u32()?;
+        let t = ggml_type(number).ok_or(Bad(Unreadable::Malformed))?;
+        let offset = c.u64()?;
         total = total
             .checked_add(elements)
             .ok_or(Bad(Unreadable::Malformed))?;
+        let bytes = tensor_size(number, elements).ok_or(Bad(Unreadable::Malformed))?;
+        tensor_bytes = tensor_bytes
+            .checked_add(bytes)
+            .ok_or(Bad(Unreadable::Malformed))?;
+        data_len = data_len.max(
+            offset
+                .checked_add(bytes)
+                .ok_or(Bad(Unreadable::Malformed))?,
+        );
         *types.entry(t).or_default() += 1;
     }
     let mut tensor_types: Vec<(String, u64)> =
@@ -577,7 +630,15 @@ pub fn parse(bytes: &[u8]) -> Parsed<Header> {
     let split = number("split.count")
         .filter(|&n| n > 1)
         .map(|count| (number("split.no").unwrap_or(0), count));
+    let header_len = (bytes.len() - c.bytes.len()) as u64;
+    let alignment = number("general.alignment").filter(|&a| a > 0).unwrap_or(32);
+    let data_end = header_len
+        .div_ceil(alignment)
+        .saturating_mul(alignment)
+        .saturating_add(data_len);
     Ok(Header {
+        tensor_bytes,
+        data_end,
         version,
         metadata_count: kv_count,
         tensor_count,
@@ -670,6 +731,8 @@ mod tests {
         assert_eq!(h.vocabulary_size, Some(3));
         assert_eq!(h.tensor_count, 3);
         assert_eq!(h.total_parameters, 64 * 3 + 64 * 64 + 64);
+        // F16, Q4_K (16 blocks of 144 bytes), F32.
+        assert_eq!(h.tensor_bytes, 64 * 3 * 2 + 16 * 144 + 64 * 4);
         assert_eq!(h.tensor_types.len(), 3);
         assert_eq!(h.split, None);
         assert_eq!(h.metadata_count, 7);

@@ -13,6 +13,7 @@ pub mod device;
 pub mod embeddings;
 pub mod files;
 pub mod generation;
+pub mod gguf_model;
 pub mod llm;
 pub mod models;
 pub mod sampling;
@@ -27,3 +28,6 @@ pub use llm::TextModel;
 /// Architectures (config.json `model_type`) this build can load, per task.
 pub const TEXT_GENERATION_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama"];
 pub const EMBEDDING_ARCHITECTURES: &[&str] = &["bert", "xlm-roberta"];
+/// `general.architecture` values of GGUF files this build runs (advertised
+/// with `worker_protocol::GGUF_PREFIX`).
+pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];

@@ -18,15 +18,17 @@ use crate::chat_template::ChatTemplate;
 use crate::config::{ModelConfig, token_ids};
 
 #[derive(Clone)]
-enum Weights {
+pub(crate) enum Weights {
     Qwen2(qwen2::ModelForCausalLM),
     Qwen3(qwen3::ModelForCausalLM),
     Llama(llama::Llama, llama::Config),
+    /// A quantised GGUF model (`crate::gguf_model`).
+    Gguf(crate::gguf_model::GgufWeights),
 }
 
 /// A loaded text-generation model.
 pub struct TextModel {
-    weights: Weights,
+    pub(crate) weights: Weights,
     pub tokenizer: Tokenizer,
     pub chat_template: Option<ChatTemplate>,
     /// Tokens that end generation (config.json, generation_config.json and
@@ -36,7 +38,7 @@ pub struct TextModel {
     pub max_positions: usize,
     /// Ids the tokenizer can decode (embedding rows past it are padding).
     pub usable_vocab: usize,
-    special_ids: std::collections::HashSet<u32>,
+    pub(crate) special_ids: std::collections::HashSet<u32>,
     pub device: Device,
     pub dtype: DType,
     pub model_type: String,
@@ -65,6 +67,7 @@ impl CausalLm {
                     .expect("llama sessions have a cache");
                 m.forward(&input, offset, cache)?
             }
+            Weights::Gguf(m) => m.forward(&input, offset)?,
         };
         Ok(logits
             .flatten_all()?
@@ -81,12 +84,14 @@ impl CausalLm {
             Weights::Llama(_, config) => {
                 self.llama_cache = Some(llama::Cache::new(false, self.dtype, config, &self.device)?)
             }
+            Weights::Gguf(m) => m.clear_kv_cache(),
         }
         let logits = self.forward(tokens, 0)?;
         match &mut self.weights {
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
             Weights::Llama(..) => {}
+            Weights::Gguf(m) => m.clear_kv_cache(),
         }
         Ok(logits)
     }
@@ -173,6 +178,10 @@ impl TextModel {
             }
             Weights::Llama(_, config) => {
                 Some(llama::Cache::new(true, self.dtype, config, &self.device)?)
+            }
+            Weights::Gguf(m) => {
+                m.clear_kv_cache();
+                None
             }
         };
         Ok(CausalLm {
