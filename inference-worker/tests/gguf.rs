@@ -187,3 +187,41 @@ fn truncated_and_corrupted_files_are_refused_clearly() {
         "{err:#}"
     );
 }
+
+#[test]
+fn concurrent_qwen2_sequences_take_turns_and_each_gets_its_own_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    write_gguf(
+        &dir.path().join("m.gguf"),
+        &GgufSpec::tiny(Arch::Qwen2),
+        GgmlDType::Q8_0,
+    )
+    .unwrap();
+    let model = std::sync::Arc::new(
+        gguf_model::load(dir.path(), &["m.gguf".into()], &Device::Cpu).unwrap(),
+    );
+    let prompts = ["hello world", "你好", "the user", "世界 中文"];
+    let alone: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| {
+            generate(&model, &chat(p), &greedy(12), |_| true)
+                .unwrap()
+                .tokens
+        })
+        .collect();
+    let together: Vec<Vec<u32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = prompts
+            .iter()
+            .map(|p| {
+                let model = model.clone();
+                s.spawn(move || {
+                    generate(&model, &chat(p), &greedy(12), |_| true)
+                        .unwrap()
+                        .tokens
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(together, alone);
+}
