@@ -118,6 +118,11 @@ pub struct Header {
     pub quantization: Option<String>,
     /// `split.no` (counting from 0) and `split.count`, for a split model.
     pub split: Option<(u64, u64)>,
+    /// Bytes of tensor data the header describes: the memory the weights
+    /// take once loaded as they are.
+    pub tensor_bytes: u64,
+    /// Where the last tensor's data ends: a file shorter than this was cut.
+    pub data_end: u64,
 }
 
 /// Why a header is not shown; each has a UI message (`key`).
@@ -238,34 +243,6 @@ pub async fn model_files(
         });
     }
     Ok(out)
-}
-
-/// The file to offer by default, as llama.cpp and Ollama pick one: the
-/// `Q4_K_M` file, else the smallest (of split files, the first part stands
-/// for the model).
-pub fn preferred(files: &[ModelFile]) -> Option<&ModelFile> {
-    let is_q4_k_m = |f: &ModelFile| {
-        let q = f.quantization.as_deref().or(quantization_in_name(&f.path));
-        q.is_some_and(|q| q.eq_ignore_ascii_case("Q4_K_M"))
-    };
-    let whole = || files.iter().filter(|f| !is_later_part(&f.path));
-    whole()
-        .find(|f| is_q4_k_m(f))
-        .or_else(|| whole().min_by_key(|f| f.size))
-}
-
-/// Whether `path` is part 2 or later of a split GGUF file
-/// (`…-00002-of-00003.gguf`).
-fn is_later_part(path: &str) -> bool {
-    let stem = path.to_ascii_lowercase();
-    let stem = stem.trim_end_matches(".gguf");
-    let mut words = stem.rsplit('-');
-    match (words.next(), words.next(), words.next()) {
-        (Some(count), Some("of"), Some(part)) => {
-            count.parse::<u32>().is_ok() && part.parse::<u32>().is_ok_and(|n| n > 1)
-        }
-        _ => false,
-    }
 }
 
 /// `general.file_type`'s name, if the metadata reaches it within `bytes`.
@@ -460,6 +437,41 @@ fn ggml_type(t: u32) -> Option<&'static str> {
     })
 }
 
+/// Bytes of a tensor of `elements` elements of ggml type `t`: whole blocks
+/// of (elements per block, bytes per block), as ggml.c's type traits say
+/// (a partial block, which ggml refuses, counts whole: the page still shows).
+fn tensor_size(t: u32, elements: u64) -> Option<u64> {
+    let (block, bytes): (u64, u64) = match t {
+        0 | 26 => (1, 4),
+        1 | 25 | 30 => (1, 2),
+        24 => (1, 1),
+        27 | 28 => (1, 8),
+        2 | 20 => (32, 18),
+        3 => (32, 20),
+        6 => (32, 22),
+        7 => (32, 24),
+        8 => (32, 34),
+        9 => (32, 36),
+        39 => (32, 17),
+        10 => (256, 84),
+        11 | 21 => (256, 110),
+        12 => (256, 144),
+        13 => (256, 176),
+        14 => (256, 210),
+        15 => (256, 292),
+        16 | 35 => (256, 66),
+        17 => (256, 74),
+        18 => (256, 98),
+        19 => (256, 50),
+        22 => (256, 82),
+        23 => (256, 136),
+        29 => (256, 56),
+        34 => (256, 54),
+        _ => return None,
+    };
+    elements.div_ceil(block).checked_mul(bytes)
+}
+
 /// llama.cpp's `llama_ftype` (`general.file_type`) numbers and names.
 const FILE_TYPES: [(u64, &str); 33] = [
     (0, "F32"),
@@ -504,21 +516,30 @@ fn file_type(n: u64) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
-/// The quantisation a file's name states, as GGUF repos name their files
-/// (`qwen2.5-0.5b-instruct-q4_k_m.gguf`, `Model.Q8_0.gguf`): a llama.cpp
-/// file-type or tensor-type name standing as a whole word, any case, the
-/// longest when several do (`Q4_K_M` over `Q4_K`). Listings and search use
-/// it: it costs no read, where the header's `general.file_type` does.
-pub fn quantization_in_name(path: &str) -> Option<&'static str> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let tensor_types = (0..64).filter_map(ggml_type);
-    let known: Vec<&'static str> = FILE_TYPES
+/// Quantisation names GGUF repos put in file names beyond llama.cpp's
+/// file and tensor types: the `_L`/`_XL` mixes of unsloth and others.
+pub(crate) const NAMED_MIXES: [&str; 6] =
+    ["Q4_K_L", "Q5_K_L", "Q6_K_L", "Q4_K_XL", "Q8_K_XL", "MXFP4"];
+
+/// Every quantisation name a file name may state.
+pub(crate) fn quantization_names() -> impl Iterator<Item = &'static str> {
+    FILE_TYPES
         .iter()
         .map(|(_, n)| *n)
-        .chain(tensor_types)
-        .collect();
+        .chain((0..64).filter_map(ggml_type))
+        .chain(NAMED_MIXES)
+}
+
+/// The quantisation a file's name states, as GGUF repos name their files
+/// (`qwen2.5-0.5b-instruct-q4_k_m.gguf`, `Model.Q8_0.gguf`): a known name
+/// ([`quantization_names`]) standing as a whole word, any case, the
+/// longest when several do (`Q4_K_M` over `Q4_K`). Listings, search and
+/// the choice of file to serve use it: it costs no read, where the
+/// header's `general.file_type` does.
+pub fn quantization_in_name(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
     name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter_map(|word| known.iter().find(|k| k.eq_ignore_ascii_case(word)).copied())
+        .filter_map(|word| quantization_names().find(|k| k.eq_ignore_ascii_case(word)))
         .max_by_key(|k| k.len())
 }
 
@@ -534,6 +555,7 @@ fn names_a_fact(key: &str) -> bool {
             | "tokenizer.chat_template"
             | "split.count"
             | "split.no"
+            | "general.alignment"
     ) || [".context_length", ".embedding_length", ".block_count"]
         .iter()
         .any(|field| key.ends_with(field))
@@ -569,6 +591,8 @@ pub fn parse(bytes: &[u8]) -> Parsed<Header> {
     }
     let mut types: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total: u64 = 0;
+    let mut tensor_bytes: u64 = 0;
+    let mut data_len: u64 = 0;
     for _ in 0..tensor_count {
         c.string()?;
         let dims = c.u32()?;
@@ -581,11 +605,21 @@ pub fn parse(bytes: &[u8]) -> Parsed<Header> {
                 .checked_mul(c.u64()?)
                 .ok_or(Bad(Unreadable::Malformed))?;
         }
-        let t = ggml_type(c.u32()?).ok_or(Bad(Unreadable::Malformed))?;
-        c.u64()?;
+        let number = c.u32()?;
+        let t = ggml_type(number).ok_or(Bad(Unreadable::Malformed))?;
+        let offset = c.u64()?;
         total = total
             .checked_add(elements)
             .ok_or(Bad(Unreadable::Malformed))?;
+        let bytes = tensor_size(number, elements).ok_or(Bad(Unreadable::Malformed))?;
+        tensor_bytes = tensor_bytes
+            .checked_add(bytes)
+            .ok_or(Bad(Unreadable::Malformed))?;
+        data_len = data_len.max(
+            offset
+                .checked_add(bytes)
+                .ok_or(Bad(Unreadable::Malformed))?,
+        );
         *types.entry(t).or_default() += 1;
     }
     let mut tensor_types: Vec<(String, u64)> =
@@ -627,7 +661,15 @@ pub fn parse(bytes: &[u8]) -> Parsed<Header> {
     let split = number("split.count")
         .filter(|&n| n > 1)
         .map(|count| (number("split.no").unwrap_or(0), count));
+    let header_len = (bytes.len() - c.bytes.len()) as u64;
+    let alignment = number("general.alignment").filter(|&a| a > 0).unwrap_or(32);
+    let data_end = header_len
+        .div_ceil(alignment)
+        .saturating_mul(alignment)
+        .saturating_add(data_len);
     Ok(Header {
+        tensor_bytes,
+        data_end,
         version,
         metadata_count: kv_count,
         tensor_count,
@@ -709,28 +751,6 @@ mod tests {
     }
 
     #[test]
-    fn the_preferred_file_is_q4_k_m_else_the_smallest_whole_model() {
-        let file = |path: &str, size: u64, q: Option<&str>| ModelFile {
-            path: path.to_owned(),
-            size,
-            quantization: q.map(str::to_owned),
-        };
-        let files = [
-            file("m-Q8_0.gguf", 800, None),
-            file("m-q4_k_m.gguf", 500, None),
-            file("m-Q2_K.gguf", 300, Some("Q2_K")),
-        ];
-        assert_eq!(preferred(&files).unwrap().path, "m-q4_k_m.gguf");
-        let files = [
-            file("m-Q8_0.gguf", 800, None),
-            file("big-00001-of-00002.gguf", 400, None),
-            file("big-00002-of-00002.gguf", 100, None),
-        ];
-        assert_eq!(preferred(&files).unwrap().path, "big-00001-of-00002.gguf");
-        assert!(preferred(&[]).is_none());
-    }
-
-    #[test]
     fn quantization_from_file_names() {
         for (path, want) in [
             ("qwen2.5-0.5b-instruct-q4_k_m.gguf", Some("Q4_K_M")),
@@ -759,6 +779,8 @@ mod tests {
         assert_eq!(h.vocabulary_size, Some(3));
         assert_eq!(h.tensor_count, 3);
         assert_eq!(h.total_parameters, 64 * 3 + 64 * 64 + 64);
+        // F16, Q4_K (16 blocks of 144 bytes), F32.
+        assert_eq!(h.tensor_bytes, 64 * 3 * 2 + 16 * 144 + 64 * 4);
         assert_eq!(h.tensor_types.len(), 3);
         assert_eq!(h.split, None);
         assert_eq!(h.metadata_count, 7);

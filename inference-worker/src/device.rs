@@ -54,6 +54,13 @@ pub fn architectures(tasks: &[Task]) -> Vec<String> {
             Task::FeatureExtraction => crate::EMBEDDING_ARCHITECTURES,
         };
         out.extend(list.iter().map(|s| s.to_string()));
+        if *task == Task::TextGeneration {
+            out.extend(
+                crate::GGUF_ARCHITECTURES
+                    .iter()
+                    .map(|a| format!("{}{a}", worker_protocol::GGUF_PREFIX)),
+            );
+        }
     }
     out
 }

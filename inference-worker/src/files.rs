@@ -6,6 +6,9 @@
 //!
 //! Layout: `{cache}/models/{ns}--{name}/{commit}/{path}`, with a `.complete`
 //! marker written once every file is in place (its mtime is the last use).
+//! A GGUF model is the job's .gguf file(s) and the tokenizer files if the
+//! repo has them, in `{commit}.{digest of the file names}`: each
+//! quantisation of a commit is a snapshot of its own.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -17,6 +20,7 @@ use sha2::Digest as _;
 use tokio::io::AsyncWriteExt;
 use worker_protocol::{ModelRef, Task};
 
+use crate::gguf_model::gguf_name_is_safe;
 use crate::llm::shard_name_is_safe;
 
 const COMPLETE: &str = ".complete";
@@ -89,11 +93,17 @@ impl ModelCache {
         if !ok(ns) || !ok(name) || !model.revision.chars().all(|c| c.is_ascii_hexdigit()) {
             bail!("bad model reference {}@{}", model.repo_id, model.revision);
         }
+        let snapshot = if model.gguf_files.is_empty() {
+            model.revision.clone()
+        } else {
+            let digest = sha2::Sha256::digest(model.gguf_files.join("\n").as_bytes());
+            format!("{}.{}", model.revision, &hex::encode(digest)[..16])
+        };
         Ok(self
             .root
             .join("models")
             .join(format!("{ns}--{name}"))
-            .join(&model.revision))
+            .join(snapshot))
     }
 
     /// The snapshot directory when it is already complete.
@@ -122,6 +132,34 @@ impl ModelCache {
             return Ok(dir);
         }
         tokio::fs::create_dir_all(&dir).await?;
+        if model.gguf_files.is_empty() {
+            self.fetch_checkpoint(model, &dir, task).await?;
+        } else {
+            self.fetch_gguf(model, &dir).await?;
+        }
+        tokio::fs::write(&marker, b"").await?;
+        self.evict(&dir).await;
+        Ok(dir)
+    }
+
+    /// The job's .gguf file(s), and the repo's tokenizer if it has one (it
+    /// wins over the one in the GGUF metadata, as llama.cpp's converter
+    /// made that one from it).
+    async fn fetch_gguf(&self, model: &ModelRef, dir: &Path) -> Result<()> {
+        for file in &model.gguf_files {
+            gguf_name_is_safe(file).map_err(|e| NotServable(e.to_string()))?;
+            if !self.download(model, dir, file).await? {
+                return Err(NotServable(format!("{} has no {file}", model.repo_id)).into());
+            }
+        }
+        for optional in ["tokenizer.json", "tokenizer_config.json"] {
+            self.download(model, dir, optional).await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_checkpoint(&self, model: &ModelRef, dir: &Path, task: Task) -> Result<()> {
+        let dir = dir.to_path_buf();
         for (path, required) in wanted(task) {
             let found = self.download(model, &dir, path).await?;
             if !found && required {
@@ -161,9 +199,7 @@ impl ModelCache {
             ))
             .into());
         }
-        tokio::fs::write(&marker, b"").await?;
-        self.evict(&dir).await;
-        Ok(dir)
+        Ok(())
     }
 
     /// Downloads one file unless present; false when the repo lacks it.

@@ -13,6 +13,7 @@ pub mod device;
 pub mod embeddings;
 pub mod files;
 pub mod generation;
+pub mod gguf_model;
 pub mod llm;
 pub mod models;
 pub mod sampling;
@@ -39,3 +40,6 @@ pub const TEXT_GENERATION_ARCHITECTURES: &[&str] = &[
     "deepseek-v2",
 ];
 pub const EMBEDDING_ARCHITECTURES: &[&str] = &["bert", "xlm-roberta"];
+/// `general.architecture` values of GGUF files this build runs (advertised
+/// with `worker_protocol::GGUF_PREFIX`).
+pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];

@@ -25,7 +25,7 @@ use crate::chat_template::ChatTemplate;
 use crate::config::{ModelConfig, token_ids};
 
 #[derive(Clone)]
-enum Weights {
+pub(crate) enum Weights {
     Qwen2(qwen2::ModelForCausalLM),
     Qwen3(qwen3::ModelForCausalLM),
     Llama(llama::Llama, llama::Config),
@@ -38,6 +38,8 @@ enum Weights {
     Gemma2(gemma2::Model),
     Gemma3(gemma3::Model),
     DeepSeek2(Rebuilt),
+    /// A quantised GGUF model (`crate::gguf_model`).
+    Gguf(crate::gguf_model::GgufWeights),
 }
 
 impl Weights {
@@ -58,6 +60,7 @@ impl Weights {
                     m.clear_kv_cache()
                 }
             }
+            Weights::Gguf(m) => m.clear_kv_cache(),
         }
     }
 }
@@ -67,7 +70,7 @@ impl Weights {
 /// clone shares them (Arc storage) and has no model yet; a session builds
 /// its module tree over them (no weight is copied; the rotary tables are
 /// recomputed, a few milliseconds).
-struct Rebuilt {
+pub(crate) struct Rebuilt {
     config: Arc<deepseek2::DeepSeekV2Config>,
     tensors: Arc<HashMap<String, Tensor>>,
     model: Option<deepseek2::DeepSeekV2>,
@@ -117,7 +120,7 @@ impl Rebuilt {
 
 /// A loaded text-generation model.
 pub struct TextModel {
-    weights: Weights,
+    pub(crate) weights: Weights,
     pub tokenizer: Tokenizer,
     pub chat_template: Option<ChatTemplate>,
     /// Tokens that end generation (config.json, generation_config.json and
@@ -127,7 +130,7 @@ pub struct TextModel {
     pub max_positions: usize,
     /// Ids the tokenizer can decode (embedding rows past it are padding).
     pub usable_vocab: usize,
-    special_ids: std::collections::HashSet<u32>,
+    pub(crate) special_ids: std::collections::HashSet<u32>,
     pub device: Device,
     pub dtype: DType,
     pub model_type: String,
@@ -167,6 +170,7 @@ impl CausalLm {
                 .as_mut()
                 .expect("deepseek2 sessions have a model")
                 .forward(&input, offset)?,
+            Weights::Gguf(m) => m.forward(&input, offset)?,
         };
         Ok(logits
             .flatten_all()?

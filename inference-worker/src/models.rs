@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use candle_core::Device;
-use worker_protocol::{LoadedModel, Task};
+use worker_protocol::{LoadedModel, ModelRef, Task};
 
 use crate::embeddings::EmbeddingModel;
 use crate::llm::{TextModel, safetensors_files};
@@ -22,6 +22,8 @@ pub enum Loaded {
 struct Entry {
     repo_id: String,
     revision: String,
+    /// Which GGUF file(s) of the commit; empty for a safetensors checkpoint.
+    gguf_files: Vec<String>,
     model: Loaded,
     bytes: u64,
     last_used: Instant,
@@ -46,23 +48,30 @@ impl ModelRegistry {
     }
 
     /// The model if it is loaded (and marks it used).
-    pub fn get(&self, repo_id: &str, revision: &str) -> Option<Loaded> {
+    pub fn get(&self, model: &ModelRef) -> Option<Loaded> {
         let mut entries = self.entries.lock().expect("registry lock");
-        let e = entries
-            .iter_mut()
-            .find(|e| e.repo_id == repo_id && e.revision == revision)?;
+        let e = entries.iter_mut().find(|e| {
+            e.repo_id == model.repo_id
+                && e.revision == model.revision
+                && e.gguf_files == model.gguf_files
+        })?;
         e.last_used = Instant::now();
         Some(e.model.clone())
     }
 
     /// Loads the checkpoint in `dir` unless loaded; blocking (call it on a
     /// blocking thread).
-    pub fn load(&self, repo_id: &str, revision: &str, dir: &Path, task: Task) -> Result<Loaded> {
+    pub fn load(&self, model_ref: &ModelRef, dir: &Path, task: Task) -> Result<Loaded> {
         let _one_at_a_time = self.loading.lock().expect("loading lock");
-        if let Some(m) = self.get(repo_id, revision) {
+        if let Some(m) = self.get(model_ref) {
             return Ok(m);
         }
-        let bytes = self.estimate(dir)?;
+        let gguf = &model_ref.gguf_files;
+        let bytes = if gguf.is_empty() {
+            self.estimate(dir)?
+        } else {
+            crate::gguf_model::memory(dir, gguf)?
+        };
         if bytes > self.budget {
             bail!(
                 "the model needs about {} MiB, more than this worker's memory budget ({} MiB)",
@@ -72,14 +81,18 @@ impl ModelRegistry {
         }
         self.make_room(bytes);
         let model = match task {
+            Task::TextGeneration if !gguf.is_empty() => {
+                Loaded::Text(Arc::new(crate::gguf_model::load(dir, gguf, &self.device)?))
+            }
             Task::TextGeneration => Loaded::Text(Arc::new(TextModel::load(dir, &self.device)?)),
             Task::FeatureExtraction => {
                 Loaded::Embedding(Arc::new(EmbeddingModel::load(dir, &self.device)?))
             }
         };
         self.entries.lock().expect("registry lock").push(Entry {
-            repo_id: repo_id.to_string(),
-            revision: revision.to_string(),
+            repo_id: model_ref.repo_id.clone(),
+            revision: model_ref.revision.clone(),
+            gguf_files: gguf.clone(),
             model: model.clone(),
             bytes,
             last_used: Instant::now(),

@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 
 use crate::config::ModelConfig;
 
+pub mod gguf;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     Qwen2,

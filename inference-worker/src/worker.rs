@@ -252,15 +252,15 @@ impl Worker {
         cancel: &Arc<AtomicBool>,
     ) -> Result<()> {
         let model = &job.model;
-        let loaded = match self.registry.get(&model.repo_id, &model.revision) {
+        let loaded = match self.registry.get(model) {
             Some(m) => m,
             None => {
                 let _ = events.send(EventBody::Loading);
                 let dir = self.cache.fetch(model, job.task).await?;
                 let registry = self.registry.clone();
-                let (repo, rev, task) = (model.repo_id.clone(), model.revision.clone(), job.task);
+                let (model_ref, task) = (model.clone(), job.task);
                 tokio::task::spawn_blocking(move || {
-                    registry.load(&repo, &rev, &dir, task).map_err(|e| {
+                    registry.load(&model_ref, &dir, task).map_err(|e| {
                         if e.to_string().contains("memory budget") {
                             e
                         } else {

@@ -2,7 +2,9 @@
 //! GLM-4, Qwen2-MoE and DeepSeek-V2 checkpoints (the worker crate's `testing` module) and the real
 //! all-MiniLM-L6-v2 uploaded through the HF commit and LFS APIs, a worker
 //! process started against the hub, answers compared with in-process candle
-//! generation on the same files; a worker killed mid-job, a hub restarted.
+//! generation on the same files; a worker killed mid-job, a hub restarted;
+//! GGUF-only repos (tiny random quantised files, tokenizer and chat
+//! template in the metadata) chosen by quantisation tag.
 
 mod inference_support;
 
@@ -82,7 +84,7 @@ async fn upload_folder(hub: &TestHub, token: &str, repo: &str, dir: &Path, priva
     for path in files_under(dir) {
         let rel = path.strip_prefix(dir).unwrap().to_str().unwrap().to_owned();
         let data = std::fs::read(&path).unwrap();
-        if rel.ends_with(".safetensors") {
+        if rel.ends_with(".safetensors") || rel.ends_with(".gguf") {
             let oid = upload_lfs(hub, token, repo, &data).await;
             ops.push(lfs_op(&rel, &oid, data.len()));
         } else {
@@ -521,4 +523,177 @@ async fn respawn(hub: &Hub, address: &str) -> TestHub {
     .await;
     assert_eq!(restarted.url, format!("http://{address}"));
     restarted
+}
+
+/// What the worker's GGUF path generates in-process for `files` in `dir`.
+fn local_gguf(dir: &Path, files: &[&str], prompt: &str, max: u32) -> String {
+    let files: Vec<String> = files.iter().map(|f| f.to_string()).collect();
+    let model = inference_worker::gguf_model::load(dir, &files, &candle_core::Device::Cpu).unwrap();
+    inference_worker::generation::generate(
+        &model,
+        &Prompt::Chat(user_message(prompt)),
+        &greedy(max),
+        |_| true,
+    )
+    .unwrap()
+    .text
+}
+
+async fn last_job_files(hub: &Hub) -> Vec<String> {
+    let pool = hub.pool().await;
+    let (files,): (Option<Vec<String>>,) =
+        sqlx::query_as("SELECT gguf_files FROM inference_jobs ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    files.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_gguf_only_repo_chats_in_the_quantisation_asked_for() {
+    use candle_core::quantized::GgmlDType;
+    use inference_worker::testing::gguf::{GgufSpec, write_gguf, write_gguf_split};
+
+    let hub = hub_with(&[]).await;
+    let token = hub.user_with_token("alice");
+    let files = tempfile::tempdir().unwrap();
+    let spec = GgufSpec::tiny(Arch::Qwen2);
+    write_gguf(
+        &files.path().join("tiny-Q4_K_M.gguf"),
+        &spec,
+        GgmlDType::Q4K,
+    )
+    .unwrap();
+    write_gguf(&files.path().join("tiny-Q8_0.gguf"), &spec, GgmlDType::Q8_0).unwrap();
+    std::fs::write(files.path().join("README.md"), "tiny random GGUF\n").unwrap();
+    let repo = "alice/tiny-gguf";
+    upload_folder(&hub, &token, repo, files.path(), false).await;
+    let work = tempfile::tempdir().unwrap();
+    let worker = Worker::start(&hub.url, &hub.worker_token("cpu-1"), work.path());
+    until_servable(&hub, &token, repo, &worker).await;
+
+    // The tag picks the file (any case, before or after a revision); no tag: Q4_K_M.
+    let prompt = "你好 hello world";
+    let q4 = local_gguf(files.path(), &["tiny-Q4_K_M.gguf"], prompt, 24);
+    let q8 = local_gguf(files.path(), &["tiny-Q8_0.gguf"], prompt, 24);
+    for (id, file, expected) in [
+        (repo.to_owned(), "tiny-Q4_K_M.gguf", &q4),
+        (format!("{repo}:q8_0"), "tiny-Q8_0.gguf", &q8),
+        (format!("{repo}:Q4_K_M@main"), "tiny-Q4_K_M.gguf", &q4),
+        (format!("{repo}@main:Q8_0"), "tiny-Q8_0.gguf", &q8),
+    ] {
+        let text = stream_chat(&hub, &token, &id, prompt, 24).await;
+        assert_eq!(&text, expected, "{id}\nworker log:\n{}", worker.log());
+        assert_eq!(last_job_files(&hub).await, [file], "{id}");
+    }
+
+    // An unknown tag is refused at once, naming the choices (422, as every
+    // validation error of the inference APIs).
+    let unknown = hub
+        .api(Some(&token))
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": format!("{repo}:Q5_K_M"), "max_tokens": 4,
+                    "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(unknown.status, 422, "{:?}", unknown.body);
+    let message = unknown.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("Q4_K_M, Q8_0"), "{:?}", unknown.body);
+
+    // /v1/models lists the repo and each of its quantisations.
+    let models = hub.api(Some(&token)).get("/v1/models").await;
+    let ids: Vec<&str> = models.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [repo, "alice/tiny-gguf:Q4_K_M", "alice/tiny-gguf:Q8_0"],
+        "{:?}",
+        models.body
+    );
+    assert_eq!(models.body["data"][0]["architecture"], "gguf:qwen2");
+    assert_eq!(models.body["data"][0]["quantization"], "Q4_K_M");
+
+    // A split file loads as one model: the same answer as the whole file.
+    let split = tempfile::tempdir().unwrap();
+    write_gguf_split(split.path(), "tiny-Q8_0", &spec, GgmlDType::Q8_0, 2).unwrap();
+    upload_folder(&hub, &token, "alice/split", split.path(), false).await;
+    let text = stream_chat(&hub, &token, "alice/split", prompt, 24).await;
+    assert_eq!(text, q8, "worker log:\n{}", worker.log());
+    assert_eq!(
+        last_job_files(&hub).await,
+        [
+            "tiny-Q8_0-00001-of-00002.gguf",
+            "tiny-Q8_0-00002-of-00002.gguf"
+        ]
+    );
+
+    // A truncated file is refused at admission.
+    let cut = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(files.path().join("tiny-Q8_0.gguf")).unwrap();
+    std::fs::write(cut.path().join("cut-Q8_0.gguf"), &whole[..whole.len() / 2]).unwrap();
+    upload_folder(&hub, &token, "alice/cut", cut.path(), false).await;
+    let refused = hub
+        .api(Some(&token))
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "alice/cut", "max_tokens": 4,
+                    "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    let message = refused.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("cut-Q8_0.gguf is not a readable GGUF file: truncated"),
+        "{:?}",
+        refused.body
+    );
+
+    // A header the hub reads but candle cannot load (no attention heads):
+    // the request fails with the loader's reason, the worker stays up.
+    let broken = tempfile::tempdir().unwrap();
+    broken_gguf(&broken.path().join("broken-Q8_0.gguf"));
+    upload_folder(&hub, &token, "alice/broken", broken.path(), false).await;
+    let failed = hub
+        .api(Some(&token))
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "alice/broken", "max_tokens": 4,
+                    "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert!(failed.status >= 400, "{:?}", failed.body);
+    let message = failed.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("qwen2.attention.head_count"),
+        "{:?}",
+        failed.body
+    );
+    let text = stream_chat(&hub, &token, repo, prompt, 24).await;
+    assert_eq!(text, q4, "the worker still serves: {}", worker.log());
+}
+
+/// A well-formed GGUF file that says it is qwen2 and lacks everything else.
+fn broken_gguf(path: &Path) {
+    use candle_core::quantized::gguf_file::{self, Value};
+    use candle_core::quantized::{GgmlDType, QTensor};
+    let t =
+        candle_core::Tensor::zeros(32, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let t = QTensor::quantize(&t, GgmlDType::F32).unwrap();
+    let arch = Value::String("qwen2".into());
+    let mut file = std::fs::File::create(path).unwrap();
+    gguf_file::write(
+        &mut file,
+        &[("general.architecture", &arch)],
+        &[("output_norm.weight", &t)],
+    )
+    .unwrap();
 }

@@ -111,7 +111,7 @@ pub async fn servable_models(hub: &Hub, actor: &Actor) -> Result<Vec<Model>> {
         };
         // Repos that are no models we can describe are simply not listed.
         // Listed by the reader's own visibility rule, so they may read it.
-        if let Ok(m) = model::describe(hub, Authorized::listed(repo, actor), head).await
+        if let Ok(m) = model::describe(hub, Authorized::listed(repo, actor), head, None).await
             && fleet.can_run(&m)
         {
             out.push(m);
@@ -146,7 +146,7 @@ pub async fn availability(hub: &Hub, actor: &Actor, ns: &str, name: &str) -> Res
         reason: Some(reason),
         examples: Vec::new(),
     };
-    let model = match model::resolve(hub, actor, ns, name, None).await {
+    let model = match model::resolve(hub, actor, ns, name, None, None).await {
         Ok(m) => m,
         Err(crate::Error::InvalidInput(reason)) => return Ok(unavailable(reason)),
         Err(crate::Error::RevisionNotFound(reason)) => return Ok(unavailable(reason.into())),

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod model;
 pub mod policy;
+pub mod quantization;
 pub mod watch;
 
 use std::net::IpAddr;
@@ -198,8 +199,16 @@ async fn servable(
     model_id: &str,
     task: Task,
 ) -> InferenceResult<Model> {
-    let (ns, name, rev) = model::parse_model_id(model_id)?;
-    let model = model::resolve(hub, &caller.actor, &ns, &name, rev.as_deref()).await?;
+    let id = model::parse_model_id(model_id)?;
+    let model = model::resolve(
+        hub,
+        &caller.actor,
+        &id.namespace,
+        &id.name,
+        id.revision.as_deref(),
+        id.quantization.as_deref(),
+    )
+    .await?;
     if model.task != task {
         return Err(Error::invalid(format!(
             "{} is a {} model; this endpoint needs a {} model",

@@ -163,6 +163,7 @@ pub async fn admit(hub: &Hub, caller: &Caller, model: &Model, input: &JobInput) 
             revision: &model.revision,
             architecture: &model.architecture,
             memory_bytes: model.memory_bytes,
+            gguf_files: model.gguf.as_ref().map_or(&[], |g| &g.files),
             input,
             account_id: account,
             client_ip: &ip,

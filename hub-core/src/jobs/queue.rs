@@ -22,6 +22,8 @@ pub struct NewJob<'a> {
     pub revision: &'a str,
     pub architecture: &'a str,
     pub memory_bytes: i64,
+    /// The .gguf file(s) of a GGUF model; empty for safetensors.
+    pub gguf_files: &'a [String],
     pub input: &'a JobInput,
     pub account_id: Option<i64>,
     pub client_ip: &'a str,
@@ -33,8 +35,8 @@ pub async fn enqueue(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Uuid> {
     let id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO inference_jobs (id, task, repo_id, repo_name, revision, architecture,
-             memory_bytes, input, account_id, client_ip, max_attempts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             memory_bytes, input, account_id, client_ip, max_attempts, gguf_files)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(task_str(job.task))
@@ -47,6 +49,7 @@ pub async fn enqueue(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Uuid> {
     .bind(job.account_id)
     .bind(job.client_ip)
     .bind(job.max_attempts.max(1))
+    .bind((!job.gguf_files.is_empty()).then_some(job.gguf_files))
     .execute(&mut *conn)
     .await?;
     notify_queued(conn).await?;
@@ -110,6 +113,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
         revision: String,
         architecture: String,
         input: String,
+        gguf_files: Option<Vec<String>>,
     }
     let lease = hub.inference.jobs.lease;
     let row: Option<Row> = sqlx::query_as(
@@ -133,7 +137,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
              started_at = coalesce(j.started_at, now())
          FROM candidate WHERE j.id = candidate.id
          RETURNING j.id, j.attempt, j.task, j.repo_id, j.repo_name, j.revision, j.architecture,
-                   j.input",
+                   j.input, j.gguf_files",
     )
     .bind(session)
     .bind(lease.as_secs_f64())
@@ -156,6 +160,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
             repo_id: row.repo_name,
             revision: row.revision,
             architecture: row.architecture,
+            gguf_files: row.gguf_files.unwrap_or_default(),
         },
         task,
         input,

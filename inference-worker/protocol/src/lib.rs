@@ -76,7 +76,8 @@ pub struct Device {
 pub struct Capabilities {
     pub device: Device,
     /// `model_type` values of config.json the worker can load: "qwen2",
-    /// "qwen3", "llama", "bert", "xlm-roberta", …
+    /// "qwen3", "llama", "bert", "xlm-roberta", …, and the GGUF
+    /// architectures it runs, prefixed with [`GGUF_PREFIX`] ("gguf:qwen2").
     pub architectures: Vec<String>,
     pub tasks: Vec<Task>,
     /// Jobs the worker runs at once; it claims only while below this.
@@ -162,9 +163,20 @@ pub struct ModelRef {
     pub revision: String,
     /// Bearer token that may read this repo only, until the lease ends.
     pub download_token: String,
-    /// `model_type` from config.json, as the hub matched it.
+    /// `model_type` from config.json, as the hub matched it; for a GGUF
+    /// model, [`GGUF_PREFIX`] and the file's `general.architecture`.
     pub architecture: String,
+    /// For a GGUF model: the `.gguf` file to load (all parts, in order, for
+    /// a split file). Empty for safetensors models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gguf_files: Vec<String>,
 }
+
+/// Architectures of GGUF models carry this prefix (`gguf:qwen2`), in jobs
+/// and in a worker's capabilities alike: a worker that does not know GGUF
+/// never advertises it, so the claim (which matches architectures) never
+/// hands it a GGUF job it would fail on as a safetensors checkpoint.
+pub const GGUF_PREFIX: &str = "gguf:";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -316,6 +316,21 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "This model's config.json has no model_type, so it cannot run.",
     ),
     (
+        "err.inference.unknown_quantization",
+        "这个模型没有“{tag}”的 GGUF 文件；可选：{choices}。",
+        "This model has no “{tag}” GGUF file; choose one of: {choices}.",
+    ),
+    (
+        "err.inference.bad_gguf",
+        "{file} 不是可读的 GGUF 文件：{detail}",
+        "{file} is not a readable GGUF file: {detail}",
+    ),
+    (
+        "err.inference.gguf_no_architecture",
+        "{file} 没有写明 general.architecture，无法运行。",
+        "{file} has no general.architecture, so it cannot run.",
+    ),
+    (
         "err.inference.unknown_task",
         "无法判断“{architecture}”模型的用途：请在卡片中写明 pipeline_tag。",
         "What a “{architecture}” model does is unknown: set pipeline_tag in its card.",

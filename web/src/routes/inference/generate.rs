@@ -100,7 +100,7 @@ pub async fn infer(
 ) -> Result<Response, TgiError> {
     let caller = caller(auth, &origin, &headers)?;
     let request = parse(&body)?;
-    let model = model::resolve(&state, &caller.actor, &ns, &name, None).await?;
+    let model = model::resolve(&state, &caller.actor, &ns, &name, None, None).await?;
     let model_id = model.repo_name();
     if model.task == Task::FeatureExtraction {
         let inputs = match request.inputs {

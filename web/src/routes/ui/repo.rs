@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use hub_core::cards::SpaceConfig;
+use hub_core::inference::quantization;
 use hub_core::repos::access;
 use hub_core::repos::content::{self, EntryKind, TreeEntry};
 use hub_core::repos::{Repo, RepoType, manage};
@@ -277,7 +278,12 @@ async fn repo_page(
         } else {
             Vec::new()
         };
-        let gguf_file = hub_core::gguf::preferred(&gguf_files).map(|f| f.path.as_str());
+        // The file a request without a tag is served from (and what local
+        // runtimes are shown): one rule, the inference tier's.
+        let gguf_choices = quantization::choices(&listing.entries);
+        let gguf_file = quantization::choose(&gguf_choices, None)
+            .ok()
+            .map(|c| c.files[0].as_str());
         let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref(), gguf_file);
         let space =
             (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
