@@ -521,12 +521,14 @@ fn file_type(n: u64) -> Option<&'static str> {
 pub(crate) const NAMED_MIXES: [&str; 6] =
     ["Q4_K_L", "Q5_K_L", "Q6_K_L", "Q4_K_XL", "Q8_K_XL", "MXFP4"];
 
-/// Every quantisation name a file name may state.
+/// Every quantisation name a file name may state (the integer and f64
+/// tensor types are no quantisation, and `I8` would match inside names).
 pub(crate) fn quantization_names() -> impl Iterator<Item = &'static str> {
     FILE_TYPES
         .iter()
         .map(|(_, n)| *n)
         .chain((0..64).filter_map(ggml_type))
+        .filter(|n| !matches!(*n, "I8" | "I16" | "I32" | "I64" | "F64"))
         .chain(NAMED_MIXES)
 }
 

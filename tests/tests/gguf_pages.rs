@@ -265,7 +265,66 @@ async fn gguf_repos_are_tagged_found_and_shown_with_local_runtimes() {
     ] {
         assert!(model.contains(wanted), "{wanted} missing: {model}");
     }
+    assert!(
+        model.contains("llama-server -hf alice/quants:Q4_0"),
+        "{model}"
+    );
     let plain = page(&hub, "/alice/plain", "en").await;
     assert!(!plain.contains("llama-server"));
     assert!(!plain.contains("gguf_file="));
+
+    // The manifest llama.cpp's `-hf alice/quants[:TAG]` asks for, with its
+    // headers (llama.cpp common: `User-Agent: llama-cpp`, JSON).
+    let manifest = |path: String, accept: &'static str| {
+        let url = format!("{}{path}", hub.url);
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .header("user-agent", "llama-cpp")
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let json = "application/json";
+    let (status, latest) = manifest("/v2/alice/quants/manifests/latest".into(), json).await;
+    assert_eq!(status, 200, "{latest}");
+    assert_eq!(latest["ggufFile"]["rfilename"], "tiny-q4_0.gguf");
+    assert_eq!(latest["ggufFile"]["size"], small.len());
+    assert_eq!(latest["ggufFile"]["lfs"]["sha256"], small_oid.as_str());
+    let (status, q8) = manifest("/v2/alice/quants/manifests/q8_0".into(), json).await;
+    assert_eq!(status, 200, "{q8}");
+    assert_eq!(q8["ggufFile"]["rfilename"], "sub/tiny-Q8_0.gguf");
+    let (status, unknown) = manifest("/v2/alice/quants/manifests/Q5_K_M".into(), json).await;
+    assert_eq!(status, 400, "{unknown}");
+    assert!(
+        unknown["error"].as_str().unwrap().contains("Q4_0, Q8_0"),
+        "{unknown}"
+    );
+    let (status, none) = manifest("/v2/alice/plain/manifests/latest".into(), json).await;
+    assert_eq!(status, 400, "{none}");
+    // Ollama's pull asks the same path for a registry manifest: refused plainly.
+    let (status, ollama) = manifest(
+        "/v2/alice/quants/manifests/latest".into(),
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(ollama["error"].as_str().unwrap().contains("ollama create"));
+    // A private repo is as invisible here as anywhere.
+    let v = reqwest::Client::new()
+        .put(format!("{}/api/models/alice/quants/settings", hub.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "private": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v.status(), 200);
+    let (status, _) = manifest("/v2/alice/quants/manifests/latest".into(), json).await;
+    assert_eq!(status, 401);
+    let (status, _) = manifest("/v2/alice/missing/manifests/latest".into(), json).await;
+    assert_eq!(status, 401);
 }

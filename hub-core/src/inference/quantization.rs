@@ -5,7 +5,9 @@
 
 use crate::error::{Error, Message, Result};
 use crate::gguf::{self, is_gguf};
-use crate::repos::content::{EntryKind, TreeEntry};
+use crate::hub::Hub;
+use crate::repos::access::{Authorized, level::Level};
+use crate::repos::content::{self, EntryKind, TreeEntry};
 
 /// The quantisation picked when a request names none: the usual
 /// size/quality compromise, as llama.cpp's and Ollama's defaults.
@@ -128,6 +130,26 @@ pub fn choose<'a>(choices: &'a [Choice], tag: Option<&str>) -> Result<&'a Choice
             .or_else(|| choices.iter().min_by_key(|c| c.size))
             .ok_or_else(|| Error::invalid("this model has no GGUF files")),
     }
+}
+
+/// The files of the GGUF model a `llama.cpp -hf ns/name[:TAG]` download
+/// means, at the default branch: its manifest request
+/// (`GET /v2/{ns}/{name}/manifests/{tag}`) names `latest` when the user
+/// gave no tag, which is the default choice here as on Hugging Face.
+pub async fn manifest(
+    hub: &Hub,
+    repo: &Authorized<impl Level>,
+    tag: &str,
+) -> Result<Vec<TreeEntry>> {
+    let (_, entries) = content::list(hub, repo, &repo.default_branch, "", true).await?;
+    let all = choices(&entries);
+    let tag = (!tag.eq_ignore_ascii_case("latest")).then_some(tag);
+    let chosen = choose(&all, tag)?;
+    Ok(chosen
+        .files
+        .iter()
+        .filter_map(|path| entries.iter().find(|e| &e.path == path).cloned())
+        .collect())
 }
 
 pub fn tags(choices: &[Choice]) -> Vec<String> {

@@ -7,6 +7,7 @@ pub mod health;
 pub mod hf;
 pub mod internal;
 pub mod lfs;
+pub mod llamacpp;
 pub mod ms;
 pub mod topups;
 pub mod ui;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(lfs::router())
         .merge(ui::router())
         .merge(xet::router())
+        .merge(llamacpp::router())
         .merge(inference::router())
         .merge(v1::router())
         .merge(workers::router())

@@ -281,10 +281,8 @@ async fn repo_page(
         // The file a request without a tag is served from (and what local
         // runtimes are shown): one rule, the inference tier's.
         let gguf_choices = quantization::choices(&listing.entries);
-        let gguf_file = quantization::choose(&gguf_choices, None)
-            .ok()
-            .map(|c| c.files[0].as_str());
-        let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref(), gguf_file);
+        let gguf_choice = quantization::choose(&gguf_choices, None).ok();
+        let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref(), gguf_choice);
         let space =
             (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
         let task_categories = match kind {
@@ -317,9 +315,16 @@ async fn repo_page(
 
 /// The local runtimes of GGUF files. llama.cpp downloads through this hub
 /// itself (it reads `HF_ENDPOINT`; `--hf-file` fetches `resolve/main/{file}`
-/// and the other parts of a split file); Ollama and LM Studio import a file
+/// and the other parts of a split file; `-hf id:TAG` asks the manifest
+/// route first, `routes::llamacpp`); Ollama and LM Studio import a file
 /// downloaded with the `hf` CLI.
-fn gguf_snippets(base_url: &str, id: &str, repo: &Repo, file: &str) -> [Snippet; 3] {
+fn gguf_snippets(
+    base_url: &str,
+    id: &str,
+    repo: &Repo,
+    choice: &quantization::Choice,
+) -> [Snippet; 3] {
+    let (file, tag) = (&choice.files[0], &choice.tag);
     let download = format!(
         "# pip install huggingface_hub\nexport HF_ENDPOINT={base_url}\n\
          hf download {id} {file} --local-dir ."
@@ -331,7 +336,8 @@ fn gguf_snippets(base_url: &str, id: &str, repo: &Repo, file: &str) -> [Snippet;
             code: format!(
                 "# llama.cpp: https://github.com/ggml-org/llama.cpp\n\
                  export HF_ENDPOINT={base_url}\n\
-                 llama-server --hf-repo {id} --hf-file {file}"
+                 llama-server --hf-repo {id} --hf-file {file}\n\
+                 # or, by quantisation: llama-server -hf {id}:{tag}"
             ),
         },
         Snippet {
@@ -372,14 +378,15 @@ fn transformers_classes(pipeline_tag: Option<&str>) -> (&'static str, &'static s
 }
 
 /// How to use the repo from the tools people have, pointed at this hub.
-/// `gguf_file`: the GGUF file to offer local runtimes (llama.cpp, Ollama,
+/// `gguf`: the GGUF model to offer local runtimes (llama.cpp, Ollama,
 /// LM Studio), and what transformers loads, when the repo has GGUF files.
 fn snippets(
     base_url: &str,
     repo: &Repo,
     pipeline_tag: Option<&str>,
-    gguf_file: Option<&str>,
+    gguf: Option<&quantization::Choice>,
 ) -> Vec<Snippet> {
+    let gguf_file = gguf.map(|c| c.files[0].as_str());
     let id = repo.full_name();
     let kind = repo.kind();
     let repo_type = match kind {
@@ -418,8 +425,8 @@ fn snippets(
                      model = {model}.from_pretrained({args})"
                 ),
             });
-            if let Some(file) = gguf_file {
-                out.extend(gguf_snippets(base_url, &id, repo, file));
+            if let Some(choice) = gguf {
+                out.extend(gguf_snippets(base_url, &id, repo, choice));
             }
         }
         RepoType::Dataset => out.push(Snippet {
