@@ -18,7 +18,7 @@ use serde_json::json;
 use tokenizers::Tokenizer;
 
 use crate::chat_template::ChatTemplate;
-use crate::llm::{TextModel, Weights, read_json_if_present};
+use crate::llm::{TextModel, Weights, eos_of_tokenizer_config, read_json_if_present};
 
 /// Paths come from the job: no absolute paths, no `..`, only `.gguf` files.
 pub fn gguf_name_is_safe(name: &str) -> Result<()> {
@@ -336,14 +336,10 @@ pub fn load(dir: &Path, files: &[String], device: &Device) -> Result<TextModel> 
     .iter()
     .filter_map(|k| md.get(*k).and_then(as_u64).map(|id| id as u32))
     .collect();
-    if let Some(eos) = tokenizer_config
-        .as_ref()
-        .and_then(|c| c.get("eos_token"))
-        .and_then(|t| t.as_str().or_else(|| t.get("content")?.as_str()))
-        .and_then(|t| tokenizer.token_to_id(t))
-    {
-        eos_token_ids.push(eos);
-    }
+    eos_token_ids.extend(eos_of_tokenizer_config(
+        tokenizer_config.as_ref(),
+        &tokenizer,
+    ));
     eos_token_ids.sort_unstable();
     eos_token_ids.dedup();
     let vocab_rows = md

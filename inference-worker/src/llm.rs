@@ -235,14 +235,10 @@ impl TextModel {
         {
             eos_token_ids.extend(token_ids(generation_config.get("eos_token_id")));
         }
-        if let Some(eos) = tokenizer_config
-            .as_ref()
-            .and_then(|c| c.get("eos_token"))
-            .and_then(|t| t.as_str().or_else(|| t.get("content")?.as_str()))
-            .and_then(|t| tokenizer.token_to_id(t))
-        {
-            eos_token_ids.push(eos);
-        }
+        eos_token_ids.extend(eos_of_tokenizer_config(
+            tokenizer_config.as_ref(),
+            &tokenizer,
+        ));
         eos_token_ids.sort_unstable();
         eos_token_ids.dedup();
         let vocab = config.usize("vocab_size").unwrap_or(usize::MAX);
@@ -304,6 +300,18 @@ impl TextModel {
     pub fn is_special(&self, id: u32) -> bool {
         self.special_ids.contains(&id)
     }
+}
+
+/// The id of tokenizer_config.json's `eos_token` (a string, or an added
+/// token object with its `content`).
+pub(crate) fn eos_of_tokenizer_config(
+    tokenizer_config: Option<&Value>,
+    tokenizer: &Tokenizer,
+) -> Option<u32> {
+    tokenizer_config?
+        .get("eos_token")
+        .and_then(|t| t.as_str().or_else(|| t.get("content")?.as_str()))
+        .and_then(|t| tokenizer.token_to_id(t))
 }
 
 /// The safetensors files of a checkpoint: the shards an index lists, or
