@@ -50,6 +50,11 @@ pub enum Error {
     /// A wallet holds too little for the hold or charge asked of it.
     #[error("{0}")]
     InsufficientCredits(Message),
+    /// Something this hub relies on is out of reach (a mirror's upstream
+    /// that is down, or an offline mirror asked for what it has not cached):
+    /// the message names it.
+    #[error("{0}")]
+    Unavailable(Message),
     #[error("{message}")]
     TooManyRequests {
         message: String,
@@ -84,6 +89,10 @@ impl Error {
         Error::InsufficientCredits(message.into())
     }
 
+    pub fn unavailable(message: impl Into<Message>) -> Self {
+        Error::Unavailable(message.into())
+    }
+
     pub fn precondition(message: impl Into<Message>) -> Self {
         Error::PreconditionFailed(message.into())
     }
@@ -99,7 +108,8 @@ impl Error {
             | Error::Conflict(m)
             | Error::PreconditionFailed(m)
             | Error::PayloadTooLarge(m)
-            | Error::InsufficientCredits(m) => Some(m),
+            | Error::InsufficientCredits(m)
+            | Error::Unavailable(m) => Some(m),
             _ => None,
         }
     }

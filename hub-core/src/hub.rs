@@ -38,6 +38,11 @@ pub struct Hub {
     pub downloads: crate::repos::download_counts::DownloadCounts,
     /// The payment providers top-ups go through (none unless configured).
     pub payments: crate::billing::providers::Providers,
+    /// Mirror mode's fetches in flight ([`crate::mirror`]).
+    pub mirror: crate::mirror::State,
+    /// This hub, once shared ([`Hub::into_shared`]): for work that must
+    /// outlive the request that started it.
+    me: Weak<Hub>,
     branch_queues: Mutex<HashMap<(i64, String), Weak<BranchQueue>>>,
 }
 
@@ -63,8 +68,26 @@ impl Hub {
             content_cache: Default::default(),
             downloads: Default::default(),
             payments: Default::default(),
+            mirror: Default::default(),
+            me: Weak::new(),
             branch_queues: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This hub behind an `Arc`, as a server or command shares it; work
+    /// a request starts for others (a mirror's transfer that several
+    /// readers share) reaches it through [`Hub::shared`].
+    pub fn into_shared(mut self) -> Arc<Hub> {
+        Arc::new_cyclic(|me| {
+            self.me = me.clone();
+            self
+        })
+    }
+
+    /// The shared handle of this hub; `None` for a hub that was never
+    /// shared (then such work runs within the request).
+    pub fn shared(&self) -> Option<Arc<Hub>> {
+        self.me.upgrade()
     }
 
     /// The bare git repository of a repo.

@@ -21,6 +21,7 @@ pub mod inference;
 pub mod jobs;
 pub mod lfs;
 pub mod markdown;
+pub mod mirror;
 pub mod names;
 pub mod paths;
 pub mod repos;

@@ -72,6 +72,49 @@ impl Secret {
         mac.update(message);
         mac.verify_slice(&sig).is_ok()
     }
+
+    /// `plaintext` encrypted and authenticated (AES-256-GCM, a fresh nonce)
+    /// under a key derived from this secret for `purpose`, base64: for
+    /// credentials the hub must keep and use but never show (an upstream
+    /// hub's token).
+    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+        use aes_gcm::aead::{Aead, KeyInit};
+        let cipher =
+            aes_gcm::Aes256Gcm::new_from_slice(&self.derived_key(purpose)).expect("a 32-byte key");
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let mut sealed = nonce.to_vec();
+        sealed.extend(
+            cipher
+                .encrypt(&nonce.into(), plaintext)
+                .expect("AES-GCM encrypts any length we use"),
+        );
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed)
+    }
+
+    /// What [`Secret::seal`] sealed for `purpose`; `None` when `sealed` was
+    /// altered, or sealed under another secret or purpose.
+    pub fn open(&self, purpose: &str, sealed: &str) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, KeyInit};
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sealed).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, body) = bytes.split_at(12);
+        let cipher =
+            aes_gcm::Aes256Gcm::new_from_slice(&self.derived_key(purpose)).expect("a 32-byte key");
+        cipher
+            .decrypt(&aes_gcm::Nonce::try_from(nonce).ok()?, body)
+            .ok()
+    }
+
+    fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"kaiyuan-hub seal key: ");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
 }
 
 /// A random URL-safe token with `bytes` bytes of entropy.
@@ -105,5 +148,30 @@ mod tests {
         assert!(b.verify(b"hello", &sig));
         assert!(!b.verify(b"hellO", &sig));
         assert!(!b.verify(b"hello", "zz"));
+    }
+
+    #[test]
+    fn sealed_text_opens_only_unaltered_under_its_secret_and_purpose() {
+        let a = Secret(b"one secret".to_vec());
+        let sealed = a.seal("mirror token", b"hf_abc");
+        assert!(!sealed.contains("hf_abc"));
+        assert_eq!(a.open("mirror token", &sealed).unwrap(), b"hf_abc");
+        assert_ne!(
+            sealed,
+            a.seal("mirror token", b"hf_abc"),
+            "a fresh nonce each time"
+        );
+        assert!(a.open("other purpose", &sealed).is_none());
+        assert!(
+            Secret(b"another".to_vec())
+                .open("mirror token", &sealed)
+                .is_none()
+        );
+        let mut bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &sealed).unwrap();
+        bytes[14] ^= 1;
+        let altered = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+        assert!(a.open("mirror token", &altered).is_none());
+        assert!(a.open("mirror token", "not base64!").is_none());
     }
 }

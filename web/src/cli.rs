@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: BillingCommand,
     },
+    /// Mirror mode: upstream hubs, what may be fetched, repos kept in sync.
+    Mirror {
+        #[command(subcommand)]
+        command: crate::cli_mirror::MirrorCommand,
+    },
     /// Run a git hook (git calls this; not for people).
     #[command(hide = true)]
     Hook { name: String },
@@ -338,23 +343,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Hook { name } => crate::hook::run(&name),
         Command::Billing { command } => billing_command(command).await,
+        Command::Mirror { command } => crate::cli_mirror::run(command).await,
         Command::Gc {
             grace_minutes,
             status,
             data,
         } => {
-            let config = Config::from_env(&data.data_dir)?;
-            let db = Database::open(&config).await?;
-            let hub = crate::serve::open_hub(config, &db)?;
-            let grace = std::time::Duration::from_secs(grace_minutes * 60);
-            let done = if status {
-                gc_status(&hub).await
-            } else {
-                gc(&hub, grace).await
-            };
-            drop(hub);
-            db.close().await?;
-            done
+            with_hub(&data, |hub| async move {
+                let grace = std::time::Duration::from_secs(grace_minutes * 60);
+                if status {
+                    gc_status(&hub).await
+                } else {
+                    gc(&hub, grace).await
+                }
+            })
+            .await
         }
         Command::WorkerToken {
             command: WorkerTokenCommand::Create { name, data },
@@ -417,6 +420,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
     }
+}
+
+/// Opens the hub of a data dir (its database migrated), runs `f`, closes it.
+pub(crate) async fn with_hub<F, Fut>(data: &DataDir, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(std::sync::Arc<hub_core::Hub>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = Config::from_env(&data.data_dir)?;
+    let db = Database::open(&config).await?;
+    let hub = crate::serve::open_hub(config, &db)?.into_shared();
+    let result = f(hub.clone()).await;
+    drop(hub);
+    db.close().await?;
+    result
 }
 
 /// Opens the database of a data dir (migrating it), runs `f`, closes it.

@@ -34,6 +34,7 @@ pub fn status_and_code(e: &Error) -> (StatusCode, Option<&'static str>) {
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
         Error::InsufficientCredits(_) => (StatusCode::PAYMENT_REQUIRED, None),
         Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, None),
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
     }
 }

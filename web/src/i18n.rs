@@ -371,6 +371,17 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("repo.files", "文件", "Files"),
     ("repo.card", "说明卡片", "Card"),
     ("repo.private", "私有", "Private"),
+    ("repo.mirror_of", "镜像自", "Mirrored from"),
+    (
+        "repo.mirror_synced",
+        "上次与上游同步：",
+        "Synced with upstream",
+    ),
+    (
+        "repo.mirror_stale",
+        "上游暂时无法访问，显示的是缓存内容",
+        "upstream unreachable, showing the cached copy",
+    ),
     (
         "repo.no_card",
         "这个仓库还没有 README.md。",

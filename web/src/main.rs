@@ -3,6 +3,7 @@
 mod app;
 mod auth;
 mod cli;
+mod cli_mirror;
 mod connections;
 mod download;
 mod errors;

@@ -88,7 +88,7 @@ impl RepoPath {
         state: &AppState,
         actor: &hub_core::accounts::Actor,
     ) -> Result<Authorized<L>, Error> {
-        access::authorize(&state.db, actor, self.kind, &self.namespace, &self.name).await
+        access::authorize(state, actor, self.kind, &self.namespace, &self.name).await
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     };
     hub_core::git::enable_durability();
     let db = Database::open(&config).await?;
-    let hub = Arc::new(open_hub(config, &db)?);
+    let hub = open_hub(config, &db)?.into_shared();
     let internal = serve_hooks(hub.clone()).await?;
     // Git is the truth for refs; catch up on anything a crash left unrecorded.
     let reconciling = tokio::spawn({
@@ -57,6 +57,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     });
     // Inference tier: LISTEN/NOTIFY wake-ups and the lease sweep.
     let jobs = tokio::spawn(hub_core::jobs::run_background(hub.clone()));
+    // Mirror mode: repos kept in sync with their upstream, on schedule.
+    let mirror_sync = tokio::spawn(hub_core::mirror::sync::run(hub.clone()));
     // Large files uploaded as plain objects become xorbs (one stored copy).
     let ingest = tokio::spawn({
         let hub = hub.clone();
@@ -114,7 +116,9 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     internal.abort();
     jobs.abort();
     ingest.abort();
+    mirror_sync.abort();
     let _ = jobs.await;
+    let _ = mirror_sync.await;
     let _ = ingest.await;
     let _ = std::fs::remove_file(&hub.hook_socket);
     drop(hub);

@@ -109,7 +109,7 @@ pub async fn resolve(
     revision: Option<&str>,
     quantization: Option<&str>,
 ) -> Result<Model> {
-    let repo = access::authorize::<Read>(&hub.db, actor, RepoType::Model, namespace, name).await?;
+    let repo = access::authorize::<Read>(hub, actor, RepoType::Model, namespace, name).await?;
     let rev = revision.unwrap_or(&repo.default_branch).to_owned();
     let commit = content::resolve(hub, &repo, &rev).await?;
     describe(hub, repo, commit, quantization).await

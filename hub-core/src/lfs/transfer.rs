@@ -68,7 +68,7 @@ pub async fn download(
             namespace,
             name,
         } = address;
-        authorize::<Read>(&hub.db, actor, kind, namespace, name)
+        authorize::<Read>(hub, actor, kind, namespace, name)
             .await?
             .into_repo()
     };

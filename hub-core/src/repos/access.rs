@@ -16,6 +16,7 @@ use super::{Repo, RepoType};
 use crate::accounts::orgs::{self, OrgRole};
 use crate::accounts::{Actor, Principal};
 use crate::error::{Error, Message, Result};
+use crate::hub::Hub;
 use crate::jobs::download::JobGrant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,7 +39,17 @@ pub async fn access(db: &PgPool, actor: &Actor, repo: &Repo) -> Result<Access> {
     } else {
         Access::Read
     };
-    let granted = by_membership.max(by_visibility);
+    let mut granted = by_membership.max(by_visibility);
+    if repo.mirrored_from.is_some() {
+        // A mirror changes only by fetching from upstream: nobody writes it.
+        granted = granted.min(Access::Read);
+        if granted == Access::None
+            && let Some(p) = actor.principal()
+            && crate::mirror::repos::may_read_private(db, repo.id, p.user.id).await?
+        {
+            granted = Access::Read;
+        }
+    }
     Ok(match actor.principal() {
         Some(p) if !p.may_write() => granted.min(Access::Read),
         _ => granted,
@@ -73,7 +84,10 @@ impl Reader {
             Reader::Admin => "true".to_owned(),
             Reader::User(_) => format!(
                 "(NOT r.private OR r.namespace_id = {user_id} OR EXISTS (SELECT 1 FROM org_members m \
-                 WHERE m.org_id = r.namespace_id AND m.user_id = {user_id}))"
+                 WHERE m.org_id = r.namespace_id AND m.user_id = {user_id}) \
+                 OR EXISTS (SELECT 1 FROM mirror_repos mr JOIN mirror_upstreams mu \
+                 ON mu.id = mr.upstream_id WHERE mr.repo_id = r.id \
+                 AND {user_id} = ANY(mu.private_readers)))"
             ),
         }
     }
@@ -220,6 +234,15 @@ impl<L: Level> Authorized<L> {
                 "this token has the read role; a write token is needed",
             ));
         }
+        if let Some(upstream) = &self.repo.mirrored_from {
+            return Err(Error::forbidden(
+                Message::coded(
+                    "mirror.read_only",
+                    "this repo is a read-only mirror of {upstream}: take part upstream",
+                )
+                .with("upstream", upstream),
+            ));
+        }
         Err(Error::forbidden(match needed {
             Access::Admin => "only an admin of this repo can do this",
             _ => "you do not have write access to this repo",
@@ -278,6 +301,15 @@ impl<L: Level> Authorized<L> {
     /// can read a repo may propose a change to it, as on Hugging Face.
     pub fn participant(&self) -> Result<&Principal> {
         self.check(Access::Read)?;
+        if let Some(upstream) = &self.repo.mirrored_from {
+            return Err(Error::forbidden(
+                Message::coded(
+                    "mirror.read_only",
+                    "this repo is a read-only mirror of {upstream}: take part upstream",
+                )
+                .with("upstream", upstream),
+            ));
+        }
         self.actor.require_writer()
     }
 
@@ -351,17 +383,28 @@ impl Authorized<level::Read> {
 /// Fails with `RepoNotFound` when the repo is missing or invisible to the
 /// actor; with `Unauthenticated` when an anonymous caller needs more than
 /// reading; with `Forbidden` when a visible repo needs more than the actor has.
+///
+/// With mirror mode on, a repo this hub lacks is looked for upstream (and
+/// mirrored) first, and a mirrored one is brought up to date with upstream
+/// when older than the mirror's freshness time ([`crate::mirror::repos`]).
 pub async fn authorize<L: Level>(
-    db: &PgPool,
+    hub: &Hub,
     actor: &Actor,
     repo_type: RepoType,
     namespace: &str,
     name: &str,
 ) -> Result<Authorized<L>> {
-    let repo = super::find(db, repo_type, namespace, name)
-        .await?
-        .ok_or_else(|| no_such_repo(actor))?;
-    authorize_repo(db, actor, repo).await
+    let found = match super::find(&hub.db, repo_type, namespace, name).await? {
+        Some(repo) => Some(repo),
+        None => crate::mirror::repos::fetch_missing(hub, actor, repo_type, namespace, name).await?,
+    };
+    let repo = found.ok_or_else(|| no_such_repo(actor))?;
+    let proof: Authorized<L> = authorize_repo(&hub.db, actor, repo).await?;
+    if proof.mirrored_from.is_none() {
+        return Ok(proof);
+    }
+    let repo = crate::mirror::repos::freshen(hub, proof.repo.clone()).await?;
+    Ok(Authorized { repo, ..proof })
 }
 
 /// The refusal for a repo that does not exist, as [`authorize`] gives it to

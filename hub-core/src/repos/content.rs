@@ -241,6 +241,10 @@ pub async fn read(
 ) -> Result<ByteStream> {
     use futures::StreamExt;
     match &entry.lfs {
+        // Fetched from upstream on first read (and linked then).
+        Some(pointer) if repo.mirrored_from.is_some() => {
+            crate::mirror::objects::read(hub, repo, &pointer.oid, pointer.size, range).await
+        }
         Some(pointer) => crate::lfs::store::read_object(hub, &pointer.oid, range).await,
         None => {
             // Plain git blobs are bounded by the 10 MB limit: read whole, send the range.

@@ -100,6 +100,8 @@ pub struct Repo {
     pub downloads_total: i64,
     /// Downloads over the last 30 days, as Hugging Face shows them.
     pub downloads: i64,
+    /// The upstream this repo is a read-only mirror of ([`crate::mirror`]).
+    pub mirrored_from: Option<String>,
 }
 
 /// `RepoType` as read from its text column.
@@ -132,7 +134,9 @@ pub(crate) const REPO_COLUMNS: &str = "r.id, r.repo_type, r.namespace_id, n.name
     r.card_library_name, r.card_base_model, r.card_datasets, r.card_data, r.card_error, r.tags, r.likes,
     r.downloads_total,
     coalesce((SELECT sum(d.count) FROM repo_downloads_daily d
-              WHERE d.repo_id = r.id AND d.day > current_date - 30), 0)::BIGINT AS downloads";
+              WHERE d.repo_id = r.id AND d.day > current_date - 30), 0)::BIGINT AS downloads,
+    (SELECT u.name FROM mirror_repos m JOIN mirror_upstreams u ON u.id = m.upstream_id
+      WHERE m.repo_id = r.id) AS mirrored_from";
 
 /// Looks a repo up by type and `namespace/name`, following the redirect a
 /// rename leaves behind. No permission check: see [`access`] for that.

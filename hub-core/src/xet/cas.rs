@@ -52,7 +52,7 @@ pub async fn issue_write_token(
     name: &str,
     for_pull_request: bool,
 ) -> Result<IssuedToken> {
-    let repo = access::authorize::<Read>(&hub.db, actor, kind, namespace, name).await?;
+    let repo = access::authorize::<Read>(hub, actor, kind, namespace, name).await?;
     let user = repo.participant()?;
     if !for_pull_request {
         repo.check(Access::Write)?;

@@ -157,6 +157,11 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "A repository called {namespace}/{name} already exists.",
     ),
     (
+        "err.mirror.read_only",
+        "这个仓库是 {upstream} 的只读镜像：请到上游参与。",
+        "This repository is a read-only mirror of {upstream}: take part upstream.",
+    ),
+    (
         "err.namespace.not_found",
         "找不到命名空间“{namespace}”。",
         "There is no namespace “{namespace}”.",

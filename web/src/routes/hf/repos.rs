@@ -181,7 +181,7 @@ async fn delete_repo(
     Json(body): Json<RepoRef>,
 ) -> ApiResult<Json<Value>> {
     let (repo_type, ns, name) = body.resolve(&actor)?;
-    let repo = access::authorize::<Admin>(&state.db, &actor, repo_type, &ns, &name).await?;
+    let repo = access::authorize::<Admin>(&state, &actor, repo_type, &ns, &name).await?;
     manage::delete(&state, repo).await?;
     Ok(Json(json!({})))
 }
@@ -205,7 +205,7 @@ async fn move_repo(
     let repo_type = RepoType::parse(body.repo_type.as_deref().unwrap_or("model"))?;
     let (ns, name) = names::split_repo_id(&body.from_repo)?;
     let to = names::split_repo_id(&body.to_repo)?;
-    let repo = access::authorize::<Admin>(&state.db, &actor, repo_type, ns, name).await?;
+    let repo = access::authorize::<Admin>(&state, &actor, repo_type, ns, name).await?;
     let repo = manage::rename(&state, &repo, to).await?;
     Ok(Json(
         json!({ "url": repo_url(&origin.base_url, &repo), "name": repo.full_name() }),

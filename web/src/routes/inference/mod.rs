@@ -73,6 +73,7 @@ pub fn status_of(e: &InferenceError) -> (StatusCode, &'static str) {
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "validation"),
             Error::InsufficientCredits(_) => (StatusCode::PAYMENT_REQUIRED, "insufficient_credits"),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Conflict(_) | Error::PreconditionFailed(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation")
             }

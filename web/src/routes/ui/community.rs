@@ -440,8 +440,7 @@ async fn act(
     let result = async {
         session.verify_csrf(&form.csrf)?;
         let num = parse_num(&num)?;
-        let repo: Authorized =
-            access::authorize(&state.db, &session.actor, kind, &ns, &name).await?;
+        let repo: Authorized = access::authorize(&state, &session.actor, kind, &ns, &name).await?;
         let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
         match action.as_str() {
             "comment" => {

@@ -66,8 +66,7 @@ async fn toggle(
     let result = async {
         session.verify_csrf(&form.csrf)?;
         let user = session.actor.require_user()?;
-        let repo: Authorized =
-            access::authorize(&state.db, &session.actor, kind, &ns, &name).await?;
+        let repo: Authorized = access::authorize(&state, &session.actor, kind, &ns, &name).await?;
         if counters::has_liked(&state.db, user.user.id, repo.id).await? {
             counters::unlike(&state.db, user, &repo).await?;
         } else {

@@ -32,6 +32,8 @@ pub struct RepoHead {
     pub like: super::likes::LikeButton,
     /// Open discussions and pull requests (the Community tab's count).
     pub open_discussions: i64,
+    /// Where a mirrored repo comes from, and when it was last fetched.
+    pub mirror: Option<hub_core::mirror::repos::MirrorRecord>,
 }
 
 impl RepoHead {
@@ -101,7 +103,7 @@ pub async fn open(
     tab: Tab,
     rest: &str,
 ) -> Result<Result<RepoHead, Response>, hub_core::Error> {
-    let repo: Authorized = access::authorize(&state.db, &session.actor, kind, ns, name).await?;
+    let repo: Authorized = access::authorize(state, &session.actor, kind, ns, name).await?;
     let base = format!("/{}{}", kind.url_prefix(), repo.full_name());
     if repo.full_name() != format!("{ns}/{name}") {
         return Ok(Err(
@@ -110,8 +112,13 @@ pub async fn open(
     }
     let like = super::likes::LikeButton::of(state, &session.actor, &repo).await?;
     let open_discussions = hub_core::community::discussions::open_count(state, &repo).await?;
+    let mirror = match repo.mirrored_from {
+        Some(_) => hub_core::mirror::repos::record(&state.db, repo.id).await?,
+        None => None,
+    };
     Ok(Ok(RepoHead {
         open_discussions,
+        mirror,
         is_admin: repo.may(Access::Admin),
         can_write: repo.may(Access::Write),
         repo,

@@ -60,7 +60,7 @@ async fn administered(
     ns: &str,
     name: &str,
 ) -> Result<Authorized<Admin>, Error> {
-    access::authorize::<Read>(&state.db, actor, kind, ns, name)
+    access::authorize::<Read>(state, actor, kind, ns, name)
         .await?
         .hide_unless()
 }

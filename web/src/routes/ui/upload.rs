@@ -90,7 +90,7 @@ pub async fn writable_repo(
     ns: &str,
     name: &str,
 ) -> Result<Authorized<Write>, Error> {
-    access::authorize::<Read>(&state.db, actor, kind, ns, name)
+    access::authorize::<Read>(state, actor, kind, ns, name)
         .await?
         .hide_unless()
 }
@@ -105,7 +105,7 @@ pub async fn editable_repo(
     ns: &str,
     name: &str,
 ) -> Result<(Authorized, bool), Error> {
-    let repo = access::authorize::<Read>(&state.db, actor, kind, ns, name).await?;
+    let repo = access::authorize::<Read>(state, actor, kind, ns, name).await?;
     repo.participant()?;
     let may_write = repo.may(Access::Write);
     Ok((repo, may_write))

@@ -1,0 +1,390 @@
+//! Mirror mode: hub B serves repos of upstream hub A that B never held,
+//! with A's exact commits, fetching large files from A once, and keeps
+//! serving what it cached or synced when A is gone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::json;
+use tests::{TestHub, file_op, lfs_op, upload_lfs};
+
+/// A repo on A: a config, a 3 MiB large file, a branch and a tag.
+struct Upstream {
+    hub: TestHub,
+    token: String,
+    main: String,
+    big: Vec<u8>,
+}
+
+async fn upstream_with_a_repo() -> Upstream {
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("model", "alice", "m", false).await.status,
+        200
+    );
+    let big: Vec<u8> = (0..3 << 20)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let oid = upload_lfs(&hub, &token, "alice/m", &big).await;
+    let commit = api
+        .commit(
+            "alice/m",
+            "weights",
+            &[
+                file_op("config.json", br#"{"model_type": "llama"}"#),
+                lfs_op("model.safetensors", &oid, big.len()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(commit.status, 200, "{:?}", commit.body);
+    let main = commit.body["commitOid"].as_str().unwrap().to_owned();
+    let branch = api.post("/api/models/alice/m/branch/dev", json!({})).await;
+    assert_eq!(branch.status, 200, "{:?}", branch.body);
+    let tag = api
+        .post("/api/models/alice/m/tag/main", json!({"tag": "v1.0"}))
+        .await;
+    assert_eq!(tag.status, 200, "{:?}", tag.body);
+    Upstream {
+        hub,
+        token,
+        main,
+        big,
+    }
+}
+
+fn cli_ok(hub: &TestHub, args: &[&str]) -> String {
+    let out = hub.cli(args);
+    assert!(
+        out.status.success(),
+        "hub {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn get(url: &str, token: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_repo_only_upstream_is_served_with_its_exact_commits_and_files() {
+    let a = upstream_with_a_repo().await;
+    let b = TestHub::start().await;
+    let reader = b.user_with_token("bob");
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            &a.hub.url,
+        ],
+    );
+
+    // Anonymous callers do not make the hub fetch (the default policy).
+    let anonymous = get(&format!("{}/api/models/alice/m", b.url), None).await;
+    assert_eq!(anonymous.status(), 401);
+
+    let info = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
+    assert_eq!(info.status(), 200);
+    let info: serde_json::Value = info.json().await.unwrap();
+    assert_eq!(info["sha"], a.main.as_str(), "{info}");
+    // Once mirrored, it is a public repo like any other.
+    let anonymous = get(&format!("{}/api/models/alice/m", b.url), None).await;
+    assert_eq!(anonymous.status(), 200);
+
+    for rev in ["main", "dev", "v1.0", a.main.as_str()] {
+        let file = get(
+            &format!("{}/alice/m/resolve/{rev}/config.json", b.url),
+            None,
+        )
+        .await;
+        assert_eq!(file.status(), 200, "{rev}");
+        assert_eq!(file.headers()["x-repo-commit"], a.main.as_str());
+    }
+
+    // A ranged read of the large file before anything is cached.
+    let part = reqwest::Client::new()
+        .get(format!("{}/alice/m/resolve/main/model.safetensors", b.url))
+        .header("range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(&part.bytes().await.unwrap()[..], &a.big[1000..2000]);
+    let whole = get(
+        &format!("{}/alice/m/resolve/{}/model.safetensors", b.url, a.main),
+        None,
+    )
+    .await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.bytes().await.unwrap().len(), a.big.len());
+
+    // The mirror is read-only.
+    let write = b
+        .api(Some(&reader))
+        .commit("alice/m", "nope", &[file_op("x.txt", b"x")], None)
+        .await;
+    assert_eq!(write.status, 403, "{:?}", write.body);
+
+    // The repo page says where it comes from.
+    let page = get(&format!("{}/alice/m", b.url), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("mirror"), "no mirror badge");
+    drop(a.token);
+}
+
+/// A TCP relay in front of A that counts the bytes A sends.
+async fn counting_relay(to: &str) -> (String, Arc<AtomicU64>) {
+    let target = to.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let target = target.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                if let Ok((_, down)) = tokio::io::copy_bidirectional(&mut client, &mut server).await
+                {
+                    counter.fetch_add(down, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), sent)
+}
+
+#[tokio::test]
+async fn concurrent_readers_of_an_uncached_file_share_one_upstream_transfer() {
+    let a = upstream_with_a_repo().await;
+    let (relay, sent) = counting_relay(&a.hub.url).await;
+    let b = TestHub::start().await;
+    let reader = b.user_with_token("bob");
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            &relay,
+        ],
+    );
+    let info = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
+    assert_eq!(info.status(), 200);
+    let before = sent.load(Ordering::Relaxed);
+    let url = format!("{}/alice/m/resolve/main/model.safetensors", b.url);
+    let downloads = (0..8).map(|_| {
+        let url = url.clone();
+        async move { get(&url, None).await.bytes().await.unwrap() }
+    });
+    for body in futures::future::join_all(downloads).await {
+        assert!(body[..] == a.big[..], "every reader gets the whole file");
+    }
+    // Connections to A close when the relay's copies end; give them a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let moved = sent.load(Ordering::Relaxed) - before;
+    let size = a.big.len() as u64;
+    assert!(
+        moved >= size && moved < size + size / 2,
+        "A sent {moved} bytes for one {size}-byte file read 8 times"
+    );
+}
+
+#[tokio::test]
+async fn a_synced_repo_survives_its_upstream_going_away() {
+    let mut a = upstream_with_a_repo().await;
+    let b = TestHub::start().await;
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            &a.hub.url,
+        ],
+    );
+    let report = cli_ok(
+        &b,
+        &["mirror", "add", "a:alice/m", "--every", "6h", "--now"],
+    );
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["files"], 1, "{report}");
+    assert_eq!(report["fetched_bytes"], a.big.len(), "{report}");
+
+    // A new commit on A reaches B by a sync.
+    let api = a.hub.api(Some(&a.token));
+    let next = api
+        .commit("alice/m", "readme", &[file_op("README.md", b"# m\n")], None)
+        .await;
+    let next = next.body["commitOid"].as_str().unwrap().to_owned();
+    cli_ok(&b, &["mirror", "sync", "alice/m"]);
+    let info: serde_json::Value = get(&format!("{}/api/models/alice/m", b.url), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sha"], next.as_str());
+
+    assert!(a.hub.stop());
+    let file = get(
+        &format!("{}/alice/m/resolve/v1.0/model.safetensors", b.url),
+        None,
+    )
+    .await;
+    assert_eq!(file.status(), 200);
+    assert!(file.bytes().await.unwrap()[..] == a.big[..]);
+    // An uncached repo is a clear error naming the upstream, not a hang.
+    let reader = b.user_with_token("bob");
+    let missing = get(&format!("{}/api/models/alice/other", b.url), Some(&reader)).await;
+    assert_eq!(missing.status(), 503);
+    let text = missing.text().await.unwrap();
+    assert!(text.contains("upstream"), "{text}");
+
+    let listed = cli_ok(&b, &["mirror", "list"]);
+    let listed: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(listed["full_name"], "alice/m");
+    assert_eq!(listed["pinned"], true);
+    assert_eq!(listed["cached_bytes"], a.big.len());
+}
+
+#[tokio::test]
+async fn policy_denies_patterns_and_offline_serves_only_the_cache() {
+    let a = upstream_with_a_repo().await;
+    let b = TestHub::start().await;
+    let reader = b.user_with_token("bob");
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            &a.hub.url,
+        ],
+    );
+    cli_ok(&b, &["mirror", "policy", "--deny", "alice/*"]);
+    let denied = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
+    assert_eq!(denied.status(), 404);
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "policy",
+            "--reset-patterns",
+            "--allow",
+            "alice/*",
+            "--offline",
+            "on",
+        ],
+    );
+    let offline = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
+    assert_eq!(offline.status(), 503);
+    assert!(offline.text().await.unwrap().contains("offline"));
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "policy",
+            "--offline",
+            "off",
+            "--max-repo-size",
+            "1M",
+        ],
+    );
+    assert_eq!(
+        get(&format!("{}/api/models/alice/m", b.url), Some(&reader))
+            .await
+            .status(),
+        200
+    );
+    // Larger than the per-repo cap: refused, not cached.
+    let big = get(
+        &format!("{}/alice/m/resolve/main/model.safetensors", b.url),
+        None,
+    )
+    .await;
+    assert_eq!(big.status(), 413);
+    // A bad pattern changes nothing.
+    let out = b.cli(&["mirror", "policy", "--deny", "noslash"]);
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn a_private_upstream_repo_is_fetched_with_the_token_for_named_readers_only() {
+    let a = upstream_with_a_repo().await;
+    let api = a.hub.api(Some(&a.token));
+    assert_eq!(
+        api.create_repo("model", "alice", "secret", true)
+            .await
+            .status,
+        200
+    );
+    let b = TestHub::start().await;
+    let carol = b.user_with_token("carol");
+    let dave = b.user_with_token("dave");
+    let token_file = b.data_dir.join("a-token");
+    std::fs::write(&token_file, &a.token).unwrap();
+    let added = cli_ok(
+        &b,
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            &a.hub.url,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--private-readers",
+            "carol",
+        ],
+    );
+    assert!(!added.contains(&a.token), "the token is never shown");
+    assert!(added.contains("\"has_token\":true"), "{added}");
+    let listed = cli_ok(&b, &["mirror", "upstream", "list"]);
+    assert!(!listed.contains(&a.token));
+
+    let seen = get(&format!("{}/api/models/alice/secret", b.url), Some(&carol)).await;
+    assert_eq!(seen.status(), 200);
+    let info: serde_json::Value = seen.json().await.unwrap();
+    assert_eq!(info["private"], true);
+    for outsider in [Some(dave.as_str()), None] {
+        let hidden = get(&format!("{}/api/models/alice/secret", b.url), outsider).await;
+        assert!(matches!(hidden.status().as_u16(), 401 | 404));
+    }
+}
