@@ -157,19 +157,31 @@ async fn counting_relay(to: &str) -> (String, Arc<AtomicU64>) {
     let counter = sent.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut client, _)) = listener.accept().await else {
+            let Ok((client, _)) = listener.accept().await else {
                 return;
             };
             let target = target.clone();
             let counter = counter.clone();
             tokio::spawn(async move {
-                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
                     return;
                 };
-                if let Ok((_, down)) = tokio::io::copy_bidirectional(&mut client, &mut server).await
-                {
-                    counter.fetch_add(down, Ordering::Relaxed);
-                }
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let up = tokio::io::copy(&mut from_client, &mut to_server);
+                // Counted as the bytes pass: B keeps its connections open.
+                let down = async {
+                    let mut buf = vec![0; 64 << 10];
+                    while let Ok(n) = from_server.read(&mut buf).await {
+                        if n == 0 || to_client.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        counter.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    let _ = to_client.shutdown().await;
+                };
+                let _ = tokio::join!(up, down);
             });
         }
     });
@@ -275,6 +287,55 @@ async fn a_synced_repo_survives_its_upstream_going_away() {
     assert_eq!(listed["full_name"], "alice/m");
     assert_eq!(listed["pinned"], true);
     assert_eq!(listed["cached_bytes"], a.big.len());
+
+    // The admin page shows the upstream, the synced repo and its cache.
+    cli_ok(
+        &b,
+        &[
+            "user",
+            "create",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+            "--password",
+            "password-123",
+            "--admin",
+        ],
+    );
+    let (status, _) = page_as(&b.url, "/admin/mirror", Some("bob")).await;
+    assert_eq!(status, 404, "only site admins see it");
+    let (status, html) = page_as(&b.url, "/admin/mirror", Some("root")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&a.hub.url), "the upstream's endpoint");
+    assert!(
+        html.contains("alice/m") && html.contains("pinned"),
+        "{html}"
+    );
+}
+
+/// A page as a browser signed in as `login` (or nobody) sees it, in English.
+async fn page_as(base: &str, path: &str, login: Option<&str>) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    if let Some(login) = login {
+        let signed_in = client
+            .post(format!("{base}/login"))
+            .form(&[("login", login), ("password", "password-123")])
+            .send()
+            .await
+            .unwrap();
+        assert!(signed_in.status().is_success(), "{}", signed_in.status());
+    }
+    let r = client
+        .get(format!("{base}{path}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 #[tokio::test]

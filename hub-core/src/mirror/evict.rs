@@ -111,3 +111,23 @@ async fn evict_while(
         evicted.bytes += size;
     }
 }
+
+/// An eviction, as the admin page lists them.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Eviction {
+    pub repo_name: String,
+    pub oid: String,
+    pub size: i64,
+    pub reason: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The latest `limit` evictions, newest first.
+pub async fn recent(db: &sqlx::PgPool, limit: i64) -> Result<Vec<Eviction>> {
+    Ok(sqlx::query_as(
+        "SELECT repo_name, oid, size, reason, at FROM mirror_evictions ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}

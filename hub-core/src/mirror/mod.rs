@@ -64,3 +64,26 @@ impl State {
         locks.entry(key.to_owned()).or_default().clone()
     }
 }
+
+/// What the admin page shows of mirror mode.
+#[derive(Debug, serde::Serialize)]
+pub struct Overview {
+    pub upstreams: Vec<upstreams::Upstream>,
+    pub policy: policy::Policy,
+    pub repos: Vec<sync::MirroredRepo>,
+    pub cached_files: i64,
+    pub cached_bytes: i64,
+    pub evictions: Vec<evict::Eviction>,
+}
+
+pub async fn overview(db: &sqlx::PgPool) -> crate::error::Result<Overview> {
+    let repos = sync::list(db).await?;
+    Ok(Overview {
+        upstreams: upstreams::list(db).await?,
+        policy: policy::Policy::load(db).await?,
+        cached_files: repos.iter().map(|r| r.cached_files).sum(),
+        cached_bytes: repos.iter().map(|r| r.cached_bytes).sum(),
+        repos,
+        evictions: evict::recent(db, 50).await?,
+    })
+}

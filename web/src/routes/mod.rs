@@ -8,6 +8,7 @@ pub mod hf;
 pub mod internal;
 pub mod lfs;
 pub mod llamacpp;
+pub mod mirror_admin;
 pub mod ms;
 pub mod topups;
 pub mod ui;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(ui::router())
         .merge(xet::router())
         .merge(llamacpp::router())
+        .merge(mirror_admin::router())
         .merge(inference::router())
         .merge(v1::router())
         .merge(workers::router())
