@@ -449,3 +449,39 @@ async fn a_private_upstream_repo_is_fetched_with_the_token_for_named_readers_onl
         assert!(matches!(hidden.status().as_u16(), 401 | 404));
     }
 }
+
+#[tokio::test]
+async fn git_and_git_lfs_clone_a_repo_only_upstream_and_cannot_push_to_it() {
+    use tests::{failed, git, ok};
+    let a = upstream_with_a_repo().await;
+    let b = TestHub::start().await;
+    let reader = b.user_with_token("bob");
+    cli_ok(
+        &b,
+        &["mirror", "upstream", "add", "a", "--kind", "hf", "--endpoint", &a.hub.url],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(git(h, h, &["lfs", "install", "--skip-repo"]));
+    let url = format!("{}/alice/m.git", b.url).replacen(
+        "http://",
+        &format!("http://bob:{reader}@"),
+        1,
+    );
+    // The first request B ever gets for the repo is git's.
+    ok(git(h, work.path(), &["clone", &url, "m"]));
+    let m = work.path().join("m");
+    let head = ok(git(h, &m, &["rev-parse", "HEAD"]));
+    assert_eq!(head.trim(), a.main);
+    let tags = ok(git(h, &m, &["tag"]));
+    assert_eq!(tags.trim(), "v1.0");
+    let big = std::fs::read(m.join("model.safetensors")).unwrap();
+    assert!(big == a.big, "git lfs smudged the upstream's bytes");
+
+    std::fs::write(m.join("x.txt"), "x").unwrap();
+    ok(git(h, &m, &["add", "x.txt"]));
+    ok(git(h, &m, &["commit", "-m", "x"]));
+    let refused = failed(git(h, &m, &["push", "origin", "main"]));
+    assert!(refused.contains("mirror"), "{refused}");
+}

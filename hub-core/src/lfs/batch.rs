@@ -109,7 +109,14 @@ pub async fn plan(
         .map(|o| Planned {
             oid: o.oid.clone(),
             size: o.size,
-            decision: decide(op, repo.id, o, known.get(&o.oid).copied(), now),
+            decision: decide(
+                op,
+                repo.id,
+                repo.mirrored_from.is_some(),
+                o,
+                known.get(&o.oid).copied(),
+                now,
+            ),
         })
         .collect())
 }
@@ -139,10 +146,14 @@ async fn check_upload(
     }
 }
 
-/// The decision for one object, given what the hub knows of it.
+/// The decision for one object, given what the hub knows of it. A
+/// mirrored repo offers downloads of what it has not fetched yet: the
+/// transfer asks its upstream, which decides (and the bytes are checked
+/// against the oid before anything is linked).
 fn decide(
     op: TransferOp,
     repo_id: i64,
+    mirrored: bool,
     o: &ObjectSpec,
     known: Option<Known>,
     now: i64,
@@ -163,6 +174,7 @@ fn decide(
         (TransferOp::Upload, Some(_)) => Decision::Present,
         (TransferOp::Upload, None) => grant(),
         (TransferOp::Download, Some(_)) => grant(),
+        (TransferOp::Download, None) if mirrored => grant(),
         (TransferOp::Download, None) => error(404, "object does not exist"),
     }
 }
@@ -205,7 +217,7 @@ mod tests {
 
     #[test]
     fn uploads() {
-        let up = |o, k| decide(TransferOp::Upload, 1, &o, k, 100);
+        let up = |o, k| decide(TransferOp::Upload, 1, false, &o, k, 100);
         assert_eq!(up(spec(OID, 5), LINKED), Decision::Present);
         let Decision::Transfer(g) = up(spec(OID, 5), ELSEWHERE) else {
             panic!("stored for another repo: the bytes are needed");
@@ -222,7 +234,7 @@ mod tests {
 
     #[test]
     fn downloads_need_a_link_to_this_repo() {
-        let down = |o, k| decide(TransferOp::Download, 1, &o, k, 100);
+        let down = |o, k| decide(TransferOp::Download, 1, false, &o, k, 100);
         assert!(
             matches!(down(spec(OID, 5), LINKED), Decision::Transfer(g) if g.op == TransferOp::Download)
         );
@@ -230,5 +242,15 @@ mod tests {
         assert_eq!(code(&down(spec(OID, 5), None)), Some(404));
         assert_eq!(code(&down(spec(OID, 4), LINKED)), Some(422));
         assert_eq!(code(&down(spec(OID, 4), ELSEWHERE)), Some(404));
+    }
+
+    #[test]
+    fn a_mirror_offers_what_its_upstream_may_hold() {
+        let down = |o, k| decide(TransferOp::Download, 1, true, &o, k, 100);
+        assert!(matches!(down(spec(OID, 5), None), Decision::Transfer(_)));
+        assert!(matches!(down(spec(OID, 5), ELSEWHERE), Decision::Transfer(_)));
+        assert_eq!(code(&down(spec(OID, 4), LINKED)), Some(422));
+        let up = |o, k| decide(TransferOp::Upload, 1, true, &o, k, 100);
+        assert!(matches!(up(spec(OID, 5), None), Decision::Transfer(_)));
     }
 }

@@ -58,22 +58,47 @@ pub async fn download(
     oid: &str,
     params: &SignedParams,
 ) -> Result<(Repo, u64)> {
-    let repo = if params.is_signed() {
-        repo_for_link(hub, address, params, TransferOp::Download, oid)
-            .await?
-            .0
+    let (repo, granted) = if params.is_signed() {
+        let (repo, grant) =
+            repo_for_link(hub, address, params, TransferOp::Download, oid).await?;
+        (repo, Some(grant.size))
     } else {
         let RepoAddress {
             kind,
             namespace,
             name,
         } = address;
-        authorize::<Read>(hub, actor, kind, namespace, name)
+        let repo = authorize::<Read>(hub, actor, kind, namespace, name)
             .await?
-            .into_repo()
+            .into_repo();
+        (repo, None)
     };
+    // A mirror's batch answer promised what its upstream holds: the read
+    // fetches it from there ([`read`]), and links it only then.
+    if repo.mirrored_from.is_some()
+        && let Some(size) = granted
+        && objects::linked_size(&hub.db, repo.id, oid).await?.is_none()
+    {
+        return Ok((repo, size));
+    }
     let size = linked_size(hub, &repo, oid).await?;
     Ok((repo, size))
+}
+
+/// The bytes of object `oid` (`size` bytes, as [`download`] found), or of
+/// `range` within them, for a download through `repo`: from the store, or
+/// for a mirrored repo from its upstream on first read.
+pub async fn read(
+    hub: &Hub,
+    repo: &Repo,
+    oid: &str,
+    size: u64,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<crate::repos::content::ByteStream> {
+    match repo.mirrored_from {
+        Some(_) => crate::mirror::objects::read(hub, repo, oid, size, range).await,
+        None => store::read_object(hub, oid, range).await,
+    }
 }
 
 /// The `verify` step after an upload: the caller may upload to `repo` (a

@@ -41,8 +41,10 @@ pub async fn download(
     headers: HeaderMap,
 ) -> LfsResult<Response> {
     let oid = &path.item;
-    let (_repo, size) = transfer::download(&state, &actor, path.address(), oid, &link).await?;
-    if let Some(url) = store::presigned_download_url(&state, oid).await? {
+    let (repo, size) = transfer::download(&state, &actor, path.address(), oid, &link).await?;
+    if repo.mirrored_from.is_none()
+        && let Some(url) = store::presigned_download_url(&state, oid).await?
+    {
         return Ok(Redirect::temporary(&url).into_response());
     }
     let mut out = HeaderMap::new();
@@ -59,7 +61,7 @@ pub async fn download(
     if method == Method::HEAD {
         return Ok((status, out).into_response());
     }
-    let stream = store::read_object(&state, oid, part).await?;
+    let stream = transfer::read(&state, &repo, oid, size, part).await?;
     Ok((status, out, Body::from_stream(stream)).into_response())
 }
 
