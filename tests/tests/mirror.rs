@@ -448,6 +448,14 @@ async fn a_private_upstream_repo_is_fetched_with_the_token_for_named_readers_onl
         let hidden = get(&format!("{}/api/models/alice/secret", b.url), outsider).await;
         assert!(matches!(hidden.status().as_u16(), 401 | 404));
     }
+
+    // Dropping the mirror drops the repo; without the upstream nothing
+    // brings it back.
+    cli_ok(&b, &["mirror", "remove", "alice/secret"]);
+    assert!(cli_ok(&b, &["mirror", "list"]).trim().is_empty());
+    cli_ok(&b, &["mirror", "upstream", "remove", "a"]);
+    let gone = get(&format!("{}/api/models/alice/secret", b.url), Some(&carol)).await;
+    assert_eq!(gone.status(), 404);
 }
 
 #[tokio::test]
@@ -458,17 +466,23 @@ async fn git_and_git_lfs_clone_a_repo_only_upstream_and_cannot_push_to_it() {
     let reader = b.user_with_token("bob");
     cli_ok(
         &b,
-        &["mirror", "upstream", "add", "a", "--kind", "hf", "--endpoint", &a.hub.url],
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            &a.hub.url,
+        ],
     );
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let h = home.path();
     ok(git(h, h, &["lfs", "install", "--skip-repo"]));
-    let url = format!("{}/alice/m.git", b.url).replacen(
-        "http://",
-        &format!("http://bob:{reader}@"),
-        1,
-    );
+    let url =
+        format!("{}/alice/m.git", b.url).replacen("http://", &format!("http://bob:{reader}@"), 1);
     // The first request B ever gets for the repo is git's.
     ok(git(h, work.path(), &["clone", &url, "m"]));
     let m = work.path().join("m");

@@ -55,6 +55,12 @@ pub enum MirrorCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Drop a mirrored repo (`[TYPE/]ns/name`) and its cached files.
+    Remove {
+        repo: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// The mirrored repos, with their sync state and what they cache.
     List {
         #[command(flatten)]
@@ -194,6 +200,14 @@ pub async fn run(command: MirrorCommand) -> anyhow::Result<()> {
             with_hub(&data, |hub| async move {
                 let repo = mirrored(&hub, &repo).await?;
                 sync::set_pinned(&hub.db, &repo, !off).await?;
+                Ok(())
+            })
+            .await
+        }
+        MirrorCommand::Remove { repo, data } => {
+            with_hub(&data, |hub| async move {
+                let repo = mirrored(&hub, &repo).await?;
+                sync::remove(&hub, &repo).await?;
                 Ok(())
             })
             .await

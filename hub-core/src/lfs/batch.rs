@@ -248,7 +248,10 @@ mod tests {
     fn a_mirror_offers_what_its_upstream_may_hold() {
         let down = |o, k| decide(TransferOp::Download, 1, true, &o, k, 100);
         assert!(matches!(down(spec(OID, 5), None), Decision::Transfer(_)));
-        assert!(matches!(down(spec(OID, 5), ELSEWHERE), Decision::Transfer(_)));
+        assert!(matches!(
+            down(spec(OID, 5), ELSEWHERE),
+            Decision::Transfer(_)
+        ));
         assert_eq!(code(&down(spec(OID, 4), LINKED)), Some(422));
         let up = |o, k| decide(TransferOp::Upload, 1, true, &o, k, 100);
         assert!(matches!(up(spec(OID, 5), None), Decision::Transfer(_)));

@@ -59,8 +59,7 @@ pub async fn download(
     params: &SignedParams,
 ) -> Result<(Repo, u64)> {
     let (repo, granted) = if params.is_signed() {
-        let (repo, grant) =
-            repo_for_link(hub, address, params, TransferOp::Download, oid).await?;
+        let (repo, grant) = repo_for_link(hub, address, params, TransferOp::Download, oid).await?;
         (repo, Some(grant.size))
     } else {
         let RepoAddress {

@@ -317,6 +317,19 @@ pub async fn list(db: &sqlx::PgPool) -> Result<Vec<MirroredRepo>> {
     .await?)
 }
 
+/// Drops a mirrored repo: its history and its cached files (freed by the
+/// next garbage collection). A later request fetches it again, policy
+/// permitting.
+pub async fn remove(hub: &Hub, repo: &Repo) -> Result<()> {
+    if repo.mirrored_from.is_none() {
+        return Err(Error::conflict(format!(
+            "{} is a repo of this hub, not a mirror",
+            repo.full_name()
+        )));
+    }
+    crate::repos::manage::remove(hub, repo.id).await
+}
+
 /// Pins or unpins a mirrored repo (a pinned repo's files are never evicted).
 pub async fn set_pinned(db: &sqlx::PgPool, repo: &Repo, pinned: bool) -> Result<()> {
     sqlx::query("UPDATE mirror_repos SET pinned = $2 WHERE repo_id = $1")

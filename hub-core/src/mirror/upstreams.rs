@@ -154,6 +154,15 @@ pub async fn add(hub: &Hub, new: NewUpstream<'_>) -> Result<Upstream> {
 
 /// Removes an upstream and every repo mirrored from it.
 pub async fn remove(hub: &Hub, name: &str) -> Result<()> {
+    let upstream = by_name(&hub.db, name).await?;
+    let mirrored: Vec<i64> =
+        sqlx::query_scalar("SELECT repo_id FROM mirror_repos WHERE upstream_id = $1")
+            .bind(upstream.id)
+            .fetch_all(&hub.db)
+            .await?;
+    for repo_id in mirrored {
+        crate::repos::manage::remove(hub, repo_id).await?;
+    }
     let gone = sqlx::query("DELETE FROM mirror_upstreams WHERE lower(name) = lower($1)")
         .bind(name)
         .execute(&hub.db)

@@ -95,22 +95,28 @@ fn already_exists(repo_type: RepoType, namespace: &str, name: &str) -> Error {
 /// and its git directory. The directory is first moved aside, so a failed
 /// database delete can put it back and a crash leaves only trash to sweep.
 pub async fn delete(hub: &Hub, repo: Authorized<Admin>) -> Result<()> {
-    let path = hub.repo_dir(repo.id);
+    remove(hub, repo.id).await
+}
+
+/// [`delete`] for the hub's own housekeeping (a mirrored repo the admin
+/// drops, which nobody administers through the API).
+pub(crate) async fn remove(hub: &Hub, repo_id: i64) -> Result<()> {
+    let path = hub.repo_dir(repo_id);
     let trash_dir = hub.config.repos_dir().join("trash");
     std::fs::create_dir_all(&trash_dir)?;
-    let trash = trash_dir.join(format!("{}-{}.git", repo.id, uuid::Uuid::new_v4()));
+    let trash = trash_dir.join(format!("{repo_id}-{}.git", uuid::Uuid::new_v4()));
     let moved = path.exists();
     if moved {
         std::fs::rename(&path, &trash)?;
     }
     let deleted = sqlx::query("DELETE FROM repos WHERE id = $1")
-        .bind(repo.id)
+        .bind(repo_id)
         .execute(&hub.db)
         .await;
     match deleted {
         Ok(_) => {
             // Kept handles would hold the removed files open.
-            hub.git_handles.forget(repo.id);
+            hub.git_handles.forget(repo_id);
             if moved {
                 tokio::task::spawn_blocking(move || std::fs::remove_dir_all(trash)).await??;
             }
