@@ -398,6 +398,29 @@ async fn policy_denies_patterns_and_offline_serves_only_the_cache() {
     )
     .await;
     assert_eq!(big.status(), 413);
+    // Mirrored but uncached, while offline: a clear error, not a hang.
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "policy",
+            "--offline",
+            "on",
+            "--max-repo-size",
+            "none",
+        ],
+    );
+    let uncached = get(
+        &format!("{}/alice/m/resolve/main/model.safetensors", b.url),
+        None,
+    )
+    .await;
+    let status = uncached.status();
+    let text = uncached.text().await.unwrap();
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("offline"), "{text}");
+    let cached = get(&format!("{}/alice/m/resolve/main/config.json", b.url), None).await;
+    assert_eq!(cached.status(), 200, "what git holds is served offline");
     // A bad pattern changes nothing.
     let out = b.cli(&["mirror", "policy", "--deny", "noslash"]);
     assert!(!out.status.success());

@@ -125,7 +125,7 @@ async fn join_or_start(hub: &Hub, repo: &Repo, oid: &str, size: u64) -> Result<A
     if let Some(fill) = hub.mirror.fills.lock().expect("fills poisoned").get(oid) {
         return Ok(fill.clone());
     }
-    check_caps(hub, repo, size).await?;
+    check_may_fetch(hub, repo, size).await?;
     let spool_dir = hub.config.data_dir.join("mirror-spool");
     tokio::fs::create_dir_all(&spool_dir).await?;
     let fill = {
@@ -179,10 +179,25 @@ async fn join_or_start(hub: &Hub, repo: &Repo, oid: &str, size: u64) -> Result<A
     Ok(fill)
 }
 
-/// Refuses a file the policy's caps can never hold; what is merely over
-/// the total cap makes room by eviction once stored.
-async fn check_caps(hub: &Hub, repo: &Repo, size: u64) -> Result<()> {
+/// Refuses to fetch while the mirror is offline or the repo's upstream is
+/// turned off, and a file the policy's caps can never hold; what is merely
+/// over the total cap makes room by eviction once stored.
+async fn check_may_fetch(hub: &Hub, repo: &Repo, size: u64) -> Result<()> {
     let policy = Policy::load(&hub.db).await?;
+    let upstream = repo.mirrored_from.as_deref().unwrap_or("?");
+    if policy.offline {
+        return Err(Error::unavailable(format!(
+            "this file of {} is not cached, and the mirror is offline (it fetches nothing from {upstream})",
+            repo.full_name()
+        )));
+    }
+    let (record, _) = super::repos::remote_of(hub, repo).await?;
+    if !record.enabled {
+        return Err(Error::unavailable(format!(
+            "this file of {} is not cached, and its upstream {upstream} is turned off",
+            repo.full_name()
+        )));
+    }
     let size = i64::try_from(size).unwrap_or(i64::MAX);
     for (cap, what) in [
         (policy.max_repo_bytes, "per repo"),
@@ -203,6 +218,8 @@ async fn check_caps(hub: &Hub, repo: &Repo, size: u64) -> Result<()> {
 /// The transfer itself: upstream → spool (hashed as it lands) → store.
 async fn run_fill(hub: &Hub, repo: &Repo, oid: &str, fill: &Fill) -> Result<()> {
     let (_, remote) = super::repos::remote_of(hub, repo).await?;
+    tracing::info!(repo = %repo.full_name(), %oid, size = fill.size, upstream = %remote.upstream,
+        "fetching a large file from upstream");
     let response = upstream_get(hub, &remote, oid, fill.size, None).await?;
     let mut body = response.bytes_stream();
     let mut spool = tokio::fs::OpenOptions::new()
