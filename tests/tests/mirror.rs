@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
-use tests::{TestHub, file_op, lfs_op, upload_lfs};
+use tests::{TestHub, arrives_at, file_op, lfs_op, upload_lfs};
 
 /// A repo on A: a config, a 3 MiB large file, a branch and a tag.
 struct Upstream {
@@ -521,4 +521,72 @@ async fn git_and_git_lfs_clone_a_repo_only_upstream_and_cannot_push_to_it() {
     ok(git(h, &m, &["commit", "-m", "x"]));
     let refused = failed(git(h, &m, &["push", "origin", "main"]));
     assert!(refused.contains("mirror"), "{refused}");
+}
+
+#[tokio::test]
+async fn past_the_total_cap_the_least_recently_read_unpinned_files_are_evicted() {
+    let a = upstream_with_a_repo().await;
+    let api = a.hub.api(Some(&a.token));
+    assert_eq!(
+        api.create_repo("model", "alice", "n", false).await.status,
+        200
+    );
+    let second: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+    let oid = upload_lfs(&a.hub, &a.token, "alice/n", &second).await;
+    let commit = api
+        .commit("alice/n", "w", &[lfs_op("w.bin", &oid, second.len())], None)
+        .await;
+    assert_eq!(commit.status, 200);
+    let b = TestHub::start().await;
+    let reader = b.user_with_token("bob");
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            &a.hub.url,
+        ],
+    );
+    cli_ok(&b, &["mirror", "policy", "--max-total-size", "4M"]);
+    let read = |path: &'static str| {
+        let url = format!("{}/alice/{path}", b.url);
+        let reader = reader.clone();
+        let log = b.log_path.clone();
+        async move {
+            let body = get(&url, Some(&reader)).await.bytes().await;
+            body.unwrap_or_else(|e| {
+                panic!("{e}: {}", std::fs::read_to_string(&log).unwrap_or_default())
+            })
+        }
+    };
+    assert!(read("m/resolve/main/model.safetensors").await[..] == a.big[..]);
+    assert!(read("n/resolve/main/w.bin").await[..] == second[..]);
+    // Each file is stored (and the cap enforced) just after its readers got it.
+    let cached = || {
+        let listed = cli_ok(&b, &["mirror", "list"]);
+        let of = |name: &str| {
+            listed
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .find(|r| r["full_name"] == name)
+                .map_or(0, |r| r["cached_bytes"].as_i64().unwrap())
+        };
+        std::future::ready((of("alice/m"), of("alice/n")))
+    };
+    let (m, n) = (a.big.len() as i64, second.len() as i64);
+    // The least recently read file went.
+    arrives_at(&(0, n), &mut cached.clone()).await;
+    // Read again, it comes back, and now the other one goes ...
+    assert!(read("m/resolve/main/model.safetensors").await[..] == a.big[..]);
+    arrives_at(&(m, 0), &mut cached.clone()).await;
+    // ... and once its repo is pinned, it stays whatever else is read.
+    cli_ok(&b, &["mirror", "pin", "alice/m"]);
+    assert!(read("n/resolve/main/w.bin").await[..] == second[..]);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    arrives_at(&(m, 0), &mut cached.clone()).await;
 }

@@ -228,6 +228,10 @@ async fn run_fill(hub: &Hub, repo: &Repo, oid: &str, fill: &Fill) -> Result<()> 
         .await?;
     let mut check = store::ContentCheck::new(oid, fill.size);
     let mut arrived = 0u64;
+    // Readers are told of bytes only once they are in the file (tokio's
+    // writes finish in the background until flushed), in pieces of about
+    // READ_PIECE so that a flush is not paid per network packet.
+    let mut pending = Vec::with_capacity(READ_PIECE);
     loop {
         let next = tokio::time::timeout(IDLE_LIMIT, body.next())
             .await
@@ -238,14 +242,24 @@ async fn run_fill(hub: &Hub, repo: &Repo, oid: &str, fill: &Fill) -> Result<()> 
                     IDLE_LIMIT.as_secs()
                 ))
             })?;
-        let Some(chunk) = next else { break };
-        let chunk = chunk.map_err(|e| {
-            Error::unavailable(format!("{} broke off sending {oid}: {e}", remote.upstream))
-        })?;
-        check.update(&chunk)?;
-        spool.write_all(&chunk).await?;
-        arrived += chunk.len() as u64;
-        fill.progress.send_replace(Progress::Arrived(arrived));
+        let done = next.is_none();
+        if let Some(chunk) = next {
+            let chunk = chunk.map_err(|e| {
+                Error::unavailable(format!("{} broke off sending {oid}: {e}", remote.upstream))
+            })?;
+            check.update(&chunk)?;
+            pending.extend_from_slice(&chunk);
+        }
+        if pending.len() >= READ_PIECE || (done && !pending.is_empty()) {
+            spool.write_all(&pending).await?;
+            spool.flush().await?;
+            arrived += pending.len() as u64;
+            pending.clear();
+            fill.progress.send_replace(Progress::Arrived(arrived));
+        }
+        if done {
+            break;
+        }
     }
     check.finish()?;
     spool.flush().await?;
