@@ -737,3 +737,29 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A page as a browser signed in as `login` (password `password-123`, as
+/// [`TestHub::user_with_token`] makes users) or nobody sees it, in English:
+/// its status and HTML.
+pub async fn page_as(base: &str, path: &str, login: Option<&str>) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    if let Some(login) = login {
+        let signed_in = client
+            .post(format!("{base}/login"))
+            .form(&[("login", login), ("password", "password-123")])
+            .send()
+            .await
+            .unwrap();
+        assert!(signed_in.status().is_success(), "{}", signed_in.status());
+    }
+    let r = client
+        .get(format!("{base}{path}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}

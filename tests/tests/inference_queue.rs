@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hub_core::jobs::protocol::{EventBody, JobInput, Prompt, Task};
 use inference_support::*;
 use serde_json::{Value, json};
+use tests::page_as;
 
 fn chat_body(model: &str, stream: bool) -> Value {
     json!({
@@ -790,37 +791,13 @@ async fn the_workers_page_is_for_site_admins() {
     .await;
     worker.heartbeat(&[]).await;
 
-    let (status, _) = workers_page(&hub.url, None).await;
+    let (status, _) = page_as(&hub.url, "/admin/workers", None).await;
     assert_eq!(status, 404);
-    let (status, _) = workers_page(&hub.url, Some("alice")).await;
+    let (status, _) = page_as(&hub.url, "/admin/workers", Some("alice")).await;
     assert_eq!(status, 404);
-    let (status, html) = workers_page(&hub.url, Some("root")).await;
+    let (status, html) = page_as(&hub.url, "/admin/workers", Some("root")).await;
     assert_eq!(status, 200);
     assert!(html.contains("gpu-box-1"), "{html}");
     assert!(html.contains("Online"));
     assert!(html.contains("protocol-test"), "the worker's version");
-}
-
-/// `/admin/workers` as a browser signed in as `login` (or nobody) sees it.
-async fn workers_page(base: &str, login: Option<&str>) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    if let Some(login) = login {
-        let signed_in = client
-            .post(format!("{base}/login"))
-            .form(&[("login", login), ("password", "password-123")])
-            .send()
-            .await
-            .unwrap();
-        assert!(signed_in.status().is_success(), "{}", signed_in.status());
-    }
-    let r = client
-        .get(format!("{base}/admin/workers"))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
 }

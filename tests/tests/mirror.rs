@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
-use tests::{TestHub, arrives_at, file_op, lfs_op, upload_lfs};
+use tests::{TestHub, arrives_at, file_op, lfs_op, page_as, upload_lfs};
 
 /// A repo on A: a config, a 3 MiB large file, a branch and a tag.
 struct Upstream {
@@ -55,6 +55,26 @@ async fn upstream_with_a_repo() -> Upstream {
     }
 }
 
+/// Hub B with upstream `a` at `endpoint`, and a token of its user bob.
+async fn mirror_of(endpoint: &str) -> (TestHub, String) {
+    let b = TestHub::start().await;
+    let reader = b.user_with_token("bob");
+    cli_ok(
+        &b,
+        &[
+            "mirror",
+            "upstream",
+            "add",
+            "a",
+            "--kind",
+            "hf",
+            "--endpoint",
+            endpoint,
+        ],
+    );
+    (b, reader)
+}
+
 fn cli_ok(hub: &TestHub, args: &[&str]) -> String {
     let out = hub.cli(args);
     assert!(
@@ -76,21 +96,7 @@ async fn get(url: &str, token: Option<&str>) -> reqwest::Response {
 #[tokio::test]
 async fn a_repo_only_upstream_is_served_with_its_exact_commits_and_files() {
     let a = upstream_with_a_repo().await;
-    let b = TestHub::start().await;
-    let reader = b.user_with_token("bob");
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            &a.hub.url,
-        ],
-    );
+    let (b, reader) = mirror_of(&a.hub.url).await;
 
     // Anonymous callers do not make the hub fetch (the default policy).
     let anonymous = get(&format!("{}/api/models/alice/m", b.url), None).await;
@@ -192,21 +198,7 @@ async fn counting_relay(to: &str) -> (String, Arc<AtomicU64>) {
 async fn concurrent_readers_of_an_uncached_file_share_one_upstream_transfer() {
     let a = upstream_with_a_repo().await;
     let (relay, sent) = counting_relay(&a.hub.url).await;
-    let b = TestHub::start().await;
-    let reader = b.user_with_token("bob");
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            &relay,
-        ],
-    );
+    let (b, reader) = mirror_of(&relay).await;
     let info = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
     assert_eq!(info.status(), 200);
     let before = sent.load(Ordering::Relaxed);
@@ -231,20 +223,7 @@ async fn concurrent_readers_of_an_uncached_file_share_one_upstream_transfer() {
 #[tokio::test]
 async fn a_synced_repo_survives_its_upstream_going_away() {
     let mut a = upstream_with_a_repo().await;
-    let b = TestHub::start().await;
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            &a.hub.url,
-        ],
-    );
+    let (b, reader) = mirror_of(&a.hub.url).await;
     let report = cli_ok(
         &b,
         &["mirror", "add", "a:alice/m", "--every", "6h", "--now"],
@@ -276,7 +255,6 @@ async fn a_synced_repo_survives_its_upstream_going_away() {
     assert_eq!(file.status(), 200);
     assert!(file.bytes().await.unwrap()[..] == a.big[..]);
     // An uncached repo is a clear error naming the upstream, not a hang.
-    let reader = b.user_with_token("bob");
     let missing = get(&format!("{}/api/models/alice/other", b.url), Some(&reader)).await;
     assert_eq!(missing.status(), 503);
     let text = missing.text().await.unwrap();
@@ -314,48 +292,10 @@ async fn a_synced_repo_survives_its_upstream_going_away() {
     );
 }
 
-/// A page as a browser signed in as `login` (or nobody) sees it, in English.
-async fn page_as(base: &str, path: &str, login: Option<&str>) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    if let Some(login) = login {
-        let signed_in = client
-            .post(format!("{base}/login"))
-            .form(&[("login", login), ("password", "password-123")])
-            .send()
-            .await
-            .unwrap();
-        assert!(signed_in.status().is_success(), "{}", signed_in.status());
-    }
-    let r = client
-        .get(format!("{base}{path}"))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn policy_denies_patterns_and_offline_serves_only_the_cache() {
     let a = upstream_with_a_repo().await;
-    let b = TestHub::start().await;
-    let reader = b.user_with_token("bob");
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            &a.hub.url,
-        ],
-    );
+    let (b, reader) = mirror_of(&a.hub.url).await;
     cli_ok(&b, &["mirror", "policy", "--deny", "alice/*"]);
     let denied = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
     assert_eq!(denied.status(), 404);
@@ -485,21 +425,7 @@ async fn a_private_upstream_repo_is_fetched_with_the_token_for_named_readers_onl
 async fn git_and_git_lfs_clone_a_repo_only_upstream_and_cannot_push_to_it() {
     use tests::{failed, git, ok};
     let a = upstream_with_a_repo().await;
-    let b = TestHub::start().await;
-    let reader = b.user_with_token("bob");
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            &a.hub.url,
-        ],
-    );
+    let (b, reader) = mirror_of(&a.hub.url).await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -537,21 +463,7 @@ async fn past_the_total_cap_the_least_recently_read_unpinned_files_are_evicted()
         .commit("alice/n", "w", &[lfs_op("w.bin", &oid, second.len())], None)
         .await;
     assert_eq!(commit.status, 200);
-    let b = TestHub::start().await;
-    let reader = b.user_with_token("bob");
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            &a.hub.url,
-        ],
-    );
+    let (b, reader) = mirror_of(&a.hub.url).await;
     cli_ok(&b, &["mirror", "policy", "--max-total-size", "4M"]);
     let read = |path: &'static str| {
         let url = format!("{}/alice/{path}", b.url);
