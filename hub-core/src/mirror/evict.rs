@@ -94,6 +94,13 @@ async fn evict_while(
             .bind(&oid)
             .execute(&mut *tx)
             .await?;
+        // Its Xet hash is advertised no more (hf_xet would ask for a file
+        // the repo no longer links); the next read fetches it again.
+        sqlx::query("DELETE FROM xet_files WHERE repo_id = $1 AND sha256 = $2")
+            .bind(repo)
+            .bind(&oid)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO mirror_evictions (repo_id, repo_name, oid, size, reason)
              VALUES ($1, $2, $3, $4, $5)",
