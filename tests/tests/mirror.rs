@@ -502,3 +502,44 @@ async fn past_the_total_cap_the_least_recently_read_unpinned_files_are_evicted()
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     arrives_at(&(m, 0), &mut cached.clone()).await;
 }
+
+#[tokio::test]
+async fn a_range_far_ahead_of_the_transfer_is_read_from_upstream_at_once() {
+    let a = upstream_with_a_repo().await;
+    let api = a.hub.api(Some(&a.token));
+    assert_eq!(
+        api.create_repo("model", "alice", "large", false)
+            .await
+            .status,
+        200
+    );
+    let large: Vec<u8> = (0..48u32 << 20)
+        .map(|i| (i.wrapping_mul(31) >> 7) as u8)
+        .collect();
+    let oid = upload_lfs(&a.hub, &a.token, "alice/large", &large).await;
+    let commit = api
+        .commit(
+            "alice/large",
+            "w",
+            &[lfs_op("w.bin", &oid, large.len())],
+            None,
+        )
+        .await;
+    assert_eq!(commit.status, 200);
+    let (b, reader) = mirror_of(&a.hub.url).await;
+    let url = format!("{}/alice/large/resolve/main/w.bin", b.url);
+    // A resumed download of the last bytes, before anything is cached.
+    let start = large.len() - 1000;
+    let tail = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&reader)
+        .header("range", format!("bytes={start}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 206);
+    assert!(tail.bytes().await.unwrap()[..] == large[start..]);
+    // Meanwhile the whole file was fetched once, for everyone after.
+    let whole = get(&url, None).await.bytes().await.unwrap();
+    assert!(whole[..] == large[..]);
+}
