@@ -44,40 +44,44 @@ pub async fn branches_and_tags(
 
 /// A scratch repository holding `refs` over the objects of another.
 pub struct Snapshot {
-    dir: tempfile::TempDir,
+    dir: Scratch,
+    repo: PathBuf,
 }
 
 impl Snapshot {
-    /// Makes the snapshot under `scratch` (on the repos' filesystem).
+    /// Makes the snapshot of repo `repo_dir` (one of `repos_dir`).
     pub async fn of(
         env: &GitEnvironment,
-        scratch: &Path,
+        repos_dir: &Path,
         repo_dir: &Path,
         refs: &BTreeMap<String, String>,
         default_branch: &str,
     ) -> Result<Snapshot> {
-        std::fs::create_dir_all(scratch)?;
-        let dir = tempfile::Builder::new()
-            .prefix("export-")
-            .suffix(".git")
-            .tempdir_in(scratch)?;
-        let path = dir.path().to_owned();
+        let dir = Scratch::new(repos_dir, "export-")?;
+        let path = dir.path().join("snapshot.git");
+        let repo = path.clone();
         let branch = default_branch.to_owned();
         tokio::task::spawn_blocking(move || super::init_bare(&path, &branch)).await??;
         let objects = std::path::absolute(repo_dir.join("objects"))?;
         std::fs::write(
-            dir.path().join("objects/info/alternates"),
+            repo.join("objects/info/alternates"),
             format!("{}\n", objects.display()),
         )?;
         let updates: String = refs
             .iter()
             .map(|(name, target)| format!("create {name} {target}\n"))
             .collect();
-        run_with_input(env, dir.path(), &["update-ref", "--stdin"], updates).await?;
-        Ok(Snapshot { dir })
+        run_with_input(env, &repo, &["update-ref", "--stdin"], updates).await?;
+        Ok(Snapshot { dir, repo })
     }
 
+    /// The snapshot's bare repository.
     pub fn path(&self) -> &Path {
+        &self.repo
+    }
+
+    /// Room for files beside the repository, removed with it.
+    pub fn scratch(&self) -> &Path {
         self.dir.path()
     }
 
@@ -205,6 +209,83 @@ fn answer(args: &[&str], out: std::process::Output) -> Result<String> {
 /// Where exports and imports keep their scratch repositories: beside the
 /// repos, so that an import's finished repository moves into place with a
 /// rename.
-pub fn scratch_dir(repos_dir: &Path) -> PathBuf {
+fn scratch_dir(repos_dir: &Path) -> PathBuf {
     repos_dir.join("incoming")
+}
+
+/// The file in a scratch directory that its process holds locked.
+const SCRATCH_LOCK: &str = ".lock";
+
+/// A scratch directory of an export or an import, removed when dropped.
+/// Its process holds a lock on it for as long as it lives, so that
+/// [`sweep_scratch`] can tell the directories of a process that was
+/// killed from those in use.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl Scratch {
+    pub fn new(repos_dir: &Path, prefix: &str) -> Result<Scratch> {
+        let parent = scratch_dir(repos_dir);
+        std::fs::create_dir_all(&parent)?;
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&parent)?;
+        // Locked under another name first: a sweep never finds it unlocked.
+        let making = dir.path().join(".lock-making");
+        let file = std::fs::File::create(&making)?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| Error::Internal(anyhow::anyhow!("cannot lock a scratch dir: {e}")))?;
+        std::fs::rename(&making, dir.path().join(SCRATCH_LOCK))?;
+        Ok(Scratch { dir, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the scratch directories that killed processes left behind
+/// (their lock is free); returns how many.
+pub fn sweep_scratch(repos_dir: &Path) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(scratch_dir(repos_dir)) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        // One whose lock file is not there yet is being made.
+        let Ok(file) = std::fs::File::open(entry.path().join(SCRATCH_LOCK)) else {
+            continue;
+        };
+        if nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
+            tracing::warn!(dir = %entry.path().display(), "removing the scratch dir of a killed export or import");
+            std::fs::remove_dir_all(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_removes_only_the_scratch_dirs_of_dead_processes() {
+        let repos = tempfile::tempdir().unwrap();
+        let live = Scratch::new(repos.path(), "import-").unwrap();
+        // A killed process's: its lock file is there, and nobody holds it.
+        let dead = scratch_dir(repos.path()).join("import-dead");
+        std::fs::create_dir_all(dead.join("repo.git")).unwrap();
+        std::fs::write(dead.join(SCRATCH_LOCK), "").unwrap();
+        // One being made: no lock file yet.
+        let young = scratch_dir(repos.path()).join("import-young");
+        std::fs::create_dir_all(&young).unwrap();
+        assert_eq!(sweep_scratch(repos.path()).unwrap(), 1);
+        assert!(live.path().exists() && young.exists() && !dead.exists());
+        let path = live.path().to_owned();
+        drop(live);
+        assert!(!path.exists(), "removed when dropped");
+    }
 }

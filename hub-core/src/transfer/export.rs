@@ -77,23 +77,23 @@ async fn write(
     to: &Path,
     part_size: Option<u64>,
 ) -> Result<Manifest> {
+    bundle::sweep_scratch(&hub.config.repos_dir())?;
     let repo_dir = hub.repo_dir(repo.id);
     let all = bundle::branches_and_tags(&hub.git_env, &repo_dir).await?;
     let refs = match revision {
         None => all,
         Some(rev) => at_revision(repo, &repo_dir, all, rev).await?,
     };
-    let scratch = bundle::scratch_dir(&hub.config.repos_dir());
     let snapshot = Snapshot::of(
         &hub.git_env,
-        &scratch,
+        &hub.config.repos_dir(),
         &repo_dir,
         &refs,
         &repo.default_branch,
     )
     .await?;
 
-    let made = snapshot.path().join(GIT_BUNDLE);
+    let made = snapshot.scratch().join(GIT_BUNDLE);
     snapshot.write_bundle(&hub.git_env, &made).await?;
     let size = tokio::fs::metadata(&made).await?.len();
     let git_bundle = files::write(

@@ -50,12 +50,10 @@ pub async fn import(hub: &Hub, from: &Path, as_id: Option<&str>) -> Result<Impor
         return Err(manage::already_exists(repo_type, namespace, name));
     }
 
+    // What imports and exports killed half-way left behind.
     manage::sweep_abandoned_imports(hub).await?;
-    let scratch = bundle::scratch_dir(&hub.config.repos_dir());
-    std::fs::create_dir_all(&scratch)?;
-    let work = tempfile::Builder::new()
-        .prefix("import-")
-        .tempdir_in(&scratch)?;
+    bundle::sweep_scratch(&hub.config.repos_dir())?;
+    let work = bundle::Scratch::new(&hub.config.repos_dir(), "import-")?;
     let checked = check(hub, from, &manifest, work.path()).await?;
 
     // Everything is checked: from here on, only this hub can fail.
