@@ -26,10 +26,14 @@
 //! and every whole file against the manifest, git's own check of the
 //! bundle, the refs fetched against the manifest's, and that every LFS
 //! object the history names is in the bundle with the size its pointer
-//! gives. Only then is the repo created, hidden (see
+//! gives. Only then is the repo created, hidden from everyone (see
 //! [`crate::repos::manage::create_hidden`]), its objects stored through
-//! the one upload path, its refs recorded by the step every push ends in,
-//! and finally given its name. A failure on the way removes it again.
+//! the one upload path (`lfs::store::put_object`, which hashes them once
+//! more), its refs, head and card recorded by the step every push ends in
+//! (`repos::refs::after_commit`), and finally given its name in one step.
+//! A failure on the way removes it again; what an import or export killed
+//! half-way leaves (a hidden repo, a scratch directory) the next one
+//! removes.
 
 pub mod export;
 pub mod files;
