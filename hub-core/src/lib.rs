@@ -30,6 +30,7 @@ pub mod secret;
 pub mod storage;
 pub mod tensors;
 pub mod text;
+pub mod transfer;
 pub mod uploads;
 pub mod wildmatch;
 pub mod xet;

@@ -10,6 +10,7 @@ use hub_core::accounts::{TokenRole, tokens, users};
 use hub_core::billing;
 use hub_core::config::Config;
 use hub_core::db::Database;
+use hub_core::transfer;
 
 #[derive(Parser)]
 #[command(name = "hub", version, about = "Kaiyuan Hub (开源): an open model hub")]
@@ -65,6 +66,39 @@ enum Command {
         /// into xorbs has come, and what the store holds.
         #[arg(long)]
         status: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Write a repo (or a snapshot at a revision) as a self-describing bundle
+    /// directory: a git bundle, its LFS objects and a manifest of hashes,
+    /// for carrying to a hub on another network (`hub import`).
+    Export {
+        /// `namespace/name`, or `namespace/name@REVISION` (a branch, tag or
+        /// commit: the default branch is exported at it, with the branches
+        /// and tags its history holds).
+        repo: String,
+        /// `model`, `dataset` or `space`.
+        #[arg(long = "type", default_value = "model")]
+        repo_type: String,
+        /// The directory to write (new, or empty).
+        #[arg(long)]
+        to: PathBuf,
+        /// Split every file larger than this into numbered parts of this
+        /// size, for removable media: bytes, or with K, M, G (`4G`).
+        #[arg(long)]
+        part_size: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Load a bundle written by `hub export` as a new repo, after checking
+    /// every hash in it; nothing is visible until all of it is in.
+    Import {
+        /// The bundle directory (holding manifest.json).
+        from: PathBuf,
+        /// Import as `namespace/name` instead of the name it was exported
+        /// under; the namespace must exist here.
+        #[arg(long = "as")]
+        as_id: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -336,6 +370,66 @@ async fn gc_status(hub: &hub_core::Hub) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn export(
+    hub: &hub_core::Hub,
+    repo: &str,
+    repo_type: &str,
+    to: &std::path::Path,
+    part_size: Option<&str>,
+) -> anyhow::Result<()> {
+    let repo_type = hub_core::repos::RepoType::parse(repo_type)?;
+    let (id, revision) = match repo.split_once('@') {
+        Some((id, rev)) => (id, Some(rev)),
+        None => (repo, None),
+    };
+    let part_size = part_size.map(hub_core::text::parse_size).transpose()?;
+    let started = std::time::Instant::now();
+    let manifest = transfer::export(hub, repo_type, id, revision, to, part_size).await?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+    let pieces: usize = manifest.files.iter().map(|f| f.pieces().len()).sum();
+    eprintln!(
+        "exported {} {id}{}: {} refs, {} LFS objects, {bytes} bytes in {pieces} files, to {} in {:.1} s",
+        repo_type.as_str(),
+        revision.map(|r| format!("@{r}")).unwrap_or_default(),
+        manifest.refs.len(),
+        manifest.lfs_objects().count(),
+        to.display(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", serde_json::to_string(&manifest)?);
+    Ok(())
+}
+
+async fn import(
+    hub: &hub_core::Hub,
+    from: &std::path::Path,
+    as_id: Option<&str>,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let imported = transfer::import(hub, from, as_id).await?;
+    eprintln!(
+        "imported {} {}: {} refs, {} LFS objects ({} bytes) in {:.1} s",
+        imported.repo.kind().as_str(),
+        imported.repo.full_name(),
+        imported.refs,
+        imported.lfs_objects,
+        imported.lfs_bytes,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "id": imported.repo.full_name(),
+            "type": imported.repo.kind().as_str(),
+            "head_sha": imported.repo.head_sha,
+            "refs": imported.refs,
+            "lfs_objects": imported.lfs_objects,
+            "lfs_bytes": imported.lfs_bytes,
+        })
+    );
+    Ok(())
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, tls, data } => {
@@ -344,17 +438,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hook { name } => crate::hook::run(&name),
         Command::Billing { command } => billing_command(command).await,
         Command::Mirror { command } => crate::cli_mirror::run(command).await,
+        Command::Export {
+            repo,
+            repo_type,
+            to,
+            part_size,
+            data,
+        } => {
+            with_hub(&data, |hub| async move {
+                export(&hub, &repo, &repo_type, &to, part_size.as_deref()).await
+            })
+            .await
+        }
+        Command::Import { from, as_id, data } => {
+            with_hub(&data, |hub| async move {
+                import(&hub, &from, as_id.as_deref()).await
+            })
+            .await
+        }
         Command::Gc {
             grace_minutes,
             status,
             data,
         } => {
             with_hub(&data, |hub| async move {
-                let grace = std::time::Duration::from_secs(grace_minutes * 60);
                 if status {
                     gc_status(&hub).await
                 } else {
-                    gc(&hub, grace).await
+                    gc(&hub, std::time::Duration::from_secs(grace_minutes * 60)).await
                 }
             })
             .await

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use hub_core::mirror::policy::{Policy, parse_size};
+use hub_core::mirror::policy::{Policy, parse_cap};
 use hub_core::mirror::sync::{self, SyncPlan, SyncTarget};
 use hub_core::mirror::upstreams::{self, Kind, NewUpstream};
 
@@ -311,7 +311,7 @@ fn apply(policy: &mut Policy, args: PolicyArgs) -> anyhow::Result<()> {
     }
     let cap = |s: &str| match s {
         "none" => Ok(None),
-        s => parse_size(s).map(Some),
+        s => parse_cap(s).map(Some),
     };
     if let Some(v) = args.max_repo_size {
         policy.max_repo_bytes = cap(&v)?;

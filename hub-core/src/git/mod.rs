@@ -1,6 +1,7 @@
 //! Git storage: where each repo's bare repository lives, how it is created,
 //! and durability settings. Reads are in [`read`], writes in [`commit`].
 
+pub mod bundle;
 pub mod commit;
 pub mod handles;
 pub mod hooks;
@@ -51,18 +52,12 @@ pub fn open(path: &Path) -> Result<Repository> {
     Ok(Repository::open_bare(path)?)
 }
 
-/// Creates the bare repository with a first commit on `main` holding the
-/// `.gitattributes` Hugging Face puts in new repos, and `files` (a new
-/// Space's README).
-pub fn init_repo(
-    path: &Path,
-    author_name: &str,
-    author_email: &str,
-    files: &[(&str, &[u8])],
-) -> Result<String> {
+/// Creates an empty bare repository whose HEAD names `default_branch`,
+/// configured as every repo of the hub is (see [`init_repo`]).
+pub fn init_bare(path: &Path, default_branch: &str) -> Result<Repository> {
     enable_durability();
     let mut opts = RepositoryInitOptions::new();
-    opts.bare(true).initial_head("main").mkpath(true);
+    opts.bare(true).initial_head(default_branch).mkpath(true);
     let repo = Repository::init_opts(path, &opts)?;
     {
         let mut config = repo.config()?;
@@ -72,6 +67,19 @@ pub fn init_repo(
         // For pushes through the real git: sync objects and refs like we do.
         config.set_str("core.fsync", "all")?;
     }
+    Ok(repo)
+}
+
+/// Creates the bare repository with a first commit on `main` holding the
+/// `.gitattributes` Hugging Face puts in new repos, and `files` (a new
+/// Space's README).
+pub fn init_repo(
+    path: &Path,
+    author_name: &str,
+    author_email: &str,
+    files: &[(&str, &[u8])],
+) -> Result<String> {
+    let repo = init_bare(path, "main")?;
     let blob = repo.blob(DEFAULT_GITATTRIBUTES.as_bytes())?;
     let mut tree = repo.treebuilder(None)?;
     tree.insert(".gitattributes", blob, 0o100644)?;

@@ -93,31 +93,10 @@ fn compile(pattern: &str) -> Result<Pattern> {
         .ok_or_else(|| Error::invalid(format!("'{pattern}' matches nothing")))
 }
 
-/// Bytes with an optional K/M/G/T suffix (powers of 1024): `500G`, `10M`, `4096`.
-pub fn parse_size(s: &str) -> Result<i64> {
-    let s = s.trim();
-    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => s.split_at(i),
-        None => (s, ""),
-    };
-    let shift = match unit
-        .trim_end_matches(['B', 'b', 'i'])
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return Err(Error::invalid(format!("'{s}' is not a size (e.g. 500G)"))),
-    };
-    digits
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Error::invalid(format!("'{s}' is not a size (e.g. 500G)")))
+/// A cap as the CLI takes it (`500G`, see [`crate::text::parse_size`]).
+pub fn parse_cap(s: &str) -> Result<i64> {
+    let bytes = crate::text::parse_size(s)?;
+    i64::try_from(bytes).map_err(|_| Error::invalid(format!("'{s}' is too large a cap")))
 }
 
 #[cfg(test)]
@@ -157,16 +136,5 @@ mod tests {
     fn patterns_name_repo_ids() {
         assert!(compile("Qwen").is_err());
         assert!(compile("Qwen/*").is_ok());
-    }
-
-    #[test]
-    fn sizes_take_binary_suffixes() {
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("10M").unwrap(), 10 << 20);
-        assert_eq!(parse_size("500G").unwrap(), 500 << 30);
-        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
-        for bad in ["", "0", "-1", "1X", "G"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
     }
 }

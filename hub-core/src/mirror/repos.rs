@@ -5,7 +5,6 @@
 //! every route family mirrors alike.
 
 use chrono::{DateTime, Utc};
-use git2::RepositoryInitOptions;
 
 use super::policy::Policy;
 use super::remote::{self, Failure, Remote};
@@ -176,7 +175,8 @@ async fn create(
         .await?;
     let dir = hub.repo_dir(id);
     let init_dir = dir.clone();
-    tokio::task::spawn_blocking(move || init_bare(&init_dir)).await??;
+    tokio::task::spawn_blocking(move || crate::git::init_bare(&init_dir, "main").map(drop))
+        .await??;
     let made = async {
         remote::fetch(hub, &found.remote, &dir)
             .await
@@ -258,20 +258,6 @@ async fn mirror_namespace(
         .execute(&mut *tx)
         .await?;
     Ok(id)
-}
-
-/// An empty bare repository configured as [`crate::git::init_repo`] does,
-/// without a first commit (the upstream's history is fetched into it).
-fn init_bare(dir: &std::path::Path) -> Result<()> {
-    crate::git::enable_durability();
-    let mut opts = RepositoryInitOptions::new();
-    opts.bare(true).initial_head("main").mkpath(true);
-    let repo = git2::Repository::init_opts(dir, &opts)?;
-    let mut config = repo.config()?;
-    config.set_bool("http.receivepack", true)?;
-    config.set_bool("receive.fsckObjects", true)?;
-    config.set_str("core.fsync", "all")?;
-    Ok(())
 }
 
 /// Whether user `user_id` is one of the readers the admin named for what

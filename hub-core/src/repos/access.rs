@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 
 use sqlx::PgPool;
 
-use super::{Repo, RepoType};
+use super::{IMPORTING_PREFIX, Repo, RepoType};
 use crate::accounts::orgs::{self, OrgRole};
 use crate::accounts::{Actor, Principal};
 use crate::error::{Error, Message, Result};
@@ -30,6 +30,9 @@ pub enum Access {
 /// What `actor` may do to `repo`, with the credential's own limit applied
 /// (a read token never gets more than `Read`).
 pub async fn access(db: &PgPool, actor: &Actor, repo: &Repo) -> Result<Access> {
+    if repo.is_being_imported() {
+        return Ok(Access::None);
+    }
     let by_membership = match actor.principal() {
         None => Access::None,
         Some(p) => membership_access(db, p, repo.namespace_id, &repo.namespace_kind).await?,
@@ -79,7 +82,7 @@ impl Reader {
     /// filter in the database. `user_id` is the placeholder bound to
     /// [`Reader::user_id`].
     pub fn sql_condition(self, user_id: &str) -> String {
-        match self {
+        let readable = match self {
             Reader::Anonymous => "NOT r.private".to_owned(),
             Reader::Admin => "true".to_owned(),
             Reader::User(_) => format!(
@@ -89,7 +92,8 @@ impl Reader {
                  ON mu.id = mr.upstream_id WHERE mr.repo_id = r.id \
                  AND {user_id} = ANY(mu.private_readers)))"
             ),
-        }
+        };
+        format!("(NOT starts_with(r.name, '{IMPORTING_PREFIX}') AND {readable})")
     }
 
     /// The id [`Reader::sql_condition`] needs bound, if any.
@@ -469,6 +473,22 @@ pub async fn writable_namespaces(db: &PgPool, actor: &Actor) -> Result<Vec<Strin
     Ok(names)
 }
 
+/// The id, name (as spelled when created) and kind (`user`, `org`) of a
+/// namespace; `NotFound` when there is none. No permission check.
+pub async fn find_namespace(db: &PgPool, namespace: &str) -> Result<(i64, String, String)> {
+    let row: Option<(i64, String, String)> =
+        sqlx::query_as("SELECT id, name, kind FROM namespaces WHERE lower(name) = lower($1)")
+            .bind(namespace)
+            .fetch_optional(db)
+            .await?;
+    row.ok_or_else(|| {
+        Error::not_found(
+            Message::coded("namespace.not_found", "namespace '{namespace}' not found")
+                .with("namespace", namespace),
+        )
+    })
+}
+
 /// Whether `actor` may create repos in (or move repos into) `namespace`;
 /// returns the namespace's id and its exact spelling.
 pub async fn namespace_for_writing(
@@ -477,17 +497,7 @@ pub async fn namespace_for_writing(
     namespace: &str,
 ) -> Result<(i64, String)> {
     let principal = actor.require_writer()?;
-    let row: Option<(i64, String, String)> =
-        sqlx::query_as("SELECT id, name, kind FROM namespaces WHERE lower(name) = lower($1)")
-            .bind(namespace)
-            .fetch_optional(db)
-            .await?;
-    let Some((id, name, kind)) = row else {
-        return Err(Error::not_found(
-            Message::coded("namespace.not_found", "namespace '{namespace}' not found")
-                .with("namespace", namespace),
-        ));
-    };
+    let (id, name, kind) = find_namespace(db, namespace).await?;
     if membership_access(db, principal, id, &kind).await? >= Access::Write {
         Ok((id, name))
     } else {

@@ -3,7 +3,7 @@
 
 use super::access::level::Admin;
 use super::access::{Access, Authorized, namespace_for_writing};
-use super::{Repo, RepoType, find_by_id, new_space, refs};
+use super::{IMPORTING_PREFIX, Repo, RepoType, find_by_id, new_space, refs};
 use crate::accounts::Actor;
 use crate::error::{Error, Message, Result, is_unique_violation};
 use crate::git;
@@ -79,7 +79,7 @@ pub async fn create(
 
 /// A name taken by another repo of the same type, worded as Hugging Face
 /// words it (its clients match "A model repository called ... already exists").
-fn already_exists(repo_type: RepoType, namespace: &str, name: &str) -> Error {
+pub fn already_exists(repo_type: RepoType, namespace: &str, name: &str) -> Error {
     Error::conflict(
         Message::coded(
             "repo.exists",
@@ -98,8 +98,9 @@ pub async fn delete(hub: &Hub, repo: Authorized<Admin>) -> Result<()> {
     remove(hub, repo.id).await
 }
 
-/// [`delete`] for the hub's own housekeeping (a mirrored repo the admin
-/// drops, which nobody administers through the API).
+/// [`delete`] without the proof, for the hub's own housekeeping: a
+/// repo it made itself (an import that failed half-way) or a mirrored
+/// repo the admin drops, which nobody administers through the API.
 pub(crate) async fn remove(hub: &Hub, repo_id: i64) -> Result<()> {
     let path = hub.repo_dir(repo_id);
     let trash_dir = hub.config.repos_dir().join("trash");
@@ -129,6 +130,125 @@ pub(crate) async fn remove(hub: &Hub, repo_id: i64) -> Result<()> {
             Err(e.into())
         }
     }
+}
+
+/// The advisory lock class of imports in progress (the repo id is the
+/// other half).
+const IMPORT_LOCK: i32 = 0x6b79_696d;
+
+/// A repo that `hub import` is filling, held for its importer: a database
+/// session of its own holds an advisory lock on it until this is dropped
+/// or the importing process dies, so that [`sweep_abandoned_imports`]
+/// tells a live import from an abandoned one.
+pub struct Importing {
+    pub repo: Repo,
+    _session: sqlx::PgConnection,
+}
+
+/// Creates the record of a repo that `hub import` is filling: named so
+/// that nobody sees it ([`Repo::is_being_imported`]), private even so, and
+/// created by no user.
+/// Its git directory is the importer's to make; [`reveal`] gives it its
+/// name when the import is complete, [`discard`] removes it otherwise.
+pub async fn create_hidden(
+    hub: &Hub,
+    repo_type: RepoType,
+    namespace_id: i64,
+    default_branch: &str,
+) -> Result<Importing> {
+    use sqlx::Connection;
+    let name = format!("{IMPORTING_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let mut session = hub.db.acquire().await?.detach();
+    // The lock is taken before the row is committed: no sweep can see the
+    // row unheld.
+    let mut tx = session.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO repos (repo_type, namespace_id, name, private, default_branch)
+         VALUES ($1, $2, $3, true, $4) RETURNING id",
+    )
+    .bind(repo_type.as_str())
+    .bind(namespace_id)
+    .bind(&name)
+    .bind(default_branch)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_advisory_lock($1, ($2 % 2147483647)::int4)")
+        .bind(IMPORT_LOCK)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let repo = find_by_id(&hub.db, id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("repo vanished")))?;
+    Ok(Importing {
+        repo,
+        _session: session,
+    })
+}
+
+/// Gives a repo made by [`create_hidden`] its name and visibility, in one
+/// step: until then nobody could address it. A name taken meanwhile is a
+/// `Conflict`, and the repo stays hidden.
+pub async fn reveal(hub: &Hub, importing: &Importing, name: &str, private: bool) -> Result<Repo> {
+    let repo = &importing.repo;
+    validate_repo_name(name)?;
+    let mut tx = hub.db.begin().await?;
+    sqlx::query("UPDATE repos SET name = $2, private = $3, last_modified = now() WHERE id = $1")
+        .bind(repo.id)
+        .bind(name)
+        .bind(private)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match is_unique_violation(&e) {
+            true => already_exists(repo.kind(), &repo.namespace, name),
+            false => e.into(),
+        })?;
+    sqlx::query("DELETE FROM repo_redirects WHERE repo_type = $1 AND lower(full_name) = lower($2)")
+        .bind(repo.kind().as_str())
+        .bind(format!("{}/{name}", repo.namespace))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    find_by_id(&hub.db, repo.id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("repo vanished")))
+}
+
+/// Removes a repo made by [`create_hidden`] that will not be revealed:
+/// its record (and with it its refs and LFS links) and its git directory.
+pub async fn discard(hub: &Hub, importing: Importing) -> Result<()> {
+    remove(hub, importing.repo.id).await
+}
+
+/// Removes the repos whose import ended unfinished (the importing process
+/// died): hidden, and with no session holding their lock. Every import
+/// runs it first. Returns how many it removed.
+pub async fn sweep_abandoned_imports(hub: &Hub) -> Result<usize> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM repos WHERE starts_with(name, $1)")
+        .bind(IMPORTING_PREFIX)
+        .fetch_all(&hub.db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    // A session of its own, closed at the end: the locks it takes go with it.
+    let mut session = hub.db.acquire().await?.detach();
+    let mut removed = 0;
+    for id in ids {
+        let abandoned: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1, ($2 % 2147483647)::int4)")
+                .bind(IMPORT_LOCK)
+                .bind(id)
+                .fetch_one(&mut session)
+                .await?;
+        if abandoned {
+            tracing::warn!(repo = id, "removing a repo whose import was abandoned");
+            remove(hub, id).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Renames a repo and/or moves it to another namespace. Its id and git

@@ -121,11 +121,21 @@ impl Repo {
         self.repo_type.0
     }
 
+    /// Whether `hub import` is still filling the repo: then nobody may
+    /// see it, whoever they are ([`access`] and its SQL form say so).
+    pub fn is_being_imported(&self) -> bool {
+        self.name.starts_with(IMPORTING_PREFIX)
+    }
+
     /// `namespace/name`.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
 }
+
+/// The name of a repo while `hub import` fills it (followed by a random
+/// id): one the name rule refuses, so no client can address or create it.
+pub(crate) const IMPORTING_PREFIX: &str = ".importing-";
 
 /// Columns for [`Repo`]; the query must join `namespaces n` to `repos r`.
 pub(crate) const REPO_COLUMNS: &str = "r.id, r.repo_type, r.namespace_id, n.name AS namespace,
