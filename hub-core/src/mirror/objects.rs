@@ -63,6 +63,9 @@ const WAIT_AHEAD: u64 = 32 << 20;
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// The pieces readers get from the spool.
 const READ_PIECE: usize = 1 << 20;
+/// How much arrives between two flushes of the spool (each announces to
+/// readers what has arrived).
+const ANNOUNCE_EVERY: u64 = 256 << 10;
 
 /// The bytes of large file `oid` (`size` bytes, as the repo's pointer
 /// says), or of `range` within them, for a reader of mirrored `repo`: from
@@ -210,7 +213,7 @@ async fn run_fill(hub: &Hub, repo: &Repo, oid: &str, fill: &Fill) -> Result<()> 
         .open(&fill.spool)
         .await?;
     let mut check = store::ContentCheck::new(oid, fill.size);
-    let mut arrived = 0u64;
+    let (mut arrived, mut announced) = (0u64, 0u64);
     loop {
         let next = tokio::time::timeout(IDLE_LIMIT, body.next())
             .await
@@ -228,10 +231,18 @@ async fn run_fill(hub: &Hub, repo: &Repo, oid: &str, fill: &Fill) -> Result<()> 
         check.update(&chunk)?;
         spool.write_all(&chunk).await?;
         arrived += chunk.len() as u64;
-        fill.progress.send_replace(Progress::Arrived(arrived));
+        // tokio's `File` returns from a write before a blocking thread has
+        // made it: only flushed bytes are announced, or a reader would read
+        // past the end of the spool and break off its download.
+        if arrived - announced >= ANNOUNCE_EVERY {
+            spool.flush().await?;
+            announced = arrived;
+            fill.progress.send_replace(Progress::Arrived(arrived));
+        }
     }
     check.finish()?;
     spool.flush().await?;
+    fill.progress.send_replace(Progress::Arrived(arrived));
     drop(spool);
     let stored = tokio::fs::File::open(&fill.spool).await?;
     let body = tokio_util::io::ReaderStream::with_capacity(stored, READ_PIECE);
