@@ -118,6 +118,12 @@ def hwm(pid: int) -> int:
     raise RuntimeError("no VmHWM")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_hwm(pid: int) -> bool:
     """Resets the process's peak RSS to its current RSS (Linux, "5" to clear_refs)."""
     try:
@@ -192,10 +198,12 @@ def main() -> None:
             "A": (a.endpoint, a.token),
         }
         times: dict[tuple[str, str], float] = {}
+        cpu: dict[tuple[str, str], str] = {}
 
         def download(side: str, phase: str) -> None:
             endpoint, token = sides[side]
             cache = tmp / f"cache-{side}-{phase}"
+            cpu_before = {h: cpu_seconds(hub.process.pid) for h, hub in (("A", a), ("B", b))}
             out = json.loads(client(
                 "import json, time; from huggingface_hub import snapshot_download;"
                 "t = time.monotonic();"
@@ -205,6 +213,9 @@ def main() -> None:
                 base,
             ))
             seconds, path = out
+            cpu[(side, phase)] = ", ".join(
+                f"{h} {cpu_seconds(hub.process.pid) - cpu_before[h]:.1f} s"
+                for h, hub in (("A", a), ("B", b)))
             snap = Path(path)
             if snap.name != commit:
                 raise RuntimeError(f"{side} served commit {snap.name}, A has {commit}")
@@ -264,6 +275,7 @@ def main() -> None:
     print(f"| B peak RSS (VmHWM) {during} | {b_peak / 1e6:.0f} MB | — | — |")
     print(f"\n    B peak RSS over the whole run: {b_peak_all / 1e6:.0f} MB")
     print(f"    times (s): {json.dumps({f'{s} {p}': round(t, 3) for (s, p), t in times.items()})}")
+    print(f"    hub CPU time during each download: {'; '.join(f'{s} {p}: {c}' for (s, p), c in cpu.items())}")
     print(f"\n{os.cpu_count()} cores; hub {os.environ['HUB_TEST_BINARY']}; {OLAH}")
 
 
