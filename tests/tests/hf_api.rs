@@ -151,6 +151,17 @@ async fn tree_lists_folders_files_and_lfs_entries() {
         ]
     );
 
+    // The root with a trailing slash, as olah asks for it (Hugging Face
+    // answers it as the root).
+    let slash = api
+        .get(&format!(
+            "/api/models/alice/m/tree/{}/?recursive=true&expand=false",
+            f.sha
+        ))
+        .await;
+    assert_eq!(slash.status, 200, "{:?}", slash.body);
+    assert_eq!(paths(&slash), paths(&all));
+
     // A sub-folder, %2F-encoded as the HF client sends it, or raw.
     for url in [
         "/api/models/alice/m/tree/main/sub%2Fdir",

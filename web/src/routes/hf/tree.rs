@@ -40,6 +40,11 @@ pub fn router() -> Router<AppState> {
             "/api/{repo_type}/{namespace}/{name}/tree/{revision}",
             get(tree_root),
         )
+        // The root with a trailing slash (olah asks so; Hugging Face answers).
+        .route(
+            "/api/{repo_type}/{namespace}/{name}/tree/{revision}/",
+            get(tree_root),
+        )
         .route(
             "/api/{repo_type}/{namespace}/{name}/tree/{revision}/{*path}",
             get(tree_at_path),
@@ -50,7 +55,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Handles `GET /api/{repo_type}/{namespace}/{name}/tree/{revision}`.
+/// Handles `GET /api/{repo_type}/{namespace}/{name}/tree/{revision}[/]`.
 async fn tree_root(
     state: State<AppState>,
     repo: DownloadRepo,
