@@ -34,6 +34,10 @@ use std::sync::{Arc, Mutex};
 pub struct State {
     /// Repos being created or refreshed from upstream, by `type/ns/name`.
     repo_fetches: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Repos no upstream had, by `type/ns/name`, and when that was learnt:
+    /// asked again only after the freshness time, so that clients probing
+    /// for missing repos do not each cost a round trip upstream.
+    missing: Mutex<HashMap<String, std::time::Instant>>,
     /// Large files on their way from upstream, by oid.
     pub(crate) fills: objects::Fills,
     /// For upstreams' Git LFS: bounded connects and reads (a body may take
@@ -45,6 +49,7 @@ impl Default for State {
     fn default() -> State {
         State {
             repo_fetches: Default::default(),
+            missing: Default::default(),
             fills: Default::default(),
             http: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))
@@ -58,6 +63,22 @@ impl Default for State {
 
 impl State {
     /// The lock of one repo's fetches, made on first use.
+    /// Whether no upstream had `key` less than `fresh` ago.
+    fn known_missing(&self, key: &str, fresh: std::time::Duration) -> bool {
+        let mut missing = self.missing.lock().expect("mirror cache poisoned");
+        missing.retain(|_, at| at.elapsed() < fresh);
+        missing.contains_key(key)
+    }
+
+    fn remember_missing(&self, key: &str) {
+        let mut missing = self.missing.lock().expect("mirror cache poisoned");
+        // Bounded: a flood of made-up names cannot grow it without end.
+        if missing.len() >= 10_000 {
+            missing.clear();
+        }
+        missing.insert(key.to_owned(), std::time::Instant::now());
+    }
+
     fn repo_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.repo_fetches.lock().expect("mirror locks poisoned");
         locks.retain(|_, lock| Arc::strong_count(lock) > 1);

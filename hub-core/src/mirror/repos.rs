@@ -48,7 +48,16 @@ pub async fn fetch_missing(
             names(&candidates)
         )));
     }
-    mirror_from(hub, &candidates, kind, namespace, name).await
+    let key = format!("{}/{full_name}", kind.as_str()).to_lowercase();
+    let fresh = std::time::Duration::from_secs(policy.freshness_seconds.max(0) as u64);
+    if hub.mirror.known_missing(&key, fresh) {
+        return Ok(None);
+    }
+    let found = mirror_from(hub, &candidates, kind, namespace, name).await?;
+    if found.is_none() {
+        hub.mirror.remember_missing(&key);
+    }
+    Ok(found)
 }
 
 /// The repo `ns/name` mirrored from the first of `upstreams` that has it
