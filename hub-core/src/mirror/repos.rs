@@ -353,10 +353,32 @@ pub async fn freshen(hub: &Hub, repo: Repo) -> Result<Repo> {
         Some(r) if due(r.refresh_tried_at) => {}
         _ => return Ok(repos::find_by_id(&hub.db, repo.id).await?.unwrap_or(repo)),
     }
-    // An upstream that fails leaves the cached copy served (and recorded).
-    let _served_as_cached = refresh(hub, &repo).await?;
+    // Claimed now: while this fetch runs, nobody starts another.
+    sqlx::query("UPDATE mirror_repos SET refresh_tried_at = now() WHERE repo_id = $1")
+        .bind(repo.id)
+        .execute(&hub.db)
+        .await?;
+    // A slow upstream does not hold the request: after REFRESH_WAIT the
+    // cached refs are served and the fetch finishes on its own. An upstream
+    // that fails leaves the cached copy served (and the failure recorded).
+    match hub.shared() {
+        Some(shared) => {
+            let fetching = repo.clone();
+            let fetch = tokio::spawn(async move { refresh(&shared, &fetching).await });
+            if let Ok(joined) = tokio::time::timeout(REFRESH_WAIT, fetch).await {
+                let _served_as_cached = joined??;
+            }
+        }
+        None => {
+            let _served_as_cached = refresh(hub, &repo).await?;
+        }
+    }
     Ok(repos::find_by_id(&hub.db, repo.id).await?.unwrap_or(repo))
 }
+
+/// How long a request waits for its mirrored repo's refs to be fetched
+/// again before it is answered from the cached ones.
+const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Fetches the refs of a mirrored repo from upstream now, recording how it
 /// went; `Err` only for the hub's own failures, not the upstream's.
