@@ -324,6 +324,17 @@ impl TestHub {
         cmd.output().expect("run hub")
     }
 
+    /// Runs a `hub` subcommand against this hub that must succeed; its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "hub {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Creates a user with the CLI and returns a write token for it.
     pub fn user_with_token(&self, name: &str) -> String {
         let out = self.cli(&[
@@ -762,4 +773,24 @@ pub async fn page_as(base: &str, path: &str, login: Option<&str>) -> (u16, Strin
         .await
         .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Writes `size` random bytes to `path` and returns their sha256.
+pub fn random_file(path: &Path, size: usize) -> String {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Write};
+    let mut random = std::fs::File::open("/dev/urandom").unwrap();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len());
+        random.read_exact(&mut buf[..n]).unwrap();
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).unwrap();
+        left -= n;
+    }
+    out.flush().unwrap();
+    hex::encode(hasher.finalize())
 }

@@ -1,31 +1,12 @@
 //! Large files with the real `git lfs`: push, clone elsewhere, compare.
 
-use std::io::{Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use tests::{TestHub, git, ok};
+use tests::{TestHub, git, ok, random_file};
 
 /// Size of the big file: 200 MB of random data, as a model shard might be.
 const BIG: usize = 200 * 1024 * 1024;
-
-/// Writes `size` random bytes to `path` and returns their sha256.
-fn random_file(path: &Path, size: usize) -> String {
-    let mut random = std::fs::File::open("/dev/urandom").unwrap();
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(buf.len());
-        random.read_exact(&mut buf[..n]).unwrap();
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).unwrap();
-        left -= n;
-    }
-    out.flush().unwrap();
-    hex::encode(hasher.finalize())
-}
 
 fn sha256_of(path: &Path) -> String {
     let mut file = std::fs::File::open(path).unwrap();

@@ -59,30 +59,17 @@ async fn upstream_with_a_repo() -> Upstream {
 async fn mirror_of(endpoint: &str) -> (TestHub, String) {
     let b = TestHub::start().await;
     let reader = b.user_with_token("bob");
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            endpoint,
-        ],
-    );
+    b.cli_ok(&[
+        "mirror",
+        "upstream",
+        "add",
+        "a",
+        "--kind",
+        "hf",
+        "--endpoint",
+        endpoint,
+    ]);
     (b, reader)
-}
-
-fn cli_ok(hub: &TestHub, args: &[&str]) -> String {
-    let out = hub.cli(args);
-    assert!(
-        out.status.success(),
-        "hub {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 async fn get(url: &str, token: Option<&str>) -> reqwest::Response {
@@ -224,10 +211,7 @@ async fn concurrent_readers_of_an_uncached_file_share_one_upstream_transfer() {
 async fn a_synced_repo_survives_its_upstream_going_away() {
     let mut a = upstream_with_a_repo().await;
     let (b, reader) = mirror_of(&a.hub.url).await;
-    let report = cli_ok(
-        &b,
-        &["mirror", "add", "a:alice/m", "--every", "6h", "--now"],
-    );
+    let report = b.cli_ok(&["mirror", "add", "a:alice/m", "--every", "6h", "--now"]);
     let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
     assert_eq!(report["files"], 1, "{report}");
     assert_eq!(report["fetched_bytes"], a.big.len(), "{report}");
@@ -238,7 +222,7 @@ async fn a_synced_repo_survives_its_upstream_going_away() {
         .commit("alice/m", "readme", &[file_op("README.md", b"# m\n")], None)
         .await;
     let next = next.body["commitOid"].as_str().unwrap().to_owned();
-    cli_ok(&b, &["mirror", "sync", "alice/m"]);
+    b.cli_ok(&["mirror", "sync", "alice/m"]);
     let info: serde_json::Value = get(&format!("{}/api/models/alice/m", b.url), None)
         .await
         .json()
@@ -260,27 +244,24 @@ async fn a_synced_repo_survives_its_upstream_going_away() {
     let text = missing.text().await.unwrap();
     assert!(text.contains("upstream"), "{text}");
 
-    let listed = cli_ok(&b, &["mirror", "list"]);
+    let listed = b.cli_ok(&["mirror", "list"]);
     let listed: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
     assert_eq!(listed["full_name"], "alice/m");
     assert_eq!(listed["pinned"], true);
     assert_eq!(listed["cached_bytes"], a.big.len());
 
     // The admin page shows the upstream, the synced repo and its cache.
-    cli_ok(
-        &b,
-        &[
-            "user",
-            "create",
-            "--username",
-            "root",
-            "--email",
-            "root@example.com",
-            "--password",
-            "password-123",
-            "--admin",
-        ],
-    );
+    b.cli_ok(&[
+        "user",
+        "create",
+        "--username",
+        "root",
+        "--email",
+        "root@example.com",
+        "--password",
+        "password-123",
+        "--admin",
+    ]);
     let (status, _) = page_as(&b.url, "/admin/mirror", Some("bob")).await;
     assert_eq!(status, 404, "only site admins see it");
     let (status, html) = page_as(&b.url, "/admin/mirror", Some("root")).await;
@@ -296,35 +277,29 @@ async fn a_synced_repo_survives_its_upstream_going_away() {
 async fn policy_denies_patterns_and_offline_serves_only_the_cache() {
     let a = upstream_with_a_repo().await;
     let (b, reader) = mirror_of(&a.hub.url).await;
-    cli_ok(&b, &["mirror", "policy", "--deny", "alice/*"]);
+    b.cli_ok(&["mirror", "policy", "--deny", "alice/*"]);
     let denied = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
     assert_eq!(denied.status(), 404);
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "policy",
-            "--reset-patterns",
-            "--allow",
-            "alice/*",
-            "--offline",
-            "on",
-        ],
-    );
+    b.cli_ok(&[
+        "mirror",
+        "policy",
+        "--reset-patterns",
+        "--allow",
+        "alice/*",
+        "--offline",
+        "on",
+    ]);
     let offline = get(&format!("{}/api/models/alice/m", b.url), Some(&reader)).await;
     assert_eq!(offline.status(), 503);
     assert!(offline.text().await.unwrap().contains("offline"));
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "policy",
-            "--offline",
-            "off",
-            "--max-repo-size",
-            "1M",
-        ],
-    );
+    b.cli_ok(&[
+        "mirror",
+        "policy",
+        "--offline",
+        "off",
+        "--max-repo-size",
+        "1M",
+    ]);
     assert_eq!(
         get(&format!("{}/api/models/alice/m", b.url), Some(&reader))
             .await
@@ -339,17 +314,14 @@ async fn policy_denies_patterns_and_offline_serves_only_the_cache() {
     .await;
     assert_eq!(big.status(), 413);
     // Mirrored but uncached, while offline: a clear error, not a hang.
-    cli_ok(
-        &b,
-        &[
-            "mirror",
-            "policy",
-            "--offline",
-            "on",
-            "--max-repo-size",
-            "none",
-        ],
-    );
+    b.cli_ok(&[
+        "mirror",
+        "policy",
+        "--offline",
+        "on",
+        "--max-repo-size",
+        "none",
+    ]);
     let uncached = get(
         &format!("{}/alice/m/resolve/main/model.safetensors", b.url),
         None,
@@ -381,26 +353,23 @@ async fn a_private_upstream_repo_is_fetched_with_the_token_for_named_readers_onl
     let dave = b.user_with_token("dave");
     let token_file = b.data_dir.join("a-token");
     std::fs::write(&token_file, &a.token).unwrap();
-    let added = cli_ok(
-        &b,
-        &[
-            "mirror",
-            "upstream",
-            "add",
-            "a",
-            "--kind",
-            "hf",
-            "--endpoint",
-            &a.hub.url,
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--private-readers",
-            "carol",
-        ],
-    );
+    let added = b.cli_ok(&[
+        "mirror",
+        "upstream",
+        "add",
+        "a",
+        "--kind",
+        "hf",
+        "--endpoint",
+        &a.hub.url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--private-readers",
+        "carol",
+    ]);
     assert!(!added.contains(&a.token), "the token is never shown");
     assert!(added.contains("\"has_token\":true"), "{added}");
-    let listed = cli_ok(&b, &["mirror", "upstream", "list"]);
+    let listed = b.cli_ok(&["mirror", "upstream", "list"]);
     assert!(!listed.contains(&a.token));
 
     let seen = get(&format!("{}/api/models/alice/secret", b.url), Some(&carol)).await;
@@ -414,9 +383,9 @@ async fn a_private_upstream_repo_is_fetched_with_the_token_for_named_readers_onl
 
     // Dropping the mirror drops the repo; without the upstream nothing
     // brings it back.
-    cli_ok(&b, &["mirror", "remove", "alice/secret"]);
-    assert!(cli_ok(&b, &["mirror", "list"]).trim().is_empty());
-    cli_ok(&b, &["mirror", "upstream", "remove", "a"]);
+    b.cli_ok(&["mirror", "remove", "alice/secret"]);
+    assert!(b.cli_ok(&["mirror", "list"]).trim().is_empty());
+    b.cli_ok(&["mirror", "upstream", "remove", "a"]);
     let gone = get(&format!("{}/api/models/alice/secret", b.url), Some(&carol)).await;
     assert_eq!(gone.status(), 404);
 }
@@ -464,7 +433,7 @@ async fn past_the_total_cap_the_least_recently_read_unpinned_files_are_evicted()
         .await;
     assert_eq!(commit.status, 200);
     let (b, reader) = mirror_of(&a.hub.url).await;
-    cli_ok(&b, &["mirror", "policy", "--max-total-size", "4M"]);
+    b.cli_ok(&["mirror", "policy", "--max-total-size", "4M"]);
     let read = |path: &'static str| {
         let url = format!("{}/alice/{path}", b.url);
         let reader = reader.clone();
@@ -480,7 +449,7 @@ async fn past_the_total_cap_the_least_recently_read_unpinned_files_are_evicted()
     assert!(read("n/resolve/main/w.bin").await[..] == second[..]);
     // Each file is stored (and the cap enforced) just after its readers got it.
     let cached = || {
-        let listed = cli_ok(&b, &["mirror", "list"]);
+        let listed = b.cli_ok(&["mirror", "list"]);
         let of = |name: &str| {
             listed
                 .lines()
@@ -497,7 +466,7 @@ async fn past_the_total_cap_the_least_recently_read_unpinned_files_are_evicted()
     assert!(read("m/resolve/main/model.safetensors").await[..] == a.big[..]);
     arrives_at(&(m, 0), &mut cached.clone()).await;
     // ... and once its repo is pinned, it stays whatever else is read.
-    cli_ok(&b, &["mirror", "pin", "alice/m"]);
+    b.cli_ok(&["mirror", "pin", "alice/m"]);
     assert!(read("n/resolve/main/w.bin").await[..] == second[..]);
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     arrives_at(&(m, 0), &mut cached.clone()).await;

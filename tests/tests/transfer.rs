@@ -6,33 +6,14 @@
 //! split into parts import alike; a corrupted bundle, a missing namespace
 //! or a taken name is refused with a clear message and nothing imported.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tests::{TestHub, git, lfs_op, ok};
+use tests::{TestHub, git, lfs_op, ok, random_file};
 
 /// The LFS file uploaded through the HF API and read back from xorbs.
 const API_FILE: &str = "api/weights.bin";
-
-/// Writes `size` random bytes to `path` and returns their sha256.
-fn random_file(path: &Path, size: usize) -> String {
-    let mut random = std::fs::File::open("/dev/urandom").unwrap();
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(buf.len());
-        random.read_exact(&mut buf[..n]).unwrap();
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).unwrap();
-        left -= n;
-    }
-    out.flush().unwrap();
-    hex::encode(hasher.finalize())
-}
 
 /// `http://user:TOKEN@host/alice/m.git`.
 fn git_url(hub: &TestHub, token: &str, repo: &str) -> String {
@@ -149,17 +130,6 @@ async fn wait_until_chunked(hub: &TestHub, oid: &str) {
     panic!("{oid} was not chunked within 60 s:\n{}", hub.log());
 }
 
-/// Runs a `hub` subcommand that must succeed; its stdout.
-fn cli_ok(hub: &TestHub, args: &[&str]) -> String {
-    let out = hub.cli(args);
-    assert!(
-        out.status.success(),
-        "hub {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Runs a `hub` subcommand that must fail; its stderr.
 fn cli_fails(hub: &TestHub, args: &[&str]) -> String {
     let out = hub.cli(args);
@@ -174,7 +144,7 @@ fn cli_fails(hub: &TestHub, args: &[&str]) -> String {
 fn export(hub: &TestHub, repo: &str, to: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["export", repo, "--to", to.to_str().unwrap()];
     args.extend(extra);
-    serde_json::from_str(&cli_ok(hub, &args)).unwrap()
+    serde_json::from_str(&hub.cli_ok(&args)).unwrap()
 }
 
 /// `git ls-remote` of a hub's repo: every ref with its target, and the
@@ -352,7 +322,7 @@ async fn a_repo_crosses_over_with_the_same_shas_and_bytes() {
     assert_eq!(repo_rows(&c).await, 0);
     let c_token = c.user_with_token("alice");
     let imported: Value =
-        serde_json::from_str(&cli_ok(&c, &["import", dir.to_str().unwrap()])).unwrap();
+        serde_json::from_str(&c.cli_ok(&["import", dir.to_str().unwrap()])).unwrap();
     assert_eq!(imported["id"], "alice/m");
     assert_eq!(imported["lfs_objects"], 4);
 
@@ -396,10 +366,7 @@ async fn a_repo_crosses_over_with_the_same_shas_and_bytes() {
     let refs: Vec<&String> = manifest["refs"].as_object().unwrap().keys().collect();
     assert_eq!(refs, ["refs/heads/main", "refs/tags/v1.0"]);
     assert_eq!(manifest["files"].as_array().unwrap().len(), 2);
-    cli_ok(
-        &c,
-        &["import", snapshot.to_str().unwrap(), "--as", "alice/m-v1"],
-    );
+    c.cli_ok(&["import", snapshot.to_str().unwrap(), "--as", "alice/m-v1"]);
     let snap_url = git_url(&c, &c_token, "alice/m-v1");
     assert_eq!(
         checkouts(h, &snap_url, &["main"]),
@@ -592,7 +559,7 @@ async fn split_bundles_import_and_corrupted_ones_are_refused_with_nothing_left()
     }
 
     // The intact split bundle imports, byte-identical.
-    cli_ok(&c, &["import", dir.to_str().unwrap()]);
+    c.cli_ok(&["import", dir.to_str().unwrap()]);
     let a_url = git_url(&a.hub, &a.token, "alice/m");
     assert_eq!(ls_remote(h, &c_url), ls_remote(h, &a_url));
     let revisions = ["main", "dev", "v1.0"];
@@ -719,7 +686,7 @@ async fn an_import_killed_half_way_leaves_nothing_visible_and_the_next_one_clean
     );
 
     // The next import removes what the dead one left, and completes.
-    cli_ok(&c, &["import", bundle.path().to_str().unwrap()]);
+    c.cli_ok(&["import", bundle.path().to_str().unwrap()]);
     assert_eq!(hidden().await, 0);
     assert_eq!(repo_rows(&c).await, 1);
     assert_eq!(git_dirs(&c).len(), 1);
