@@ -128,21 +128,33 @@ async fn join_or_start(hub: &Hub, repo: &Repo, oid: &str, size: u64) -> Result<A
     check_may_fetch(hub, repo, size).await?;
     let spool_dir = hub.config.data_dir.join("mirror-spool");
     tokio::fs::create_dir_all(&spool_dir).await?;
-    let fill = {
+    // The spool exists before the fill can be found: a reader that joins
+    // it opens the file at once.
+    let spool = spool_dir.join(format!("{oid}.{}", crate::secret::random_token(6)));
+    tokio::fs::File::create(&spool).await?;
+    let joined = {
         let mut fills = hub.mirror.fills.lock().expect("fills poisoned");
-        if let Some(fill) = fills.get(oid) {
-            return Ok(fill.clone());
+        match fills.get(oid) {
+            Some(theirs) => Err(theirs.clone()),
+            None => {
+                let fill = Arc::new(Fill {
+                    spool: spool.clone(),
+                    size,
+                    progress: watch::channel(Progress::Arrived(0)).0,
+                });
+                fills.insert(oid.to_owned(), fill.clone());
+                Ok(fill)
+            }
         }
-        let fill = Arc::new(Fill {
-            spool: spool_dir.join(format!("{oid}.{}", crate::secret::random_token(6))),
-            size,
-            progress: watch::channel(Progress::Arrived(0)).0,
-        });
-        fills.insert(oid.to_owned(), fill.clone());
-        fill
     };
-    // The spool exists before any reader opens it.
-    tokio::fs::File::create(&fill.spool).await?;
+    let fill = match joined {
+        Ok(ours) => ours,
+        // Another reader started one meanwhile: join it.
+        Err(theirs) => {
+            let _ = tokio::fs::remove_file(&spool).await;
+            return Ok(theirs);
+        }
+    };
     let (repo, oid) = (repo.clone(), oid.to_owned());
     let work = {
         let fill = fill.clone();
