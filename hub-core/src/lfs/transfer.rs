@@ -84,6 +84,17 @@ pub async fn download(
     Ok((repo, size))
 }
 
+/// Where to send a download of object `oid` through `repo` instead of
+/// streaming it: a presigned store URL when the hub is set up for them
+/// ([`store::presigned_download_url`]); never for a mirrored repo, whose
+/// bytes may still be upstream ([`read`] fetches them).
+pub async fn redirect_url(hub: &Hub, repo: &Repo, oid: &str) -> Result<Option<String>> {
+    match repo.mirrored_from {
+        Some(_) => Ok(None),
+        None => store::presigned_download_url(hub, oid).await,
+    }
+}
+
 /// The bytes of object `oid` (`size` bytes, as [`download`] found), or of
 /// `range` within them, for a download through `repo`: from the store, or
 /// for a mirrored repo from its upstream on first read.

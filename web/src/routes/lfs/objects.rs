@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::TryStreamExt;
 use hub_core::lfs::signing::SignedParams;
-use hub_core::lfs::{store, transfer};
+use hub_core::lfs::transfer;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -42,9 +42,7 @@ pub async fn download(
 ) -> LfsResult<Response> {
     let oid = &path.item;
     let (repo, size) = transfer::download(&state, &actor, path.address(), oid, &link).await?;
-    if repo.mirrored_from.is_none()
-        && let Some(url) = store::presigned_download_url(&state, oid).await?
-    {
+    if let Some(url) = transfer::redirect_url(&state, &repo, oid).await? {
         return Ok(Redirect::temporary(&url).into_response());
     }
     let mut out = HeaderMap::new();
