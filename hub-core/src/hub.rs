@@ -40,6 +40,8 @@ pub struct Hub {
     pub payments: crate::billing::providers::Providers,
     /// Mirror mode's fetches in flight ([`crate::mirror`]).
     pub mirror: crate::mirror::State,
+    /// Spaces: their domain, and visits not yet written down.
+    pub spaces: crate::spaces::State,
     /// This hub, once shared ([`Hub::into_shared`]): for work that must
     /// outlive the request that started it.
     me: Weak<Hub>,
@@ -69,6 +71,7 @@ impl Hub {
             downloads: Default::default(),
             payments: Default::default(),
             mirror: Default::default(),
+            spaces: crate::spaces::State::new(crate::spaces::Settings::from_env()),
             me: Weak::new(),
             branch_queues: Mutex::new(HashMap::new()),
         }

@@ -27,6 +27,7 @@ pub mod paths;
 pub mod repos;
 pub mod search;
 pub mod secret;
+pub mod spaces;
 pub mod storage;
 pub mod tensors;
 pub mod text;

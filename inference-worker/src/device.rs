@@ -52,6 +52,8 @@ pub fn architectures(tasks: &[Task]) -> Vec<String> {
         let list = match task {
             Task::TextGeneration => crate::TEXT_GENERATION_ARCHITECTURES,
             Task::FeatureExtraction => crate::EMBEDDING_ARCHITECTURES,
+            // Hardware classes, which the Spaces runner adds itself.
+            Task::SpaceRun => &[],
         };
         out.extend(list.iter().map(|s| s.to_string()));
         if *task == Task::TextGeneration {

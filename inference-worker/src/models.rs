@@ -88,6 +88,7 @@ impl ModelRegistry {
             Task::FeatureExtraction => {
                 Loaded::Embedding(Arc::new(EmbeddingModel::load(dir, &self.device)?))
             }
+            Task::SpaceRun => anyhow::bail!("a Space is no model to load"),
         };
         self.entries.lock().expect("registry lock").push(Entry {
             repo_id: model_ref.repo_id.clone(),

@@ -83,6 +83,7 @@ impl Worker {
             tasks: config.tasks.clone(),
             max_concurrent_jobs: config.max_concurrent_jobs.max(1),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            spaces: None,
         };
         Ok(Arc::new(Worker {
             client,

@@ -69,6 +69,7 @@ pub fn task_str(task: protocol::Task) -> &'static str {
     match task {
         protocol::Task::TextGeneration => "text-generation",
         protocol::Task::FeatureExtraction => "feature-extraction",
+        protocol::Task::SpaceRun => "space-run",
     }
 }
 
@@ -76,6 +77,7 @@ pub fn parse_task(s: &str) -> Option<protocol::Task> {
     match s {
         "text-generation" => Some(protocol::Task::TextGeneration),
         "feature-extraction" => Some(protocol::Task::FeatureExtraction),
+        "space-run" => Some(protocol::Task::SpaceRun),
         _ => None,
     }
 }

@@ -53,6 +53,9 @@ pub enum Task {
     TextGeneration,
     /// Sentence embeddings (also serves `sentence-similarity`).
     FeatureExtraction,
+    /// Building and running one commit of a Space app ([`SpaceRunInput`]),
+    /// for as long as the lease is renewed: a runner's job, not a model's.
+    SpaceRun,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,6 +87,18 @@ pub struct Capabilities {
     pub max_concurrent_jobs: u32,
     /// The worker's version, shown on the admin page.
     pub version: String,
+    /// Whether this worker can run Spaces in its sandbox, and if not why
+    /// (shown on the admin page). A worker that cannot sandbox never lists
+    /// [`Task::SpaceRun`] in `tasks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spaces: Option<SpacesCapability>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpacesCapability {
+    pub available: bool,
+    /// e.g. "bubblewrap 0.8.0, rlimits" or why the probe failed.
+    pub detail: String,
 }
 
 /// A model the worker has in memory, so the hub can prefer it for that model.
@@ -178,11 +193,103 @@ pub struct ModelRef {
 /// hands it a GGUF job it would fail on as a safetensors checkpoint.
 pub const GGUF_PREFIX: &str = "gguf:";
 
+/// Space hardware classes carry this prefix among a runner's architectures
+/// (`space:cpu-basic`), and a space-run job's architecture is the class the
+/// Space asks for: a GPU Space waits for a runner that offers it.
+pub const SPACE_PREFIX: &str = "space:";
+
+/// The tunnel a Spaces runner opens to the hub (it needs no inbound port):
+/// `GET {TUNNEL_PATH}?session=S` with the worker token and
+/// `Upgrade: {TUNNEL_UPGRADE}`; after `101 Switching Protocols` the runner
+/// serves HTTP/2 on that connection and the hub is its client. Each request
+/// names the space-run job it is for in [`SPACE_JOB_HEADER`]; the runner
+/// forwards it to that app.
+pub const TUNNEL_PATH: &str = "/api/workers/tunnel";
+pub const TUNNEL_UPGRADE: &str = "kaiyuan-tunnel";
+pub const SPACE_JOB_HEADER: &str = "kaiyuan-space-job";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobInput {
     Generate(GenerateInput),
     Embed(EmbedInput),
+    SpaceRun(SpaceRunInput),
+}
+
+/// One commit of a Space to build and run (`ModelRef` names the repo, the
+/// commit and the token its files are read with). Already validated by the
+/// hub: a configuration error never reaches a runner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpaceRunInput {
+    /// How the app is run.
+    pub sdk: SpaceSdk,
+    /// Version of the SDK package to install (`gradio==5.9.1`); None: the
+    /// newest the index has.
+    #[serde(default)]
+    pub sdk_version: Option<String>,
+    /// From the card; the runner uses its own Python when it has no other.
+    #[serde(default)]
+    pub python_version: Option<String>,
+    /// Path of the app in the repo (`app.py`; for static spaces the page
+    /// served, e.g. `index.html` or `dist/index.html`).
+    pub app_file: String,
+    /// The port the app listens on inside its sandbox.
+    pub app_port: u16,
+    /// Static spaces only: built by the runner, whose output it serves.
+    #[serde(default)]
+    pub app_build_command: Option<String>,
+    /// Rebuild from nothing: no reused environment.
+    #[serde(default)]
+    pub factory: bool,
+    /// Variables and secrets, for the app's environment only (secrets are
+    /// never logged by the runner, and only the run phase sees them).
+    #[serde(default)]
+    pub variables: Vec<(String, String)>,
+    #[serde(default)]
+    pub secrets: Vec<(String, String)>,
+    pub limits: SpaceLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpaceSdk {
+    Gradio,
+    Streamlit,
+    /// Plain Python: `python app_file`, listening on `app_port`.
+    Python,
+    /// A static space with a build command: the runner serves the output.
+    Static,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceLimits {
+    pub memory_bytes: u64,
+    /// Processes and threads of the app.
+    pub pids: u32,
+    /// Bytes the app may write to `/data` and `/tmp`, each.
+    pub disk_bytes: u64,
+    /// From `startup_duration_timeout` (default 30 min): the app must
+    /// answer on its port within this.
+    pub startup_timeout_s: u64,
+    pub build_timeout_s: u64,
+}
+
+/// The stages a runner reports (Hugging Face's names). The hub owns the
+/// others (`NO_APP_FILE`, `CONFIG_ERROR`, `STOPPED`, `PAUSED`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SpaceStage {
+    Building,
+    BuildError,
+    AppStarting,
+    Running,
+    RuntimeError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Build,
+    Run,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,6 +350,9 @@ fn yes() -> bool {
     true
 }
 
+/// The longest log line a runner sends, in bytes.
+pub const MAX_LOG_LINE: usize = 8 * 1024;
+
 /// One line of the events body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -270,6 +380,21 @@ pub enum EventBody {
     Embeddings {
         data: Vec<Vec<f32>>,
         usage: Usage,
+    },
+    /// A Space run moved to `stage`; with the reason for the error stages.
+    /// `BUILD_ERROR` and `RUNTIME_ERROR` are followed by a `Failed`.
+    Stage {
+        stage: SpaceStage,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// One line of a Space's build or run output (at most [`MAX_LOG_LINE`]
+    /// bytes; longer lines are cut), with when it was written.
+    Log {
+        stream: LogStream,
+        line: String,
+        /// Unix time in milliseconds.
+        at_ms: u64,
     },
     /// Terminal. `retryable`: the fault is the worker's (out of memory,
     /// download failed), so another attempt may succeed; otherwise it is

@@ -118,6 +118,7 @@ pub struct ProtocolWorker {
 
 pub fn capabilities(archs: &[&str], tasks: &[Task]) -> Capabilities {
     Capabilities {
+        spaces: None,
         device: Device {
             kind: DeviceKind::Cpu,
             name: "test cpu".into(),
