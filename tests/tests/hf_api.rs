@@ -1113,22 +1113,13 @@ async fn unsupported_features_fail_clearly() {
             400,
             "gated",
         ),
-        (Method::POST, "/api/spaces/alice/s/hardware", 400, "Spaces"),
-        (Method::POST, "/api/spaces/alice/s/secrets", 400, "secrets"),
-        (
-            Method::DELETE,
-            "/api/spaces/alice/s/variables",
-            400,
-            "variables",
-        ),
-        (
-            Method::GET,
-            "/api/spaces/alice/s/variables",
-            404,
-            "variables",
-        ),
-        (Method::GET, "/api/spaces/alice/s/runtime", 404, "Spaces"),
-        (Method::POST, "/api/spaces/alice/s/restart", 400, "Spaces"),
+        // The Space routes belong to Spaces: a model has none of them.
+        (Method::POST, "/api/models/alice/m/hardware", 400, "only Spaces"),
+        (Method::POST, "/api/models/alice/m/secrets", 400, "only Spaces"),
+        (Method::GET, "/api/models/alice/m/runtime", 404, "only Spaces"),
+        (Method::POST, "/api/models/alice/m/restart", 400, "only Spaces"),
+        (Method::POST, "/api/spaces/alice/s/volumes", 400, "volumes"),
+        (Method::POST, "/api/spaces/alice/s/dev-mode", 400, "dev mode"),
     ];
     for (method, url, status, words) in cases {
         let r = api
@@ -1139,24 +1130,29 @@ async fn unsupported_features_fail_clearly() {
             .as_str()
             .unwrap_or_else(|| panic!("{url}: {:?}", r.body));
         assert!(message.contains(words), "{url}: {message}");
-        assert!(
-            message.contains("not supported") || message.contains("do not run"),
-            "{message}"
-        );
     }
-    // Creating a Space with runtime settings is refused, and creates nothing.
-    let with_hardware = api
-        .post(
-            "/api/repos/create",
-            json!({ "name": "gpu", "type": "space", "sdk": "gradio", "hardware": "t4-small",
+    // Volumes and templates cannot be asked for at creation, and Space
+    // settings not for a model: refused, and nothing is created.
+    for (body, words, missing) in [
+        (
+            json!({ "name": "vol", "type": "space", "sdk": "gradio", "volumes": [{ "path": "/x" }] }),
+            "volumes",
+            "/api/spaces/alice/vol",
+        ),
+        (
+            json!({ "name": "gpu", "type": "model", "hardware": "t4-small",
                     "secrets": [{ "key": "K", "value": "v" }] }),
-        )
-        .await;
-    assert_eq!(with_hardware.status, 400);
-    let message = with_hardware.body["error"].as_str().unwrap();
-    assert!(message.contains("hardware, secrets"), "{message}");
-    let r = api.get("/api/spaces/alice/gpu").await;
-    assert_eq!((r.status, r.error_code()), (404, Some("RepoNotFound")));
+            "hardware, secrets",
+            "/api/models/alice/gpu",
+        ),
+    ] {
+        let refused = api.post("/api/repos/create", body).await;
+        assert_eq!(refused.status, 400);
+        let message = refused.body["error"].as_str().unwrap();
+        assert!(message.contains(words), "{message}");
+        let r = api.get(missing).await;
+        assert_eq!((r.status, r.error_code()), (404, Some("RepoNotFound")));
+    }
     let plain = api
         .post(
             "/api/repos/create",

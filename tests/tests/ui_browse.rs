@@ -2072,8 +2072,9 @@ async fn card_metadata_links_to_filtered_listings_and_repos() {
 }
 
 /// A Space's page reads its card's front matter (title, emoji, colours,
-/// SDK, short description), says plainly that it is not running, and
-/// shows no download count.
+/// SDK, short description), says why it is not running (a Gradio Space
+/// without its app.py: `NO_APP_FILE`, with the reason), and shows no
+/// download count.
 #[tokio::test]
 async fn a_space_page_shows_its_configuration_and_state() {
     let hub = TestHub::start().await;
@@ -2109,7 +2110,9 @@ async fn a_space_page_shows_its_configuration_and_state() {
         "an unknown colour falls back: {html}"
     );
     assert!(html.contains("gradio 4.44.0"));
-    assert!(html.contains("没有在运行"), "{html}");
+    assert!(html.contains("缺少应用文件"), "{html}");
+    assert!(html.contains("no `app.py` in the repo"), "{html}");
+    assert!(!html.contains("<iframe"), "nothing to frame: {html}");
     assert!(!html.contains("下载量"), "no downloads for a Space");
     // Models keep their download count.
     assert_eq!(

@@ -41,10 +41,19 @@ pub fn internal_router(hub: Arc<Hub>) -> Router {
 /// Default limit on request bodies; routes that take uploads set their own.
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: https:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The pages' policy: scripts and styles from the hub only; frames only
+/// from the Spaces' own origins (a Space page embeds its app).
+fn content_security_policy(spaces_domain: &str) -> HeaderValue {
+    let policy = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: https:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-src http://*.{spaces_domain}:* https://*.{spaces_domain}:*; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).expect("a domain is header-safe")
+}
 
 pub fn router(hub: Arc<Hub>) -> Router {
+    let csp = content_security_policy(&hub.spaces.settings.domain);
     let state = AppState(hub);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -68,7 +77,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
                 .layer(CatchPanicLayer::new())
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+                    csp,
                 ))
                 .layer(SetResponseHeaderLayer::overriding(
                     header::X_CONTENT_TYPE_OPTIONS,

@@ -57,6 +57,8 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     });
     // Inference tier: LISTEN/NOTIFY wake-ups and the lease sweep.
     let jobs = tokio::spawn(hub_core::jobs::run_background(hub.clone()));
+    // Spaces: nobody visits one for its sleep time, it sleeps.
+    let spaces = tokio::spawn(hub_core::spaces::runtime::run_background(hub.clone()));
     // Mirror mode: repos kept in sync with their upstream, on schedule.
     let mirror_sync = tokio::spawn(hub_core::mirror::sync::run(hub.clone()));
     // Large files uploaded as plain objects become xorbs (one stored copy).
@@ -117,6 +119,7 @@ pub async fn serve(config: Config, listen: SocketAddr, tls: TlsArgs) -> anyhow::
     jobs.abort();
     ingest.abort();
     mirror_sync.abort();
+    spaces.abort();
     let _ = jobs.await;
     let _ = mirror_sync.await;
     let _ = ingest.await;

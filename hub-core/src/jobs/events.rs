@@ -72,6 +72,11 @@ pub async fn store(
         .execute(&mut *tx)
         .await?;
     }
+    for event in events {
+        if let EventBody::Stage { stage, message } = &event.body {
+            crate::spaces::runtime::on_stage(&mut tx, job, *stage, message.as_deref()).await?;
+        }
+    }
     let mut finished = false;
     if let Some(terminal) = events.iter().find(|e| e.body.is_terminal()) {
         finish(&mut tx, worker, job, &terminal.body).await?;

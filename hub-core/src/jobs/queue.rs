@@ -150,7 +150,8 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
     notify_job(&mut conn, row.id).await?;
     let task = parse_task(&row.task)
         .ok_or_else(|| anyhow::anyhow!("job {} has an unknown task {}", row.id, row.task))?;
-    let input: JobInput = serde_json::from_str(&row.input).map_err(anyhow::Error::from)?;
+    let mut input: JobInput = serde_json::from_str(&row.input).map_err(anyhow::Error::from)?;
+    crate::spaces::runtime::fill_claim(hub, row.repo_id, &mut input).await?;
     Ok(Some(Job {
         id: row.id,
         attempt: row.attempt as u32,
@@ -234,6 +235,7 @@ pub(crate) async fn requeue(
     .bind(reason)
     .fetch_all(&mut **tx)
     .await?;
+    crate::spaces::runtime::on_requeue(tx, &states, reason).await?;
     for (id, new_state) in &states {
         if new_state == state::DEAD {
             tracing::warn!(job = %id, reason, "job dead-lettered");

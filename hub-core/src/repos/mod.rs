@@ -102,6 +102,8 @@ pub struct Repo {
     pub downloads: i64,
     /// The upstream this repo is a read-only mirror of ([`crate::mirror`]).
     pub mirrored_from: Option<String>,
+    /// A Space's stage (`spaces::runtime`), for listings' badges.
+    pub space_stage: Option<String>,
 }
 
 /// `RepoType` as read from its text column.
@@ -146,7 +148,8 @@ pub(crate) const REPO_COLUMNS: &str = "r.id, r.repo_type, r.namespace_id, n.name
     coalesce((SELECT sum(d.count) FROM repo_downloads_daily d
               WHERE d.repo_id = r.id AND d.day > current_date - 30), 0)::BIGINT AS downloads,
     (SELECT u.name FROM mirror_repos m JOIN mirror_upstreams u ON u.id = m.upstream_id
-      WHERE m.repo_id = r.id) AS mirrored_from";
+      WHERE m.repo_id = r.id) AS mirrored_from,
+    (SELECT s.stage FROM space_runtimes s WHERE s.repo_id = r.id) AS space_stage";
 
 /// Looks a repo up by type and `namespace/name`, following the redirect a
 /// rename leaves behind. No permission check: see [`access`] for that.

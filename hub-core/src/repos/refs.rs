@@ -115,6 +115,15 @@ pub async fn after_commit(hub: &Hub, repo: &Repo) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    if repo.kind() == super::RepoType::Space {
+        // The commit is in whatever becomes of its Space's run: a failure
+        // to start one is the runtime's to show, not the commit's.
+        if let Some(space) = super::find_by_id(&hub.db, repo.id).await?
+            && let Err(e) = crate::spaces::runtime::on_head(hub, &space).await
+        {
+            tracing::warn!(space = %space.full_name(), error = %e, "starting the Space's new head failed");
+        }
+    }
     Ok(())
 }
 

@@ -148,6 +148,7 @@ mod tests {
     fn settings(domain: &str) -> Settings {
         Settings {
             domain: domain.into(),
+            ..Settings::from_env()
         }
     }
 

@@ -9,6 +9,7 @@ pub mod preupload;
 pub mod refs;
 pub mod repos;
 pub mod resolve;
+pub mod spaces;
 pub mod tree;
 pub mod unsupported;
 pub mod whoami;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(misc::router())
         .merge(unsupported::router())
         .merge(listing::router())
+        .merge(spaces::router())
 }
 
 /// Dates as the HF client parses them: `YYYY-MM-DDTHH:MM:SS.fffZ`.

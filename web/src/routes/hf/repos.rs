@@ -7,6 +7,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use hub_core::repos::access::{self, level::Admin};
 use hub_core::repos::{RepoType, content, counters, manage, storage};
+use hub_core::spaces;
 use hub_core::{Error, names};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,12 +50,9 @@ struct CreateRepo {
     visibility: Option<String>,
     /// Older clients send `private` instead of `visibility`.
     private: Option<bool>,
-    /// What a Space should run on and with; Spaces do not run here.
-    hardware: Option<Value>,
-    #[serde(rename = "sleepTimeSeconds")]
-    sleep_time_seconds: Option<Value>,
-    secrets: Option<Value>,
-    variables: Option<Value>,
+    /// What a Space should run on and with.
+    #[serde(flatten)]
+    space: super::spaces::SpaceSettingsBody,
     volumes: Option<Value>,
     template: Option<Value>,
     /// A Space's SDK, written into its first README.
@@ -62,20 +60,23 @@ struct CreateRepo {
 }
 
 impl CreateRepo {
-    /// The Space settings asked for, which this hub cannot honour.
-    fn space_runtime_settings(&self) -> Vec<&'static str> {
-        [
-            ("hardware", &self.hardware),
-            ("sleepTimeSeconds", &self.sleep_time_seconds),
-            ("secrets", &self.secrets),
-            ("variables", &self.variables),
-            ("volumes", &self.volumes),
-            ("template", &self.template),
-        ]
-        .into_iter()
-        .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_null()))
-        .map(|(name, _)| name)
-        .collect()
+    /// The settings asked for that this hub cannot honour: volumes and
+    /// templates, and any Space setting for a repo that is no Space.
+    fn refused_settings(&self, repo_type: RepoType) -> Vec<&'static str> {
+        let space_only = [
+            ("hardware", &self.space.hardware),
+            ("sleepTimeSeconds", &self.space.sleep_time_seconds),
+            ("secrets", &self.space.secrets),
+            ("variables", &self.space.variables),
+        ];
+        let never = [("volumes", &self.volumes), ("template", &self.template)];
+        let asked = |(_, v): &(&'static str, &Option<Value>)| v.as_ref().is_some_and(|v| !v.is_null());
+        let mut refused: Vec<&'static str> =
+            never.into_iter().filter(asked).map(|(n, _)| n).collect();
+        if repo_type != RepoType::Space {
+            refused.extend(space_only.into_iter().filter(asked).map(|(n, _)| n));
+        }
+        refused
     }
 }
 
@@ -89,30 +90,28 @@ async fn create_repo(
     let repo_type = RepoType::parse(body.repo_type.as_deref().unwrap_or("model"))?;
     let private = parse_visibility(body.visibility.as_deref(), body.private)?.unwrap_or(false);
     let principal = actor.require_user()?;
-    let refused = body.space_runtime_settings();
+    let refused = body.refused_settings(repo_type);
     if !refused.is_empty() {
         return Err(Error::invalid(format!(
-            "Spaces do not run on this hub, so {} cannot be set; create the repo without them",
+            "{} cannot be set here; create the repo without them",
             refused.join(", ")
         ))
         .into());
     }
+    let space_options = body.space.options()?;
     let (namespace, name) = match (&body.organization, body.name.split_once('/')) {
         (Some(org), _) => (org.clone(), body.name.clone()),
         (None, Some((ns, name))) => (ns.to_owned(), name.to_owned()),
         (None, None) => (principal.user.name.clone(), body.name.clone()),
     };
-    match manage::create(
-        &state,
-        &actor,
-        repo_type,
-        &namespace,
-        &name,
-        private,
-        body.sdk.as_deref(),
-    )
-    .await
-    {
+    let created = match repo_type {
+        RepoType::Space => {
+            spaces::create(&state, &actor, &namespace, &name, private, body.sdk.as_deref(), &space_options)
+                .await
+        }
+        _ => manage::create(&state, &actor, repo_type, &namespace, &name, private, None).await,
+    };
+    match created {
         Ok(repo) => {
             let url = repo_url(&origin.base_url, &repo);
             Ok(
@@ -244,26 +243,29 @@ struct InfoQuery {
 /// Handles `GET /api/{repo_type}/{namespace}/{name}`.
 async fn repo_info(
     state: State<AppState>,
+    origin: Origin,
     repo: ApiRepo,
     query: Query<InfoQuery>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    info(state, repo, None, query, params).await
+    info(state, origin, repo, None, query, params).await
 }
 
 /// Handles `GET /api/{repo_type}/{namespace}/{name}/revision/{revision}`.
 async fn repo_info_at_revision(
     state: State<AppState>,
+    origin: Origin,
     repo: ApiRepo,
     Path((_, _, _, revision)): Path<(String, String, String, String)>,
     query: Query<InfoQuery>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    info(state, repo, Some(revision), query, params).await
+    info(state, origin, repo, Some(revision), query, params).await
 }
 
 async fn info(
     State(state): State<AppState>,
+    origin: Origin,
     ApiRepo(repo): ApiRepo,
     revision: Option<String>,
     Query(query): Query<InfoQuery>,
@@ -274,6 +276,15 @@ async fn info(
     let has_config = entries.iter().any(|e| e.path == "config.json");
     let mut body = repo_json(&repo, Some(&sha), has_config);
     body["siblings"] = siblings_json(&entries, query.blobs.unwrap_or(false));
+    if repo.kind() == RepoType::Space {
+        // SpaceInfo's `runtime`, `subdomain` and `host`.
+        let runtime = spaces::runtime::get(&state, &repo).await?;
+        let runtime = super::spaces::runtime_json(&state, &origin, &runtime);
+        let domain = runtime["domains"][0]["domain"].clone();
+        body["subdomain"] = domain.as_str().and_then(|d| d.split('.').next()).into();
+        body["host"] = format!("{}://{}", origin.base_url.split("://").next().unwrap_or("http"), domain.as_str().unwrap_or_default()).into();
+        body["runtime"] = runtime;
+    }
     // `expand=usedStorage` (huggingface_hub's `used_storage`): the logical
     // size of every large file of every revision; `storage` adds what the
     // store holds for them after deduplication.

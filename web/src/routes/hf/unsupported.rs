@@ -1,5 +1,5 @@
 //! Hugging Face features this hub does not have: gated-access requests,
-//! running Spaces (hardware, secrets, variables, ...) and LFS file
+//! Space volumes and dev mode, the Space routes for other repo types and LFS file
 //! management. Each answers
 //! a clear error, never a silent success: 404 to reads (so the HF client's
 //! optional probes, such as transformers' safetensors conversion, stop
@@ -16,8 +16,8 @@ use crate::app::AppState;
 use crate::errors::ApiResult;
 use crate::repo_path::ApiRepo;
 
-const SPACES: &str = "Spaces do not run on this hub: hardware, secrets, variables, volumes, \
-    sleep times, logs and restarts are not supported";
+const SPACES: &str = "Space volumes and dev mode are not supported by this hub";
+const SPACES_ONLY: &str = "only Spaces have hardware, secrets, variables, sleep times, logs and restarts";
 
 /// Route suffixes (after `/api/{repo_type}/{namespace}/{name}/`) and the answer's message.
 const FEATURES: &[(&str, &str)] = &[
@@ -25,16 +25,16 @@ const FEATURES: &[(&str, &str)] = &[
         "user-access-request/{*rest}",
         "gated repos and access requests are not supported by this hub",
     ),
-    ("hardware", SPACES),
-    ("secrets", SPACES),
-    ("variables", SPACES),
+    ("hardware", SPACES_ONLY),
+    ("secrets", SPACES_ONLY),
+    ("variables", SPACES_ONLY),
     ("volumes", SPACES),
-    ("sleeptime", SPACES),
-    ("restart", SPACES),
-    ("pause", SPACES),
-    ("runtime", SPACES),
+    ("sleeptime", SPACES_ONLY),
+    ("restart", SPACES_ONLY),
+    ("pause", SPACES_ONLY),
+    ("runtime", SPACES_ONLY),
     ("dev-mode", SPACES),
-    ("logs/{*rest}", SPACES),
+    ("logs/{*rest}", SPACES_ONLY),
     (
         "duplicate",
         "duplicating repos is not supported by this hub",

@@ -21,6 +21,7 @@ mod profiles;
 mod repo_routes;
 mod scripts;
 mod settings;
+mod space_settings;
 // Top-ups (billing): the page that pays through a provider.
 mod topup;
 mod upload;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(upload::router())
         .merge(edit::router())
         .merge(settings::router())
+        .merge(space_settings::router())
         .merge(likes::router())
         .merge(profiles::router())
         .merge(orgs::router())

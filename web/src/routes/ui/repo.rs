@@ -132,6 +132,10 @@ struct RepoPage {
     card_error: Option<String>,
     /// Spaces: what their card says about them (title, emoji, colours, SDK).
     space: Option<SpaceConfig>,
+    /// Spaces: their run, and the app's origin.
+    space_run: Option<SpaceRun>,
+    /// Models and datasets: the Spaces whose cards name them.
+    used_by_spaces: Vec<(String, Option<String>)>,
     /// Datasets: the card's `task_categories`.
     task_categories: Vec<String>,
 }
@@ -285,6 +289,11 @@ async fn repo_page(
         let snippets = snippets(&origin.base_url, repo, pipeline_tag.as_deref(), gguf_choice);
         let space =
             (kind == RepoType::Space).then(|| SpaceConfig::from_card_data(repo.card_data.as_ref()));
+        let space_run = match kind {
+            RepoType::Space => Some(space_run(&state, &origin, repo).await?),
+            _ => None,
+        };
+        let used_by_spaces = hub_core::spaces::using(&state, repo.actor(), repo, 20).await?;
         let task_categories = match kind {
             RepoType::Dataset => {
                 hub_core::cards::texts_in(repo.card_data.as_ref(), "task_categories")
@@ -293,6 +302,8 @@ async fn repo_page(
         };
         Ok(render(&RepoPage {
             space,
+            space_run,
+            used_by_spaces,
             task_categories,
             frame: Frame::new(&session, &path),
             card_html,
@@ -311,6 +322,62 @@ async fn repo_page(
     }
     .await;
     page(&session, &path, result)
+}
+
+/// What a Space page shows of the Space's run.
+struct SpaceRun {
+    stage: String,
+    message: Option<String>,
+    /// The app's own origin, for the page's frame; a private Space's
+    /// carries a short-lived pass (the origin trades it for its own cookie).
+    app_src: String,
+    /// `/api/spaces/{id}`: the runtime and logs the page's script follows.
+    api: String,
+}
+
+impl SpaceRun {
+    /// The stage's name in the visitor's language.
+    fn stage_key(&self) -> String {
+        format!("space.stage.{}", self.stage.to_ascii_lowercase())
+    }
+
+    /// Whether the frame shows the app (or its origin's "building" page):
+    /// not when nothing will run until someone acts.
+    fn shows_app(&self) -> bool {
+        !matches!(
+            self.stage.as_str(),
+            "NO_APP_FILE" | "CONFIG_ERROR" | "BUILD_ERROR" | "RUNTIME_ERROR" | "PAUSED"
+        )
+    }
+
+    /// Stages the page waits out (its script reloads it when they end).
+    fn is_passing(&self) -> bool {
+        matches!(self.stage.as_str(), "BUILDING" | "APP_STARTING" | "SLEEPING")
+    }
+}
+
+/// How long the pass in a private Space's frame address is good for: it
+/// only has to reach the Space's origin once.
+const SPACE_PASS_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn space_run(state: &AppState, origin: &Origin, space: &access::Authorized) -> Result<SpaceRun, Error> {
+    let runtime = hub_core::spaces::runtime::get(state, space).await?;
+    let (scheme, host) = origin
+        .base_url
+        .split_once("://")
+        .unwrap_or(("http", origin.base_url.as_str()));
+    let mut app_src = hub_core::spaces::origin::url(&state.spaces.settings, scheme, host, &runtime.subdomain);
+    app_src.push('/');
+    if space.private {
+        let pass = hub_core::spaces::origin::issue_pass(state, space.id, SPACE_PASS_TTL);
+        app_src = format!("{app_src}?__sign={pass}");
+    }
+    Ok(SpaceRun {
+        stage: runtime.stage,
+        message: runtime.error_message,
+        app_src,
+        api: format!("/api/spaces/{}", repo_head::encode_path(&space.full_name())),
+    })
 }
 
 /// The local runtimes of GGUF files. llama.cpp downloads through this hub

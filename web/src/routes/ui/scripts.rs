@@ -22,6 +22,10 @@ pub fn router() -> Router<AppState> {
             "/static/topup.js",
             get(|| async { script(include_str!("../../../static/topup.js")) }),
         )
+        .route(
+            "/static/space.js",
+            get(|| async { script(include_str!("../../../static/space.js")) }),
+        )
         .route("/static/favicon.svg", get(favicon))
         // Browsers that ignore the page's icon link ask for this path.
         .route(

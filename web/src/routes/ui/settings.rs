@@ -49,11 +49,13 @@ struct SettingsPage {
     error: Option<String>,
     /// After a change: "saved".
     saved: bool,
+    /// Spaces: their runtime, variables and secrets.
+    space: Option<super::space_settings::SpaceSettings>,
 }
 
 /// The repo if `actor` is one of its admins; "not found" for everyone else,
 /// so the page does not reveal that a private repo exists.
-async fn administered(
+pub(super) async fn administered(
     state: &AppState,
     actor: &Actor,
     kind: RepoType,
@@ -78,7 +80,9 @@ async fn show(
         StatusCode::OK
     };
     let url = repo_url(&repo);
+    let space = super::space_settings::view(state, &repo).await?;
     let body = SettingsPage {
+        space,
         frame: Frame::new(session, &format!("{url}/settings")),
         owners: access::writable_namespaces(&state.db, &session.actor).await?,
         repo_url: url,
