@@ -16,6 +16,9 @@ use inference_support::{ProtocolWorker, Sse, capabilities, event, hub_with};
 use serde_json::{Value, json};
 use tests::{Api, file_op};
 
+/// Apps small enough for the test runner's 1 GiB.
+const SMALL: &[(&str, &str)] = &[("HUB_SPACES_MEMORY_MB", "512")];
+
 const GRADIO_CARD: &str = "---\ntitle: Demo\nsdk: gradio\nsdk_version: 5.9.1\n---\n# Demo\n";
 
 async fn runtime(api: &Api, space: &str) -> Value {
@@ -78,13 +81,18 @@ fn log(seq: u64, stream: LogStream, line: &str) -> hub_core::jobs::protocol::Eve
 /// lines the runtime API and the logs stream follow.
 #[tokio::test]
 async fn a_space_runs_what_its_configuration_says() {
-    let hub = hub_with(&[]).await;
+    let hub = hub_with(SMALL).await;
     let token = hub.user_with_token("alice");
     let api = hub.api(Some(&token));
     assert_eq!(
         api.create_repo("space", "alice", "demo", false).await.status,
         200
     );
+    // A new Space is static, without its index.html yet: it says so.
+    let rt = runtime(&api, "alice/demo").await;
+    assert_eq!(rt["stage"], "NO_APP_FILE", "{rt}");
+    assert!(rt["errorMessage"].as_str().unwrap().contains("index.html"), "{rt}");
+    commit(&api, "alice/demo", &[("index.html", "<h1>hi</h1>")]).await;
     let rt = runtime(&api, "alice/demo").await;
     assert_eq!((rt["stage"].as_str(), rt["sdk"].as_str()), (Some("RUNNING"), Some("static")));
     assert!(
@@ -328,7 +336,7 @@ async fn a_private_space_is_not_found_by_outsiders() {
 /// the next visit to its origin wakes it (a new run is queued).
 #[tokio::test]
 async fn an_idle_space_sleeps_and_a_visit_wakes_it() {
-    let hub = hub_with(&[("HUB_SPACES_SWEEP_MS", "200")]).await;
+    let hub = hub_with(&[("HUB_SPACES_SWEEP_MS", "200"), SMALL[0]]).await;
     let api = hub.api(Some(&hub.user_with_token("alice")));
     assert_eq!(
         api.create_repo("space", "alice", "nap", false).await.status,

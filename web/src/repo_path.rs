@@ -33,7 +33,7 @@ use crate::errors::ApiError;
 
 /// The repo a route's path names: its type from the `{repo_type}` segment
 /// (parsed by the family) or else from the route's prefix (`/datasets/…`,
-/// `/spaces/…`, `/api/v1/datasets/…`; models have none), then the
+/// `/spaces/…`, `/api/spaces/…`, `/api/v1/datasets/…`; models have none), then the
 /// `{namespace}` and `{name}` segments.
 pub struct RepoPath {
     pub kind: RepoType,
@@ -65,7 +65,9 @@ impl RepoPath {
             None if route.starts_with("/datasets/") || route.starts_with("/api/v1/datasets/") => {
                 RepoType::Dataset
             }
-            None if route.starts_with("/spaces/") => RepoType::Space,
+            None if route.starts_with("/spaces/") || route.starts_with("/api/spaces/") => {
+                RepoType::Space
+            }
             None => RepoType::Model,
         };
         let (Some(namespace), Some(mut name)) = (params.remove("namespace"), params.remove("name"))

@@ -318,7 +318,16 @@ pub async fn pause(hub: &Hub, space: &Authorized<level::Write>) -> Result<Runtim
 }
 
 async fn refuse_static(hub: &Hub, space: &Repo) -> Result<()> {
-    if get(hub, space).await?.sdk.as_deref() == Some("static") {
+    let card = |key: &str| {
+        space
+            .card_data
+            .as_ref()
+            .and_then(|c| c.get(key))
+            .and_then(|v| v.as_str())
+    };
+    let served_by_hub = get(hub, space).await?.sdk.as_deref() == Some("static")
+        || (card("sdk") == Some("static") && card("app_build_command").is_none());
+    if served_by_hub {
         return Err(Error::invalid(
             "a static Space is served by the hub itself: it cannot be restarted or paused",
         ));

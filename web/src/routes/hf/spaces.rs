@@ -17,7 +17,7 @@ use hub_core::spaces::runtime::{self, Runtime};
 use hub_core::spaces::{NewSpaceOptions, duplicate, env, origin};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use worker_protocol::LogStream;
+use hub_core::jobs::protocol::LogStream;
 
 use super::hf_date;
 use crate::app::AppState;
