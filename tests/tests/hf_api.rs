@@ -1114,12 +1114,37 @@ async fn unsupported_features_fail_clearly() {
             "gated",
         ),
         // The Space routes belong to Spaces: a model has none of them.
-        (Method::POST, "/api/models/alice/m/hardware", 400, "only Spaces"),
-        (Method::POST, "/api/models/alice/m/secrets", 400, "only Spaces"),
-        (Method::GET, "/api/models/alice/m/runtime", 404, "only Spaces"),
-        (Method::POST, "/api/models/alice/m/restart", 400, "only Spaces"),
+        (
+            Method::POST,
+            "/api/models/alice/m/hardware",
+            400,
+            "only Spaces",
+        ),
+        (
+            Method::POST,
+            "/api/models/alice/m/secrets",
+            400,
+            "only Spaces",
+        ),
+        (
+            Method::GET,
+            "/api/models/alice/m/runtime",
+            404,
+            "only Spaces",
+        ),
+        (
+            Method::POST,
+            "/api/models/alice/m/restart",
+            400,
+            "only Spaces",
+        ),
         (Method::POST, "/api/spaces/alice/s/volumes", 400, "volumes"),
-        (Method::POST, "/api/spaces/alice/s/dev-mode", 400, "dev mode"),
+        (
+            Method::POST,
+            "/api/spaces/alice/s/dev-mode",
+            400,
+            "dev mode",
+        ),
     ];
     for (method, url, status, words) in cases {
         let r = api

@@ -85,16 +85,24 @@ async fn a_space_runs_what_its_configuration_says() {
     let token = hub.user_with_token("alice");
     let api = hub.api(Some(&token));
     assert_eq!(
-        api.create_repo("space", "alice", "demo", false).await.status,
+        api.create_repo("space", "alice", "demo", false)
+            .await
+            .status,
         200
     );
     // A new Space is static, without its index.html yet: it says so.
     let rt = runtime(&api, "alice/demo").await;
     assert_eq!(rt["stage"], "NO_APP_FILE", "{rt}");
-    assert!(rt["errorMessage"].as_str().unwrap().contains("index.html"), "{rt}");
+    assert!(
+        rt["errorMessage"].as_str().unwrap().contains("index.html"),
+        "{rt}"
+    );
     commit(&api, "alice/demo", &[("index.html", "<h1>hi</h1>")]).await;
     let rt = runtime(&api, "alice/demo").await;
-    assert_eq!((rt["stage"].as_str(), rt["sdk"].as_str()), (Some("RUNNING"), Some("static")));
+    assert_eq!(
+        (rt["stage"].as_str(), rt["sdk"].as_str()),
+        (Some("RUNNING"), Some("static"))
+    );
     assert!(
         rt["domains"][0]["domain"]
             .as_str()
@@ -103,7 +111,12 @@ async fn a_space_runs_what_its_configuration_says() {
         "{rt}"
     );
 
-    commit(&api, "alice/demo", &[("README.md", "---\nsdk: docker\n---\n")]).await;
+    commit(
+        &api,
+        "alice/demo",
+        &[("README.md", "---\nsdk: docker\n---\n")],
+    )
+    .await;
     let rt = runtime(&api, "alice/demo").await;
     assert_eq!(rt["stage"], "CONFIG_ERROR");
     assert!(
@@ -168,7 +181,10 @@ async fn a_space_runs_what_its_configuration_says() {
 
     let runner = runner(&hub).await;
     let job = claim(&runner).await;
-    assert_eq!((job.task, job.model.repo_id.as_str()), (Task::SpaceRun, "alice/demo"));
+    assert_eq!(
+        (job.task, job.model.repo_id.as_str()),
+        (Task::SpaceRun, "alice/demo")
+    );
     assert_eq!(job.model.revision, head);
     let JobInput::SpaceRun(run) = &job.input else {
         panic!("{:?}", job.input)
@@ -187,7 +203,11 @@ async fn a_space_runs_what_its_configuration_says() {
                 log(1, LogStream::Build, "Collecting gradio==5.9.1"),
                 log(2, LogStream::Build, "Successfully installed gradio"),
                 stage(3, SpaceStage::AppStarting, None),
-                log(4, LogStream::Run, "* Running on local URL:  http://127.0.0.1:7860"),
+                log(
+                    4,
+                    LogStream::Run,
+                    "* Running on local URL:  http://127.0.0.1:7860",
+                ),
                 stage(5, SpaceStage::Running, None),
             ],
         )
@@ -232,7 +252,12 @@ async fn a_space_runs_what_its_configuration_says() {
 
     // A push starts the new head: the old run is stopped (its runner hears
     // it on the next heartbeat), a new one is queued.
-    commit(&api, "alice/demo", &[("app.py", "raise SystemExit('boom')\n")]).await;
+    commit(
+        &api,
+        "alice/demo",
+        &[("app.py", "raise SystemExit('boom')\n")],
+    )
+    .await;
     assert_eq!(runtime(&api, "alice/demo").await["stage"], "BUILDING");
     assert_eq!(runner.heartbeat(&[job.id]).await.cancel, vec![job.id]);
     let second = claim(&runner).await;
@@ -261,7 +286,10 @@ async fn a_space_runs_what_its_configuration_says() {
         .await;
     let rt = runtime(&api, "alice/demo").await;
     assert_eq!(rt["stage"], "RUNTIME_ERROR");
-    assert!(rt["errorMessage"].as_str().unwrap().contains("boom"), "{rt}");
+    assert!(
+        rt["errorMessage"].as_str().unwrap().contains("boom"),
+        "{rt}"
+    );
     // The run log of an ended run is all there, and the stream ends.
     let response = api
         .client
@@ -277,8 +305,15 @@ async fn a_space_runs_what_its_configuration_says() {
     assert!(lines[1].contains("SystemExit: boom"));
 
     // Restart, pause, restart again; the runtime says each.
-    let r = api.post("/api/spaces/alice/demo/restart?factory=true", json!({})).await;
-    assert_eq!((r.status, r.body["stage"].as_str()), (200, Some("BUILDING")), "{:?}", r.body);
+    let r = api
+        .post("/api/spaces/alice/demo/restart?factory=true", json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["stage"].as_str()),
+        (200, Some("BUILDING")),
+        "{:?}",
+        r.body
+    );
     let third = claim(&runner).await;
     let JobInput::SpaceRun(run) = &third.input else {
         panic!()
@@ -299,7 +334,12 @@ async fn a_space_runs_what_its_configuration_says() {
     // Only writers may act; readers see the runtime; the secret appeared
     // nowhere a reader can look.
     let bob = hub.api(Some(&hub.user_with_token("bob")));
-    assert_eq!(bob.post("/api/spaces/alice/demo/restart", json!({})).await.status, 403);
+    assert_eq!(
+        bob.post("/api/spaces/alice/demo/restart", json!({}))
+            .await
+            .status,
+        403
+    );
     assert_eq!(bob.get("/api/spaces/alice/demo/secrets").await.status, 403);
     assert_eq!(bob.get("/api/spaces/alice/demo/runtime").await.status, 200);
     let info = bob.get("/api/spaces/alice/demo").await;
@@ -307,7 +347,9 @@ async fn a_space_runs_what_its_configuration_says() {
     assert!(!info.body.to_string().contains("s3cr3t"));
     // A static Space has nothing to restart.
     assert_eq!(
-        api.create_repo("space", "alice", "page", false).await.status,
+        api.create_repo("space", "alice", "page", false)
+            .await
+            .status,
         200
     );
     let r = api.post("/api/spaces/alice/page/restart", json!({})).await;
@@ -320,15 +362,23 @@ async fn a_private_space_is_not_found_by_outsiders() {
     let hub = hub_with(&[]).await;
     let api = hub.api(Some(&hub.user_with_token("alice")));
     assert_eq!(
-        api.create_repo("space", "alice", "secret", true).await.status,
+        api.create_repo("space", "alice", "secret", true)
+            .await
+            .status,
         200
     );
     let bob = hub.api(Some(&hub.user_with_token("bob")));
     for path in ["runtime", "logs/run", "variables"] {
         let r = bob.get(&format!("/api/spaces/alice/secret/{path}")).await;
-        assert_eq!((r.status, r.error_code()), (404, Some("RepoNotFound")), "{path}");
+        assert_eq!(
+            (r.status, r.error_code()),
+            (404, Some("RepoNotFound")),
+            "{path}"
+        );
     }
-    let r = bob.post("/api/spaces/alice/secret/restart", json!({})).await;
+    let r = bob
+        .post("/api/spaces/alice/secret/restart", json!({}))
+        .await;
     assert_eq!(r.status, 404);
 }
 
@@ -351,7 +401,12 @@ async fn an_idle_space_sleeps_and_a_visit_wakes_it() {
     let r = api
         .post("/api/spaces/alice/nap/sleeptime", json!({ "seconds": 60 }))
         .await;
-    assert_eq!((r.status, r.body["gcTimeout"].as_i64()), (200, Some(60)), "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body["gcTimeout"].as_i64()),
+        (200, Some(60)),
+        "{:?}",
+        r.body
+    );
     let runner = runner(&hub).await;
     let job = claim(&runner).await;
     runner

@@ -26,7 +26,15 @@ impl Runner {
         let log = dir.join("runner.log");
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(binary)
-            .args(["--hub", hub_url, "--token", token, "--spaces", "--tasks", "space-run"])
+            .args([
+                "--hub",
+                hub_url,
+                "--token",
+                token,
+                "--spaces",
+                "--tasks",
+                "space-run",
+            ])
             .arg("--cache-dir")
             .arg(dir.join("cache"))
             .arg("--spaces-dir")
@@ -164,7 +172,12 @@ pub async fn push(api: &Api, space: &str, files: &[(&str, &str)]) {
 
 /// A request to the Space's own origin (the hub's address, the Space's
 /// `Host`: `*.localhost` is loopback).
-pub fn on_origin(client: &reqwest::Client, hub: &Hub, host: &str, path: &str) -> reqwest::RequestBuilder {
+pub fn on_origin(
+    client: &reqwest::Client,
+    hub: &Hub,
+    host: &str,
+    path: &str,
+) -> reqwest::RequestBuilder {
     client
         .get(format!("{}{path}", hub.url))
         .header("host", host)
@@ -178,7 +191,12 @@ pub fn on_origin(client: &reqwest::Client, hub: &Hub, host: &str, path: &str) ->
 async fn a_python_app_runs_behind_the_hubs_proxy() {
     let (hub, runner, token, _dir) = hub_and_runner().await;
     let api = hub.api(Some(&token));
-    assert_eq!(api.create_repo("space", "alice", "stdlib", false).await.status, 200);
+    assert_eq!(
+        api.create_repo("space", "alice", "stdlib", false)
+            .await
+            .status,
+        200
+    );
     api.post(
         "/api/spaces/alice/stdlib/secrets",
         json!({ "key": "API_KEY", "value": "top-secret-42" }),
@@ -189,7 +207,12 @@ async fn a_python_app_runs_behind_the_hubs_proxy() {
         json!({ "key": "MODE", "value": "demo" }),
     )
     .await;
-    push(&api, "alice/stdlib", &[("README.md", PYTHON_CARD), ("app.py", STDLIB_APP)]).await;
+    push(
+        &api,
+        "alice/stdlib",
+        &[("README.md", PYTHON_CARD), ("app.py", STDLIB_APP)],
+    )
+    .await;
     let rt = settled(&api, "alice/stdlib", &runner, Duration::from_secs(120)).await;
     assert_eq!(rt["stage"], "RUNNING", "{rt}\n{}", runner.log());
     let host = rt["domains"][0]["domain"].as_str().unwrap().to_owned();
@@ -209,17 +232,32 @@ async fn a_python_app_runs_behind_the_hubs_proxy() {
         .await
         .unwrap();
     assert_eq!(seen["secret"], "top-secret-42", "secrets reach the app");
-    assert_eq!((seen["mode"].as_str(), seen["space_id"].as_str()), (Some("demo"), Some("alice/stdlib")));
+    assert_eq!(
+        (seen["mode"].as_str(), seen["space_id"].as_str()),
+        (Some("demo"), Some("alice/stdlib"))
+    );
     assert_eq!(seen["authorization"], Value::Null, "{seen}");
-    assert!(!seen["cookie"].as_str().unwrap_or_default().contains("hub-session"), "{seen}");
+    assert!(
+        !seen["cookie"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hub-session"),
+        "{seen}"
+    );
     assert_eq!(seen["forwarded_host"], host.as_str());
 
     // SSE: the first event arrives before the stream ends.
     let started = Instant::now();
-    let mut events = on_origin(&client, &hub, &host, "/events").send().await.unwrap();
+    let mut events = on_origin(&client, &hub, &host, "/events")
+        .send()
+        .await
+        .unwrap();
     let first = events.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("data: 0"));
-    assert!(started.elapsed() < Duration::from_millis(1500), "streamed, not buffered");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "streamed, not buffered"
+    );
 
     // The secret is in no log the hub keeps.
     let logs = api

@@ -82,21 +82,24 @@ pub fn read(
     files: &[String],
     ms_deploy: Option<&[u8]>,
 ) -> Result<RunConfig, Problem> {
-    let ms: Option<Value> = match ms_deploy {
-        Some(bytes) => Some(serde_json::from_slice(bytes).map_err(|e| {
-            Problem::ConfigError(format!("ms_deploy.json is not valid JSON: {e}"))
-        })?),
-        None => None,
-    };
+    let ms: Option<Value> =
+        match ms_deploy {
+            Some(bytes) => Some(serde_json::from_slice(bytes).map_err(|e| {
+                Problem::ConfigError(format!("ms_deploy.json is not valid JSON: {e}"))
+            })?),
+            None => None,
+        };
     let card_text = |key: &str| text(card.and_then(|c| c.get(key)));
     let ms_text = |key: &str| text(ms.as_ref().and_then(|m| m.get(key)));
 
-    let sdk_name = card_text("sdk").or_else(|| ms_text("sdk_type")).ok_or_else(|| {
-        Problem::ConfigError(
+    let sdk_name = card_text("sdk")
+        .or_else(|| ms_text("sdk_type"))
+        .ok_or_else(|| {
+            Problem::ConfigError(
             "the README's front matter names no `sdk` (gradio, streamlit, static, docker or python)"
                 .into(),
         )
-    })?;
+        })?;
     let build_command = card_text("app_build_command");
     let sdk = match sdk_name.to_ascii_lowercase().as_str() {
         "gradio" => Sdk::App(SpaceSdk::Gradio),
@@ -166,7 +169,7 @@ pub fn read(
         )));
     }
     // A static Space's build makes its app file; every other needs it now.
-    if !matches!(sdk, Sdk::App(SpaceSdk::Static)) && !files.iter().any(|f| *f == app_file) {
+    if !matches!(sdk, Sdk::App(SpaceSdk::Static)) && !files.contains(&app_file) {
         return Err(Problem::NoAppFile(format!(
             "no `{app_file}` in the repo: add it, or name the app's file in the README's `app_file`"
         )));
@@ -284,7 +287,10 @@ mod tests {
         assert_eq!(c.startup_timeout, DEFAULT_STARTUP);
         let card = json!({"sdk": "streamlit", "app_file": "src/main.py", "startup_duration_timeout": "1h"});
         let c = read(Some(&card), &files(&["src/main.py"]), None).unwrap();
-        assert_eq!((c.app_port, c.startup_timeout), (8501, Duration::from_secs(3600)));
+        assert_eq!(
+            (c.app_port, c.startup_timeout),
+            (8501, Duration::from_secs(3600))
+        );
     }
 
     #[test]
@@ -294,12 +300,27 @@ mod tests {
             (json!({}), "names no `sdk`"),
             (json!({"sdk": "docker"}), "cannot build container images"),
             (json!({"sdk": "flask"}), "unknown sdk"),
-            (json!({"sdk": "gradio", "sdk_version": "5; rm -rf /"}), "not a version"),
-            (json!({"sdk": "gradio", "python_version": "2.7"}), "not a Python 3"),
-            (json!({"sdk": "gradio", "app_file": "../etc/passwd"}), "inside the repo"),
+            (
+                json!({"sdk": "gradio", "sdk_version": "5; rm -rf /"}),
+                "not a version",
+            ),
+            (
+                json!({"sdk": "gradio", "python_version": "2.7"}),
+                "not a Python 3",
+            ),
+            (
+                json!({"sdk": "gradio", "app_file": "../etc/passwd"}),
+                "inside the repo",
+            ),
             (json!({"sdk": "python", "app_port": 80}), "not a port"),
-            (json!({"sdk": "gradio", "startup_duration_timeout": "soon"}), "not a duration"),
-            (json!({"sdk": "gradio", "app_build_command": "make"}), "static Spaces only"),
+            (
+                json!({"sdk": "gradio", "startup_duration_timeout": "soon"}),
+                "not a duration",
+            ),
+            (
+                json!({"sdk": "gradio", "app_build_command": "make"}),
+                "static Spaces only",
+            ),
         ];
         for (card, why) in cases {
             let err = read(Some(&card), &ok_files, None).unwrap_err();
@@ -312,7 +333,12 @@ mod tests {
 
     #[test]
     fn static_spaces_are_the_hubs_unless_they_build() {
-        let c = read(Some(&json!({"sdk": "static"})), &files(&["index.html"]), None).unwrap();
+        let c = read(
+            Some(&json!({"sdk": "static"})),
+            &files(&["index.html"]),
+            None,
+        )
+        .unwrap();
         assert_eq!((c.sdk, c.app_file.as_str()), (Sdk::Static, "index.html"));
         let card = json!({"sdk": "static", "app_build_command": "npm run build", "app_file": "dist/index.html"});
         let c = read(Some(&card), &files(&["package.json"]), None).unwrap();
@@ -329,7 +355,9 @@ mod tests {
         assert_eq!((c.app_file.as_str(), c.app_port), ("main.py", 8502));
         assert_eq!(c.variables, vec![("MODE".to_string(), "demo".to_string())]);
         assert_eq!(
-            read(None, &files(&["app.py"]), Some(b"{")).unwrap_err().stage(),
+            read(None, &files(&["app.py"]), Some(b"{"))
+                .unwrap_err()
+                .stage(),
             "CONFIG_ERROR"
         );
     }

@@ -27,7 +27,10 @@ pub async fn duplicate(
     super::check_options(options)?;
     crate::names::validate_repo_name(name)?;
     let (namespace_id, namespace) = namespace_for_writing(&hub.db, actor, namespace).await?;
-    if repos::find(&hub.db, RepoType::Space, &namespace, name).await?.is_some() {
+    if repos::find(&hub.db, RepoType::Space, &namespace, name)
+        .await?
+        .is_some()
+    {
         return Err(manage::already_exists(RepoType::Space, &namespace, name));
     }
     let importing =

@@ -85,13 +85,12 @@ pub async fn set(
         .bind(repo_id)
         .execute(&mut *tx)
         .await?;
-    let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM space_env WHERE repo_id = $1 AND key <> $2",
-    )
-    .bind(repo_id)
-    .bind(key)
-    .fetch_one(&mut *tx)
-    .await?;
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM space_env WHERE repo_id = $1 AND key <> $2")
+            .bind(repo_id)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
     if count >= MAX_ENTRIES {
         return Err(Error::invalid(format!(
             "a Space may have at most {MAX_ENTRIES} variables and secrets"
@@ -173,12 +172,11 @@ pub(crate) async fn for_run(
     hub: &Hub,
     repo_id: i64,
 ) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
-    let rows: Vec<(String, bool, String)> = sqlx::query_as(
-        "SELECT key, secret, value FROM space_env WHERE repo_id = $1 ORDER BY key",
-    )
-    .bind(repo_id)
-    .fetch_all(&hub.db)
-    .await?;
+    let rows: Vec<(String, bool, String)> =
+        sqlx::query_as("SELECT key, secret, value FROM space_env WHERE repo_id = $1 ORDER BY key")
+            .bind(repo_id)
+            .fetch_all(&hub.db)
+            .await?;
     let (mut variables, mut secrets) = (Vec::new(), Vec::new());
     for (key, secret, value) in rows {
         if !secret {

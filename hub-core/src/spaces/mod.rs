@@ -71,10 +71,14 @@ impl Settings {
             .map(|d| d.trim().trim_matches('.').to_ascii_lowercase())
             .filter(|d| {
                 let ok = !d.is_empty()
-                    && d.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+                    && d.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                    });
                 if !ok {
-                    tracing::warn!(domain = d, "HUB_SPACES_DOMAIN is no domain name; using localhost");
+                    tracing::warn!(
+                        domain = d,
+                        "HUB_SPACES_DOMAIN is no domain name; using localhost"
+                    );
                 }
                 ok
             })

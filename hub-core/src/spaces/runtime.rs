@@ -163,8 +163,16 @@ async fn deploy(hub: &Hub, space: &Repo, factory: bool) -> Result<()> {
         Ok(config) if runtime.paused => (stage::PAUSED, None, Some(config.sdk_name()), None),
         Ok(config) => {
             let head = head.as_deref().expect("a config was read at the head");
-            let job = enqueue_run(&mut tx, hub, space, head, &runtime.hardware, &config, factory)
-                .await?;
+            let job = enqueue_run(
+                &mut tx,
+                hub,
+                space,
+                head,
+                &runtime.hardware,
+                &config,
+                factory,
+            )
+            .await?;
             (stage::BUILDING, None, Some(config.sdk_name()), Some(job))
         }
     };
@@ -248,7 +256,7 @@ async fn enqueue_run(
     });
     let architecture = format!("{}{hardware}", worker_protocol::SPACE_PREFIX);
     queue::enqueue(
-        &mut **tx,
+        tx,
         NewJob {
             task: Task::SpaceRun,
             repo_id: space.id,
@@ -279,14 +287,18 @@ async fn stop_run(tx: &mut Transaction<'_, Postgres>, repo_id: i64) -> Result<()
     .fetch_all(&mut **tx)
     .await?;
     for job in stopped {
-        queue::notify_job(&mut **tx, job).await?;
+        queue::notify_job(tx, job).await?;
     }
     Ok(())
 }
 
 /// `POST /api/spaces/{id}/restart[?factory=true]`: builds and starts the
 /// head again (from nothing with `factory`); the only way out of `PAUSED`.
-pub async fn restart(hub: &Hub, space: &Authorized<level::Write>, factory: bool) -> Result<Runtime> {
+pub async fn restart(
+    hub: &Hub,
+    space: &Authorized<level::Write>,
+    factory: bool,
+) -> Result<Runtime> {
     refuse_static(hub, space).await?;
     sqlx::query("UPDATE space_runtimes SET paused = false WHERE repo_id = $1")
         .bind(space.id)

@@ -70,7 +70,8 @@ impl CreateRepo {
             ("variables", &self.space.variables),
         ];
         let never = [("volumes", &self.volumes), ("template", &self.template)];
-        let asked = |(_, v): &(&'static str, &Option<Value>)| v.as_ref().is_some_and(|v| !v.is_null());
+        let asked =
+            |(_, v): &(&'static str, &Option<Value>)| v.as_ref().is_some_and(|v| !v.is_null());
         let mut refused: Vec<&'static str> =
             never.into_iter().filter(asked).map(|(n, _)| n).collect();
         if repo_type != RepoType::Space {
@@ -106,8 +107,16 @@ async fn create_repo(
     };
     let created = match repo_type {
         RepoType::Space => {
-            spaces::create(&state, &actor, &namespace, &name, private, body.sdk.as_deref(), &space_options)
-                .await
+            spaces::create(
+                &state,
+                &actor,
+                &namespace,
+                &name,
+                private,
+                body.sdk.as_deref(),
+                &space_options,
+            )
+            .await
         }
         _ => manage::create(&state, &actor, repo_type, &namespace, &name, private, None).await,
     };
@@ -282,7 +291,12 @@ async fn info(
         let runtime = super::spaces::runtime_json(&state, &origin, &runtime);
         let domain = runtime["domains"][0]["domain"].clone();
         body["subdomain"] = domain.as_str().and_then(|d| d.split('.').next()).into();
-        body["host"] = format!("{}://{}", origin.base_url.split("://").next().unwrap_or("http"), domain.as_str().unwrap_or_default()).into();
+        body["host"] = format!(
+            "{}://{}",
+            origin.base_url.split("://").next().unwrap_or("http"),
+            domain.as_str().unwrap_or_default()
+        )
+        .into();
         body["runtime"] = runtime;
     }
     // `expand=usedStorage` (huggingface_hub's `used_storage`): the logical

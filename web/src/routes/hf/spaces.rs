@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hub_core::Error;
+use hub_core::jobs::protocol::LogStream;
 use hub_core::repos::access::level::{Read, Write};
 use hub_core::spaces::logs::Cursor;
 use hub_core::spaces::runtime::{self, Runtime};
 use hub_core::spaces::{NewSpaceOptions, duplicate, env, origin};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use hub_core::jobs::protocol::LogStream;
 
 use super::hf_date;
 use crate::app::AppState;
@@ -35,7 +35,9 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{SPACE}/hardware"), post(hardware))
         .route(
             &format!("{SPACE}/variables"),
-            get(list_variables).post(add_variable).delete(delete_variable),
+            get(list_variables)
+                .post(add_variable)
+                .delete(delete_variable),
         )
         .route(
             &format!("{SPACE}/secrets"),
@@ -58,7 +60,9 @@ pub struct SpaceSettingsBody {
 impl SpaceSettingsBody {
     pub fn options(&self) -> Result<NewSpaceOptions, Error> {
         let bad = |what: &str| {
-            Error::invalid(format!("`{what}` is not in the shape huggingface_hub sends"))
+            Error::invalid(format!(
+                "`{what}` is not in the shape huggingface_hub sends"
+            ))
         };
         let entries = |value: &Option<Value>, what: &str| match value {
             None | Some(Value::Null) => Ok(Vec::new()),
@@ -221,7 +225,9 @@ async fn list_variables(
     State(state): State<AppState>,
     ApiRepo(space): ApiRepo<Read>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(entries_json(&env::list(&state, space.id, false).await?)))
+    Ok(Json(entries_json(
+        &env::list(&state, space.id, false).await?,
+    )))
 }
 
 /// Handles `POST /api/spaces/{namespace}/{name}/variables`.
@@ -230,8 +236,18 @@ async fn add_variable(
     ApiRepo(space): ApiRepo<Write>,
     Json(body): Json<NewEntry>,
 ) -> ApiResult<Json<Value>> {
-    env::set(&state, space.id, &body.key, &body.value, body.description.as_deref(), false).await?;
-    Ok(Json(entries_json(&env::list(&state, space.id, false).await?)))
+    env::set(
+        &state,
+        space.id,
+        &body.key,
+        &body.value,
+        body.description.as_deref(),
+        false,
+    )
+    .await?;
+    Ok(Json(entries_json(
+        &env::list(&state, space.id, false).await?,
+    )))
 }
 
 /// Handles `DELETE /api/spaces/{namespace}/{name}/variables {"key": K}`.
@@ -241,7 +257,9 @@ async fn delete_variable(
     Json(body): Json<EntryKey>,
 ) -> ApiResult<Json<Value>> {
     env::delete(&state, space.id, &body.key, false).await?;
-    Ok(Json(entries_json(&env::list(&state, space.id, false).await?)))
+    Ok(Json(entries_json(
+        &env::list(&state, space.id, false).await?,
+    )))
 }
 
 /// Handles `GET /api/spaces/{namespace}/{name}/secrets`: keys,
@@ -250,7 +268,9 @@ async fn list_secrets(
     State(state): State<AppState>,
     ApiRepo(space): ApiRepo<Write>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(entries_json(&env::list(&state, space.id, true).await?)))
+    Ok(Json(entries_json(
+        &env::list(&state, space.id, true).await?,
+    )))
 }
 
 /// Handles `POST /api/spaces/{namespace}/{name}/secrets`.
@@ -259,7 +279,15 @@ async fn add_secret(
     ApiRepo(space): ApiRepo<Write>,
     Json(body): Json<NewEntry>,
 ) -> ApiResult<Json<Value>> {
-    env::set(&state, space.id, &body.key, &body.value, body.description.as_deref(), true).await?;
+    env::set(
+        &state,
+        space.id,
+        &body.key,
+        &body.value,
+        body.description.as_deref(),
+        true,
+    )
+    .await?;
     Ok(Json(json!({})))
 }
 
@@ -317,7 +345,11 @@ impl crate::sse::EventSource for LogEvents {
         loop {
             if let Some(line) = self.pending.next() {
                 let data = json!({ "data": line.line, "timestamp": hf_date(&line.at) });
-                return Some(Event::default().id(line.index.to_string()).data(data.to_string()));
+                return Some(
+                    Event::default()
+                        .id(line.index.to_string())
+                        .data(data.to_string()),
+                );
             }
             if self.ended {
                 return None;
@@ -372,7 +404,9 @@ async fn duplicate_space(
     let options = body.space.options()?;
     let actor = space.actor().clone();
     match duplicate::duplicate(&state, &space, &actor, (namespace, name), private, &options).await {
-        Ok(copy) => Ok(Json(json!({ "url": super::repo_url(&origin.base_url, &copy) })).into_response()),
+        Ok(copy) => {
+            Ok(Json(json!({ "url": super::repo_url(&origin.base_url, &copy) })).into_response())
+        }
         Err(Error::Conflict(message)) => {
             let url = format!("{}/spaces/{namespace}/{name}", origin.base_url);
             Ok((

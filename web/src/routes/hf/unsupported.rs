@@ -17,7 +17,8 @@ use crate::errors::ApiResult;
 use crate::repo_path::ApiRepo;
 
 const SPACES: &str = "Space volumes and dev mode are not supported by this hub";
-const SPACES_ONLY: &str = "only Spaces have hardware, secrets, variables, sleep times, logs and restarts";
+const SPACES_ONLY: &str =
+    "only Spaces have hardware, secrets, variables, sleep times, logs and restarts";
 
 /// Route suffixes (after `/api/{repo_type}/{namespace}/{name}/`) and the answer's message.
 const FEATURES: &[(&str, &str)] = &[

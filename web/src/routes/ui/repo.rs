@@ -352,7 +352,10 @@ impl SpaceRun {
 
     /// Stages the page waits out (its script reloads it when they end).
     fn is_passing(&self) -> bool {
-        matches!(self.stage.as_str(), "BUILDING" | "APP_STARTING" | "SLEEPING")
+        matches!(
+            self.stage.as_str(),
+            "BUILDING" | "APP_STARTING" | "SLEEPING"
+        )
     }
 }
 
@@ -360,13 +363,18 @@ impl SpaceRun {
 /// only has to reach the Space's origin once.
 const SPACE_PASS_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
-async fn space_run(state: &AppState, origin: &Origin, space: &access::Authorized) -> Result<SpaceRun, Error> {
+async fn space_run(
+    state: &AppState,
+    origin: &Origin,
+    space: &access::Authorized,
+) -> Result<SpaceRun, Error> {
     let runtime = hub_core::spaces::runtime::get(state, space).await?;
     let (scheme, host) = origin
         .base_url
         .split_once("://")
         .unwrap_or(("http", origin.base_url.as_str()));
-    let mut app_src = hub_core::spaces::origin::url(&state.spaces.settings, scheme, host, &runtime.subdomain);
+    let mut app_src =
+        hub_core::spaces::origin::url(&state.spaces.settings, scheme, host, &runtime.subdomain);
     app_src.push('/');
     if space.private {
         let pass = hub_core::spaces::origin::issue_pass(state, space.id, SPACE_PASS_TTL);

@@ -48,13 +48,22 @@ impl EnvList<'_> {
 impl SpaceSettings {
     pub fn lists(&self) -> [EnvList<'_>; 2] {
         [
-            EnvList { secret: false, entries: &self.variables },
-            EnvList { secret: true, entries: &self.secrets },
+            EnvList {
+                secret: false,
+                entries: &self.variables,
+            },
+            EnvList {
+                secret: true,
+                entries: &self.secrets,
+            },
         ]
     }
 }
 
-pub async fn view(state: &AppState, space: &Authorized<Admin>) -> Result<Option<SpaceSettings>, Error> {
+pub async fn view(
+    state: &AppState,
+    space: &Authorized<Admin>,
+) -> Result<Option<SpaceSettings>, Error> {
     if space.kind() != RepoType::Space {
         return Ok(None);
     }
@@ -88,7 +97,9 @@ async fn act(
     let path = format!("/spaces/{ns}/{name}/settings");
     let result = async {
         session.verify_csrf(&form.csrf)?;
-        let admin = super::settings::administered(&state, &session.actor, RepoType::Space, &ns, &name).await?;
+        let admin =
+            super::settings::administered(&state, &session.actor, RepoType::Space, &ns, &name)
+                .await?;
         let space: Authorized<Write> = admin.to_level()?;
         let missing = |what: &str| Error::invalid(format!("the form has no {what}"));
         match form.action.as_str() {
@@ -106,7 +117,15 @@ async fn act(
             action @ ("variable" | "secret") => {
                 let key = form.key.as_deref().ok_or_else(|| missing("key"))?.trim();
                 let value = form.value.as_deref().ok_or_else(|| missing("value"))?;
-                env::set(&state, space.id, key, value, form.description.as_deref(), action == "secret").await?;
+                env::set(
+                    &state,
+                    space.id,
+                    key,
+                    value,
+                    form.description.as_deref(),
+                    action == "secret",
+                )
+                .await?;
             }
             action @ ("delete-variable" | "delete-secret") => {
                 let key = form.key.as_deref().ok_or_else(|| missing("key"))?;
