@@ -444,3 +444,91 @@ async fn an_idle_space_sleeps_and_a_visit_wakes_it() {
     let woken = claim(&runner).await;
     assert_ne!(woken.id, job.id);
 }
+
+/// The Space page frames the app on its own origin (a private Space's
+/// frame carries a pass); the settings page lets admins restart, pause,
+/// set variables and secrets (never shown back); outsiders get 404; the
+/// Spaces listing shows each Space's stage.
+#[tokio::test]
+async fn the_space_page_frames_the_app_and_admins_manage_it() {
+    use tests::browser::Browser;
+    let hub = hub_with(SMALL).await;
+    let alice = Browser::new(&hub.url);
+    alice.sign_up("alice").await;
+    let bob = Browser::new(&hub.url);
+    bob.sign_up("bob").await;
+    alice.create_repo("alice", "site", "space", false).await;
+    alice.create_repo("alice", "hidden", "space", true).await;
+    let token = hub.token("alice", true);
+    let api = hub.api(Some(&token));
+    for space in ["alice/site", "alice/hidden"] {
+        commit(&api, space, &[("index.html", "<h1>hi</h1>")]).await;
+    }
+
+    let (status, html) = alice.get("/spaces/alice/site").await;
+    assert_eq!(status, 200);
+    let port = hub.url.rsplit(':').next().unwrap();
+    assert!(
+        html.contains(&format!(
+            "<iframe class=\"space-app\" src=\"http://alice-site.localhost:{port}/\""
+        )),
+        "{html}"
+    );
+    assert!(html.contains("stage-running"), "{html}");
+    let (_, html) = alice.get("/spaces/alice/hidden").await;
+    assert!(
+        html.contains(&format!(
+            "src=\"http://alice-hidden.localhost:{port}/?__sign="
+        )),
+        "a private Space's frame carries a pass: {html}"
+    );
+    assert_eq!(bob.get("/spaces/alice/hidden").await.0, 404);
+
+    // The settings: a variable and a secret through the forms.
+    let (status, html) = alice.get("/spaces/alice/site/settings").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/spaces/alice/site/settings/space"), "{html}");
+    for (action, key, value) in [
+        ("variable", "MODE", "demo"),
+        ("secret", "TOKEN", "hush-123"),
+    ] {
+        let r = alice
+            .post(
+                "/spaces/alice/site/settings/space",
+                &[
+                    ("action", action),
+                    ("key", key),
+                    ("value", value),
+                    ("description", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "{action}");
+    }
+    let (_, html) = alice.get("/spaces/alice/site/settings").await;
+    assert!(
+        html.contains("<code>MODE</code> = <code>demo</code>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<code>TOKEN</code>") && !html.contains("hush-123"),
+        "{html}"
+    );
+    let r = alice
+        .post(
+            "/spaces/alice/site/settings/space",
+            &[("action", "variable"), ("key", "SPACE_ID"), ("value", "x")],
+        )
+        .await;
+    assert_eq!(r.status(), 400, "the hub's own names are refused");
+    assert_eq!(bob.get("/spaces/alice/site/settings").await.0, 404);
+    let r = bob
+        .post("/spaces/alice/site/settings/space", &[("action", "pause")])
+        .await;
+    assert_eq!(r.status(), 404);
+
+    // The listing shows stages.
+    let (_, html) = bob.get("/spaces").await;
+    assert!(html.contains("stage-running"), "{html}");
+    assert!(!html.contains("alice/hidden"));
+}
