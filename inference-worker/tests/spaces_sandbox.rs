@@ -618,7 +618,7 @@ async fn a_worker_that_cannot_sandbox_takes_no_space_jobs() {
         let spaces = caps.spaces.as_ref().unwrap();
         assert!(!spaces.available);
         assert!(
-            spaces.detail.contains("test sandbox failed"),
+            spaces.detail.contains("is not reachable by uid 65534"),
             "{}",
             spaces.detail
         );

@@ -109,11 +109,7 @@ pub async fn pump(reader: impl AsyncRead + Unpin, sink: LogSink) {
     let mut reader = BufReader::new(reader);
     let mut line: Vec<u8> = Vec::new();
     let mut skipping = false;
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(_) => break,
-        };
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             break;
         }

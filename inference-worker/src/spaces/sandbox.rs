@@ -8,9 +8,10 @@
 //!   app reaches nothing on the host (PostgreSQL, the hub) or outside; its
 //!   port is reached through the Unix-socket bridge (`bridge.rs`). The build
 //!   phase alone shares the network (to install packages).
-//! - The filesystem is an empty tmpfs with `/usr` (and the `/bin`, `/lib`…
-//!   links), TLS certificates, and the run's own directories bound in:
-//!   nothing of the hub's data, other Spaces, or the worker is visible.
+//! - The filesystem is an empty, read-only tmpfs with `/usr` (and the
+//!   `/bin`, `/lib`… links), TLS certificates, and the run's own directories
+//!   bound in: nothing of the hub's data, other Spaces, or the worker is
+//!   visible. `/tmp` is a tmpfs of the Space's disk limit.
 //! - The environment is only what the [`Jail`] lists (the bwrap process
 //!   gets a cleared environment and passes it on; values are not put in
 //!   bwrap's argv, where `ps` on the host would show secrets).
@@ -86,6 +87,9 @@ impl Sandbox {
         };
         if root && uid == 0 {
             bail!("--spaces-uid 0 would run Spaces as host root");
+        }
+        if root {
+            reachable(spaces_dir, uid)?;
         }
         if !Path::new("/usr/bin/python3").exists() {
             bail!("/usr/bin/python3 is missing (apps run with the system's Python)");
@@ -212,6 +216,10 @@ impl Sandbox {
                 inside.clone(),
             ]);
         }
+        // The root tmpfs bwrap builds on is read-only once everything is
+        // mounted: the app writes to /tmp, /data and its socket directory
+        // only (and /dev, bwrap's small device tmpfs, for /dev/shm).
+        args.extend(["--remount-ro".into(), "/".into()]);
         args.extend(["--chdir".into(), jail.cwd.clone(), "--".into()]);
         args.extend(jail.argv.iter().cloned());
 
@@ -283,6 +291,27 @@ fn format_pid(pid: i32, buf: &mut [u8; 16]) -> &[u8] {
         }
     }
     &buf[i..]
+}
+
+/// Checks that `uid` may traverse every directory down to `dir` (bwrap,
+/// run as `uid`, opens the paths it binds): a spaces dir under /root, the
+/// default cache dir of a root worker, is not.
+fn reachable(dir: &Path, uid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for ancestor in dir.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(ancestor) else {
+            continue;
+        };
+        let searchable = if meta.uid() == uid { meta.mode() & 0o100 != 0 } else { meta.mode() & 0o001 != 0 };
+        if !searchable {
+            bail!(
+                "the spaces dir {} is not reachable by uid {uid} ({} is private): choose another --spaces-dir",
+                dir.display(),
+                ancestor.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The first `name` on PATH that is a file.

@@ -177,8 +177,10 @@ impl<B: Backend> Spaces<B> {
         let result = async {
             self.wait_until_serving(&mut app, spec, cancel, &run_log, started).await?;
             tracing::info!(job = %spec.job, space = spec.space_id, startup_ms = started.elapsed().as_millis() as u64, "space running");
-            stage(SpaceStage::Running);
+            // Registered before the hub hears of it: a request it then
+            // sends through the tunnel finds the app.
             self.apps.insert(spec.job, app.endpoint().to_path_buf());
+            stage(SpaceStage::Running);
             loop {
                 tokio::select! {
                     exit = app.wait() => return Err(runtime_error(exit, spec.input, &run_log)),
