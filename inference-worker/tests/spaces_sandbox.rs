@@ -304,6 +304,7 @@ def write(path):
     with open(path, "w") as f:
         f.write("x")
 attempt("postgres", lambda: connect("127.0.0.1", 5432))
+attempt("host_listener", lambda: connect("127.0.0.1", int(os.environ["HOST_PORT"])))
 attempt("internet", lambda: connect("1.1.1.1", 443))
 attempt("other_space", lambda: read(os.environ["OTHER_SPACE_FILE"]))
 attempt("hub_data", lambda: read(os.environ["HUB_DATA_FILE"]))
@@ -360,8 +361,14 @@ async fn hostile_apps_are_contained() {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, "private").unwrap();
     }
+    // A service on the host's loopback (as the hub and PostgreSQL are),
+    // which the host itself reaches.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = listener.local_addr().unwrap().port();
+    std::net::TcpStream::connect(("127.0.0.1", host_port)).unwrap();
     let mut space = input(SpaceSdk::Python);
     space.variables = vec![
+        ("HOST_PORT".into(), host_port.to_string()),
         ("OTHER_SPACE_FILE".into(), other_space.display().to_string()),
         ("HUB_DATA_FILE".into(), hub_data.display().to_string()),
     ];
@@ -376,6 +383,7 @@ async fn hostile_apps_are_contained() {
     let outcome = |name: &str| results[name].as_str().unwrap_or_default().to_string();
     for blocked in [
         "postgres",
+        "host_listener",
         "internet",
         "other_space",
         "hub_data",
@@ -392,10 +400,12 @@ async fn hostile_apps_are_contained() {
             "{blocked} not tried: {results:#}"
         );
     }
-    assert!(
-        outcome("postgres").starts_with("ConnectionRefusedError"),
-        "{results:#}"
-    );
+    for refused in ["postgres", "host_listener"] {
+        assert!(
+            outcome(refused).starts_with("ConnectionRefusedError"),
+            "{results:#}"
+        );
+    }
     assert_eq!(outcome("write /data/ok"), "ok");
     assert_eq!(outcome("write /tmp/ok"), "ok");
     // The attempts are in the run log.
@@ -433,6 +443,7 @@ async fn hostile_apps_are_contained() {
     // A memory hog is killed; the runner reports it and lives on.
     let _ = get(&socket, "/hog").await;
     let failure = run.failure().await;
+    eprintln!("memory hog: {}", failure.lines().next().unwrap_or_default());
     assert!(
         failure.contains("out of memory") || failure.contains("MemoryError"),
         "{failure}"

@@ -302,7 +302,11 @@ fn reachable(dir: &Path, uid: u32) -> Result<()> {
         let Ok(meta) = std::fs::metadata(ancestor) else {
             continue;
         };
-        let searchable = if meta.uid() == uid { meta.mode() & 0o100 != 0 } else { meta.mode() & 0o001 != 0 };
+        let searchable = if meta.uid() == uid {
+            meta.mode() & 0o100 != 0
+        } else {
+            meta.mode() & 0o001 != 0
+        };
         if !searchable {
             bail!(
                 "the spaces dir {} is not reachable by uid {uid} ({} is private): choose another --spaces-dir",

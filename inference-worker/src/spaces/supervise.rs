@@ -207,10 +207,17 @@ impl<B: Backend> Spaces<B> {
         started: Instant,
     ) -> Result<(), Failure> {
         let limit = Duration::from_secs(spec.input.limits.startup_timeout_s.max(1));
+        // Often in the first seconds (a small app answers within tens of
+        // milliseconds, and waking a sleeping Space waits on this), then
+        // every POLL.
+        let mut every = Duration::from_millis(20);
         loop {
             tokio::select! {
                 exit = app.wait() => return Err(runtime_error(exit, spec.input, log)),
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(every) => {}
+            }
+            if started.elapsed() > Duration::from_secs(3) {
+                every = POLL;
             }
             if cancel.load(Ordering::SeqCst) {
                 return Err(Failure::Cancelled);
