@@ -567,8 +567,11 @@ async fn venvs_are_built_in_the_sandbox_and_reused() {
         assert_eq!(reused, round == "warm", "{:?}", run.logs(LogStream::Build));
         run.stop().await;
     }
+    let uv = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("uv").is_file()));
     eprintln!(
-        "MEASURE venv build (six==1.16.0, pip): {}",
+        "MEASURE venv build (six==1.16.0, {}): {}",
+        if uv { "uv" } else { "pip" },
         timings.join(", ")
     );
 }

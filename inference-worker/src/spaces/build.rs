@@ -215,6 +215,18 @@ impl Builder<'_> {
         std::fs::create_dir_all(&cache).map_err(worker_fault)?;
         give(&cache, self.sandbox.ids).map_err(Failure::Worker)?;
         let uv = super::sandbox::which("uv");
+        // The build trusts what the runner's machine trusts (/etc/ssl is
+        // bound in): an index behind the site's TLS-inspecting proxy works
+        // for uv and pip alike.
+        let bundle = "/etc/ssl/certs/ca-certificates.crt";
+        let certs: Vec<(String, String)> = if std::path::Path::new(bundle).is_file() {
+            vec![
+                ("SSL_CERT_FILE".into(), bundle.into()),
+                ("PIP_CERT".into(), bundle.into()),
+            ]
+        } else {
+            vec![]
+        };
         let mut jail = Jail {
             ro: vec![(code.to_path_buf(), "/app".into())],
             rw: vec![
@@ -233,6 +245,7 @@ impl Builder<'_> {
                 ("PIP_NO_INPUT".into(), "1".into()),
                 ("PIP_PROGRESS_BAR".into(), "off".into()),
                 ("PYTHONUNBUFFERED".into(), "1".into()),
+                ("UV_SYSTEM_CERTS".into(), "1".into()),
                 ("SDK_REQUIREMENT".into(), sdk.unwrap_or_default()),
                 ("HAS_PRE".into(), if has_pre { "1" } else { "" }.into()),
                 (
@@ -245,6 +258,7 @@ impl Builder<'_> {
             tmp_bytes: input.limits.disk_bytes,
             argv: vec![],
         };
+        jail.env.extend(certs);
         // The inputs travel as variables, never spliced into the script.
         let script = if let Some(uv) = uv {
             jail.ro.push((uv, "/opt/kaiyuan/uv".into()));

@@ -112,8 +112,10 @@ async fn download_all(
     let mut left = max_bytes;
     for (path, _) in files {
         let url = format!(
-            "{hub}/spaces/{}/resolve/{}/{path}",
-            space.repo_id, space.revision
+            "{hub}/spaces/{}/resolve/{}/{}",
+            space.repo_id,
+            space.revision,
+            encode_path(path)
         );
         let dest = dir.join(path);
         if !download_file(http, &url, &space.download_token, &dest, path, Some(left)).await? {
@@ -172,6 +174,20 @@ async fn list(http: &reqwest::Client, hub: &str, space: &ModelRef) -> Result<Vec
     Ok(files)
 }
 
+/// A repo path for a URL: each segment percent-encoded but for the
+/// unreserved characters (a file may be named `a b#1.txt`).
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
@@ -200,6 +216,10 @@ mod tests {
         );
         assert_eq!(next_link("<http://h/x>; rel=\"prev\""), None);
         assert!(safe_path("src/app.py"));
+        assert_eq!(
+            encode_path("src/a b#1/数.txt"),
+            "src/a%20b%231/%E6%95%B0.txt"
+        );
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a"] {
             assert!(!safe_path(bad), "{bad}");
         }

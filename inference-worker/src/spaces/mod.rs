@@ -120,6 +120,11 @@ impl Apps {
     pub fn get(&self, job: Uuid) -> Option<PathBuf> {
         self.0.read().expect("apps lock").get(&job).cloned()
     }
+    /// [`Apps::get`] as a shareable function (what the tunnel takes).
+    pub fn resolver(&self) -> Arc<dyn Fn(Uuid) -> Option<PathBuf> + Send + Sync> {
+        let apps = self.clone();
+        Arc::new(move |job| apps.get(job))
+    }
     /// Jobs whose apps are running.
     pub fn jobs(&self) -> Vec<Uuid> {
         self.0.read().expect("apps lock").keys().copied().collect()
