@@ -3,7 +3,7 @@
 //! lines kept for the error stage's message (a traceback, pip's complaint).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,13 @@ use worker_protocol::{EventBody, LogStream, MAX_LOG_LINE};
 /// Lines kept for the message of `BUILD_ERROR` / `RUNTIME_ERROR`.
 pub const TAIL_LINES: usize = 50;
 
+/// Log text one stream of a run sends at most. The worker keeps a job's
+/// events until the hub acknowledges them at the end of the events
+/// request, which for a Space is when it stops: without a bound, a chatty
+/// app would fill the runner's memory. Past it lines are still kept for the
+/// error message, but not sent.
+pub const MAX_LOG_BYTES: u64 = 16 << 20;
+
 /// Where one stream's lines go. Clones share the tail.
 #[derive(Clone)]
 pub struct LogSink {
@@ -23,6 +30,8 @@ pub struct LogSink {
     secrets: Arc<Vec<String>>,
     tail: Arc<Mutex<VecDeque<String>>>,
     cancel: Arc<AtomicBool>,
+    /// Bytes this stream may still send.
+    budget: Arc<AtomicU64>,
 }
 
 impl LogSink {
@@ -44,6 +53,7 @@ impl LogSink {
             secrets: Arc::new(values),
             tail: Default::default(),
             cancel,
+            budget: Arc::new(AtomicU64::new(MAX_LOG_BYTES)),
         }
     }
 
@@ -64,6 +74,24 @@ impl LogSink {
             }
             tail.push_back(line.clone());
         }
+        let cost = line.len() as u64 + 64;
+        let left = self
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                Some(left.saturating_sub(cost))
+            })
+            .unwrap_or(0);
+        let line = if left >= cost {
+            line
+        } else if left > 0 {
+            // The one line that emptied the budget says so.
+            format!(
+                "[the runner sends no more of this log: over {} MiB]",
+                MAX_LOG_BYTES >> 20
+            )
+        } else {
+            return;
+        };
         // A cancelled job sends nothing more.
         if !self.cancel.load(Ordering::SeqCst) {
             let at_ms = SystemTime::now()
@@ -161,5 +189,28 @@ mod tests {
         assert_eq!(lines[1].len(), MAX_LOG_LINE);
         assert_eq!(lines[2], "last");
         assert_eq!(sink.tail(1), "last");
+    }
+
+    #[test]
+    fn a_stream_sends_a_bounded_amount() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sink = LogSink::new(tx, LogStream::Run, &[], Arc::default());
+        let line = "y".repeat(MAX_LOG_LINE);
+        let lines = (MAX_LOG_BYTES / MAX_LOG_LINE as u64) as usize + 10;
+        for _ in 0..lines {
+            sink.line(line.as_bytes());
+        }
+        sink.line(b"the end");
+        let mut sent = Vec::new();
+        while let Ok(EventBody::Log { line, .. }) = rx.try_recv() {
+            sent.push(line);
+        }
+        assert!(sent.len() < lines, "{}", sent.len());
+        assert_eq!(
+            sent.last().unwrap(),
+            "[the runner sends no more of this log: over 16 MiB]"
+        );
+        // Still kept for the error stage's message.
+        assert_eq!(sink.tail(1), "the end");
     }
 }

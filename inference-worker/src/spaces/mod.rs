@@ -90,9 +90,13 @@ impl Dirs {
     pub fn data(&self, space: &str) -> PathBuf {
         self.root.join("data").join(space.replace('/', "--"))
     }
+    /// Every run's scratch.
+    pub fn runs(&self) -> PathBuf {
+        self.root.join("runs")
+    }
     /// One run's scratch (its socket directory, a static build's output).
     pub fn run(&self, job: Uuid) -> PathBuf {
-        self.root.join("runs").join(job.simple().to_string())
+        self.runs().join(job.simple().to_string())
     }
 }
 

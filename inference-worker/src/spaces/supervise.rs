@@ -39,6 +39,8 @@ pub struct Spaces<B: Backend = LocalBackend> {
     max_download_bytes: u64,
     max: u32,
     running: AtomicU32,
+    /// Held while the runner lives (see [`Spaces::local`]).
+    _lock: Option<nix::fcntl::Flock<std::fs::File>>,
 }
 
 impl Spaces<LocalBackend> {
@@ -50,6 +52,18 @@ impl Spaces<LocalBackend> {
     ) -> Result<Spaces, String> {
         std::fs::create_dir_all(&config.dir)
             .map_err(|e| format!("cannot create {}: {e}", config.dir.display()))?;
+        // Only the runner that holds the dir's lock clears what an earlier
+        // one left: another live runner's sockets are not touched.
+        let lock = std::fs::File::create(config.dir.join(".runner.lock"))
+            .ok()
+            .and_then(|f| {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+            });
+        if lock.is_some() {
+            clean_up(&Dirs::new(config.dir.clone()));
+        } else {
+            tracing::warn!("another runner uses {}", config.dir.display());
+        }
         let sandbox =
             Sandbox::probe(config.uid, config.gid, &config.dir).map_err(|e| format!("{e:#}"))?;
         let backend = LocalBackend::new(
@@ -58,7 +72,9 @@ impl Spaces<LocalBackend> {
             config.allowed_packages.clone(),
             config.bridge_exe.clone(),
         );
-        Ok(Spaces::new(backend, config, hub, http))
+        let mut spaces = Spaces::new(backend, config, hub, http);
+        spaces._lock = lock;
+        Ok(spaces)
     }
 
     /// The capability's detail: the sandbox and the limits it enforces.
@@ -79,6 +95,7 @@ impl<B: Backend> Spaces<B> {
             max_download_bytes: config.max_download_bytes,
             max: config.max.max(1),
             running: AtomicU32::new(0),
+            _lock: None,
         }
     }
 
@@ -232,6 +249,20 @@ impl<B: Backend> Spaces<B> {
                     limit.as_secs(),
                     log.tail(TAIL_LINES)
                 )));
+            }
+        }
+    }
+}
+
+/// What an earlier run of the worker left: run directories (their
+/// sandboxes died with it) and venvs half built or half replaced.
+fn clean_up(dirs: &Dirs) {
+    let _ = std::fs::remove_dir_all(dirs.runs());
+    if let Ok(entries) = std::fs::read_dir(dirs.venvs()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.contains(".building-") || name.contains(".old-") {
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }
