@@ -205,65 +205,19 @@ impl ModelCache {
 
     /// Downloads one file unless present; false when the repo lacks it.
     async fn download(&self, model: &ModelRef, dir: &Path, path: &str) -> Result<bool> {
-        let dest = dir.join(path);
-        if dest.exists() {
-            return Ok(true);
-        }
         let url = format!(
             "{}/{}/resolve/{}/{}",
             self.hub, model.repo_id, model.revision, path
         );
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(&model.download_token)
-            .send()
-            .await
-            .with_context(|| format!("downloading {path}"))?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        if !response.status().is_success() {
-            bail!("downloading {path}: the hub answered {}", response.status());
-        }
-        let expected = Expected::from_headers(response.headers());
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let part = dest.with_extension(format!(
-            "{}part",
-            dest.extension()
-                .map(|e| format!("{}.", e.to_string_lossy()))
-                .unwrap_or_default()
-        ));
-        let mut file = tokio::fs::File::create(&part).await?;
-        let mut sha256 = sha2::Sha256::new();
-        let mut bytes = Vec::new(); // small files only, for the git blob hash
-        let mut size = 0u64;
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.with_context(|| format!("downloading {path}"))?;
-            sha256.update(&chunk);
-            if matches!(expected, Expected::GitBlob(_)) {
-                bytes.extend_from_slice(&chunk);
-            }
-            size += chunk.len() as u64;
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
-        file.sync_all().await?;
-        drop(file);
-        let ok = match &expected {
-            Expected::Sha256(h) => hex::encode(sha256.finalize()) == *h,
-            Expected::GitBlob(h) => git_blob_sha1(&bytes) == *h,
-            Expected::Unknown => true,
-        };
-        if !ok {
-            let _ = tokio::fs::remove_file(&part).await;
-            bail!("{path}: the downloaded file does not match its ETag ({size} bytes)");
-        }
-        tokio::fs::rename(&part, &dest).await?;
-        Ok(true)
+        download_file(
+            &self.http,
+            &url,
+            &model.download_token,
+            &dir.join(path),
+            path,
+            None,
+        )
+        .await
     }
 
     /// Removes least recently used complete snapshots until the cache fits
@@ -313,6 +267,95 @@ impl ModelCache {
         }
     }
 }
+
+/// Downloads `url` (with `token`) to `dest` unless it is there, streamed
+/// through a `.part` file and verified against the ETag; false when the hub
+/// has no such file (404). `limit`: the most bytes accepted, beyond which
+/// the download stops with an error ([`TooLarge`]). `path` names the file
+/// in errors.
+pub async fn download_file(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    dest: &Path,
+    path: &str,
+    limit: Option<u64>,
+) -> Result<bool> {
+    if dest.exists() {
+        return Ok(true);
+    }
+    let response = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("downloading {path}"))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Ok(false);
+    }
+    if !response.status().is_success() {
+        bail!("downloading {path}: the hub answered {}", response.status());
+    }
+    let expected = Expected::from_headers(response.headers());
+    if let Some(parent) = dest.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let part = dest.with_extension(format!(
+        "{}part",
+        dest.extension()
+            .map(|e| format!("{}.", e.to_string_lossy()))
+            .unwrap_or_default()
+    ));
+    let mut file = tokio::fs::File::create(&part).await?;
+    let mut sha256 = sha2::Sha256::new();
+    let mut bytes = Vec::new(); // small files only, for the git blob hash
+    let mut size = 0u64;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.with_context(|| format!("downloading {path}"))?;
+        size += chunk.len() as u64;
+        if limit.is_some_and(|l| size > l) {
+            drop(file);
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(TooLarge(format!(
+                "{path} is larger than {} bytes",
+                limit.unwrap_or(0)
+            ))
+            .into());
+        }
+        sha256.update(&chunk);
+        if matches!(expected, Expected::GitBlob(_)) {
+            bytes.extend_from_slice(&chunk);
+        }
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    file.sync_all().await?;
+    drop(file);
+    let ok = match &expected {
+        Expected::Sha256(h) => hex::encode(sha256.finalize()) == *h,
+        Expected::GitBlob(h) => git_blob_sha1(&bytes) == *h,
+        Expected::Unknown => true,
+    };
+    if !ok {
+        let _ = tokio::fs::remove_file(&part).await;
+        bail!("{path}: the downloaded file does not match its ETag ({size} bytes)");
+    }
+    tokio::fs::rename(&part, dest).await?;
+    Ok(true)
+}
+
+/// A download went over its size limit.
+#[derive(Debug)]
+pub struct TooLarge(pub String);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TooLarge {}
 
 enum Expected {
     Sha256(String),

@@ -1,6 +1,10 @@
 //! `inference-worker --hub URL --token T [--device cpu|cuda:N] [--cache-dir DIR]`
+//! `inference-worker --hub URL --token T --spaces [--spaces-dir DIR] …` (a Spaces runner)
+//! `inference-worker uds-bridge --listen SOCKET --connect HOST:PORT -- APP…`
+//! (inside a Space's sandbox; see `spaces::bridge`)
 
 use clap::Parser;
+use inference_worker::spaces::{SpacesConfig, bridge};
 use inference_worker::worker::{Worker, WorkerConfig};
 use worker_protocol::Task;
 
@@ -28,27 +32,58 @@ struct Args {
     /// Jobs run at once
     #[arg(long, default_value_t = 1)]
     max_concurrent_jobs: u32,
-    /// Tasks served: text-generation, feature-extraction (default: both)
+    /// Tasks served: text-generation, feature-extraction, space-run
+    /// (default: the first two; with --spaces alone: space-run only)
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
+    /// Run Spaces, each in a bubblewrap sandbox (the worker says so to the
+    /// hub only if a test sandbox works here)
+    #[arg(long)]
+    spaces: bool,
+    /// Where Spaces' code, environments and data are kept; must be
+    /// reachable by --spaces-uid [default: spaces/ in the cache dir]
+    #[arg(long)]
+    spaces_dir: Option<std::path::PathBuf>,
+    /// The unprivileged uid (and gid) Spaces run as when the worker is root
+    #[arg(long, default_value_t = 65534)]
+    spaces_uid: u32,
+    /// Spaces run at once
+    #[arg(long, default_value_t = 2)]
+    spaces_max: u32,
+    /// apt packages a Space's packages.txt may ask for (installed ones only)
+    #[arg(long, value_delimiter = ',')]
+    spaces_allowed_packages: Vec<String>,
+    /// Largest Space (all its files) downloaded, in MiB
+    #[arg(long, default_value_t = 1024)]
+    spaces_max_download_mb: u64,
 }
 
 fn main() -> anyhow::Result<()> {
+    // The socket bridge inside a sandbox: no worker flags, no logging setup.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(bridge::SUBCOMMAND) {
+        std::process::exit(bridge::main(&argv[2..]));
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let tasks = if args.tasks.is_empty() {
+    let tasks: Vec<Task> = if args.tasks.is_empty() && args.spaces {
+        vec![Task::SpaceRun]
+    } else if args.tasks.is_empty() {
         vec![Task::TextGeneration, Task::FeatureExtraction]
     } else {
         args.tasks
             .iter()
             .map(|t| serde_json::from_value(serde_json::Value::String(t.clone())))
             .collect::<Result<_, _>>()
-            .map_err(|_| anyhow::anyhow!("--tasks: text-generation and/or feature-extraction"))?
+            .map_err(|_| {
+                anyhow::anyhow!("--tasks: text-generation, feature-extraction and/or space-run")
+            })?
     };
+    let runs_spaces = tasks.contains(&Task::SpaceRun);
     let cache_dir = match args.cache_dir {
         Some(dir) => dir,
         None => std::env::var_os("XDG_CACHE_HOME")
@@ -58,6 +93,29 @@ fn main() -> anyhow::Result<()> {
             .join("kaiyuan-inference-worker"),
     };
     std::fs::create_dir_all(&cache_dir)?;
+    let spaces = if runs_spaces {
+        let mut config = SpacesConfig::new(
+            args.spaces_dir
+                .clone()
+                .unwrap_or_else(|| cache_dir.join("spaces")),
+        )?;
+        config.uid = args.spaces_uid;
+        config.gid = args.spaces_uid;
+        config.max = args.spaces_max.max(1);
+        config.allowed_packages = args.spaces_allowed_packages.clone();
+        config.max_download_bytes = args.spaces_max_download_mb << 20;
+        Some(config)
+    } else {
+        None
+    };
+    // The hub counts every running job against max_concurrent_jobs, and a
+    // Space holds its job for as long as it runs.
+    let models = tasks.iter().any(|t| *t != Task::SpaceRun);
+    let max_concurrent_jobs = match (&spaces, models) {
+        (Some(s), false) => s.max,
+        (Some(s), true) => args.max_concurrent_jobs + s.max,
+        (None, _) => args.max_concurrent_jobs,
+    };
     let worker = Worker::new(WorkerConfig {
         hub: args.hub,
         token: args.token,
@@ -65,8 +123,9 @@ fn main() -> anyhow::Result<()> {
         cache_dir,
         memory_budget: args.memory_budget_mb.map(|m| m << 20),
         disk_budget: args.disk_budget_mb << 20,
-        max_concurrent_jobs: args.max_concurrent_jobs,
+        max_concurrent_jobs,
         tasks,
+        spaces,
     })?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(worker.run());

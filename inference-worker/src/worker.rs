@@ -17,14 +17,26 @@ use anyhow::Result;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc};
 use uuid::Uuid;
 use worker_protocol::{
-    Capabilities, ClaimRequest, Device as DeviceCaps, EmbedInput, Event, EventBody, EventsAck,
-    GenerateInput, Heartbeat, Job, JobInput, NDJSON, RegisterRequest, Task,
+    Capabilities, ClaimRequest, Device as DeviceCaps, DeviceKind, EmbedInput, Event, EventBody,
+    EventsAck, GenerateInput, Heartbeat, Job, JobInput, NDJSON, RegisterRequest, SPACE_PREFIX,
+    SpacesCapability, Task,
 };
 
 use crate::client::{HubClient, UnknownSession};
 use crate::files::{ModelCache, NotServable};
 use crate::generation::{BadRequest, Step, generate};
 use crate::models::{Loaded, ModelRegistry};
+use crate::spaces::{Apps, Spaces, SpacesConfig};
+
+/// The hardware classes a Spaces runner offers, as architectures
+/// (`space:cpu-basic`; a GPU runner also `space:gpu`).
+fn space_classes(kind: DeviceKind) -> Vec<String> {
+    let mut classes = vec![format!("{SPACE_PREFIX}cpu-basic")];
+    if kind == DeviceKind::Cuda {
+        classes.push(format!("{SPACE_PREFIX}gpu"));
+    }
+    classes
+}
 
 pub struct WorkerConfig {
     pub hub: String,
@@ -37,6 +49,8 @@ pub struct WorkerConfig {
     pub disk_budget: u64,
     pub max_concurrent_jobs: u32,
     pub tasks: Vec<Task>,
+    /// Run Spaces (`Task::SpaceRun` among `tasks`): the runner's setup.
+    pub spaces: Option<SpacesConfig>,
 }
 
 #[derive(Clone, Copy)]
@@ -55,6 +69,8 @@ pub struct Worker {
     /// Jobs running now, with the flag that stops them.
     running: std::sync::Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
     slots: Arc<Semaphore>,
+    /// The Spaces runner, when this worker runs Spaces and can sandbox.
+    spaces: Option<Spaces>,
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -73,17 +89,53 @@ impl Worker {
             client.http.clone(),
             config.disk_budget,
         );
+        let mut tasks = config.tasks.clone();
+        let mut architectures = crate::device::architectures(&tasks);
+        let (spaces, spaces_capability) = match &config.spaces {
+            Some(spaces_config) if tasks.contains(&Task::SpaceRun) => {
+                match Spaces::local(spaces_config, &config.hub, client.http.clone()) {
+                    Ok(spaces) => {
+                        let detail = spaces.describe();
+                        tracing::info!("spaces: {detail}");
+                        architectures.extend(space_classes(device.kind));
+                        (
+                            Some(spaces),
+                            Some(SpacesCapability {
+                                available: true,
+                                detail,
+                            }),
+                        )
+                    }
+                    Err(why) => {
+                        // Never run a Space unsandboxed: take no space-run job.
+                        tracing::warn!("spaces unavailable: {why}");
+                        tasks.retain(|t| *t != Task::SpaceRun);
+                        (
+                            None,
+                            Some(SpacesCapability {
+                                available: false,
+                                detail: why,
+                            }),
+                        )
+                    }
+                }
+            }
+            _ => {
+                tasks.retain(|t| *t != Task::SpaceRun);
+                (None, None)
+            }
+        };
         let capabilities = Capabilities {
             device: DeviceCaps {
                 kind: device.kind,
                 name: device.name.clone(),
                 memory_bytes: memory,
             },
-            architectures: crate::device::architectures(&config.tasks),
-            tasks: config.tasks.clone(),
+            architectures,
+            tasks,
             max_concurrent_jobs: config.max_concurrent_jobs.max(1),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            spaces: None,
+            spaces: spaces_capability,
         };
         Ok(Arc::new(Worker {
             client,
@@ -93,7 +145,19 @@ impl Worker {
             capabilities,
             session: AsyncMutex::new(None),
             running: Default::default(),
+            spaces,
         }))
+    }
+
+    /// The running Space apps' sockets by job id (empty when this worker
+    /// runs no Spaces): what the tunnel forwards a request for a job to.
+    pub fn space_apps(&self) -> Apps {
+        self.spaces.as_ref().map(Spaces::apps).unwrap_or_default()
+    }
+
+    /// What the worker tells the hub it can do.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 
     /// Runs until the process is stopped.
@@ -252,6 +316,12 @@ impl Worker {
         events: &mpsc::UnboundedSender<EventBody>,
         cancel: &Arc<AtomicBool>,
     ) -> Result<()> {
+        if let JobInput::SpaceRun(input) = &job.input {
+            let Some(spaces) = &self.spaces else {
+                return Err(BadRequest("this worker runs no Spaces".into()).into());
+            };
+            return spaces.run(job, input, events, cancel).await;
+        }
         let model = &job.model;
         let loaded = match self.registry.get(model) {
             Some(m) => m,
