@@ -17,6 +17,7 @@ pub mod gguf_model;
 pub mod llm;
 pub mod models;
 pub mod sampling;
+pub mod spaces;
 pub mod testing;
 pub mod text_stream;
 pub mod worker;

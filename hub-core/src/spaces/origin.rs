@@ -10,6 +10,8 @@ use uuid::Uuid;
 use super::Settings;
 use crate::error::Result;
 use crate::hub::Hub;
+use crate::repos::access::Authorized;
+use crate::repos::download::Download;
 
 /// The longest DNS label.
 const MAX_LABEL: usize = 63;
@@ -132,13 +134,31 @@ pub fn verify_pass(hub: &Hub, repo_id: i64, pass: &str) -> bool {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    expires > now && hub.secret.verify(format!("space-pass:{body}").as_bytes(), sig)
+    expires > now
+        && hub
+            .secret
+            .verify(format!("space-pass:{body}").as_bytes(), sig)
 }
 
 /// Notes a visit to Space `repo_id` (it keeps the app awake). Cheap: at
 /// most one write per Space every few seconds per process.
 pub async fn touch(hub: &Hub, repo_id: i64) {
     super::runtime::touch(hub, repo_id).await
+}
+
+/// File `path` of static Space `site` at `commit` (the commit its target
+/// names), with the proof its bytes are read with
+/// (`repos::download::body`). Only that commit of that repo can be read:
+/// `EntryNotFound` for anything else.
+pub async fn static_file(
+    hub: &Hub,
+    site: &Site,
+    commit: &str,
+    path: &str,
+) -> Result<(Authorized, Download)> {
+    let repo = crate::repos::access::authorize_space_origin(&hub.db, site.repo_id, commit).await?;
+    let file = crate::repos::download::find(hub, &repo, commit, path).await?;
+    Ok((repo, file))
 }
 
 #[cfg(test)]
@@ -161,7 +181,10 @@ mod tests {
     #[test]
     fn hosts_name_spaces_only_on_the_spaces_domain() {
         let s = settings("localhost");
-        assert_eq!(subdomain_of(&s, "alice-demo.localhost:8080"), Some("alice-demo"));
+        assert_eq!(
+            subdomain_of(&s, "alice-demo.localhost:8080"),
+            Some("alice-demo")
+        );
         assert_eq!(subdomain_of(&s, "alice-demo.localhost"), Some("alice-demo"));
         assert_eq!(subdomain_of(&s, "localhost:8080"), None);
         assert_eq!(subdomain_of(&s, "a.b.localhost"), None);
@@ -175,8 +198,14 @@ mod tests {
     #[test]
     fn urls_keep_the_port_only_for_localhost() {
         let s = settings("localhost");
-        assert_eq!(url(&s, "http", "127.0.0.1:8080", "a-b"), "http://a-b.localhost:8080");
+        assert_eq!(
+            url(&s, "http", "127.0.0.1:8080", "a-b"),
+            "http://a-b.localhost:8080"
+        );
         let s = settings("spaces.example");
-        assert_eq!(url(&s, "https", "hub.example:443", "a-b"), "https://a-b.spaces.example");
+        assert_eq!(
+            url(&s, "https", "hub.example:443", "a-b"),
+            "https://a-b.spaces.example"
+        );
     }
 }

@@ -1,0 +1,3 @@
+//! Hosted Spaces on the runner.
+
+pub mod tunnel;
