@@ -40,6 +40,8 @@ type Body = BoxBody<Bytes, hyper::Error>;
 
 /// HTTP/2 pings on an idle tunnel, and how long one may go unanswered.
 const KEEPALIVE: Duration = Duration::from_secs(20);
+/// Requests and WebSockets in flight on one tunnel.
+const MAX_STREAMS: u32 = 1024;
 /// Waiting between attempts to open the tunnel, doubled after each failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -115,6 +117,9 @@ async fn serve_once(
         .timer(TokioTimer::new())
         .keep_alive_interval(KEEPALIVE)
         .keep_alive_timeout(KEEPALIVE)
+        .adaptive_window(true)
+        // Each open SSE stream or WebSocket holds one.
+        .max_concurrent_streams(MAX_STREAMS)
         .enable_connect_protocol()
         .serve_connection(TokioIo::new(upgraded), service)
         .await

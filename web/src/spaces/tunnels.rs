@@ -52,6 +52,7 @@ impl Tunnels {
             .keep_alive_interval(KEEPALIVE)
             .keep_alive_timeout(KEEPALIVE)
             .keep_alive_while_idle(true)
+            .adaptive_window(true)
             .handshake(io)
             .await;
         let (sender, connection) = match handshake {
