@@ -125,6 +125,6 @@ async fn app(mut request: Request<Incoming>) -> Result<Response<AppBody>, Infall
 fn websocket_accept(key: &[u8]) -> String {
     let mut sha = sha1::Sha1::new();
     sha.update(key);
-    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65");
+    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }

@@ -529,7 +529,7 @@ async fn a_static_space_is_served_from_its_repo_at_its_commit() {
         "/nope.html",
         "/new.html",
         "/css/",
-        "/%2e%2e/index.html",
+        "/css/..%2Findex.html",
         "/README.md/x",
     ] {
         assert_eq!(get(missing).await.unwrap().status(), 404, "{missing}");
