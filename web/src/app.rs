@@ -4,9 +4,9 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::{Extension, Router};
 use hub_core::Hub;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -14,6 +14,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+
+use crate::spaces::{SpaceOrigins, Tunnels};
 
 /// Shared state of every handler: the core hub.
 #[derive(Clone)]
@@ -52,13 +54,28 @@ fn content_security_policy(spaces_domain: &str) -> HeaderValue {
     HeaderValue::from_str(&policy).expect("a domain is header-safe")
 }
 
+/// The hub's routes, and (outermost, so that none of the hub's layers,
+/// headers or routes apply there) the Spaces' origins.
 pub fn router(hub: Arc<Hub>) -> Router {
     let csp = content_security_policy(&hub.spaces.settings.domain);
     let state = AppState(hub);
+    let tunnels = Tunnels::default();
+    let origins = SpaceOrigins {
+        state: state.clone(),
+        tunnels: tunnels.clone(),
+    };
+    hub_router(state, tunnels).layer(axum::middleware::from_fn_with_state(
+        origins,
+        crate::spaces::dispatch,
+    ))
+}
+
+fn hub_router(state: AppState, tunnels: Tunnels) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(crate::routes::router())
         .with_state(state)
+        .layer(Extension(tunnels))
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(
             ServiceBuilder::new()

@@ -18,6 +18,10 @@
 //! without sending a response", seen from huggingface_hub after a refused
 //! upload).
 //!
+//! A connection may be upgraded (a Spaces runner's tunnel, a WebSocket to a
+//! Space's app); from then on it is no longer HTTP/1.1 and none of this
+//! applies to it, nor does shutdown wait for it.
+//!
 //! Each request carries `ConnectInfo<SocketAddr>` (the client's address) as
 //! `axum::serve` gave it. Shutdown stops accepting and lets requests in
 //! flight finish.
@@ -39,7 +43,6 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -68,7 +71,9 @@ pub async fn serve<L>(mut listener: L, app: Router, timeouts: Timeouts, shutdown
 where
     L: Listener<Addr = SocketAddr>,
 {
-    let graceful = GracefulShutdown::new();
+    // Told to each connection at shutdown. (hyper-util's GracefulShutdown
+    // cannot watch a connection that may be upgraded.)
+    let (in_flight, _) = tokio::sync::watch::channel(());
     loop {
         // (The listener deals with accept errors: it waits and goes on.)
         let (io, peer) = tokio::select! {
@@ -100,17 +105,31 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(timeouts.header)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(io), service);
-        let connection = graceful.watch(connection);
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        // Held until the connection ends: shutdown waits for every one.
+        let mut watcher = in_flight.subscribe();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let mut shutting_down = false;
+            let ended = loop {
+                tokio::select! {
+                    ended = connection.as_mut() => break ended,
+                    _ = watcher.changed(), if !shutting_down => {
+                        shutting_down = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
         });
     }
     // Stop accepting (and free the port) before waiting.
     drop(listener);
-    graceful.shutdown().await;
+    let _ = in_flight.send(());
+    in_flight.closed().await;
 }
 
 /// A request body that fails when no data arrives for `idle` while it is

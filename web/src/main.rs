@@ -16,6 +16,7 @@ mod repo_path;
 mod request;
 mod routes;
 mod serve;
+mod spaces;
 mod sse;
 mod tls;
 

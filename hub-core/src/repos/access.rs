@@ -460,6 +460,28 @@ pub async fn authorize_job(
     })
 }
 
+/// What a static Space's own origin may read of its repo: the one commit
+/// it serves, for a visitor the origin already let in (the Space is public,
+/// or the visitor holds a pass: `spaces::origin`). A missing repo is
+/// `RepoNotFound`, as for an anonymous caller.
+pub(crate) async fn authorize_space_origin(
+    db: &PgPool,
+    repo_id: i64,
+    commit: &str,
+) -> Result<Authorized<level::Read>> {
+    let repo = super::find_by_id(db, repo_id)
+        .await?
+        .filter(|r| r.kind() == RepoType::Space)
+        .ok_or(Error::RepoNotFound { anonymous: true })?;
+    Ok(Authorized {
+        repo,
+        actor: Actor::Anonymous,
+        granted: Access::Read,
+        pinned_commit: Some(commit.to_owned()),
+        level: PhantomData,
+    })
+}
+
 /// The namespaces `actor` may create repos in (or move repos to): their own,
 /// then the organisations where their role is at least `write`.
 pub async fn writable_namespaces(db: &PgPool, actor: &Actor) -> Result<Vec<String>> {

@@ -10,6 +10,8 @@ use uuid::Uuid;
 use super::Settings;
 use crate::error::Result;
 use crate::hub::Hub;
+use crate::repos::access::Authorized;
+use crate::repos::download::Download;
 
 /// The longest DNS label.
 const MAX_LABEL: usize = 63;
@@ -142,6 +144,21 @@ pub fn verify_pass(hub: &Hub, repo_id: i64, pass: &str) -> bool {
 /// most one write per Space every few seconds per process.
 pub async fn touch(hub: &Hub, repo_id: i64) {
     super::runtime::touch(hub, repo_id).await
+}
+
+/// File `path` of static Space `site` at `commit` (the commit its target
+/// names), with the proof its bytes are read with
+/// (`repos::download::body`). Only that commit of that repo can be read:
+/// `EntryNotFound` for anything else.
+pub async fn static_file(
+    hub: &Hub,
+    site: &Site,
+    commit: &str,
+    path: &str,
+) -> Result<(Authorized, Download)> {
+    let repo = crate::repos::access::authorize_space_origin(&hub.db, site.repo_id, commit).await?;
+    let file = crate::repos::download::find(hub, &repo, commit, path).await?;
+    Ok((repo, file))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod local;
 pub mod logs;
 pub mod sandbox;
 pub mod supervise;
+pub mod tunnel;
 
 use std::collections::HashMap;
 use std::future::Future;

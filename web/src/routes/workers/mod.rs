@@ -2,6 +2,7 @@
 //! `/api/workers`, for worker tokens only; and the admin page of workers.
 
 mod admin;
+mod tunnel;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/workers/heartbeat", post(heartbeat))
         .route("/api/workers/claim", post(claim))
         .route("/api/workers/jobs/{id}/events", post(job_events))
+        .route(hub_core::jobs::protocol::TUNNEL_PATH, get(tunnel::open))
         .route("/admin/workers", get(admin::workers_page))
 }
 
