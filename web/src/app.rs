@@ -57,7 +57,6 @@ fn content_security_policy(spaces_domain: &str) -> HeaderValue {
 /// The hub's routes, and (outermost, so that none of the hub's layers,
 /// headers or routes apply there) the Spaces' origins.
 pub fn router(hub: Arc<Hub>) -> Router {
-    let csp = content_security_policy(&hub.spaces.settings.domain);
     let state = AppState(hub);
     let tunnels = Tunnels::default();
     let origins = SpaceOrigins {
@@ -71,6 +70,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
 }
 
 fn hub_router(state: AppState, tunnels: Tunnels) -> Router {
+    let csp = content_security_policy(&state.spaces.settings.domain);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(crate::routes::router())
