@@ -113,7 +113,7 @@ impl<B: Backend> Spaces<B> {
         cancel: &Arc<AtomicBool>,
     ) -> Result<()> {
         let _slot = Slot::take(&self.running, self.max)?;
-        let code = super::fetch::fetch(
+        let fetched = super::fetch::fetch(
             &self.http,
             &self.hub,
             &self.dirs,
@@ -121,7 +121,20 @@ impl<B: Backend> Spaces<B> {
             &job.model,
             self.max_download_bytes,
         )
-        .await?;
+        .await;
+        let code = match fetched {
+            Ok(code) => code,
+            // The Space itself is the problem (too large, a bad file name):
+            // the owner sees it as the build's error.
+            Err(e) if e.is::<NotServable>() && !cancel.load(Ordering::SeqCst) => {
+                let _ = events.send(EventBody::Stage {
+                    stage: SpaceStage::BuildError,
+                    message: Some(bounded(format!("{e:#}"))),
+                });
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.run_code(job.id, &job.model.repo_id, &code, input, events, cancel)
             .await
     }
