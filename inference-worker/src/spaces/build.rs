@@ -246,6 +246,8 @@ impl Builder<'_> {
                 ("PIP_PROGRESS_BAR".into(), "off".into()),
                 ("PYTHONUNBUFFERED".into(), "1".into()),
                 ("UV_SYSTEM_CERTS".into(), "1".into()),
+                // The cache and the venv are different mounts: no hardlinks.
+                ("UV_LINK_MODE".into(), "copy".into()),
                 ("SDK_REQUIREMENT".into(), sdk.unwrap_or_default()),
                 ("HAS_PRE".into(), if has_pre { "1" } else { "" }.into()),
                 (
