@@ -699,3 +699,35 @@ async fn a_streamlit_app_runs_in_the_sandbox() {
     assert_eq!((status, body.as_str()), (200, "ok"));
     run.stop().await;
 }
+
+/// Stopping sends SIGTERM first (an app may save its state to /data), and
+/// kills an app that ignores it after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_app_gets_sigterm_then_sigkill() {
+    let Some(runner) = runner() else { return };
+    let graceful = PAGE_APP.replace(
+        "import http.server, os",
+        "import http.server, os, signal, sys\n\
+         def stop(*_):\n    open('/data/stopped', 'w').write('saved')\n    sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, stop)",
+    );
+    let mut run = runner.start(&[("app.py", &graceful)], input(SpaceSdk::Python));
+    run.stage(SpaceStage::Running, Duration::from_secs(60))
+        .await;
+    run.stop().await;
+    let saved = runner.root.join("spaces/data/alice--demo/stopped");
+    assert_eq!(std::fs::read_to_string(saved).unwrap(), "saved");
+
+    let stubborn = PAGE_APP.replace(
+        "import http.server, os",
+        "import http.server, os, signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)",
+    );
+    let mut run = runner.start(&[("app.py", &stubborn)], input(SpaceSdk::Python));
+    run.stage(SpaceStage::Running, Duration::from_secs(60))
+        .await;
+    let stopping = Instant::now();
+    run.stop().await;
+    let took = stopping.elapsed();
+    assert!(took >= Duration::from_secs(4), "{took:?}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
