@@ -256,6 +256,7 @@ impl Builder<'_> {
                 ),
             ],
             share_net: true,
+            devices: vec![],
             cwd: "/app".into(),
             tmp_bytes: input.limits.disk_bytes,
             argv: vec![],
@@ -319,6 +320,7 @@ if [ -n "$SDK_REQUIREMENT" ]; then set -- "$@" "$SDK_REQUIREMENT"; fi
                 ("BUILD_COMMAND".into(), command.into()),
             ],
             share_net: true,
+            devices: vec![],
             cwd: "/app".into(),
             tmp_bytes: input.limits.disk_bytes,
             argv: vec![

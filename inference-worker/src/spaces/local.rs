@@ -33,6 +33,8 @@ pub struct LocalBackend {
     pub dirs: Dirs,
     pub allowed_packages: Vec<String>,
     pub bridge_exe: PathBuf,
+    /// Device nodes every app gets (a GPU runner's /dev/nvidia*).
+    pub devices: Vec<PathBuf>,
     locks: KeyedLocks,
 }
 
@@ -48,6 +50,7 @@ impl LocalBackend {
             dirs,
             allowed_packages,
             bridge_exe,
+            devices: vec![],
             locks: KeyedLocks::default(),
         }
     }
@@ -249,6 +252,7 @@ impl Backend for LocalBackend {
             rw: vec![(data, "/data".into()), (socket_dir, SOCKET_DIR.into())],
             env,
             share_net: false,
+            devices: self.devices.clone(),
             cwd: "/app".into(),
             tmp_bytes: input.limits.disk_bytes,
             argv,

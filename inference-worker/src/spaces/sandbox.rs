@@ -60,6 +60,8 @@ pub struct Jail {
     pub rw: Vec<(PathBuf, String)>,
     pub env: Vec<(String, String)>,
     pub share_net: bool,
+    /// Device nodes passed through (a GPU runner's /dev/nvidia*).
+    pub devices: Vec<PathBuf>,
     pub cwd: String,
     /// Size of the tmpfs at /tmp.
     pub tmp_bytes: u64,
@@ -99,6 +101,7 @@ impl Sandbox {
             rw: vec![],
             env: vec![],
             share_net: false,
+            devices: vec![],
             cwd: "/".into(),
             tmp_bytes: 1 << 20,
             argv: vec!["/usr/bin/true".into()],
@@ -208,6 +211,10 @@ impl Sandbox {
                 host.to_string_lossy().into_owned(),
                 inside.clone(),
             ]);
+        }
+        for device in &jail.devices {
+            let path = device.to_string_lossy().into_owned();
+            args.extend(["--dev-bind-try".into(), path.clone(), path]);
         }
         for (host, inside) in &jail.rw {
             args.extend([
