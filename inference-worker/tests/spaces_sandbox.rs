@@ -548,8 +548,11 @@ async fn venvs_are_built_in_the_sandbox_and_reused() {
         ("requirements.txt", "six==1.16.0\n"),
     ];
     let mut timings = Vec::new();
-    for round in ["cold", "warm"] {
-        let mut run = runner.start(&files, input(SpaceSdk::Python));
+    // A factory rebuild builds again, with pip's or uv's cache warm.
+    for round in ["cold", "warm", "factory"] {
+        let mut space = input(SpaceSdk::Python);
+        space.factory = round == "factory";
+        let mut run = runner.start(&files, space);
         let started = Instant::now();
         run.stage(SpaceStage::AppStarting, Duration::from_secs(300))
             .await;
@@ -637,6 +640,27 @@ async fn a_worker_that_cannot_sandbox_takes_no_space_jobs() {
             spaces.detail
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_takes_too_long_is_a_build_error() {
+    let Some(runner) = runner() else { return };
+    let mut space = input(SpaceSdk::Static);
+    space.app_file = "index.html".into();
+    space.app_build_command = Some("echo building; sleep 60".into());
+    space.limits.build_timeout_s = 1;
+    let started = Instant::now();
+    let mut run = runner.start(&[("index.html", "<p>x</p>")], space);
+    let message = run
+        .stage(SpaceStage::BuildError, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        message.starts_with("the build took longer than 1 s"),
+        "{message}"
+    );
+    assert!(message.contains("building"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 /// A real Gradio app (from PyPI, ~370 MB): opt-in with
