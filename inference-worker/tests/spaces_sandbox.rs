@@ -331,8 +331,15 @@ def fork_bomb():
 
 def memory_hog():
     chunks = []
-    while True:
-        chunks.append(bytearray(16 << 20))
+    try:
+        while True:
+            chunks.append(bytearray(16 << 20))
+    except MemoryError:
+        # Where only rlimits hold (no memory cgroup) the app is told no.
+        count = len(chunks)
+        chunks.clear()
+        print("MemoryError after %d MiB" % (count * 16), flush=True)
+        os._exit(1)
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):

@@ -269,7 +269,11 @@ impl Backend for LocalBackend {
             nofile: 4096,
             fsize: input.limits.disk_bytes,
             nproc: cgroup.is_none().then_some(u64::from(input.limits.pids)),
-            address_space: None,
+            // Without a memory cgroup nothing else bounds the app's memory:
+            // a crude backstop, generous because address space is not memory.
+            address_space: cgroup
+                .is_none()
+                .then_some(input.limits.memory_bytes.saturating_mul(4)),
         };
         let mut child = self
             .sandbox

@@ -47,8 +47,9 @@ pub struct Rlimits {
     /// of this runner shares it, so it is only set when there is no pids
     /// cgroup (and is then a limit on all this runner's Spaces at once).
     pub nproc: Option<u64>,
-    /// Address space: not set by default (numpy, BLAS and JITs reserve far
-    /// more than they use, and `import gradio` fails under 256 MiB).
+    /// Address space: only set when there is no memory cgroup, and then
+    /// generously (numpy, BLAS and JITs reserve far more than they use, and
+    /// `import gradio` fails under 256 MiB).
     pub address_space: Option<u64>,
 }
 
