@@ -309,6 +309,12 @@ attempt("internet", lambda: connect("1.1.1.1", 443))
 attempt("other_space", lambda: read(os.environ["OTHER_SPACE_FILE"]))
 attempt("hub_data", lambda: read(os.environ["HUB_DATA_FILE"]))
 attempt("root_home", lambda: os.listdir("/root"))
+def new_user_namespace():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x10000000) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER) failed")
+attempt("nested_userns", new_user_namespace)
 for target in ["/app/x", "/usr/x", "/x", "/etc/x", "/run/x", "/data/ok", "/tmp/ok"]:
     attempt("write " + target, lambda: write(target))
 
@@ -395,6 +401,7 @@ async fn hostile_apps_are_contained() {
         "other_space",
         "hub_data",
         "root_home",
+        "nested_userns",
         "write /app/x",
         "write /usr/x",
         "write /x",

@@ -153,6 +153,11 @@ impl Sandbox {
     ) -> std::process::Command {
         let mut args: Vec<String> = vec![
             "--unshare-all".into(),
+            // No user namespaces inside (the kernel's most exercised attack
+            // surface for unprivileged code); it needs the user namespace
+            // unshared explicitly.
+            "--unshare-user".into(),
+            "--disable-userns".into(),
             "--die-with-parent".into(),
             "--new-session".into(),
             "--ro-bind".into(),
