@@ -93,7 +93,9 @@ impl Worker {
         let mut architectures = crate::device::architectures(&tasks);
         let (spaces, spaces_capability) = match &config.spaces {
             Some(spaces_config) if tasks.contains(&Task::SpaceRun) => {
-                match Spaces::local(spaces_config, &config.hub, client.http.clone()) {
+                let mut spaces_config = spaces_config.clone();
+                spaces_config.gpu = device.kind == DeviceKind::Cuda;
+                match Spaces::local(&spaces_config, &config.hub, client.http.clone()) {
                     Ok(spaces) => {
                         let detail = spaces.describe();
                         tracing::info!("spaces: {detail}");

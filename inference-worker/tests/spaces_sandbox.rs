@@ -309,6 +309,12 @@ attempt("internet", lambda: connect("1.1.1.1", 443))
 attempt("other_space", lambda: read(os.environ["OTHER_SPACE_FILE"]))
 attempt("hub_data", lambda: read(os.environ["HUB_DATA_FILE"]))
 attempt("root_home", lambda: os.listdir("/root"))
+def new_user_namespace():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x10000000) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER) failed")
+attempt("nested_userns", new_user_namespace)
 for target in ["/app/x", "/usr/x", "/x", "/etc/x", "/run/x", "/data/ok", "/tmp/ok"]:
     attempt("write " + target, lambda: write(target))
 
@@ -331,8 +337,15 @@ def fork_bomb():
 
 def memory_hog():
     chunks = []
-    while True:
-        chunks.append(bytearray(16 << 20))
+    try:
+        while True:
+            chunks.append(bytearray(16 << 20))
+    except MemoryError:
+        # Where only rlimits hold (no memory cgroup) the app is told no.
+        count = len(chunks)
+        chunks.clear()
+        print("MemoryError after %d MiB" % (count * 16), flush=True)
+        os._exit(1)
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -388,6 +401,7 @@ async fn hostile_apps_are_contained() {
         "other_space",
         "hub_data",
         "root_home",
+        "nested_userns",
         "write /app/x",
         "write /usr/x",
         "write /x",
@@ -548,8 +562,11 @@ async fn venvs_are_built_in_the_sandbox_and_reused() {
         ("requirements.txt", "six==1.16.0\n"),
     ];
     let mut timings = Vec::new();
-    for round in ["cold", "warm"] {
-        let mut run = runner.start(&files, input(SpaceSdk::Python));
+    // A factory rebuild builds again, with pip's or uv's cache warm.
+    for round in ["cold", "warm", "factory"] {
+        let mut space = input(SpaceSdk::Python);
+        space.factory = round == "factory";
+        let mut run = runner.start(&files, space);
         let started = Instant::now();
         run.stage(SpaceStage::AppStarting, Duration::from_secs(300))
             .await;
@@ -637,4 +654,118 @@ async fn a_worker_that_cannot_sandbox_takes_no_space_jobs() {
             spaces.detail
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_takes_too_long_is_a_build_error() {
+    let Some(runner) = runner() else { return };
+    let mut space = input(SpaceSdk::Static);
+    space.app_file = "index.html".into();
+    space.app_build_command = Some("echo building; sleep 60".into());
+    space.limits.build_timeout_s = 1;
+    let started = Instant::now();
+    let mut run = runner.start(&[("index.html", "<p>x</p>")], space);
+    let message = run
+        .stage(SpaceStage::BuildError, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        message.starts_with("the build took longer than 1 s"),
+        "{message}"
+    );
+    assert!(message.contains("building"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// A real Gradio app (from PyPI, ~370 MB): opt-in with
+/// HUB_TEST_SPACES_GRADIO=VERSION (e.g. 6.31.0), as the end-to-end suite
+/// runs Gradio through the hub anyway; here it checks that Gradio imports
+/// and serves in the sandbox (no network, read-only root, HOME=/tmp).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gradio_app_runs_in_the_sandbox() {
+    let Ok(version) = std::env::var("HUB_TEST_SPACES_GRADIO") else {
+        eprintln!("SKIPPED: set HUB_TEST_SPACES_GRADIO=VERSION to build a real Gradio app");
+        return;
+    };
+    let Some(runner) = runner() else { return };
+    let app = "import gradio as gr\n\ndef greet(name):\n    return 'Hello, ' + name + '!'\n\ngr.Interface(fn=greet, inputs='text', outputs='text').launch()\n";
+    let mut space = input(SpaceSdk::Gradio);
+    space.sdk_version = Some(version);
+    space.limits.memory_bytes = 2 << 30;
+    space.limits.pids = 256;
+    space.limits.disk_bytes = 2 << 30;
+    let mut run = runner.start(&[("app.py", app)], space);
+    let started = Instant::now();
+    run.stage(SpaceStage::AppStarting, Duration::from_secs(600))
+        .await;
+    let built = started.elapsed();
+    run.stage(SpaceStage::Running, Duration::from_secs(120))
+        .await;
+    eprintln!(
+        "MEASURE gradio: build {} ms, start {} ms",
+        built.as_millis(),
+        (started.elapsed() - built).as_millis()
+    );
+    let (status, body) = get(&run.socket(), "/gradio_api/info").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("greet") || body.contains("named_endpoints"),
+        "{body}"
+    );
+    run.stop().await;
+}
+
+/// A real Streamlit app: opt-in with HUB_TEST_SPACES_STREAMLIT=VERSION.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamlit_app_runs_in_the_sandbox() {
+    let Ok(version) = std::env::var("HUB_TEST_SPACES_STREAMLIT") else {
+        eprintln!("SKIPPED: set HUB_TEST_SPACES_STREAMLIT=VERSION to build a real Streamlit app");
+        return;
+    };
+    let Some(runner) = runner() else { return };
+    let app = "import streamlit as st\n\nst.title('Hello from a Space')\n";
+    let mut space = input(SpaceSdk::Streamlit);
+    space.sdk_version = Some(version);
+    space.app_port = 8501;
+    space.limits.memory_bytes = 2 << 30;
+    space.limits.pids = 256;
+    space.limits.disk_bytes = 2 << 30;
+    let mut run = runner.start(&[("app.py", app)], space);
+    run.stage(SpaceStage::Running, Duration::from_secs(600))
+        .await;
+    let (status, body) = get(&run.socket(), "/_stcore/health").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    run.stop().await;
+}
+
+/// Stopping sends SIGTERM first (an app may save its state to /data), and
+/// kills an app that ignores it after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_app_gets_sigterm_then_sigkill() {
+    let Some(runner) = runner() else { return };
+    let graceful = PAGE_APP.replace(
+        "import http.server, os",
+        "import http.server, os, signal, sys\n\
+         def stop(*_):\n    open('/data/stopped', 'w').write('saved')\n    sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, stop)",
+    );
+    let mut run = runner.start(&[("app.py", &graceful)], input(SpaceSdk::Python));
+    run.stage(SpaceStage::Running, Duration::from_secs(60))
+        .await;
+    run.stop().await;
+    let saved = runner.root.join("spaces/data/alice--demo/stopped");
+    assert_eq!(std::fs::read_to_string(saved).unwrap(), "saved");
+
+    let stubborn = PAGE_APP.replace(
+        "import http.server, os",
+        "import http.server, os, signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)",
+    );
+    let mut run = runner.start(&[("app.py", &stubborn)], input(SpaceSdk::Python));
+    run.stage(SpaceStage::Running, Duration::from_secs(60))
+        .await;
+    let stopping = Instant::now();
+    run.stop().await;
+    let took = stopping.elapsed();
+    assert!(took >= Duration::from_secs(4), "{took:?}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
 }

@@ -246,6 +246,8 @@ impl Builder<'_> {
                 ("PIP_PROGRESS_BAR".into(), "off".into()),
                 ("PYTHONUNBUFFERED".into(), "1".into()),
                 ("UV_SYSTEM_CERTS".into(), "1".into()),
+                // The cache and the venv are different mounts: no hardlinks.
+                ("UV_LINK_MODE".into(), "copy".into()),
                 ("SDK_REQUIREMENT".into(), sdk.unwrap_or_default()),
                 ("HAS_PRE".into(), if has_pre { "1" } else { "" }.into()),
                 (
@@ -254,6 +256,7 @@ impl Builder<'_> {
                 ),
             ],
             share_net: true,
+            devices: vec![],
             cwd: "/app".into(),
             tmp_bytes: input.limits.disk_bytes,
             argv: vec![],
@@ -317,6 +320,7 @@ if [ -n "$SDK_REQUIREMENT" ]; then set -- "$@" "$SDK_REQUIREMENT"; fi
                 ("BUILD_COMMAND".into(), command.into()),
             ],
             share_net: true,
+            devices: vec![],
             cwd: "/app".into(),
             tmp_bytes: input.limits.disk_bytes,
             argv: vec![

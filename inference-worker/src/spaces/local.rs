@@ -33,6 +33,8 @@ pub struct LocalBackend {
     pub dirs: Dirs,
     pub allowed_packages: Vec<String>,
     pub bridge_exe: PathBuf,
+    /// Device nodes every app gets (a GPU runner's /dev/nvidia*).
+    pub devices: Vec<PathBuf>,
     locks: KeyedLocks,
 }
 
@@ -48,6 +50,7 @@ impl LocalBackend {
             dirs,
             allowed_packages,
             bridge_exe,
+            devices: vec![],
             locks: KeyedLocks::default(),
         }
     }
@@ -249,6 +252,7 @@ impl Backend for LocalBackend {
             rw: vec![(data, "/data".into()), (socket_dir, SOCKET_DIR.into())],
             env,
             share_net: false,
+            devices: self.devices.clone(),
             cwd: "/app".into(),
             tmp_bytes: input.limits.disk_bytes,
             argv,
@@ -265,7 +269,11 @@ impl Backend for LocalBackend {
             nofile: 4096,
             fsize: input.limits.disk_bytes,
             nproc: cgroup.is_none().then_some(u64::from(input.limits.pids)),
-            address_space: None,
+            // Without a memory cgroup nothing else bounds the app's memory:
+            // a crude backstop, generous because address space is not memory.
+            address_space: cgroup
+                .is_none()
+                .then_some(input.limits.memory_bytes.saturating_mul(4)),
         };
         let mut child = self
             .sandbox

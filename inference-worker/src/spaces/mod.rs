@@ -48,6 +48,9 @@ pub struct SpacesConfig {
     pub max_download_bytes: u64,
     /// The binary bound into each sandbox as the socket bridge: this one.
     pub bridge_exe: PathBuf,
+    /// Give apps the machine's NVIDIA devices (a runner on a CUDA device,
+    /// offering `space:gpu`).
+    pub gpu: bool,
 }
 
 impl SpacesConfig {
@@ -60,6 +63,7 @@ impl SpacesConfig {
             allowed_packages: vec![],
             max_download_bytes: 1 << 30,
             bridge_exe: std::env::current_exe()?,
+            gpu: false,
         })
     }
 }

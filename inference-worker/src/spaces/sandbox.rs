@@ -47,8 +47,9 @@ pub struct Rlimits {
     /// of this runner shares it, so it is only set when there is no pids
     /// cgroup (and is then a limit on all this runner's Spaces at once).
     pub nproc: Option<u64>,
-    /// Address space: not set by default (numpy, BLAS and JITs reserve far
-    /// more than they use, and `import gradio` fails under 256 MiB).
+    /// Address space: only set when there is no memory cgroup, and then
+    /// generously (numpy, BLAS and JITs reserve far more than they use, and
+    /// `import gradio` fails under 256 MiB).
     pub address_space: Option<u64>,
 }
 
@@ -60,6 +61,8 @@ pub struct Jail {
     pub rw: Vec<(PathBuf, String)>,
     pub env: Vec<(String, String)>,
     pub share_net: bool,
+    /// Device nodes passed through (a GPU runner's /dev/nvidia*).
+    pub devices: Vec<PathBuf>,
     pub cwd: String,
     /// Size of the tmpfs at /tmp.
     pub tmp_bytes: u64,
@@ -99,6 +102,7 @@ impl Sandbox {
             rw: vec![],
             env: vec![],
             share_net: false,
+            devices: vec![],
             cwd: "/".into(),
             tmp_bytes: 1 << 20,
             argv: vec!["/usr/bin/true".into()],
@@ -149,6 +153,11 @@ impl Sandbox {
     ) -> std::process::Command {
         let mut args: Vec<String> = vec![
             "--unshare-all".into(),
+            // No user namespaces inside (the kernel's most exercised attack
+            // surface for unprivileged code); it needs the user namespace
+            // unshared explicitly.
+            "--unshare-user".into(),
+            "--disable-userns".into(),
             "--die-with-parent".into(),
             "--new-session".into(),
             "--ro-bind".into(),
@@ -208,6 +217,10 @@ impl Sandbox {
                 host.to_string_lossy().into_owned(),
                 inside.clone(),
             ]);
+        }
+        for device in &jail.devices {
+            let path = device.to_string_lossy().into_owned();
+            args.extend(["--dev-bind-try".into(), path.clone(), path]);
         }
         for (host, inside) in &jail.rw {
             args.extend([

@@ -66,12 +66,15 @@ impl Spaces<LocalBackend> {
         }
         let sandbox =
             Sandbox::probe(config.uid, config.gid, &config.dir).map_err(|e| format!("{e:#}"))?;
-        let backend = LocalBackend::new(
+        let mut backend = LocalBackend::new(
             sandbox,
             Dirs::new(config.dir.clone()),
             config.allowed_packages.clone(),
             config.bridge_exe.clone(),
         );
+        if config.gpu {
+            backend.devices = nvidia_devices();
+        }
         let mut spaces = Spaces::new(backend, config, hub, http);
         spaces._lock = lock;
         Ok(spaces)
@@ -113,7 +116,7 @@ impl<B: Backend> Spaces<B> {
         cancel: &Arc<AtomicBool>,
     ) -> Result<()> {
         let _slot = Slot::take(&self.running, self.max)?;
-        let code = super::fetch::fetch(
+        let fetched = super::fetch::fetch(
             &self.http,
             &self.hub,
             &self.dirs,
@@ -121,7 +124,20 @@ impl<B: Backend> Spaces<B> {
             &job.model,
             self.max_download_bytes,
         )
-        .await?;
+        .await;
+        let code = match fetched {
+            Ok(code) => code,
+            // The Space itself is the problem (too large, a bad file name):
+            // the owner sees it as the build's error.
+            Err(e) if e.is::<NotServable>() && !cancel.load(Ordering::SeqCst) => {
+                let _ = events.send(EventBody::Stage {
+                    stage: SpaceStage::BuildError,
+                    message: Some(bounded(format!("{e:#}"))),
+                });
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.run_code(job.id, &job.model.repo_id, &code, input, events, cancel)
             .await
     }
@@ -252,6 +268,21 @@ impl<B: Backend> Spaces<B> {
             }
         }
     }
+}
+
+/// The NVIDIA device nodes (`/dev/nvidia0`, `nvidiactl`, `nvidia-uvm`…);
+/// the driver's libraries are under /usr, which every sandbox sees.
+fn nvidia_devices() -> Vec<std::path::PathBuf> {
+    let mut devices: Vec<_> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("nvidia"))
+        .map(|e| e.path())
+        .filter(|p| !p.is_dir())
+        .collect();
+    devices.sort();
+    devices
 }
 
 /// What an earlier run of the worker left: run directories (their
