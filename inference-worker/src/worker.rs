@@ -71,9 +71,15 @@ pub struct Worker {
     slots: Arc<Semaphore>,
     /// The Spaces runner, when this worker runs Spaces and can sandbox.
     spaces: Option<Spaces>,
+    /// The Spaces tunnel of the current session (runners only): the hub
+    /// reaches this runner's apps through it.
+    tunnel: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often an events request with nothing to say sends a blank line
+/// (well inside the hub's body timeout, 60 s by default).
+const EVENTS_KEEPALIVE: Duration = Duration::from_secs(15);
 
 impl Worker {
     pub fn new(config: WorkerConfig) -> Result<Arc<Worker>> {
@@ -148,6 +154,7 @@ impl Worker {
             session: AsyncMutex::new(None),
             running: Default::default(),
             spaces,
+            tunnel: Default::default(),
         }))
     }
 
@@ -221,6 +228,7 @@ impl Worker {
                         max_claim_wait_ms: r.max_claim_wait_ms,
                     };
                     tracing::info!(worker = %r.worker_id, session = %s.id, "registered");
+                    self.open_tunnel(s.id);
                     *guard = Some(s);
                     return s;
                 }
@@ -229,6 +237,24 @@ impl Worker {
                     backoff.wait().await;
                 }
             }
+        }
+    }
+
+    /// A runner opens its tunnel for each new session (the hub knows
+    /// tunnels by session); the one of an earlier session is closed.
+    fn open_tunnel(&self, session: Uuid) {
+        let Some(spaces) = &self.spaces else {
+            return;
+        };
+        let (hub, token) = (self.client.hub.clone(), self.client.token().to_owned());
+        let resolve = spaces.apps().resolver();
+        let task = tokio::spawn(async move {
+            if let Err(e) = crate::spaces::tunnel::run(hub, token, session, resolve).await {
+                tracing::info!(%session, "the Spaces tunnel ended: {e:#}");
+            }
+        });
+        if let Some(old) = self.tunnel.lock().expect("tunnel lock").replace(task) {
+            old.abort();
         }
     }
 
@@ -424,6 +450,11 @@ async fn upload_events(
     // A hub unreachable for longer than this has given the job to someone else.
     let give_up = Duration::from_millis(lease_ms.saturating_mul(3)).max(Duration::from_secs(60));
     let mut failing_since: Option<Instant> = None;
+    // A quiet job (a Space's app that logs nothing) still sends a blank
+    // line now and then: the hub drops a request body that stays silent
+    // past its body timeout.
+    let mut keepalive = tokio::time::interval(EVENTS_KEEPALIVE);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     'request: loop {
         if cancel.load(Ordering::SeqCst) {
             return;
@@ -482,6 +513,11 @@ async fn upload_events(
                     failing_since.get_or_insert_with(Instant::now);
                     backoff.wait().await;
                     continue 'request;
+                }
+                _ = keepalive.tick(), if !finished => {
+                    if let Some(tx) = &body_tx {
+                        let _ = tx.unbounded_send(Ok("\n".to_owned()));
+                    }
                 }
                 body = rx.recv(), if !finished => {
                     let Some(body) = body else {

@@ -118,12 +118,13 @@ async fn job_events(
     let mut ended = false;
     while !ended {
         match body.next().await {
-            Some(chunk) => {
-                buffer.extend_from_slice(&chunk.map_err(|e| bad_body(&e))?);
+            Some(Ok(chunk)) => {
+                buffer.extend_from_slice(&chunk);
                 // Take whatever else is already here without waiting.
                 while let Some(next) = body.next().now_or_never() {
                     match next {
-                        Some(chunk) => buffer.extend_from_slice(&chunk.map_err(|e| bad_body(&e))?),
+                        Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                        Some(Err(e)) => return broke_off(&e, ack),
                         None => {
                             ended = true;
                             break;
@@ -131,6 +132,7 @@ async fn job_events(
                     }
                 }
             }
+            Some(Err(e)) => return broke_off(&e, ack),
             None => ended = true,
         }
         if buffer.len() > MAX_LINE {
@@ -149,8 +151,13 @@ async fn job_events(
     Ok(Json(ack))
 }
 
-fn bad_body(e: &axum::Error) -> ApiError {
-    Error::invalid(format!("the events body broke off: {e}")).into()
+/// A body that broke off (the worker's connection failed, or went silent
+/// past the body timeout) ends the request with what is stored so far:
+/// the worker goes on in a new one from there (the hub ignores lines it
+/// already has). The part line it was sending is dropped, and resent.
+fn broke_off(e: &axum::Error, ack: EventsAck) -> ApiResult<Json<EventsAck>> {
+    tracing::debug!(error = %e, "an events body broke off");
+    Ok(Json(ack))
 }
 
 /// Parses the complete lines of `buffer` (all of it at the end of the body).
