@@ -675,6 +675,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("workers.lost", "失联", "Lost"),
     ("workers.offline", "离线", "Offline"),
     ("workers.idle", "空闲", "Idle"),
+    ("workers.spaces", "应用空间", "Spaces"),
     ("widget.title", "在线试用", "Try it"),
     (
         "widget.unavailable",

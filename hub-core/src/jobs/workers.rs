@@ -173,6 +173,9 @@ pub struct WorkerStatus {
     pub state: String,
     pub loaded_models: Vec<String>,
     pub current_jobs: Vec<String>,
+    /// Whether it runs Spaces: `available: …` or `unavailable: why`
+    /// (None: it does not try).
+    pub spaces: Option<String>,
 }
 
 /// Every worker with its latest session.
@@ -189,7 +192,11 @@ pub async fn list(db: &PgPool, settings: &Settings) -> Result<Vec<WorkerStatus>>
                           FROM jsonb_array_elements(s.loaded_models) m), '{}') AS loaded_models,
                 coalesce((SELECT array_agg(j.repo_name || ' (' || j.task || ', ' || j.id || ')' ORDER BY j.started_at)
                           FROM inference_jobs j WHERE j.leased_to = s.id AND j.state = 'running'), '{}')
-                    AS current_jobs
+                    AS current_jobs,
+                CASE WHEN s.capabilities ? 'spaces' THEN
+                    CASE WHEN (s.capabilities #>> '{spaces,available}')::boolean THEN 'available: '
+                         ELSE 'unavailable: ' END || (s.capabilities #>> '{spaces,detail}')
+                END AS spaces
          FROM workers w
          LEFT JOIN LATERAL (SELECT * FROM worker_sessions s WHERE s.worker_id = w.id AND s.state = 'active'
                             ORDER BY started_at DESC LIMIT 1) s ON true
