@@ -569,12 +569,20 @@ async fn a_space_without_a_running_app_says_why() {
         None,
     )
     .await;
-    let failed = client
-        .get(format!("{base}/"))
-        .header("accept-language", "zh-CN")
-        .send()
-        .await
-        .unwrap();
+    // (The origin may go on with what it knew for a second.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let failed = loop {
+        let answer = client
+            .get(format!("{base}/"))
+            .header("accept-language", "zh-CN")
+            .send()
+            .await
+            .unwrap();
+        if answer.status() != 503 || Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(failed.status(), 502);
     let html = failed.text().await.unwrap();
     assert!(html.contains("运行错误"), "{html}");

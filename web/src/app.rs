@@ -51,10 +51,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 pub fn router(hub: Arc<Hub>) -> Router {
     let state = AppState(hub);
     let tunnels = Tunnels::default();
-    let origins = SpaceOrigins {
-        state: state.clone(),
-        tunnels: tunnels.clone(),
-    };
+    let origins = SpaceOrigins::new(state.clone(), tunnels.clone());
     hub_router(state, tunnels).layer(axum::middleware::from_fn_with_state(
         origins,
         crate::spaces::dispatch,
