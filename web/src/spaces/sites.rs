@@ -15,9 +15,12 @@ const FRESH: Duration = Duration::from_secs(1);
 /// Bounds the memory: past this many subdomains, start again.
 const MAX_ENTRIES: usize = 10_000;
 
+/// When each subdomain was resolved, and to what.
+type Known = HashMap<String, (Instant, Option<Site>)>;
+
 #[derive(Clone, Default)]
 pub struct Sites {
-    known: Arc<Mutex<HashMap<String, (Instant, Option<Site>)>>>,
+    known: Arc<Mutex<Known>>,
 }
 
 impl Sites {
