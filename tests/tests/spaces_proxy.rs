@@ -569,15 +569,74 @@ async fn a_space_without_a_running_app_says_why() {
         None,
     )
     .await;
-    let failed = client
-        .get(format!("{base}/"))
-        .header("accept-language", "zh-CN")
-        .send()
-        .await
-        .unwrap();
+    // (The origin may go on with what it knew for a second.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let failed = loop {
+        let answer = client
+            .get(format!("{base}/"))
+            .header("accept-language", "zh-CN")
+            .send()
+            .await
+            .unwrap();
+        if answer.status() != 503 || Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(failed.status(), 502);
     let html = failed.text().await.unwrap();
     assert!(html.contains("运行错误"), "{html}");
     assert!(html.contains("Traceback: &lt;boom&gt;"), "{html}");
     assert!(!html.contains("http-equiv=\"refresh\""), "{html}");
+}
+
+#[tokio::test]
+async fn only_a_runner_session_may_open_a_tunnel() {
+    let setup = setup().await;
+    let tunnel = |token: Option<String>, session: Uuid| {
+        let mut request = reqwest::Client::new()
+            .get(format!(
+                "{}/api/workers/tunnel?session={session}",
+                setup.hub.url
+            ))
+            .header("connection", "upgrade")
+            .header("upgrade", "kaiyuan-tunnel");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let anonymous = tunnel(None, setup.session).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // A user's API token is no worker token.
+    let user = tunnel(Some(setup.token.clone()), setup.session)
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 401);
+    let unknown = tunnel(Some(setup.worker_token.clone()), Uuid::new_v4())
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 409);
+    // The runner's loop gives up on a session the hub does not know.
+    let resolve: inference_worker::spaces::tunnel::Resolve = Arc::new(|_| None);
+    let gave_up = tokio::time::timeout(
+        Duration::from_secs(10),
+        inference_worker::spaces::tunnel::run(
+            setup.hub.url.clone(),
+            setup.worker_token.clone(),
+            Uuid::new_v4(),
+            resolve,
+        ),
+    )
+    .await
+    .expect("the runner gives up");
+    assert!(
+        gave_up
+            .unwrap_err()
+            .is::<inference_worker::client::UnknownSession>()
+    );
+    let opened = tunnel(Some(setup.worker_token.clone()), setup.session)
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 101);
 }

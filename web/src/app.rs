@@ -59,10 +59,7 @@ fn content_security_policy(spaces_domain: &str) -> HeaderValue {
 pub fn router(hub: Arc<Hub>) -> Router {
     let state = AppState(hub);
     let tunnels = Tunnels::default();
-    let origins = SpaceOrigins {
-        state: state.clone(),
-        tunnels: tunnels.clone(),
-    };
+    let origins = SpaceOrigins::new(state.clone(), tunnels.clone());
     hub_router(state, tunnels).layer(axum::middleware::from_fn_with_state(
         origins,
         crate::spaces::dispatch,

@@ -2,8 +2,8 @@
 //! so it opens one connection to the hub (`GET {TUNNEL_PATH}?session=S`,
 //! `Upgrade: kaiyuan-tunnel`) and, after `101`, serves HTTP/2 on it. The hub
 //! is the client: each request names its app's job in `SPACE_JOB_HEADER`,
-//! and is forwarded over HTTP/1.1 to that app's Unix socket, bodies
-//! streamed both ways (an SSE response flows event by event).
+//! and is forwarded over HTTP/1.1 to that app's Unix socket (on
+//! connections kept open), bodies streamed both ways (an SSE response flows event by event).
 //!
 //! A WebSocket arrives as an extended CONNECT (RFC 8441, `:protocol
 //! websocket`): the runner makes the real `Upgrade: websocket` handshake
@@ -26,7 +26,9 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::UnixStream;
 use uuid::Uuid;
 use worker_protocol::{SPACE_JOB_HEADER, TUNNEL_PATH, TUNNEL_UPGRADE};
 
@@ -40,6 +42,9 @@ type Body = BoxBody<Bytes, hyper::Error>;
 
 /// HTTP/2 pings on an idle tunnel, and how long one may go unanswered.
 const KEEPALIVE: Duration = Duration::from_secs(20);
+/// Idle connections kept to each app, and for how long.
+const APP_MAX_IDLE: usize = 32;
+const APP_IDLE: Duration = Duration::from_secs(30);
 /// Requests and WebSockets in flight on one tunnel.
 const MAX_STREAMS: u32 = 1024;
 /// Waiting between attempts to open the tunnel, doubled after each failure.
@@ -112,7 +117,8 @@ async fn serve_once(
     }
     let upgraded = response.upgrade().await.context("upgrading the tunnel")?;
     tracing::info!("the Spaces tunnel is open");
-    let service = hyper::service::service_fn(move |request| handle(resolve.clone(), request));
+    let apps = Apps::new(resolve);
+    let service = hyper::service::service_fn(move |request| apps.clone().handle(request));
     hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(KEEPALIVE)
@@ -126,51 +132,89 @@ async fn serve_once(
         .context("serving the tunnel")
 }
 
-/// One request from the hub, for the app its job header names.
-async fn handle(
+/// The apps of this runner, and the connections kept open to them.
+#[derive(Clone)]
+struct Apps {
     resolve: Resolve,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
-    let job = request
-        .headers()
-        .get(SPACE_JOB_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<Uuid>().ok());
-    let Some(job) = job else {
-        return Ok(plain(StatusCode::BAD_REQUEST, "no space job named"));
-    };
-    let Some(socket) = resolve(job) else {
-        return Ok(plain(StatusCode::BAD_GATEWAY, "this app does not run here"));
-    };
-    let answer = if request.method() == Method::CONNECT {
-        websocket(&socket, request).await
-    } else {
-        forward(&socket, request).await
-    };
-    Ok(answer.unwrap_or_else(|e| {
-        tracing::debug!(%job, error = %format!("{e:#}"), "the app did not answer");
-        plain(StatusCode::BAD_GATEWAY, "the app did not answer")
-    }))
+    /// Keep-alive HTTP/1.1 connections to the apps, by job: a request's URI
+    /// names its job as host, and the connector finds that app's socket.
+    pool: Client<Connector, Incoming>,
 }
 
-/// A plain request: to the app and back, bodies streamed.
-async fn forward(socket: &Path, request: Request<Incoming>) -> Result<Response<Body>> {
-    let (mut parts, body) = request.into_parts();
-    let host = parts.uri.authority().map(|a| a.to_string());
-    parts.uri = origin_form(&parts.uri)?;
-    parts.version = Version::HTTP_11;
-    strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(SPACE_JOB_HEADER);
-    if let Some(host) = host {
-        parts
-            .headers
-            .insert(header::HOST, HeaderValue::from_str(&host)?);
+type Connector = tower::util::BoxCloneSyncService<hyper::Uri, TokioIo<UnixStream>, std::io::Error>;
+
+impl Apps {
+    fn new(resolve: Resolve) -> Apps {
+        let find = resolve.clone();
+        let connector = tower::service_fn(move |uri: hyper::Uri| {
+            let socket = uri
+                .host()
+                .and_then(|h| h.parse::<Uuid>().ok())
+                .and_then(|job| find(job));
+            async move {
+                let socket =
+                    socket.ok_or_else(|| std::io::Error::other("this app does not run here"))?;
+                let stream = tokio::time::timeout(APP_CONNECT_TIMEOUT, UnixStream::connect(socket))
+                    .await
+                    .map_err(|_| std::io::Error::other("connecting to the app timed out"))??;
+                Ok(TokioIo::new(stream))
+            }
+        });
+        let pool = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(APP_IDLE)
+            .pool_max_idle_per_host(APP_MAX_IDLE)
+            .build(tower::util::BoxCloneSyncService::new(connector));
+        Apps { resolve, pool }
     }
-    let mut app = connect(socket).await?;
-    let response = app.send_request(Request::from_parts(parts, body)).await?;
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, body.boxed()))
+
+    /// One request from the hub, for the app its job header names.
+    async fn handle(self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let job = request
+            .headers()
+            .get(SPACE_JOB_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Uuid>().ok());
+        let Some(job) = job else {
+            return Ok(plain(StatusCode::BAD_REQUEST, "no space job named"));
+        };
+        let Some(socket) = (self.resolve)(job) else {
+            return Ok(plain(StatusCode::BAD_GATEWAY, "this app does not run here"));
+        };
+        let answer = if request.method() == Method::CONNECT {
+            websocket(&socket, request).await
+        } else {
+            self.forward(job, request).await
+        };
+        Ok(answer.unwrap_or_else(|e| {
+            tracing::debug!(%job, error = %format!("{e:#}"), "the app did not answer");
+            plain(StatusCode::BAD_GATEWAY, "the app did not answer")
+        }))
+    }
+
+    /// A plain request: to the app and back, bodies streamed.
+    async fn forward(&self, job: Uuid, request: Request<Incoming>) -> Result<Response<Body>> {
+        let (mut parts, body) = request.into_parts();
+        let host = parts.uri.authority().map(|a| a.to_string());
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        // The pool's key: the job (the connector finds its socket).
+        parts.uri = format!("http://{job}{path}").parse()?;
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(SPACE_JOB_HEADER);
+        if let Some(host) = host {
+            parts
+                .headers
+                .insert(header::HOST, HeaderValue::from_str(&host)?);
+        }
+        let response = self.pool.request(Request::from_parts(parts, body)).await?;
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, body.boxed()))
+    }
 }
 
 /// An extended CONNECT for a WebSocket: the app's own upgrade handshake,
@@ -230,7 +274,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let stream = tokio::time::timeout(APP_CONNECT_TIMEOUT, tokio::net::UnixStream::connect(socket))
+    let stream = tokio::time::timeout(APP_CONNECT_TIMEOUT, UnixStream::connect(socket))
         .await
         .context("connecting to the app timed out")?
         .with_context(|| format!("connecting to {}", socket.display()))?;

@@ -9,6 +9,7 @@ mod origin;
 mod pages;
 mod pass;
 mod proxy;
+mod sites;
 mod static_site;
 pub mod tunnels;
 
@@ -26,6 +27,17 @@ use crate::app::AppState;
 pub struct SpaceOrigins {
     pub state: AppState,
     pub tunnels: Tunnels,
+    sites: sites::Sites,
+}
+
+impl SpaceOrigins {
+    pub fn new(state: AppState, tunnels: Tunnels) -> SpaceOrigins {
+        SpaceOrigins {
+            state,
+            tunnels,
+            sites: sites::Sites::default(),
+        }
+    }
 }
 
 /// Sends a request for a Space's origin to that origin, any other to the

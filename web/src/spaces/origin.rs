@@ -13,7 +13,7 @@ use crate::request::Origin;
 /// The answer of Space `subdomain`'s origin to `request`.
 pub async fn serve(origins: &SpaceOrigins, subdomain: &str, request: Request) -> Response {
     let state = &origins.state;
-    let site = match origin::resolve(state, subdomain).await {
+    let site = match origins.sites.resolve(state, subdomain).await {
         Ok(Some(site)) => site,
         Ok(None) => return pages::not_found(request.headers()),
         Err(e) => {
