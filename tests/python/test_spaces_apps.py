@@ -3,10 +3,13 @@ runner (`inference-worker --spaces`, bubblewrap sandbox, pip from PyPI),
 called with the unmodified `gradio_client` on the Space's own origin
 through the hub's proxy; then put to sleep and woken by a visit."""
 
+import shutil
+import signal
 import socket
 import subprocess
-import signal
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -30,7 +33,10 @@ def runner(hub, tmp_path_factory):
     if not binary.exists():
         pytest.fail(f"{binary} is missing: cargo build --workspace", pytrace=False)
     token = hub.cli("worker-token", "create", "--name", "pytest-runner")
-    work = tmp_path_factory.mktemp("runner")
+    # The sandbox's uid must reach the Spaces dir: not under pytest's
+    # private (0700) temporary root.
+    work = Path(tempfile.mkdtemp(prefix="kaiyuan-runner-", dir="/var/tmp"))
+    work.chmod(0o755)
     log = open(work / "runner.log", "ab")
     process = subprocess.Popen(
         [str(binary), "--hub", hub.endpoint, "--token", token, "--spaces",
@@ -47,6 +53,7 @@ def runner(hub, tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture

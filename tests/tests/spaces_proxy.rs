@@ -501,7 +501,8 @@ async fn a_static_space_is_served_from_its_repo_at_its_commit() {
         None,
     )
     .await;
-    // A later commit is not served until the Space runs it.
+    // A static Space follows its default branch: a later commit is
+    // served once it lands.
     api.commit_to(
         "spaces",
         "alice/site",
@@ -525,9 +526,9 @@ async fn a_static_space_is_served_from_its_repo_at_its_commit() {
         get("/a%20b.txt").await.unwrap().text().await.unwrap(),
         "spaced"
     );
+    assert_eq!(get("/new.html").await.unwrap().text().await.unwrap(), "new");
     for missing in [
         "/nope.html",
-        "/new.html",
         "/css/",
         "/css/..%2Findex.html",
         "/README.md/x",

@@ -56,7 +56,10 @@ pub async fn register(
     request: &RegisterRequest,
 ) -> Result<RegisterResponse> {
     let caps = &request.capabilities;
-    if caps.architectures.is_empty() || caps.tasks.is_empty() {
+    // A runner that cannot sandbox runs nothing, but registers all the
+    // same, so that the admin page says why (`spaces: unavailable`).
+    let says_why = caps.spaces.as_ref().is_some_and(|s| !s.available);
+    if (caps.architectures.is_empty() || caps.tasks.is_empty()) && !says_why {
         return Err(Error::invalid(
             "capabilities must name at least one architecture and one task",
         ));
