@@ -134,7 +134,10 @@ pub fn verify_pass(hub: &Hub, repo_id: i64, pass: &str) -> bool {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    expires > now && hub.secret.verify(format!("space-pass:{body}").as_bytes(), sig)
+    expires > now
+        && hub
+            .secret
+            .verify(format!("space-pass:{body}").as_bytes(), sig)
 }
 
 /// Notes a visit to Space `repo_id` (it keeps the app awake). Cheap: at
@@ -179,7 +182,10 @@ mod tests {
     #[test]
     fn hosts_name_spaces_only_on_the_spaces_domain() {
         let s = settings("localhost");
-        assert_eq!(subdomain_of(&s, "alice-demo.localhost:8080"), Some("alice-demo"));
+        assert_eq!(
+            subdomain_of(&s, "alice-demo.localhost:8080"),
+            Some("alice-demo")
+        );
         assert_eq!(subdomain_of(&s, "alice-demo.localhost"), Some("alice-demo"));
         assert_eq!(subdomain_of(&s, "localhost:8080"), None);
         assert_eq!(subdomain_of(&s, "a.b.localhost"), None);
@@ -193,8 +199,14 @@ mod tests {
     #[test]
     fn urls_keep_the_port_only_for_localhost() {
         let s = settings("localhost");
-        assert_eq!(url(&s, "http", "127.0.0.1:8080", "a-b"), "http://a-b.localhost:8080");
+        assert_eq!(
+            url(&s, "http", "127.0.0.1:8080", "a-b"),
+            "http://a-b.localhost:8080"
+        );
         let s = settings("spaces.example");
-        assert_eq!(url(&s, "https", "hub.example:443", "a-b"), "https://a-b.spaces.example");
+        assert_eq!(
+            url(&s, "https", "hub.example:443", "a-b"),
+            "https://a-b.spaces.example"
+        );
     }
 }

@@ -591,10 +591,11 @@ pub(crate) async fn touch(hub: &Hub, repo_id: i64) {
         }
         touched.insert(repo_id, now);
     }
-    let written = sqlx::query("UPDATE space_runtimes SET last_activity_at = now() WHERE repo_id = $1")
-        .bind(repo_id)
-        .execute(&hub.db)
-        .await;
+    let written =
+        sqlx::query("UPDATE space_runtimes SET last_activity_at = now() WHERE repo_id = $1")
+            .bind(repo_id)
+            .execute(&hub.db)
+            .await;
     if let Err(e) = written {
         tracing::warn!(error = %e, repo_id, "recording a Space visit failed");
     }
