@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 pub mod browser;
 pub mod cluster;
 pub mod proxy;
+pub mod runner;
 pub mod space_app;
 
 /// The `hub` binary of this build (`target/<profile>/hub`).

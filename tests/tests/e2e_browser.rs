@@ -1042,3 +1042,75 @@ async fn a_top_up_turns_from_waiting_to_paid() {
         b.assert_no_console_errors().await;
     }
 }
+
+/// A Streamlit app in a Space, built and run by a real runner, loads in the
+/// browser inside the hub's Space page: its page, scripts and WebSocket
+/// come from the Space's own origin through the hub's proxy and the
+/// runner's tunnel (pip installs Streamlit from PyPI).
+#[tokio::test]
+async fn a_streamlit_space_runs_inside_its_page() {
+    if !browser_available() {
+        return;
+    }
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let api = hub.api(Some(&token));
+    assert_eq!(
+        api.create_repo("space", "alice", "st", false).await.status,
+        200
+    );
+    let out = hub.cli(&["worker-token", "create", "--name", "runner"]);
+    assert!(out.status.success());
+    let dir = tests::runner::runner_dir();
+    let runner = tests::runner::Runner::start(
+        &hub.url,
+        String::from_utf8(out.stdout).unwrap().trim(),
+        dir.path(),
+    );
+    let files = [
+        tests::file_op(
+            "README.md",
+            b"---\ntitle: Streamlit\nsdk: streamlit\nsdk_version: 1.67.0\napp_file: app.py\n---\n",
+        ),
+        tests::file_op(
+            "app.py",
+            "import streamlit as st\nst.title(\"你好，Streamlit\")\nst.write(\"served through the hub\")\n"
+                .as_bytes(),
+        ),
+    ];
+    let r = api
+        .commit_to("spaces", "alice/st", "app", &files, None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let rt = api.get("/api/spaces/alice/st/runtime").await.body;
+        match rt["stage"].as_str() {
+            Some("RUNNING") => break,
+            Some("BUILDING" | "APP_STARTING") => {}
+            _ => panic!("{rt}\n{}", runner.log()),
+        }
+        assert!(Instant::now() < deadline, "{rt}\n{}", runner.log());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    let b = Browser::start("zh-CN").await;
+    b.goto(&format!("{}/spaces/alice/st", hub.url)).await;
+    let frame = b.find("iframe.space-app").await;
+    b.ok(
+        reqwest::Method::POST,
+        "/frame",
+        Some(json!({ "id": { ELEMENT: frame } })),
+    )
+    .await;
+    // Streamlit renders from its WebSocket: the text proves the socket too.
+    b.wait_for_script(
+        "return document.body.innerText.includes('你好，Streamlit')",
+        json!(true),
+        Duration::from_secs(90),
+    )
+    .await;
+    b.ok(reqwest::Method::POST, "/frame/parent", Some(json!({})))
+        .await;
+    b.screenshot("space-streamlit").await;
+}

@@ -4,65 +4,12 @@
 
 mod inference_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use inference_support::{Hub, hub_with};
 use serde_json::{Value, json};
-use tests::{Api, file_op, hub_binary};
-
-/// A running runner (`inference-worker --spaces`), killed when dropped.
-pub struct Runner {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Runner {
-    pub fn start(hub_url: &str, token: &str, dir: &Path) -> Runner {
-        let binary = hub_binary().with_file_name("inference-worker");
-        assert!(binary.exists(), "{} is missing", binary.display());
-        std::fs::create_dir_all(dir).unwrap();
-        let log = dir.join("runner.log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary)
-            .args([
-                "--hub",
-                hub_url,
-                "--token",
-                token,
-                "--spaces",
-                "--tasks",
-                "space-run",
-            ])
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .arg("--spaces-dir")
-            .arg(dir.join("spaces"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start the runner");
-        Runner {
-            child: Some(child),
-            log,
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+use tests::runner::{Runner, runner_dir};
+use tests::{Api, file_op};
 
 pub async fn runtime(api: &Api, space: &str) -> Value {
     api.get(&format!("/api/spaces/{space}/runtime")).await.body
@@ -156,7 +103,7 @@ pub const PYTHON_CARD: &str = "---\ntitle: Stdlib\nsdk: python\napp_port: 7860\n
 pub async fn hub_and_runner() -> (Hub, Runner, String, tempfile::TempDir) {
     let hub = hub_with(&[("HUB_SPACES_SWEEP_MS", "500")]).await;
     let token = hub.user_with_token("alice");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = runner_dir();
     let runner = Runner::start(&hub.url, &hub.worker_token("runner"), dir.path());
     (hub, runner, token, dir)
 }
