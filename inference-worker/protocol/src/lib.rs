@@ -39,6 +39,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub mod hop_by_hop;
+
 /// Path prefix of the protocol's routes.
 pub const PREFIX: &str = "/api/workers";
 

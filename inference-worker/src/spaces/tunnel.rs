@@ -24,12 +24,13 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::UnixStream;
 use uuid::Uuid;
+use worker_protocol::hop_by_hop::{self, is_hop_by_hop};
 use worker_protocol::{SPACE_JOB_HEADER, TUNNEL_PATH, TUNNEL_UPGRADE};
 
 use crate::client::UnknownSession;
@@ -203,7 +204,7 @@ impl Apps {
         // The pool's key: the job (the connector finds its socket).
         parts.uri = format!("http://{job}{path}").parse()?;
         parts.version = Version::HTTP_11;
-        strip_hop_by_hop(&mut parts.headers);
+        hop_by_hop::strip(&mut parts.headers);
         parts.headers.remove(SPACE_JOB_HEADER);
         if let Some(host) = host {
             parts
@@ -212,7 +213,7 @@ impl Apps {
         }
         let response = self.pool.request(Request::from_parts(parts, body)).await?;
         let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
+        hop_by_hop::strip(&mut parts.headers);
         Ok(Response::from_parts(parts, body.boxed()))
     }
 }
@@ -240,7 +241,7 @@ async fn websocket(socket: &Path, mut request: Request<Incoming>) -> Result<Resp
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         // A refusal (403, 404, …): the hub passes it on as it is.
         let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
+        hop_by_hop::strip(&mut parts.headers);
         return Ok(Response::from_parts(parts, body.boxed()));
     }
     let mut accepted = Response::new(empty());
@@ -293,37 +294,6 @@ fn origin_form(uri: &hyper::Uri) -> Result<hyper::Uri> {
     Ok(path.parse()?)
 }
 
-/// Headers that describe one connection, not the message: never forwarded
-/// (nor those the `Connection` header names).
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == header::UPGRADE
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
-}
-
 fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
@@ -345,25 +315,6 @@ fn plain(status: StatusCode, message: &'static str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-private"),
-        );
-        headers.insert("x-private", HeaderValue::from_static("1"));
-        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        strip_hop_by_hop(&mut headers);
-        assert_eq!(headers.len(), 1, "{headers:?}");
-        assert!(headers.contains_key(header::CONTENT_TYPE));
-    }
 
     #[test]
     fn requests_reach_the_app_in_origin_form() {

@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version
 use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
 use hub_core::jobs::protocol::SPACE_JOB_HEADER;
+use hub_core::jobs::protocol::hop_by_hop::{self, is_hop_by_hop};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::TokioIo;
 use uuid::Uuid;
@@ -186,7 +187,7 @@ async fn send(
 
 fn from_app(response: hyper::Response<hyper::body::Incoming>) -> Response {
     let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    hop_by_hop::strip(&mut parts.headers);
     Response::from_parts(parts, Body::new(body))
 }
 
@@ -208,7 +209,7 @@ fn is_websocket(request: &Request) -> bool {
 /// The visitor's headers as the app gets them.
 fn headers_for_app(from: &HeaderMap, job: Uuid, visitor: &Visitor) -> HeaderMap {
     let mut to = from.clone();
-    strip_hop_by_hop(&mut to);
+    hop_by_hop::strip(&mut to);
     for name in [
         header::HOST,
         header::AUTHORIZATION,
@@ -253,40 +254,6 @@ fn app_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
         return None;
     }
     HeaderValue::from_str(&kept.join("; ")).ok()
-}
-
-/// Headers that describe one connection, not the message.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
-}
-
-/// Drops the hop-by-hop headers, and those `Connection` names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
 }
 
 #[cfg(test)]
