@@ -677,67 +677,6 @@ async fn a_build_that_takes_too_long_is_a_build_error() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
-/// A real Gradio app (from PyPI, ~370 MB): opt-in with
-/// HUB_TEST_SPACES_GRADIO=VERSION (e.g. 6.31.0), as the end-to-end suite
-/// runs Gradio through the hub anyway; here it checks that Gradio imports
-/// and serves in the sandbox (no network, read-only root, HOME=/tmp).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gradio_app_runs_in_the_sandbox() {
-    let Ok(version) = std::env::var("HUB_TEST_SPACES_GRADIO") else {
-        eprintln!("SKIPPED: set HUB_TEST_SPACES_GRADIO=VERSION to build a real Gradio app");
-        return;
-    };
-    let Some(runner) = runner() else { return };
-    let app = "import gradio as gr\n\ndef greet(name):\n    return 'Hello, ' + name + '!'\n\ngr.Interface(fn=greet, inputs='text', outputs='text').launch()\n";
-    let mut space = input(SpaceSdk::Gradio);
-    space.sdk_version = Some(version);
-    space.limits.memory_bytes = 2 << 30;
-    space.limits.pids = 256;
-    space.limits.disk_bytes = 2 << 30;
-    let mut run = runner.start(&[("app.py", app)], space);
-    let started = Instant::now();
-    run.stage(SpaceStage::AppStarting, Duration::from_secs(600))
-        .await;
-    let built = started.elapsed();
-    run.stage(SpaceStage::Running, Duration::from_secs(120))
-        .await;
-    eprintln!(
-        "MEASURE gradio: build {} ms, start {} ms",
-        built.as_millis(),
-        (started.elapsed() - built).as_millis()
-    );
-    let (status, body) = get(&run.socket(), "/gradio_api/info").await;
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        body.contains("greet") || body.contains("named_endpoints"),
-        "{body}"
-    );
-    run.stop().await;
-}
-
-/// A real Streamlit app: opt-in with HUB_TEST_SPACES_STREAMLIT=VERSION.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_streamlit_app_runs_in_the_sandbox() {
-    let Ok(version) = std::env::var("HUB_TEST_SPACES_STREAMLIT") else {
-        eprintln!("SKIPPED: set HUB_TEST_SPACES_STREAMLIT=VERSION to build a real Streamlit app");
-        return;
-    };
-    let Some(runner) = runner() else { return };
-    let app = "import streamlit as st\n\nst.title('Hello from a Space')\n";
-    let mut space = input(SpaceSdk::Streamlit);
-    space.sdk_version = Some(version);
-    space.app_port = 8501;
-    space.limits.memory_bytes = 2 << 30;
-    space.limits.pids = 256;
-    space.limits.disk_bytes = 2 << 30;
-    let mut run = runner.start(&[("app.py", app)], space);
-    run.stage(SpaceStage::Running, Duration::from_secs(600))
-        .await;
-    let (status, body) = get(&run.socket(), "/_stcore/health").await;
-    assert_eq!((status, body.as_str()), (200, "ok"));
-    run.stop().await;
-}
-
 /// Stopping sends SIGTERM first (an app may save its state to /data), and
 /// kills an app that ignores it after the grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
