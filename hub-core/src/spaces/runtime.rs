@@ -82,14 +82,25 @@ pub async fn get(hub: &Hub, space: &Repo) -> Result<Runtime> {
         return Err(Error::not_found("only Spaces have a runtime"));
     }
     let mut conn = hub.db.acquire().await?;
+    // Read first: the row exists for every Space but a brand-new one, and
+    // this runs on every page view and runtime poll.
+    if let Some(runtime) = read(&mut conn, space.id).await? {
+        return Ok(runtime);
+    }
     ensure(&mut conn, space).await?;
+    read(&mut conn, space.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the runtime of {} vanished", space.full_name()).into())
+}
+
+async fn read(conn: &mut PgConnection, repo_id: i64) -> Result<Option<Runtime>> {
     Ok(sqlx::query_as(
         "SELECT stage, error_message, sha, sdk, hardware, sleep_time_s, paused, subdomain, job_id,
                 stage_changed_at
          FROM space_runtimes WHERE repo_id = $1",
     )
-    .bind(space.id)
-    .fetch_one(&mut *conn)
+    .bind(repo_id)
+    .fetch_optional(&mut *conn)
     .await?)
 }
 
