@@ -49,6 +49,7 @@ async fn a_space_is_fetched_through_the_hub_with_the_runners_token() {
         download_token: download_token.into(),
         architecture: "space:cpu-basic".into(),
         gguf_files: vec![],
+        base: None,
     };
 
     // Over the runner's cap: refused before anything is written, and not

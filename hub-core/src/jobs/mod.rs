@@ -70,6 +70,7 @@ pub fn task_str(task: protocol::Task) -> &'static str {
         protocol::Task::TextGeneration => "text-generation",
         protocol::Task::FeatureExtraction => "feature-extraction",
         protocol::Task::SpaceRun => "space-run",
+        protocol::Task::FineTune => "fine-tune",
     }
 }
 
@@ -78,6 +79,7 @@ pub fn parse_task(s: &str) -> Option<protocol::Task> {
         "text-generation" => Some(protocol::Task::TextGeneration),
         "feature-extraction" => Some(protocol::Task::FeatureExtraction),
         "space-run" => Some(protocol::Task::SpaceRun),
+        "fine-tune" => Some(protocol::Task::FineTune),
         _ => None,
     }
 }

@@ -162,6 +162,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
             revision: row.revision,
             architecture: row.architecture,
             gguf_files: row.gguf_files.unwrap_or_default(),
+            base: None,
         },
         task,
         input,

@@ -58,6 +58,10 @@ pub enum Task {
     /// Building and running one commit of a Space app ([`SpaceRunInput`]),
     /// for as long as the lease is renewed: a runner's job, not a model's.
     SpaceRun,
+    /// Training a LoRA adapter on a base model ([`FineTuneInput`]): a
+    /// trainer's job, claimed only by workers that list [`TRAIN_PREFIX`]
+    /// architectures.
+    FineTune,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -187,6 +191,12 @@ pub struct ModelRef {
     /// a split file). Empty for safetensors models.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gguf_files: Vec<String>,
+    /// This repo is a LoRA adapter (PEFT layout: `adapter_config.json`,
+    /// `adapter_model.safetensors`) of `base`: the worker loads the base and
+    /// merges the adapter into its weights (W + alpha/r · B·A). The
+    /// architecture is the base's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Box<ModelRef>>,
 }
 
 /// Architectures of GGUF models carry this prefix (`gguf:qwen2`), in jobs
@@ -199,6 +209,12 @@ pub const GGUF_PREFIX: &str = "gguf:";
 /// (`space:cpu-basic`), and a space-run job's architecture is the class the
 /// Space asks for: a GPU Space waits for a runner that offers it.
 pub const SPACE_PREFIX: &str = "space:";
+
+/// The base models a trainer can fine-tune carry this prefix among its
+/// architectures (`train:qwen2`), and a fine-tune job's architecture is its
+/// base model's `model_type` with it: serving a model and training it are
+/// different abilities.
+pub const TRAIN_PREFIX: &str = "train:";
 
 /// The tunnel a Spaces runner opens to the hub (it needs no inbound port):
 /// `GET {TUNNEL_PATH}?session=S` with the worker token and
@@ -215,8 +231,62 @@ pub enum JobInput {
     Generate(GenerateInput),
     Embed(EmbedInput),
     SpaceRun(SpaceRunInput),
+    FineTune(FineTuneInput),
 }
 
+/// A LoRA fine-tune of the job's model (the base, read with the job's
+/// download token). The examples are canonical chat JSONL (one
+/// `{"messages": [{"role", "content", "weight"?}, …]}` per line, already
+/// validated and converted by the hub), fetched with the worker token from
+/// `{PREFIX}/jobs/{id}/data/{name}` ([`TRAIN_FILE`], [`VALIDATION_FILE`]).
+///
+/// Files the trainer writes travel the same way: `PUT
+/// {PREFIX}/jobs/{id}/checkpoints/{step}/{file}` then a
+/// [`EventBody::Checkpoint`] naming them; `PUT {PREFIX}/jobs/{id}/output/{file}`
+/// then the terminal [`EventBody::Trained`]. A job claimed again after a lost
+/// lease carries `resume`: the worker downloads that checkpoint (`GET` on
+/// the same path) and goes on from its step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneInput {
+    pub hyperparameters: TrainHyperparameters,
+    /// A validation file was given: its loss is reported beside the training loss.
+    pub has_validation: bool,
+    /// Examples longer than this many tokens are cut (the hub counted and
+    /// reported them at validation).
+    pub max_length: u32,
+    /// A checkpoint is saved and uploaded every this many optimizer steps
+    /// (and at the end of each epoch).
+    pub checkpoint_every_steps: u32,
+    /// Filled in by the hub at claim time: the last checkpoint uploaded by
+    /// an earlier attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<CheckpointRef>,
+}
+
+/// Already resolved by the hub ("auto" replaced by numbers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainHyperparameters {
+    pub n_epochs: u32,
+    pub batch_size: u32,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// LoRA rank, alpha (scale = alpha / r), dropout and the module names
+    /// adapted (`q_proj`, `v_proj`, …; `all-linear` as PEFT spells it).
+    pub lora_r: u32,
+    pub lora_alpha: f64,
+    pub lora_dropout: f64,
+    pub target_modules: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRef {
+    pub step: u64,
+    pub files: Vec<String>,
+}
+
+/// The training examples of a fine-tune job, and its validation examples.
+pub const TRAIN_FILE: &str = "train.jsonl";
+pub const VALIDATION_FILE: &str = "validation.jsonl";
 /// One commit of a Space to build and run (`ModelRef` names the repo, the
 /// commit and the token its files are read with). Already validated by the
 /// hub: a configuration error never reaches a runner.
@@ -292,6 +362,8 @@ pub enum SpaceStage {
 pub enum LogStream {
     Build,
     Run,
+    /// A fine-tune's trainer output.
+    Train,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -398,6 +470,24 @@ pub enum EventBody {
         /// Unix time in milliseconds.
         at_ms: u64,
     },
+    /// A fine-tune's progress, after an optimizer step (not every step:
+    /// the trainer reports every few seconds and at each logged loss).
+    TrainProgress(TrainProgress),
+    /// A fine-tune's checkpoint at `step`, its files already uploaded.
+    Checkpoint {
+        step: u64,
+        files: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        train_loss: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_loss: Option<f64>,
+    },
+    /// Terminal, for a fine-tune: the adapter's files are uploaded (to
+    /// `output/`).
+    Trained {
+        files: Vec<String>,
+        usage: TrainUsage,
+    },
     /// Terminal. `retryable`: the fault is the worker's (out of memory,
     /// download failed), so another attempt may succeed; otherwise it is
     /// the request's (prompt too long, template error) and the client gets it.
@@ -411,7 +501,10 @@ impl EventBody {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            EventBody::Finished { .. } | EventBody::Embeddings { .. } | EventBody::Failed { .. }
+            EventBody::Finished { .. }
+                | EventBody::Embeddings { .. }
+                | EventBody::Trained { .. }
+                | EventBody::Failed { .. }
         )
     }
 }
@@ -441,6 +534,35 @@ pub struct Usage {
     pub prompt_tokens: u32,
     pub generated_tokens: u32,
     /// Wall time the job held the device, model loading excluded.
+    pub device_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainProgress {
+    /// Optimizer steps done, counted over all attempts (a resumed run goes
+    /// on from its checkpoint's step).
+    pub step: u64,
+    pub total_steps: u64,
+    pub epoch: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_second: Option<f64>,
+    /// Tokens trained on so far (every epoch counts), over all attempts: what
+    /// a fine-tune is billed by.
+    pub trained_tokens: u64,
+}
+
+/// What a fine-tune consumed in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainUsage {
+    pub trained_tokens: u64,
+    pub steps: u64,
+    /// Wall time of this attempt's training, model loading included.
     pub device_ms: u64,
 }
 
