@@ -98,3 +98,9 @@ ALTER TABLE usage_records ADD COLUMN trained_tokens BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE inference_models
     ADD COLUMN base_repo_id  BIGINT REFERENCES repos (id) ON DELETE CASCADE,
     ADD COLUMN base_revision TEXT;
+
+-- A job on an adapter names the base model the worker merges it into.
+ALTER TABLE inference_jobs
+    ADD COLUMN base_repo_id   BIGINT REFERENCES repos (id) ON DELETE CASCADE,
+    ADD COLUMN base_repo_name TEXT,
+    ADD COLUMN base_revision  TEXT;

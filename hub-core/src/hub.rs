@@ -42,6 +42,8 @@ pub struct Hub {
     pub mirror: crate::mirror::State,
     /// Spaces: their domain, and visits not yet written down.
     pub spaces: crate::spaces::State,
+    /// Fine-tuning's limits and defaults.
+    pub finetune: crate::finetune::Settings,
     /// This hub, once shared ([`Hub::into_shared`]): for work that must
     /// outlive the request that started it.
     me: Weak<Hub>,
@@ -72,6 +74,7 @@ impl Hub {
             payments: Default::default(),
             mirror: Default::default(),
             spaces: crate::spaces::State::new(crate::spaces::Settings::from_env()),
+            finetune: crate::finetune::Settings::from_env(),
             me: Weak::new(),
             branch_queues: Mutex::new(HashMap::new()),
         }

@@ -35,6 +35,16 @@ pub struct Model {
     pub memory_bytes: i64,
     /// For a GGUF model, the file chosen.
     pub gguf: Option<GgufFile>,
+    /// For a LoRA adapter (PEFT layout), the base model it is merged into:
+    /// the architecture, task and memory are the base's.
+    pub base: Option<Base>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    pub repo_id: i64,
+    pub repo_name: String,
+    pub revision: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,11 +165,18 @@ pub async fn describe(
                 files,
                 tags: tags.unwrap_or_default(),
             }),
+            base: None,
         });
     }
     let (_, entries) = content::list(hub, &repo, &commit, "", true).await?;
     let has_safetensors = entries.iter().any(|e| e.path.ends_with(".safetensors"));
     let has_gguf = entries.iter().any(|e| gguf::is_gguf(&e.path));
+    let is_adapter = entries.iter().any(|e| e.path == "adapter_config.json")
+        && !entries.iter().any(|e| e.path == "config.json");
+    if is_adapter && quantization.is_none() {
+        // Not cached: the base is resolved for the caller each time.
+        return describe_adapter(hub, repo, commit).await;
+    }
     let model = if quantization.is_some() || (!has_safetensors && has_gguf) {
         describe_gguf(hub, repo, commit, &entries, quantization).await?
     } else {
@@ -248,6 +265,7 @@ async fn describe_gguf(
             files: choice.files.clone(),
             tags: quantization::tags(&choices),
         }),
+        base: None,
     })
 }
 
@@ -321,7 +339,68 @@ async fn describe_checkpoint(
         task,
         memory_bytes: i64::try_from(memory_bytes).unwrap_or(i64::MAX),
         gguf: None,
+        base: None,
     })
+}
+
+/// A LoRA adapter in PEFT layout: `adapter_config.json` names its base
+/// (`base_model_name_or_path`, a repo of this hub, at `revision` when set),
+/// which the caller must be able to read; the worker merges the two.
+async fn describe_adapter(hub: &Hub, repo: Authorized, commit: String) -> Result<Model> {
+    let bad = |detail: String| {
+        Error::invalid(
+            Message::coded(
+                "inference.bad_adapter",
+                "this adapter cannot be served: {detail}",
+            )
+            .with("detail", detail),
+        )
+    };
+    let config = content::read_small_file(hub, &repo, &commit, "adapter_config.json")
+        .await?
+        .ok_or_else(|| bad("adapter_config.json is missing".into()))?;
+    let config: AdapterConfig =
+        serde_json::from_slice(&config).map_err(|e| bad(format!("adapter_config.json: {e}")))?;
+    if !config.peft_type.eq_ignore_ascii_case("lora") {
+        return Err(bad(format!("a {} adapter is not LoRA", config.peft_type)));
+    }
+    let base_id = config
+        .base_model_name_or_path
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad("adapter_config.json names no base_model_name_or_path".into()))?;
+    let (ns, name) = base_id
+        .split_once('/')
+        .filter(|(_, n)| !n.contains('/'))
+        .ok_or_else(|| bad(format!("its base {base_id:?} is not a repo of this hub")))?;
+    let actor = repo.actor().clone();
+    let base = resolve(hub, &actor, ns, name, config.revision.as_deref(), None)
+        .await
+        .map_err(|e| match e {
+            Error::RepoNotFound(_) | Error::RevisionNotFound(_) => {
+                bad(format!("its base model {base_id} is not found"))
+            }
+            e => e,
+        })?;
+    if base.base.is_some() || base.gguf.is_some() || base.task != Task::TextGeneration {
+        return Err(bad(format!("its base {base_id} is not a text-generation checkpoint")));
+    }
+    Ok(Model {
+        repo: repo.into_repo(),
+        revision: commit,
+        base: Some(Base {
+            repo_id: base.repo.id,
+            repo_name: base.repo_name(),
+            revision: base.revision,
+        }),
+        ..base
+    })
+}
+
+#[derive(Deserialize)]
+struct AdapterConfig {
+    peft_type: String,
+    base_model_name_or_path: Option<String>,
+    revision: Option<String>,
 }
 
 #[derive(Deserialize)]

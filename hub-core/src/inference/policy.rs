@@ -164,6 +164,7 @@ pub async fn admit(hub: &Hub, caller: &Caller, model: &Model, input: &JobInput) 
             architecture: &model.architecture,
             memory_bytes: model.memory_bytes,
             gguf_files: model.gguf.as_ref().map_or(&[], |g| &g.files),
+            base: model.base.as_ref(),
             input,
             account_id: account,
             client_ip: &ip,

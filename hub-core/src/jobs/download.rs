@@ -55,8 +55,10 @@ pub async fn authenticate(hub: &Hub, secret: &str) -> Result<JobGrant> {
     };
     let job = Uuid::parse_str(job).map_err(|_| Error::InvalidCredentials)?;
     let repo_id: i64 = repo_id.parse().map_err(|_| Error::InvalidCredentials)?;
+    // The job's repo, or the base model an adapter job merges into.
     let commit: Option<String> = sqlx::query_scalar(
-        "SELECT revision FROM inference_jobs WHERE id = $1 AND repo_id = $2 AND state = 'running'",
+        "SELECT CASE WHEN repo_id = $2 THEN revision ELSE base_revision END FROM inference_jobs
+         WHERE id = $1 AND (repo_id = $2 OR base_repo_id = $2) AND state = 'running'",
     )
     .bind(job)
     .bind(repo_id)

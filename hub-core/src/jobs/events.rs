@@ -11,6 +11,7 @@ use super::queue::{self, lock_for_events};
 use super::state;
 use super::workers::WorkerId;
 use crate::error::{Error, Result};
+use crate::hub::Hub;
 
 /// What storing a batch of events came to.
 #[derive(Debug, Clone, Default)]
@@ -26,13 +27,13 @@ pub struct Stored {
 /// attempt (`?attempt=N`), be at that attempt. Those of a cancelled job are
 /// dropped and the answer says so.
 pub async fn store(
-    db: &PgPool,
+    hub: &Hub,
     worker: WorkerId,
     job: Uuid,
     claimed_attempt: Option<u32>,
     events: &[Event],
 ) -> Result<Stored> {
-    let mut tx = db.begin().await?;
+    let mut tx = hub.db.begin().await?;
     let (attempt, job_state, holder) = lock_for_events(&mut tx, job).await?;
     if claimed_attempt.is_some_and(|a| i64::from(a) != i64::from(attempt)) {
         return Err(Error::conflict(
@@ -59,28 +60,37 @@ pub async fn store(
         .map(|e| serde_json::to_string(&e.body))
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::from)?;
+    // The seqs stored now for the first time: a resent event is not news.
+    let mut new_seqs: Vec<i64> = Vec::new();
     if !events.is_empty() {
-        sqlx::query(
+        new_seqs = sqlx::query_scalar(
             "INSERT INTO inference_job_events (job_id, attempt, seq, body)
              SELECT $1, $2, * FROM UNNEST($3::BIGINT[], $4::TEXT[])
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING RETURNING seq",
         )
         .bind(job)
         .bind(attempt)
         .bind(&seqs)
         .bind(&bodies)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
     }
+    let fresh: Vec<&Event> = events
+        .iter()
+        .filter(|e| new_seqs.contains(&(e.seq as i64)))
+        .collect();
+    crate::finetune::training::on_events(&mut tx, job, &fresh).await?;
     for event in events {
         if let EventBody::Stage { stage, message } = &event.body {
             crate::spaces::runtime::on_stage(&mut tx, job, *stage, message.as_deref()).await?;
         }
     }
     let mut finished = false;
+    let mut trained = false;
     if let Some(terminal) = events.iter().find(|e| e.body.is_terminal()) {
         finish(&mut tx, worker, job, &terminal.body).await?;
         finished = true;
+        trained = matches!(terminal.body, EventBody::Trained { .. });
     }
     queue::notify_job(&mut tx, job).await?;
     let stored_through: Option<i64> = sqlx::query_scalar(
@@ -91,6 +101,9 @@ pub async fn store(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
+    if trained {
+        crate::finetune::publish::spawn(hub, job);
+    }
     Ok(Stored {
         ack: EventsAck {
             stored_through: stored_through.map(|s| s as u64),
@@ -120,6 +133,16 @@ async fn finish(
             .await?;
             record_usage(tx, worker, job, usage).await
         }
+        EventBody::Trained { usage, .. } => {
+            sqlx::query(
+                "UPDATE inference_jobs SET state = 'succeeded', finished_at = now(), lease_expires_at = NULL
+                 WHERE id = $1",
+            )
+            .bind(job)
+            .execute(&mut **tx)
+            .await?;
+            crate::finetune::training::on_trained(tx, job, usage).await
+        }
         EventBody::Failed {
             message,
             retryable: true,
@@ -134,7 +157,7 @@ async fn finish(
             .bind(message)
             .execute(&mut **tx)
             .await?;
-            Ok(())
+            crate::finetune::training::on_failed(tx, job, message).await
         }
         _ => Ok(()),
     }

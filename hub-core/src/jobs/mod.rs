@@ -104,6 +104,10 @@ pub async fn run_background(hub: std::sync::Arc<crate::Hub>) {
             if let Err(e) = crate::billing::metering::sweep(&hub.db).await {
                 tracing::warn!(error = %e, "releasing unsettled holds failed");
             }
+            // Fine-tunes that trained to the end while no node published them.
+            if let Err(e) = crate::finetune::publish::sweep(&hub).await {
+                tracing::warn!(error = %e, "publishing finished fine-tunes failed");
+            }
         }
     };
     tokio::join!(listen, sweep);

@@ -24,6 +24,8 @@ pub struct NewJob<'a> {
     pub memory_bytes: i64,
     /// The .gguf file(s) of a GGUF model; empty for safetensors.
     pub gguf_files: &'a [String],
+    /// The base model a LoRA adapter is merged into.
+    pub base: Option<&'a crate::inference::model::Base>,
     pub input: &'a JobInput,
     pub account_id: Option<i64>,
     pub client_ip: &'a str,
@@ -32,11 +34,17 @@ pub struct NewJob<'a> {
 
 /// Queues a job inside the caller's transaction and wakes waiting claims.
 pub async fn enqueue(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Uuid> {
-    let id = Uuid::new_v4();
+    enqueue_as(conn, Uuid::new_v4(), job).await
+}
+
+/// [`enqueue`] under an id chosen beforehand (a fine-tune's files are
+/// stored under its run's id before the run is queued).
+pub async fn enqueue_as(conn: &mut PgConnection, id: Uuid, job: NewJob<'_>) -> Result<Uuid> {
     sqlx::query(
         "INSERT INTO inference_jobs (id, task, repo_id, repo_name, revision, architecture,
-             memory_bytes, input, account_id, client_ip, max_attempts, gguf_files)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             memory_bytes, input, account_id, client_ip, max_attempts, gguf_files,
+             base_repo_id, base_repo_name, base_revision)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(id)
     .bind(task_str(job.task))
@@ -50,6 +58,9 @@ pub async fn enqueue(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Uuid> {
     .bind(job.client_ip)
     .bind(job.max_attempts.max(1))
     .bind((!job.gguf_files.is_empty()).then_some(job.gguf_files))
+    .bind(job.base.map(|b| b.repo_id))
+    .bind(job.base.map(|b| &b.repo_name))
+    .bind(job.base.map(|b| &b.revision))
     .execute(&mut *conn)
     .await?;
     notify_queued(conn).await?;
@@ -114,6 +125,9 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
         architecture: String,
         input: String,
         gguf_files: Option<Vec<String>>,
+        base_repo_id: Option<i64>,
+        base_repo_name: Option<String>,
+        base_revision: Option<String>,
     }
     let lease = hub.inference.jobs.lease;
     let row: Option<Row> = sqlx::query_as(
@@ -137,7 +151,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
              started_at = coalesce(j.started_at, now())
          FROM candidate WHERE j.id = candidate.id
          RETURNING j.id, j.attempt, j.task, j.repo_id, j.repo_name, j.revision, j.architecture,
-                   j.input, j.gguf_files",
+                   j.input, j.gguf_files, j.base_repo_id, j.base_repo_name, j.base_revision",
     )
     .bind(session)
     .bind(lease.as_secs_f64())
@@ -152,6 +166,18 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
         .ok_or_else(|| anyhow::anyhow!("job {} has an unknown task {}", row.id, row.task))?;
     let mut input: JobInput = serde_json::from_str(&row.input).map_err(anyhow::Error::from)?;
     crate::spaces::runtime::fill_claim(hub, row.repo_id, &mut input).await?;
+    crate::finetune::training::fill_claim(hub, row.id, &mut input).await?;
+    let base = match (row.base_repo_id, row.base_repo_name, row.base_revision) {
+        (Some(id), Some(name), Some(revision)) => Some(Box::new(ModelRef {
+            download_token: download::issue(hub, row.id, id),
+            repo_id: name,
+            revision,
+            architecture: row.architecture.clone(),
+            gguf_files: Vec::new(),
+            base: None,
+        })),
+        _ => None,
+    };
     Ok(Some(Job {
         id: row.id,
         attempt: row.attempt as u32,
@@ -162,7 +188,7 @@ async fn try_claim(hub: &Hub, session: Uuid) -> Result<Option<Job>> {
             revision: row.revision,
             architecture: row.architecture,
             gguf_files: row.gguf_files.unwrap_or_default(),
-            base: None,
+            base,
         },
         task,
         input,
@@ -237,6 +263,7 @@ pub(crate) async fn requeue(
     .fetch_all(&mut **tx)
     .await?;
     crate::spaces::runtime::on_requeue(tx, &states, reason).await?;
+    crate::finetune::training::on_requeue(tx, &states, reason).await?;
     for (id, new_state) in &states {
         if new_state == state::DEAD {
             tracing::warn!(job = %id, reason, "job dead-lettered");

@@ -276,6 +276,7 @@ async fn enqueue_run(
             architecture: &architecture,
             memory_bytes: settings.memory_bytes as i64,
             gguf_files: &[],
+            base: None,
             input: &input,
             account_id: None,
             client_ip: "",

@@ -1,5 +1,6 @@
 //! The OpenAI-compatible API: `POST /v1/chat/completions`,
-//! `POST /v1/completions`, `POST /v1/embeddings`, `GET /v1/models`.
+//! `POST /v1/completions`, `POST /v1/embeddings`, `GET /v1/models`; and
+//! OpenAI's fine-tuning API ([`fine_tuning`]).
 //! `model` is a repo id, optionally `@revision`. Errors are OpenAI's
 //! `{"error": {"message", "type", "code"}}`, with the statuses of
 //! [`super::inference::status_of`].
@@ -7,6 +8,7 @@
 mod chat;
 mod completions;
 mod embeddings;
+mod fine_tuning;
 mod models;
 mod sse;
 
@@ -29,6 +31,28 @@ pub fn router() -> Router<AppState> {
         .route("/v1/completions", post(completions::create))
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/models", get(models::list))
+        .route(
+            "/v1/files",
+            post(fine_tuning::upload_file)
+                .get(fine_tuning::list_files)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/files/{id}",
+            get(fine_tuning::get_file).delete(fine_tuning::delete_file),
+        )
+        .route("/v1/files/{id}/content", get(fine_tuning::file_content))
+        .route(
+            "/v1/fine_tuning/jobs",
+            post(fine_tuning::create_job).get(fine_tuning::list_jobs),
+        )
+        .route("/v1/fine_tuning/jobs/{id}", get(fine_tuning::get_job))
+        .route("/v1/fine_tuning/jobs/{id}/cancel", post(fine_tuning::cancel_job))
+        .route("/v1/fine_tuning/jobs/{id}/events", get(fine_tuning::job_events))
+        .route(
+            "/v1/fine_tuning/jobs/{id}/checkpoints",
+            get(fine_tuning::job_checkpoints),
+        )
 }
 
 /// An error of this family.

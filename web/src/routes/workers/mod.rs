@@ -9,7 +9,8 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures::{FutureExt, StreamExt};
 use hub_core::Error;
@@ -17,6 +18,7 @@ use hub_core::jobs::protocol::{
     ClaimRequest, Event, EventsAck, Heartbeat, HeartbeatResponse, RegisterRequest, RegisterResponse,
 };
 use hub_core::jobs::workers::{self, WorkerId};
+use hub_core::finetune::artifacts::{self, Area};
 use hub_core::jobs::{events, queue};
 use uuid::Uuid;
 
@@ -29,6 +31,17 @@ pub fn router() -> Router<AppState> {
         .route("/api/workers/heartbeat", post(heartbeat))
         .route("/api/workers/claim", post(claim))
         .route("/api/workers/jobs/{id}/events", post(job_events))
+        .route("/api/workers/jobs/{id}/data/{name}", get(read_data))
+        .route(
+            "/api/workers/jobs/{id}/checkpoints/{step}/{name}",
+            get(read_checkpoint)
+                .put(write_checkpoint)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/workers/jobs/{id}/output/{name}",
+            put(write_output).layer(DefaultBodyLimit::disable()),
+        )
         .route(hub_core::jobs::protocol::TUNNEL_PATH, get(tunnel::open))
         .route("/admin/workers", get(admin::workers_page))
 }
@@ -142,7 +155,7 @@ async fn job_events(
         if batch.is_empty() {
             continue;
         }
-        let stored = events::store(&state.db, worker, id, query.attempt, &batch).await?;
+        let stored = events::store(&state, worker, id, query.attempt, &batch).await?;
         ack = stored.ack;
         if ack.cancelled || stored.finished {
             break;
@@ -179,4 +192,50 @@ fn take_lines(buffer: &mut Vec<u8>, at_end: bool) -> Result<Vec<Event>, ApiError
                 .map_err(|e| Error::invalid(format!("bad event line: {e}")).into())
         })
         .collect()
+}
+
+/// Handles `GET /api/workers/jobs/{id}/data/{name}`: a fine-tune run's
+/// examples, for the worker it is leased to.
+async fn read_data(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Path((id, name)): Path<(Uuid, String)>,
+) -> ApiResult<Response> {
+    let stream = artifacts::read(&state, worker, id, Area::Data, &name).await?;
+    Ok(Body::from_stream(stream).into_response())
+}
+
+/// Handles `GET /api/workers/jobs/{id}/checkpoints/{step}/{name}`: a file
+/// of a checkpoint an earlier attempt uploaded, to resume from.
+async fn read_checkpoint(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Path((id, step, name)): Path<(Uuid, u64, String)>,
+) -> ApiResult<Response> {
+    let stream = artifacts::read(&state, worker, id, Area::Checkpoint(step), &name).await?;
+    Ok(Body::from_stream(stream).into_response())
+}
+
+/// Handles `PUT /api/workers/jobs/{id}/checkpoints/{step}/{name}`.
+async fn write_checkpoint(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Path((id, step, name)): Path<(Uuid, u64, String)>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let body = body.into_data_stream().map(|c| c.map_err(std::io::Error::other));
+    artifacts::write(&state, worker, id, Area::Checkpoint(step), &name, body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Handles `PUT /api/workers/jobs/{id}/output/{name}`: the trained adapter.
+async fn write_output(
+    State(state): State<AppState>,
+    WorkerAuth(worker): WorkerAuth,
+    Path((id, name)): Path<(Uuid, String)>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let body = body.into_data_stream().map(|c| c.map_err(std::io::Error::other));
+    artifacts::write(&state, worker, id, Area::Output, &name, body).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
