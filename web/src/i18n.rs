@@ -9,6 +9,7 @@ use hub_core::error::{Message, fill};
 mod browse;
 mod community;
 mod errors;
+mod finetune;
 mod gguf;
 mod statements;
 mod tensors;
@@ -297,6 +298,7 @@ fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, 
         .chain(errors::MESSAGES)
         .chain(statements::MESSAGES)
         .chain(topup::MESSAGES)
+        .chain(finetune::MESSAGES)
 }
 
 /// (key, zh-CN, en)

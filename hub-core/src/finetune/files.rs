@@ -64,7 +64,7 @@ pub async fn upload(
         return Err(Error::invalid(
             Message::coded(
                 "finetune.bad_purpose",
-                "purpose {purpose:?} is not accepted here; use \"fine-tune\"",
+                "purpose {purpose} is not accepted here; use \"fine-tune\"",
             )
             .with("purpose", purpose),
         ));

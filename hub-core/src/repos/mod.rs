@@ -8,6 +8,7 @@ pub mod content_cache;
 pub mod counters;
 pub mod download;
 pub mod download_counts;
+pub mod lineage;
 pub mod manage;
 pub mod master_alias;
 pub mod new_space;

@@ -79,6 +79,21 @@ pub fn tags(kind: RepoType, card: &CardMetadata, files: &FileFacts) -> Vec<Strin
             out.extend(card.language.iter().cloned());
             out.extend(card.datasets.iter().map(|d| format!("dataset:{d}")));
             out.extend(card.base_model.iter().map(|b| format!("base_model:{b}")));
+            // Hugging Face's model tree: `base_model:{relation}:{base}`, the
+            // relation as the card states it.
+            let relation = card
+                .card_data
+                .as_ref()
+                .and_then(|d| d.get("base_model_relation"))
+                .and_then(|r| r.as_str())
+                .filter(|r| matches!(*r, "adapter" | "merge" | "quantized" | "finetune"));
+            if let Some(relation) = relation {
+                out.extend(
+                    card.base_model
+                        .iter()
+                        .map(|b| format!("base_model:{relation}:{b}")),
+                );
+            }
         }
         RepoType::Dataset => {
             out.extend(card.language.iter().map(|l| format!("language:{l}")));

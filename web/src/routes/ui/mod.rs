@@ -15,6 +15,7 @@ mod viewer;
 
 // Upload and edit, repo settings, profiles, organisations, likes (ui-manage).
 mod edit;
+mod fine_tuning;
 mod likes;
 mod orgs;
 mod profiles;
@@ -61,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(scripts::router())
         .merge(billing::router())
         .merge(topup::router())
+        .merge(fine_tuning::router())
         .route("/static/style.css", get(stylesheet))
         .route("/lang/{code}", get(switch_language))
 }

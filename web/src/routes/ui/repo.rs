@@ -136,6 +136,10 @@ struct RepoPage {
     space_run: Option<SpaceRun>,
     /// Models and datasets: the Spaces whose cards name them.
     used_by_spaces: Vec<(String, Option<String>)>,
+    /// Models: the models derived from this one, by relation (the model tree).
+    derived: Vec<(String, i64)>,
+    /// Models: the visitor is signed in (the "Fine-tune" link).
+    signed_in: bool,
     /// Datasets: the card's `task_categories`.
     task_categories: Vec<String>,
 }
@@ -294,6 +298,10 @@ async fn repo_page(
             _ => None,
         };
         let used_by_spaces = hub_core::spaces::using(&state, repo.actor(), repo, 20).await?;
+        let derived = match repo.kind() {
+            RepoType::Model => hub_core::repos::lineage::derived(&state, repo.actor(), repo).await?,
+            _ => Vec::new(),
+        };
         let task_categories = match kind {
             RepoType::Dataset => {
                 hub_core::cards::texts_in(repo.card_data.as_ref(), "task_categories")
@@ -304,6 +312,8 @@ async fn repo_page(
             space,
             space_run,
             used_by_spaces,
+            derived,
+            signed_in: !session.actor.is_anonymous(),
             task_categories,
             frame: Frame::new(&session, &path),
             card_html,

@@ -26,6 +26,10 @@ pub fn router() -> Router<AppState> {
             "/static/space.js",
             get(|| async { script(include_str!("../../../static/space.js")) }),
         )
+        .route(
+            "/static/finetune.js",
+            get(|| async { script(include_str!("../../../static/finetune.js")) }),
+        )
         .route("/static/favicon.svg", get(favicon))
         // Browsers that ignore the page's icon link ask for this path.
         .route(
