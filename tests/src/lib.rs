@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod proxy;
 pub mod runner;
 pub mod space_app;
+pub mod worker;
 
 /// The `hub` binary of this build (`target/<profile>/hub`).
 pub fn hub_binary() -> PathBuf {

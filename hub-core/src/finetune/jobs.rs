@@ -313,10 +313,18 @@ pub async fn plan(hub: &Hub, actor: &Actor, owner: &Payer, new: &NewFineTune) ->
 /// queued) and queues the training run.
 pub async fn create(hub: &Hub, actor: &Actor, owner: &Payer, new: NewFineTune) -> Result<JobRow> {
     let user = actor.require_writer()?.user.clone();
+    if new.merge {
+        // The merged checkpoint is not produced yet: say so rather than
+        // publish an adapter to someone who asked for full weights.
+        return Err(Error::invalid(
+            "merge: publishing the merged full checkpoint is not supported yet; the adapter is served merged by the demo tier",
+        ));
+    }
     check_suffix(new.suffix.as_deref())?;
     check_metadata(new.metadata.as_ref())?;
     let plan = plan(hub, actor, owner, &new).await?;
-    let base = base_model(hub, actor, &new.model).await?;
+    // The commit the data was checked against, even if the branch moved since.
+    let base = base_model(hub, actor, &format!("{}@{}", plan.base, plan.base_revision)).await?;
     let id = super::new_id("ftjob");
     let run = Uuid::new_v4();
     // The converted examples go to the store first: a run never starts
