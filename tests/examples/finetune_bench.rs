@@ -124,7 +124,6 @@ async fn through_stack(hub: &TestHub, token: &str, hyper: &Value) -> (Run, Durat
                     "n_epochs": hyper["n_epochs"], "batch_size": hyper["batch_size"],
                     "learning_rate_multiplier": hyper["learning_rate"].as_f64().unwrap() / 2e-4,
                 }}},
-                "hyperparameters": null,
             }),
         )
         .await;
