@@ -34,6 +34,8 @@ CREATE TABLE finetune_jobs (
     seed              BIGINT NOT NULL,
     -- Resolved hyperparameters (numbers, no "auto"), LoRA fields included.
     hyperparameters   JSONB NOT NULL,
+    -- Examples are cut at this many tokens.
+    max_length        INT NOT NULL,
     metadata          JSONB,
     -- Also publish the merged full checkpoint.
     merge             BOOLEAN NOT NULL DEFAULT false,

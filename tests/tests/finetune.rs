@@ -251,7 +251,7 @@ async fn a_fine_tune_survives_a_lost_trainer_publishes_its_adapter_and_charges_e
             .await
             .unwrap();
     assert!(trained >= estimated_tokens, "{trained} trained, {estimated_tokens} estimated");
-    assert_eq!(charge, (trained * 10_000).div_ceil(1000), "micro-yuan for {trained} tokens");
+    assert_eq!(charge, (trained * 10_000 + 999) / 1000, "micro-yuan for {trained} tokens");
     let balance = api.get("/api/billing/balance").await;
     assert_eq!(balance.status, 200, "{:?}", balance.body);
     assert_eq!(balance.body["held"]["micro_yuan"], 0, "{:?}", balance.body);
@@ -351,7 +351,7 @@ async fn a_cancelled_fine_tune_is_charged_its_tokens_and_publishes_nothing() {
             .await
             .unwrap();
     assert!(trained > 0);
-    assert_eq!(charge, (trained * 10_000).div_ceil(1000));
+    assert_eq!(charge, (trained * 10_000 + 999) / 1000);
     let repos: i64 =
         sqlx::query_scalar("SELECT count(*) FROM repos WHERE name LIKE 'tiny-base-stopped%'")
             .fetch_one(&pool)

@@ -16,7 +16,7 @@ use inference_support::*;
 use inference_worker::generation::{generate_local, greedy};
 use inference_worker::testing::{Arch, Spec, write_checkpoint};
 use serde_json::{Value, json};
-use tests::{file_op, lfs_op, upload_lfs};
+use tests::TestHub;
 
 fn user_message(text: &str) -> Vec<ChatMessage> {
     vec![ChatMessage {

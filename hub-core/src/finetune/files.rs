@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use serde::Serialize;
 

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::artifacts;
-use super::dataset::{self, Format, Report};
+use super::dataset::{self, ColumnMapping, FileFormat, Options, Report};
 use super::files::{self, unix_seconds};
 use super::tokens::TokenCounter;
-use crate::accounts::{Actor, User};
+use crate::accounts::Actor;
 use crate::billing::ledger::{self, SystemAccount, Transfer};
 use crate::billing::{Credits, Payer, money, rates};
 use crate::error::{Error, Message, Result};
@@ -102,8 +102,7 @@ pub struct NewFineTune {
 
 /// LoRA learning rate that a multiplier of 1 stands for.
 const BASE_LEARNING_RATE: f64 = 2e-4;
-/// Fewest examples a training file must have (as OpenAI).
-pub const MIN_EXAMPLES: u64 = 10;
+use dataset::MIN_EXAMPLES;
 
 /// The job as the API shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -252,15 +251,6 @@ pub async fn plan(hub: &Hub, actor: &Actor, owner: &Payer, new: &NewFineTune) ->
         "training_file",
     )
     .await?;
-    if train.examples < MIN_EXAMPLES {
-        return Err(invalid_file(
-            "training_file",
-            format!(
-                "the training file has {} examples; at least {MIN_EXAMPLES} are needed",
-                train.examples
-            ),
-        ));
-    }
     let (validation, validation_file) = match &new.validation_file {
         Some(source) => {
             let (report, file) = convert(
@@ -279,7 +269,7 @@ pub async fn plan(hub: &Hub, actor: &Actor, owner: &Payer, new: &NewFineTune) ->
         None => (None, None),
     };
     let hyperparameters = resolve_hyperparameters(new, train.examples)?;
-    let epoch_tokens = train.tokens.total;
+    let epoch_tokens = train.tokens.as_ref().map_or(0, |t| t.total);
     let total_tokens = epoch_tokens.saturating_mul(u64::from(hyperparameters.n_epochs));
     let mut conn = hub.db.acquire().await?;
     let price = rates::dearest_per_thousand_tokens(&mut conn)
@@ -345,9 +335,9 @@ pub async fn create(hub: &Hub, actor: &Actor, owner: &Payer, new: NewFineTune) -
     let mut tx = hub.db.begin().await?;
     sqlx::query(
         "INSERT INTO finetune_jobs (id, namespace_id, created_by, base_repo_id, model, base_revision,
-             training_file, validation_file, suffix, seed, hyperparameters, metadata, merge, status,
-             report, epoch_tokens, estimate)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', $14, $15, $16)",
+             training_file, validation_file, suffix, seed, hyperparameters, max_length, metadata, merge,
+             status, report, epoch_tokens, estimate)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'queued', $15, $16, $17)",
     )
     .bind(&id)
     .bind(owner.namespace_id)
@@ -360,6 +350,7 @@ pub async fn create(hub: &Hub, actor: &Actor, owner: &Payer, new: NewFineTune) -
     .bind(&new.suffix)
     .bind(plan.hyperparameters.seed as i64)
     .bind(serde_json::to_value(&plan.hyperparameters).map_err(anyhow::Error::from)?)
+    .bind(plan.max_length as i32)
     .bind(new.metadata.as_ref().map(|m| json!(m)))
     .bind(new.merge)
     .bind(report)
@@ -482,7 +473,7 @@ async fn base_model(hub: &Hub, actor: &Actor, id: &str) -> Result<Model> {
     )
     .await
     .map_err(|e| match e {
-        Error::Invalid(m) => unsupported_base(id, &m.to_string()),
+        Error::InvalidInput(m) => unsupported_base(id, &m.to_string()),
         e => e,
     })?;
     if base.gguf.is_some() {
@@ -517,7 +508,11 @@ const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
 
 /// The base model's tokenizer and chat template, to count tokens as the
 /// trainer will.
-async fn token_counter(hub: &Hub, actor: &Actor, base: &Model) -> Result<TokenCounter> {
+async fn token_counter(
+    hub: &Hub,
+    actor: &Actor,
+    base: &Model,
+) -> Result<std::sync::Arc<TokenCounter>> {
     let repo = access::authorize::<Read>(
         hub,
         actor,
@@ -539,12 +534,29 @@ async fn token_counter(hub: &Hub, actor: &Actor, base: &Model) -> Result<TokenCo
         MAX_TOKENIZER_BYTES,
     )
     .await?;
-    let chat_template = read_whole(hub, &repo, &base.revision, "chat_template.jinja", 1 << 20).await?;
-    tokio::task::spawn_blocking(move || {
-        TokenCounter::new(&tokenizer, config.as_deref(), chat_template.as_deref())
-    })
-    .await?
-    .map_err(|e| unsupported_base(&base.repo_name(), &format!("{e:#}")))
+    // Newer checkpoints keep the template beside the config, in its own file.
+    let jinja = read_whole(hub, &repo, &base.revision, "chat_template.jinja", 1 << 20).await?;
+    let config = match jinja {
+        Some(jinja) => {
+            let mut config: serde_json::Map<String, Value> = config
+                .as_deref()
+                .and_then(|c| serde_json::from_slice(c).ok())
+                .unwrap_or_default();
+            config.insert(
+                "chat_template".into(),
+                Value::String(String::from_utf8_lossy(&jinja).into_owned()),
+            );
+            Some(serde_json::to_vec(&config).map_err(anyhow::Error::from)?)
+        }
+        None => config,
+    };
+    let name = base.repo_name();
+    // Chat fine-tuning needs the model's chat template (the trainer renders
+    // every example with it).
+    tokio::task::spawn_blocking(move || TokenCounter::new(&tokenizer, config.as_deref(), false))
+        .await?
+        .map(std::sync::Arc::new)
+        .map_err(|e| unsupported_base(&name, &e.to_string()))
 }
 
 /// A file of `repo` at `commit`, whole, when it exists and is at most `max` bytes.
@@ -581,12 +593,12 @@ async fn convert(
     owner: &Payer,
     source: &str,
     mapping: &BTreeMap<String, String>,
-    counter: &TokenCounter,
+    counter: &std::sync::Arc<TokenCounter>,
     max_length: u32,
     param: &'static str,
 ) -> Result<(Report, tempfile::NamedTempFile)> {
     let (name, mut stream) = open_source(hub, actor, owner, source, param).await?;
-    let format = Format::from_name(&name).ok_or_else(|| {
+    let format = FileFormat::of(&name).ok_or_else(|| {
         invalid_file(
             param,
             format!("{name}: a training file is .jsonl, .json, .csv or .parquet"),
@@ -609,25 +621,54 @@ async fn convert(
     }
     raw.seek(SeekFrom::Start(0))?;
     let out = tempfile::NamedTempFile::new_in(&dir)?;
-    let (counter, mapping) = (counter.clone(), mapping.clone());
+    let (counter, columns) = (counter.clone(), ColumnMapping(mapping.clone()));
     let mut writer = std::io::BufWriter::new(out.reopen()?);
+    let min_examples = match param {
+        "training_file" => MIN_EXAMPLES,
+        _ => 1,
+    };
     let report = tokio::task::spawn_blocking(move || -> Result<Report> {
-        let report = dataset::convert(
-            BufReader::new(raw),
-            format,
-            &mapping,
-            &counter,
+        let options = Options {
+            columns: &columns,
+            counter: Some(&counter),
             max_length,
-            &mut writer,
-        )?;
+            min_examples,
+        };
+        let report = match format {
+            FileFormat::Parquet => dataset::convert_parquet(raw, &mut writer, &options)?,
+            format => dataset::convert(format, BufReader::new(raw), &mut writer, &options)?,
+        };
         writer.flush()?;
         Ok(report)
     })
     .await??;
-    if !report.is_valid() {
-        return Err(invalid_file(param, format!("{name}: {}", report.summary())));
+    if !report.accepted {
+        return Err(invalid_file(param, format!("{name}: {}", summary(&report))));
     }
     Ok((report, out))
+}
+
+/// The errors of a refused file, each category with the lines it was
+/// found on (the first few).
+fn summary(report: &Report) -> String {
+    report
+        .errors
+        .iter()
+        .map(|(category, issue)| {
+            let lines: Vec<String> = issue.lines.iter().map(|l| format!("line {l}")).collect();
+            match lines.is_empty() {
+                true => format!("{} ({})", category.describe(), issue.count),
+                false => format!(
+                    "{} ({}: {}{})",
+                    category.describe(),
+                    issue.count,
+                    lines.join(", "),
+                    if issue.count > lines.len() as u64 { ", …" } else { "" }
+                ),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn invalid_file(param: &'static str, message: String) -> Error {
@@ -751,10 +792,10 @@ fn job_not_found(id: &str) -> Error {
 
 /// Job `id` of `owner` (anyone else's is not found).
 pub async fn get(hub: &Hub, owner: &Payer, id: &str) -> Result<JobRow> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} FROM finetune_jobs j JOIN namespaces n ON n.id = j.namespace_id
          WHERE j.id = $1 AND j.namespace_id = $2"
-    ))
+    )))
     .bind(id)
     .bind(owner.namespace_id)
     .fetch_optional(&hub.db)
@@ -771,13 +812,13 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<JobRow>, bool)> {
     let limit = limit.clamp(1, 100);
-    let mut rows: Vec<JobRow> = sqlx::query_as(&format!(
+    let mut rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} FROM finetune_jobs j JOIN namespaces n ON n.id = j.namespace_id
          WHERE j.namespace_id = $1
            AND ($2::TEXT IS NULL OR (j.created_at, j.id) < (
                 SELECT created_at, id FROM finetune_jobs WHERE id = $2))
          ORDER BY j.created_at DESC, j.id DESC LIMIT $3"
-    ))
+    )))
     .bind(owner.namespace_id)
     .bind(after)
     .bind(limit + 1)
@@ -909,17 +950,4 @@ pub async fn checkpoints(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok((rows, more))
-}
-
-/// Who a job's run acts as when it publishes: the user who created it.
-pub(crate) async fn creator(hub: &Hub, job: &str) -> Result<Option<User>> {
-    let id: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT created_by FROM finetune_jobs WHERE id = $1")
-            .bind(job)
-            .fetch_optional(&hub.db)
-            .await?;
-    match id.flatten() {
-        Some(id) => crate::accounts::users::find_by_id(&hub.db, id).await,
-        None => Ok(None),
-    }
 }

@@ -65,6 +65,7 @@ struct ToPublish {
     model: String,
     suffix: Option<String>,
     hyperparameters: serde_json::Value,
+    max_length: i32,
     training_file: String,
     validation_file: Option<String>,
     trained_tokens: Option<i64>,
@@ -75,7 +76,8 @@ struct ToPublish {
 /// Publishes the adapter of run `run`, once.
 pub async fn publish(hub: &Arc<Hub>, run: Uuid) -> Result<()> {
     let job: Option<ToPublish> = sqlx::query_as(
-        "SELECT j.id, n.name AS owner, j.model, j.suffix, j.hyperparameters, j.training_file,
+        "SELECT j.id, n.name AS owner, j.model, j.suffix, j.hyperparameters, j.max_length,
+                j.training_file,
                 j.validation_file, j.trained_tokens, j.fine_tuned_model, j.created_by
          FROM finetune_jobs j JOIN namespaces n ON n.id = j.namespace_id
          JOIN inference_jobs q ON q.id = j.queue_job
@@ -244,8 +246,14 @@ async fn commit_adapter(
         license: base.as_ref().and_then(|(b, _)| b.card_license.clone()),
         datasets,
         hyperparameters,
-        final_train_loss: train.last().map(|p| p.1),
-        final_valid_loss: valid.last().map(|p| p.1),
+        train_loss: train.last().map(|p| p.1),
+        valid_loss: valid.last().map(|p| p.1),
+        max_length: job.max_length.max(0) as u32,
+        hub_url: hub
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into()),
         trained_tokens: job.trained_tokens.unwrap_or(0).max(0) as u64,
         job_id: job.id.clone(),
         repo_id: repo_name.to_owned(),
@@ -288,7 +296,7 @@ async fn base_repo(
     };
     let repo = match access::authorize(hub, actor, RepoType::Model, ns, name).await {
         Ok(repo) => repo,
-        Err(Error::RepoNotFound(_)) => return Ok(None),
+        Err(Error::RepoNotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let commit = content::resolve(hub, &repo, &repo.default_branch.clone()).await?;

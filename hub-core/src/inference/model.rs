@@ -373,10 +373,11 @@ async fn describe_adapter(hub: &Hub, repo: Authorized, commit: String) -> Result
         .filter(|(_, n)| !n.contains('/'))
         .ok_or_else(|| bad(format!("its base {base_id:?} is not a repo of this hub")))?;
     let actor = repo.actor().clone();
-    let base = resolve(hub, &actor, ns, name, config.revision.as_deref(), None)
+    // Boxed: describing the base goes through `resolve` again.
+    let base = Box::pin(resolve(hub, &actor, ns, name, config.revision.as_deref(), None))
         .await
         .map_err(|e| match e {
-            Error::RepoNotFound(_) | Error::RevisionNotFound(_) => {
+            Error::RepoNotFound { .. } | Error::RevisionNotFound(_) => {
                 bad(format!("its base model {base_id} is not found"))
             }
             e => e,

@@ -343,4 +343,6 @@ pub fn chat_text(events: &[String]) -> (String, bool) {
     (text, done)
 }
 
+// Not every test binary starts a worker process.
+#[allow(unused_imports)]
 pub use tests::worker::*;

@@ -86,6 +86,10 @@ impl ListPage {
     fn status(&self, status: &str) -> &'static str {
         status_name(&self.frame, status)
     }
+
+    fn credits(&self, amount: &i64) -> String {
+        self.money.show(&Credits(*amount))
+    }
 }
 
 fn status_name(frame: &Frame, status: &str) -> &'static str {
@@ -162,7 +166,9 @@ impl JobForm {
                     .map_err(|_| Error::invalid(format!("{field}: {v:?} is not a number"))),
             }
         }
-        let auto = |v: Option<_>| v.map_or(Auto::Unset, Auto::Value);
+        fn auto<T>(v: Option<T>) -> Auto<T> {
+            v.map_or(Auto::Unset, Auto::Value)
+        }
         let blank = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
         Ok(NewFineTune {
             model: self.model.trim().to_owned(),
@@ -205,16 +211,6 @@ struct NewPage {
     plan: Option<Plan>,
     error: Option<String>,
     money: Money,
-}
-
-impl NewPage {
-    fn categories(&self, report: &hub_core::finetune::dataset::Report) -> Vec<(String, String)> {
-        report
-            .errors
-            .iter()
-            .map(|(category, issue)| (format!("{category:?}"), format!("{issue:?}")))
-            .collect()
-    }
 }
 
 /// Handles `GET /fine-tuning/new[?model=ns/name][&org=]`.
