@@ -233,8 +233,7 @@ async fn main() {
     let api = hub.api(Some(&token));
     assert_eq!(api.create_repo("dataset", "bench", "data", false).await.status, 200);
     let commit = api
-        .commit(
-            "datasets/bench/data",
+        .commit_to("datasets", "bench/data",
             "data",
             &[file_op("train.jsonl", &std::fs::read(&data).unwrap())],
             None,

@@ -83,8 +83,7 @@ async fn setup() -> Setup {
     let created = api.create_repo("dataset", "alice", "chat", false).await;
     assert_eq!(created.status, 200, "{:?}", created.body);
     let committed = api
-        .commit(
-            "datasets/alice/chat",
+        .commit_to("datasets", "alice/chat",
             "data",
             &[file_op("train.jsonl", chat_dataset().as_bytes())],
             None,
@@ -383,8 +382,7 @@ async fn refusals_come_before_any_charge() {
     .to_string();
     bad[10] = json!({ "text": "what is this?" }).to_string();
     let committed = api
-        .commit(
-            "datasets/alice/chat",
+        .commit_to("datasets", "alice/chat",
             "bad data",
             &[file_op("bad.jsonl", bad.join("\n").as_bytes())],
             None,
@@ -402,7 +400,7 @@ async fn refusals_come_before_any_charge() {
 
     // Too few examples.
     let few: String = chat_dataset().lines().take(3).map(|l| format!("{l}\n")).collect();
-    api.commit("datasets/alice/chat", "few", &[file_op("few.jsonl", few.as_bytes())], None)
+    api.commit_to("datasets", "alice/chat", "few", &[file_op("few.jsonl", few.as_bytes())], None)
         .await;
     let mut request = job_request("few", 1);
     request["training_file"] = json!("datasets/alice/chat/few.jsonl");

@@ -23,7 +23,27 @@ use crate::app::AppState;
 use crate::auth::Auth;
 use crate::errors::ApiError;
 
-type Result<T> = std::result::Result<T, OpenAiError>;
+type Result<T> = std::result::Result<T, FineTuningError>;
+
+/// OpenAI answers a bad fine-tuning request with 400 (the `openai` client's
+/// `BadRequestError`), where the hub's other `/v1` routes say 422.
+pub struct FineTuningError(OpenAiError);
+
+impl<E: Into<OpenAiError>> From<E> for FineTuningError {
+    fn from(e: E) -> Self {
+        FineTuningError(e.into())
+    }
+}
+
+impl IntoResponse for FineTuningError {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        if response.status() == axum::http::StatusCode::UNPROCESSABLE_ENTITY {
+            *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+        }
+        response
+    }
+}
 
 /// The signed-in caller and the wallet they act for.
 async fn owner(
@@ -31,7 +51,7 @@ async fn owner(
     auth: std::result::Result<Auth, ApiError>,
     headers: &HeaderMap,
 ) -> Result<(Actor, Payer)> {
-    let Auth(actor) = auth.map_err(|e| OpenAiError::from(e.0))?;
+    let Auth(actor) = auth.map_err(|e| FineTuningError::from(e.0))?;
     let user = actor.require_user()?.user.clone();
     let org = headers
         .get("openai-organization")
@@ -71,7 +91,7 @@ pub async fn upload_file(
 ) -> Result<Json<Value>> {
     let (actor, payer) = owner(&state, auth, &headers).await?;
     let user_id = actor.require_user()?.user.id;
-    let invalid = |e: String| OpenAiError::from(Error::invalid(format!("invalid form: {e}")));
+    let invalid = |e: String| FineTuningError::from(Error::invalid(format!("invalid form: {e}")));
     let mut form = form.map_err(|e| invalid(e.body_text()))?;
     let mut purpose = None;
     while let Some(field) = form.next_field().await.map_err(|e| invalid(e.body_text()))? {
@@ -190,7 +210,7 @@ pub async fn create_job(
     body: Bytes,
 ) -> Result<Json<Value>> {
     let (actor, payer) = owner(&state, auth, &headers).await?;
-    let request: CreateJob = parse(&body)?;
+    let request: CreateJob = parse(&body).map_err(FineTuningError)?;
     if request.integrations.as_ref().is_some_and(|i| !i.is_null() && i != &json!([])) {
         return Err(Error::invalid("integrations are not supported").into());
     }
