@@ -325,3 +325,46 @@ async fn a_cancelled_fine_tune_stops_after_its_step_and_saves_nothing() {
     assert!(!config.output_dir.exists());
     assert!(!config.checkpoints_dir.exists());
 }
+
+/// `--trainer`: the worker offers fine-tune jobs for the architectures the
+/// trainer handles (its environment is built on the first job, not here).
+#[test]
+fn a_trainer_worker_offers_fine_tuning_of_its_architectures() {
+    use inference_worker::finetune::FineTuneConfig;
+    use inference_worker::worker::{Worker, WorkerConfig};
+    use worker_protocol::Task;
+    let dir = tempfile::tempdir().unwrap();
+    let worker = Worker::new(WorkerConfig {
+        hub: "http://127.0.0.1:9".into(),
+        token: "t".into(),
+        device: "cpu".into(),
+        cache_dir: dir.path().to_path_buf(),
+        memory_budget: Some(1 << 30),
+        disk_budget: 1 << 30,
+        max_concurrent_jobs: 1,
+        tasks: vec![Task::TextGeneration, Task::FineTune],
+        spaces: None,
+        trainer: Some(FineTuneConfig {
+            envs: dir.path().join("envs"),
+            python: "python3".into(),
+            work: dir.path().join("finetune"),
+        }),
+    })
+    .unwrap();
+    let caps = worker.capabilities();
+    assert_eq!(caps.tasks, [Task::TextGeneration, Task::FineTune]);
+    for arch in [
+        "train:qwen2",
+        "train:qwen3",
+        "train:llama",
+        "train:mistral",
+        "qwen2",
+    ] {
+        assert!(
+            caps.architectures.iter().any(|a| a == arch),
+            "{arch}: {:?}",
+            caps.architectures
+        );
+    }
+    assert!(!dir.path().join("envs").exists());
+}

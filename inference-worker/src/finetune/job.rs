@@ -86,6 +86,10 @@ impl FineTuner {
         if let Err(e) = tokio::fs::remove_dir_all(&work).await {
             tracing::warn!(job = %job.id, "removing {}: {e}", work.display());
         }
+        // A cancelled job sends nothing more, not even why it stopped.
+        if cancel.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         result
     }
 
@@ -139,7 +143,7 @@ impl FineTuner {
             progress_every_seconds: None,
         };
         let logs = LogSink::new(events.clone(), LogStream::Train, &[], cancel.clone());
-        let jobs = &jobs;
+        let (jobs, checkpoints_dir) = (&jobs, &config.checkpoints_dir);
         let on_report = |report| -> BoxFuture<'_, Result<()>> {
             Box::pin(async move {
                 match report {
@@ -153,6 +157,9 @@ impl FineTuner {
                         train_loss,
                         valid_loss,
                     } => {
+                        if !dir.starts_with(checkpoints_dir) {
+                            bail!("the trainer saved a checkpoint outside its directory");
+                        }
                         for file in &files {
                             file_name_is_flat(file)?;
                             let path = format!("{jobs}/checkpoints/{step}/{file}");
