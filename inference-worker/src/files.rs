@@ -39,10 +39,26 @@ fn wanted(task: Task) -> Vec<(&'static str, bool)> {
             ("sentence_bert_config.json", false),
             ("1_Pooling/config.json", false),
         ]),
+        // The trainer loads the tokenizer with transformers, which reads
+        // these too, and copies them next to the adapter.
+        Task::FineTune => files.extend([
+            ("generation_config.json", false),
+            ("special_tokens_map.json", false),
+            ("chat_template.jinja", false),
+        ]),
         Task::SpaceRun => {}
     }
     files
 }
+
+/// A LoRA adapter repo's files (PEFT layout): the base comes separately.
+const ADAPTER_FILES: &[(&str, bool)] = &[
+    ("adapter_config.json", true),
+    ("adapter_model.safetensors", true),
+    ("tokenizer.json", false),
+    ("tokenizer_config.json", false),
+    ("chat_template.jinja", false),
+];
 
 pub struct ModelCache {
     root: PathBuf,
@@ -114,6 +130,8 @@ impl ModelCache {
     }
 
     /// Makes sure every file `task` needs is on disk; returns the directory.
+    /// For an adapter (`model.base`), only the adapter's files: the caller
+    /// fetches the base as a model of its own.
     pub async fn fetch(&self, model: &ModelRef, task: Task) -> Result<PathBuf> {
         let dir = self.dir(model)?;
         let marker = dir.join(COMPLETE);
@@ -133,7 +151,9 @@ impl ModelCache {
             return Ok(dir);
         }
         tokio::fs::create_dir_all(&dir).await?;
-        if model.gguf_files.is_empty() {
+        if model.base.is_some() {
+            self.fetch_adapter(model, &dir).await?;
+        } else if model.gguf_files.is_empty() {
             self.fetch_checkpoint(model, &dir, task).await?;
         } else {
             self.fetch_gguf(model, &dir).await?;
@@ -155,6 +175,19 @@ impl ModelCache {
         }
         for optional in ["tokenizer.json", "tokenizer_config.json"] {
             self.download(model, dir, optional).await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_adapter(&self, model: &ModelRef, dir: &Path) -> Result<()> {
+        for &(path, required) in ADAPTER_FILES {
+            if !self.download(model, dir, path).await? && required {
+                return Err(NotServable(format!(
+                    "{} has no {path} (a LoRA adapter in PEFT's layout is expected)",
+                    model.repo_id
+                ))
+                .into());
+            }
         }
         Ok(())
     }

@@ -89,17 +89,10 @@ impl Clone for Rebuilt {
 impl Rebuilt {
     fn load(
         config: deepseek2::DeepSeekV2Config,
-        files: &[PathBuf],
+        tensors: HashMap<String, Tensor>,
         dtype: DType,
         device: &Device,
     ) -> Result<Rebuilt> {
-        // Safety: as for `from_mmaped_safetensors` in `TextModel::load`.
-        let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files)? };
-        let mut tensors = HashMap::new();
-        for (name, _) in st.tensors() {
-            let tensor = st.load(&name, device)?.to_dtype(dtype)?;
-            tensors.insert(name, tensor);
-        }
         let mut rebuilt = Rebuilt {
             config: Arc::new(config),
             tensors: Arc::new(tensors),
@@ -191,19 +184,85 @@ impl CausalLm {
     }
 }
 
+/// Where a model's weights come from.
+pub enum WeightSource {
+    /// The checkpoint's safetensors files, memory-mapped.
+    Files(Vec<PathBuf>),
+    /// Tensors already in memory: a base with an adapter merged into it
+    /// ([`crate::lora`]).
+    Tensors(HashMap<String, Tensor>),
+}
+
+/// The dtype models are loaded in: F32 on the CPU, BF16 on GPUs.
+pub fn dtype_for(device: &Device) -> DType {
+    if device.is_cpu() {
+        DType::F32
+    } else {
+        DType::BF16
+    }
+}
+
+/// Every tensor of `files`, read into memory as `dtype`.
+pub fn read_tensors(
+    files: &[PathBuf],
+    dtype: DType,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
+    // Safety: as for `from_mmaped_safetensors` in `TextModel::load_from`.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files)? };
+    let mut tensors = HashMap::new();
+    for (name, _) in st.tensors() {
+        let tensor = st.load(&name, device)?.to_dtype(dtype)?;
+        tensors.insert(name, tensor);
+    }
+    Ok(tensors)
+}
+
 impl TextModel {
     /// Loads a checkpoint directory on `device` (F32 on the CPU, BF16 on GPUs).
     pub fn load(dir: &Path, device: &Device) -> Result<TextModel> {
-        let config = ModelConfig::read(&dir.join("config.json"))?;
-        let dtype = if device.is_cpu() {
-            DType::F32
+        TextModel::load_from(
+            dir,
+            dir,
+            WeightSource::Files(safetensors_files(dir)?),
+            device,
+        )
+    }
+
+    /// Loads the base checkpoint in `base` with the LoRA adapter in
+    /// `adapter` merged into its weights; the adapter's tokenizer files,
+    /// when it has them, win over the base's.
+    pub fn load_with_adapter(base: &Path, adapter: &Path, device: &Device) -> Result<TextModel> {
+        let tensors = crate::lora::merged_weights(base, adapter, dtype_for(device), device)?;
+        let tokenizer_dir = if adapter.join("tokenizer.json").exists() {
+            adapter
         } else {
-            DType::BF16
+            base
         };
-        let files = safetensors_files(dir)?;
-        // Safety: the files are mmapped read-only; the cache never rewrites a
-        // file in place (downloads land under a temporary name and are renamed).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device)? };
+        TextModel::load_from(base, tokenizer_dir, WeightSource::Tensors(tensors), device)
+    }
+
+    /// Loads config.json from `dir`, the tokenizer and chat template from
+    /// `tokenizer_dir`, the weights from `weights`.
+    pub fn load_from(
+        dir: &Path,
+        tokenizer_dir: &Path,
+        weights: WeightSource,
+        device: &Device,
+    ) -> Result<TextModel> {
+        let config = ModelConfig::read(&dir.join("config.json"))?;
+        let dtype = dtype_for(device);
+        let vb = match &weights {
+            // Safety: the files are mmapped read-only; the cache never
+            // rewrites a file in place (downloads land under a temporary
+            // name and are renamed).
+            WeightSource::Files(files) => unsafe {
+                VarBuilder::from_mmaped_safetensors(files, dtype, device)?
+            },
+            WeightSource::Tensors(tensors) => {
+                VarBuilder::from_tensors(tensors.clone(), dtype, device)
+            }
+        };
         let weights = match config.model_type.as_str() {
             "qwen2" => Weights::Qwen2(qwen2::ModelForCausalLM::new(&config.to()?, vb)?),
             "qwen3" => Weights::Qwen3(qwen3::ModelForCausalLM::new(&config.to()?, vb)?),
@@ -219,13 +278,17 @@ impl TextModel {
             "gemma2" => Weights::Gemma2(gemma2::Model::new(false, &config.to()?, vb)?),
             "gemma3_text" => Weights::Gemma3(gemma3::Model::new(false, &config.to()?, vb)?),
             "deepseek_v2" => {
-                Weights::DeepSeek2(Rebuilt::load(config.to()?, &files, dtype, device)?)
+                let tensors = match weights {
+                    WeightSource::Files(files) => read_tensors(&files, dtype, device)?,
+                    WeightSource::Tensors(tensors) => tensors,
+                };
+                Weights::DeepSeek2(Rebuilt::load(config.to()?, tensors, dtype, device)?)
             }
             other => bail!("{other} is not a text-generation architecture this worker runs"),
         };
-        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+        let tokenizer = Tokenizer::from_file(tokenizer_dir.join("tokenizer.json"))
             .map_err(|e| anyhow!("tokenizer.json: {e}"))?;
-        let tokenizer_config = read_json_if_present(&dir.join("tokenizer_config.json"))?;
+        let tokenizer_config = read_json_if_present(&tokenizer_dir.join("tokenizer_config.json"))?;
         let chat_template = match &tokenizer_config {
             Some(c) => ChatTemplate::from_tokenizer_config(c)?,
             None => None,

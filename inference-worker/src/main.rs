@@ -1,9 +1,13 @@
 //! `inference-worker --hub URL --token T [--device cpu|cuda:N] [--cache-dir DIR]`
 //! `inference-worker --hub URL --token T --spaces [--spaces-dir DIR] …` (a Spaces runner)
+//! `inference-worker --hub URL --token T --trainer [--trainer-envs DIR] …` (fine-tunes)
 //! `inference-worker uds-bridge --listen SOCKET --connect HOST:PORT -- APP…`
 //! (inside a Space's sandbox; see `spaces::bridge`)
+//! `inference-worker trainer-env --envs DIR [--python python3]` (builds the
+//! trainer's environment ahead of the first job, prints its python)
 
 use clap::Parser;
+use inference_worker::finetune::{FineTuneConfig, env as trainer_env};
 use inference_worker::spaces::{SpacesConfig, bridge};
 use inference_worker::worker::{Worker, WorkerConfig};
 use worker_protocol::Task;
@@ -32,8 +36,8 @@ struct Args {
     /// Jobs run at once
     #[arg(long, default_value_t = 1)]
     max_concurrent_jobs: u32,
-    /// Tasks served: text-generation, feature-extraction, space-run
-    /// (default: the first two; with --spaces alone: space-run only)
+    /// Tasks served: text-generation, feature-extraction, space-run, fine-tune
+    /// (default: the first two; with --spaces and/or --trainer alone: theirs only)
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
     /// Run Spaces, each in a bubblewrap sandbox (the worker says so to the
@@ -56,6 +60,29 @@ struct Args {
     /// Largest Space (all its files) downloaded, in MiB
     #[arg(long, default_value_t = 1024)]
     spaces_max_download_mb: u64,
+    /// Fine-tune LoRA adapters (PyTorch and PEFT, in a pinned venv built on
+    /// first use)
+    #[arg(long)]
+    trainer: bool,
+    /// Where the trainer's environments are built [default: trainer-envs/
+    /// in the cache dir]
+    #[arg(long)]
+    trainer_envs: Option<std::path::PathBuf>,
+    /// The Python the trainer's venv is made from
+    #[arg(long, default_value = "python3")]
+    trainer_python: String,
+}
+
+/// `inference-worker trainer-env`: builds the trainer's environment (so
+/// that the first fine-tune does not wait minutes for it) and prints the
+/// path of its python.
+#[derive(Parser, Debug)]
+#[command(name = "inference-worker trainer-env")]
+struct TrainerEnvArgs {
+    #[arg(long)]
+    envs: std::path::PathBuf,
+    #[arg(long, default_value = "python3")]
+    python: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,14 +91,27 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some(bridge::SUBCOMMAND) {
         std::process::exit(bridge::main(&argv[2..]));
     }
+    if argv.get(1).map(String::as_str) == Some("trainer-env") {
+        let args = TrainerEnvArgs::parse_from(&argv[1..]);
+        let env = trainer_env::ensure(&args.envs, &args.python)?;
+        println!("{}", env.python().display());
+        return Ok(());
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let tasks: Vec<Task> = if args.tasks.is_empty() && args.spaces {
-        vec![Task::SpaceRun]
+    let tasks: Vec<Task> = if args.tasks.is_empty() && (args.spaces || args.trainer) {
+        let mut tasks = vec![];
+        if args.spaces {
+            tasks.push(Task::SpaceRun);
+        }
+        if args.trainer {
+            tasks.push(Task::FineTune);
+        }
+        tasks
     } else if args.tasks.is_empty() {
         vec![Task::TextGeneration, Task::FeatureExtraction]
     } else {
@@ -80,7 +120,9 @@ fn main() -> anyhow::Result<()> {
             .map(|t| serde_json::from_value(serde_json::Value::String(t.clone())))
             .collect::<Result<_, _>>()
             .map_err(|_| {
-                anyhow::anyhow!("--tasks: text-generation, feature-extraction and/or space-run")
+                anyhow::anyhow!(
+                    "--tasks: text-generation, feature-extraction, space-run and/or fine-tune"
+                )
             })?
     };
     let runs_spaces = tasks.contains(&Task::SpaceRun);
@@ -108,6 +150,18 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let mut tasks = tasks;
+    if args.trainer && !tasks.contains(&Task::FineTune) {
+        tasks.push(Task::FineTune);
+    }
+    let trainer = tasks.contains(&Task::FineTune).then(|| FineTuneConfig {
+        envs: args
+            .trainer_envs
+            .clone()
+            .unwrap_or_else(|| cache_dir.join("trainer-envs")),
+        python: args.trainer_python.clone(),
+        work: cache_dir.join("finetune"),
+    });
     // The hub counts every running job against max_concurrent_jobs, and a
     // Space holds its job for as long as it runs.
     let models = tasks.iter().any(|t| *t != Task::SpaceRun);
@@ -126,6 +180,7 @@ fn main() -> anyhow::Result<()> {
         max_concurrent_jobs,
         tasks,
         spaces,
+        trainer,
     })?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(worker.run());

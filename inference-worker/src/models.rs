@@ -60,13 +60,24 @@ impl ModelRegistry {
     }
 
     /// Loads the checkpoint in `dir` unless loaded; blocking (call it on a
-    /// blocking thread).
-    pub fn load(&self, model_ref: &ModelRef, dir: &Path, task: Task) -> Result<Loaded> {
+    /// blocking thread). With `adapter` (the files of `model_ref`, a LoRA
+    /// adapter), `dir` is its base's and the adapter is merged in; the
+    /// model is known by the adapter's repo and revision.
+    pub fn load(
+        &self,
+        model_ref: &ModelRef,
+        dir: &Path,
+        adapter: Option<&Path>,
+        task: Task,
+    ) -> Result<Loaded> {
         let _one_at_a_time = self.loading.lock().expect("loading lock");
         if let Some(m) = self.get(model_ref) {
             return Ok(m);
         }
         let gguf = &model_ref.gguf_files;
+        if adapter.is_some() && (task != Task::TextGeneration || !gguf.is_empty()) {
+            bail!("LoRA adapters are served for text generation on safetensors bases only");
+        }
         let bytes = if gguf.is_empty() {
             self.estimate(dir)?
         } else {
@@ -84,11 +95,14 @@ impl ModelRegistry {
             Task::TextGeneration if !gguf.is_empty() => {
                 Loaded::Text(Arc::new(crate::gguf_model::load(dir, gguf, &self.device)?))
             }
-            Task::TextGeneration => Loaded::Text(Arc::new(TextModel::load(dir, &self.device)?)),
+            Task::TextGeneration => Loaded::Text(Arc::new(match adapter {
+                Some(adapter) => TextModel::load_with_adapter(dir, adapter, &self.device)?,
+                None => TextModel::load(dir, &self.device)?,
+            })),
             Task::FeatureExtraction => {
                 Loaded::Embedding(Arc::new(EmbeddingModel::load(dir, &self.device)?))
             }
-            Task::SpaceRun => anyhow::bail!("a Space is no model to load"),
+            Task::SpaceRun | Task::FineTune => bail!("a {task:?} job loads no model"),
         };
         self.entries.lock().expect("registry lock").push(Entry {
             repo_id: model_ref.repo_id.clone(),

@@ -19,11 +19,12 @@ use uuid::Uuid;
 use worker_protocol::{
     Capabilities, ClaimRequest, Device as DeviceCaps, DeviceKind, EmbedInput, Event, EventBody,
     EventsAck, GenerateInput, Heartbeat, Job, JobInput, NDJSON, RegisterRequest, SPACE_PREFIX,
-    SpacesCapability, Task,
+    SpacesCapability, TRAIN_PREFIX, Task,
 };
 
 use crate::client::{HubClient, UnknownSession};
 use crate::files::{ModelCache, NotServable};
+use crate::finetune::{FineTuneConfig, FineTuner, TRAIN_ARCHITECTURES};
 use crate::generation::{BadRequest, Step, generate};
 use crate::models::{Loaded, ModelRegistry};
 use crate::spaces::{Apps, Spaces, SpacesConfig};
@@ -51,6 +52,8 @@ pub struct WorkerConfig {
     pub tasks: Vec<Task>,
     /// Run Spaces (`Task::SpaceRun` among `tasks`): the runner's setup.
     pub spaces: Option<SpacesConfig>,
+    /// Fine-tune (`Task::FineTune` among `tasks`): the trainer's setup.
+    pub trainer: Option<FineTuneConfig>,
 }
 
 #[derive(Clone, Copy)]
@@ -71,6 +74,8 @@ pub struct Worker {
     slots: Arc<Semaphore>,
     /// The Spaces runner, when this worker runs Spaces and can sandbox.
     spaces: Option<Spaces>,
+    /// The trainer, when this worker fine-tunes.
+    trainer: Option<FineTuner>,
     /// The Spaces tunnel of the current session (runners only): the hub
     /// reaches this runner's apps through it.
     tunnel: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -133,6 +138,20 @@ impl Worker {
                 (None, None)
             }
         };
+        let trainer = match &config.trainer {
+            Some(trainer_config) if tasks.contains(&Task::FineTune) => {
+                architectures.extend(
+                    TRAIN_ARCHITECTURES
+                        .iter()
+                        .map(|a| format!("{TRAIN_PREFIX}{a}")),
+                );
+                Some(FineTuner::new(trainer_config.clone(), client.clone()))
+            }
+            _ => {
+                tasks.retain(|t| *t != Task::FineTune);
+                None
+            }
+        };
         let capabilities = Capabilities {
             device: DeviceCaps {
                 kind: device.kind,
@@ -154,6 +173,7 @@ impl Worker {
             session: AsyncMutex::new(None),
             running: Default::default(),
             spaces,
+            trainer,
             tunnel: Default::default(),
         }))
     }
@@ -350,22 +370,44 @@ impl Worker {
             };
             return spaces.run(job, input, events, cancel).await;
         }
+        if let JobInput::FineTune(input) = &job.input {
+            let Some(trainer) = &self.trainer else {
+                return Err(BadRequest("this worker does not fine-tune".into()).into());
+            };
+            return trainer.run(job, input, &self.cache, events, cancel).await;
+        }
         let model = &job.model;
         let loaded = match self.registry.get(model) {
             Some(m) => m,
             None => {
                 let _ = events.send(EventBody::Loading);
-                let dir = self.cache.fetch(model, job.task).await?;
+                // An adapter: its base (read with the base's own token),
+                // then the adapter's files.
+                let (dir, adapter) = match &model.base {
+                    Some(base) if !base.gguf_files.is_empty() => {
+                        return Err(NotServable(
+                            "LoRA adapters are not served on GGUF bases".into(),
+                        )
+                        .into());
+                    }
+                    Some(base) => (
+                        self.cache.fetch(base, job.task).await?,
+                        Some(self.cache.fetch(model, job.task).await?),
+                    ),
+                    None => (self.cache.fetch(model, job.task).await?, None),
+                };
                 let registry = self.registry.clone();
                 let (model_ref, task) = (model.clone(), job.task);
                 tokio::task::spawn_blocking(move || {
-                    registry.load(&model_ref, &dir, task).map_err(|e| {
-                        if e.to_string().contains("memory budget") {
-                            e
-                        } else {
-                            NotServable(format!("cannot load the model: {e:#}")).into()
-                        }
-                    })
+                    registry
+                        .load(&model_ref, &dir, adapter.as_deref(), task)
+                        .map_err(|e| {
+                            if e.to_string().contains("memory budget") {
+                                e
+                            } else {
+                                NotServable(format!("cannot load the model: {e:#}")).into()
+                            }
+                        })
                 })
                 .await??
             }

@@ -624,6 +624,7 @@ async fn a_worker_that_cannot_sandbox_takes_no_space_jobs() {
             max_concurrent_jobs: 2,
             tasks: vec![Task::SpaceRun],
             spaces: Some(config(spaces_dir)),
+            trainer: None,
         })
         .unwrap()
     };
