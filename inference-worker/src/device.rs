@@ -54,6 +54,8 @@ pub fn architectures(tasks: &[Task]) -> Vec<String> {
             Task::FeatureExtraction => crate::EMBEDDING_ARCHITECTURES,
             // Hardware classes, which the Spaces runner adds itself.
             Task::SpaceRun => &[],
+            // Training abilities, which the trainer adds itself.
+            Task::FineTune => &[],
         };
         out.extend(list.iter().map(|s| s.to_string()));
         if *task == Task::TextGeneration {

@@ -39,7 +39,7 @@ fn wanted(task: Task) -> Vec<(&'static str, bool)> {
             ("sentence_bert_config.json", false),
             ("1_Pooling/config.json", false),
         ]),
-        Task::SpaceRun => {}
+        Task::SpaceRun | Task::FineTune => {}
     }
     files
 }

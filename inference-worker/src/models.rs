@@ -89,6 +89,7 @@ impl ModelRegistry {
                 Loaded::Embedding(Arc::new(EmbeddingModel::load(dir, &self.device)?))
             }
             Task::SpaceRun => anyhow::bail!("a Space is no model to load"),
+            Task::FineTune => anyhow::bail!("a fine-tune is no model to serve"),
         };
         self.entries.lock().expect("registry lock").push(Entry {
             repo_id: model_ref.repo_id.clone(),

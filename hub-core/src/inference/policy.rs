@@ -239,14 +239,14 @@ fn input_bytes(input: &JobInput) -> usize {
         },
         JobInput::Embed(embed) => embed.inputs.iter().map(String::len).sum(),
         // Not admitted by this policy: Spaces have their own.
-        JobInput::SpaceRun(_) => 0,
+        JobInput::SpaceRun(_) | JobInput::FineTune(_) => 0,
     }
 }
 
 fn max_new_tokens(input: &JobInput) -> u32 {
     match input {
         JobInput::Generate(generate) => generate.params.max_new_tokens,
-        JobInput::Embed(_) | JobInput::SpaceRun(_) => 0,
+        JobInput::Embed(_) | JobInput::SpaceRun(_) | JobInput::FineTune(_) => 0,
     }
 }
 

@@ -144,5 +144,6 @@ fn stream_name(stream: LogStream) -> &'static str {
     match stream {
         LogStream::Build => "build",
         LogStream::Run => "run",
+        LogStream::Train => "train",
     }
 }
