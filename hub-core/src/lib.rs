@@ -11,6 +11,7 @@ pub mod config;
 pub mod dataset_preview;
 pub mod db;
 pub mod error;
+pub mod finetune;
 pub mod gguf;
 pub mod git;
 pub mod gitignore;

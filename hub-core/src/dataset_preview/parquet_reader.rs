@@ -190,6 +190,39 @@ fn check_pages(file: &Sparse, groups: &Groups) -> std::result::Result<(), Unprev
     Ok(())
 }
 
+/// Walks every page of row group `group` of `file` (see `pages`) before
+/// the parquet crate decodes it, for readers of whole files (a fine-tune's
+/// training data): its column chunks together may hold at most `budget`
+/// bytes, compressed and expanded. One chunk is held at a time.
+pub(crate) fn check_row_group<R: ChunkReader>(
+    file: &R,
+    group: &parquet::file::metadata::RowGroupMetaData,
+    budget: u64,
+) -> std::result::Result<(), Unpreviewable> {
+    let chunks = group
+        .columns()
+        .iter()
+        .map(|c| ColumnChunk::of(c, file.len()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Unpreviewable::Malformed("a column chunk lies outside the file".into()))?;
+    let stored: u64 = chunks.iter().map(|c| c.range.end - c.range.start).sum();
+    if stored > budget {
+        return Err(Unpreviewable::TooLarge);
+    }
+    let mut left = budget;
+    for chunk in &chunks {
+        let len = (chunk.range.end - chunk.range.start) as usize;
+        let bytes = file
+            .get_bytes(chunk.range.start, len)
+            .map_err(|e| Unpreviewable::Malformed(e.to_string()))?;
+        pages::check_chunk(&bytes, chunk.codec, &mut left).map_err(|r| match r {
+            pages::Refusal::TooLarge => Unpreviewable::TooLarge,
+            pages::Refusal::Malformed(m) => Unpreviewable::Malformed(m),
+        })?;
+    }
+    Ok(())
+}
+
 /// Decodes up to [`MAX_ROWS`] rows of row groups `groups` of `file`, after
 /// the first `skip` rows of the first.
 fn decode_parquet(
