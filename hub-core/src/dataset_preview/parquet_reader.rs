@@ -177,12 +177,26 @@ impl ColumnChunk {
 /// Walks every page of the chosen chunks (see `pages`) before decoding.
 fn check_pages(file: &Sparse, groups: &Groups) -> std::result::Result<(), Unpreviewable> {
     let mut budget = MAX_PARQUET_UNCOMPRESSED;
-    for chunk in groups.iter().flat_map(|(_, _, chunks)| chunks) {
+    check_chunks(
+        file,
+        groups.iter().flat_map(|(_, _, chunks)| chunks),
+        &mut budget,
+    )
+}
+
+/// Walks the pages of `chunks`, one chunk read at a time, taking what they
+/// expand to from `budget`.
+fn check_chunks<'c, R: ChunkReader>(
+    file: &R,
+    chunks: impl IntoIterator<Item = &'c ColumnChunk>,
+    budget: &mut u64,
+) -> std::result::Result<(), Unpreviewable> {
+    for chunk in chunks {
         let len = (chunk.range.end - chunk.range.start) as usize;
         let bytes = file
             .get_bytes(chunk.range.start, len)
             .map_err(|e| Unpreviewable::Malformed(e.to_string()))?;
-        pages::check_chunk(&bytes, chunk.codec, &mut budget).map_err(|r| match r {
+        pages::check_chunk(&bytes, chunk.codec, budget).map_err(|r| match r {
             pages::Refusal::TooLarge => Unpreviewable::TooLarge,
             pages::Refusal::Malformed(m) => Unpreviewable::Malformed(m),
         })?;
@@ -210,17 +224,7 @@ pub(crate) fn check_row_group<R: ChunkReader>(
         return Err(Unpreviewable::TooLarge);
     }
     let mut left = budget;
-    for chunk in &chunks {
-        let len = (chunk.range.end - chunk.range.start) as usize;
-        let bytes = file
-            .get_bytes(chunk.range.start, len)
-            .map_err(|e| Unpreviewable::Malformed(e.to_string()))?;
-        pages::check_chunk(&bytes, chunk.codec, &mut left).map_err(|r| match r {
-            pages::Refusal::TooLarge => Unpreviewable::TooLarge,
-            pages::Refusal::Malformed(m) => Unpreviewable::Malformed(m),
-        })?;
-    }
-    Ok(())
+    check_chunks(file, &chunks, &mut left)
 }
 
 /// Decodes up to [`MAX_ROWS`] rows of row groups `groups` of `file`, after

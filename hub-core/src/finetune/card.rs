@@ -97,80 +97,82 @@ pub fn model_card(info: &CardInfo) -> String {
     let _ = writeln!(out, "- {}", yaml_string(&lineage));
     out.push_str("---\n\n");
 
-    let h = &info.hyperparameters;
-    let repo = md(&info.repo_id);
-    let base = md(&info.base_model);
-    let job = md(&info.job_id);
-    let modules = md(&h.target_modules.join(", "));
-    let datasets = if info.datasets.is_empty() {
-        None
-    } else {
-        Some(
-            info.datasets
-                .iter()
-                .map(|d| md(d))
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
-    };
-    let train_loss = loss(info.train_loss);
-    let valid_loss = loss(info.valid_loss);
-    let tokens = info.trained_tokens;
-
-    let _ = writeln!(out, "# {repo}\n");
-    out.push_str("## English\n\n");
-    if info.merged {
-        let _ = writeln!(
-            out,
-            "{base} fine-tuned with LoRA by Kaiyuan Hub (job {job}), the adapter merged into the base weights: a full checkpoint.\n"
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "A LoRA adapter of {base}, trained by Kaiyuan Hub's fine-tuning (job {job}). It holds only the low-rank weights; load it on the base model.\n"
-        );
-    }
-    if let Some(d) = &datasets {
-        let _ = writeln!(out, "Training data: {d}.\n");
-    }
-    out.push_str("### Training\n\n| hyperparameter | value |\n|---|---|\n");
-    hyperparameter_rows(&mut out, h, info.max_length, &modules);
-    let _ = writeln!(
-        out,
-        "\nFinal training loss: {train_loss}. Final validation loss: {valid_loss}. Tokens trained (all epochs): {tokens}.\n"
-    );
-    let _ = writeln!(out, "![loss]({LOSS_CURVE})\n");
-    out.push_str("### Use\n\n");
-    usage(&mut out, info);
-
-    out.push_str("\n## 简体中文\n\n");
-    if info.merged {
-        let _ = writeln!(
-            out,
-            "由开源模型库（Kaiyuan Hub）用 LoRA 微调 {base}（任务 {job}），并把适配器合并进基础模型权重：这是一个完整的模型。\n"
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "{base} 的 LoRA 适配器，由开源模型库（Kaiyuan Hub）的微调服务训练（任务 {job}）。仓库只含低秩权重，需加载在基础模型上使用。\n"
-        );
-    }
-    if let Some(d) = &datasets {
-        let _ = writeln!(out, "训练数据：{d}。\n");
-    }
-    out.push_str("### 训练\n\n| 超参数 | 取值 |\n|---|---|\n");
-    hyperparameter_rows(&mut out, h, info.max_length, &modules);
-    let _ = writeln!(
-        out,
-        "\n最终训练损失：{train_loss}。最终验证损失：{valid_loss}。训练的 token 数（全部轮次）：{tokens}。\n"
-    );
-    let _ = writeln!(out, "![损失曲线]({LOSS_CURVE})\n");
-    out.push_str("### 使用\n\n");
-    usage(&mut out, info);
+    let _ = writeln!(out, "# {}\n", md(&info.repo_id));
+    section(&mut out, info, false);
+    out.push('\n');
+    section(&mut out, info, true);
     out
 }
 
-fn hyperparameter_rows(out: &mut String, h: &TrainHyperparameters, max_length: u32, modules: &str) {
+/// The card's text in English, or in Chinese (`zh`).
+fn section(out: &mut String, info: &CardInfo, zh: bool) {
+    let base = md(&info.base_model);
+    let job = md(&info.job_id);
+    let datasets = (!info.datasets.is_empty()).then(|| {
+        info.datasets
+            .iter()
+            .map(|d| md(d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let (train_loss, valid_loss) = (loss(info.train_loss), loss(info.valid_loss));
+    let tokens = info.trained_tokens;
+    let what = match (zh, info.merged) {
+        (false, true) => format!(
+            "{base} fine-tuned with LoRA by Kaiyuan Hub (job {job}), the adapter merged into the base weights: a full checkpoint."
+        ),
+        (false, false) => format!(
+            "A LoRA adapter of {base}, trained by Kaiyuan Hub's fine-tuning (job {job}). It holds only the low-rank weights; load it on the base model."
+        ),
+        (true, true) => format!(
+            "由开源模型库（Kaiyuan Hub）用 LoRA 微调 {base}（任务 {job}），并把适配器合并进基础模型权重：这是一个完整的模型。"
+        ),
+        (true, false) => format!(
+            "{base} 的 LoRA 适配器，由开源模型库（Kaiyuan Hub）的微调服务训练（任务 {job}）。仓库只含低秩权重，需加载在基础模型上使用。"
+        ),
+    };
+    let data = datasets.map(|d| {
+        if zh {
+            format!("训练数据：{d}。\n\n")
+        } else {
+            format!("Training data: {d}.\n\n")
+        }
+    });
+    let losses = if zh {
+        format!(
+            "最终训练损失：{train_loss}。最终验证损失：{valid_loss}。训练的 token 数（全部轮次）：{tokens}。"
+        )
+    } else {
+        format!(
+            "Final training loss: {train_loss}. Final validation loss: {valid_loss}. Tokens trained (all epochs): {tokens}."
+        )
+    };
+    let [heading, training, table, image, usage_title] = if zh {
+        ["简体中文", "训练", "| 超参数 | 取值 |", "损失曲线", "使用"]
+    } else {
+        [
+            "English",
+            "Training",
+            "| hyperparameter | value |",
+            "loss",
+            "Use",
+        ]
+    };
+    let _ = write!(
+        out,
+        "## {heading}\n\n{what}\n\n{}### {training}\n\n{table}\n|---|---|\n",
+        data.unwrap_or_default()
+    );
+    hyperparameter_rows(out, info);
+    let _ = write!(
+        out,
+        "\n{losses}\n\n![{image}]({LOSS_CURVE})\n\n### {usage_title}\n\n"
+    );
+    usage(out, info);
+}
+
+fn hyperparameter_rows(out: &mut String, info: &CardInfo) {
+    let h = &info.hyperparameters;
     let rows = [
         ("n_epochs", h.n_epochs.to_string()),
         ("batch_size", h.batch_size.to_string()),
@@ -178,8 +180,8 @@ fn hyperparameter_rows(out: &mut String, h: &TrainHyperparameters, max_length: u
         ("lora_r", h.lora_r.to_string()),
         ("lora_alpha", h.lora_alpha.to_string()),
         ("lora_dropout", h.lora_dropout.to_string()),
-        ("target_modules", modules.to_owned()),
-        ("max_length", max_length.to_string()),
+        ("target_modules", md(&h.target_modules.join(", "))),
+        ("max_length", info.max_length.to_string()),
         ("seed", h.seed.to_string()),
     ];
     for (name, value) in rows {

@@ -267,7 +267,7 @@ pub struct Example {
 }
 
 /// Validates and converts a file stored as `format` (any but Parquet, which
-/// needs [`convert_parquet`]), writing canonical JSONL to `out`. An error is
+/// needs [`convert_parquet`] or [`convert_file`]), writing canonical JSONL to `out`. An error is
 /// reading `input` or writing `out`; what is wrong with the file is in the
 /// report.
 pub fn convert(
@@ -281,6 +281,20 @@ pub fn convert(
         FileFormat::Json => convert_json(input, out, options),
         FileFormat::Csv => convert_csv(input, out, options),
         FileFormat::Parquet => Err(io::Error::other("a Parquet file needs random access")),
+    }
+}
+
+/// Any format, from a file on disk (what a Parquet file needs: random
+/// access), buffered.
+pub fn convert_file(
+    format: FileFormat,
+    file: std::fs::File,
+    out: &mut impl Write,
+    options: &Options,
+) -> io::Result<Report> {
+    match format {
+        FileFormat::Parquet => convert_parquet(file, out, options),
+        text => convert(text, io::BufReader::new(file), out, options),
     }
 }
 
@@ -1586,6 +1600,82 @@ mod tests {
             parquet_rows(parquet_file(12), &mut out, &options(&columns, None), 40).unwrap();
         assert_eq!(report.errors[&Category::TooLongLine], issue(1, &[1]));
         assert_eq!(report.examples, 0);
+
+        // Small on disk, large once expanded: the pages are checked first.
+        let bomb = {
+            use parquet::basic::{Compression, ZstdLevel};
+            use parquet::data_type::{ByteArray, ByteArrayType};
+            use parquet::file::properties::WriterProperties;
+            use parquet::file::writer::SerializedFileWriter;
+            let schema = Arc::new(
+                parquet::schema::parser::parse_message_type(
+                    "message schema { REQUIRED BYTE_ARRAY question (UTF8); REQUIRED BYTE_ARRAY answer (UTF8); }",
+                )
+                .unwrap(),
+            );
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+                .set_dictionary_enabled(false)
+                .build();
+            let mut out = Vec::new();
+            let mut writer = SerializedFileWriter::new(&mut out, schema, Arc::new(props)).unwrap();
+            let mut group = writer.next_row_group().unwrap();
+            for len in [4 << 20, 1] {
+                let mut col = group.next_column().unwrap().unwrap();
+                col.typed::<ByteArrayType>()
+                    .write_batch(&[ByteArray::from(vec![b'a'; len])], None, None)
+                    .unwrap();
+                col.close().unwrap();
+            }
+            group.close().unwrap();
+            writer.close().unwrap();
+            bytes::Bytes::from(out)
+        };
+        assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+        let report = parquet_rows(
+            bomb.clone(),
+            &mut Vec::new(),
+            &options(&columns, None),
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(report.errors[&Category::TooLongLine], issue(1, &[1]));
+        assert_eq!(report.examples, 0);
+        // Within the budget it is read (and the 4 MiB row is too long).
+        let report =
+            parquet_rows(bomb, &mut Vec::new(), &options(&columns, None), 16 << 20).unwrap();
+        assert_eq!(report.errors[&Category::TooLongLine], issue(1, &[1]));
+        assert_eq!(report.examples, 1);
+    }
+
+    #[test]
+    fn files_on_disk_in_any_format() {
+        let columns = ColumnMapping(
+            [("prompt", "question"), ("completion", "answer")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .into(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.parquet");
+        std::fs::write(&path, parquet_file(10)).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let report = convert_file(
+            FileFormat::Parquet,
+            file,
+            &mut Vec::new(),
+            &options(&columns, None),
+        )
+        .unwrap();
+        assert!(report.accepted, "{report:?}");
+        let path = dir.path().join("train.jsonl");
+        std::fs::write(&path, lines((0..10).map(chat_line))).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let none = ColumnMapping::default();
+        let mut out = Vec::new();
+        let report =
+            convert_file(FileFormat::Jsonl, file, &mut out, &options(&none, None)).unwrap();
+        assert!(report.accepted, "{report:?}");
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 10);
     }
 
     #[test]
