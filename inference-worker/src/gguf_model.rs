@@ -17,8 +17,8 @@ use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qw
 use serde_json::json;
 use tokenizers::Tokenizer;
 
-use crate::chat_template::ChatTemplate;
 use crate::llm::{TextModel, Weights, eos_of_tokenizer_config, read_json_if_present};
+use chat_template::ChatTemplate;
 
 /// Paths come from the job: no absolute paths, no `..`, only `.gguf` files.
 pub fn gguf_name_is_safe(name: &str) -> Result<()> {

@@ -6,7 +6,6 @@
 //! benchmarks call in-process ([`generate_local`], [`embed_local`],
 //! [`testing`]).
 
-pub mod chat_template;
 pub mod client;
 pub mod config;
 pub mod device;

@@ -21,8 +21,8 @@ use candle_transformers::models::{
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
-use crate::chat_template::ChatTemplate;
 use crate::config::{ModelConfig, token_ids};
+use chat_template::ChatTemplate;
 
 #[derive(Clone)]
 pub(crate) enum Weights {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use candle_core::Device;
-use inference_worker::chat_template::ChatTemplate;
+use chat_template::ChatTemplate;
 use inference_worker::generation::{BadRequest, Step, generate, greedy, prompt_tokens};
 use inference_worker::sampling::argmax;
 use inference_worker::testing::{Arch, Spec, write_checkpoint};

@@ -23,6 +23,8 @@ mod text_page;
 mod thrift;
 use std::ops::Range;
 
+pub(crate) use parquet_reader::check_row_group;
+
 use bytes::Bytes;
 use futures::StreamExt;
 

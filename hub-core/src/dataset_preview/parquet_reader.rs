@@ -177,17 +177,54 @@ impl ColumnChunk {
 /// Walks every page of the chosen chunks (see `pages`) before decoding.
 fn check_pages(file: &Sparse, groups: &Groups) -> std::result::Result<(), Unpreviewable> {
     let mut budget = MAX_PARQUET_UNCOMPRESSED;
-    for chunk in groups.iter().flat_map(|(_, _, chunks)| chunks) {
+    check_chunks(
+        file,
+        groups.iter().flat_map(|(_, _, chunks)| chunks),
+        &mut budget,
+    )
+}
+
+/// Walks the pages of `chunks`, one chunk read at a time, taking what they
+/// expand to from `budget`.
+fn check_chunks<'c, R: ChunkReader>(
+    file: &R,
+    chunks: impl IntoIterator<Item = &'c ColumnChunk>,
+    budget: &mut u64,
+) -> std::result::Result<(), Unpreviewable> {
+    for chunk in chunks {
         let len = (chunk.range.end - chunk.range.start) as usize;
         let bytes = file
             .get_bytes(chunk.range.start, len)
             .map_err(|e| Unpreviewable::Malformed(e.to_string()))?;
-        pages::check_chunk(&bytes, chunk.codec, &mut budget).map_err(|r| match r {
+        pages::check_chunk(&bytes, chunk.codec, budget).map_err(|r| match r {
             pages::Refusal::TooLarge => Unpreviewable::TooLarge,
             pages::Refusal::Malformed(m) => Unpreviewable::Malformed(m),
         })?;
     }
     Ok(())
+}
+
+/// Walks every page of row group `group` of `file` (see `pages`) before
+/// the parquet crate decodes it, for readers of whole files (a fine-tune's
+/// training data): its column chunks together may hold at most `budget`
+/// bytes, compressed and expanded. One chunk is held at a time.
+pub(crate) fn check_row_group<R: ChunkReader>(
+    file: &R,
+    group: &parquet::file::metadata::RowGroupMetaData,
+    budget: u64,
+) -> std::result::Result<(), Unpreviewable> {
+    let chunks = group
+        .columns()
+        .iter()
+        .map(|c| ColumnChunk::of(c, file.len()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Unpreviewable::Malformed("a column chunk lies outside the file".into()))?;
+    let stored: u64 = chunks.iter().map(|c| c.range.end - c.range.start).sum();
+    if stored > budget {
+        return Err(Unpreviewable::TooLarge);
+    }
+    let mut left = budget;
+    check_chunks(file, &chunks, &mut left)
 }
 
 /// Decodes up to [`MAX_ROWS`] rows of row groups `groups` of `file`, after
