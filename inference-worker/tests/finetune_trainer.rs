@@ -109,6 +109,8 @@ impl Fixture {
             max_length: 64,
             checkpoint_every_steps: 5,
             progress_every_seconds: Some(0.0),
+            base_model_id: None,
+            base_revision: None,
         }
     }
 }

@@ -8,7 +8,8 @@ train_file, validation_file (or null), output_dir, checkpoints_dir,
 resume_dir (a checkpoint directory, or null), hyperparameters (n_epochs,
 batch_size, learning_rate, seed, lora_r, lora_alpha, lora_dropout,
 target_modules), max_length, checkpoint_every_steps, and optionally
-progress_every_seconds.
+progress_every_seconds and base_model_id/base_revision (what
+adapter_config.json names as the base).
 
 Stdout carries one JSON object per line and nothing else: `progress`,
 `checkpoint` (after its files are written), `done` (the adapter is in
@@ -261,6 +262,11 @@ def train(config):
         model = get_peft_model(model, lora)
     except ValueError as e:  # target modules the model does not have
         raise TrainError(f"cannot apply LoRA: {e}", False)
+    # adapter_config.json names the base as the hub knows it, not as a
+    # local directory that exists only on this machine.
+    if config.get("base_model_id"):
+        model.peft_config["default"].base_model_name_or_path = config["base_model_id"]
+        model.peft_config["default"].revision = config.get("base_revision")
     model.train()
 
     batch_size = int(hp["batch_size"])

@@ -55,6 +55,8 @@ def trainer(hub, tmp_path_factory):
         [
             str(binary), "--hub", hub.endpoint, "--token", token,
             "--cache-dir", str(work / "cache"), "--trainer", "--trainer-envs", str(envs),
+            # The same worker serves what it trained.
+            "--tasks", "text-generation",
         ],
         stdout=subprocess.DEVNULL,
         stderr=log,

@@ -4,7 +4,7 @@
 //! succeeded | failed | cancelled`.
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -634,10 +634,7 @@ async fn convert(
             max_length,
             min_examples,
         };
-        let report = match format {
-            FileFormat::Parquet => dataset::convert_parquet(raw, &mut writer, &options)?,
-            format => dataset::convert(format, BufReader::new(raw), &mut writer, &options)?,
-        };
+        let report = dataset::convert_file(format, raw, &mut writer, &options)?;
         writer.flush()?;
         Ok(report)
     })
@@ -886,9 +883,10 @@ pub async fn events(
     let before: Option<i64> = after.and_then(|a| a.strip_prefix("ftevent-")).and_then(|n| n.parse().ok());
     let limit = limit.clamp(1, 1000);
     let mut rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT id AS seq, 'ftevent-' || id AS id, created_at, level, message, type AS kind, data
-         FROM finetune_events WHERE job_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
-         ORDER BY id DESC LIMIT $3",
+        "SELECT e.id AS seq, 'ftevent-' || e.id AS id, e.created_at, e.level, e.message,
+                e.type AS kind, e.data
+         FROM finetune_events e WHERE e.job_id = $1 AND ($2::BIGINT IS NULL OR e.id < $2)
+         ORDER BY e.id DESC LIMIT $3",
     )
     .bind(id)
     .bind(before)
@@ -904,8 +902,9 @@ pub async fn events(
 /// live page follows.
 pub async fn metrics_since(hub: &Hub, id: &str, from: i64) -> Result<Vec<EventRow>> {
     Ok(sqlx::query_as(
-        "SELECT id AS seq, 'ftevent-' || id AS id, created_at, level, message, type AS kind, data
-         FROM finetune_events WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT 5000",
+        "SELECT e.id AS seq, 'ftevent-' || e.id AS id, e.created_at, e.level, e.message,
+                e.type AS kind, e.data
+         FROM finetune_events e WHERE e.job_id = $1 AND e.id > $2 ORDER BY e.id LIMIT 5000",
     )
     .bind(id)
     .bind(from)

@@ -89,15 +89,37 @@ pub async fn publish(hub: &Arc<Hub>, run: Uuid) -> Result<()> {
     let Some(job) = job else {
         return Ok(());
     };
-    // Two nodes may both try: one publishes, the other finds it done.
-    let mut lock = hub.db.begin().await?;
-    let locked: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM finetune_jobs WHERE id = $1 AND status = 'running' FOR UPDATE SKIP LOCKED",
-    )
-    .bind(&job.id)
-    .fetch_optional(&mut *lock)
-    .await?;
-    if locked.is_none() {
+    let job_id = job.id.clone();
+    // Two nodes (or a node and its sweep) may both try: a session lock on
+    // the job lets one publish; the other finds it taken, or done. Held on
+    // its own connection, which the database releases if this process dies.
+    let mut guard = hub.db.acquire().await?;
+    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(&job.id)
+        .fetch_one(&mut *guard)
+        .await?;
+    if !taken {
+        return Ok(());
+    }
+    let published = publish_locked(hub, run, job).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(&job_id)
+        .execute(&mut *guard)
+        .await;
+    if unlocked.is_err() {
+        // Never hand a connection holding the lock back to the pool.
+        drop(guard.detach());
+    }
+    published
+}
+
+async fn publish_locked(hub: &Arc<Hub>, run: Uuid, job: ToPublish) -> Result<()> {
+    let still_running: Option<String> =
+        sqlx::query_scalar("SELECT id FROM finetune_jobs WHERE id = $1 AND status = 'running'")
+            .bind(&job.id)
+            .fetch_optional(&hub.db)
+            .await?;
+    if still_running.is_none() {
         return Ok(());
     }
     let user = match job.created_by {
@@ -123,22 +145,26 @@ pub async fn publish(hub: &Arc<Hub>, run: Uuid) -> Result<()> {
         }
     };
     commit_adapter(hub, &actor, &job, run, &repo_name).await?;
-    sqlx::query(
+    let mut tx = hub.db.begin().await?;
+    let done = sqlx::query(
         "UPDATE finetune_jobs SET status = 'succeeded', finished_at = now(), estimated_finish = NULL
-         WHERE id = $1",
+         WHERE id = $1 AND status = 'running'",
     )
     .bind(&job.id)
-    .execute(&mut *lock)
+    .execute(&mut *tx)
     .await?;
+    if done.rows_affected() == 0 {
+        return Ok(());
+    }
     super::training::message(
-        &mut lock,
+        &mut tx,
         &job.id,
         "info",
         &format!("The job has successfully completed: {repo_name}"),
     )
     .await?;
-    settle(&mut lock, &job.id).await?;
-    lock.commit().await?;
+    settle(&mut tx, &job.id).await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -1,10 +1,10 @@
 //! The trainer's Python environment: a venv with the pinned
-//! `trainer/requirements.txt`, and `train.py` beside it, both embedded in
-//! this binary. One per content of the two files, at
-//! `{envs}/{first 16 hex of their sha256}`, built once (with `uv` when it is
+//! `trainer/requirements.txt`, embedded in this binary, at
+//! `{envs}/{first 16 hex of its sha256}`, built once (with `uv` when it is
 //! on PATH, else `python -m venv` and pip) into a temporary directory and
 //! renamed into place, under a file lock so that two workers sharing the
-//! directory build it once.
+//! directory build it once. `train.py` (embedded too) is written beside it
+//! under its own hash: a new trainer script needs no new venv of gigabytes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,17 +26,38 @@ impl TrainerEnv {
         self.dir.join("bin").join("python")
     }
 
+    /// This binary's `train.py`, in the environment.
     pub fn script(&self) -> PathBuf {
-        self.dir.join("train.py")
+        self.dir.join(format!("train-{}.py", short_hash(TRAIN_PY)))
     }
+
+    /// Present once the packages are installed.
+    fn ready(&self) -> PathBuf {
+        self.dir.join(".ready")
+    }
+
+    /// Writes the script if this environment lacks this version of it
+    /// (atomically: another worker may be reading an older one).
+    fn write_script(&self) -> Result<()> {
+        let script = self.script();
+        if !script.exists() {
+            let temp = self
+                .dir
+                .join(format!(".train-{}.tmp", uuid::Uuid::new_v4().simple()));
+            std::fs::write(&temp, TRAIN_PY)?;
+            std::fs::rename(&temp, &script)?;
+        }
+        Ok(())
+    }
+}
+
+fn short_hash(text: &str) -> String {
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))[..16].to_string()
 }
 
 /// The environment's name: what it holds.
 pub fn key() -> String {
-    let mut h = sha2::Sha256::new();
-    h.update(REQUIREMENTS.as_bytes());
-    h.update(TRAIN_PY.as_bytes());
-    hex::encode(h.finalize())[..16].to_string()
+    short_hash(REQUIREMENTS)
 }
 
 /// The environment under `envs`, built first if needed with `python` (the
@@ -48,14 +69,16 @@ pub fn ensure(envs: &Path, python: &str) -> Result<TrainerEnv> {
     let env = TrainerEnv {
         dir: envs.join(&key),
     };
-    if env.script().exists() {
+    if env.ready().exists() {
+        env.write_script()?;
         return Ok(env);
     }
     let lock = std::fs::File::create(envs.join(format!("{key}.lock")))?;
     let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| anyhow::anyhow!("locking the trainer environment: {e}"))?;
-    if env.script().exists() {
-        return Ok(env); // another worker built it while we waited
+    if env.ready().exists() {
+        env.write_script()?; // another worker built it while we waited
+        return Ok(env);
     }
     // What a build that died left (we hold the lock: nobody else is building).
     for entry in std::fs::read_dir(envs)? {
@@ -73,6 +96,7 @@ pub fn ensure(envs: &Path, python: &str) -> Result<TrainerEnv> {
         return Err(e);
     }
     std::fs::rename(&building, &env.dir)?;
+    env.write_script()?;
     Ok(env)
 }
 
@@ -100,7 +124,7 @@ fn build(dir: &Path, python: &str) -> Result<()> {
             .arg(&requirements))?,
     }
     // Last: its presence is what makes the environment usable.
-    std::fs::write(dir.join("train.py"), TRAIN_PY)?;
+    std::fs::write(dir.join(".ready"), "")?;
     Ok(())
 }
 

@@ -141,6 +141,8 @@ impl FineTuner {
             max_length: input.max_length,
             checkpoint_every_steps: input.checkpoint_every_steps.max(1),
             progress_every_seconds: None,
+            base_model_id: Some(job.model.repo_id.clone()),
+            base_revision: Some(job.model.revision.clone()),
         };
         let logs = LogSink::new(events.clone(), LogStream::Train, &[], cancel.clone());
         let (jobs, checkpoints_dir) = (&jobs, &config.checkpoints_dir);

@@ -42,6 +42,13 @@ pub struct TrainerConfig {
     /// Least time between progress reports (the trainer's default: 2 s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_every_seconds: Option<f64>,
+    /// The base as adapter_config.json names it (`base_model_name_or_path`,
+    /// `revision`): the hub repo and commit, not the local directory, so
+    /// that the adapter finds its base wherever it is loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_model_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_revision: Option<String>,
 }
 
 /// A line of the trainer's stdout.
