@@ -276,6 +276,15 @@ impl Browser {
     /// form and reloads the same URL, the old page may still be there (or an
     /// element found on it go stale), so the path alone proves nothing.
     async fn wait_for_script(&self, script: &str, expected: Value, timeout: Duration) {
+        if !self.wait_for_script_or(script, expected.clone(), timeout).await {
+            let v = self.script(script).await;
+            panic!("`{script}` gave {v}, not {expected}, on {}", self.url().await);
+        }
+    }
+
+    /// [`Self::wait_for_script`], answering whether it came (the caller
+    /// says what went wrong).
+    async fn wait_for_script_or(&self, script: &str, expected: Value, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let v = self
@@ -286,13 +295,11 @@ impl Browser {
                 )
                 .await;
             if v == expected {
-                return;
+                return true;
             }
-            assert!(
-                Instant::now() < deadline,
-                "`{script}` gave {v}, not {expected}, on {}",
-                self.url().await
-            );
+            if Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -1113,4 +1120,122 @@ async fn a_streamlit_space_runs_inside_its_page() {
     b.ok(reqwest::Method::POST, "/frame/parent", Some(json!({})))
         .await;
     b.screenshot("space-streamlit").await;
+}
+
+/// The fine-tuning pages, with a real trainer (`HUB_TEST_TRAINER_ENVS`,
+/// built by tests/run): from the base model's page to the form, its data
+/// check and estimate, the job page whose loss curve the hub redraws live,
+/// and a chat with the adapter in the same page once it is published.
+#[tokio::test]
+async fn a_person_fine_tunes_from_the_web_page() {
+    if !browser_available() {
+        return;
+    }
+    let Some(envs) = std::env::var_os("HUB_TEST_TRAINER_ENVS") else {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(!ci, "CI=true: HUB_TEST_TRAINER_ENVS is unset (tests/run sets it)");
+        eprintln!("SKIPPED: HUB_TEST_TRAINER_ENVS is unset");
+        return;
+    };
+    let hub = TestHub::start_with(&[("HUB_FINETUNE_CHECKPOINT_STEPS", "5")], &[]).await;
+    let token = hub.user_with_token("alice");
+    hub.cli_ok(&["billing", "grant", "--user", "alice", "--amount", "20", "--reason", "web"]);
+    hub.cli_ok(&["billing", "rate", "--class", "cpu", "--per-second", "0", "--per-1k-tokens", "0.01"]);
+    let base = tempfile::tempdir().unwrap();
+    inference_worker::testing::write_checkpoint(
+        base.path(),
+        &inference_worker::testing::Spec::tiny(inference_worker::testing::Arch::Qwen2),
+    )
+    .unwrap();
+    tests::worker::upload_folder(&hub, &token, "alice/tiny-base", base.path(), false).await;
+    let api = hub.api(Some(&token));
+    assert_eq!(api.create_repo("dataset", "alice", "chat", false).await.status, 200);
+    let chats: String = (0..40)
+        .map(|i| {
+            json!({ "messages": [
+                { "role": "user", "content": format!("{i} 加一等于几？") },
+                { "role": "assistant", "content": format!("{i} 加一等于 {}。", i + 1) },
+            ]})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    let r = api
+        .commit_to("datasets", "alice/chat", "data", &[tests::file_op("train.jsonl", chats.as_bytes())], None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let work = tempfile::tempdir().unwrap();
+    let worker_token = hub.cli_ok(&["worker-token", "create", "--name", "trainer"]);
+    let worker = tests::worker::Worker::start_with(
+        &hub.url,
+        worker_token.trim(),
+        work.path(),
+        &["--trainer", "--trainer-envs", envs.to_str().unwrap(), "--tasks", "text-generation"],
+    );
+
+    let b = Browser::start("zh-CN").await;
+    log_in(&b, &hub, "alice", "password-123").await;
+    b.goto(&format!("{}/alice/tiny-base", hub.url)).await;
+    b.click("#fine-tune-this").await;
+    b.wait_for_script(
+        "return location.pathname",
+        json!("/fine-tuning/new"),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(
+        b.script("return document.querySelector('input[name=model]').value").await,
+        json!("alice/tiny-base")
+    );
+    b.type_into("input[name=training_file]", "datasets/alice/chat/train.jsonl")
+        .await;
+    b.type_into("input[name=suffix]", "web").await;
+    b.type_into("input[name=n_epochs]", "2").await;
+    b.type_into("input[name=batch_size]", "2").await;
+    b.type_into("input[name=learning_rate_multiplier]", "50").await;
+    b.click("#check").await;
+    let estimate = b.text("#plan-estimate").await;
+    assert!(estimate.contains('¥'), "{estimate}");
+    assert!(b.text("#plan-examples").await.contains("40"));
+    b.screenshot("fine-tune-form").await;
+    b.click("#start").await;
+    b.wait_for_script(
+        "return location.pathname.startsWith('/fine-tuning/ftjob-')",
+        json!(true),
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // The curve grows in place (server-sent events), then the page shows
+    // the published adapter and its chat box.
+    let finished = b
+        .wait_for_script_or(
+            "return document.querySelector('#job-status').dataset.status",
+            json!("succeeded"),
+            Duration::from_secs(300),
+        )
+        .await;
+    assert!(finished, "the job did not succeed; worker log:\n{}\nhub log:\n{}", worker.log(), hub.log());
+    let lines = b
+        .script("return document.querySelectorAll('#loss-curve svg polyline').length")
+        .await;
+    assert!(lines.as_u64().unwrap() >= 1, "a loss line is drawn: {lines}");
+    assert!(b.text("#result").await.contains("alice/tiny-base-web"));
+    assert!(b.text("#charged").await.contains('¥'));
+    b.screenshot("fine-tune-job").await;
+    b.wait_for_script(
+        "return !!document.querySelector('#inference-widget textarea')",
+        json!(true),
+        Duration::from_secs(60),
+    )
+    .await;
+    b.type_into("#inference-widget textarea", "3 加一等于几？").await;
+    b.click("#inference-widget .widget-form button[type=submit]").await;
+    b.wait_for_script(
+        "var a = document.querySelector('#inference-widget .widget-assistant'); return !!a && a.textContent.length > 0",
+        json!(true),
+        Duration::from_secs(60),
+    )
+    .await;
+    b.assert_no_console_errors().await;
 }
