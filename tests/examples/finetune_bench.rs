@@ -57,8 +57,19 @@ fn trainer_python(envs: &Path) -> PathBuf {
         .arg(envs)
         .output()
         .expect("inference-worker trainer-env");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim().lines().last().unwrap())
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .lines()
+            .last()
+            .unwrap(),
+    )
 }
 
 fn by_hand(python: &Path, base: &Path, data: &Path, work: &Path, hyper: &Value) -> Run {
@@ -146,7 +157,11 @@ async fn through_stack(hub: &TestHub, token: &str, hyper: &Value) -> (Run, Durat
                 first.get_or_insert((now, tokens));
                 last = Some((now, tokens));
             }
-            if e["message"].as_str().unwrap().starts_with("Training finished") {
+            if e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Training finished")
+            {
                 break;
             }
         }
@@ -228,22 +243,34 @@ async fn main() {
     let steps = knob("BENCH_CHECKPOINT_STEPS", 25).to_string();
     let hub = TestHub::start_with(&[("HUB_FINETUNE_CHECKPOINT_STEPS", steps.as_str())], &[]).await;
     let token = hub.user_with_token("bench");
-    hub.cli_ok(&["billing", "grant", "--user", "bench", "--amount", "1000", "--reason", "bench"]);
+    hub.cli_ok(&[
+        "billing", "grant", "--user", "bench", "--amount", "1000", "--reason", "bench",
+    ]);
     upload_folder(&hub, &token, "bench/base", &base, false).await;
     let api = hub.api(Some(&token));
-    assert_eq!(api.create_repo("dataset", "bench", "data", false).await.status, 200);
+    assert_eq!(
+        api.create_repo("dataset", "bench", "data", false)
+            .await
+            .status,
+        200
+    );
     let commit = api
-        .commit_to("datasets", "bench/data",
+        .commit_to(
+            "datasets",
+            "bench/data",
             "data",
             &[file_op("train.jsonl", &std::fs::read(&data).unwrap())],
             None,
         )
         .await;
     assert_eq!(commit.status, 200, "{:?}", commit.body);
-    let worker_token = String::from_utf8(hub.cli(&["worker-token", "create", "--name", "bench"]).stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let worker_token = String::from_utf8(
+        hub.cli(&["worker-token", "create", "--name", "bench"])
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
     let worker = Worker::start_with(
         &hub.url,
         &worker_token,

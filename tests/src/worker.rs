@@ -124,4 +124,3 @@ pub async fn until_servable(hub: &TestHub, token: &str, repo: &str, worker: &Wor
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-

@@ -276,9 +276,15 @@ impl Browser {
     /// form and reloads the same URL, the old page may still be there (or an
     /// element found on it go stale), so the path alone proves nothing.
     async fn wait_for_script(&self, script: &str, expected: Value, timeout: Duration) {
-        if !self.wait_for_script_or(script, expected.clone(), timeout).await {
+        if !self
+            .wait_for_script_or(script, expected.clone(), timeout)
+            .await
+        {
             let v = self.script(script).await;
-            panic!("`{script}` gave {v}, not {expected}, on {}", self.url().await);
+            panic!(
+                "`{script}` gave {v}, not {expected}, on {}",
+                self.url().await
+            );
         }
     }
 
@@ -1133,14 +1139,28 @@ async fn a_person_fine_tunes_from_the_web_page() {
     }
     let Some(envs) = std::env::var_os("HUB_TEST_TRAINER_ENVS") else {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(!ci, "CI=true: HUB_TEST_TRAINER_ENVS is unset (tests/run sets it)");
+        assert!(
+            !ci,
+            "CI=true: HUB_TEST_TRAINER_ENVS is unset (tests/run sets it)"
+        );
         eprintln!("SKIPPED: HUB_TEST_TRAINER_ENVS is unset");
         return;
     };
     let hub = TestHub::start_with(&[("HUB_FINETUNE_CHECKPOINT_STEPS", "5")], &[]).await;
     let token = hub.user_with_token("alice");
-    hub.cli_ok(&["billing", "grant", "--user", "alice", "--amount", "20", "--reason", "web"]);
-    hub.cli_ok(&["billing", "rate", "--class", "cpu", "--per-second", "0", "--per-1k-tokens", "0.01"]);
+    hub.cli_ok(&[
+        "billing", "grant", "--user", "alice", "--amount", "20", "--reason", "web",
+    ]);
+    hub.cli_ok(&[
+        "billing",
+        "rate",
+        "--class",
+        "cpu",
+        "--per-second",
+        "0",
+        "--per-1k-tokens",
+        "0.01",
+    ]);
     let base = tempfile::tempdir().unwrap();
     inference_worker::testing::write_checkpoint(
         base.path(),
@@ -1149,7 +1169,12 @@ async fn a_person_fine_tunes_from_the_web_page() {
     .unwrap();
     tests::worker::upload_folder(&hub, &token, "alice/tiny-base", base.path(), false).await;
     let api = hub.api(Some(&token));
-    assert_eq!(api.create_repo("dataset", "alice", "chat", false).await.status, 200);
+    assert_eq!(
+        api.create_repo("dataset", "alice", "chat", false)
+            .await
+            .status,
+        200
+    );
     let chats: String = (0..40)
         .map(|i| {
             json!({ "messages": [
@@ -1161,7 +1186,13 @@ async fn a_person_fine_tunes_from_the_web_page() {
         })
         .collect();
     let r = api
-        .commit_to("datasets", "alice/chat", "data", &[tests::file_op("train.jsonl", chats.as_bytes())], None)
+        .commit_to(
+            "datasets",
+            "alice/chat",
+            "data",
+            &[tests::file_op("train.jsonl", chats.as_bytes())],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let work = tempfile::tempdir().unwrap();
@@ -1170,7 +1201,13 @@ async fn a_person_fine_tunes_from_the_web_page() {
         &hub.url,
         worker_token.trim(),
         work.path(),
-        &["--trainer", "--trainer-envs", envs.to_str().unwrap(), "--tasks", "text-generation"],
+        &[
+            "--trainer",
+            "--trainer-envs",
+            envs.to_str().unwrap(),
+            "--tasks",
+            "text-generation",
+        ],
     );
 
     let b = Browser::start("zh-CN").await;
@@ -1184,15 +1221,20 @@ async fn a_person_fine_tunes_from_the_web_page() {
     )
     .await;
     assert_eq!(
-        b.script("return document.querySelector('input[name=model]').value").await,
+        b.script("return document.querySelector('input[name=model]').value")
+            .await,
         json!("alice/tiny-base")
     );
-    b.type_into("input[name=training_file]", "datasets/alice/chat/train.jsonl")
-        .await;
+    b.type_into(
+        "input[name=training_file]",
+        "datasets/alice/chat/train.jsonl",
+    )
+    .await;
     b.type_into("input[name=suffix]", "web").await;
     b.type_into("input[name=n_epochs]", "2").await;
     b.type_into("input[name=batch_size]", "2").await;
-    b.type_into("input[name=learning_rate_multiplier]", "50").await;
+    b.type_into("input[name=learning_rate_multiplier]", "50")
+        .await;
     b.click("#check").await;
     let estimate = b.text("#plan-estimate").await;
     assert!(estimate.contains('¥'), "{estimate}");
@@ -1215,11 +1257,19 @@ async fn a_person_fine_tunes_from_the_web_page() {
             Duration::from_secs(300),
         )
         .await;
-    assert!(finished, "the job did not succeed; worker log:\n{}\nhub log:\n{}", worker.log(), hub.log());
+    assert!(
+        finished,
+        "the job did not succeed; worker log:\n{}\nhub log:\n{}",
+        worker.log(),
+        hub.log()
+    );
     let lines = b
         .script("return document.querySelectorAll('#loss-curve svg polyline').length")
         .await;
-    assert!(lines.as_u64().unwrap() >= 1, "a loss line is drawn: {lines}");
+    assert!(
+        lines.as_u64().unwrap() >= 1,
+        "a loss line is drawn: {lines}"
+    );
     assert!(b.text("#result").await.contains("alice/tiny-base-web"));
     assert!(b.text("#charged").await.contains('¥'));
     b.screenshot("fine-tune-job").await;
@@ -1229,8 +1279,10 @@ async fn a_person_fine_tunes_from_the_web_page() {
         Duration::from_secs(60),
     )
     .await;
-    b.type_into("#inference-widget textarea", "3 加一等于几？").await;
-    b.click("#inference-widget .widget-form button[type=submit]").await;
+    b.type_into("#inference-widget textarea", "3 加一等于几？")
+        .await;
+    b.click("#inference-widget .widget-form button[type=submit]")
+        .await;
     b.wait_for_script(
         "var a = document.querySelector('#inference-widget .widget-assistant'); return !!a && a.textContent.length > 0",
         json!(true),

@@ -81,8 +81,19 @@ async fn setup() -> Setup {
     ])
     .await;
     let token = hub.user_with_token("alice");
-    hub.cli_ok(&["billing", "grant", "--user", "alice", "--amount", "100", "--reason", "test"]);
-    hub.cli_ok(&["billing", "rate", "--class", "cpu", "--per-second", "0", "--per-1k-tokens", "0.01"]);
+    hub.cli_ok(&[
+        "billing", "grant", "--user", "alice", "--amount", "100", "--reason", "test",
+    ]);
+    hub.cli_ok(&[
+        "billing",
+        "rate",
+        "--class",
+        "cpu",
+        "--per-second",
+        "0",
+        "--per-1k-tokens",
+        "0.01",
+    ]);
     let files = tempfile::tempdir().unwrap();
     write_checkpoint(files.path(), &Spec::tiny(Arch::Qwen2)).unwrap();
     upload_folder(&hub, &token, "alice/tiny-base", files.path(), false).await;
@@ -90,7 +101,9 @@ async fn setup() -> Setup {
     let created = api.create_repo("dataset", "alice", "chat", false).await;
     assert_eq!(created.status, 200, "{:?}", created.body);
     let committed = api
-        .commit_to("datasets", "alice/chat",
+        .commit_to(
+            "datasets",
+            "alice/chat",
             "data",
             &[file_op("train.jsonl", chat_dataset().as_bytes())],
             None,
@@ -129,7 +142,12 @@ async fn events(api: &Api, id: &str) -> Vec<Value> {
     data
 }
 
-async fn until<F, Fut>(what: &str, limit: Duration, logs: impl Fn() -> String, mut probe: F) -> Value
+async fn until<F, Fut>(
+    what: &str,
+    limit: Duration,
+    logs: impl Fn() -> String,
+    mut probe: F,
+) -> Value
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<Value>>,
@@ -139,7 +157,11 @@ where
         if let Some(v) = probe().await {
             return v;
         }
-        assert!(start.elapsed() < limit, "{what} did not happen in {limit:?}\n{}", logs());
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen in {limit:?}\n{}",
+            logs()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -150,7 +172,10 @@ async fn ended(api: &Api, id: &str, limit: Duration, logs: impl Fn() -> String) 
     let start = Instant::now();
     loop {
         let j = job(api, id).await;
-        if matches!(j["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+        if matches!(
+            j["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
             return j;
         }
         if start.elapsed() > limit {
@@ -159,7 +184,11 @@ async fn ended(api: &Api, id: &str, limit: Duration, logs: impl Fn() -> String) 
                 .iter()
                 .map(|e| format!("{} {} {}", e["level"], e["message"], e["data"]))
                 .collect();
-            panic!("{id} did not end in {limit:?}: {j}\nevents:\n{}\n{}", events.join("\n"), logs());
+            panic!(
+                "{id} did not end in {limit:?}: {j}\nevents:\n{}\n{}",
+                events.join("\n"),
+                logs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -169,7 +198,12 @@ fn train_losses(events: &[Value]) -> Vec<(u64, f64)> {
     events
         .iter()
         .filter(|e| e["type"] == "metrics")
-        .filter_map(|e| Some((e["data"]["step"].as_u64()?, e["data"]["train_loss"].as_f64()?)))
+        .filter_map(|e| {
+            Some((
+                e["data"]["step"].as_u64()?,
+                e["data"]["train_loss"].as_f64()?,
+            ))
+        })
         .collect()
 }
 
@@ -180,7 +214,9 @@ async fn a_fine_tune_survives_a_lost_trainer_publishes_its_adapter_and_charges_e
     let work = tempfile::tempdir().unwrap();
     let mut first = trainer(&hub, "trainer-1", &work.path().join("1"), &envs);
 
-    let created = api.post("/v1/fine_tuning/jobs", job_request("demo", 3)).await;
+    let created = api
+        .post("/v1/fine_tuning/jobs", job_request("demo", 3))
+        .await;
     assert_eq!(created.status, 200, "{:?}", created.body);
     let id = created.body["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("ftjob-"));
@@ -192,12 +228,17 @@ async fn a_fine_tune_survives_a_lost_trainer_publishes_its_adapter_and_charges_e
 
     // The first checkpoint is uploaded; then the trainer dies.
     let logs = || format!("trainer 1:\n{}\nhub:\n{}", first.log(), hub.log());
-    let checkpoint = until("a first checkpoint", Duration::from_secs(300), logs, || async {
-        let got = api
-            .get(&format!("/v1/fine_tuning/jobs/{id}/checkpoints"))
-            .await;
-        got.body["data"].as_array().and_then(|d| d.first().cloned())
-    })
+    let checkpoint = until(
+        "a first checkpoint",
+        Duration::from_secs(300),
+        logs,
+        || async {
+            let got = api
+                .get(&format!("/v1/fine_tuning/jobs/{id}/checkpoints"))
+                .await;
+            got.body["data"].as_array().and_then(|d| d.first().cloned())
+        },
+    )
     .await;
     let checkpoint_step = checkpoint["step_number"].as_u64().unwrap();
     assert!(checkpoint["id"].as_str().unwrap().starts_with("ftckpt-"));
@@ -220,7 +261,9 @@ async fn a_fine_tune_survives_a_lost_trainer_publishes_its_adapter_and_charges_e
     let events = events(&api, &id).await;
     let interrupted = events
         .iter()
-        .position(|e| e["level"] == "warn" && e["message"].as_str().unwrap().contains("interrupted"))
+        .position(|e| {
+            e["level"] == "warn" && e["message"].as_str().unwrap().contains("interrupted")
+        })
         .unwrap_or_else(|| panic!("no interruption event: {events:#?}"));
     let first_after = train_losses(&events[interrupted..])
         .first()
@@ -280,8 +323,15 @@ async fn a_fine_tune_survives_a_lost_trainer_publishes_its_adapter_and_charges_e
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert!(trained >= estimated_tokens, "{trained} trained, {estimated_tokens} estimated");
-    assert_eq!(charge, (trained * 10_000 + 999) / 1000, "micro-yuan for {trained} tokens");
+    assert!(
+        trained >= estimated_tokens,
+        "{trained} trained, {estimated_tokens} estimated"
+    );
+    assert_eq!(
+        charge,
+        (trained * 10_000 + 999) / 1000,
+        "micro-yuan for {trained} tokens"
+    );
     let balance = api.get("/api/billing/balance").await;
     assert_eq!(balance.status, 200, "{:?}", balance.body);
     assert_eq!(balance.body["held"]["micro_yuan"], 0, "{:?}", balance.body);
@@ -291,12 +341,11 @@ async fn a_fine_tune_survives_a_lost_trainer_publishes_its_adapter_and_charges_e
         "{:?}",
         balance.body
     );
-    let usage: (String, i64) = sqlx::query_as(
-        "SELECT kind, trained_tokens FROM usage_records WHERE kind = 'finetune'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let usage: (String, i64) =
+        sqlx::query_as("SELECT kind, trained_tokens FROM usage_records WHERE kind = 'finetune'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(usage, ("finetune".to_owned(), trained));
 
     // The adapter chats at once, through the same worker fleet.
@@ -342,7 +391,9 @@ async fn a_cancelled_fine_tune_is_charged_its_tokens_and_publishes_nothing() {
     let Setup { hub, api, .. } = setup().await;
     let work = tempfile::tempdir().unwrap();
     let worker = trainer(&hub, "trainer", work.path(), &envs);
-    let created = api.post("/v1/fine_tuning/jobs", job_request("stopped", 20)).await;
+    let created = api
+        .post("/v1/fine_tuning/jobs", job_request("stopped", 20))
+        .await;
     assert_eq!(created.status, 200, "{:?}", created.body);
     let id = created.body["id"].as_str().unwrap().to_owned();
     let logs = || format!("trainer:\n{}\nhub:\n{}", worker.log(), hub.log());
@@ -365,15 +416,20 @@ async fn a_cancelled_fine_tune_is_charged_its_tokens_and_publishes_nothing() {
 
     // The worker stops: the run ends cancelled, no repo appears.
     let pool = hub.pool().await;
-    until("the trainer to stop", Duration::from_secs(60), || worker.log(), || async {
-        let running: i64 = sqlx::query_scalar(
+    until(
+        "the trainer to stop",
+        Duration::from_secs(60),
+        || worker.log(),
+        || async {
+            let running: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM inference_jobs WHERE task = 'fine-tune' AND state = 'running'",
         )
         .fetch_one(&pool)
         .await
         .unwrap();
-        (running == 0 && !worker.log().contains("trainer is running")).then_some(Value::Null)
-    })
+            (running == 0 && !worker.log().contains("trainer is running")).then_some(Value::Null)
+        },
+    )
     .await;
     let (charge, trained): (i64, i64) =
         sqlx::query_as("SELECT charge, trained_tokens FROM finetune_jobs WHERE id = $1")
@@ -403,7 +459,10 @@ async fn refusals_come_before_any_charge() {
     };
 
     // Malformed data: each category, with its line numbers.
-    let mut bad = chat_dataset().lines().map(str::to_owned).collect::<Vec<_>>();
+    let mut bad = chat_dataset()
+        .lines()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
     bad[2] = "{not json".into();
     bad[4] = json!({ "messages": [{ "role": "user", "content": "hi" }] }).to_string();
     bad[6] = json!({ "messages": [{ "role": "wizard", "content": "hi" },
@@ -414,7 +473,9 @@ async fn refusals_come_before_any_charge() {
     .to_string();
     bad[10] = json!({ "text": "what is this?" }).to_string();
     let committed = api
-        .commit_to("datasets", "alice/chat",
+        .commit_to(
+            "datasets",
+            "alice/chat",
             "bad data",
             &[file_op("bad.jsonl", bad.join("\n").as_bytes())],
             None,
@@ -431,9 +492,19 @@ async fn refusals_come_before_any_charge() {
     }
 
     // Too few examples.
-    let few: String = chat_dataset().lines().take(3).map(|l| format!("{l}\n")).collect();
-    api.commit_to("datasets", "alice/chat", "few", &[file_op("few.jsonl", few.as_bytes())], None)
-        .await;
+    let few: String = chat_dataset()
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    api.commit_to(
+        "datasets",
+        "alice/chat",
+        "few",
+        &[file_op("few.jsonl", few.as_bytes())],
+        None,
+    )
+    .await;
     let mut request = job_request("few", 1);
     request["training_file"] = json!("datasets/alice/chat/few.jsonl");
     let refused = api.post("/v1/fine_tuning/jobs", request).await;
@@ -466,11 +537,25 @@ async fn refusals_come_before_any_charge() {
     assert_eq!(api.post("/v1/fine_tuning/jobs", request).await.status, 400);
 
     // Without enough credits: 402, with where to top up, and nothing queued.
-    hub.cli_ok(&["billing", "rate", "--class", "cpu", "--per-second", "0", "--per-1k-tokens", "100000"]);
-    let refused = api.post("/v1/fine_tuning/jobs", job_request("dear", 3)).await;
+    hub.cli_ok(&[
+        "billing",
+        "rate",
+        "--class",
+        "cpu",
+        "--per-second",
+        "0",
+        "--per-1k-tokens",
+        "100000",
+    ]);
+    let refused = api
+        .post("/v1/fine_tuning/jobs", job_request("dear", 3))
+        .await;
     assert_eq!(refused.status, 402, "{:?}", refused.body);
     assert!(
-        refused.body["error"]["message"].as_str().unwrap().contains("/settings/billing"),
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/settings/billing"),
         "{:?}",
         refused.body
     );

@@ -47,8 +47,11 @@ pub async fn put_limited(
             size += chunk.len() as u64;
             if size > max {
                 return Err(Error::too_large(
-                    Message::coded("finetune.file_too_large", "the file is larger than {mib} MiB")
-                        .with("mib", max >> 20),
+                    Message::coded(
+                        "finetune.file_too_large",
+                        "the file is larger than {mib} MiB",
+                    )
+                    .with("mib", max >> 20),
                 ));
             }
             hasher.update(&chunk);
@@ -179,7 +182,12 @@ pub async fn write(
 
 /// The size of a run's file, if stored.
 pub async fn size(hub: &Hub, run: Uuid, area: Area, name: &str) -> Result<Option<u64>> {
-    match hub.storage.store.head(&location(run, &area.kind(), name)).await {
+    match hub
+        .storage
+        .store
+        .head(&location(run, &area.kind(), name))
+        .await
+    {
         Ok(meta) => Ok(Some(meta.size)),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),

@@ -31,7 +31,10 @@ pub struct FileObject {
     pub created_at: DateTime<Utc>,
 }
 
-pub(crate) fn unix_seconds<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn unix_seconds<S: serde::Serializer>(
+    t: &DateTime<Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_i64(t.timestamp())
 }
 
@@ -91,9 +94,7 @@ pub async fn upload(
 }
 
 fn not_found(id: &str) -> Error {
-    Error::not_found(
-        Message::coded("finetune.no_such_file", "no file {id}").with("id", id),
-    )
+    Error::not_found(Message::coded("finetune.no_such_file", "no file {id}").with("id", id))
 }
 
 /// File `id` of `owner` (the user, or the organisation they act for);

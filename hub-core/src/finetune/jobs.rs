@@ -23,8 +23,7 @@ use crate::error::{Error, Message, Result};
 use crate::hub::Hub;
 use crate::inference::model::{self, Model};
 use crate::jobs::protocol::{
-    FineTuneInput, JobInput, TRAIN_FILE, TRAIN_PREFIX, Task, TrainHyperparameters,
-    VALIDATION_FILE,
+    FineTuneInput, JobInput, TRAIN_FILE, TRAIN_PREFIX, Task, TrainHyperparameters, VALIDATION_FILE,
 };
 use crate::jobs::queue::{self, NewJob};
 use crate::repos::access::{self, level::Read};
@@ -136,7 +135,8 @@ pub struct JobRow {
     pub owner: String,
 }
 
-pub(crate) const JOB_COLUMNS: &str = "j.id, j.namespace_id, j.model, j.base_revision, j.training_file,
+pub(crate) const JOB_COLUMNS: &str =
+    "j.id, j.namespace_id, j.model, j.base_revision, j.training_file,
     j.validation_file, j.suffix, j.seed, j.hyperparameters, j.metadata, j.merge, j.status, j.error,
     j.report, j.epoch_tokens, j.estimate, j.charge, j.trained_tokens, j.queue_job,
     j.fine_tuned_model, j.merged_model, j.created_at, j.started_at, j.finished_at,
@@ -275,8 +275,12 @@ pub async fn plan(hub: &Hub, actor: &Actor, owner: &Payer, new: &NewFineTune) ->
     let price = rates::dearest_per_thousand_tokens(&mut conn)
         .await?
         .unwrap_or(Credits::ZERO);
-    let estimate = money::charge(i64::try_from(total_tokens).unwrap_or(i64::MAX), price.0, 1000)
-        .ok_or_else(|| Error::invalid("the job is too large to price"))?;
+    let estimate = money::charge(
+        i64::try_from(total_tokens).unwrap_or(i64::MAX),
+        price.0,
+        1000,
+    )
+    .ok_or_else(|| Error::invalid("the job is too large to price"))?;
     let balance = ledger::wallet_balance(&hub.db, owner.namespace_id).await?;
     Ok(Plan {
         base: base.repo_name(),
@@ -461,7 +465,10 @@ async fn store_data(
 async fn base_model(hub: &Hub, actor: &Actor, id: &str) -> Result<Model> {
     let parsed = model::parse_model_id(id)?;
     if parsed.quantization.is_some() {
-        return Err(unsupported_base(id, "a quantised GGUF file cannot be fine-tuned"));
+        return Err(unsupported_base(
+            id,
+            "a quantised GGUF file cannot be fine-tuned",
+        ));
     }
     let base = model::resolve(
         hub,
@@ -497,9 +504,12 @@ async fn base_model(hub: &Hub, actor: &Actor, id: &str) -> Result<Model> {
 
 fn unsupported_base(id: &str, why: &str) -> Error {
     Error::invalid(
-        Message::coded("finetune.unsupported_base", "{model} cannot be fine-tuned: {why}")
-            .with("model", id)
-            .with("why", why),
+        Message::coded(
+            "finetune.unsupported_base",
+            "{model} cannot be fine-tuned: {why}",
+        )
+        .with("model", id)
+        .with("why", why),
     )
 }
 
@@ -521,11 +531,15 @@ async fn token_counter(
         &base.repo.name,
     )
     .await?;
-    let tokenizer = read_whole(hub, &repo, &base.revision, "tokenizer.json", MAX_TOKENIZER_BYTES)
-        .await?
-        .ok_or_else(|| {
-            unsupported_base(&base.repo_name(), "it has no tokenizer.json")
-        })?;
+    let tokenizer = read_whole(
+        hub,
+        &repo,
+        &base.revision,
+        "tokenizer.json",
+        MAX_TOKENIZER_BYTES,
+    )
+    .await?
+    .ok_or_else(|| unsupported_base(&base.repo_name(), "it has no tokenizer.json"))?;
     let config = read_whole(
         hub,
         &repo,
@@ -573,7 +587,9 @@ async fn read_whole(
         Err(e) => return Err(e),
     };
     if entry.content_size() > max {
-        return Err(Error::too_large(format!("{path} is larger than {max} bytes")));
+        return Err(Error::too_large(format!(
+            "{path} is larger than {max} bytes"
+        )));
     }
     let mut stream = content::read(hub, repo, &entry, None).await?;
     let mut bytes = Vec::with_capacity(entry.content_size() as usize);
@@ -660,7 +676,11 @@ fn summary(report: &Report) -> String {
                     category.describe(),
                     issue.count,
                     lines.join(", "),
-                    if issue.count > lines.len() as u64 { ", …" } else { "" }
+                    if issue.count > lines.len() as u64 {
+                        ", …"
+                    } else {
+                        ""
+                    }
                 ),
             }
         })
@@ -694,7 +714,9 @@ async fn open_source(
         let (Some(ns), Some(name), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(invalid_file(
                 param,
-                format!("{source:?} is not datasets/{{namespace}}/{{name}}/{{path}}[@{{revision}}]"),
+                format!(
+                    "{source:?} is not datasets/{{namespace}}/{{name}}/{{path}}[@{{revision}}]"
+                ),
             ));
         };
         let repo = access::authorize::<Read>(hub, actor, RepoType::Dataset, ns, name).await?;
@@ -742,7 +764,10 @@ fn resolve_hyperparameters(new: &NewFineTune, examples: u64) -> Result<TrainHype
         return bad("dropout is at least 0 and below 1");
     }
     let plain = |m: &String| {
-        !m.is_empty() && m.len() <= 64 && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        !m.is_empty()
+            && m.len() <= 64
+            && m.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
     if target_modules.is_empty() || target_modules.len() > 32 || !target_modules.iter().all(plain) {
         return bad("target_modules is 1 to 32 module names (q_proj, v_proj, ...; or all-linear)");
@@ -764,7 +789,9 @@ fn check_suffix(suffix: Option<&str>) -> Result<()> {
         Some(s)
             if s.is_empty()
                 || s.len() > 64
-                || !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
         {
             Err(Error::invalid(
                 "suffix is 1 to 64 letters, digits, '-', '_' or '.' (it names the new repo)",
@@ -776,15 +803,19 @@ fn check_suffix(suffix: Option<&str>) -> Result<()> {
 
 fn check_metadata(metadata: Option<&BTreeMap<String, String>>) -> Result<()> {
     match metadata {
-        Some(m) if m.len() > 16 || m.iter().any(|(k, v)| k.len() > 64 || v.len() > 512) => Err(
-            Error::invalid("metadata is at most 16 pairs, keys up to 64 and values up to 512 characters"),
-        ),
+        Some(m) if m.len() > 16 || m.iter().any(|(k, v)| k.len() > 64 || v.len() > 512) => {
+            Err(Error::invalid(
+                "metadata is at most 16 pairs, keys up to 64 and values up to 512 characters",
+            ))
+        }
         _ => Ok(()),
     }
 }
 
 fn job_not_found(id: &str) -> Error {
-    Error::not_found(Message::coded("finetune.no_such_job", "no fine-tuning job {id}").with("id", id))
+    Error::not_found(
+        Message::coded("finetune.no_such_job", "no fine-tuning job {id}").with("id", id),
+    )
 }
 
 /// Job `id` of `owner` (anyone else's is not found).
@@ -880,7 +911,9 @@ pub async fn events(
     limit: i64,
 ) -> Result<(Vec<EventRow>, bool)> {
     get(hub, owner, id).await?;
-    let before: Option<i64> = after.and_then(|a| a.strip_prefix("ftevent-")).and_then(|n| n.parse().ok());
+    let before: Option<i64> = after
+        .and_then(|a| a.strip_prefix("ftevent-"))
+        .and_then(|n| n.parse().ok());
     let limit = limit.clamp(1, 1000);
     let mut rows: Vec<EventRow> = sqlx::query_as(
         "SELECT e.id AS seq, 'ftevent-' || e.id AS id, e.created_at, e.level, e.message,

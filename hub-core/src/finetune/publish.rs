@@ -236,7 +236,9 @@ async fn commit_adapter(
         operations.push(staging.file(file, size, &mut reader).await?);
     }
     if !produced.iter().any(|f| f == "adapter_model.safetensors") {
-        return Err(Error::conflict("the run uploaded no adapter_model.safetensors"));
+        return Err(Error::conflict(
+            "the run uploaded no adapter_model.safetensors",
+        ));
     }
     // The base's tokenizer files the trainer did not write.
     let base = base_repo(hub, actor, &job.model).await?;
@@ -252,7 +254,11 @@ async fn commit_adapter(
             };
             let stream = content::read(hub, base, &entry, None).await?;
             let mut reader = tokio_util::io::StreamReader::new(stream);
-            operations.push(staging.file(path, entry.content_size(), &mut reader).await?);
+            operations.push(
+                staging
+                    .file(path, entry.content_size(), &mut reader)
+                    .await?,
+            );
         }
     }
     let (train, valid) = loss_points(hub, &job.id).await?;

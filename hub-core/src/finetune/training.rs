@@ -124,7 +124,13 @@ pub(crate) async fn on_events(
                 .bind(json!({ "step": step, "train_loss": train_loss, "valid_loss": valid_loss }))
                 .execute(&mut **tx)
                 .await?;
-                message(tx, &job, "info", &format!("Checkpoint saved at step {step}")).await?;
+                message(
+                    tx,
+                    &job,
+                    "info",
+                    &format!("Checkpoint saved at step {step}"),
+                )
+                .await?;
             }
             EventBody::Log {
                 stream: LogStream::Train,
@@ -192,7 +198,13 @@ pub(crate) async fn on_failed(
     .bind(json!({ "code": "training_failed", "message": message_text, "param": null }))
     .execute(&mut **tx)
     .await?;
-    message(tx, &job, "error", &format!("The job failed: {message_text}")).await?;
+    message(
+        tx,
+        &job,
+        "error",
+        &format!("The job failed: {message_text}"),
+    )
+    .await?;
     super::publish::void(tx, &job).await
 }
 

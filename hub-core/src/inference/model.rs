@@ -374,16 +374,25 @@ async fn describe_adapter(hub: &Hub, repo: Authorized, commit: String) -> Result
         .ok_or_else(|| bad(format!("its base {base_id:?} is not a repo of this hub")))?;
     let actor = repo.actor().clone();
     // Boxed: describing the base goes through `resolve` again.
-    let base = Box::pin(resolve(hub, &actor, ns, name, config.revision.as_deref(), None))
-        .await
-        .map_err(|e| match e {
-            Error::RepoNotFound { .. } | Error::RevisionNotFound(_) => {
-                bad(format!("its base model {base_id} is not found"))
-            }
-            e => e,
-        })?;
+    let base = Box::pin(resolve(
+        hub,
+        &actor,
+        ns,
+        name,
+        config.revision.as_deref(),
+        None,
+    ))
+    .await
+    .map_err(|e| match e {
+        Error::RepoNotFound { .. } | Error::RevisionNotFound(_) => {
+            bad(format!("its base model {base_id} is not found"))
+        }
+        e => e,
+    })?;
     if base.base.is_some() || base.gguf.is_some() || base.task != Task::TextGeneration {
-        return Err(bad(format!("its base {base_id} is not a text-generation checkpoint")));
+        return Err(bad(format!(
+            "its base {base_id} is not a text-generation checkpoint"
+        )));
     }
     Ok(Model {
         repo: repo.into_repo(),

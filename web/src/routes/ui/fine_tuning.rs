@@ -100,7 +100,11 @@ fn status_name(frame: &Frame, status: &str) -> &'static str {
 }
 
 /// Handles `GET /fine-tuning[?org=]`.
-async fn list_page(State(state): State<AppState>, session: Session, Query(q): Query<OrgQuery>) -> Response {
+async fn list_page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<OrgQuery>,
+) -> Response {
     if session.actor.is_anonymous() {
         return to_login("/fine-tuning");
     }
@@ -214,7 +218,11 @@ struct NewPage {
 }
 
 /// Handles `GET /fine-tuning/new[?model=ns/name][&org=]`.
-async fn new_page(State(state): State<AppState>, session: Session, Query(q): Query<OrgQuery>) -> Response {
+async fn new_page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<OrgQuery>,
+) -> Response {
     if session.actor.is_anonymous() {
         return to_login("/fine-tuning/new");
     }
@@ -250,7 +258,11 @@ async fn new_form(
 /// Handles `POST /fine-tuning/new`: checks the data and shows the report
 /// and estimate, or creates the job and goes to its page. A refused job
 /// shows the form again with the reason.
-async fn new_submit(State(state): State<AppState>, session: Session, Form(form): Form<JobForm>) -> Response {
+async fn new_submit(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<JobForm>,
+) -> Response {
     if session.actor.is_anonymous() {
         return to_login("/fine-tuning/new");
     }
@@ -259,12 +271,18 @@ async fn new_submit(State(state): State<AppState>, session: Session, Form(form):
         let payer = payer(&state, &session, Some(&form.org)).await?;
         let new = match form.to_new() {
             Ok(new) => new,
-            Err(e) => return new_form(&state, &session, form, None, Some(message(&session, &e))).await,
+            Err(e) => {
+                return new_form(&state, &session, form, None, Some(message(&session, &e))).await;
+            }
         };
         if form.action == "start" {
             return match jobs::create(&state, &session.actor, &payer, new).await {
-                Ok(job) => Ok(Redirect::to(&format!("/fine-tuning/{}{}", job.id, org_query(&payer)))
-                    .into_response()),
+                Ok(job) => {
+                    Ok(
+                        Redirect::to(&format!("/fine-tuning/{}{}", job.id, org_query(&payer)))
+                            .into_response(),
+                    )
+                }
                 Err(e) => new_form(&state, &session, form, None, Some(message(&session, &e))).await,
             };
         }
@@ -303,7 +321,8 @@ async fn upload(State(state): State<AppState>, session: Session, form: Multipart
                     let user = session.actor.require_user()?.user.id;
                     let name = field.file_name().unwrap_or("upload.jsonl").to_owned();
                     let body = field.map_err(std::io::Error::other);
-                    let file = files::upload(&state, &payer, user, &name, "fine-tune", body).await?;
+                    let file =
+                        files::upload(&state, &payer, user, &name, "fine-tune", body).await?;
                     let form = JobForm {
                         org,
                         training_file: file.id,
@@ -383,7 +402,11 @@ async fn job_page(
         Ok(render(&JobPage {
             frame: Frame::new(&session, &path),
             query: org_query(&payer),
-            org: if payer.is_org { payer.name.clone() } else { String::new() },
+            org: if payer.is_org {
+                payer.name.clone()
+            } else {
+                String::new()
+            },
             curve: curve(&state, &id).await?,
             job,
             events,

@@ -299,7 +299,9 @@ async fn repo_page(
         };
         let used_by_spaces = hub_core::spaces::using(&state, repo.actor(), repo, 20).await?;
         let derived = match repo.kind() {
-            RepoType::Model => hub_core::repos::lineage::derived(&state, repo.actor(), repo).await?,
+            RepoType::Model => {
+                hub_core::repos::lineage::derived(&state, repo.actor(), repo).await?
+            }
             _ => Vec::new(),
         };
         let task_categories = match kind {

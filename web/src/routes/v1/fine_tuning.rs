@@ -13,8 +13,8 @@ use futures::TryStreamExt;
 use hub_core::Error;
 use hub_core::accounts::Actor;
 use hub_core::billing::Payer;
-use hub_core::finetune::jobs::{self, NewFineTune, Requested};
 use hub_core::finetune::files;
+use hub_core::finetune::jobs::{self, NewFineTune, Requested};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -94,16 +94,21 @@ pub async fn upload_file(
     let invalid = |e: String| FineTuningError::from(Error::invalid(format!("invalid form: {e}")));
     let mut form = form.map_err(|e| invalid(e.body_text()))?;
     let mut purpose = None;
-    while let Some(field) = form.next_field().await.map_err(|e| invalid(e.body_text()))? {
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| invalid(e.body_text()))?
+    {
         match field.name().unwrap_or_default() {
             "purpose" => purpose = Some(field.text().await.map_err(|e| invalid(e.body_text()))?),
             "file" => {
-                let purpose = purpose.clone().ok_or_else(|| {
-                    invalid("purpose must come before file in the form".into())
-                })?;
+                let purpose = purpose
+                    .clone()
+                    .ok_or_else(|| invalid("purpose must come before file in the form".into()))?;
                 let filename = field.file_name().unwrap_or("upload.jsonl").to_owned();
                 let body = field.map_err(std::io::Error::other);
-                let file = files::upload(&state, &payer, user_id, &filename, &purpose, body).await?;
+                let file =
+                    files::upload(&state, &payer, user_id, &filename, &purpose, body).await?;
                 return Ok(Json(file_json(&file)));
             }
             _ => {}
@@ -127,8 +132,17 @@ pub async fn list_files(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
     let (_, payer) = owner(&state, auth, &headers).await?;
-    let list = files::list(&state, &payer, query.purpose.as_deref(), query.limit.unwrap_or(10_000)).await?;
-    Ok(Json(list_envelope(list.iter().map(file_json).collect(), false)))
+    let list = files::list(
+        &state,
+        &payer,
+        query.purpose.as_deref(),
+        query.limit.unwrap_or(10_000),
+    )
+    .await?;
+    Ok(Json(list_envelope(
+        list.iter().map(file_json).collect(),
+        false,
+    )))
 }
 
 /// Handles `GET /v1/files/{id}`.
@@ -152,7 +166,11 @@ pub async fn file_content(
     let (_, payer) = owner(&state, auth, &headers).await?;
     let file = files::get(&state, &payer, &id).await?;
     let stream = files::content(&state, &file).await?;
-    Ok(([("content-type", "application/octet-stream")], Body::from_stream(stream)).into_response())
+    Ok((
+        [("content-type", "application/octet-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// Handles `DELETE /v1/files/{id}`.
@@ -211,7 +229,11 @@ pub async fn create_job(
 ) -> Result<Json<Value>> {
     let (actor, payer) = owner(&state, auth, &headers).await?;
     let request: CreateJob = parse(&body).map_err(FineTuningError)?;
-    if request.integrations.as_ref().is_some_and(|i| !i.is_null() && i != &json!([])) {
+    if request
+        .integrations
+        .as_ref()
+        .is_some_and(|i| !i.is_null() && i != &json!([]))
+    {
         return Err(Error::invalid("integrations are not supported").into());
     }
     let hyperparameters = match request.method {
@@ -250,8 +272,17 @@ pub async fn list_jobs(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
     let (_, payer) = owner(&state, auth, &headers).await?;
-    let (rows, more) = jobs::list(&state, &payer, query.after.as_deref(), query.limit.unwrap_or(20)).await?;
-    Ok(Json(list_envelope(rows.iter().map(|j| j.to_openai()).collect(), more)))
+    let (rows, more) = jobs::list(
+        &state,
+        &payer,
+        query.after.as_deref(),
+        query.limit.unwrap_or(20),
+    )
+    .await?;
+    Ok(Json(list_envelope(
+        rows.iter().map(|j| j.to_openai()).collect(),
+        more,
+    )))
 }
 
 /// Handles `GET /v1/fine_tuning/jobs/{id}`.
@@ -285,8 +316,14 @@ pub async fn job_events(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
     let (_, payer) = owner(&state, auth, &headers).await?;
-    let (rows, more) =
-        jobs::events(&state, &payer, &id, query.after.as_deref(), query.limit.unwrap_or(20)).await?;
+    let (rows, more) = jobs::events(
+        &state,
+        &payer,
+        &id,
+        query.after.as_deref(),
+        query.limit.unwrap_or(20),
+    )
+    .await?;
     let data = rows
         .iter()
         .map(|e| {
@@ -307,8 +344,14 @@ pub async fn job_checkpoints(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
     let (_, payer) = owner(&state, auth, &headers).await?;
-    let (rows, more) =
-        jobs::checkpoints(&state, &payer, &id, query.after.as_deref(), query.limit.unwrap_or(10)).await?;
+    let (rows, more) = jobs::checkpoints(
+        &state,
+        &payer,
+        &id,
+        query.after.as_deref(),
+        query.limit.unwrap_or(10),
+    )
+    .await?;
     let data = rows
         .iter()
         .map(|c| {

@@ -47,8 +47,14 @@ pub fn router() -> Router<AppState> {
             post(fine_tuning::create_job).get(fine_tuning::list_jobs),
         )
         .route("/v1/fine_tuning/jobs/{id}", get(fine_tuning::get_job))
-        .route("/v1/fine_tuning/jobs/{id}/cancel", post(fine_tuning::cancel_job))
-        .route("/v1/fine_tuning/jobs/{id}/events", get(fine_tuning::job_events))
+        .route(
+            "/v1/fine_tuning/jobs/{id}/cancel",
+            post(fine_tuning::cancel_job),
+        )
+        .route(
+            "/v1/fine_tuning/jobs/{id}/events",
+            get(fine_tuning::job_events),
+        )
         .route(
             "/v1/fine_tuning/jobs/{id}/checkpoints",
             get(fine_tuning::job_checkpoints),

@@ -5,20 +5,20 @@ mod admin;
 mod tunnel;
 
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures::{FutureExt, StreamExt};
 use hub_core::Error;
+use hub_core::finetune::artifacts::{self, Area};
 use hub_core::jobs::protocol::{
     ClaimRequest, Event, EventsAck, Heartbeat, HeartbeatResponse, RegisterRequest, RegisterResponse,
 };
 use hub_core::jobs::workers::{self, WorkerId};
-use hub_core::finetune::artifacts::{self, Area};
 use hub_core::jobs::{events, queue};
 use uuid::Uuid;
 
@@ -223,7 +223,9 @@ async fn write_checkpoint(
     Path((id, step, name)): Path<(Uuid, u64, String)>,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let body = body.into_data_stream().map(|c| c.map_err(std::io::Error::other));
+    let body = body
+        .into_data_stream()
+        .map(|c| c.map_err(std::io::Error::other));
     artifacts::write(&state, worker, id, Area::Checkpoint(step), &name, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -235,7 +237,9 @@ async fn write_output(
     Path((id, name)): Path<(Uuid, String)>,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let body = body.into_data_stream().map(|c| c.map_err(std::io::Error::other));
+    let body = body
+        .into_data_stream()
+        .map(|c| c.map_err(std::io::Error::other));
     artifacts::write(&state, worker, id, Area::Output, &name, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
