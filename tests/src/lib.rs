@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 pub mod browser;
 pub mod cluster;
+pub mod finetune;
 pub mod proxy;
 pub mod runner;
 pub mod space_app;

@@ -1137,78 +1137,16 @@ async fn a_person_fine_tunes_from_the_web_page() {
     if !browser_available() {
         return;
     }
-    let Some(envs) = std::env::var_os("HUB_TEST_TRAINER_ENVS") else {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "CI=true: HUB_TEST_TRAINER_ENVS is unset (tests/run sets it)"
-        );
-        eprintln!("SKIPPED: HUB_TEST_TRAINER_ENVS is unset");
+    let Some(envs) = tests::finetune::trainer_envs() else {
         return;
     };
     let hub = TestHub::start_with(&[("HUB_FINETUNE_CHECKPOINT_STEPS", "5")], &[]).await;
-    let token = hub.user_with_token("alice");
-    hub.cli_ok(&[
-        "billing", "grant", "--user", "alice", "--amount", "20", "--reason", "web",
-    ]);
-    hub.cli_ok(&[
-        "billing",
-        "rate",
-        "--class",
-        "cpu",
-        "--per-second",
-        "0",
-        "--per-1k-tokens",
-        "0.01",
-    ]);
-    let base = tempfile::tempdir().unwrap();
-    inference_worker::testing::write_checkpoint(
-        base.path(),
-        &inference_worker::testing::Spec::tiny(inference_worker::testing::Arch::Qwen2),
-    )
-    .unwrap();
-    tests::worker::upload_folder(&hub, &token, "alice/tiny-base", base.path(), false).await;
-    let api = hub.api(Some(&token));
-    assert_eq!(
-        api.create_repo("dataset", "alice", "chat", false)
-            .await
-            .status,
-        200
-    );
-    let chats: String = (0..40)
-        .map(|i| {
-            json!({ "messages": [
-                { "role": "user", "content": format!("{i} 加一等于几？") },
-                { "role": "assistant", "content": format!("{i} 加一等于 {}。", i + 1) },
-            ]})
-            .to_string()
-                + "\n"
-        })
-        .collect();
-    let r = api
-        .commit_to(
-            "datasets",
-            "alice/chat",
-            "data",
-            &[tests::file_op("train.jsonl", chats.as_bytes())],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    let token = tests::finetune::paying_user(&hub, "alice", "20");
+    tests::finetune::tiny_base(&hub, &token, "alice/tiny-base").await;
+    let chats = tests::finetune::chats(40);
+    tests::finetune::dataset(&hub, &token, "alice/chat", "train.jsonl", chats.as_bytes()).await;
     let work = tempfile::tempdir().unwrap();
-    let worker_token = hub.cli_ok(&["worker-token", "create", "--name", "trainer"]);
-    let worker = tests::worker::Worker::start_with(
-        &hub.url,
-        worker_token.trim(),
-        work.path(),
-        &[
-            "--trainer",
-            "--trainer-envs",
-            envs.to_str().unwrap(),
-            "--tasks",
-            "text-generation",
-        ],
-    );
+    let worker = tests::finetune::trainer(&hub, "trainer", work.path(), &envs);
 
     let b = Browser::start("zh-CN").await;
     log_in(&b, &hub, "alice", "password-123").await;

@@ -10,60 +10,12 @@
 
 mod inference_support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use inference_support::*;
-use inference_worker::testing::{Arch, Spec, write_checkpoint};
 use serde_json::{Value, json};
+use tests::finetune::{chats, dataset, paying_user, tiny_base, trainer, trainer_envs};
 use tests::{Api, file_op};
-
-/// The trainers' venvs, built by tests/run; `None` (a failure under
-/// CI=true) when the suite runs without it.
-fn trainer_envs() -> Option<PathBuf> {
-    match std::env::var_os("HUB_TEST_TRAINER_ENVS") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "HUB_TEST_TRAINER_ENVS is unset under CI (tests/run sets it)"
-            );
-            eprintln!("skipped: HUB_TEST_TRAINER_ENVS is unset (tests/run sets it)");
-            None
-        }
-    }
-}
-
-fn trainer(hub: &Hub, name: &str, dir: &std::path::Path, envs: &std::path::Path) -> Worker {
-    Worker::start_with(
-        &hub.url,
-        &hub.worker_token(name),
-        dir,
-        &[
-            "--trainer",
-            "--trainer-envs",
-            envs.to_str().unwrap(),
-            // The same worker serves what it trained.
-            "--tasks",
-            "text-generation",
-        ],
-    )
-}
-
-/// 50 short chats that all answer the same way: an adapter learns it fast.
-fn chat_dataset() -> String {
-    (0..50)
-        .map(|i| {
-            json!({ "messages": [
-                { "role": "system", "content": "You are terse." },
-                { "role": "user", "content": format!("question {i}: what is {i} plus one?") },
-                { "role": "assistant", "content": format!("The answer is {}. 好的。", i + 1) },
-            ]})
-            .to_string()
-                + "\n"
-        })
-        .collect()
-}
 
 struct Setup {
     hub: Hub,
@@ -80,36 +32,17 @@ async fn setup() -> Setup {
         ("HUB_FINETUNE_CHECKPOINT_STEPS", "4"),
     ])
     .await;
-    let token = hub.user_with_token("alice");
-    hub.cli_ok(&[
-        "billing", "grant", "--user", "alice", "--amount", "100", "--reason", "test",
-    ]);
-    hub.cli_ok(&[
-        "billing",
-        "rate",
-        "--class",
-        "cpu",
-        "--per-second",
-        "0",
-        "--per-1k-tokens",
-        "0.01",
-    ]);
-    let files = tempfile::tempdir().unwrap();
-    write_checkpoint(files.path(), &Spec::tiny(Arch::Qwen2)).unwrap();
-    upload_folder(&hub, &token, "alice/tiny-base", files.path(), false).await;
+    let token = paying_user(&hub, "alice", "100");
+    tiny_base(&hub, &token, "alice/tiny-base").await;
+    dataset(
+        &hub,
+        &token,
+        "alice/chat",
+        "train.jsonl",
+        chats(50).as_bytes(),
+    )
+    .await;
     let api = hub.api(Some(&token));
-    let created = api.create_repo("dataset", "alice", "chat", false).await;
-    assert_eq!(created.status, 200, "{:?}", created.body);
-    let committed = api
-        .commit_to(
-            "datasets",
-            "alice/chat",
-            "data",
-            &[file_op("train.jsonl", chat_dataset().as_bytes())],
-            None,
-        )
-        .await;
-    assert_eq!(committed.status, 200, "{:?}", committed.body);
     Setup { hub, token, api }
 }
 
@@ -459,10 +392,7 @@ async fn refusals_come_before_any_charge() {
     };
 
     // Malformed data: each category, with its line numbers.
-    let mut bad = chat_dataset()
-        .lines()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
+    let mut bad = chats(50).lines().map(str::to_owned).collect::<Vec<_>>();
     bad[2] = "{not json".into();
     bad[4] = json!({ "messages": [{ "role": "user", "content": "hi" }] }).to_string();
     bad[6] = json!({ "messages": [{ "role": "wizard", "content": "hi" },
@@ -492,7 +422,7 @@ async fn refusals_come_before_any_charge() {
     }
 
     // Too few examples.
-    let few: String = chat_dataset()
+    let few: String = chats(50)
         .lines()
         .take(3)
         .map(|l| format!("{l}\n"))

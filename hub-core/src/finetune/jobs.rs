@@ -812,6 +812,14 @@ fn check_metadata(metadata: Option<&BTreeMap<String, String>>) -> Result<()> {
     }
 }
 
+/// A page of `limit` rows from a query that asked for one more: the rows,
+/// and whether there are more.
+fn page<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    (rows, more)
+}
+
 fn job_not_found(id: &str) -> Error {
     Error::not_found(
         Message::coded("finetune.no_such_job", "no fine-tuning job {id}").with("id", id),
@@ -840,7 +848,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<JobRow>, bool)> {
     let limit = limit.clamp(1, 100);
-    let mut rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLUMNS} FROM finetune_jobs j JOIN namespaces n ON n.id = j.namespace_id
          WHERE j.namespace_id = $1
            AND ($2::TEXT IS NULL OR (j.created_at, j.id) < (
@@ -852,9 +860,7 @@ pub async fn list(
     .bind(limit + 1)
     .fetch_all(&hub.db)
     .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, more))
+    Ok(page(rows, limit))
 }
 
 /// Cancels a job that has not ended. The worker stops within a step; the
@@ -915,7 +921,7 @@ pub async fn events(
         .and_then(|a| a.strip_prefix("ftevent-"))
         .and_then(|n| n.parse().ok());
     let limit = limit.clamp(1, 1000);
-    let mut rows: Vec<EventRow> = sqlx::query_as(
+    let rows: Vec<EventRow> = sqlx::query_as(
         "SELECT e.id AS seq, 'ftevent-' || e.id AS id, e.created_at, e.level, e.message,
                 e.type AS kind, e.data
          FROM finetune_events e WHERE e.job_id = $1 AND ($2::BIGINT IS NULL OR e.id < $2)
@@ -926,23 +932,7 @@ pub async fn events(
     .bind(limit + 1)
     .fetch_all(&hub.db)
     .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, more))
-}
-
-/// The metrics events from `from` (an event seq) on, oldest first: what a
-/// live page follows.
-pub async fn metrics_since(hub: &Hub, id: &str, from: i64) -> Result<Vec<EventRow>> {
-    Ok(sqlx::query_as(
-        "SELECT e.id AS seq, 'ftevent-' || e.id AS id, e.created_at, e.level, e.message,
-                e.type AS kind, e.data
-         FROM finetune_events e WHERE e.job_id = $1 AND e.id > $2 ORDER BY e.id LIMIT 5000",
-    )
-    .bind(id)
-    .bind(from)
-    .fetch_all(&hub.db)
-    .await?)
+    Ok(page(rows, limit))
 }
 
 /// One checkpoint, OpenAI's `fine_tuning.job.checkpoint`.
@@ -966,7 +956,7 @@ pub async fn checkpoints(
 ) -> Result<(Vec<CheckpointRow>, bool)> {
     let job = get(hub, owner, id).await?;
     let limit = limit.clamp(1, 100);
-    let mut rows: Vec<CheckpointRow> = sqlx::query_as(
+    let rows: Vec<CheckpointRow> = sqlx::query_as(
         "SELECT c.id, c.created_at, $2 || ':ckpt-step-' || c.step AS fine_tuned_model_checkpoint,
                 c.job_id AS fine_tuning_job_id, c.step AS step_number, c.metrics
          FROM finetune_checkpoints c WHERE c.job_id = $1
@@ -979,7 +969,5 @@ pub async fn checkpoints(
     .bind(limit + 1)
     .fetch_all(&hub.db)
     .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, more))
+    Ok(page(rows, limit))
 }

@@ -161,7 +161,9 @@ pub(crate) async fn on_trained(
         return Ok(());
     };
     sqlx::query(
-        "UPDATE finetune_jobs SET trained_tokens = $2, estimated_finish = NULL WHERE id = $1",
+        "UPDATE finetune_jobs SET status = 'running', started_at = coalesce(started_at, now()),
+             trained_tokens = $2, estimated_finish = NULL
+         WHERE id = $1",
     )
     .bind(&job)
     .bind(usage.trained_tokens as i64)

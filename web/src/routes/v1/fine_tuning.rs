@@ -6,8 +6,8 @@
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use hub_core::Error;
@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 use super::{OpenAiError, parse};
 use crate::app::AppState;
 use crate::auth::Auth;
-use crate::errors::ApiError;
 
 type Result<T> = std::result::Result<T, FineTuningError>;
 
@@ -45,21 +44,47 @@ impl IntoResponse for FineTuningError {
     }
 }
 
-/// The signed-in caller and the wallet they act for.
-async fn owner(
-    state: &AppState,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: &HeaderMap,
-) -> Result<(Actor, Payer)> {
-    let Auth(actor) = auth.map_err(|e| FineTuningError::from(e.0))?;
-    let user = actor.require_user()?.user.clone();
-    let org = headers
-        .get("openai-organization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && *v != user.name);
-    let payer = Payer::acting(&state.db, &user, org).await?;
-    Ok((actor, payer))
+/// The signed-in caller of a fine-tuning route and the wallet they act
+/// for: their own, or with `OpenAI-Organization: ORG` an organisation they
+/// administer.
+pub struct Caller {
+    pub actor: Actor,
+    pub payer: Payer,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = FineTuningError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let Auth(actor) = Auth::from_request_parts(parts, state)
+            .await
+            .map_err(|e| FineTuningError::from(e.0))?;
+        let user = actor.require_user()?.user.clone();
+        let org = parts
+            .headers
+            .get("openai-organization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != user.name);
+        let payer = Payer::acting(&state.db, &user, org).await?;
+        Ok(Caller { actor, payer })
+    }
+}
+
+/// OpenAI's list: each item as JSON with its `object` name.
+fn listed<T: serde::Serialize>(items: &[T], object: &str, has_more: bool) -> Value {
+    let data: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            let mut v = serde_json::to_value(item).unwrap_or_default();
+            v["object"] = json!(object);
+            v
+        })
+        .collect();
+    list_envelope(data, has_more)
 }
 
 fn list_envelope(data: Vec<Value>, has_more: bool) -> Value {
@@ -85,11 +110,10 @@ fn file_json(file: &files::FileObject) -> Value {
 /// `file`, whose bytes stream to storage.
 pub async fn upload_file(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     form: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>> {
-    let (actor, payer) = owner(&state, auth, &headers).await?;
+    let Caller { actor, payer } = caller;
     let user_id = actor.require_user()?.user.id;
     let invalid = |e: String| FineTuningError::from(Error::invalid(format!("invalid form: {e}")));
     let mut form = form.map_err(|e| invalid(e.body_text()))?;
@@ -127,11 +151,10 @@ pub struct ListQuery {
 /// Handles `GET /v1/files`.
 pub async fn list_files(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     let list = files::list(
         &state,
         &payer,
@@ -148,22 +171,20 @@ pub async fn list_files(
 /// Handles `GET /v1/files/{id}`.
 pub async fn get_file(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     Ok(Json(file_json(&files::get(&state, &payer, &id).await?)))
 }
 
 /// Handles `GET /v1/files/{id}/content`.
 pub async fn file_content(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     let file = files::get(&state, &payer, &id).await?;
     let stream = files::content(&state, &file).await?;
     Ok((
@@ -176,11 +197,10 @@ pub async fn file_content(
 /// Handles `DELETE /v1/files/{id}`.
 pub async fn delete_file(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     files::delete(&state, &payer, &id).await?;
     Ok(Json(json!({ "id": id, "object": "file", "deleted": true })))
 }
@@ -223,11 +243,10 @@ struct Supervised {
 /// Handles `POST /v1/fine_tuning/jobs`.
 pub async fn create_job(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>> {
-    let (actor, payer) = owner(&state, auth, &headers).await?;
+    let Caller { actor, payer } = caller;
     let request: CreateJob = parse(&body).map_err(FineTuningError)?;
     if request
         .integrations
@@ -267,11 +286,10 @@ pub async fn create_job(
 /// Handles `GET /v1/fine_tuning/jobs`.
 pub async fn list_jobs(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     let (rows, more) = jobs::list(
         &state,
         &payer,
@@ -288,34 +306,31 @@ pub async fn list_jobs(
 /// Handles `GET /v1/fine_tuning/jobs/{id}`.
 pub async fn get_job(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     Ok(Json(jobs::get(&state, &payer, &id).await?.to_openai()))
 }
 
 /// Handles `POST /v1/fine_tuning/jobs/{id}/cancel`.
 pub async fn cancel_job(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     Ok(Json(jobs::cancel(&state, &payer, &id).await?.to_openai()))
 }
 
 /// Handles `GET /v1/fine_tuning/jobs/{id}/events`.
 pub async fn job_events(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     let (rows, more) = jobs::events(
         &state,
         &payer,
@@ -324,26 +339,17 @@ pub async fn job_events(
         query.limit.unwrap_or(20),
     )
     .await?;
-    let data = rows
-        .iter()
-        .map(|e| {
-            let mut v = serde_json::to_value(e).unwrap_or_default();
-            v["object"] = json!("fine_tuning.job.event");
-            v
-        })
-        .collect();
-    Ok(Json(list_envelope(data, more)))
+    Ok(Json(listed(&rows, "fine_tuning.job.event", more)))
 }
 
 /// Handles `GET /v1/fine_tuning/jobs/{id}/checkpoints`.
 pub async fn job_checkpoints(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth, ApiError>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
-    let (_, payer) = owner(&state, auth, &headers).await?;
+    let payer = caller.payer;
     let (rows, more) = jobs::checkpoints(
         &state,
         &payer,
@@ -352,13 +358,5 @@ pub async fn job_checkpoints(
         query.limit.unwrap_or(10),
     )
     .await?;
-    let data = rows
-        .iter()
-        .map(|c| {
-            let mut v = serde_json::to_value(c).unwrap_or_default();
-            v["object"] = json!("fine_tuning.job.checkpoint");
-            v
-        })
-        .collect();
-    Ok(Json(list_envelope(data, more)))
+    Ok(Json(listed(&rows, "fine_tuning.job.checkpoint", more)))
 }
