@@ -4,7 +4,8 @@
 //! was, cancellation stops it, and the adapter served merged by the worker
 //! generates what transformers + PEFT generate with it.
 //!
-//! The environment is built once under `$CARGO_TARGET_DIR/trainer-envs`
+//! The environment is `HUB_TEST_TRAINER_ENVS` (tests/run builds it), else
+//! built once under `$CARGO_TARGET_DIR/trainer-envs`
 //! (`target/trainer-envs` without it): minutes the first time. Under
 //! CI=true a failure to build it fails the tests; elsewhere they are
 //! skipped with a message.
@@ -27,10 +28,16 @@ use tokio::sync::mpsc;
 use worker_protocol::{ChatMessage, LogStream, Prompt, TrainHyperparameters, TrainProgress};
 
 fn trainer_env() -> Option<TrainerEnv> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    // Where tests/run builds it, else under the target dir.
+    let envs = std::env::var_os("HUB_TEST_TRAINER_ENVS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    match env::ensure(&target.join("trainer-envs"), "python3") {
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+                .join("trainer-envs")
+        });
+    match env::ensure(&envs, "python3") {
         Ok(env) => Some(env),
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("the trainer environment cannot be built: {e:#}")

@@ -508,3 +508,110 @@ async fn refusals_come_before_any_charge() {
     let anonymous = hub.api(None).get("/v1/fine_tuning/jobs").await;
     assert_eq!(anonymous.status, 401);
 }
+
+/// A POST to the fine-tuning API with `OpenAI-Organization: org`.
+async fn as_org(hub: &Hub, token: &str, org: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", hub.url))
+        .bearer_auth(token)
+        .header("openai-organization", org)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_organisation_owns_and_pays_for_its_admins_jobs() {
+    let Setup { hub, token, api } = setup().await;
+    let bob = hub.user_with_token("bob");
+    let r = api
+        .post("/api/organizations/new", json!({ "name": "lab" }))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = api
+        .send(
+            reqwest::Method::PUT,
+            "/api/organizations/lab/members/bob",
+            Some(json!({ "role": "write" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    hub.cli_ok(&[
+        "billing", "grant", "--org", "lab", "--amount", "5", "--reason", "lab",
+    ]);
+
+    // An admin's job is the organisation's: its wallet holds the estimate.
+    let (status, job) = as_org(
+        &hub,
+        &token,
+        "lab",
+        "/v1/fine_tuning/jobs",
+        job_request("lab", 2),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["organization_id"], "lab");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let held = reqwest::Client::new()
+        .get(format!("{}/api/billing/balance?org=lab", hub.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(held["held"]["micro_yuan"].as_i64().unwrap() > 0, "{held}");
+    // Not alice's own job, and not listed for her own wallet.
+    assert_eq!(
+        api.get(&format!("/v1/fine_tuning/jobs/{id}")).await.status,
+        404
+    );
+    // A member who is not an admin may not spend the organisation's credits.
+    let (status, refused) = as_org(
+        &hub,
+        &bob,
+        "lab",
+        "/v1/fine_tuning/jobs",
+        job_request("bob", 1),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    // An organisation one is not in does not exist.
+    let (status, _) = as_org(
+        &hub,
+        &bob,
+        "nowhere",
+        "/v1/fine_tuning/jobs",
+        job_request("x", 1),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Cancelled before any training: nothing charged, the hold released.
+    let (status, cancelled) = as_org(
+        &hub,
+        &token,
+        "lab",
+        &format!("/v1/fine_tuning/jobs/{id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["charged"], "¥0.00");
+    let after = reqwest::Client::new()
+        .get(format!("{}/api/billing/balance?org=lab", hub.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(after["held"]["micro_yuan"], 0, "{after}");
+    assert_eq!(after["available"]["micro_yuan"], 5_000_000, "{after}");
+}
