@@ -154,12 +154,32 @@ struct JobForm {
     target_modules: String,
     #[serde(default)]
     seed: String,
+    /// For CSV and Parquet files: `field=column` pairs, comma-separated
+    /// (`prompt=question, completion=answer`).
+    #[serde(default)]
+    column_mapping: String,
     /// `check` shows the report and estimate; `start` creates the job.
     #[serde(default)]
     action: String,
 }
 
 impl JobForm {
+    fn mapping(&self) -> Result<BTreeMap<String, String>, Error> {
+        self.column_mapping
+            .split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((field, column)) if !field.trim().is_empty() && !column.trim().is_empty() => {
+                    Ok((field.trim().to_owned(), column.trim().to_owned()))
+                }
+                _ => Err(Error::invalid(format!(
+                    "column mapping: {pair:?} is not field=column"
+                ))),
+            })
+            .collect()
+    }
+
     fn to_new(&self) -> Result<NewFineTune, Error> {
         fn number<T: std::str::FromStr>(field: &str, value: &str) -> Result<Option<T>, Error> {
             match value.trim() {
@@ -198,7 +218,7 @@ impl JobForm {
                 }),
             },
             metadata: None,
-            column_mapping: BTreeMap::new(),
+            column_mapping: self.mapping()?,
             max_length: None,
             merge: false,
         })
