@@ -971,3 +971,61 @@ pub async fn checkpoints(
     .await?;
     Ok(page(rows, limit))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_with(h: Requested) -> NewFineTune {
+        NewFineTune {
+            hyperparameters: h,
+            seed: Some(7),
+            ..NewFineTune::default()
+        }
+    }
+
+    #[test]
+    fn auto_hyperparameters_follow_the_data() {
+        let h = resolve_hyperparameters(&new_with(Requested::default()), 20).unwrap();
+        assert_eq!((h.n_epochs, h.batch_size, h.seed), (3, 1, 7));
+        assert_eq!(h.learning_rate, BASE_LEARNING_RATE);
+        assert_eq!((h.lora_r, h.lora_alpha), (8, 16.0));
+        assert_eq!(h.target_modules, ["q_proj", "v_proj"]);
+        let big = resolve_hyperparameters(&new_with(Requested::default()), 10_000).unwrap();
+        assert_eq!(big.batch_size, 8);
+        let asked: Requested = serde_json::from_value(serde_json::json!({
+            "n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": 0.5, "r": 16,
+        }))
+        .unwrap();
+        let h = resolve_hyperparameters(&new_with(asked), 100).unwrap();
+        assert_eq!(
+            (h.n_epochs, h.batch_size, h.lora_r, h.lora_alpha),
+            (2, 2, 16, 32.0)
+        );
+        assert_eq!(h.learning_rate, BASE_LEARNING_RATE * 0.5);
+    }
+
+    #[test]
+    fn hostile_hyperparameters_are_refused() {
+        for bad in [
+            serde_json::json!({ "n_epochs": 0 }),
+            serde_json::json!({ "batch_size": 100_000 }),
+            serde_json::json!({ "learning_rate_multiplier": -1.0 }),
+            serde_json::json!({ "dropout": 1.0 }),
+            serde_json::json!({ "target_modules": ["q_proj; rm -rf /"] }),
+            serde_json::json!({ "target_modules": [] }),
+        ] {
+            let asked: Requested = serde_json::from_value(bad.clone()).unwrap();
+            assert!(
+                resolve_hyperparameters(&new_with(asked), 50).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(
+            serde_json::from_value::<Requested>(serde_json::json!({ "n_epochs": "many" })).is_err()
+        );
+        assert!(serde_json::from_value::<Requested>(serde_json::json!({ "bogus": 1 })).is_err());
+        assert!(check_suffix(Some("../../etc")).is_err());
+        assert!(check_suffix(Some("support-v2.1")).is_ok());
+    }
+}
