@@ -97,12 +97,13 @@ def chats(n: int = 50) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def upload_base(hub, token, name) -> str:
-    from huggingface_hub import HfApi
-
+def upload_base(hub, api, name) -> str:
+    """The tiny Qwen2 as a public model of the session's user, uploaded as
+    every module here uploads it: hf_xet's local cache would let a second
+    account's upload name the first one's xorbs, which the hub refuses
+    from anyone who did not upload them."""
     folder = env_dir("HUB_TEST_TINY_QWEN2_DIR")
-    api = HfApi(endpoint=hub.endpoint, token=token)
-    repo_id = f"ftuser/{name('base')}"
+    repo_id = f"{hub.user}/{name('base')}"
     api.create_repo(repo_id, repo_type="model")
     api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model")
     return repo_id
@@ -134,10 +135,10 @@ def balance(hub, token) -> dict:
 
 
 def test_the_openai_client_fine_tunes_and_peft_generates_what_the_worker_does(
-    hub, account, trainer, name, tmp_path
+    hub, api, account, trainer, name, tmp_path
 ):
-    _, token = account
-    base = upload_base(hub, token, name)
+    user, token = account
+    base = upload_base(hub, api, name)
     openai = client(hub, token)
 
     uploaded = openai.files.create(file=("chats.jsonl", chats()), purpose="fine-tune")
@@ -161,7 +162,7 @@ def test_the_openai_client_fine_tunes_and_peft_generates_what_the_worker_does(
 
     done = wait_for(job.id, openai, trainer, lambda j: j.status in ("succeeded", "failed", "cancelled"))
     assert done.status == "succeeded", (done.error, trainer.read_text()[-6000:])
-    assert done.fine_tuned_model == f"{base}-pytest"
+    assert done.fine_tuned_model == f"{user}/{base.split('/')[1]}-pytest"
     assert done.trained_tokens > 0
     assert done.finished_at is not None
 
@@ -220,11 +221,11 @@ def test_the_openai_client_fine_tunes_and_peft_generates_what_the_worker_does(
     assert chat.choices[0].message.role == "assistant"
 
 
-def test_cancel_and_refusals_through_the_client(hub, account, trainer, name):
+def test_cancel_and_refusals_through_the_client(hub, api, account, trainer, name):
     import openai as openai_module
 
     _, token = account
-    base = upload_base(hub, token, name)
+    base = upload_base(hub, api, name)
     openai = client(hub, token)
     uploaded = openai.files.create(file=("chats.jsonl", chats()), purpose="fine-tune")
 
