@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use inference_worker::testing::{Arch, Spec, write_checkpoint};
 use serde_json::{Value, json};
-use tests::worker::{Worker, upload_folder};
-use tests::{TestHub, file_op, hub_binary};
+use tests::worker::upload_folder;
+use tests::{TestHub, hub_binary};
 
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -247,36 +247,9 @@ async fn main() {
         "billing", "grant", "--user", "bench", "--amount", "1000", "--reason", "bench",
     ]);
     upload_folder(&hub, &token, "bench/base", &base, false).await;
-    let api = hub.api(Some(&token));
-    assert_eq!(
-        api.create_repo("dataset", "bench", "data", false)
-            .await
-            .status,
-        200
-    );
-    let commit = api
-        .commit_to(
-            "datasets",
-            "bench/data",
-            "data",
-            &[file_op("train.jsonl", &std::fs::read(&data).unwrap())],
-            None,
-        )
-        .await;
-    assert_eq!(commit.status, 200, "{:?}", commit.body);
-    let worker_token = String::from_utf8(
-        hub.cli(&["worker-token", "create", "--name", "bench"])
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
-    let worker = Worker::start_with(
-        &hub.url,
-        &worker_token,
-        &work.path().join("worker"),
-        &["--trainer", "--trainer-envs", envs.to_str().unwrap()],
-    );
+    let examples = std::fs::read(&data).unwrap();
+    tests::finetune::dataset(&hub, &token, "bench/data", "train.jsonl", &examples).await;
+    let worker = tests::finetune::trainer(&hub, "bench", &work.path().join("worker"), &envs);
     let (stack, servable_after) = through_stack(&hub, &token, &hyper).await;
     drop(worker);
 
