@@ -4,80 +4,27 @@
 //! succeeded | failed | cancelled`.
 
 use std::collections::BTreeMap;
-use std::io::{Seek, SeekFrom, Write};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::artifacts;
-use super::dataset::{self, ColumnMapping, FileFormat, Options, Report};
-use super::files::{self, unix_seconds};
-use super::tokens::TokenCounter;
+use super::base::{base_model, token_counter};
+use super::dataset::Report;
+use super::files::unix_seconds;
+use super::hyperparameters::{self, BASE_LEARNING_RATE, Requested};
+use super::intake::convert;
 use crate::accounts::Actor;
 use crate::billing::ledger::{self, SystemAccount, Transfer};
 use crate::billing::{Credits, Payer, money, rates};
 use crate::error::{Error, Message, Result};
 use crate::hub::Hub;
-use crate::inference::model::{self, Model};
 use crate::jobs::protocol::{
     FineTuneInput, JobInput, TRAIN_FILE, TRAIN_PREFIX, Task, TrainHyperparameters, VALIDATION_FILE,
 };
 use crate::jobs::queue::{self, NewJob};
-use crate::repos::access::{self, level::Read};
-use crate::repos::{RepoType, content};
-
-/// The architectures the trainer (transformers + PEFT) fine-tunes.
-pub const TRAINABLE: &[&str] = &["qwen2", "qwen3", "llama", "mistral"];
-
-/// A hyperparameter as OpenAI takes it: `"auto"` or a number.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, Default)]
-#[serde(untagged)]
-pub enum Auto<T> {
-    #[default]
-    #[serde(skip)]
-    Unset,
-    Value(T),
-    Word(AutoWord),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AutoWord {
-    Auto,
-}
-
-impl<T: Copy> Auto<T> {
-    fn or(self, default: T) -> T {
-        match self {
-            Auto::Value(v) => v,
-            _ => default,
-        }
-    }
-}
-
-/// The hyperparameters a request may set (`method.supervised.hyperparameters`,
-/// or the deprecated top-level `hyperparameters`), with our LoRA fields.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Requested {
-    #[serde(default)]
-    pub n_epochs: Auto<u32>,
-    #[serde(default)]
-    pub batch_size: Auto<u32>,
-    #[serde(default)]
-    pub learning_rate_multiplier: Auto<f64>,
-    #[serde(default, alias = "lora_r")]
-    pub r: Option<u32>,
-    #[serde(default, alias = "lora_alpha")]
-    pub alpha: Option<f64>,
-    #[serde(default, alias = "lora_dropout")]
-    pub dropout: Option<f64>,
-    #[serde(default)]
-    pub target_modules: Option<Vec<String>>,
-}
 
 /// A new job, as `POST /v1/fine_tuning/jobs` or the new-job form gives it.
 #[derive(Debug, Clone, Default)]
@@ -98,10 +45,6 @@ pub struct NewFineTune {
     /// Also publish the merged full checkpoint.
     pub merge: bool,
 }
-
-/// LoRA learning rate that a multiplier of 1 stands for.
-const BASE_LEARNING_RATE: f64 = 2e-4;
-use dataset::MIN_EXAMPLES;
 
 /// The job as the API shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -268,7 +211,7 @@ pub async fn plan(hub: &Hub, actor: &Actor, owner: &Payer, new: &NewFineTune) ->
         }
         None => (None, None),
     };
-    let hyperparameters = resolve_hyperparameters(new, train.examples)?;
+    let hyperparameters = hyperparameters::resolve(&new.hyperparameters, new.seed, train.examples)?;
     let epoch_tokens = train.tokens.as_ref().map_or(0, |t| t.total);
     let total_tokens = epoch_tokens.saturating_mul(u64::from(hyperparameters.n_epochs));
     let mut conn = hub.db.acquire().await?;
@@ -458,330 +401,6 @@ async fn store_data(
     )
     .await?;
     Ok(())
-}
-
-/// The base model, readable by `actor`, of an architecture the trainer
-/// handles, as safetensors (not GGUF).
-async fn base_model(hub: &Hub, actor: &Actor, id: &str) -> Result<Model> {
-    let parsed = model::parse_model_id(id)?;
-    if parsed.quantization.is_some() {
-        return Err(unsupported_base(
-            id,
-            "a quantised GGUF file cannot be fine-tuned",
-        ));
-    }
-    let base = model::resolve(
-        hub,
-        actor,
-        &parsed.namespace,
-        &parsed.name,
-        parsed.revision.as_deref(),
-        None,
-    )
-    .await
-    .map_err(|e| match e {
-        Error::InvalidInput(m) => unsupported_base(id, &m.to_string()),
-        e => e,
-    })?;
-    if base.gguf.is_some() {
-        return Err(unsupported_base(
-            id,
-            "it holds GGUF files only; fine-tune its safetensors original",
-        ));
-    }
-    if !TRAINABLE.contains(&base.architecture.as_str()) {
-        return Err(unsupported_base(
-            id,
-            &format!(
-                "the trainer handles {} models, not {}",
-                TRAINABLE.join(", "),
-                base.architecture
-            ),
-        ));
-    }
-    Ok(base)
-}
-
-fn unsupported_base(id: &str, why: &str) -> Error {
-    Error::invalid(
-        Message::coded(
-            "finetune.unsupported_base",
-            "{model} cannot be fine-tuned: {why}",
-        )
-        .with("model", id)
-        .with("why", why),
-    )
-}
-
-/// Largest tokenizer file read to count tokens.
-const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
-
-/// The base model's tokenizer and chat template, to count tokens as the
-/// trainer will.
-async fn token_counter(
-    hub: &Hub,
-    actor: &Actor,
-    base: &Model,
-) -> Result<std::sync::Arc<TokenCounter>> {
-    let repo = access::authorize::<Read>(
-        hub,
-        actor,
-        RepoType::Model,
-        &base.repo.namespace,
-        &base.repo.name,
-    )
-    .await?;
-    let tokenizer = read_whole(
-        hub,
-        &repo,
-        &base.revision,
-        "tokenizer.json",
-        MAX_TOKENIZER_BYTES,
-    )
-    .await?
-    .ok_or_else(|| unsupported_base(&base.repo_name(), "it has no tokenizer.json"))?;
-    let config = read_whole(
-        hub,
-        &repo,
-        &base.revision,
-        "tokenizer_config.json",
-        MAX_TOKENIZER_BYTES,
-    )
-    .await?;
-    // Newer checkpoints keep the template beside the config, in its own file.
-    let jinja = read_whole(hub, &repo, &base.revision, "chat_template.jinja", 1 << 20).await?;
-    let config = match jinja {
-        Some(jinja) => {
-            let mut config: serde_json::Map<String, Value> = config
-                .as_deref()
-                .and_then(|c| serde_json::from_slice(c).ok())
-                .unwrap_or_default();
-            config.insert(
-                "chat_template".into(),
-                Value::String(String::from_utf8_lossy(&jinja).into_owned()),
-            );
-            Some(serde_json::to_vec(&config).map_err(anyhow::Error::from)?)
-        }
-        None => config,
-    };
-    let name = base.repo_name();
-    // Chat fine-tuning needs the model's chat template (the trainer renders
-    // every example with it).
-    tokio::task::spawn_blocking(move || TokenCounter::new(&tokenizer, config.as_deref(), false))
-        .await?
-        .map(std::sync::Arc::new)
-        .map_err(|e| unsupported_base(&name, &e.to_string()))
-}
-
-/// A file of `repo` at `commit`, whole, when it exists and is at most `max` bytes.
-async fn read_whole(
-    hub: &Hub,
-    repo: &access::Authorized<Read>,
-    commit: &str,
-    path: &str,
-    max: u64,
-) -> Result<Option<Vec<u8>>> {
-    let entry = match content::file_at(hub, repo, commit, path).await {
-        Ok(entry) => entry,
-        Err(Error::EntryNotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if entry.content_size() > max {
-        return Err(Error::too_large(format!(
-            "{path} is larger than {max} bytes"
-        )));
-    }
-    let mut stream = content::read(hub, repo, &entry, None).await?;
-    let mut bytes = Vec::with_capacity(entry.content_size() as usize);
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk?);
-    }
-    Ok(Some(bytes))
-}
-
-/// Reads a training or validation source (a file id, or a file of a
-/// dataset repo) into a temporary file, then validates and converts it
-/// into canonical chat JSONL. A file with errors is refused with its report.
-#[allow(clippy::too_many_arguments)]
-async fn convert(
-    hub: &Hub,
-    actor: &Actor,
-    owner: &Payer,
-    source: &str,
-    mapping: &BTreeMap<String, String>,
-    counter: &std::sync::Arc<TokenCounter>,
-    max_length: u32,
-    param: &'static str,
-) -> Result<(Report, tempfile::NamedTempFile)> {
-    let (name, mut stream) = open_source(hub, actor, owner, source, param).await?;
-    let format = FileFormat::of(&name).ok_or_else(|| {
-        invalid_file(
-            param,
-            format!("{name}: a training file is .jsonl, .json, .csv or .parquet"),
-        )
-    })?;
-    let dir = hub.config.data_dir.join("tmp").join("finetune");
-    tokio::fs::create_dir_all(&dir).await?;
-    let mut raw = tempfile::tempfile_in(&dir)?;
-    let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        size += chunk.len() as u64;
-        if size > hub.finetune.max_file_bytes {
-            return Err(Error::too_large(format!(
-                "{name} is larger than {} MiB",
-                hub.finetune.max_file_bytes >> 20
-            )));
-        }
-        raw.write_all(&chunk)?;
-    }
-    raw.seek(SeekFrom::Start(0))?;
-    let out = tempfile::NamedTempFile::new_in(&dir)?;
-    let (counter, columns) = (counter.clone(), ColumnMapping(mapping.clone()));
-    let mut writer = std::io::BufWriter::new(out.reopen()?);
-    let min_examples = match param {
-        "training_file" => MIN_EXAMPLES,
-        _ => 1,
-    };
-    let report = tokio::task::spawn_blocking(move || -> Result<Report> {
-        let options = Options {
-            columns: &columns,
-            counter: Some(&counter),
-            max_length,
-            min_examples,
-        };
-        let report = dataset::convert_file(format, raw, &mut writer, &options)?;
-        writer.flush()?;
-        Ok(report)
-    })
-    .await??;
-    if !report.accepted {
-        return Err(invalid_file(param, format!("{name}: {}", summary(&report))));
-    }
-    Ok((report, out))
-}
-
-/// The errors of a refused file, each category with the lines it was
-/// found on (the first few).
-fn summary(report: &Report) -> String {
-    report
-        .errors
-        .iter()
-        .map(|(category, issue)| {
-            let lines: Vec<String> = issue.lines.iter().map(|l| format!("line {l}")).collect();
-            match lines.is_empty() {
-                true => format!("{} ({})", category.describe(), issue.count),
-                false => format!(
-                    "{} ({}: {}{})",
-                    category.describe(),
-                    issue.count,
-                    lines.join(", "),
-                    if issue.count > lines.len() as u64 {
-                        ", …"
-                    } else {
-                        ""
-                    }
-                ),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn invalid_file(param: &'static str, message: String) -> Error {
-    Error::invalid(
-        Message::coded("finetune.invalid_file", "{message}")
-            .with("message", message)
-            .with("param", param),
-    )
-}
-
-/// A source's name and bytes: an uploaded file of `owner`, or
-/// `datasets/{ns}/{name}/{path}[@{rev}]` that `actor` may read.
-async fn open_source(
-    hub: &Hub,
-    actor: &Actor,
-    owner: &Payer,
-    source: &str,
-    param: &'static str,
-) -> Result<(String, content::ByteStream)> {
-    if let Some(rest) = source.strip_prefix("datasets/") {
-        let (path, rev) = match rest.rsplit_once('@') {
-            Some((p, r)) if !r.is_empty() => (p, Some(r)),
-            _ => (rest, None),
-        };
-        let mut parts = path.splitn(3, '/');
-        let (Some(ns), Some(name), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(invalid_file(
-                param,
-                format!(
-                    "{source:?} is not datasets/{{namespace}}/{{name}}/{{path}}[@{{revision}}]"
-                ),
-            ));
-        };
-        let repo = access::authorize::<Read>(hub, actor, RepoType::Dataset, ns, name).await?;
-        let commit = content::resolve(hub, &repo, rev.unwrap_or(&repo.default_branch)).await?;
-        let entry = content::file_at(hub, &repo, &commit, file).await?;
-        let stream = content::read(hub, &repo, &entry, None).await?;
-        return Ok((file.rsplit('/').next().unwrap_or(file).to_owned(), stream));
-    }
-    let file = files::get(hub, owner, source).await?;
-    let stream = files::content(hub, &file).await?;
-    Ok((file.filename, stream))
-}
-
-/// "auto" made numbers, and the ranges checked.
-fn resolve_hyperparameters(new: &NewFineTune, examples: u64) -> Result<TrainHyperparameters> {
-    let h = &new.hyperparameters;
-    let n_epochs = h.n_epochs.or(3);
-    // OpenAI's auto batch grows with the data; small data, small batches.
-    let batch_size = h.batch_size.or((examples / 50).clamp(1, 8) as u32);
-    let multiplier = h.learning_rate_multiplier.or(1.0);
-    let r = h.r.unwrap_or(8);
-    let alpha = h.alpha.unwrap_or(f64::from(r) * 2.0);
-    let dropout = h.dropout.unwrap_or(0.05);
-    let target_modules = h
-        .target_modules
-        .clone()
-        .unwrap_or_else(|| vec!["q_proj".into(), "v_proj".into()]);
-    let bad = |what: &str| Err(Error::invalid(format!("hyperparameters: {what}")));
-    if !(1..=50).contains(&n_epochs) {
-        return bad("n_epochs is between 1 and 50");
-    }
-    if !(1..=256).contains(&batch_size) {
-        return bad("batch_size is between 1 and 256");
-    }
-    if !(multiplier.is_finite() && multiplier > 0.0 && multiplier <= 1000.0) {
-        return bad("learning_rate_multiplier is above 0 and at most 1000");
-    }
-    if !(1..=256).contains(&r) {
-        return bad("r is between 1 and 256");
-    }
-    if !(alpha.is_finite() && alpha > 0.0 && alpha <= 4096.0) {
-        return bad("alpha is above 0 and at most 4096");
-    }
-    if !(dropout.is_finite() && (0.0..1.0).contains(&dropout)) {
-        return bad("dropout is at least 0 and below 1");
-    }
-    let plain = |m: &String| {
-        !m.is_empty()
-            && m.len() <= 64
-            && m.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    };
-    if target_modules.is_empty() || target_modules.len() > 32 || !target_modules.iter().all(plain) {
-        return bad("target_modules is 1 to 32 module names (q_proj, v_proj, ...; or all-linear)");
-    }
-    Ok(TrainHyperparameters {
-        n_epochs,
-        batch_size,
-        learning_rate: BASE_LEARNING_RATE * multiplier,
-        seed: new.seed.unwrap_or_else(|| rand::random::<u32>().into()),
-        lora_r: r,
-        lora_alpha: alpha,
-        lora_dropout: dropout,
-        target_modules,
-    })
 }
 
 fn check_suffix(suffix: Option<&str>) -> Result<()> {
@@ -976,56 +595,10 @@ pub async fn checkpoints(
 mod tests {
     use super::*;
 
-    fn new_with(h: Requested) -> NewFineTune {
-        NewFineTune {
-            hyperparameters: h,
-            seed: Some(7),
-            ..NewFineTune::default()
-        }
-    }
-
     #[test]
-    fn auto_hyperparameters_follow_the_data() {
-        let h = resolve_hyperparameters(&new_with(Requested::default()), 20).unwrap();
-        assert_eq!((h.n_epochs, h.batch_size, h.seed), (3, 1, 7));
-        assert_eq!(h.learning_rate, BASE_LEARNING_RATE);
-        assert_eq!((h.lora_r, h.lora_alpha), (8, 16.0));
-        assert_eq!(h.target_modules, ["q_proj", "v_proj"]);
-        let big = resolve_hyperparameters(&new_with(Requested::default()), 10_000).unwrap();
-        assert_eq!(big.batch_size, 8);
-        let asked: Requested = serde_json::from_value(serde_json::json!({
-            "n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": 0.5, "r": 16,
-        }))
-        .unwrap();
-        let h = resolve_hyperparameters(&new_with(asked), 100).unwrap();
-        assert_eq!(
-            (h.n_epochs, h.batch_size, h.lora_r, h.lora_alpha),
-            (2, 2, 16, 32.0)
-        );
-        assert_eq!(h.learning_rate, BASE_LEARNING_RATE * 0.5);
-    }
-
-    #[test]
-    fn hostile_hyperparameters_are_refused() {
-        for bad in [
-            serde_json::json!({ "n_epochs": 0 }),
-            serde_json::json!({ "batch_size": 100_000 }),
-            serde_json::json!({ "learning_rate_multiplier": -1.0 }),
-            serde_json::json!({ "dropout": 1.0 }),
-            serde_json::json!({ "target_modules": ["q_proj; rm -rf /"] }),
-            serde_json::json!({ "target_modules": [] }),
-        ] {
-            let asked: Requested = serde_json::from_value(bad.clone()).unwrap();
-            assert!(
-                resolve_hyperparameters(&new_with(asked), 50).is_err(),
-                "{bad}"
-            );
-        }
-        assert!(
-            serde_json::from_value::<Requested>(serde_json::json!({ "n_epochs": "many" })).is_err()
-        );
-        assert!(serde_json::from_value::<Requested>(serde_json::json!({ "bogus": 1 })).is_err());
+    fn suffixes_name_a_repo() {
         assert!(check_suffix(Some("../../etc")).is_err());
+        assert!(check_suffix(Some("")).is_err());
         assert!(check_suffix(Some("support-v2.1")).is_ok());
     }
 }

@@ -5,8 +5,9 @@
 //! - [`files`]: training files uploaded for it (`/v1/files`).
 //! - [`dataset`], [`tokens`]: validation and conversion of a training file
 //!   into canonical chat JSONL, its tokens counted as the trainer sees them.
-//! - [`jobs`]: creating a job (validation, estimate, hold, queue), reading
-//!   and cancelling it.
+//! - [`jobs`]: creating a job (its [`base`] model, its data through
+//!   [`intake`], its [`hyperparameters`], the estimate, the hold, the
+//!   queue), reading and cancelling it.
 //! - [`training`]: what the queue's worker events mean for a job (metrics,
 //!   checkpoints, the end), and the files a worker reads and writes
 //!   ([`artifacts`]).
@@ -18,9 +19,12 @@
 //! trainer (PyTorch + transformers + PEFT) in its own venv.
 
 pub mod artifacts;
+pub mod base;
 pub mod card;
 pub mod dataset;
 pub mod files;
+pub mod hyperparameters;
+pub mod intake;
 pub mod jobs;
 pub mod publish;
 pub mod tokens;

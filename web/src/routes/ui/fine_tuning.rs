@@ -22,7 +22,8 @@ use hub_core::Error;
 use hub_core::billing::{Credits, Payer};
 use hub_core::finetune::card::loss_curve_svg;
 use hub_core::finetune::files::{self, FileObject};
-use hub_core::finetune::jobs::{self, Auto, EventRow, JobRow, NewFineTune, Plan, Requested};
+use hub_core::finetune::hyperparameters::{Auto, Requested};
+use hub_core::finetune::jobs::{self, EventRow, JobRow, NewFineTune, Plan};
 use hub_core::finetune::publish::loss_points;
 use serde::Deserialize;
 

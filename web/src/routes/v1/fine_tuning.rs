@@ -14,7 +14,8 @@ use hub_core::Error;
 use hub_core::accounts::Actor;
 use hub_core::billing::Payer;
 use hub_core::finetune::files;
-use hub_core::finetune::jobs::{self, NewFineTune, Requested};
+use hub_core::finetune::hyperparameters::Requested;
+use hub_core::finetune::jobs::{self, NewFineTune};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
