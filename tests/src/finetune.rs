@@ -33,6 +33,12 @@ pub fn paying_user(hub: &TestHub, name: &str, yuan: &str) -> String {
     hub.cli_ok(&[
         "billing", "grant", "--user", name, "--amount", yuan, "--reason", "test",
     ]);
+    cpu_price(hub, "0.01");
+    token
+}
+
+/// Sets the CPU class's price per thousand tokens (in yuan) from now on.
+pub fn cpu_price(hub: &TestHub, per_thousand_tokens: &str) {
     hub.cli_ok(&[
         "billing",
         "rate",
@@ -41,9 +47,8 @@ pub fn paying_user(hub: &TestHub, name: &str, yuan: &str) -> String {
         "--per-second",
         "0",
         "--per-1k-tokens",
-        "0.01",
+        per_thousand_tokens,
     ]);
-    token
 }
 
 /// A tiny random Qwen2 (the worker crate's testing module) uploaded as `repo`.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use inference_support::*;
 use serde_json::{Value, json};
-use tests::finetune::{chats, dataset, paying_user, tiny_base, trainer, trainer_envs};
+use tests::finetune::{chats, cpu_price, dataset, paying_user, tiny_base, trainer, trainer_envs};
 use tests::{Api, file_op};
 
 struct Setup {
@@ -467,16 +467,7 @@ async fn refusals_come_before_any_charge() {
     assert_eq!(api.post("/v1/fine_tuning/jobs", request).await.status, 400);
 
     // Without enough credits: 402, with where to top up, and nothing queued.
-    hub.cli_ok(&[
-        "billing",
-        "rate",
-        "--class",
-        "cpu",
-        "--per-second",
-        "0",
-        "--per-1k-tokens",
-        "100000",
-    ]);
+    cpu_price(&hub, "100000");
     let refused = api
         .post("/v1/fine_tuning/jobs", job_request("dear", 3))
         .await;
@@ -507,6 +498,18 @@ async fn refusals_come_before_any_charge() {
     assert_eq!(got.status, 404);
     let anonymous = hub.api(None).get("/v1/fine_tuning/jobs").await;
     assert_eq!(anonymous.status, 401);
+}
+
+async fn org_balance(hub: &Hub, token: &str, org: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/api/billing/balance?org={org}", hub.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// A POST to the fine-tuning API with `OpenAI-Organization: org`.
@@ -555,15 +558,7 @@ async fn an_organisation_owns_and_pays_for_its_admins_jobs() {
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["organization_id"], "lab");
     let id = job["id"].as_str().unwrap().to_owned();
-    let held = reqwest::Client::new()
-        .get(format!("{}/api/billing/balance?org=lab", hub.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let held = org_balance(&hub, &token, "lab").await;
     assert!(held["held"]["micro_yuan"].as_i64().unwrap() > 0, "{held}");
     // Not alice's own job, and not listed for her own wallet.
     assert_eq!(
@@ -603,15 +598,7 @@ async fn an_organisation_owns_and_pays_for_its_admins_jobs() {
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["charged"], "¥0.00");
-    let after = reqwest::Client::new()
-        .get(format!("{}/api/billing/balance?org=lab", hub.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let after = org_balance(&hub, &token, "lab").await;
     assert_eq!(after["held"]["micro_yuan"], 0, "{after}");
     assert_eq!(after["available"]["micro_yuan"], 5_000_000, "{after}");
 }

@@ -331,10 +331,9 @@ pub async fn job_events(
     Path(id): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
-    let payer = caller.payer;
     let (rows, more) = jobs::events(
         &state,
-        &payer,
+        &caller.payer,
         &id,
         query.after.as_deref(),
         query.limit.unwrap_or(20),
@@ -350,10 +349,9 @@ pub async fn job_checkpoints(
     Path(id): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>> {
-    let payer = caller.payer;
     let (rows, more) = jobs::checkpoints(
         &state,
-        &payer,
+        &caller.payer,
         &id,
         query.after.as_deref(),
         query.limit.unwrap_or(10),
