@@ -31,6 +31,11 @@ pub(super) const MESSAGES: &[(&str, &str, &str)] = &[
         "An uploaded file's id, or a file of a dataset repo: datasets/namespace/name/path. JSONL, JSON, CSV or Parquet; OpenAI chat, ShareGPT, Alpaca or prompt/completion examples.",
     ),
     (
+        "ft.column_mapping",
+        "列映射（CSV、Parquet 可选）",
+        "Column mapping (CSV and Parquet, optional)",
+    ),
+    (
         "ft.validation_file",
         "验证数据（可选）",
         "Validation data (optional)",
