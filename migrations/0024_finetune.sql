@@ -95,12 +95,6 @@ CREATE TABLE finetune_checkpoints (
 -- prompt/generated counts stay those of inference).
 ALTER TABLE usage_records ADD COLUMN trained_tokens BIGINT NOT NULL DEFAULT 0;
 
--- A LoRA adapter repo is served on its base model: the base, as resolved
--- when the adapter was described.
-ALTER TABLE inference_models
-    ADD COLUMN base_repo_id  BIGINT REFERENCES repos (id) ON DELETE CASCADE,
-    ADD COLUMN base_revision TEXT;
-
 -- A job on an adapter names the base model the worker merges it into.
 ALTER TABLE inference_jobs
     ADD COLUMN base_repo_id   BIGINT REFERENCES repos (id) ON DELETE CASCADE,
