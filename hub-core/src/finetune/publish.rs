@@ -191,17 +191,6 @@ async fn create_repo(hub: &Hub, actor: &Actor, job: &ToPublish) -> Result<String
     Err(Error::conflict("no free name for the fine-tuned model"))
 }
 
-/// Files of the base model copied beside the adapter, so that the adapter
-/// repo loads on its own (`AutoTokenizer.from_pretrained(adapter)`).
-const TOKENIZER_FILES: &[&str] = &[
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "vocab.json",
-    "merges.txt",
-];
-
 async fn commit_adapter(
     hub: &Hub,
     actor: &Actor,
@@ -240,27 +229,9 @@ async fn commit_adapter(
             "the run uploaded no adapter_model.safetensors",
         ));
     }
-    // The base's tokenizer files the trainer did not write.
-    let base = base_repo(hub, actor, &job.model).await?;
-    if let Some((base, commit)) = &base {
-        for path in TOKENIZER_FILES {
-            if produced.iter().any(|f| f == path) {
-                continue;
-            }
-            let entry = match content::file_at(hub, base, commit, path).await {
-                Ok(entry) => entry,
-                Err(Error::EntryNotFound(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            let stream = content::read(hub, base, &entry, None).await?;
-            let mut reader = tokio_util::io::StreamReader::new(stream);
-            operations.push(
-                staging
-                    .file(path, entry.content_size(), &mut reader)
-                    .await?,
-            );
-        }
-    }
+    // The trainer wrote the base's tokenizer files beside the adapter, so
+    // that the repo loads on its own (`AutoTokenizer.from_pretrained`).
+    let license = base_license(hub, actor, &job.model).await?;
     let (train, valid) = loss_points(hub, &job.id).await?;
     let hyperparameters: TrainHyperparameters =
         serde_json::from_value(job.hyperparameters.clone()).map_err(anyhow::Error::from)?;
@@ -275,7 +246,7 @@ async fn commit_adapter(
         .collect();
     let info = CardInfo {
         base_model: job.model.clone(),
-        license: base.as_ref().and_then(|(b, _)| b.card_license.clone()),
+        license,
         datasets,
         hyperparameters,
         train_loss: train.last().map(|p| p.1),
@@ -317,22 +288,17 @@ async fn commit_adapter(
     Ok(())
 }
 
-/// The base model at the job's commit, when the creator can still read it.
-async fn base_repo(
-    hub: &Hub,
-    actor: &Actor,
-    model: &str,
-) -> Result<Option<(access::Authorized<access::level::Read>, String)>> {
+/// The base model's license, as its card gives it, when the creator can
+/// still read the base.
+async fn base_license(hub: &Hub, actor: &Actor, model: &str) -> Result<Option<String>> {
     let Some((ns, name)) = model.split_once('/') else {
         return Ok(None);
     };
-    let repo = match access::authorize(hub, actor, RepoType::Model, ns, name).await {
-        Ok(repo) => repo,
-        Err(Error::RepoNotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let commit = content::resolve(hub, &repo, &repo.default_branch.clone()).await?;
-    Ok(Some((repo, commit)))
+    match access::authorize::<access::level::Read>(hub, actor, RepoType::Model, ns, name).await {
+        Ok(repo) => Ok(repo.card_license.clone()),
+        Err(Error::RepoNotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 type Points = Vec<(u64, f64)>;

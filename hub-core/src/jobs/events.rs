@@ -124,23 +124,11 @@ async fn finish(
 ) -> Result<()> {
     match body {
         EventBody::Finished { usage, .. } | EventBody::Embeddings { usage, .. } => {
-            sqlx::query(
-                "UPDATE inference_jobs SET state = 'succeeded', finished_at = now(), lease_expires_at = NULL
-                 WHERE id = $1",
-            )
-            .bind(job)
-            .execute(&mut **tx)
-            .await?;
+            succeed(tx, job).await?;
             record_usage(tx, worker, job, usage).await
         }
         EventBody::Trained { usage, .. } => {
-            sqlx::query(
-                "UPDATE inference_jobs SET state = 'succeeded', finished_at = now(), lease_expires_at = NULL
-                 WHERE id = $1",
-            )
-            .bind(job)
-            .execute(&mut **tx)
-            .await?;
+            succeed(tx, job).await?;
             crate::finetune::training::on_trained(tx, job, usage).await
         }
         EventBody::Failed {
@@ -161,6 +149,17 @@ async fn finish(
         }
         _ => Ok(()),
     }
+}
+
+async fn succeed(tx: &mut Transaction<'_, Postgres>, job: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE inference_jobs SET state = 'succeeded', finished_at = now(), lease_expires_at = NULL
+         WHERE id = $1",
+    )
+    .bind(job)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// One usage record per job (the paid tier bills from these).
