@@ -21,6 +21,7 @@ use crate::billing::ledger::{self, SystemAccount, Transfer};
 use crate::billing::{Credits, Payer, money, rates};
 use crate::error::{Error, Message, Result};
 use crate::hub::Hub;
+use crate::inference::model::Model;
 use crate::jobs::protocol::{
     FineTuneInput, JobInput, TRAIN_FILE, TRAIN_PREFIX, Task, TrainHyperparameters, VALIDATION_FILE,
 };
@@ -165,6 +166,9 @@ pub struct Plan {
     /// Where the converted examples wait until the job is queued.
     #[serde(skip)]
     spooled: Option<Spooled>,
+    /// The base model as resolved (at `base_revision`), for queueing.
+    #[serde(skip)]
+    model: Option<Model>,
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +242,7 @@ pub async fn plan(hub: &Hub, actor: &Actor, owner: &Payer, new: &NewFineTune) ->
         estimate,
         price_per_thousand: price,
         balance: balance.available,
+        model: Some(base.clone()),
         spooled: Some(Spooled {
             train: std::sync::Arc::new(train_file),
             validation: validation_file.map(std::sync::Arc::new),
@@ -261,7 +266,7 @@ pub async fn create(hub: &Hub, actor: &Actor, owner: &Payer, new: NewFineTune) -
     check_metadata(new.metadata.as_ref())?;
     let plan = plan(hub, actor, owner, &new).await?;
     // The commit the data was checked against, even if the branch moved since.
-    let base = base_model(hub, actor, &format!("{}@{}", plan.base, plan.base_revision)).await?;
+    let base = plan.model.clone().expect("a fresh plan");
     let id = super::new_id("ftjob");
     let run = Uuid::new_v4();
     // The converted examples go to the store first: a run never starts
