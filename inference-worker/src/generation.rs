@@ -73,98 +73,163 @@ pub fn prompt_tokens(model: &TextModel, prompt: &Prompt) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-/// Runs one generation on `model`, calling `on_step` for the start and for
-/// every token.
+/// One generation in progress: sampling, the streamed text, stop sequences
+/// and why it ended, whatever runs the model ([`generate`] alone, or
+/// [`crate::batch`] with other sequences). It is fed the logits of its last
+/// position and answers the token to run next.
+pub struct Sequence<'m, F> {
+    model: &'m TextModel,
+    on_step: F,
+    sampler: Sampler,
+    stream: TextStream<'m>,
+    stops: StopSequences,
+    prompt: Vec<u32>,
+    context: Vec<u32>,
+    tokens: Vec<u32>,
+    text: String,
+    budget: usize,
+    finish_reason: Option<FinishReason>,
+    started: Instant,
+}
+
+impl<'m, F: FnMut(Step) -> Continue> Sequence<'m, F> {
+    /// The prompt's tokens are checked here (errors are [`BadRequest`]s).
+    pub fn new(
+        model: &'m TextModel,
+        prompt: &Prompt,
+        params: &GenerationParams,
+        on_step: F,
+    ) -> Result<Self> {
+        let prompt = prompt_tokens(model, prompt)?;
+        Ok(Sequence {
+            // The context window bounds the output too.
+            budget: (params.max_new_tokens as usize).min(model.max_positions - prompt.len()),
+            model,
+            on_step,
+            sampler: Sampler::new(params, model.usable_vocab),
+            stream: TextStream::new(&model.tokenizer),
+            stops: StopSequences::new(&params.stop),
+            context: prompt.clone(),
+            prompt,
+            tokens: Vec::new(),
+            text: String::new(),
+            finish_reason: None,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn prompt(&self) -> &[u32] {
+        &self.prompt
+    }
+
+    /// Positions the prompt and the output may take together.
+    pub fn max_positions(&self) -> usize {
+        self.prompt.len() + self.budget
+    }
+
+    /// The prompt has run and `logits` are its last position's: reports
+    /// the start, then takes the first token. None: nothing more to run.
+    pub fn start(&mut self, logits: Vec<f32>) -> Result<Option<u32>> {
+        let prompt_tokens = self.prompt.len() as u32;
+        if !(self.on_step)(Step::Started { prompt_tokens }) {
+            return Ok(None);
+        }
+        if self.budget == 0 {
+            self.finish_reason = Some(FinishReason::Length);
+            return Ok(None);
+        }
+        self.next(logits)
+    }
+
+    /// Samples the next token from the logits of the last one, reports it,
+    /// and answers it when the model should run it (None: finished, or
+    /// the callback said stop).
+    pub fn next(&mut self, logits: Vec<f32>) -> Result<Option<u32>> {
+        let (id, logprob) = self.sampler.next(logits, &self.context)?;
+        self.tokens.push(id);
+        self.context.push(id);
+        let eos = self.model.eos_token_ids.contains(&id);
+        let last = eos || self.tokens.len() == self.budget;
+        let mut piece = self.stream.push(id)?;
+        if last {
+            piece.push_str(&self.stream.flush()?);
+        }
+        let (piece, stopped) = self.stops.push(&piece, last);
+        self.text.push_str(&piece);
+        let go_on = (self.on_step)(Step::Token(Token {
+            id,
+            text: piece,
+            logprob,
+            special: self.model.is_special(id),
+        }));
+        self.finish_reason = if stopped {
+            Some(FinishReason::StopSequence)
+        } else if eos {
+            Some(FinishReason::EosToken)
+        } else if !go_on {
+            None
+        } else if self.tokens.len() == self.budget {
+            Some(FinishReason::Length)
+        } else {
+            return Ok(Some(id));
+        };
+        Ok(None)
+    }
+
+    /// Where the token [`Sequence::next`] answered goes.
+    pub fn position(&self) -> usize {
+        self.context.len() - 1
+    }
+
+    /// The callback back, for a sequence that did not start.
+    pub fn into_on_step(self) -> F {
+        self.on_step
+    }
+
+    pub fn finish(self) -> GenerateOutput {
+        GenerateOutput {
+            usage: Usage {
+                prompt_tokens: self.prompt.len() as u32,
+                generated_tokens: self.tokens.len() as u32,
+                device_ms: self.started.elapsed().as_millis() as u64,
+            },
+            prompt_tokens: self.prompt,
+            tokens: self.tokens,
+            text: self.text,
+            finish_reason: self.finish_reason,
+        }
+    }
+}
+
+/// Runs one generation on `model` alone, calling `on_step` for the start
+/// and for every token.
 pub fn generate(
     model: &TextModel,
     prompt: &Prompt,
     params: &GenerationParams,
-    mut on_step: impl FnMut(Step) -> Continue,
+    on_step: impl FnMut(Step) -> Continue,
 ) -> Result<GenerateOutput> {
-    let prompt_ids = prompt_tokens(model, prompt)?;
-    let started = Instant::now();
+    let mut sequence = Sequence::new(model, prompt, params, on_step)?;
     let mut lm = model.session()?;
-    let mut sampler = Sampler::new(params, model.usable_vocab);
-    let mut stream = TextStream::new(&model.tokenizer);
-    let mut stops = StopSequences::new(&params.stop);
-    let mut context = prompt_ids.clone();
-    let mut tokens = Vec::new();
-    let mut text = String::new();
-    // The context window bounds the output too.
-    let budget = (params.max_new_tokens as usize).min(model.max_positions - prompt_ids.len());
-
-    let mut logits = lm.forward(&prompt_ids, 0)?;
-    let prompt_tokens = prompt_ids.len() as u32;
-    let mut finish_reason = None;
-    if on_step(Step::Started { prompt_tokens }) {
-        while tokens.len() < budget {
-            let (id, logprob) = sampler.next(logits, &context)?;
-            tokens.push(id);
-            context.push(id);
-            let eos = model.eos_token_ids.contains(&id);
-            let last = eos || tokens.len() == budget;
-            let mut piece = stream.push(id)?;
-            if last {
-                piece.push_str(&stream.flush()?);
-            }
-            let (piece, stopped) = stops.push(&piece, last);
-            text.push_str(&piece);
-            let go_on = on_step(Step::Token(Token {
-                id,
-                text: piece,
-                logprob,
-                special: model.is_special(id),
-            }));
-            if stopped {
-                finish_reason = Some(FinishReason::StopSequence);
-                break;
-            }
-            if eos {
-                finish_reason = Some(FinishReason::EosToken);
-                break;
-            }
-            if !go_on {
-                break;
-            }
-            if tokens.len() == budget {
-                finish_reason = Some(FinishReason::Length);
-                break;
-            }
-            logits = lm.forward(&[id], context.len() - 1)?;
-        }
-        if budget == 0 {
-            finish_reason = Some(FinishReason::Length);
-        }
+    let mut next = sequence.start(lm.forward(sequence.prompt(), 0)?)?;
+    while let Some(id) = next {
+        next = sequence.next(lm.forward(&[id], sequence.position())?)?;
     }
-    Ok(GenerateOutput {
-        prompt_tokens: prompt_ids,
-        usage: Usage {
-            prompt_tokens,
-            generated_tokens: tokens.len() as u32,
-            device_ms: started.elapsed().as_millis() as u64,
-        },
-        tokens,
-        text,
-        finish_reason,
-    })
+    Ok(sequence.finish())
 }
 
 /// Stop sequences over streamed text: text that could be the start of a
 /// stop sequence is held back until it is known not to be one, and the
 /// stop sequence itself is never sent.
-struct StopSequences<'a> {
-    stops: Vec<&'a str>,
+struct StopSequences {
+    stops: Vec<String>,
     held: String,
 }
 
-impl<'a> StopSequences<'a> {
-    fn new(stops: &'a [String]) -> StopSequences<'a> {
+impl StopSequences {
+    fn new(stops: &[String]) -> StopSequences {
         StopSequences {
-            stops: stops
-                .iter()
-                .map(String::as_str)
-                .filter(|s| !s.is_empty())
-                .collect(),
+            stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
             held: String::new(),
         }
     }

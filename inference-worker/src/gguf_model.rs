@@ -1,5 +1,6 @@
-//! Quantised GGUF models (llama.cpp's format) with candle's quantised
-//! llama, qwen2 and qwen3: one file, or the parts of a split file read as
+//! Quantised GGUF models (llama.cpp's format): dense llama and qwen2 files
+//! on our batching [`Decoder`], MoE llama and qwen3 files on candle's
+//! quantised models; one file, or the parts of a split file read as
 //! one; the tokenizer from the repo's tokenizer.json when it has one, else
 //! built from the GGUF metadata as llama.cpp does; the chat template from
 //! tokenizer_config.json, else `tokenizer.chat_template`.
@@ -8,15 +9,16 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
+use candle_transformers::models::{quantized_llama, quantized_qwen3};
 use serde_json::json;
 use tokenizers::Tokenizer;
 
+use crate::decoder::{Decoder, KvCache};
 use crate::llm::{TextModel, Weights, eos_of_tokenizer_config, read_json_if_present};
 use chat_template::ChatTemplate;
 
@@ -175,66 +177,16 @@ fn strings<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<Vec<&'a str>
         .collect()
 }
 
-/// The shared weights of a loaded GGUF model; a clone is a sequence of its
-/// own (own KV cache) over the same weights, as candle's safetensors models.
+/// A GGUF model candle runs (MoE llama files, qwen3); dense llama and qwen2
+/// files run on [`Decoder`]. A clone is a sequence of its own (own KV
+/// cache) over the same weights.
+#[derive(Clone)]
 pub struct GgufWeights(Kind);
 
+#[derive(Clone)]
 enum Kind {
     Llama(quantized_llama::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
-    /// candle's quantised qwen2 is not `Clone` (its KV cache lives inside
-    /// and there is no way to copy the model around it), so there is one
-    /// instance per loaded model and its sequences take turns: a session
-    /// takes it out of the slot on first use and puts it back when dropped.
-    Qwen2 {
-        slot: Arc<Slot>,
-        held: Option<Box<quantized_qwen2::ModelWeights>>,
-    },
-}
-
-#[derive(Default)]
-struct Slot {
-    model: Mutex<Option<Box<quantized_qwen2::ModelWeights>>>,
-    returned: Condvar,
-}
-
-impl Clone for GgufWeights {
-    fn clone(&self) -> Self {
-        GgufWeights(match &self.0 {
-            Kind::Llama(m) => Kind::Llama(m.clone()),
-            Kind::Qwen3(m) => Kind::Qwen3(m.clone()),
-            Kind::Qwen2 { slot, .. } => Kind::Qwen2 {
-                slot: slot.clone(),
-                held: None,
-            },
-        })
-    }
-}
-
-impl Drop for GgufWeights {
-    fn drop(&mut self) {
-        if let Kind::Qwen2 { slot, held } = &mut self.0
-            && let Some(model) = held.take()
-        {
-            *slot.model.lock().expect("qwen2 slot") = Some(model);
-            slot.returned.notify_one();
-        }
-    }
-}
-
-/// The qwen2 instance for this sequence, waiting while another holds it.
-fn take<'a>(
-    slot: &Slot,
-    held: &'a mut Option<Box<quantized_qwen2::ModelWeights>>,
-) -> &'a mut quantized_qwen2::ModelWeights {
-    if held.is_none() {
-        let mut model = slot.model.lock().expect("qwen2 slot");
-        while model.is_none() {
-            model = slot.returned.wait(model).expect("qwen2 slot");
-        }
-        *held = model.take();
-    }
-    held.as_deref_mut().expect("taken above")
 }
 
 impl GgufWeights {
@@ -242,7 +194,6 @@ impl GgufWeights {
         Ok(match &mut self.0 {
             Kind::Llama(m) => m.forward(input, offset)?,
             Kind::Qwen3(m) => m.forward(input, offset)?,
-            Kind::Qwen2 { slot, held } => take(slot, held).forward(input, offset)?,
         })
     }
 
@@ -250,7 +201,6 @@ impl GgufWeights {
         match &mut self.0 {
             Kind::Llama(m) => m.clear_kv_cache(),
             Kind::Qwen3(m) => m.clear_kv_cache(),
-            Kind::Qwen2 { slot, held } => take(slot, held).clear_kv_cache(),
         }
     }
 }
@@ -266,34 +216,26 @@ pub fn load(dir: &Path, files: &[String], device: &Device) -> Result<TextModel> 
         .ok_or_else(|| anyhow!("the GGUF metadata has no general.architecture"))?;
     let number = |key: &str| md.get(&format!("{architecture}.{key}")).and_then(as_u64);
     let context = number("context_length").unwrap_or(4096) as usize;
+    let experts = number("expert_count").unwrap_or(0);
     let (weights, max_positions) = match architecture.as_str() {
-        "llama" => (
-            Kind::Llama(quantized_llama::ModelWeights::from_gguf(
-                content,
-                &mut reader,
-                device,
-            )?),
-            // candle's quantised llama precomputes rotary tables this far.
-            context.min(quantized_llama::MAX_SEQ_LEN),
-        ),
-        "qwen2" => {
-            let model = quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, device)?;
-            let slot = Slot::default();
-            *slot.model.lock().expect("new slot") = Some(Box::new(model));
+        "llama" | "qwen2" if experts == 0 => {
+            let decoder = Decoder::gguf(&content, &mut reader, &architecture, device)?;
             (
-                Kind::Qwen2 {
-                    slot: Arc::new(slot),
-                    held: None,
-                },
+                Weights::Decoder(Arc::new(decoder), KvCache::default()),
                 context,
             )
         }
+        "llama" => (
+            Weights::Gguf(GgufWeights(Kind::Llama(
+                quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)?,
+            ))),
+            // candle's quantised llama precomputes rotary tables this far.
+            context.min(quantized_llama::MAX_SEQ_LEN),
+        ),
         "qwen3" => (
-            Kind::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
-                content,
-                &mut reader,
-                device,
-            )?),
+            Weights::Gguf(GgufWeights(Kind::Qwen3(
+                quantized_qwen3::ModelWeights::from_gguf(content, &mut reader, device)?,
+            ))),
             context,
         ),
         other => bail!("{other} GGUF models are not run by this worker"),
@@ -354,7 +296,8 @@ pub fn load(dir: &Path, files: &[String], device: &Device) -> Result<TextModel> 
         .map(|(id, _)| id)
         .collect();
     Ok(TextModel {
-        weights: Weights::Gguf(GgufWeights(weights)),
+        weights,
+        batcher: Default::default(),
         tokenizer,
         chat_template,
         eos_token_ids,

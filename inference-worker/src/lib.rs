@@ -6,8 +6,10 @@
 //! benchmarks call in-process ([`generate_local`], [`embed_local`],
 //! [`testing`]).
 
+pub mod batch;
 pub mod client;
 pub mod config;
+pub mod decoder;
 pub mod device;
 pub mod embeddings;
 pub mod files;

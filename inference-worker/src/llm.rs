@@ -10,23 +10,28 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{
-    deepseek2, gemma2, gemma3, glm4_new, llama, mistral, qwen2, qwen2_moe, qwen3, qwen3_moe,
+    deepseek2, gemma2, gemma3, glm4_new, llama, mistral, qwen2_moe, qwen3, qwen3_moe,
 };
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
+use crate::batch::{Batcher, Limits};
 use crate::config::{ModelConfig, token_ids};
+use crate::decoder::{Decoder, KvCache};
 use chat_template::ChatTemplate;
 
 #[derive(Clone)]
 pub(crate) enum Weights {
-    Qwen2(qwen2::ModelForCausalLM),
+    /// Our own decoder (qwen2; dense llama and qwen2 GGUF files): one
+    /// forward pass runs many sequences ([`crate::batch`]); a clone shares
+    /// the weights and has a cache of its own.
+    Decoder(Arc<Decoder>, KvCache),
     Qwen3(qwen3::ModelForCausalLM),
     Llama(llama::Llama, llama::Config),
     /// GLM-4-*-0414 (`Glm4ForCausalLM`): candle's glm4_new; its glm4 is
@@ -46,7 +51,7 @@ impl Weights {
     /// Empties the KV cache (llama keeps its cache outside the model).
     fn clear_kv_cache(&mut self) {
         match self {
-            Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Decoder(_, cache) => *cache = KvCache::default(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
             Weights::Llama(..) => {}
             Weights::Glm4(m) => m.clear_kv_cache(),
@@ -127,6 +132,9 @@ pub struct TextModel {
     pub device: Device,
     pub dtype: DType,
     pub model_type: String,
+    /// The thread that decodes this model's sequences together, started on
+    /// first use ([`TextModel::batcher`]).
+    pub(crate) batcher: OnceLock<Batcher>,
 }
 
 /// One sequence's view of a model: shared weights, its own KV cache.
@@ -141,9 +149,16 @@ impl CausalLm {
     /// Feeds `tokens` at `offset` (0 for the prompt, then the position of
     /// each new token) and returns the logits of the last position.
     pub fn forward(&mut self, tokens: &[u32], offset: usize) -> Result<Vec<f32>> {
+        if let Weights::Decoder(decoder, cache) = &mut self.weights {
+            if offset != cache.len() {
+                bail!("position {offset}, but the sequence holds {}", cache.len());
+            }
+            let mut logits = decoder.forward(&mut [(cache, tokens)])?;
+            return Ok(logits.pop().expect("one sequence, one row"));
+        }
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let logits = match &mut self.weights {
-            Weights::Qwen2(m) => m.forward(&input, offset)?,
+            Weights::Decoder(..) => unreachable!("handled above"),
             Weights::Qwen3(m) => m.forward(&input, offset)?,
             Weights::Llama(m, _) => {
                 let cache = self
@@ -264,7 +279,10 @@ impl TextModel {
             }
         };
         let weights = match config.model_type.as_str() {
-            "qwen2" => Weights::Qwen2(qwen2::ModelForCausalLM::new(&config.to()?, vb)?),
+            "qwen2" => Weights::Decoder(
+                Arc::new(Decoder::qwen2(&config.to()?, vb)?),
+                KvCache::default(),
+            ),
             "qwen3" => Weights::Qwen3(qwen3::ModelForCausalLM::new(&config.to()?, vb)?),
             "llama" => {
                 let llama_config: llama::LlamaConfig = config.to()?;
@@ -323,7 +341,24 @@ impl TextModel {
             device: device.clone(),
             dtype,
             model_type: config.model_type,
+            batcher: OnceLock::new(),
         })
+    }
+
+    /// Our decoder, when the model runs on it (then its sequences can be
+    /// decoded in batches).
+    pub fn decoder(&self) -> Option<&Arc<Decoder>> {
+        match &self.weights {
+            Weights::Decoder(decoder, _) => Some(decoder),
+            _ => None,
+        }
+    }
+
+    /// The thread that decodes this model's sequences together (None:
+    /// candle runs this architecture, one sequence per call).
+    pub fn batcher(&self, limits: Limits) -> Option<&Batcher> {
+        self.decoder()?;
+        Some(self.batcher.get_or_init(|| Batcher::start(limits)))
     }
 
     /// A fresh sequence on this model (its own, empty KV cache).

@@ -189,7 +189,7 @@ fn truncated_and_corrupted_files_are_refused_clearly() {
 }
 
 #[test]
-fn concurrent_qwen2_sequences_take_turns_and_each_gets_its_own_answer() {
+fn concurrent_qwen2_sequences_each_get_their_own_answer() {
     let dir = tempfile::tempdir().unwrap();
     write_gguf(
         &dir.path().join("m.gguf"),

@@ -1,0 +1,450 @@
+//! A llama-family decoder of our own (the llama and qwen2 layouts, from
+//! safetensors or GGUF) that runs many sequences in one forward pass.
+//!
+//! candle's models keep the KV cache inside the model and take one sequence
+//! per call, so visitors sharing a model would take turns, each step reading
+//! every weight again. Here the weights are shared and each sequence has its
+//! own [`KvCache`]; a forward pass takes several sequences' new tokens as the
+//! rows of one matrix, so every projection and MLP reads its weights once for
+//! the whole batch (what a decode step is bound by), and only attention runs
+//! per sequence, over its own cache. The arithmetic of a row is candle's own
+//! (the same ops in the same order), so a sequence gets the logits candle's
+//! model gives for it, whatever else is in the batch.
+
+use anyhow::{Result, anyhow, bail};
+use candle_core::quantized::{GgmlDType, QMatMul, gguf_file};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
+use candle_transformers::models::qwen2;
+use candle_transformers::utils::repeat_kv;
+
+/// A projection: dense (safetensors) or quantised (GGUF), with its bias.
+enum Proj {
+    Dense(Linear),
+    Quantized(QMatMul, Option<Tensor>),
+}
+
+impl Proj {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Proj::Dense(linear) => linear.forward(x),
+            Proj::Quantized(w, bias) => {
+                let y = if x.dim(1)? == 1 && is_q6k(w) {
+                    // candle (0.11, x86) runs a Q6K matrix by one kernel
+                    // for one row and another for more, which round
+                    // differently: one row is run as two, so a sequence
+                    // gets the same arithmetic alone as in a batch.
+                    let two = Tensor::cat(&[x, x], 1)?;
+                    w.forward(&two)?.narrow(1, 0, 1)?
+                } else {
+                    w.forward(x)?
+                };
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+}
+
+fn is_q6k(w: &QMatMul) -> bool {
+    matches!(w, QMatMul::QTensor(t) if t.dtype() == GgmlDType::Q6K)
+}
+
+struct Layer {
+    input_norm: RmsNorm,
+    q: Proj,
+    k: Proj,
+    v: Proj,
+    o: Proj,
+    post_attention_norm: RmsNorm,
+    gate: Proj,
+    up: Proj,
+    down: Proj,
+}
+
+/// Rotary tables, one row per position.
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+    /// GGUF llama pairs (2i, 2i+1) (its q/k rows are permuted for it);
+    /// the Hugging Face layout and qwen2 pair (i, i + d/2).
+    interleaved: bool,
+}
+
+impl Rope {
+    fn new(
+        inv_freq: Vec<f32>,
+        positions: usize,
+        interleaved: bool,
+        device: &Device,
+    ) -> Result<Rope> {
+        let n = inv_freq.len();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, n), device)?;
+        let t = Tensor::arange(0u32, positions as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((positions, 1))?;
+        let freqs = t.matmul(&inv_freq)?;
+        Ok(Rope {
+            cos: freqs.cos()?,
+            sin: freqs.sin()?,
+            interleaved,
+        })
+    }
+
+    fn apply(&self, x: &Tensor, position: usize) -> candle_core::Result<Tensor> {
+        let n = x.dim(2)?;
+        let cos = self.cos.narrow(0, position, n)?;
+        let sin = self.sin.narrow(0, position, n)?;
+        let x = x.contiguous()?;
+        if self.interleaved {
+            candle_nn::rotary_emb::rope_i(&x, &cos, &sin)
+        } else {
+            candle_nn::rotary_emb::rope(&x, &cos, &sin)
+        }
+    }
+}
+
+/// The shapes a decoder runs with.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub layers: usize,
+    pub positions: usize,
+    /// Prompt tokens further back than this are masked (qwen2's window).
+    pub sliding_window: Option<usize>,
+}
+
+pub struct Decoder {
+    embed: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Proj,
+    rope: Rope,
+    shape: Shape,
+    dtype: DType,
+    device: Device,
+}
+
+/// One sequence's keys and values, per layer.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions held (the next token's position).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Decoder {
+    /// Bytes of KV cache a position takes.
+    pub fn kv_bytes_per_position(&self) -> u64 {
+        (self.shape.layers
+            * 2
+            * self.shape.kv_heads
+            * self.shape.head_dim
+            * self.dtype.size_in_bytes()) as u64
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// Runs each sequence's new tokens (a prompt, or the one token sampled
+    /// last) at the positions after what its cache holds, appends them to
+    /// its cache, and returns the logits of each sequence's last token.
+    pub fn forward(&self, batch: &mut [(&mut KvCache, &[u32])]) -> Result<Vec<Vec<f32>>> {
+        if batch.iter().any(|(_, tokens)| tokens.is_empty()) {
+            bail!("a sequence with no new tokens");
+        }
+        for (cache, tokens) in batch.iter() {
+            if cache.len + tokens.len() > self.shape.positions {
+                bail!(
+                    "the sequence is longer than the model's {} positions",
+                    self.shape.positions
+                );
+            }
+        }
+        let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+        let rows = ids.len();
+        let ids = Tensor::from_vec(ids, (1, rows), &self.device)?;
+        let mut x = self.embed.forward(&ids)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let residual = &x;
+            let h = layer.input_norm.forward(&x)?;
+            let q = layer.q.forward(&h)?;
+            let k = layer.k.forward(&h)?;
+            let v = layer.v.forward(&h)?;
+            let mut outputs = Vec::with_capacity(batch.len());
+            let mut row = 0;
+            for (cache, tokens) in batch.iter_mut() {
+                let n = tokens.len();
+                let part = |t: &Tensor| t.narrow(1, row, n);
+                outputs.push(self.attend(i, cache, &part(&q)?, &part(&k)?, &part(&v)?)?);
+                row += n;
+            }
+            let y = Tensor::cat(&outputs, 1)?;
+            let y = layer.o.forward(&y)?;
+            let x1 = (y + residual)?;
+            let h = layer.post_attention_norm.forward(&x1)?;
+            let gate = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
+            let mlp = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            x = (x1 + mlp)?;
+        }
+        for (cache, tokens) in batch.iter_mut() {
+            cache.len += tokens.len();
+        }
+        let x = self.norm.forward(&x)?;
+        // The last row of each sequence.
+        let mut last = Vec::with_capacity(batch.len());
+        let mut row = 0u32;
+        for (_, tokens) in batch.iter() {
+            row += tokens.len() as u32;
+            last.push(row - 1);
+        }
+        let last = Tensor::new(last.as_slice(), &self.device)?;
+        let x = x.squeeze(0)?.index_select(&last, 0)?.unsqueeze(0)?;
+        let logits = self.lm_head.forward(&x)?.squeeze(0)?.to_dtype(DType::F32)?;
+        Ok(logits.to_vec2::<f32>()?)
+    }
+
+    /// Attention of one sequence's rows (`[1, n, heads * head_dim]`) over its
+    /// cache of layer `layer`, which they join.
+    fn attend(
+        &self,
+        layer: usize,
+        cache: &mut KvCache,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let s = &self.shape;
+        let n = q.dim(1)?;
+        let position = cache.len;
+        let q = q.reshape((1, n, s.heads, s.head_dim))?.transpose(1, 2)?;
+        let k = k.reshape((1, n, s.kv_heads, s.head_dim))?.transpose(1, 2)?;
+        let v = v
+            .reshape((1, n, s.kv_heads, s.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let q = self.rope.apply(&q, position)?;
+        let k = self.rope.apply(&k, position)?;
+        if cache.layers.len() < self.layers.len() {
+            cache.layers.resize(self.layers.len(), None);
+        }
+        let (k, v) = match &cache.layers[layer] {
+            Some((k0, v0)) => (Tensor::cat(&[k0, &k], 2)?, Tensor::cat(&[v0, &v], 2)?),
+            None => (k, v),
+        };
+        cache.layers[layer] = Some((k.clone(), v.clone()));
+        let groups = s.heads / s.kv_heads;
+        let k = repeat_kv(k, groups)?.contiguous()?;
+        let v = repeat_kv(v, groups)?.contiguous()?;
+        let scores = (q.matmul(&k.transpose(2, 3)?)? * (1f64 / (s.head_dim as f64).sqrt()))?;
+        let scores = if n > 1 {
+            scores.broadcast_add(&self.causal_mask(n, position)?)?
+        } else {
+            scores
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((1, n, s.heads * s.head_dim))
+    }
+
+    /// `[n, position + n]`: 0 where row i (at `position + i`) may look, -inf
+    /// where it may not (the future, and what is past the sliding window).
+    fn causal_mask(&self, n: usize, position: usize) -> candle_core::Result<Tensor> {
+        let window = self.shape.sliding_window.unwrap_or(usize::MAX);
+        let mask: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                (0..position + n).map(move |j| {
+                    let at = position + i;
+                    if j > at || (j >= position && at - j > window) {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.
+                    }
+                })
+            })
+            .collect();
+        Tensor::from_vec(mask, (n, position + n), &self.device)?.to_dtype(self.dtype)
+    }
+
+    /// A qwen2 checkpoint in the Hugging Face layout.
+    pub fn qwen2(config: &qwen2::Config, vb: VarBuilder) -> Result<Decoder> {
+        let hidden = config.hidden_size;
+        let head_dim = hidden / config.num_attention_heads;
+        let shape = Shape {
+            hidden,
+            heads: config.num_attention_heads,
+            kv_heads: config.num_key_value_heads,
+            head_dim,
+            layers: config.num_hidden_layers,
+            positions: config.max_position_embeddings,
+            sliding_window: Some(config.sliding_window),
+        };
+        let (dtype, device) = (vb.dtype(), vb.device().clone());
+        let vb_m = vb.pp("model");
+        let embed = candle_nn::embedding(config.vocab_size, hidden, vb_m.pp("embed_tokens"))?;
+        let norm = |vb: VarBuilder| candle_nn::rms_norm(hidden, config.rms_norm_eps, vb);
+        let dense = |i, o, vb: VarBuilder| -> Result<Proj> {
+            Ok(Proj::Dense(candle_nn::linear_no_bias(i, o, vb)?))
+        };
+        let biased = |i, o, vb: VarBuilder| -> Result<Proj> {
+            Ok(Proj::Dense(candle_nn::linear(i, o, vb)?))
+        };
+        let (heads, kv) = (shape.heads * head_dim, shape.kv_heads * head_dim);
+        let inter = config.intermediate_size;
+        let mut layers = Vec::with_capacity(shape.layers);
+        for i in 0..shape.layers {
+            let vb = vb_m.pp("layers").pp(i);
+            let attn = vb.pp("self_attn");
+            let mlp = vb.pp("mlp");
+            layers.push(Layer {
+                input_norm: norm(vb.pp("input_layernorm"))?,
+                q: biased(hidden, heads, attn.pp("q_proj"))?,
+                k: biased(hidden, kv, attn.pp("k_proj"))?,
+                v: biased(hidden, kv, attn.pp("v_proj"))?,
+                o: dense(heads, hidden, attn.pp("o_proj"))?,
+                post_attention_norm: norm(vb.pp("post_attention_layernorm"))?,
+                gate: dense(hidden, inter, mlp.pp("gate_proj"))?,
+                up: dense(hidden, inter, mlp.pp("up_proj"))?,
+                down: dense(inter, hidden, mlp.pp("down_proj"))?,
+            });
+        }
+        let lm_head = if vb.contains_tensor("lm_head.weight") {
+            dense(hidden, config.vocab_size, vb.pp("lm_head"))?
+        } else {
+            Proj::Dense(Linear::new(embed.embeddings().clone(), None))
+        };
+        // As candle's qwen2: the frequencies in f64, then f32.
+        let inv_freq = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1f32 / config.rope_theta.powf(i as f64 / head_dim as f64) as f32)
+            .collect();
+        Ok(Decoder {
+            embed,
+            layers,
+            norm: norm(vb_m.pp("norm"))?,
+            lm_head,
+            rope: Rope::new(inv_freq, shape.positions, false, &device)?,
+            shape,
+            dtype,
+            device,
+        })
+    }
+
+    /// A dense llama- or qwen2-architecture GGUF file.
+    pub fn gguf<R: std::io::Seek + std::io::Read>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        architecture: &str,
+        device: &Device,
+    ) -> Result<Decoder> {
+        let md = |key: &str| {
+            content
+                .metadata
+                .get(&format!("{architecture}.{key}"))
+                .ok_or_else(|| anyhow!("the GGUF metadata has no {architecture}.{key}"))
+        };
+        let count = |key: &str| -> Result<usize> { Ok(md(key)?.to_u32()? as usize) };
+        let hidden = count("embedding_length")?;
+        let heads = count("attention.head_count")?;
+        let head_dim = hidden / heads;
+        let shape = Shape {
+            hidden,
+            heads,
+            kv_heads: count("attention.head_count_kv")?,
+            head_dim,
+            layers: count("block_count")?,
+            positions: count("context_length")?,
+            sliding_window: None,
+        };
+        let eps = md("attention.layer_norm_rms_epsilon")?.to_f32()? as f64;
+        let freq_base = md("rope.freq_base")
+            .and_then(|v| Ok(v.to_f32()?))
+            .unwrap_or(10000.);
+        let rope_dim = match architecture {
+            "llama" => count("rope.dimension_count")?,
+            _ => head_dim,
+        };
+        if rope_dim != head_dim {
+            bail!("partial rotary embeddings ({rope_dim} of {head_dim}) are not supported");
+        }
+        let mut tensor = |name: &str| content.tensor(reader, name, device);
+        let norm = |t: candle_core::quantized::QTensor| -> Result<RmsNorm> {
+            Ok(RmsNorm::new(t.dequantize(device)?, eps))
+        };
+        let embed = tensor("token_embd.weight")?;
+        let embed_table = embed.dequantize(device)?;
+        let lm_head = match tensor("output.weight") {
+            Ok(w) => w,
+            // Tied embeddings.
+            Err(_) => embed,
+        };
+        let qkv_bias = architecture == "qwen2";
+        let mut layers = Vec::with_capacity(shape.layers);
+        for i in 0..shape.layers {
+            let p = format!("blk.{i}");
+            let mut proj = |name: &str, bias: bool| -> Result<Proj> {
+                let w = QMatMul::from_qtensor(tensor(&format!("{p}.{name}.weight"))?)?;
+                let b = match bias {
+                    true => Some(tensor(&format!("{p}.{name}.bias"))?.dequantize(device)?),
+                    false => None,
+                };
+                Ok(Proj::Quantized(w, b))
+            };
+            let (q, k, v) = (
+                proj("attn_q", qkv_bias)?,
+                proj("attn_k", qkv_bias)?,
+                proj("attn_v", qkv_bias)?,
+            );
+            let (o, gate, up, down) = (
+                proj("attn_output", false)?,
+                proj("ffn_gate", false)?,
+                proj("ffn_up", false)?,
+                proj("ffn_down", false)?,
+            );
+            layers.push(Layer {
+                input_norm: norm(tensor(&format!("{p}.attn_norm.weight"))?)?,
+                q,
+                k,
+                v,
+                o,
+                post_attention_norm: norm(tensor(&format!("{p}.ffn_norm.weight"))?)?,
+                gate,
+                up,
+                down,
+            });
+        }
+        // As candle's quantised models: the frequencies in f32.
+        let inv_freq = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1f32 / freq_base.powf(i as f32 / head_dim as f32))
+            .collect();
+        Ok(Decoder {
+            embed: Embedding::new(embed_table, hidden),
+            layers,
+            norm: norm(tensor("output_norm.weight")?)?,
+            lm_head: Proj::Quantized(QMatMul::from_qtensor(lm_head)?, None),
+            rope: Rope::new(inv_freq, shape.positions, architecture == "llama", device)?,
+            shape,
+            dtype: DType::F32,
+            device: device.clone(),
+        })
+    }
+}

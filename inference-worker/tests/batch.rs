@@ -1,0 +1,330 @@
+//! Batched decoding on tiny random checkpoints: our decoder against candle's
+//! own qwen2, and sequences decoded together against the same requests run
+//! alone.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use candle_core::quantized::GgmlDType;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::qwen2;
+use inference_worker::TextModel;
+use inference_worker::batch::Limits;
+use inference_worker::config::ModelConfig;
+use inference_worker::generation::{GenerateOutput, Step, generate, greedy, prompt_tokens};
+use inference_worker::gguf_model;
+use inference_worker::llm::safetensors_files;
+use inference_worker::sampling::argmax;
+use inference_worker::testing::gguf::{GgufSpec, write_gguf};
+use inference_worker::testing::{Arch, Spec, write_checkpoint};
+use worker_protocol::{ChatMessage, GenerationParams, Prompt};
+
+fn chat(text: &str) -> Prompt {
+    Prompt::Chat(vec![ChatMessage {
+        role: "user".into(),
+        content: text.into(),
+    }])
+}
+
+fn safetensors_qwen2() -> (tempfile::TempDir, Arc<TextModel>) {
+    let dir = tempfile::tempdir().unwrap();
+    write_checkpoint(dir.path(), &Spec::tiny(Arch::Qwen2)).unwrap();
+    let model = TextModel::load(dir.path(), &Device::Cpu).unwrap();
+    (dir, Arc::new(model))
+}
+
+fn gguf(arch: Arch, dtype: GgmlDType) -> (tempfile::TempDir, Arc<TextModel>) {
+    let dir = tempfile::tempdir().unwrap();
+    write_gguf(&dir.path().join("m.gguf"), &GgufSpec::tiny(arch), dtype).unwrap();
+    let model = gguf_model::load(dir.path(), &["m.gguf".into()], &Device::Cpu).unwrap();
+    (dir, Arc::new(model))
+}
+
+#[test]
+fn qwen2_checkpoints_generate_what_candles_qwen2_generates() {
+    let (dir, model) = safetensors_qwen2();
+    assert!(model.decoder().is_some(), "qwen2 runs on our decoder");
+    let config: qwen2::Config = ModelConfig::read(&dir.path().join("config.json"))
+        .unwrap()
+        .to()
+        .unwrap();
+    let files = safetensors_files(dir.path()).unwrap();
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
+    let mut candle = qwen2::ModelForCausalLM::new(&config, vb).unwrap();
+    for prompt in [chat("你好, hello world"), Prompt::Text("hello 世界".into())] {
+        let ids = prompt_tokens(&model, &prompt).unwrap();
+        let ours = generate(&model, &prompt, &greedy(24), |_| true).unwrap();
+        candle.clear_kv_cache();
+        let mut expected = Vec::new();
+        let mut input = ids.clone();
+        while expected.len() < 24 {
+            let position = ids.len() + expected.len() - input.len();
+            let x = Tensor::new(input.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let mut logits: Vec<f32> = candle
+                .forward(&x, position)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            logits.truncate(model.usable_vocab);
+            let next = argmax(&logits);
+            expected.push(next);
+            if model.eos_token_ids.contains(&next) {
+                break;
+            }
+            input = vec![next];
+        }
+        assert_eq!(ours.tokens, expected, "{prompt:?}");
+    }
+}
+
+/// Sixteen different requests: seeds, temperatures, lengths, stop
+/// sequences, chat and raw prompts.
+fn requests() -> Vec<(Prompt, GenerationParams)> {
+    let prompts = [
+        "hello world",
+        "你好",
+        "the user asks",
+        "世界 中文 测试",
+        "a",
+        "tell me about the weather in 北京",
+        "one two three four five six",
+        "🙂 emoji",
+    ];
+    (0..16)
+        .map(|i| {
+            let text = prompts[i % prompts.len()];
+            let prompt = if i % 3 == 0 {
+                Prompt::Text(text.into())
+            } else {
+                chat(text)
+            };
+            let mut params = greedy(4 + (i as u32 * 5) % 23);
+            if i % 2 == 1 {
+                params.temperature = Some(0.7 + i as f64 / 20.0);
+                params.top_p = Some(0.95);
+                params.seed = 1000 + i as u64;
+            }
+            if i % 5 == 4 {
+                params.top_k = Some(20);
+                params.repetition_penalty = Some(1.2);
+            }
+            if i == 7 {
+                params.stop = vec!["e".into()];
+            }
+            (prompt, params)
+        })
+        .collect()
+}
+
+/// What a sequence streamed, and how it ended.
+fn collect(out: GenerateOutput, streamed: &Mutex<String>) -> (Vec<u32>, String, String) {
+    let streamed = streamed.lock().unwrap().clone();
+    assert_eq!(streamed, out.text, "the stream adds up to the output");
+    (out.tokens, out.text, format!("{:?}", out.finish_reason))
+}
+
+fn alone(
+    model: &TextModel,
+    requests: &[(Prompt, GenerationParams)],
+) -> Vec<(Vec<u32>, String, String)> {
+    requests
+        .iter()
+        .map(|(prompt, params)| {
+            let streamed = Mutex::new(String::new());
+            let out = generate(model, prompt, params, |step| {
+                if let Step::Token(t) = step {
+                    streamed.lock().unwrap().push_str(&t.text);
+                }
+                true
+            })
+            .unwrap();
+            collect(out, &streamed)
+        })
+        .collect()
+}
+
+/// The requests through the model's batcher: the first half at once, the
+/// rest while those are decoding, so they join a running batch.
+fn together(
+    model: &Arc<TextModel>,
+    requests: &[(Prompt, GenerationParams)],
+    limits: Limits,
+) -> Vec<(Vec<u32>, String, String)> {
+    let batcher = model.batcher(limits).expect("batched");
+    let half = requests.len() / 2;
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let mut answers = Vec::new();
+    let mut streams = Vec::new();
+    for (i, (prompt, params)) in requests.iter().enumerate() {
+        if i == half {
+            // Wait until the first half is decoding.
+            started.wait();
+        }
+        let streamed = Arc::new(Mutex::new(String::new()));
+        let (s, first, signal) = (streamed.clone(), i == 0, started.clone());
+        answers.push(batcher.submit(
+            model.clone(),
+            prompt.clone(),
+            params.clone(),
+            Box::new(move |step| {
+                match step {
+                    Step::Token(t) => s.lock().unwrap().push_str(&t.text),
+                    // The first sequence's prompt has run.
+                    Step::Started { .. } if first => {
+                        signal.wait();
+                    }
+                    Step::Started { .. } => {}
+                }
+                true
+            }),
+        ));
+        streams.push(streamed);
+    }
+    answers
+        .into_iter()
+        .zip(streams)
+        .map(|(answer, streamed)| collect(answer.blocking_recv().unwrap().unwrap(), &streamed))
+        .collect()
+}
+
+fn batched_equals_alone(model: Arc<TextModel>) {
+    let requests = requests();
+    let expected = alone(&model, &requests);
+    let got = together(&model, &requests, Limits::default());
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "request {i}: {:?}", requests[i]);
+    }
+    let batcher = model.batcher(Limits::default()).unwrap();
+    assert!(
+        batcher.peak() >= 10,
+        "the sequences were decoded together (largest batch {})",
+        batcher.peak()
+    );
+}
+
+#[test]
+fn sixteen_qwen2_sequences_decoded_together_each_equal_the_same_request_alone() {
+    batched_equals_alone(safetensors_qwen2().1);
+}
+
+#[test]
+fn sixteen_q4_k_sequences_decoded_together_each_equal_the_same_request_alone() {
+    batched_equals_alone(gguf(Arch::Qwen2, GgmlDType::Q4K).1);
+}
+
+#[test]
+fn sixteen_llama_q6_k_sequences_decoded_together_each_equal_the_same_request_alone() {
+    batched_equals_alone(gguf(Arch::Llama, GgmlDType::Q6K).1);
+}
+
+#[test]
+fn a_cancelled_sequence_leaves_the_batch_and_the_others_finish_unchanged() {
+    let (_dir, model) = safetensors_qwen2();
+    let requests: Vec<_> = requests()
+        .into_iter()
+        .map(|(p, mut params)| {
+            params.max_new_tokens = 20;
+            params.stop.clear();
+            (p, params)
+        })
+        .take(6)
+        .collect();
+    let expected = alone(&model, &requests);
+    let batcher = model.batcher(Limits::default()).unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let answers: Vec<_> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, (prompt, params))| {
+            let cancel = cancel.clone();
+            let mut tokens = 0;
+            batcher.submit(
+                model.clone(),
+                prompt.clone(),
+                params.clone(),
+                Box::new(move |step| {
+                    if matches!(step, Step::Token(_)) {
+                        tokens += 1;
+                    }
+                    // The third visitor leaves after 3 tokens.
+                    if i == 2 && tokens == 3 {
+                        cancel.store(true, Ordering::SeqCst);
+                        return false;
+                    }
+                    true
+                }),
+            )
+        })
+        .collect();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let out = answer.blocking_recv().unwrap().unwrap();
+        if i == 2 {
+            assert_eq!(out.tokens.len(), 3, "stopped where its client left");
+            assert_eq!(out.finish_reason, None);
+            assert_eq!(out.tokens[..], expected[i].0[..3]);
+        } else {
+            assert_eq!(out.tokens, expected[i].0, "request {i}");
+        }
+    }
+    assert!(cancel.load(Ordering::SeqCst));
+}
+
+#[test]
+fn the_kv_budget_bounds_the_batch_and_the_rest_wait_their_turn() {
+    let (_dir, model) = safetensors_qwen2();
+    let requests: Vec<_> = (0..8)
+        .map(|i| {
+            let mut params = greedy(20);
+            params.temperature = Some(1.0);
+            params.seed = i;
+            (chat("the same prompt"), params)
+        })
+        .collect();
+    let expected = alone(&model, &requests);
+    let need = prompt_tokens(&model, &requests[0].0).unwrap().len() + 20;
+    let per_position = model.decoder().unwrap().kv_bytes_per_position();
+    // Room for three such sequences.
+    let limits = Limits {
+        max_batch: 16,
+        kv_budget: 3 * need as u64 * per_position,
+    };
+    let batcher = model.batcher(limits).unwrap();
+    let answers: Vec<_> = requests
+        .iter()
+        .map(|(prompt, params)| {
+            batcher.submit(
+                model.clone(),
+                prompt.clone(),
+                params.clone(),
+                Box::new(|_| true),
+            )
+        })
+        .collect();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let out = answer.blocking_recv().unwrap().unwrap();
+        assert_eq!(out.tokens, expected[i].0, "request {i}");
+    }
+    assert_eq!(batcher.peak(), 3, "three fit in the budget");
+}
+
+#[test]
+fn a_bad_request_in_the_queue_fails_alone() {
+    let (_dir, model) = safetensors_qwen2();
+    let batcher = model.batcher(Limits::default()).unwrap();
+    let long = Prompt::Text("word ".repeat(5000));
+    let bad = batcher.submit(model.clone(), long, greedy(4), Box::new(|_| true));
+    let good = batcher.submit(model.clone(), chat("hello"), greedy(4), Box::new(|_| true));
+    let err = bad.blocking_recv().unwrap().unwrap_err();
+    assert!(
+        err.to_string().contains("this model takes at most"),
+        "{err:#}"
+    );
+    assert_eq!(good.blocking_recv().unwrap().unwrap().tokens.len(), 4);
+}
