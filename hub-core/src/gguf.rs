@@ -533,15 +533,25 @@ pub(crate) fn quantization_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// The quantisation a file's name states, as GGUF repos name their files
-/// (`qwen2.5-0.5b-instruct-q4_k_m.gguf`, `Model.Q8_0.gguf`): a known name
-/// ([`quantization_names`]) standing as a whole word, any case, the
-/// longest when several do (`Q4_K_M` over `Q4_K`). Listings, search and
-/// the choice of file to serve use it: it costs no read, where the
+/// (`qwen2.5-0.5b-instruct-q4_k_m.gguf`, `Model.Q8_0.gguf`,
+/// `model_q4_k_m_imatrix.gguf`): a known name ([`quantization_names`]), any
+/// case, with no letter or digit right before or after it, the longest
+/// when several are (`Q4_K_M` over `Q4_K`). A vision projector (`mmproj`)
+/// states none: it is no model to serve. The one rule for listings, search
+/// tags and the choice of file to serve: it costs no read, where the
 /// header's `general.file_type` does.
 pub fn quantization_in_name(path: &str) -> Option<&'static str> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter_map(|word| quantization_names().find(|k| k.eq_ignore_ascii_case(word)))
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_uppercase();
+    if name.contains("MMPROJ") {
+        return None;
+    }
+    let alphanumeric_at = |i: usize| name.as_bytes().get(i).is_some_and(u8::is_ascii_alphanumeric);
+    quantization_names()
+        .filter(|k| {
+            name.match_indices(k).any(|(at, _)| {
+                (at == 0 || !alphanumeric_at(at - 1)) && !alphanumeric_at(at + k.len())
+            })
+        })
         .max_by_key(|k| k.len())
 }
 
@@ -762,8 +772,13 @@ mod tests {
             ("model-BF16.gguf", Some("BF16")),
             ("model-q4_k.gguf", Some("Q4_K")),
             ("model.gguf", None),
+            ("model_q4_k_m_imatrix.gguf", Some("Q4_K_M")),
+            ("Q5_K_S.gguf", Some("Q5_K_S")),
             // A word that only contains a type name is not one.
             ("xq4_0y.gguf", None),
+            ("modelq8_0.gguf", None),
+            // A vision projector is no model.
+            ("mmproj-model-f16.gguf", None),
         ] {
             assert_eq!(quantization_in_name(path), want, "{path}");
         }

@@ -322,23 +322,25 @@ fn split_pattern(pre: &str) -> Option<&'static str> {
 }
 
 /// A `tokenizers` tokenizer from the GGUF metadata, for repos without a
-/// tokenizer.json: `tokenizer.ggml.model` "gpt2" (byte-level BPE: tokens,
-/// merges, token types, the pre-tokenizer `tokenizer.ggml.pre` names).
-/// SentencePiece ("llama") vocabularies are not built (yet).
+/// tokenizer.json, as llama.cpp reads it: `tokenizer.ggml.model` "gpt2"
+/// (byte-level BPE: tokens, merges, token types, the pre-tokenizer
+/// `tokenizer.ggml.pre` names) or "llama" (SentencePiece: tokens and their
+/// scores, [`sentencepiece_merges`]).
 pub fn tokenizer_from_metadata(md: &HashMap<String, Value>) -> Result<Tokenizer> {
     let model = md
         .get("tokenizer.ggml.model")
         .and_then(|v| v.to_string().ok())
         .map(String::as_str)
         .unwrap_or("");
-    if model != "gpt2" {
-        bail!(
-            "the GGUF tokenizer {model:?} is not supported (only byte-level BPE, \"gpt2\"); \
-             add tokenizer.json to the repo"
-        );
-    }
+    let sentencepiece = match model {
+        "gpt2" => false,
+        "llama" => true,
+        other => bail!(
+            "the GGUF tokenizer {other:?} is not supported (byte-level BPE, \"gpt2\", and \
+             SentencePiece, \"llama\", are); add tokenizer.json to the repo"
+        ),
+    };
     let tokens = strings(md, "tokenizer.ggml.tokens")?;
-    let merges = strings(md, "tokenizer.ggml.merges")?;
     let types: Vec<u64> = match md.get("tokenizer.ggml.token_type") {
         Some(v) => v
             .to_vec()
@@ -364,61 +366,149 @@ pub fn tokenizer_from_metadata(md: &HashMap<String, Value>) -> Result<Tokenizer>
             }));
         }
     }
-    let pre = md
-        .get("tokenizer.ggml.pre")
-        .and_then(|v| v.to_string().ok())
-        .map(String::as_str)
-        .unwrap_or("default");
-    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": use_regex});
-    let pre_tokenizer = match split_pattern(pre) {
-        Some(pattern) => json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
-            byte_level(false)
-        ]}),
-        None => byte_level(true),
+    let flag = |key: &str| match md.get(key) {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
     };
-    let add_bos = matches!(
-        md.get("tokenizer.ggml.add_bos_token"),
-        Some(Value::Bool(true))
-    );
+    // SentencePiece models start with BOS unless they say otherwise.
+    let add_bos = flag("tokenizer.ggml.add_bos_token").unwrap_or(sentencepiece);
     let bos = md
         .get("tokenizer.ggml.bos_token_id")
         .and_then(as_u64)
         .and_then(|id| Some((id, *tokens.get(id as usize)?)));
-    let post_processor = match bos {
+    let with_bos = match bos {
         Some((id, token)) if add_bos => {
             let mut special = serde_json::Map::new();
             special.insert(
                 token.to_owned(),
                 json!({"id": token, "ids": [id], "tokens": [token]}),
             );
-            json!({
+            Some(json!({
                 "type": "TemplateProcessing",
                 "single": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
                 "pair": [{"SpecialToken": {"id": token, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
                          {"Sequence": {"id": "B", "type_id": 1}}],
                 "special_tokens": special
-            })
+            }))
         }
-        _ => byte_level(false),
+        _ => None,
+    };
+    let (normalizer, pre_tokenizer, decoder, model, post_processor) = if sentencepiece {
+        let scores: Vec<f32> = match md.get("tokenizer.ggml.scores") {
+            Some(v) => v
+                .to_vec()
+                .map_err(|_| anyhow!("tokenizer.ggml.scores is not an array"))?
+                .iter()
+                .map(|s| s.to_f32().unwrap_or(0.0))
+                .collect(),
+            None => vec![0.0; tokens.len()],
+        };
+        let unknown = md
+            .get("tokenizer.ggml.unknown_token_id")
+            .and_then(as_u64)
+            .or_else(|| types.iter().position(|t| *t == 2).map(|i| i as u64))
+            .and_then(|id| tokens.get(id as usize));
+        // llama.cpp's add_space_prefix: a "▁" before the text.
+        let prefix = flag("tokenizer.ggml.add_space_prefix").unwrap_or(true);
+        let mut normalizers = vec![];
+        let mut decoders = vec![
+            json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "}),
+            json!({"type": "ByteFallback"}),
+            json!({"type": "Fuse"}),
+        ];
+        if prefix {
+            normalizers.push(json!({"type": "Prepend", "prepend": "\u{2581}"}));
+            decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
+        }
+        normalizers
+            .push(json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}));
+        let merges = sentencepiece_merges(&tokens, &scores, &types);
+        (
+            json!({"type": "Sequence", "normalizers": normalizers}),
+            serde_json::Value::Null,
+            json!({"type": "Sequence", "decoders": decoders}),
+            json!({
+                "type": "BPE", "dropout": null, "unk_token": unknown, "continuing_subword_prefix": null,
+                "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true,
+                "ignore_merges": false, "vocab": vocab, "merges": merges
+            }),
+            with_bos.unwrap_or(serde_json::Value::Null),
+        )
+    } else {
+        let merges = strings(md, "tokenizer.ggml.merges")?;
+        let pre = md
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.to_string().ok())
+            .map(String::as_str)
+            .unwrap_or("default");
+        let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": use_regex});
+        let pre_tokenizer = match split_pattern(pre) {
+            Some(pattern) => json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+                byte_level(false)
+            ]}),
+            None => byte_level(true),
+        };
+        (
+            serde_json::Value::Null,
+            pre_tokenizer,
+            byte_level(false),
+            json!({
+                "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+                "ignore_merges": false, "vocab": vocab, "merges": merges
+            }),
+            with_bos.unwrap_or_else(|| byte_level(false)),
+        )
     };
     let tokenizer = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": null,
+        "normalizer": normalizer,
         "pre_tokenizer": pre_tokenizer,
         "post_processor": post_processor,
-        "decoder": byte_level(false),
-        "model": {
-            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-            "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-            "ignore_merges": false, "vocab": vocab, "merges": merges
-        }
+        "decoder": decoder,
+        "model": model
     });
     Tokenizer::from_bytes(serde_json::to_vec(&tokenizer)?)
         .map_err(|e| anyhow!("cannot build a tokenizer from the GGUF metadata: {e}"))
+}
+
+/// BPE merges for a SentencePiece vocabulary, which has scores instead:
+/// every way to cut a piece into two pieces of the vocabulary is a merge,
+/// ranked by the score of the piece it makes (higher first; then the lower
+/// id), which is the order llama.cpp's SentencePiece tokenizer merges in
+/// (it joins the neighbours whose union scores highest). Byte and control
+/// tokens make no merges.
+pub fn sentencepiece_merges(tokens: &[&str], scores: &[f32], types: &[u64]) -> Vec<[String; 2]> {
+    let ids: HashMap<&str, usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(id, _)| matches!(types.get(*id).copied().unwrap_or(1), 1 | 4))
+        .map(|(id, t)| (*t, id))
+        .collect();
+    let mut merges: Vec<(f32, usize, usize, usize, &str, &str)> = Vec::new();
+    for (&piece, &id) in &ids {
+        for (cut, _) in piece.char_indices().skip(1) {
+            let (left, right) = piece.split_at(cut);
+            if let (Some(&l), Some(&r)) = (ids.get(left), ids.get(right)) {
+                let score = scores.get(id).copied().unwrap_or(0.0);
+                merges.push((score, id, l, r, left, right));
+            }
+        }
+    }
+    merges.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
+    merges
+        .into_iter()
+        .map(|(_, _, _, _, l, r)| [l.to_owned(), r.to_owned()])
+        .collect()
 }
 
 #[cfg(test)]

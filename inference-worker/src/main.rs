@@ -33,9 +33,16 @@ struct Args {
     /// Disk for downloaded models, in MiB; least recently used ones are removed
     #[arg(long, default_value_t = 50 * 1024)]
     disk_budget_mb: u64,
-    /// Jobs run at once
-    #[arg(long, default_value_t = 1)]
-    max_concurrent_jobs: u32,
+    /// Jobs run at once [default: 16 when serving text-generation, whose
+    /// jobs for one model (qwen2; dense llama and qwen2 GGUF files) are
+    /// decoded together in one batch, so this is also the largest batch;
+    /// else 1]
+    #[arg(long)]
+    max_concurrent_jobs: Option<u32>,
+    /// KV cache the sequences of one model may reserve together, in MiB; a
+    /// sequence joins the batch when its prompt plus max_new_tokens fits
+    #[arg(long, default_value_t = 2048)]
+    kv_cache_mb: u64,
     /// Tasks served: text-generation, feature-extraction, space-run, fine-tune
     /// (default: the first two; with --spaces and/or --trainer alone: theirs only)
     #[arg(long, value_delimiter = ',')]
@@ -165,10 +172,16 @@ fn main() -> anyhow::Result<()> {
     // The hub counts every running job against max_concurrent_jobs, and a
     // Space holds its job for as long as it runs.
     let models = tasks.iter().any(|t| *t != Task::SpaceRun);
+    let jobs = args.max_concurrent_jobs.unwrap_or(
+        match tasks.contains(&Task::TextGeneration) {
+            true => 16,
+            false => 1,
+        },
+    );
     let max_concurrent_jobs = match (&spaces, models) {
         (Some(s), false) => s.max,
-        (Some(s), true) => args.max_concurrent_jobs + s.max,
-        (None, _) => args.max_concurrent_jobs,
+        (Some(s), true) => jobs + s.max,
+        (None, _) => jobs,
     };
     let worker = Worker::new(WorkerConfig {
         hub: args.hub,
@@ -178,6 +191,10 @@ fn main() -> anyhow::Result<()> {
         memory_budget: args.memory_budget_mb.map(|m| m << 20),
         disk_budget: args.disk_budget_mb << 20,
         max_concurrent_jobs,
+        batch: inference_worker::batch::Limits {
+            max_batch: jobs.max(1) as usize,
+            kv_budget: args.kv_cache_mb << 20,
+        },
         tasks,
         spaces,
         trainer,

@@ -25,7 +25,8 @@ use worker_protocol::{
 use crate::client::{HubClient, UnknownSession};
 use crate::files::{ModelCache, NotServable};
 use crate::finetune::{FineTuneConfig, FineTuner, TRAIN_ARCHITECTURES};
-use crate::generation::{BadRequest, Step, generate};
+use crate::batch::Limits;
+use crate::generation::{BadRequest, GenerateOutput, Step, generate};
 use crate::models::{Loaded, ModelRegistry};
 use crate::spaces::{Apps, Spaces, SpacesConfig};
 
@@ -49,6 +50,9 @@ pub struct WorkerConfig {
     /// Bytes of downloaded models kept on disk.
     pub disk_budget: u64,
     pub max_concurrent_jobs: u32,
+    /// How the sequences of a model are decoded together (the batch is
+    /// also bounded by `max_concurrent_jobs`: a job is one sequence).
+    pub batch: Limits,
     pub tasks: Vec<Task>,
     /// Run Spaces (`Task::SpaceRun` among `tasks`): the runner's setup.
     pub spaces: Option<SpacesConfig>,
@@ -72,6 +76,7 @@ pub struct Worker {
     /// Jobs running now, with the flag that stops them.
     running: std::sync::Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
     slots: Arc<Semaphore>,
+    batch: Limits,
     /// The Spaces runner, when this worker runs Spaces and can sandbox.
     spaces: Option<Spaces>,
     /// The trainer, when this worker fine-tunes.
@@ -169,6 +174,10 @@ impl Worker {
             cache,
             registry: Arc::new(ModelRegistry::new(device.device, memory)),
             slots: Arc::new(Semaphore::new(capabilities.max_concurrent_jobs as usize)),
+            batch: Limits {
+                max_batch: config.batch.max_batch.min(capabilities.max_concurrent_jobs as usize),
+                ..config.batch
+            },
             capabilities,
             session: AsyncMutex::new(None),
             running: Default::default(),
@@ -415,6 +424,23 @@ impl Worker {
         if cancel.load(Ordering::SeqCst) {
             return Ok(());
         }
+        // Models on our decoder: the sequence joins the model's batch.
+        if let (Loaded::Text(model), JobInput::Generate(GenerateInput { prompt, params })) =
+            (&loaded, &job.input)
+            && let Some(batcher) = model.batcher(self.batch)
+        {
+            let (to_hub, stop) = (events.clone(), cancel.clone());
+            let out = batcher
+                .generate(
+                    model.clone(),
+                    prompt.clone(),
+                    params.clone(),
+                    Box::new(move |step| report(&to_hub, &stop, step)),
+                )
+                .await?;
+            finished(out, events, cancel);
+            return Ok(());
+        }
         let events = events.clone();
         let cancel = cancel.clone();
         let input = job.input.clone();
@@ -423,21 +449,9 @@ impl Worker {
             match (loaded, input) {
                 (Loaded::Text(model), JobInput::Generate(GenerateInput { prompt, params })) => {
                     let out = generate(&model, &prompt, &params, |step| {
-                        let body = match step {
-                            Step::Started { prompt_tokens } => EventBody::Started { prompt_tokens },
-                            Step::Token(token) => EventBody::Token(token),
-                        };
-                        let _ = events.send(body);
-                        !cancel.load(Ordering::SeqCst)
+                        report(&events, &cancel, step)
                     })?;
-                    if let Some(finish_reason) = out.finish_reason
-                        && !cancel.load(Ordering::SeqCst)
-                    {
-                        let _ = events.send(EventBody::Finished {
-                            finish_reason,
-                            usage: out.usage,
-                        });
-                    }
+                    finished(out, &events, &cancel);
                 }
                 (
                     Loaded::Embedding(model),
@@ -468,6 +482,28 @@ impl Worker {
             Ok(())
         })
         .await?
+    }
+}
+
+/// Sends a generation's step to the hub; false once the job is cancelled.
+fn report(events: &mpsc::UnboundedSender<EventBody>, cancel: &AtomicBool, step: Step) -> bool {
+    let body = match step {
+        Step::Started { prompt_tokens } => EventBody::Started { prompt_tokens },
+        Step::Token(token) => EventBody::Token(token),
+    };
+    let _ = events.send(body);
+    !cancel.load(Ordering::SeqCst)
+}
+
+/// Ends a generation's events (a cancelled one ends with the cancel).
+fn finished(out: GenerateOutput, events: &mpsc::UnboundedSender<EventBody>, cancel: &AtomicBool) {
+    if let Some(finish_reason) = out.finish_reason
+        && !cancel.load(Ordering::SeqCst)
+    {
+        let _ = events.send(EventBody::Finished {
+            finish_reason,
+            usage: out.usage,
+        });
     }
 }
 

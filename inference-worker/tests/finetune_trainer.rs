@@ -351,6 +351,7 @@ fn a_trainer_worker_offers_fine_tuning_of_its_architectures() {
         memory_budget: Some(1 << 30),
         disk_budget: 1 << 30,
         max_concurrent_jobs: 1,
+        batch: Default::default(),
         tasks: vec![Task::TextGeneration, Task::FineTune],
         spaces: None,
         trainer: Some(FineTuneConfig {

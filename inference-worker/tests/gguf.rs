@@ -13,7 +13,9 @@ use inference_worker::generation::{generate, greedy, prompt_tokens};
 use inference_worker::gguf_model;
 use inference_worker::sampling::argmax;
 use inference_worker::testing::Arch;
-use inference_worker::testing::gguf::{GgufSpec, write_gguf, write_gguf_split};
+use inference_worker::testing::gguf::{
+    GgufSpec, Quantization, write_gguf, write_gguf_as, write_gguf_split,
+};
 use worker_protocol::{ChatMessage, Prompt};
 
 fn chat(text: &str) -> Prompt {
@@ -69,8 +71,12 @@ fn candle_greedy(path: &Path, arch: Arch, prompt: &[u32], n: usize, eos: &[u32])
 }
 
 fn greedy_matches_candle(arch: Arch, dtype: GgmlDType, file: &str) {
+    greedy_matches_candle_as(arch, Quantization::All(dtype), file)
+}
+
+fn greedy_matches_candle_as(arch: Arch, quantization: Quantization, file: &str) {
     let dir = tempfile::tempdir().unwrap();
-    write_gguf(&dir.path().join(file), &GgufSpec::tiny(arch), dtype).unwrap();
+    write_gguf_as(&dir.path().join(file), &GgufSpec::tiny(arch), quantization).unwrap();
     let files = vec![file.to_owned()];
     let model = gguf_model::load(dir.path(), &files, &Device::Cpu).unwrap();
     assert!(model.chat_template.is_some(), "template from the metadata");
@@ -101,6 +107,26 @@ fn llama_q4_0_generates_what_candle_generates() {
 #[test]
 fn llama_q6_k_generates_what_candle_generates() {
     greedy_matches_candle(Arch::Llama, GgmlDType::Q6K, "tiny-Q6_K.gguf");
+}
+
+#[test]
+fn qwen2_q4_1_generates_what_candle_generates() {
+    greedy_matches_candle(Arch::Qwen2, GgmlDType::Q4_1, "tiny-Q4_1.gguf");
+}
+
+#[test]
+fn qwen2_q5_k_generates_what_candle_generates() {
+    greedy_matches_candle(Arch::Qwen2, GgmlDType::Q5K, "tiny-Q5_K_M.gguf");
+}
+
+#[test]
+fn llama_f16_generates_what_candle_generates() {
+    greedy_matches_candle(Arch::Llama, GgmlDType::F16, "tiny-F16.gguf");
+}
+
+#[test]
+fn llama_q4_k_m_mix_generates_what_candle_generates() {
+    greedy_matches_candle_as(Arch::Llama, Quantization::Q4KM, "tiny-Q4_K_M.gguf");
 }
 
 #[test]
@@ -224,4 +250,68 @@ fn concurrent_qwen2_sequences_each_get_their_own_answer() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(together, alone);
+}
+
+/// A SentencePiece vocabulary ("llama": pieces with scores, `<0xNN>` byte
+/// tokens), as Llama 2, Mistral and Gemma GGUF files carry it.
+fn sentencepiece_metadata() -> std::collections::HashMap<String, gguf_file::Value> {
+    use gguf_file::Value;
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    let mut types = vec![2, 3, 3];
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6);
+    }
+    let pieces = [
+        "▁", "h", "e", "l", "o", "w", "r", "d", "▁h", "ll", "▁he", "llo", "▁hello", "▁w", "or",
+        "▁wor", "ld", "▁world", "lo",
+    ];
+    for p in pieces {
+        tokens.push(p.into());
+        types.push(1);
+    }
+    // Higher scores merge first: "ll" before "lo", so "llo" comes from "ll" + "o".
+    let scores: Vec<f32> = (0..tokens.len()).map(|i| -(i as f32)).collect();
+    [
+        ("tokenizer.ggml.model", Value::String("llama".into())),
+        (
+            "tokenizer.ggml.tokens",
+            Value::Array(tokens.into_iter().map(Value::String).collect()),
+        ),
+        (
+            "tokenizer.ggml.scores",
+            Value::Array(scores.into_iter().map(Value::F32).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        ),
+        ("tokenizer.ggml.bos_token_id", Value::U32(1)),
+        ("tokenizer.ggml.eos_token_id", Value::U32(2)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+#[test]
+fn a_sentencepiece_vocabulary_in_the_metadata_tokenizes_as_llama_cpp_does() {
+    let tokenizer = gguf_model::tokenizer_from_metadata(&sentencepiece_metadata()).unwrap();
+    let pieces = |text: &str| {
+        let encoding = tokenizer.encode(text, true).unwrap();
+        let decoded = tokenizer.decode(encoding.get_ids(), true).unwrap();
+        assert_eq!(decoded, text, "decoding gives the text back");
+        encoding.get_tokens().to_vec()
+    };
+    // BOS first, a space before the text, spaces as "▁".
+    assert_eq!(pieces("hello world"), ["<s>", "▁hello", "▁world"]);
+    assert_eq!(pieces("hold"), ["<s>", "▁h", "o", "ld"]);
+    // What the vocabulary lacks falls back to its UTF-8 bytes.
+    assert_eq!(
+        pieces("你 hello"),
+        ["<s>", "▁", "<0xE4>", "<0xBD>", "<0xA0>", "▁hello"]
+    );
+    // Control tokens are matched whole, not spelled out.
+    let ids = tokenizer.encode("hello</s>", false).unwrap();
+    assert_eq!(ids.get_ids().last(), Some(&2));
 }

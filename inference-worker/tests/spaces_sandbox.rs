@@ -622,6 +622,7 @@ async fn a_worker_that_cannot_sandbox_takes_no_space_jobs() {
             memory_budget: Some(1 << 30),
             disk_budget: 1 << 30,
             max_concurrent_jobs: 2,
+            batch: Default::default(),
             tasks: vec![Task::SpaceRun],
             spaces: Some(config(spaces_dir)),
             trainer: None,

@@ -4,7 +4,8 @@
 //! process started against the hub, answers compared with in-process candle
 //! generation on the same files; a worker killed mid-job, a hub restarted;
 //! GGUF-only repos (tiny random quantised files, tokenizer and chat
-//! template in the metadata) chosen by quantisation tag.
+//! template in the metadata) chosen by quantisation tag; sixteen visitors
+//! decoded together.
 
 mod inference_support;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use hub_core::jobs::protocol::{ChatMessage, FinishReason, Prompt};
 use inference_support::*;
+use hub_core::jobs::protocol::GenerationParams;
 use inference_worker::generation::{generate_local, greedy};
 use inference_worker::testing::{Arch, Spec, write_checkpoint};
 use serde_json::{Value, json};
@@ -360,6 +362,109 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_stream_completes() {
             .await
             .unwrap();
     assert_eq!((attempt, state.as_str()), (2, "succeeded"));
+}
+
+/// Sixteen visitors at once on one model: each stream equals the same
+/// request run alone in-process (their seeds, temperatures and lengths
+/// differ), they are decoded together (their jobs run at the same time on
+/// one worker), and the one who leaves mid-stream stops only their own.
+#[tokio::test]
+async fn sixteen_visitors_are_decoded_together_and_one_leaving_stops_only_their_own() {
+    let hub = hub_with(&[("HUB_INFERENCE_USER_CONCURRENCY", "16")]).await;
+    let token = hub.user_with_token("alice");
+    let files = tempfile::tempdir().unwrap();
+    let leaver_prompt = "hello";
+    long_running_checkpoint(files.path(), leaver_prompt, 600);
+    let repo = "alice/shared";
+    upload_folder(&hub, &token, repo, files.path(), false).await;
+    let work = tempfile::tempdir().unwrap();
+    let worker = Worker::start(&hub.url, &hub.worker_token("cpu-1"), work.path());
+    until_servable(&hub, &token, repo, &worker).await;
+
+    const LEAVER: usize = 5;
+    let prompts = ["你好 hello", "the weather", "世界", "one two three"];
+    let requests: Vec<(String, GenerationParams)> = (0..16)
+        .map(|i| {
+            let mut params = greedy(6 + (i as u32 * 7) % 30);
+            if i % 2 == 1 {
+                params.temperature = Some(0.8);
+                params.seed = 100 + i as u64;
+            }
+            if i == LEAVER {
+                return (leaver_prompt.to_string(), greedy(600));
+            }
+            (prompts[i % prompts.len()].to_string(), params)
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let streams = requests.iter().enumerate().map(|(i, (prompt, params))| {
+        let mut body = json!({ "model": repo, "stream": true,
+            "max_tokens": params.max_new_tokens, "temperature": params.temperature.unwrap_or(0.0),
+            "messages": [{ "role": "user", "content": prompt }] });
+        if params.temperature.is_some() {
+            body["seed"] = json!(params.seed);
+        }
+        let request = client
+            .post(format!("{}/v1/chat/completions", hub.url))
+            .bearer_auth(&token)
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.status(), 200);
+            let mut sse = Sse::new(response);
+            if i == LEAVER {
+                // Two chunks, then the visitor closes the tab.
+                sse.next().await.unwrap();
+                sse.next().await.unwrap();
+                return None;
+            }
+            let (text, done) = chat_text(&sse.rest().await);
+            assert!(done);
+            Some(text)
+        }
+    });
+    let texts = tokio::time::timeout(
+        Duration::from_secs(300),
+        futures::future::join_all(streams),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the streams hang; worker log:\n{}", worker.log()));
+    for (i, text) in texts.into_iter().enumerate() {
+        let Some(text) = text else { continue };
+        let (prompt, params) = &requests[i];
+        let alone = generate_local(files.path(), &Prompt::Chat(user_message(prompt)), params)
+            .unwrap();
+        assert_eq!(text, alone.text, "visitor {i}: {params:?}");
+    }
+
+    // The leaver's job is cancelled short of its 600 tokens; every other
+    // one succeeded, and they ran at the same time.
+    let pool = hub.pool().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM inference_jobs ORDER BY created_at")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let cancelled = states.iter().filter(|s| *s == "cancelled").count();
+        let succeeded = states.iter().filter(|s| *s == "succeeded").count();
+        if (cancelled, succeeded) == (1, 15) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let overlap: i64 = sqlx::query_scalar(
+        "SELECT max(n) FROM (SELECT (SELECT count(*) FROM inference_jobs o
+                WHERE o.started_at <= j.started_at AND o.finished_at > j.started_at) AS n
+             FROM inference_jobs j) t",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(overlap >= 10, "at most {overlap} jobs ran at once");
 }
 
 #[tokio::test]

@@ -37,18 +37,11 @@ fn split_part(stem: &str) -> Option<(&str, u32, u32)> {
     Some((base, no.parse().ok()?, count.parse().ok()?))
 }
 
-/// The tag a file stem names: the quantisation it states as a word
-/// ([`gguf::quantization_in_name`]), else one inside a word
-/// (`model-q4_k_m_imatrix`), else the whole stem.
+/// The tag a file stem names: the quantisation it states
+/// ([`gguf::quantization_in_name`], the rule search tags use too), else the
+/// whole stem.
 fn tag_of(stem: &str) -> String {
-    if let Some(q) = gguf::quantization_in_name(stem) {
-        return q.to_owned();
-    }
-    let upper = stem.to_ascii_uppercase();
-    gguf::quantization_names()
-        .filter(|k| upper.contains(k))
-        .max_by_key(|k| k.len())
-        .map_or(upper.clone(), str::to_owned)
+    gguf::quantization_in_name(stem).map_or_else(|| stem.to_ascii_uppercase(), str::to_owned)
 }
 
 /// The GGUF models among `entries` (a recursive listing), by tag. Files
@@ -176,6 +169,7 @@ mod tests {
         assert_eq!(tag_of("Llama-3.2-1B-Instruct.Q8_0"), "Q8_0");
         assert_eq!(tag_of("model-UD-Q4_K_XL"), "Q4_K_XL");
         assert_eq!(tag_of("model-f16"), "F16");
+        assert_eq!(tag_of("m-q4_k_m_imatrix"), "Q4_K_M");
         assert_eq!(tag_of("weights"), "WEIGHTS");
         assert_eq!(split_part("m-Q8_0-00002-of-00003"), Some(("m-Q8_0", 2, 3)));
         assert_eq!(split_part("m-Q8_0-2-of-3"), None);

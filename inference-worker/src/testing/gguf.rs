@@ -24,6 +24,9 @@ pub struct GgufSpec {
     pub heads: usize,
     pub kv_heads: usize,
     pub max_positions: usize,
+    /// Embedding rows; None: the tokenizer's size. Rows past the tokenizer
+    /// get placeholder tokens (a real model's shape for benchmarks).
+    pub vocab: Option<usize>,
     pub seed: u64,
 }
 
@@ -39,7 +42,76 @@ impl GgufSpec {
             heads: 4,
             kv_heads: 2,
             max_positions: 512,
+            vocab: None,
             seed: 7,
+        }
+    }
+
+    /// Qwen2.5-0.5B's shape (494M parameters), for benchmarks.
+    pub fn qwen2_5_0_5b() -> GgufSpec {
+        GgufSpec {
+            arch: Arch::Qwen2,
+            hidden: 896,
+            intermediate: 4864,
+            layers: 24,
+            heads: 14,
+            kv_heads: 2,
+            max_positions: 4096,
+            vocab: Some(151_936),
+            seed: 1,
+        }
+    }
+
+    fn vocab(&self) -> usize {
+        let (_, size) = tokenizer_json(self.arch);
+        self.vocab.unwrap_or(size).max(size)
+    }
+}
+
+/// How the matrices of a file are quantised.
+#[derive(Debug, Clone, Copy)]
+pub enum Quantization {
+    /// Every matrix in one type.
+    All(GgmlDType),
+    /// llama.cpp's Q4_K_M mix: Q4_K, with Q6_K for the output matrix and
+    /// for `attn_v` and `ffn_down` in the layers its `use_more_bits` picks;
+    /// a matrix whose rows are not a multiple of 256 takes llama.cpp's
+    /// fallback (Q5_0 for Q4_K, Q8_0 for Q6_K), as in the real
+    /// Qwen2.5-0.5B files (rows of 896).
+    Q4KM,
+}
+
+impl Quantization {
+    fn file_type(self) -> u32 {
+        match self {
+            Quantization::All(dtype) => file_type(dtype),
+            Quantization::Q4KM => 15,
+        }
+    }
+
+    fn dtype(self, name: &str, layers: usize, row: usize) -> GgmlDType {
+        let wanted = match self {
+            Quantization::All(dtype) => return dtype,
+            Quantization::Q4KM => {
+                let layer = name
+                    .strip_prefix("blk.")
+                    .and_then(|r| r.split('.').next())
+                    .and_then(|i| i.parse::<usize>().ok());
+                // llama.cpp's use_more_bits(i, n).
+                let more_bits = |i: usize| {
+                    i < layers / 8 || i >= 7 * layers / 8 || (i - layers / 8) % 3 == 2
+                };
+                let wide = name == "output.weight"
+                    || name == "token_embd.weight"
+                    || ((name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight"))
+                        && layer.is_some_and(more_bits));
+                if wide { GgmlDType::Q6K } else { GgmlDType::Q4K }
+            }
+        };
+        match wanted {
+            GgmlDType::Q4K if !row.is_multiple_of(256) => GgmlDType::Q5_0,
+            GgmlDType::Q6K if !row.is_multiple_of(256) => GgmlDType::Q8_0,
+            other => other,
         }
     }
 }
@@ -73,7 +145,7 @@ fn architecture(arch: Arch) -> &'static str {
 }
 
 /// The header's key-value pairs: model shape, tokenizer, chat template.
-fn metadata(spec: &GgufSpec, dtype: GgmlDType) -> Vec<(String, Value)> {
+fn metadata(spec: &GgufSpec, quantization: Quantization) -> Vec<(String, Value)> {
     let a = architecture(spec.arch);
     let (tokenizer, size) = tokenizer_json(spec.arch);
     let vocab = tokenizer["model"]["vocab"].as_object().expect("vocab");
@@ -86,6 +158,11 @@ fn metadata(spec: &GgufSpec, dtype: GgmlDType) -> Vec<(String, Value)> {
         let id = added["id"].as_u64().expect("id") as usize;
         tokens[id] = added["content"].as_str().expect("content").to_owned();
         types[id] = 3;
+    }
+    // Placeholder rows up to the spec's vocabulary (llama.cpp's "unused").
+    for i in size..spec.vocab() {
+        tokens.push(format!("<|unused_{i}|>"));
+        types.push(5);
     }
     let merges: Vec<Value> = tokenizer["model"]["merges"]
         .as_array()
@@ -117,7 +194,10 @@ fn metadata(spec: &GgufSpec, dtype: GgmlDType) -> Vec<(String, Value)> {
     let mut md = vec![
         ("general.architecture".to_owned(), s(a)),
         ("general.name".to_owned(), s(&format!("tiny random {a}"))),
-        ("general.file_type".to_owned(), Value::U32(file_type(dtype))),
+        (
+            "general.file_type".to_owned(),
+            Value::U32(quantization.file_type()),
+        ),
         (format!("{a}.context_length"), u(spec.max_positions)),
         (format!("{a}.embedding_length"), u(spec.hidden)),
         (format!("{a}.feed_forward_length"), u(spec.intermediate)),
@@ -159,8 +239,8 @@ fn metadata(spec: &GgufSpec, dtype: GgmlDType) -> Vec<(String, Value)> {
 
 /// The tensors candle's quantised loaders read, by GGUF name, random from
 /// the spec's seed; matrices in `dtype`, norms and biases in F32.
-fn tensors(spec: &GgufSpec, dtype: GgmlDType) -> Result<Vec<(String, QTensor)>> {
-    let (_, vocab) = tokenizer_json(spec.arch);
+fn tensors(spec: &GgufSpec, quantization: Quantization) -> Result<Vec<(String, QTensor)>> {
+    let vocab = spec.vocab();
     let head_dim = spec.hidden / spec.heads;
     let (q, kv) = (spec.heads * head_dim, spec.kv_heads * head_dim);
     let mut shapes: Vec<(String, Vec<usize>)> = vec![
@@ -221,7 +301,9 @@ fn tensors(spec: &GgufSpec, dtype: GgmlDType) -> Result<Vec<(String, QTensor)>> 
                 GgmlDType::F32,
             )
         } else {
-            let bound = (3.0 / *shape.last().expect("2-d") as f32).sqrt();
+            let row = *shape.last().expect("2-d");
+            let bound = (3.0 / row as f32).sqrt();
+            let dtype = quantization.dtype(&name, spec.layers, row);
             ((0..n).map(|_| rng.uniform() * bound).collect(), dtype)
         };
         let tensor = Tensor::from_vec(values, shape, &Device::Cpu)?;
@@ -232,8 +314,13 @@ fn tensors(spec: &GgufSpec, dtype: GgmlDType) -> Result<Vec<(String, QTensor)>> 
 
 /// Writes a tiny random GGUF model to `path`.
 pub fn write_gguf(path: &Path, spec: &GgufSpec, dtype: GgmlDType) -> Result<()> {
-    let md = metadata(spec, dtype);
-    let tensors = tensors(spec, dtype)?;
+    write_gguf_as(path, spec, Quantization::All(dtype))
+}
+
+/// Writes a random GGUF model to `path`, quantised as `quantization` says.
+pub fn write_gguf_as(path: &Path, spec: &GgufSpec, quantization: Quantization) -> Result<()> {
+    let md = metadata(spec, quantization);
+    let tensors = tensors(spec, quantization)?;
     write(path, &md, &tensors)
 }
 
@@ -248,8 +335,8 @@ pub fn write_gguf_split(
     dtype: GgmlDType,
     parts: usize,
 ) -> Result<Vec<String>> {
-    let md = metadata(spec, dtype);
-    let tensors = tensors(spec, dtype)?;
+    let md = metadata(spec, Quantization::All(dtype));
+    let tensors = tensors(spec, Quantization::All(dtype))?;
     if parts == 0 || parts > tensors.len() {
         bail!("cannot split {} tensors in {parts} parts", tensors.len());
     }
