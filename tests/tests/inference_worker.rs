@@ -385,7 +385,8 @@ async fn sixteen_visitors_are_decoded_together_and_one_leaving_stops_only_their_
     let prompts = ["你好 hello", "the weather", "世界", "one two three"];
     let requests: Vec<(String, GenerationParams)> = (0..16)
         .map(|i| {
-            let mut params = greedy(6 + (i as u32 * 7) % 30);
+            // Long enough that all sixteen are claimed while the first decode.
+            let mut params = greedy(60 + (i as u32 * 7) % 60);
             if i % 2 == 1 {
                 params.temperature = Some(0.8);
                 params.seed = 100 + i as u64;
