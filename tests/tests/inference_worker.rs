@@ -651,7 +651,7 @@ async fn a_gguf_only_repo_chats_in_the_quantisation_asked_for() {
         refused.body
     );
 
-    // A header the hub reads but candle cannot load (no attention heads):
+    // A header the hub reads but the worker cannot load (no shape):
     // the request fails with the loader's reason, the worker stays up.
     let broken = tempfile::tempdir().unwrap();
     broken_gguf(&broken.path().join("broken-Q8_0.gguf"));
@@ -667,7 +667,7 @@ async fn a_gguf_only_repo_chats_in_the_quantisation_asked_for() {
     assert!(failed.status >= 400, "{:?}", failed.body);
     let message = failed.body["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("qwen2.attention.head_count"),
+        message.contains("the GGUF metadata has no qwen2.embedding_length"),
         "{:?}",
         failed.body
     );
