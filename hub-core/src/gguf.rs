@@ -545,7 +545,11 @@ pub fn quantization_in_name(path: &str) -> Option<&'static str> {
     if name.contains("MMPROJ") {
         return None;
     }
-    let alphanumeric_at = |i: usize| name.as_bytes().get(i).is_some_and(u8::is_ascii_alphanumeric);
+    let alphanumeric_at = |i: usize| {
+        name.as_bytes()
+            .get(i)
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
     quantization_names()
         .filter(|k| {
             name.match_indices(k).any(|(at, _)| {

@@ -17,12 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
+use inference_worker::TextModel;
 use inference_worker::batch::Limits;
 use inference_worker::generation::{Step, greedy};
 use inference_worker::gguf_model;
 use inference_worker::testing::gguf::{GgufSpec, Quantization, write_gguf_as};
 use inference_worker::testing::{Arch, Spec, write_checkpoint};
-use inference_worker::TextModel;
 use worker_protocol::{ChatMessage, Prompt};
 
 struct Figures {
@@ -64,7 +64,10 @@ fn run(model: &Arc<TextModel>, concurrency: usize, tokens: u32) -> Figures {
         .collect();
     let mut generated = 0;
     for answer in answers {
-        let out = answer.blocking_recv().expect("an answer").expect("a generation");
+        let out = answer
+            .blocking_recv()
+            .expect("an answer")
+            .expect("a generation");
         assert_eq!(out.tokens.len(), tokens as usize, "EOS is ignored");
         generated += out.tokens.len();
     }
@@ -100,7 +103,10 @@ fn bench(label: &str, mut model: TextModel, tokens: u32) -> f64 {
                 percentile(&f.first_tokens, 0.95).as_secs_f64() * 1e3
             )
         } else {
-            format!("{:.0}", percentile(&f.first_tokens, 0.5).as_secs_f64() * 1e3)
+            format!(
+                "{:.0}",
+                percentile(&f.first_tokens, 0.5).as_secs_f64() * 1e3
+            )
         };
         println!(
             "| {label} | {concurrency} | {:.1} | {:.2} | {ttft} |",
@@ -141,7 +147,9 @@ fn main() -> anyhow::Result<()> {
         "cpu threads: {}; {tokens} tokens per chat\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("| model | concurrent chats | generated tokens/s | × one chat | first token ms (median / p95 at 16) |");
+    println!(
+        "| model | concurrent chats | generated tokens/s | × one chat | first token ms (median / p95 at 16) |"
+    );
     println!("|---|---:|---:|---:|---:|");
     let f32_single = bench(
         "f32 safetensors",

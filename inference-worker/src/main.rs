@@ -172,12 +172,12 @@ fn main() -> anyhow::Result<()> {
     // The hub counts every running job against max_concurrent_jobs, and a
     // Space holds its job for as long as it runs.
     let models = tasks.iter().any(|t| *t != Task::SpaceRun);
-    let jobs = args.max_concurrent_jobs.unwrap_or(
-        match tasks.contains(&Task::TextGeneration) {
+    let jobs = args
+        .max_concurrent_jobs
+        .unwrap_or(match tasks.contains(&Task::TextGeneration) {
             true => 16,
             false => 1,
-        },
-    );
+        });
     let max_concurrent_jobs = match (&spaces, models) {
         (Some(s), false) => s.max,
         (Some(s), true) => jobs + s.max,

@@ -22,10 +22,10 @@ use worker_protocol::{
     SpacesCapability, TRAIN_PREFIX, Task,
 };
 
+use crate::batch::Limits;
 use crate::client::{HubClient, UnknownSession};
 use crate::files::{ModelCache, NotServable};
 use crate::finetune::{FineTuneConfig, FineTuner, TRAIN_ARCHITECTURES};
-use crate::batch::Limits;
 use crate::generation::{BadRequest, GenerateOutput, Step, generate};
 use crate::models::{Loaded, ModelRegistry};
 use crate::spaces::{Apps, Spaces, SpacesConfig};
@@ -175,7 +175,10 @@ impl Worker {
             registry: Arc::new(ModelRegistry::new(device.device, memory)),
             slots: Arc::new(Semaphore::new(capabilities.max_concurrent_jobs as usize)),
             batch: Limits {
-                max_batch: config.batch.max_batch.min(capabilities.max_concurrent_jobs as usize),
+                max_batch: config
+                    .batch
+                    .max_batch
+                    .min(capabilities.max_concurrent_jobs as usize),
                 ..config.batch
             },
             capabilities,

@@ -12,9 +12,9 @@ mod inference_support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use hub_core::jobs::protocol::GenerationParams;
 use hub_core::jobs::protocol::{ChatMessage, FinishReason, Prompt};
 use inference_support::*;
-use hub_core::jobs::protocol::GenerationParams;
 use inference_worker::generation::{generate_local, greedy};
 use inference_worker::testing::{Arch, Spec, write_checkpoint};
 use serde_json::{Value, json};
@@ -425,17 +425,14 @@ async fn sixteen_visitors_are_decoded_together_and_one_leaving_stops_only_their_
             Some(text)
         }
     });
-    let texts = tokio::time::timeout(
-        Duration::from_secs(300),
-        futures::future::join_all(streams),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the streams hang; worker log:\n{}", worker.log()));
+    let texts = tokio::time::timeout(Duration::from_secs(300), futures::future::join_all(streams))
+        .await
+        .unwrap_or_else(|_| panic!("the streams hang; worker log:\n{}", worker.log()));
     for (i, text) in texts.into_iter().enumerate() {
         let Some(text) = text else { continue };
         let (prompt, params) = &requests[i];
-        let alone = generate_local(files.path(), &Prompt::Chat(user_message(prompt)), params)
-            .unwrap();
+        let alone =
+            generate_local(files.path(), &Prompt::Chat(user_message(prompt)), params).unwrap();
         assert_eq!(text, alone.text, "visitor {i}: {params:?}");
     }
 

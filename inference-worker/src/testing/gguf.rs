@@ -98,9 +98,8 @@ impl Quantization {
                     .and_then(|r| r.split('.').next())
                     .and_then(|i| i.parse::<usize>().ok());
                 // llama.cpp's use_more_bits(i, n).
-                let more_bits = |i: usize| {
-                    i < layers / 8 || i >= 7 * layers / 8 || (i - layers / 8) % 3 == 2
-                };
+                let more_bits =
+                    |i: usize| i < layers / 8 || i >= 7 * layers / 8 || (i - layers / 8) % 3 == 2;
                 let wide = name == "output.weight"
                     || name == "token_embd.weight"
                     || ((name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight"))
