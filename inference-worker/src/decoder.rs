@@ -12,7 +12,9 @@
 //! model gives for it, whatever else is in the batch.
 
 use anyhow::{Result, anyhow, bail};
-use candle_core::quantized::{GgmlDType, QMatMul, gguf_file};
+use std::borrow::Cow;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
 use candle_transformers::models::qwen2;
@@ -46,6 +48,39 @@ impl Proj {
             }
         }
     }
+}
+
+/// Q5_0 matrices (llama.cpp's fallback for Q4_K when rows are not a
+/// multiple of 256: most of Qwen2.5-0.5B's Q4_K_M file) as Q8_0, which
+/// holds the very same values (Q5_0 stores (q - 16)·d with q < 32 and one
+/// scale d per block of 32; Q8_0 stores q'·d per block of 32, so q' =
+/// q - 16 under the same d) and which candle runs about six times faster
+/// on x86 (vectorised and repacked, where its Q5_0 kernel is scalar). It
+/// costs 34 bytes a block instead of 22.
+pub fn fast_layout(t: QTensor) -> Result<QTensor> {
+    if t.dtype() != GgmlDType::Q5_0 || !t.device().is_cpu() {
+        return Ok(t);
+    }
+    let q5 = t.data()?;
+    let mut q8 = Vec::with_capacity(q5.len() / 22 * 34);
+    for block in q5.chunks_exact(22) {
+        let (d, rest) = block.split_at(2);
+        let (qh, qs) = rest.split_at(4);
+        let qh = u32::from_le_bytes(qh.try_into().expect("4 bytes"));
+        q8.extend_from_slice(d);
+        let mut values = [0u8; 32];
+        for (j, &byte) in qs.iter().enumerate() {
+            // ggml's dequantize_row_q5_0: the low nibbles are values 0..16,
+            // the high ones 16..32, bit j of qh the fifth bit of value j.
+            let low = (byte & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
+            let high = (byte >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+            values[j] = (low as i8 - 16) as u8;
+            values[j + 16] = (high as i8 - 16) as u8;
+        }
+        q8.extend_from_slice(&values);
+    }
+    let storage = QStorage::from_data(Cow::Owned(q8), &t.device(), GgmlDType::Q8_0)?;
+    Ok(QTensor::new(storage, t.shape().clone())?)
 }
 
 fn is_q6k(w: &QMatMul) -> bool {
@@ -386,9 +421,7 @@ impl Decoder {
             bail!("partial rotary embeddings ({rope_dim} of {head_dim}) are not supported");
         }
         let mut tensor = |name: &str| content.tensor(reader, name, device);
-        let norm = |t: candle_core::quantized::QTensor| -> Result<RmsNorm> {
-            Ok(RmsNorm::new(t.dequantize(device)?, eps))
-        };
+        let norm = |t: QTensor| -> Result<RmsNorm> { Ok(RmsNorm::new(t.dequantize(device)?, eps)) };
         let embed = tensor("token_embd.weight")?;
         let embed_table = embed.dequantize(device)?;
         let lm_head = match tensor("output.weight") {
@@ -401,7 +434,8 @@ impl Decoder {
         for i in 0..shape.layers {
             let p = format!("blk.{i}");
             let mut proj = |name: &str, bias: bool| -> Result<Proj> {
-                let w = QMatMul::from_qtensor(tensor(&format!("{p}.{name}.weight"))?)?;
+                let w =
+                    QMatMul::from_qtensor(fast_layout(tensor(&format!("{p}.{name}.weight"))?)?)?;
                 let b = match bias {
                     true => Some(tensor(&format!("{p}.{name}.bias"))?.dequantize(device)?),
                     false => None,
@@ -440,7 +474,7 @@ impl Decoder {
             embed: Embedding::new(embed_table, hidden),
             layers,
             norm: norm(tensor("output_norm.weight")?)?,
-            lm_head: Proj::Quantized(QMatMul::from_qtensor(lm_head)?, None),
+            lm_head: Proj::Quantized(QMatMul::from_qtensor(fast_layout(lm_head)?)?, None),
             rope: Rope::new(inv_freq, shape.positions, architecture == "llama", device)?,
             shape,
             dtype: DType::F32,

@@ -315,3 +315,66 @@ fn a_sentencepiece_vocabulary_in_the_metadata_tokenizes_as_llama_cpp_does() {
     let ids = tokenizer.encode("hello</s>", false).unwrap();
     assert_eq!(ids.get_ids().last(), Some(&2));
 }
+
+#[test]
+fn q5_0_matrices_are_run_as_q8_0_with_the_same_values() {
+    let values: Vec<f32> = (0..4 * 256)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0)
+        .collect();
+    let t = Tensor::from_vec(values, (4, 256), &Device::Cpu).unwrap();
+    let q5 = candle_core::quantized::QTensor::quantize(&t, GgmlDType::Q5_0).unwrap();
+    let before: Vec<f32> = q5
+        .dequantize(&Device::Cpu)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let q8 = inference_worker::decoder::fast_layout(q5).unwrap();
+    assert_eq!(q8.dtype(), GgmlDType::Q8_0);
+    let after: Vec<f32> = q8
+        .dequantize(&Device::Cpu)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(before, after, "the same values, bit for bit");
+}
+
+/// Q5_0 files are not compared with candle token for token: the worker runs
+/// them as Q8_0, whose kernel quantises the activations its own way. Both
+/// are as close to the exact product of the same weights.
+#[test]
+fn q5_0_run_as_q8_0_is_as_close_to_the_exact_product_as_candles_q5_0() {
+    use candle_core::Module;
+    use candle_core::quantized::{QMatMul, QTensor};
+    let w = Tensor::randn(0f32, 1.0, (512, 256), &Device::Cpu).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (1, 3, 256), &Device::Cpu).unwrap();
+    let q5 = QTensor::quantize(&w, GgmlDType::Q5_0).unwrap();
+    let exact = x
+        .broadcast_matmul(&q5.dequantize(&Device::Cpu).unwrap().t().unwrap())
+        .unwrap();
+    let error = |q: QTensor| {
+        let y = QMatMul::from_qtensor(q).unwrap().forward(&x).unwrap();
+        (y - &exact)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let scale = exact
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let candle = error(QTensor::quantize(&w, GgmlDType::Q5_0).unwrap());
+    let ours = error(inference_worker::decoder::fast_layout(q5).unwrap());
+    assert!(ours < 0.01 * scale, "{ours} of {scale}");
+    assert!(ours < 2.0 * candle, "{ours} against candle's {candle}");
+}
