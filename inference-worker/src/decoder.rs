@@ -128,15 +128,22 @@ impl Rope {
         })
     }
 
-    fn apply(&self, x: &Tensor, position: usize) -> candle_core::Result<Tensor> {
-        let n = x.dim(2)?;
-        let cos = self.cos.narrow(0, position, n)?;
-        let sin = self.sin.narrow(0, position, n)?;
+    /// The tables' rows for these positions (one per row of a batch).
+    fn at(&self, positions: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((
+            self.cos.index_select(positions, 0)?,
+            self.sin.index_select(positions, 0)?,
+        ))
+    }
+
+    /// Rotates `x` (`[1, heads, rows, head_dim]`), row i by the i-th row
+    /// of `cos`/`sin` ([`Rope::at`]).
+    fn apply(&self, x: &Tensor, (cos, sin): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
         let x = x.contiguous()?;
         if self.interleaved {
-            candle_nn::rotary_emb::rope_i(&x, &cos, &sin)
+            candle_nn::rotary_emb::rope_i(&x, cos, sin)
         } else {
-            candle_nn::rotary_emb::rope(&x, &cos, &sin)
+            candle_nn::rotary_emb::rope(&x, cos, sin)
         }
     }
 }
@@ -215,22 +222,44 @@ impl Decoder {
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
         let rows = ids.len();
         let ids = Tensor::from_vec(ids, (1, rows), &self.device)?;
+        // Each row's position: a sequence's new tokens follow its cache.
+        let positions: Vec<u32> = batch
+            .iter()
+            .flat_map(|(cache, tokens)| (cache.len..cache.len + tokens.len()).map(|p| p as u32))
+            .collect();
+        let rotation = self
+            .rope
+            .at(&Tensor::new(positions.as_slice(), &self.device)?)?;
+        let s = &self.shape;
+        // `[1, rows, heads * head_dim]` → `[1, heads, rows, head_dim]`.
+        let by_head =
+            |t: Tensor, heads: usize| t.reshape((1, rows, heads, s.head_dim))?.transpose(1, 2);
         let mut x = self.embed.forward(&ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let residual = &x;
             let h = layer.input_norm.forward(&x)?;
-            let q = layer.q.forward(&h)?;
-            let k = layer.k.forward(&h)?;
-            let v = layer.v.forward(&h)?;
+            // Projections and rotations for all rows at once, attention
+            // per sequence.
+            let q = self
+                .rope
+                .apply(&by_head(layer.q.forward(&h)?, s.heads)?, &rotation)?;
+            let k = self
+                .rope
+                .apply(&by_head(layer.k.forward(&h)?, s.kv_heads)?, &rotation)?;
+            let v = by_head(layer.v.forward(&h)?, s.kv_heads)?.contiguous()?;
             let mut outputs = Vec::with_capacity(batch.len());
             let mut row = 0;
             for (cache, tokens) in batch.iter_mut() {
                 let n = tokens.len();
-                let part = |t: &Tensor| t.narrow(1, row, n);
+                let part = |t: &Tensor| t.narrow(2, row, n);
                 outputs.push(self.attend(i, cache, &part(&q)?, &part(&k)?, &part(&v)?)?);
                 row += n;
             }
-            let y = Tensor::cat(&outputs, 1)?;
+            let y = Tensor::cat(&outputs, 2)?.transpose(1, 2)?.reshape((
+                1,
+                rows,
+                s.heads * s.head_dim,
+            ))?;
             let y = layer.o.forward(&y)?;
             let x1 = (y + residual)?;
             let h = layer.post_attention_norm.forward(&x1)?;
@@ -255,8 +284,9 @@ impl Decoder {
         Ok(logits.to_vec2::<f32>()?)
     }
 
-    /// Attention of one sequence's rows (`[1, n, heads * head_dim]`) over its
-    /// cache of layer `layer`, which they join.
+    /// Attention of one sequence's rows (`[1, heads, n, head_dim]`, rotated)
+    /// over its cache of layer `layer`, which they join; `[1, heads, n,
+    /// head_dim]` out.
     fn attend(
         &self,
         layer: usize,
@@ -266,22 +296,15 @@ impl Decoder {
         v: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let s = &self.shape;
-        let n = q.dim(1)?;
+        let n = q.dim(2)?;
         let position = cache.len;
-        let q = q.reshape((1, n, s.heads, s.head_dim))?.transpose(1, 2)?;
-        let k = k.reshape((1, n, s.kv_heads, s.head_dim))?.transpose(1, 2)?;
-        let v = v
-            .reshape((1, n, s.kv_heads, s.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let q = self.rope.apply(&q, position)?;
-        let k = self.rope.apply(&k, position)?;
+        let q = q.contiguous()?;
         if cache.layers.len() < self.layers.len() {
             cache.layers.resize(self.layers.len(), None);
         }
         let (k, v) = match &cache.layers[layer] {
-            Some((k0, v0)) => (Tensor::cat(&[k0, &k], 2)?, Tensor::cat(&[v0, &v], 2)?),
-            None => (k, v),
+            Some((k0, v0)) => (Tensor::cat(&[k0, k], 2)?, Tensor::cat(&[v0, v], 2)?),
+            None => (k.contiguous()?, v.contiguous()?),
         };
         cache.layers[layer] = Some((k.clone(), v.clone()));
         let groups = s.heads / s.kv_heads;
@@ -293,11 +316,7 @@ impl Decoder {
         } else {
             scores
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((1, n, s.heads * s.head_dim))
+        candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)
     }
 
     /// `[n, position + n]`: 0 where row i (at `position + i`) may look, -inf
