@@ -22,7 +22,7 @@ use inference_worker::batch::Limits;
 use inference_worker::generation::{Step, greedy};
 use inference_worker::gguf_model;
 use inference_worker::testing::gguf::{GgufSpec, Quantization, write_gguf_as};
-use inference_worker::testing::{Arch, Spec, write_checkpoint};
+use inference_worker::testing::{Spec, write_checkpoint};
 use worker_protocol::{ChatMessage, Prompt};
 
 struct Figures {
@@ -123,26 +123,17 @@ fn main() -> anyhow::Result<()> {
         .and_then(|t| t.parse().ok())
         .unwrap_or(48);
     let dir = tempfile::tempdir()?;
-    let spec = GgufSpec::qwen2_5_0_5b();
+    let spec = Spec::qwen2_5_0_5b();
     eprintln!("writing the random checkpoints (Qwen2.5-0.5B's shape)…");
     let safetensors = dir.path().join("safetensors");
-    write_checkpoint(
-        &safetensors,
-        &Spec {
-            arch: Arch::Qwen2,
-            hidden: spec.hidden,
-            intermediate: spec.intermediate,
-            layers: spec.layers,
-            heads: spec.heads,
-            kv_heads: spec.kv_heads,
-            vocab: spec.vocab.expect("a vocabulary"),
-            max_positions: spec.max_positions,
-            seed: spec.seed,
-        },
-    )?;
+    write_checkpoint(&safetensors, &spec)?;
     let gguf = dir.path().join("gguf");
     std::fs::create_dir_all(&gguf)?;
-    write_gguf_as(&gguf.join("m-Q4_K_M.gguf"), &spec, Quantization::Q4KM)?;
+    write_gguf_as(
+        &gguf.join("m-Q4_K_M.gguf"),
+        &GgufSpec::like(&spec),
+        Quantization::Q4KM,
+    )?;
     println!(
         "cpu threads: {}; {tokens} tokens per chat\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())

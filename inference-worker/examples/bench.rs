@@ -105,17 +105,7 @@ fn main() -> anyhow::Result<()> {
         128,
     )?;
     let larger = if big {
-        Spec {
-            arch: Arch::Qwen2,
-            hidden: 896,
-            intermediate: 4864,
-            layers: 24,
-            heads: 14,
-            kv_heads: 2,
-            vocab: 151_936,
-            max_positions: 4096,
-            seed: 1,
-        }
+        Spec::qwen2_5_0_5b()
     } else {
         Spec {
             arch: Arch::Qwen2,

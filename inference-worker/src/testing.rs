@@ -120,6 +120,21 @@ impl Spec {
             seed: 42,
         }
     }
+
+    /// Qwen2.5-0.5B's shape (494M parameters), for benchmarks.
+    pub fn qwen2_5_0_5b() -> Spec {
+        Spec {
+            arch: Arch::Qwen2,
+            hidden: 896,
+            intermediate: 4864,
+            layers: 24,
+            heads: 14,
+            kv_heads: 2,
+            vocab: 151_936,
+            max_positions: 4096,
+            seed: 1,
+        }
+    }
 }
 
 /// Special tokens, after the 256 byte tokens and the merges.

@@ -13,7 +13,9 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use super::{Arch, LLAMA_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE, SplitMix64, specials, tokenizer_json};
+use super::{
+    Arch, LLAMA_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE, Spec, SplitMix64, specials, tokenizer_json,
+};
 
 #[derive(Debug, Clone)]
 pub struct GgufSpec {
@@ -47,18 +49,18 @@ impl GgufSpec {
         }
     }
 
-    /// Qwen2.5-0.5B's shape (494M parameters), for benchmarks.
-    pub fn qwen2_5_0_5b() -> GgufSpec {
+    /// The GGUF file of a safetensors checkpoint's shape.
+    pub fn like(spec: &Spec) -> GgufSpec {
         GgufSpec {
-            arch: Arch::Qwen2,
-            hidden: 896,
-            intermediate: 4864,
-            layers: 24,
-            heads: 14,
-            kv_heads: 2,
-            max_positions: 4096,
-            vocab: Some(151_936),
-            seed: 1,
+            arch: spec.arch,
+            hidden: spec.hidden,
+            intermediate: spec.intermediate,
+            layers: spec.layers,
+            heads: spec.heads,
+            kv_heads: spec.kv_heads,
+            max_positions: spec.max_positions,
+            vocab: Some(spec.vocab),
+            seed: spec.seed,
         }
     }
 
