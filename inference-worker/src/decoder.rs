@@ -1,5 +1,6 @@
-//! A llama-family decoder of our own (the llama and qwen2 layouts, from
-//! safetensors or GGUF) that runs many sequences in one forward pass.
+//! A llama-family decoder of our own (qwen2 and qwen3 checkpoints; dense
+//! llama, qwen2 and qwen3 GGUF files) that runs many sequences in one
+//! forward pass.
 //!
 //! candle's models keep the KV cache inside the model and take one sequence
 //! per call, so visitors sharing a model would take turns, each step reading
@@ -17,7 +18,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
-use candle_transformers::models::qwen2;
+use candle_transformers::models::{qwen2, qwen3};
 use candle_transformers::utils::repeat_kv;
 
 /// A projection: dense (safetensors) or quantised (GGUF), with its bias.
@@ -89,6 +90,9 @@ fn is_q6k(w: &QMatMul) -> bool {
 
 struct Layer {
     input_norm: RmsNorm,
+    /// qwen3's RMS norms of each head of the queries and keys, before the
+    /// rotation.
+    qk_norm: Option<(RmsNorm, RmsNorm)>,
     q: Proj,
     k: Proj,
     v: Proj,
@@ -146,6 +150,24 @@ impl Rope {
             candle_nn::rotary_emb::rope(&x, cos, sin)
         }
     }
+}
+
+/// What a Hugging Face checkpoint's config says, as the decoder reads it.
+struct Layout {
+    hidden: usize,
+    intermediate: usize,
+    vocab: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    layers: usize,
+    positions: usize,
+    rms_norm_eps: f64,
+    rope_theta: f64,
+    qkv_bias: bool,
+    o_bias: bool,
+    qk_norm: bool,
+    sliding_window: Option<usize>,
 }
 
 /// The shapes a decoder runs with.
@@ -240,12 +262,14 @@ impl Decoder {
             let h = layer.input_norm.forward(&x)?;
             // Projections and rotations for all rows at once, attention
             // per sequence.
-            let q = self
-                .rope
-                .apply(&by_head(layer.q.forward(&h)?, s.heads)?, &rotation)?;
-            let k = self
-                .rope
-                .apply(&by_head(layer.k.forward(&h)?, s.kv_heads)?, &rotation)?;
+            let mut q = by_head(layer.q.forward(&h)?, s.heads)?;
+            let mut k = by_head(layer.k.forward(&h)?, s.kv_heads)?;
+            if let Some((q_norm, k_norm)) = &layer.qk_norm {
+                q = q_norm.forward(&q.contiguous()?)?;
+                k = k_norm.forward(&k.contiguous()?)?;
+            }
+            let q = self.rope.apply(&q, &rotation)?;
+            let k = self.rope.apply(&k, &rotation)?;
             let v = by_head(layer.v.forward(&h)?, s.kv_heads)?.contiguous()?;
             let mut outputs = Vec::with_capacity(batch.len());
             let mut row = 0;
@@ -340,60 +364,110 @@ impl Decoder {
 
     /// A qwen2 checkpoint in the Hugging Face layout.
     pub fn qwen2(config: &qwen2::Config, vb: VarBuilder) -> Result<Decoder> {
-        let hidden = config.hidden_size;
-        let head_dim = hidden / config.num_attention_heads;
+        Decoder::hugging_face(
+            &Layout {
+                hidden: config.hidden_size,
+                intermediate: config.intermediate_size,
+                vocab: config.vocab_size,
+                heads: config.num_attention_heads,
+                kv_heads: config.num_key_value_heads,
+                head_dim: config.hidden_size / config.num_attention_heads,
+                layers: config.num_hidden_layers,
+                positions: config.max_position_embeddings,
+                rms_norm_eps: config.rms_norm_eps,
+                rope_theta: config.rope_theta,
+                qkv_bias: true,
+                o_bias: false,
+                qk_norm: false,
+                sliding_window: Some(config.sliding_window),
+            },
+            vb,
+        )
+    }
+
+    /// A qwen3 checkpoint in the Hugging Face layout.
+    pub fn qwen3(config: &qwen3::Config, vb: VarBuilder) -> Result<Decoder> {
+        if config.use_sliding_window {
+            bail!("qwen3 with a sliding window is not supported");
+        }
+        Decoder::hugging_face(
+            &Layout {
+                hidden: config.hidden_size,
+                intermediate: config.intermediate_size,
+                vocab: config.vocab_size,
+                heads: config.num_attention_heads,
+                kv_heads: config.num_key_value_heads,
+                head_dim: config.head_dim,
+                layers: config.num_hidden_layers,
+                positions: config.max_position_embeddings,
+                rms_norm_eps: config.rms_norm_eps,
+                rope_theta: config.rope_theta,
+                qkv_bias: config.attention_bias,
+                o_bias: config.attention_bias,
+                qk_norm: true,
+                sliding_window: None,
+            },
+            vb,
+        )
+    }
+
+    fn hugging_face(l: &Layout, vb: VarBuilder) -> Result<Decoder> {
         let shape = Shape {
-            hidden,
-            heads: config.num_attention_heads,
-            kv_heads: config.num_key_value_heads,
-            head_dim,
-            layers: config.num_hidden_layers,
-            positions: config.max_position_embeddings,
-            sliding_window: Some(config.sliding_window),
+            hidden: l.hidden,
+            heads: l.heads,
+            kv_heads: l.kv_heads,
+            head_dim: l.head_dim,
+            layers: l.layers,
+            positions: l.positions,
+            sliding_window: l.sliding_window,
         };
         let (dtype, device) = (vb.dtype(), vb.device().clone());
         let vb_m = vb.pp("model");
-        let embed = candle_nn::embedding(config.vocab_size, hidden, vb_m.pp("embed_tokens"))?;
-        let norm = |vb: VarBuilder| candle_nn::rms_norm(hidden, config.rms_norm_eps, vb);
-        let dense = |i, o, vb: VarBuilder| -> Result<Proj> {
-            Ok(Proj::Dense(candle_nn::linear_no_bias(i, o, vb)?))
+        let embed = candle_nn::embedding(l.vocab, l.hidden, vb_m.pp("embed_tokens"))?;
+        let norm = |size, vb: VarBuilder| candle_nn::rms_norm(size, l.rms_norm_eps, vb);
+        let proj = |i, o, bias, vb: VarBuilder| -> Result<Proj> {
+            Ok(Proj::Dense(candle_nn::linear_b(i, o, bias, vb)?))
         };
-        let biased = |i, o, vb: VarBuilder| -> Result<Proj> {
-            Ok(Proj::Dense(candle_nn::linear(i, o, vb)?))
-        };
-        let (heads, kv) = (shape.heads * head_dim, shape.kv_heads * head_dim);
-        let inter = config.intermediate_size;
-        let mut layers = Vec::with_capacity(shape.layers);
-        for i in 0..shape.layers {
+        let (q, kv) = (l.heads * l.head_dim, l.kv_heads * l.head_dim);
+        let mut layers = Vec::with_capacity(l.layers);
+        for i in 0..l.layers {
             let vb = vb_m.pp("layers").pp(i);
             let attn = vb.pp("self_attn");
             let mlp = vb.pp("mlp");
+            let qk_norm = match l.qk_norm {
+                true => Some((
+                    norm(l.head_dim, attn.pp("q_norm"))?,
+                    norm(l.head_dim, attn.pp("k_norm"))?,
+                )),
+                false => None,
+            };
             layers.push(Layer {
-                input_norm: norm(vb.pp("input_layernorm"))?,
-                q: biased(hidden, heads, attn.pp("q_proj"))?,
-                k: biased(hidden, kv, attn.pp("k_proj"))?,
-                v: biased(hidden, kv, attn.pp("v_proj"))?,
-                o: dense(heads, hidden, attn.pp("o_proj"))?,
-                post_attention_norm: norm(vb.pp("post_attention_layernorm"))?,
-                gate: dense(hidden, inter, mlp.pp("gate_proj"))?,
-                up: dense(hidden, inter, mlp.pp("up_proj"))?,
-                down: dense(inter, hidden, mlp.pp("down_proj"))?,
+                input_norm: norm(l.hidden, vb.pp("input_layernorm"))?,
+                qk_norm,
+                q: proj(l.hidden, q, l.qkv_bias, attn.pp("q_proj"))?,
+                k: proj(l.hidden, kv, l.qkv_bias, attn.pp("k_proj"))?,
+                v: proj(l.hidden, kv, l.qkv_bias, attn.pp("v_proj"))?,
+                o: proj(q, l.hidden, l.o_bias, attn.pp("o_proj"))?,
+                post_attention_norm: norm(l.hidden, vb.pp("post_attention_layernorm"))?,
+                gate: proj(l.hidden, l.intermediate, false, mlp.pp("gate_proj"))?,
+                up: proj(l.hidden, l.intermediate, false, mlp.pp("up_proj"))?,
+                down: proj(l.intermediate, l.hidden, false, mlp.pp("down_proj"))?,
             });
         }
         let lm_head = if vb.contains_tensor("lm_head.weight") {
-            dense(hidden, config.vocab_size, vb.pp("lm_head"))?
+            proj(l.hidden, l.vocab, false, vb.pp("lm_head"))?
         } else {
             Proj::Dense(Linear::new(embed.embeddings().clone(), None))
         };
-        // As candle's qwen2: the frequencies in f64, then f32.
-        let inv_freq = (0..head_dim)
+        // As candle's models: the frequencies in f64, then f32.
+        let inv_freq = (0..l.head_dim)
             .step_by(2)
-            .map(|i| 1f32 / config.rope_theta.powf(i as f64 / head_dim as f64) as f32)
+            .map(|i| 1f32 / l.rope_theta.powf(i as f64 / l.head_dim as f64) as f32)
             .collect();
         Ok(Decoder {
             embed,
             layers,
-            norm: norm(vb_m.pp("norm"))?,
+            norm: norm(l.hidden, vb_m.pp("norm"))?,
             lm_head,
             rope: Rope::new(inv_freq, shape.positions, false, &device)?,
             shape,
@@ -402,7 +476,7 @@ impl Decoder {
         })
     }
 
-    /// A dense llama- or qwen2-architecture GGUF file.
+    /// A dense llama-, qwen2- or qwen3-architecture GGUF file.
     pub fn gguf<R: std::io::Seek + std::io::Read>(
         content: &gguf_file::Content,
         reader: &mut R,
@@ -418,7 +492,10 @@ impl Decoder {
         let count = |key: &str| -> Result<usize> { Ok(md(key)?.to_u32()? as usize) };
         let hidden = count("embedding_length")?;
         let heads = count("attention.head_count")?;
-        let head_dim = hidden / heads;
+        let head_dim = match architecture {
+            "qwen3" => count("attention.key_length")?,
+            _ => hidden / heads,
+        };
         let shape = Shape {
             hidden,
             heads,
@@ -449,6 +526,7 @@ impl Decoder {
             Err(_) => embed,
         };
         let qkv_bias = architecture == "qwen2";
+        let qk_norm = architecture == "qwen3";
         let mut layers = Vec::with_capacity(shape.layers);
         for i in 0..shape.layers {
             let p = format!("blk.{i}");
@@ -472,8 +550,16 @@ impl Decoder {
                 proj("ffn_up", false)?,
                 proj("ffn_down", false)?,
             );
+            let qk_norm = match qk_norm {
+                true => Some((
+                    norm(tensor(&format!("{p}.attn_q_norm.weight"))?)?,
+                    norm(tensor(&format!("{p}.attn_k_norm.weight"))?)?,
+                )),
+                false => None,
+            };
             layers.push(Layer {
                 input_norm: norm(tensor(&format!("{p}.attn_norm.weight"))?)?,
+                qk_norm,
                 q,
                 k,
                 v,

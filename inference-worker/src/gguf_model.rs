@@ -1,6 +1,6 @@
-//! Quantised GGUF models (llama.cpp's format): dense llama and qwen2 files
-//! on our batching [`Decoder`], MoE llama and qwen3 files on candle's
-//! quantised models; one file, or the parts of a split file read as
+//! Quantised GGUF models (llama.cpp's format): dense llama, qwen2 and qwen3
+//! files on our batching [`Decoder`], MoE llama files on candle's quantised
+//! llama; one file, or the parts of a split file read as
 //! one; the tokenizer from the repo's tokenizer.json when it has one, else
 //! built from the GGUF metadata as llama.cpp does; the chat template from
 //! tokenizer_config.json, else `tokenizer.chat_template`.
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen3};
+use candle_transformers::models::quantized_llama;
 use serde_json::json;
 use tokenizers::Tokenizer;
 
@@ -177,31 +177,19 @@ fn strings<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<Vec<&'a str>
         .collect()
 }
 
-/// A GGUF model candle runs (MoE llama files, qwen3); dense llama and qwen2
-/// files run on [`Decoder`]. A clone is a sequence of its own (own KV
-/// cache) over the same weights.
+/// A MoE llama GGUF file (Mixtral's layout), which candle's quantised
+/// llama runs; the dense ones run on [`Decoder`]. A clone is a sequence of
+/// its own (own KV cache) over the same weights.
 #[derive(Clone)]
-pub struct GgufWeights(Kind);
-
-#[derive(Clone)]
-enum Kind {
-    Llama(quantized_llama::ModelWeights),
-    Qwen3(quantized_qwen3::ModelWeights),
-}
+pub struct GgufWeights(quantized_llama::ModelWeights);
 
 impl GgufWeights {
     pub fn forward(&mut self, input: &Tensor, offset: usize) -> Result<Tensor> {
-        Ok(match &mut self.0 {
-            Kind::Llama(m) => m.forward(input, offset)?,
-            Kind::Qwen3(m) => m.forward(input, offset)?,
-        })
+        Ok(self.0.forward(input, offset)?)
     }
 
     pub fn clear_kv_cache(&mut self) {
-        match &mut self.0 {
-            Kind::Llama(m) => m.clear_kv_cache(),
-            Kind::Qwen3(m) => m.clear_kv_cache(),
-        }
+        self.0.clear_kv_cache()
     }
 }
 
@@ -218,7 +206,7 @@ pub fn load(dir: &Path, files: &[String], device: &Device) -> Result<TextModel> 
     let context = number("context_length").unwrap_or(4096) as usize;
     let experts = number("expert_count").unwrap_or(0);
     let (weights, max_positions) = match architecture.as_str() {
-        "llama" | "qwen2" if experts == 0 => {
+        "llama" | "qwen2" | "qwen3" if experts == 0 => {
             let decoder = Decoder::gguf(&content, &mut reader, &architecture, device)?;
             (
                 Weights::Decoder(Arc::new(decoder), KvCache::default()),
@@ -226,17 +214,13 @@ pub fn load(dir: &Path, files: &[String], device: &Device) -> Result<TextModel> 
             )
         }
         "llama" => (
-            Weights::Gguf(GgufWeights(Kind::Llama(
-                quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)?,
-            ))),
+            Weights::Gguf(GgufWeights(quantized_llama::ModelWeights::from_gguf(
+                content,
+                &mut reader,
+                device,
+            )?)),
             // candle's quantised llama precomputes rotary tables this far.
             context.min(quantized_llama::MAX_SEQ_LEN),
-        ),
-        "qwen3" => (
-            Weights::Gguf(GgufWeights(Kind::Qwen3(
-                quantized_qwen3::ModelWeights::from_gguf(content, &mut reader, device)?,
-            ))),
-            context,
         ),
         other => bail!("{other} GGUF models are not run by this worker"),
     };

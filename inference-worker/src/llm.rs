@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{
-    deepseek2, gemma2, gemma3, glm4_new, llama, mistral, qwen2_moe, qwen3, qwen3_moe,
+    deepseek2, gemma2, gemma3, glm4_new, llama, mistral, qwen2_moe, qwen3_moe,
 };
 use serde_json::Value;
 use tokenizers::Tokenizer;
@@ -28,11 +28,11 @@ use chat_template::ChatTemplate;
 
 #[derive(Clone)]
 pub(crate) enum Weights {
-    /// Our own decoder (qwen2; dense llama and qwen2 GGUF files): one
+    /// Our own decoder (qwen2, qwen3; dense llama, qwen2 and qwen3 GGUF
+    /// files): one
     /// forward pass runs many sequences ([`crate::batch`]); a clone shares
     /// the weights and has a cache of its own.
     Decoder(Arc<Decoder>, KvCache),
-    Qwen3(qwen3::ModelForCausalLM),
     Llama(llama::Llama, llama::Config),
     /// GLM-4-*-0414 (`Glm4ForCausalLM`): candle's glm4_new; its glm4 is
     /// the older ChatGLM layout.
@@ -52,7 +52,6 @@ impl Weights {
     fn clear_kv_cache(&mut self) {
         match self {
             Weights::Decoder(_, cache) => *cache = KvCache::default(),
-            Weights::Qwen3(m) => m.clear_kv_cache(),
             Weights::Llama(..) => {}
             Weights::Glm4(m) => m.clear_kv_cache(),
             Weights::Qwen2Moe(m) => m.clear_kv_cache(),
@@ -159,7 +158,6 @@ impl CausalLm {
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let logits = match &mut self.weights {
             Weights::Decoder(..) => unreachable!("handled above"),
-            Weights::Qwen3(m) => m.forward(&input, offset)?,
             Weights::Llama(m, _) => {
                 let cache = self
                     .llama_cache
@@ -283,7 +281,10 @@ impl TextModel {
                 Arc::new(Decoder::qwen2(&config.to()?, vb)?),
                 KvCache::default(),
             ),
-            "qwen3" => Weights::Qwen3(qwen3::ModelForCausalLM::new(&config.to()?, vb)?),
+            "qwen3" => Weights::Decoder(
+                Arc::new(Decoder::qwen3(&config.to()?, vb)?),
+                KvCache::default(),
+            ),
             "llama" => {
                 let llama_config: llama::LlamaConfig = config.to()?;
                 let llama_config = llama_config.into_config(false);

@@ -27,11 +27,15 @@ fn chat(text: &str) -> Prompt {
     }])
 }
 
-fn safetensors_qwen2() -> (tempfile::TempDir, Arc<TextModel>) {
+fn safetensors(arch: Arch) -> (tempfile::TempDir, Arc<TextModel>) {
     let dir = tempfile::tempdir().unwrap();
-    write_checkpoint(dir.path(), &Spec::tiny(Arch::Qwen2)).unwrap();
+    write_checkpoint(dir.path(), &Spec::tiny(arch)).unwrap();
     let model = TextModel::load(dir.path(), &Device::Cpu).unwrap();
     (dir, Arc::new(model))
+}
+
+fn safetensors_qwen2() -> (tempfile::TempDir, Arc<TextModel>) {
+    safetensors(Arch::Qwen2)
 }
 
 fn gguf(arch: Arch, dtype: GgmlDType) -> (tempfile::TempDir, Arc<TextModel>) {
@@ -212,6 +216,16 @@ fn batched_equals_alone(model: Arc<TextModel>) {
 #[test]
 fn sixteen_qwen2_sequences_decoded_together_each_equal_the_same_request_alone() {
     batched_equals_alone(safetensors_qwen2().1);
+}
+
+#[test]
+fn sixteen_qwen3_sequences_decoded_together_each_equal_the_same_request_alone() {
+    batched_equals_alone(safetensors(Arch::Qwen3).1);
+}
+
+#[test]
+fn sixteen_qwen3_q8_0_sequences_decoded_together_each_equal_the_same_request_alone() {
+    batched_equals_alone(gguf(Arch::Qwen3, GgmlDType::Q8_0).1);
 }
 
 #[test]

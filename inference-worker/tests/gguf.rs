@@ -378,3 +378,45 @@ fn q5_0_run_as_q8_0_is_as_close_to_the_exact_product_as_candles_q5_0() {
     assert!(ours < 0.01 * scale, "{ours} of {scale}");
     assert!(ours < 2.0 * candle, "{ours} against candle's {candle}");
 }
+
+/// qwen3 files run on our decoder, candle's quantised qwen3 runs a fused
+/// attention kernel of its own: not the same arithmetic, the same logits
+/// to within rounding.
+#[test]
+fn qwen3_logits_agree_with_candles_quantised_qwen3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q3.gguf");
+    write_gguf(&path, &GgufSpec::tiny(Arch::Qwen3), GgmlDType::Q8_0).unwrap();
+    let model = gguf_model::load(dir.path(), &["q3.gguf".into()], &Device::Cpu).unwrap();
+    assert!(model.decoder().is_some());
+    let ids = prompt_tokens(&model, &chat("你好 hello world")).unwrap();
+    let ours = model.session().unwrap().forward(&ids, 0).unwrap();
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut candle = candle_transformers::models::quantized_qwen3::ModelWeights::from_gguf(
+        content,
+        &mut file,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let theirs: Vec<f32> = candle
+        .forward(&input, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let spread = theirs.iter().copied().fold(f32::MIN, f32::max)
+        - theirs.iter().copied().fold(f32::MAX, f32::min);
+    let diff = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(spread > 0.1, "the logits say something ({spread})");
+    assert!(diff < 1e-3 * spread, "{diff} of {spread}");
+}
