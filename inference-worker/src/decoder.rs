@@ -1,5 +1,5 @@
-//! A llama-family decoder of our own (qwen2 and qwen3 checkpoints; dense
-//! llama, qwen2 and qwen3 GGUF files) that runs many sequences in one
+//! A llama-family decoder of our own (llama, qwen2 and qwen3 checkpoints;
+//! dense llama, qwen2 and qwen3 GGUF files) that runs many sequences in one
 //! forward pass.
 //!
 //! candle's models keep the KV cache inside the model and take one sequence
@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
-use candle_transformers::models::{qwen2, qwen3};
+use candle_transformers::models::{llama, qwen2, qwen3};
 use candle_transformers::utils::repeat_kv;
 
 /// A projection: dense (safetensors) or quantised (GGUF), with its bias.
@@ -152,6 +152,14 @@ impl Rope {
     }
 }
 
+/// Rotary frequencies as candle's qwen models compute them: in f64, then f32.
+fn inv_freq_f64(theta: f64, head_dim: usize) -> Vec<f32> {
+    (0..head_dim)
+        .step_by(2)
+        .map(|i| 1f32 / theta.powf(i as f64 / head_dim as f64) as f32)
+        .collect()
+}
+
 /// What a Hugging Face checkpoint's config says, as the decoder reads it.
 struct Layout {
     hidden: usize,
@@ -163,7 +171,9 @@ struct Layout {
     layers: usize,
     positions: usize,
     rms_norm_eps: f64,
-    rope_theta: f64,
+    /// The rotary frequencies, computed as the model's candle
+    /// implementation does (which rounds differently per family).
+    inv_freq: Vec<f32>,
     qkv_bias: bool,
     o_bias: bool,
     qk_norm: bool,
@@ -375,7 +385,10 @@ impl Decoder {
                 layers: config.num_hidden_layers,
                 positions: config.max_position_embeddings,
                 rms_norm_eps: config.rms_norm_eps,
-                rope_theta: config.rope_theta,
+                inv_freq: inv_freq_f64(
+                    config.rope_theta,
+                    config.hidden_size / config.num_attention_heads,
+                ),
                 qkv_bias: true,
                 o_bias: false,
                 qk_norm: false,
@@ -401,10 +414,60 @@ impl Decoder {
                 layers: config.num_hidden_layers,
                 positions: config.max_position_embeddings,
                 rms_norm_eps: config.rms_norm_eps,
-                rope_theta: config.rope_theta,
+                inv_freq: inv_freq_f64(config.rope_theta, config.head_dim),
                 qkv_bias: config.attention_bias,
                 o_bias: config.attention_bias,
                 qk_norm: true,
+                sliding_window: None,
+            },
+            vb,
+        )
+    }
+
+    /// A llama checkpoint in the Hugging Face layout (Llama 2 and 3, with
+    /// llama 3's rope scaling).
+    pub fn llama(config: &llama::Config, vb: VarBuilder) -> Result<Decoder> {
+        let head_dim = config.hidden_size / config.num_attention_heads;
+        // As candle's llama: the frequencies in f32, then llama 3's scaling.
+        let inv_freq = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1f32 / config.rope_theta.powf(i as f32 / head_dim as f32));
+        let inv_freq = match &config.rope_scaling {
+            Some(s) if !matches!(s.rope_type, llama::Llama3RopeType::Default) => {
+                let original = s.original_max_position_embeddings as f32;
+                let (low, high) = (original / s.low_freq_factor, original / s.high_freq_factor);
+                inv_freq
+                    .map(|freq| {
+                        let wavelen = 2. * std::f32::consts::PI / freq;
+                        if wavelen < high {
+                            freq
+                        } else if wavelen > low {
+                            freq / s.factor
+                        } else {
+                            let smooth = (original / wavelen - s.low_freq_factor)
+                                / (s.high_freq_factor - s.low_freq_factor);
+                            (1. - smooth) * freq / s.factor + smooth * freq
+                        }
+                    })
+                    .collect()
+            }
+            _ => inv_freq.collect(),
+        };
+        Decoder::hugging_face(
+            &Layout {
+                hidden: config.hidden_size,
+                intermediate: config.intermediate_size,
+                vocab: config.vocab_size,
+                heads: config.num_attention_heads,
+                kv_heads: config.num_key_value_heads,
+                head_dim,
+                layers: config.num_hidden_layers,
+                positions: config.max_position_embeddings,
+                rms_norm_eps: config.rms_norm_eps,
+                inv_freq,
+                qkv_bias: false,
+                o_bias: false,
+                qk_norm: false,
                 sliding_window: None,
             },
             vb,
@@ -459,17 +522,12 @@ impl Decoder {
         } else {
             Proj::Dense(Linear::new(embed.embeddings().clone(), None))
         };
-        // As candle's models: the frequencies in f64, then f32.
-        let inv_freq = (0..l.head_dim)
-            .step_by(2)
-            .map(|i| 1f32 / l.rope_theta.powf(i as f64 / l.head_dim as f64) as f32)
-            .collect();
         Ok(Decoder {
             embed,
             layers,
             norm: norm(l.hidden, vb_m.pp("norm"))?,
             lm_head,
-            rope: Rope::new(inv_freq, shape.positions, false, &device)?,
+            rope: Rope::new(l.inv_freq.clone(), shape.positions, false, &device)?,
             shape,
             dtype,
             device,

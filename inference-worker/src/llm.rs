@@ -28,12 +28,11 @@ use chat_template::ChatTemplate;
 
 #[derive(Clone)]
 pub(crate) enum Weights {
-    /// Our own decoder (qwen2, qwen3; dense llama, qwen2 and qwen3 GGUF
-    /// files): one
+    /// Our own decoder (llama, qwen2, qwen3; dense llama, qwen2 and qwen3
+    /// GGUF files): one
     /// forward pass runs many sequences ([`crate::batch`]); a clone shares
     /// the weights and has a cache of its own.
     Decoder(Arc<Decoder>, KvCache),
-    Llama(llama::Llama, llama::Config),
     /// GLM-4-*-0414 (`Glm4ForCausalLM`): candle's glm4_new; its glm4 is
     /// the older ChatGLM layout.
     Glm4(glm4_new::ModelForCausalLM),
@@ -52,7 +51,6 @@ impl Weights {
     fn clear_kv_cache(&mut self) {
         match self {
             Weights::Decoder(_, cache) => *cache = KvCache::default(),
-            Weights::Llama(..) => {}
             Weights::Glm4(m) => m.clear_kv_cache(),
             Weights::Qwen2Moe(m) => m.clear_kv_cache(),
             Weights::Qwen3Moe(m) => m.clear_kv_cache(),
@@ -139,9 +137,7 @@ pub struct TextModel {
 /// One sequence's view of a model: shared weights, its own KV cache.
 pub struct CausalLm {
     weights: Weights,
-    llama_cache: Option<llama::Cache>,
     device: Device,
-    dtype: DType,
 }
 
 impl CausalLm {
@@ -158,13 +154,6 @@ impl CausalLm {
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let logits = match &mut self.weights {
             Weights::Decoder(..) => unreachable!("handled above"),
-            Weights::Llama(m, _) => {
-                let cache = self
-                    .llama_cache
-                    .as_mut()
-                    .expect("llama sessions have a cache");
-                m.forward(&input, offset, cache)?
-            }
             Weights::Glm4(m) => m.forward(&input, offset)?,
             Weights::Qwen2Moe(m) => m.forward(&input, offset)?,
             Weights::Qwen3Moe(m) => m.forward(&input, offset)?,
@@ -187,9 +176,6 @@ impl CausalLm {
     /// Logits for the last position of `tokens`, computed from scratch
     /// without any cache: the slow reference the tests compare against.
     pub fn forward_uncached(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        if let Weights::Llama(_, config) = &self.weights {
-            self.llama_cache = Some(llama::Cache::new(false, self.dtype, config, &self.device)?)
-        }
         self.weights.clear_kv_cache();
         let logits = self.forward(tokens, 0)?;
         self.weights.clear_kv_cache();
@@ -288,7 +274,10 @@ impl TextModel {
             "llama" => {
                 let llama_config: llama::LlamaConfig = config.to()?;
                 let llama_config = llama_config.into_config(false);
-                Weights::Llama(llama::Llama::load(vb, &llama_config)?, llama_config)
+                Weights::Decoder(
+                    Arc::new(Decoder::llama(&llama_config, vb)?),
+                    KvCache::default(),
+                )
             }
             "glm4" => Weights::Glm4(glm4_new::ModelForCausalLM::new(&config.to()?, vb)?),
             "qwen2_moe" => Weights::Qwen2Moe(qwen2_moe::Model::new(&config.to()?, vb)?),
@@ -366,21 +355,12 @@ impl TextModel {
     pub fn session(&self) -> Result<CausalLm> {
         let mut weights = self.weights.clone();
         weights.clear_kv_cache();
-        let llama_cache = match &mut weights {
-            Weights::Llama(_, config) => {
-                Some(llama::Cache::new(true, self.dtype, config, &self.device)?)
-            }
-            Weights::DeepSeek2(r) => {
-                r.build(self.dtype, &self.device)?;
-                None
-            }
-            _ => None,
-        };
+        if let Weights::DeepSeek2(r) = &mut weights {
+            r.build(self.dtype, &self.device)?;
+        }
         Ok(CausalLm {
             weights,
-            llama_cache,
             device: self.device.clone(),
-            dtype: self.dtype,
         })
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::qwen2;
+use candle_transformers::models::{llama, qwen2};
 use inference_worker::TextModel;
 use inference_worker::batch::Limits;
 use inference_worker::config::ModelConfig;
@@ -45,6 +45,47 @@ fn gguf(arch: Arch, dtype: GgmlDType) -> (tempfile::TempDir, Arc<TextModel>) {
     (dir, Arc::new(model))
 }
 
+/// Greedy tokens of a candle model run directly (`forward(ids, position)`
+/// gives the last position's logits).
+fn candle_greedy(
+    model: &TextModel,
+    ids: &[u32],
+    n: usize,
+    mut forward: impl FnMut(&Tensor, usize) -> Tensor,
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut input = ids.to_vec();
+    while out.len() < n {
+        let position = ids.len() + out.len() - input.len();
+        let x = Tensor::new(input.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let mut logits: Vec<f32> = forward(&x, position)
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        logits.truncate(model.usable_vocab);
+        let next = argmax(&logits);
+        out.push(next);
+        if model.eos_token_ids.contains(&next) {
+            break;
+        }
+        input = vec![next];
+    }
+    out
+}
+
+fn weights(dir: &std::path::Path) -> VarBuilder<'static> {
+    let files = safetensors_files(dir).unwrap();
+    unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap()
+}
+
+fn prompts() -> [Prompt; 2] {
+    [chat("你好, hello world"), Prompt::Text("hello 世界".into())]
+}
+
 #[test]
 fn qwen2_checkpoints_generate_what_candles_qwen2_generates() {
     let (dir, model) = safetensors_qwen2();
@@ -53,37 +94,53 @@ fn qwen2_checkpoints_generate_what_candles_qwen2_generates() {
         .unwrap()
         .to()
         .unwrap();
-    let files = safetensors_files(dir.path()).unwrap();
-    let vb =
-        unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
-    let mut candle = qwen2::ModelForCausalLM::new(&config, vb).unwrap();
-    for prompt in [chat("你好, hello world"), Prompt::Text("hello 世界".into())] {
+    let mut candle = qwen2::ModelForCausalLM::new(&config, weights(dir.path())).unwrap();
+    for prompt in prompts() {
         let ids = prompt_tokens(&model, &prompt).unwrap();
         let ours = generate(&model, &prompt, &greedy(24), |_| true).unwrap();
         candle.clear_kv_cache();
-        let mut expected = Vec::new();
-        let mut input = ids.clone();
-        while expected.len() < 24 {
-            let position = ids.len() + expected.len() - input.len();
-            let x = Tensor::new(input.as_slice(), &Device::Cpu)
-                .unwrap()
-                .unsqueeze(0)
-                .unwrap();
-            let mut logits: Vec<f32> = candle
-                .forward(&x, position)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            logits.truncate(model.usable_vocab);
-            let next = argmax(&logits);
-            expected.push(next);
-            if model.eos_token_ids.contains(&next) {
-                break;
-            }
-            input = vec![next];
-        }
+        let expected = candle_greedy(&model, &ids, 24, |x, p| candle.forward(x, p).unwrap());
+        assert_eq!(ours.tokens, expected, "{prompt:?}");
+    }
+}
+
+#[test]
+fn llama_checkpoints_generate_what_candles_llama_generates() {
+    llama_matches_candle(safetensors(Arch::Llama));
+}
+
+#[test]
+fn llama_3_rope_scaling_generates_what_candles_llama_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    write_checkpoint(dir.path(), &Spec::tiny(Arch::Llama)).unwrap();
+    let path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // Llama 3.1's, with a short original context so every band is used.
+    config["rope_scaling"] = serde_json::json!({
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 32
+    });
+    std::fs::write(&path, config.to_string()).unwrap();
+    let model = TextModel::load(dir.path(), &Device::Cpu).unwrap();
+    llama_matches_candle((dir, Arc::new(model)));
+}
+
+fn llama_matches_candle((dir, model): (tempfile::TempDir, Arc<TextModel>)) {
+    assert!(model.decoder().is_some(), "llama runs on our decoder");
+    let config: llama::LlamaConfig = ModelConfig::read(&dir.path().join("config.json"))
+        .unwrap()
+        .to()
+        .unwrap();
+    let config = config.into_config(false);
+    let candle = llama::Llama::load(weights(dir.path()), &config).unwrap();
+    for prompt in prompts() {
+        let ids = prompt_tokens(&model, &prompt).unwrap();
+        let ours = generate(&model, &prompt, &greedy(24), |_| true).unwrap();
+        let mut cache = llama::Cache::new(true, DType::F32, &config, &Device::Cpu).unwrap();
+        let expected = candle_greedy(&model, &ids, 24, |x, p| {
+            candle.forward(x, p, &mut cache).unwrap()
+        });
         assert_eq!(ours.tokens, expected, "{prompt:?}");
     }
 }
@@ -216,6 +273,11 @@ fn batched_equals_alone(model: Arc<TextModel>) {
 #[test]
 fn sixteen_qwen2_sequences_decoded_together_each_equal_the_same_request_alone() {
     batched_equals_alone(safetensors_qwen2().1);
+}
+
+#[test]
+fn sixteen_llama_sequences_decoded_together_each_equal_the_same_request_alone() {
+    batched_equals_alone(safetensors(Arch::Llama).1);
 }
 
 #[test]
