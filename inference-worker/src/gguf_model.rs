@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use candle_core::quantized::GgmlDType;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::quantized_llama;
@@ -132,13 +133,17 @@ pub fn open(dir: &Path, files: &[String]) -> Result<(Content, Parts)> {
     ))
 }
 
-/// Memory the loaded model takes: its tensors as stored, plus the token
-/// embeddings, which candle keeps dequantised (f32) as well.
+/// Memory the loaded model takes: its tensors as stored (Q5_0 ones as the
+/// Q8_0 they are run as, [`crate::decoder::fast_layout`]), plus the token
+/// embeddings, kept dequantised (f32) as well.
 pub fn memory(dir: &Path, files: &[String]) -> Result<u64> {
     let (content, _) = open(dir, files)?;
     let mut bytes = 0u64;
     for (name, info) in &content.tensor_infos {
-        let dtype = info.ggml_dtype;
+        let dtype = match info.ggml_dtype {
+            GgmlDType::Q5_0 => GgmlDType::Q8_0,
+            other => other,
+        };
         let elements = info.shape.elem_count() as u64;
         bytes += elements / dtype.block_size() as u64 * dtype.type_size() as u64;
         if name == "token_embd.weight" {
