@@ -188,11 +188,8 @@ impl ModelConfig {
                 default(j, "rms_norm_eps", json!(1e-6));
                 default(j, "hidden_act", json!("silu"));
                 refuse_rope_scaling(j, "mistral")?;
-                // candle's mistral always reads lm_head.weight.
-                if j.get("tie_word_embeddings") == Some(&json!(true)) {
-                    bail!("mistral with tied word embeddings is not supported");
-                }
-                // candle masks the window at prefill only, not in the KV cache.
+                // The decoder masks the window at prefill only, as candle's
+                // mistral, not in the KV cache.
                 bound_context_by_window(j);
             }
             "gemma2" | "gemma3_text" => {

@@ -1,4 +1,4 @@
-//! A llama-family decoder of our own (llama, qwen2 and qwen3 checkpoints;
+//! A llama-family decoder of our own (llama, mistral, qwen2 and qwen3 checkpoints;
 //! dense llama, qwen2 and qwen3 GGUF files) that runs many sequences in one
 //! forward pass.
 //!
@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
-use candle_transformers::models::{llama, qwen2, qwen3};
+use candle_transformers::models::{llama, mistral, qwen2, qwen3};
 use candle_transformers::utils::repeat_kv;
 
 /// A projection: dense (safetensors) or quantised (GGUF), with its bias.
@@ -157,6 +157,15 @@ fn inv_freq_f64(theta: f64, head_dim: usize) -> Vec<f32> {
     (0..head_dim)
         .step_by(2)
         .map(|i| 1f32 / theta.powf(i as f64 / head_dim as f64) as f32)
+        .collect()
+}
+
+/// Rotary frequencies as candle's llama, mistral and quantised models
+/// compute them: in f32.
+fn inv_freq_f32(theta: f32, head_dim: usize) -> Vec<f32> {
+    (0..head_dim)
+        .step_by(2)
+        .map(|i| 1f32 / theta.powf(i as f32 / head_dim as f32))
         .collect()
 }
 
@@ -398,6 +407,34 @@ impl Decoder {
         )
     }
 
+    /// A mistral checkpoint in the Hugging Face layout (its sliding window
+    /// masks the prompt as candle's mistral does; the worker caps the
+    /// context at the window, `config::ModelConfig`).
+    pub fn mistral(config: &mistral::Config, vb: VarBuilder) -> Result<Decoder> {
+        let head_dim = config
+            .head_dim
+            .unwrap_or(config.hidden_size / config.num_attention_heads);
+        Decoder::hugging_face(
+            &Layout {
+                hidden: config.hidden_size,
+                intermediate: config.intermediate_size,
+                vocab: config.vocab_size,
+                heads: config.num_attention_heads,
+                kv_heads: config.num_key_value_heads,
+                head_dim,
+                layers: config.num_hidden_layers,
+                positions: config.max_position_embeddings,
+                rms_norm_eps: config.rms_norm_eps,
+                inv_freq: inv_freq_f32(config.rope_theta as f32, head_dim),
+                qkv_bias: false,
+                o_bias: false,
+                qk_norm: false,
+                sliding_window: config.sliding_window,
+            },
+            vb,
+        )
+    }
+
     /// A qwen3 checkpoint in the Hugging Face layout.
     pub fn qwen3(config: &qwen3::Config, vb: VarBuilder) -> Result<Decoder> {
         if config.use_sliding_window {
@@ -428,10 +465,8 @@ impl Decoder {
     /// llama 3's rope scaling).
     pub fn llama(config: &llama::Config, vb: VarBuilder) -> Result<Decoder> {
         let head_dim = config.hidden_size / config.num_attention_heads;
-        // As candle's llama: the frequencies in f32, then llama 3's scaling.
-        let inv_freq = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1f32 / config.rope_theta.powf(i as f32 / head_dim as f32));
+        // Then llama 3's scaling, as candle's llama.
+        let inv_freq = inv_freq_f32(config.rope_theta, head_dim).into_iter();
         let inv_freq = match &config.rope_scaling {
             Some(s) if !matches!(s.rope_type, llama::Llama3RopeType::Default) => {
                 let original = s.original_max_position_embeddings as f32;
@@ -628,11 +663,7 @@ impl Decoder {
                 down,
             });
         }
-        // As candle's quantised models: the frequencies in f32.
-        let inv_freq = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1f32 / freq_base.powf(i as f32 / head_dim as f32))
-            .collect();
+        let inv_freq = inv_freq_f32(freq_base, head_dim);
         Ok(Decoder {
             embed: Embedding::new(embed_table, hidden),
             layers,

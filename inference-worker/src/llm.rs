@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{
-    deepseek2, gemma2, gemma3, glm4_new, llama, mistral, qwen2_moe, qwen3_moe,
+    deepseek2, gemma2, gemma3, glm4_new, llama, qwen2_moe, qwen3_moe,
 };
 use serde_json::Value;
 use tokenizers::Tokenizer;
@@ -28,8 +28,8 @@ use chat_template::ChatTemplate;
 
 #[derive(Clone)]
 pub(crate) enum Weights {
-    /// Our own decoder (llama, qwen2, qwen3; dense llama, qwen2 and qwen3
-    /// GGUF files): one
+    /// Our own decoder (llama, mistral, qwen2, qwen3; dense llama, qwen2 and
+    /// qwen3 GGUF files): one
     /// forward pass runs many sequences ([`crate::batch`]); a clone shares
     /// the weights and has a cache of its own.
     Decoder(Arc<Decoder>, KvCache),
@@ -38,7 +38,6 @@ pub(crate) enum Weights {
     Glm4(glm4_new::ModelForCausalLM),
     Qwen2Moe(qwen2_moe::Model),
     Qwen3Moe(qwen3_moe::ModelForCausalLM),
-    Mistral(mistral::Model),
     Gemma2(gemma2::Model),
     Gemma3(gemma3::Model),
     DeepSeek2(Rebuilt),
@@ -54,7 +53,6 @@ impl Weights {
             Weights::Glm4(m) => m.clear_kv_cache(),
             Weights::Qwen2Moe(m) => m.clear_kv_cache(),
             Weights::Qwen3Moe(m) => m.clear_kv_cache(),
-            Weights::Mistral(m) => m.clear_kv_cache(),
             Weights::Gemma2(m) => m.clear_kv_cache(),
             Weights::Gemma3(m) => m.clear_kv_cache(),
             Weights::DeepSeek2(r) => {
@@ -157,7 +155,6 @@ impl CausalLm {
             Weights::Glm4(m) => m.forward(&input, offset)?,
             Weights::Qwen2Moe(m) => m.forward(&input, offset)?,
             Weights::Qwen3Moe(m) => m.forward(&input, offset)?,
-            Weights::Mistral(m) => m.forward(&input, offset)?,
             Weights::Gemma2(m) => m.forward(&input, offset)?,
             Weights::Gemma3(m) => m.forward(&input, offset)?,
             Weights::DeepSeek2(r) => r
@@ -282,7 +279,10 @@ impl TextModel {
             "glm4" => Weights::Glm4(glm4_new::ModelForCausalLM::new(&config.to()?, vb)?),
             "qwen2_moe" => Weights::Qwen2Moe(qwen2_moe::Model::new(&config.to()?, vb)?),
             "qwen3_moe" => Weights::Qwen3Moe(qwen3_moe::ModelForCausalLM::new(&config.to()?, vb)?),
-            "mistral" => Weights::Mistral(mistral::Model::new(&config.to()?, vb)?),
+            "mistral" => Weights::Decoder(
+                Arc::new(Decoder::mistral(&config.to()?, vb)?),
+                KvCache::default(),
+            ),
             "gemma2" => Weights::Gemma2(gemma2::Model::new(false, &config.to()?, vb)?),
             "gemma3_text" => Weights::Gemma3(gemma3::Model::new(false, &config.to()?, vb)?),
             "deepseek_v2" => {

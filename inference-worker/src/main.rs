@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, default_value_t = 50 * 1024)]
     disk_budget_mb: u64,
     /// Jobs run at once [default: 16 when serving text-generation, whose
-    /// jobs for one model (llama, qwen2, qwen3, and their dense GGUF files) are
+    /// jobs for one model (llama, mistral, qwen2, qwen3, dense GGUF files) are
     /// decoded together in one batch, so this is also the largest batch;
     /// else 1]
     #[arg(long)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::{llama, qwen2};
+use candle_transformers::models::{llama, mistral, qwen2};
 use inference_worker::TextModel;
 use inference_worker::batch::Limits;
 use inference_worker::config::ModelConfig;
@@ -124,6 +124,24 @@ fn llama_3_rope_scaling_generates_what_candles_llama_generates() {
     std::fs::write(&path, config.to_string()).unwrap();
     let model = TextModel::load(dir.path(), &Device::Cpu).unwrap();
     llama_matches_candle((dir, Arc::new(model)));
+}
+
+#[test]
+fn mistral_checkpoints_generate_what_candles_mistral_generates() {
+    let (dir, model) = safetensors(Arch::Mistral);
+    assert!(model.decoder().is_some(), "mistral runs on our decoder");
+    let config: mistral::Config = ModelConfig::read(&dir.path().join("config.json"))
+        .unwrap()
+        .to()
+        .unwrap();
+    let mut candle = mistral::Model::new(&config, weights(dir.path())).unwrap();
+    for prompt in prompts() {
+        let ids = prompt_tokens(&model, &prompt).unwrap();
+        let ours = generate(&model, &prompt, &greedy(24), |_| true).unwrap();
+        candle.clear_kv_cache();
+        let expected = candle_greedy(&model, &ids, 24, |x, p| candle.forward(x, p).unwrap());
+        assert_eq!(ours.tokens, expected, "{prompt:?}");
+    }
 }
 
 fn llama_matches_candle((dir, model): (tempfile::TempDir, Arc<TextModel>)) {
@@ -278,6 +296,11 @@ fn sixteen_qwen2_sequences_decoded_together_each_equal_the_same_request_alone() 
 #[test]
 fn sixteen_llama_sequences_decoded_together_each_equal_the_same_request_alone() {
     batched_equals_alone(safetensors(Arch::Llama).1);
+}
+
+#[test]
+fn sixteen_mistral_sequences_decoded_together_each_equal_the_same_request_alone() {
+    batched_equals_alone(safetensors(Arch::Mistral).1);
 }
 
 #[test]
