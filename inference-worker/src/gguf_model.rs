@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use candle_core::quantized::GgmlDType;
@@ -19,7 +18,7 @@ use candle_transformers::models::quantized_llama;
 use serde_json::json;
 use tokenizers::Tokenizer;
 
-use crate::decoder::{Decoder, KvCache};
+use crate::decoder::Decoder;
 use crate::llm::{TextModel, Weights, eos_of_tokenizer_config, read_json_if_present};
 use chat_template::ChatTemplate;
 
@@ -213,10 +212,7 @@ pub fn load(dir: &Path, files: &[String], device: &Device) -> Result<TextModel> 
     let (weights, max_positions) = match architecture.as_str() {
         "llama" | "qwen2" | "qwen3" if experts == 0 => {
             let decoder = Decoder::gguf(&content, &mut reader, &architecture, device)?;
-            (
-                Weights::Decoder(Arc::new(decoder), KvCache::default()),
-                context,
-            )
+            (Weights::decoder(decoder), context)
         }
         "llama" => (
             Weights::Gguf(GgufWeights(quantized_llama::ModelWeights::from_gguf(

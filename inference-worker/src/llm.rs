@@ -2,11 +2,13 @@
 //! mistral, gemma2, gemma3_text, deepseek_v2) loaded from a Hugging Face
 //! layout directory: weights, tokenizer, chat template, EOS tokens.
 //!
-//! A [`TextModel`] is loaded once and shared; each generation takes a
-//! [`CausalLm`] of its own with [`TextModel::session`]: candle's models are
-//! `Clone`, a clone shares the weights (Arc) and has its own KV cache
-//! (DeepSeek-V2, which is not `Clone`, is rebuilt per session over the
-//! tensors loaded once: see [`Rebuilt`]).
+//! A [`TextModel`] is loaded once and shared. llama, mistral, qwen2 and
+//! qwen3 run on our [`Decoder`], whose sequences can be decoded together
+//! ([`TextModel::batcher`]); the other families on candle's models. Each
+//! generation alone takes a [`CausalLm`] of its own with
+//! [`TextModel::session`]: a clone of the weights (Arc) with its own KV
+//! cache (DeepSeek-V2, which is not `Clone`, is rebuilt per session over
+//! the tensors loaded once: see [`Rebuilt`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,9 +31,9 @@ use chat_template::ChatTemplate;
 #[derive(Clone)]
 pub(crate) enum Weights {
     /// Our own decoder (llama, mistral, qwen2, qwen3; dense llama, qwen2 and
-    /// qwen3 GGUF files): one
-    /// forward pass runs many sequences ([`crate::batch`]); a clone shares
-    /// the weights and has a cache of its own.
+    /// qwen3 GGUF files): one forward pass runs many sequences
+    /// ([`crate::batch`]); a clone shares the weights and has a cache of
+    /// its own.
     Decoder(Arc<Decoder>, KvCache),
     /// GLM-4-*-0414 (`Glm4ForCausalLM`): candle's glm4_new; its glm4 is
     /// the older ChatGLM layout.
@@ -46,7 +48,12 @@ pub(crate) enum Weights {
 }
 
 impl Weights {
-    /// Empties the KV cache (llama keeps its cache outside the model).
+    /// A model on our decoder, with an empty cache.
+    pub(crate) fn decoder(decoder: Decoder) -> Weights {
+        Weights::Decoder(Arc::new(decoder), KvCache::default())
+    }
+
+    /// Empties the KV cache.
     fn clear_kv_cache(&mut self) {
         match self {
             Weights::Decoder(_, cache) => *cache = KvCache::default(),
@@ -260,29 +267,17 @@ impl TextModel {
             }
         };
         let weights = match config.model_type.as_str() {
-            "qwen2" => Weights::Decoder(
-                Arc::new(Decoder::qwen2(&config.to()?, vb)?),
-                KvCache::default(),
-            ),
-            "qwen3" => Weights::Decoder(
-                Arc::new(Decoder::qwen3(&config.to()?, vb)?),
-                KvCache::default(),
-            ),
+            "qwen2" => Weights::decoder(Decoder::qwen2(&config.to()?, vb)?),
+            "qwen3" => Weights::decoder(Decoder::qwen3(&config.to()?, vb)?),
             "llama" => {
                 let llama_config: llama::LlamaConfig = config.to()?;
                 let llama_config = llama_config.into_config(false);
-                Weights::Decoder(
-                    Arc::new(Decoder::llama(&llama_config, vb)?),
-                    KvCache::default(),
-                )
+                Weights::decoder(Decoder::llama(&llama_config, vb)?)
             }
             "glm4" => Weights::Glm4(glm4_new::ModelForCausalLM::new(&config.to()?, vb)?),
             "qwen2_moe" => Weights::Qwen2Moe(qwen2_moe::Model::new(&config.to()?, vb)?),
             "qwen3_moe" => Weights::Qwen3Moe(qwen3_moe::ModelForCausalLM::new(&config.to()?, vb)?),
-            "mistral" => Weights::Decoder(
-                Arc::new(Decoder::mistral(&config.to()?, vb)?),
-                KvCache::default(),
-            ),
+            "mistral" => Weights::decoder(Decoder::mistral(&config.to()?, vb)?),
             "gemma2" => Weights::Gemma2(gemma2::Model::new(false, &config.to()?, vb)?),
             "gemma3_text" => Weights::Gemma3(gemma3::Model::new(false, &config.to()?, vb)?),
             "deepseek_v2" => {
