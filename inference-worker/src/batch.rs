@@ -11,6 +11,7 @@
 //! positions it may take fit, so it never runs out of room half-way.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -72,7 +73,16 @@ impl Batcher {
                 // The model is held only while it has sequences.
                 while let Ok(first) = rx.recv() {
                     let model = first.model.clone();
-                    serve(&model, first, &rx, limits, &largest);
+                    // A panic fails the sequences of the batch (their
+                    // answers are dropped, the worker reports the jobs
+                    // failed and the hub retries them), not the thread:
+                    // the next request gets a fresh batch.
+                    let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        serve(&model, first, &rx, limits, &largest)
+                    }));
+                    if served.is_err() {
+                        tracing::error!("a batch panicked; its sequences failed");
+                    }
                 }
             })
             .expect("spawning the batch thread");

@@ -427,3 +427,21 @@ fn a_bad_request_in_the_queue_fails_alone() {
     );
     assert_eq!(good.blocking_recv().unwrap().unwrap().tokens.len(), 4);
 }
+
+#[test]
+fn a_panic_in_a_batch_fails_that_batch_and_the_model_serves_on() {
+    let (_dir, model) = safetensors_qwen2();
+    let batcher = model.batcher(Limits::default()).unwrap();
+    let bad = batcher.submit(
+        model.clone(),
+        chat("hello"),
+        greedy(8),
+        Box::new(|step| match step {
+            Step::Token(_) => panic!("a callback that panics"),
+            Step::Started { .. } => true,
+        }),
+    );
+    assert!(bad.blocking_recv().is_err(), "no answer: the batch failed");
+    let good = batcher.submit(model.clone(), chat("hello"), greedy(4), Box::new(|_| true));
+    assert_eq!(good.blocking_recv().unwrap().unwrap().tokens.len(), 4);
+}
