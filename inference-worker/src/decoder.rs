@@ -275,6 +275,14 @@ impl Decoder {
         let rotation = self
             .rope
             .at(&Tensor::new(positions.as_slice(), &self.device)?)?;
+        // A prompt's causal mask, the same in every layer: built once.
+        let masks = batch
+            .iter()
+            .map(|(cache, tokens)| match tokens.len() {
+                1 => Ok(None),
+                n => self.causal_mask(n, cache.len).map(Some),
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let s = &self.shape;
         // `[1, rows, heads * head_dim]` → `[1, heads, rows, head_dim]`.
         let by_head =
@@ -296,10 +304,11 @@ impl Decoder {
             let v = by_head(layer.v.forward(&h)?, s.kv_heads)?.contiguous()?;
             let mut outputs = Vec::with_capacity(batch.len());
             let mut row = 0;
-            for (cache, tokens) in batch.iter_mut() {
+            for ((cache, tokens), mask) in batch.iter_mut().zip(&masks) {
                 let n = tokens.len();
                 let part = |t: &Tensor| t.narrow(2, row, n);
-                outputs.push(self.attend(i, cache, &part(&q)?, &part(&k)?, &part(&v)?)?);
+                let (q, k, v) = (part(&q)?, part(&k)?, part(&v)?);
+                outputs.push(self.attend(i, cache, &q, &k, &v, mask.as_ref())?);
                 row += n;
             }
             let y = Tensor::cat(&outputs, 2)?.transpose(1, 2)?.reshape((
@@ -333,7 +342,7 @@ impl Decoder {
 
     /// Attention of one sequence's rows (`[1, heads, n, head_dim]`, rotated)
     /// over its cache of layer `layer`, which they join; `[1, heads, n,
-    /// head_dim]` out.
+    /// head_dim]` out. `mask`: [`Decoder::causal_mask`] when n > 1.
     fn attend(
         &self,
         layer: usize,
@@ -341,10 +350,9 @@ impl Decoder {
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
+        mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let s = &self.shape;
-        let n = q.dim(2)?;
-        let position = cache.len;
         let q = q.contiguous()?;
         if cache.layers.len() < self.layers.len() {
             cache.layers.resize(self.layers.len(), None);
@@ -358,10 +366,9 @@ impl Decoder {
         let k = repeat_kv(k, groups)?.contiguous()?;
         let v = repeat_kv(v, groups)?.contiguous()?;
         let scores = (q.matmul(&k.transpose(2, 3)?)? * (1f64 / (s.head_dim as f64).sqrt()))?;
-        let scores = if n > 1 {
-            scores.broadcast_add(&self.causal_mask(n, position)?)?
-        } else {
-            scores
+        let scores = match mask {
+            Some(mask) => scores.broadcast_add(mask)?,
+            None => scores,
         };
         candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)
     }

@@ -82,26 +82,37 @@ fn weights(dir: &std::path::Path) -> VarBuilder<'static> {
     unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap()
 }
 
-fn prompts() -> [Prompt; 2] {
-    [chat("你好, hello world"), Prompt::Text("hello 世界".into())]
+/// Greedy generation on our decoder equals `candle` (given a prompt's ids,
+/// candle's greedy tokens on a fresh cache), for chat and raw prompts.
+fn matches_candle(model: &TextModel, mut candle: impl FnMut(&[u32]) -> Vec<u32>) {
+    assert!(
+        model.decoder().is_some(),
+        "{} runs on our decoder",
+        model.model_type
+    );
+    for prompt in [chat("你好, hello world"), Prompt::Text("hello 世界".into())] {
+        let ids = prompt_tokens(model, &prompt).unwrap();
+        let ours = generate(model, &prompt, &greedy(24), |_| true).unwrap();
+        assert_eq!(ours.tokens, candle(&ids), "{prompt:?}");
+    }
+}
+
+fn config<T: serde::de::DeserializeOwned>(dir: &std::path::Path) -> T {
+    ModelConfig::read(&dir.join("config.json"))
+        .unwrap()
+        .to()
+        .unwrap()
 }
 
 #[test]
 fn qwen2_checkpoints_generate_what_candles_qwen2_generates() {
     let (dir, model) = safetensors_qwen2();
-    assert!(model.decoder().is_some(), "qwen2 runs on our decoder");
-    let config: qwen2::Config = ModelConfig::read(&dir.path().join("config.json"))
-        .unwrap()
-        .to()
-        .unwrap();
-    let mut candle = qwen2::ModelForCausalLM::new(&config, weights(dir.path())).unwrap();
-    for prompt in prompts() {
-        let ids = prompt_tokens(&model, &prompt).unwrap();
-        let ours = generate(&model, &prompt, &greedy(24), |_| true).unwrap();
+    let mut candle =
+        qwen2::ModelForCausalLM::new(&config(dir.path()), weights(dir.path())).unwrap();
+    matches_candle(&model, |ids| {
         candle.clear_kv_cache();
-        let expected = candle_greedy(&model, &ids, 24, |x, p| candle.forward(x, p).unwrap());
-        assert_eq!(ours.tokens, expected, "{prompt:?}");
-    }
+        candle_greedy(&model, ids, 24, |x, p| candle.forward(x, p).unwrap())
+    });
 }
 
 #[test]
@@ -129,38 +140,22 @@ fn llama_3_rope_scaling_generates_what_candles_llama_generates() {
 #[test]
 fn mistral_checkpoints_generate_what_candles_mistral_generates() {
     let (dir, model) = safetensors(Arch::Mistral);
-    assert!(model.decoder().is_some(), "mistral runs on our decoder");
-    let config: mistral::Config = ModelConfig::read(&dir.path().join("config.json"))
-        .unwrap()
-        .to()
-        .unwrap();
-    let mut candle = mistral::Model::new(&config, weights(dir.path())).unwrap();
-    for prompt in prompts() {
-        let ids = prompt_tokens(&model, &prompt).unwrap();
-        let ours = generate(&model, &prompt, &greedy(24), |_| true).unwrap();
+    let mut candle = mistral::Model::new(&config(dir.path()), weights(dir.path())).unwrap();
+    matches_candle(&model, |ids| {
         candle.clear_kv_cache();
-        let expected = candle_greedy(&model, &ids, 24, |x, p| candle.forward(x, p).unwrap());
-        assert_eq!(ours.tokens, expected, "{prompt:?}");
-    }
+        candle_greedy(&model, ids, 24, |x, p| candle.forward(x, p).unwrap())
+    });
 }
 
 fn llama_matches_candle((dir, model): (tempfile::TempDir, Arc<TextModel>)) {
-    assert!(model.decoder().is_some(), "llama runs on our decoder");
-    let config: llama::LlamaConfig = ModelConfig::read(&dir.path().join("config.json"))
-        .unwrap()
-        .to()
-        .unwrap();
-    let config = config.into_config(false);
+    let config = config::<llama::LlamaConfig>(dir.path()).into_config(false);
     let candle = llama::Llama::load(weights(dir.path()), &config).unwrap();
-    for prompt in prompts() {
-        let ids = prompt_tokens(&model, &prompt).unwrap();
-        let ours = generate(&model, &prompt, &greedy(24), |_| true).unwrap();
+    matches_candle(&model, |ids| {
         let mut cache = llama::Cache::new(true, DType::F32, &config, &Device::Cpu).unwrap();
-        let expected = candle_greedy(&model, &ids, 24, |x, p| {
+        candle_greedy(&model, ids, 24, |x, p| {
             candle.forward(x, p, &mut cache).unwrap()
-        });
-        assert_eq!(ours.tokens, expected, "{prompt:?}");
-    }
+        })
+    });
 }
 
 /// Sixteen different requests: seeds, temperatures, lengths, stop
