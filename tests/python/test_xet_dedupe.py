@@ -6,7 +6,13 @@ an upload: what it skips, it skips because hf_xet found the chunks in its
 local shard cache and the hub kept the xorbs they live in. Each upload runs
 in its own interpreter (as two separate `hf upload` runs would), through a
 relay that counts every byte sent to the hub, CAS traffic included (the hub
-builds casUrl from the Host the client used, which is the relay's)."""
+builds casUrl from the Host the client used, which is the relay's).
+
+Across users, the client learns what the hub holds from the global dedupe
+query (`/v1/chunks/`): another user's upload of published content sends
+almost nothing, of private content everything."""
+
+from huggingface_hub import HfApi
 
 from helpers import Relay, random_file, run_client, sha256_file
 
@@ -93,3 +99,49 @@ def test_xorbs_stay_usable_to_their_uploader_after_the_first_repo_is_deleted(api
     assert any("/v1/shards" in p for _, p in after), requests
     got = api.hf_hub_download(second, "w.bin", cache_dir=str(tmp_path / "dl"))
     assert sha256_file(got) == sha256_file(data)
+
+
+def test_other_users_dedupe_against_public_content_and_never_against_private(api, hub, name, tmp_path):
+    # Global dedupe: bob's client, with an empty cache, asks the hub about
+    # the first chunk of each file it uploads. For content alice published,
+    # the answer lets it skip every xorb; for content only in alice's
+    # private repo there is no answer, and bob uploads all of it.
+    size = 16 * 1024 * 1024
+    public, private = f"{hub.user}/{name('pub')}", f"{hub.user}/{name('priv')}"
+    api.create_repo(public)
+    api.create_repo(private, private=True)
+    shared = random_file(tmp_path / "shared.bin", size, seed=31)
+    secret = random_file(tmp_path / "secret.bin", size, seed=32)
+    alice = {"HF_XET_CACHE": str(tmp_path / "alice-cache")}
+    upload(shared, "w.bin", public, alice)
+    upload(secret, "w.bin", private, alice)
+
+    bob_repo = f"{hub.other_user}/{name('bob')}"
+    bob_api = HfApi(endpoint=hub.endpoint, token=hub.other_token)
+    bob_api.create_repo(bob_repo)
+    sent = {}
+    for label, path in (("shared", shared), ("secret", secret)):
+        with Relay(hub.port) as relay:
+            env = {
+                "HF_ENDPOINT": relay.endpoint,
+                "HF_TOKEN": hub.other_token,
+                "HF_XET_CACHE": str(tmp_path / f"bob-cache-{label}"),
+            }
+            offset = hub.log_offset()
+            upload(path, f"{label}.bin", bob_repo, env)
+            sent[label] = (relay.upstream, hub.requests_since(offset))
+    print(f"\nbob's upload of alice's public file: {sent['shared'][0]} bytes; "
+          f"of her private one: {sent['secret'][0]} bytes")
+
+    bytes_sent, requests = sent["shared"]
+    assert any("/v1/chunks/" in p for _, p in requests), requests
+    assert not any("/v1/xorbs/" in p for _, p in requests), requests
+    assert bytes_sent < 1024 * 1024, bytes_sent
+    bytes_sent, requests = sent["secret"]
+    assert any("/v1/chunks/" in p for _, p in requests), requests
+    assert any("/v1/xorbs/" in p for _, p in requests), requests
+    assert bytes_sent >= size, bytes_sent
+
+    for label, path in (("shared", shared), ("secret", secret)):
+        got = bob_api.hf_hub_download(bob_repo, f"{label}.bin", cache_dir=str(tmp_path / f"dl-{label}"))
+        assert sha256_file(got) == sha256_file(path), label

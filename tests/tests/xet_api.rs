@@ -385,7 +385,8 @@ async fn xorbs_and_a_shard_become_an_lfs_object_that_commits_and_downloads() {
     // The same shard again (a re-upload of an unchanged file) is accepted.
     assert_eq!(cas.shard(shard(&[t1, t2], &oid)).await.status, 200);
 
-    // The stub calls answer 404 (so the client falls back), telemetry is accepted.
+    // A xorb's hash is no chunk's (404); the stub calls answer 404 (so the
+    // client falls back), telemetry is accepted.
     let client = reqwest::Client::new();
     let with_token = |req: reqwest::RequestBuilder| req.bearer_auth(cas.token.as_deref().unwrap());
     for prefix in ["default", "default-merkledb"] {
@@ -1062,7 +1063,7 @@ async fn a_users_xorbs_outlive_the_repo_they_were_uploaded_for() {
     // hf_xet remembers the xorbs it uploaded and sends only a shard for the
     // next repo: the uploader may still use them.
     alice_api
-        .create_repo("model", "alice", "second", false)
+        .create_repo("model", "alice", "second", true)
         .await;
     let cas_second = cas_for(&hub, &alice, "alice/second").await;
     let reply = cas_second.shard(shard(&[term], &oid)).await;
@@ -1075,7 +1076,8 @@ async fn a_users_xorbs_outlive_the_repo_they_were_uploaded_for() {
     );
 
     // Nobody else gains anything from it: bob, who knows the hashes but
-    // never uploaded the xorb, is still refused.
+    // never uploaded the xorb, is still refused (the repo is private; had
+    // it been public, its content would be his to use anyway).
     hub.api(Some(&bob))
         .create_repo("model", "bob", "m", false)
         .await;
@@ -1796,4 +1798,114 @@ async fn a_repo_reads_through_xet_only_what_its_own_uploads_described() {
     let (status, body) = download(&hub, &bob, "bob/q", "w.bin").await;
     assert_eq!(status, 200);
     assert!(body == data);
+}
+
+/// Sends `GET /v1/chunks/default/{chunk}` as the holder of `cas`'s token.
+async fn dedupe_query(cas: &Cas, chunk: &XetHash) -> (u16, Vec<u8>) {
+    let url = format!("{}/v1/chunks/default/{chunk}", cas.url);
+    let mut req = cas.client.get(url);
+    if let Some(t) = &cas.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn global_dedupe_answers_within_the_writers_scope_only() {
+    let hub = TestHub::start().await;
+    let alice = hub.user_with_token("alice");
+    let bob = hub.user_with_token("bob");
+    let alice_api = hub.api(Some(&alice));
+    alice_api.create_repo("model", "alice", "pub", false).await;
+    alice_api.create_repo("model", "alice", "priv", true).await;
+    hub.api(Some(&bob))
+        .create_repo("model", "bob", "m", false)
+        .await;
+    // Alice publishes a file made of chunks [0, 4) of a six-chunk xorb,
+    // and keeps another xorb's file private.
+    let public = Xorb::of((0..6).map(|i| content(20_000, 900 + i)).collect());
+    let secret = Xorb::of((0..3).map(|i| content(20_000, 950 + i)).collect());
+    let cas_pub = cas_for(&hub, &alice, "alice/pub").await;
+    let cas_priv = cas_for(&hub, &alice, "alice/priv").await;
+    assert_eq!(cas_pub.xorb(&public).await.status, 200);
+    assert_eq!(cas_priv.xorb(&secret).await.status, 200);
+    let (published, d_pub) = public.range(0, 4);
+    assert_eq!(
+        cas_pub
+            .shard(shard(&[published], &sha256_hex(&d_pub)))
+            .await
+            .status,
+        200
+    );
+    let (kept, d_kept) = secret.range(0, 3);
+    assert_eq!(
+        cas_priv
+            .shard(shard(&[kept], &sha256_hex(&d_kept)))
+            .await
+            .status,
+        200
+    );
+    let chunk = |x: &Xorb, i: usize| XetHash::of_chunk(&x.chunks[i]);
+
+    // Bob is answered for a published chunk: a shard listing that xorb,
+    // which offers keyed hashes only, never a plain chunk hash.
+    let cas_bob = cas_for(&hub, &bob, "bob/m").await;
+    let (status, answer) = dedupe_query(&cas_bob, &chunk(&public, 1)).await;
+    assert_eq!(status, 200);
+    let parsed = hub_core::xet::shard::parse(&answer).unwrap();
+    assert_eq!(parsed.xorbs, [public.hash]);
+    for i in 0..6 {
+        let plain = chunk(&public, i).0;
+        assert!(
+            !answer.windows(32).any(|w| w == plain),
+            "chunk {i} in plain"
+        );
+    }
+    // Chunks no public file uses, and the private file's, are not in his
+    // scope: 404 as for a chunk nobody holds. Alice, in her own namespace,
+    // is answered for all of them.
+    for c in [
+        chunk(&public, 4),
+        chunk(&secret, 0),
+        XetHash::of_chunk(b"never stored"),
+    ] {
+        assert_eq!(dedupe_query(&cas_bob, &c).await.0, 404);
+    }
+    for c in [chunk(&public, 4), chunk(&secret, 0)] {
+        assert_eq!(dedupe_query(&cas_pub, &c).await.0, 200);
+    }
+    // Malformed hashes and missing tokens.
+    let bad = cas_bob
+        .client
+        .get(format!("{}/v1/chunks/default/xyz", cas_bob.url))
+        .bearer_auth(cas_bob.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let anonymous = Cas {
+        token: None,
+        ..cas_for(&hub, &bob, "bob/m").await
+    };
+    assert_eq!(dedupe_query(&anonymous, &chunk(&public, 1)).await.0, 401);
+
+    // What the answer offered, bob's shard may use without uploading the
+    // xorb; the chunks it did not offer it may not.
+    let (middle, d_middle) = public.range(1, 3);
+    let reply = cas_bob
+        .shard(shard(&[middle], &sha256_hex(&d_middle)))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let ops = [lfs_file("m.bin", &sha256_hex(&d_middle), d_middle.len())];
+    assert_eq!(
+        commit(&hub.api(Some(&bob)), "bob/m", &ops).await.status,
+        200
+    );
+    assert_eq!(download(&hub, &bob, "bob/m", "m.bin").await.1, d_middle);
+    for (x, start, end) in [(&public, 3, 5), (&public, 4, 6), (&secret, 0, 3)] {
+        let (term, data) = x.range(start, end);
+        let reply = cas_bob.shard(shard(&[term], &sha256_hex(&data))).await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+    }
 }

@@ -284,7 +284,7 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
         .collect();
     used.sort_unstable();
     used.dedup();
-    let xorbs = records::usable(&hub.db, writer.repo.id, writer.user.id, &used).await?;
+    let usable = records::usable(&hub.db, writer.repo.id, writer.user.id, &used).await?;
     // A file named twice is rebuilt once (the first description counts).
     let mut seen = HashSet::new();
     let files: Vec<&shard::ShardFile> = shard
@@ -292,6 +292,8 @@ async fn rebuild_shard(hub: &Hub, writer: &CasWriter, body: &[u8]) -> Result<Sha
         .iter()
         .filter(|f| seen.insert(f.sha256.as_str()))
         .collect();
+    usable.check(&files)?;
+    let xorbs = usable.layouts;
     let checked = limits::check(&files, &xorbs)?;
     let mut outcome = ShardOutcome::default();
     let mut missing = Vec::new();

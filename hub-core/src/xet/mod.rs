@@ -21,9 +21,13 @@
 //! xorb chunks (under its Xet hash, found from its sha256), [`reconstruction`] answers
 //! hf_xet's query for a byte range of a file, [`range_link`] signs the
 //! links its fetches use, and [`read`] is what the read routes call.
+//!
+//! Clients dedupe against what the hub holds by asking [`dedupe`] about a
+//! chunk; it answers within the same scope [`records`] lets a shard use.
 
 pub mod cas;
 pub mod chunking;
+pub mod dedupe;
 pub mod files;
 pub mod gc;
 pub mod hash;

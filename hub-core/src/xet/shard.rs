@@ -20,6 +20,9 @@
 //! (which xorb chunks make up each file, and its sha256); the CAS section
 //! is checked for shape and otherwise ignored, as is anything after it
 //! (lookup tables and a footer, when a client sends them).
+//!
+//! The hub writes one kind of shard itself: the global dedupe answer
+//! ([`xorb_index`]), a full shard with lookup tables and footer.
 
 use crate::error::{Error, Result};
 use crate::xet::hash::XetHash;
@@ -203,6 +206,134 @@ fn bad(message: impl Into<String>) -> Error {
     Error::invalid(format!("invalid shard: {}", message.into()))
 }
 
+/// A xorb as a dedupe answer lists it: each chunk's uncompressed length,
+/// and its hash where the answer offers that chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedXorb {
+    pub hash: XetHash,
+    /// Its stored length (chunks, footer excluded).
+    pub stored_len: u32,
+    pub chunks: Vec<(Option<XetHash>, u32)>,
+}
+
+/// The length of the footer at the end of a full shard.
+pub const FOOTER_LEN: usize = 200;
+const FOOTER_VERSION: u64 = 1;
+
+/// Encodes a full shard that lists `xorbs` and no files, as Xet's global
+/// dedupe answers: a header, an empty file section, the CAS section, the
+/// lookup tables (xorbs and chunks by the first 8 bytes of their hash,
+/// little-endian, sorted) and the 200-byte footer hf_xet reads from the end.
+///
+/// Chunk hashes are keyed with `key` (a blake3 keyed hash, the key in the
+/// footer): a client can match only chunks whose hashes it computed from
+/// content it holds, so the answer tells it nothing about other chunks.
+/// A chunk the answer does not offer is listed under the zero hash (its
+/// place must stay, since a match names chunks by position) and left out
+/// of the lookup table. `created` and `expires` are Unix seconds; the
+/// client forgets the answer after `expires`.
+pub fn xorb_index(xorbs: &[IndexedXorb], key: &[u8; 32], created: u64, expires: u64) -> Vec<u8> {
+    let mut sorted: Vec<&IndexedXorb> = xorbs.iter().collect();
+    sorted.sort_by_key(|x| (truncated(&x.hash), x.hash.0));
+    let mut out = SHARD_TAG.to_vec();
+    out.extend_from_slice(&SHARD_VERSION.to_le_bytes());
+    out.extend_from_slice(&(FOOTER_LEN as u64).to_le_bytes());
+    let file_info_offset = out.len();
+    out.extend_from_slice(&BOOKEND_ENTRY);
+    let xorb_info_offset = out.len();
+    let mut xorb_lookup = Vec::with_capacity(sorted.len());
+    let mut chunk_lookup = Vec::new();
+    let (mut on_disk, mut unpacked_total) = (0u64, 0u64);
+    // A xorb's place: the index, in entries, of its header in the section.
+    let mut place = 0u32;
+    for x in sorted {
+        xorb_lookup.push((truncated(&x.hash), place));
+        let unpacked: u32 = x.chunks.iter().map(|&(_, n)| n).sum();
+        out.extend_from_slice(&x.hash.0);
+        for n in [0, x.chunks.len() as u32, unpacked, x.stored_len] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        let mut start = 0u32;
+        for (i, &(hash, len)) in x.chunks.iter().enumerate() {
+            let keyed = hash.map(|h| XetHash(*blake3::keyed_hash(key, &h.0).as_bytes()));
+            if let Some(k) = &keyed {
+                chunk_lookup.push((truncated(k), place, i as u32));
+            }
+            out.extend_from_slice(&keyed.unwrap_or_default().0);
+            for n in [start, len, 0, 0] {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            start += len;
+        }
+        place += 1 + x.chunks.len() as u32;
+        on_disk += u64::from(x.stored_len);
+        unpacked_total += u64::from(unpacked);
+    }
+    out.extend_from_slice(&BOOKEND_ENTRY);
+    let file_lookup_offset = out.len();
+    let xorb_lookup_offset = out.len();
+    for (k, place) in &xorb_lookup {
+        out.extend_from_slice(&k.to_le_bytes());
+        out.extend_from_slice(&place.to_le_bytes());
+    }
+    chunk_lookup.sort_unstable();
+    let chunk_lookup_offset = out.len();
+    for (k, place, i) in &chunk_lookup {
+        out.extend_from_slice(&k.to_le_bytes());
+        out.extend_from_slice(&place.to_le_bytes());
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    let footer_offset = out.len();
+    for n in [
+        FOOTER_VERSION,
+        file_info_offset as u64,
+        xorb_info_offset as u64,
+        file_lookup_offset as u64,
+        0,
+        xorb_lookup_offset as u64,
+        xorb_lookup.len() as u64,
+        chunk_lookup_offset as u64,
+        chunk_lookup.len() as u64,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.extend_from_slice(key);
+    for n in [
+        created,
+        expires,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        on_disk,
+        0,
+        unpacked_total,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.extend_from_slice(&(footer_offset as u64).to_le_bytes());
+    debug_assert_eq!(out.len(), footer_offset + FOOTER_LEN);
+    out
+}
+
+/// A hash's first 8 bytes as the little-endian number lookup tables use.
+fn truncated(hash: &XetHash) -> u64 {
+    u64::from_le_bytes(hash.0[..8].try_into().expect("8 bytes"))
+}
+
+/// The entry that closes an info section.
+const BOOKEND_ENTRY: [u8; ENTRY_LEN] = {
+    let mut b = [0u8; ENTRY_LEN];
+    let mut i = 0;
+    while i < 32 {
+        b[i] = 0xff;
+        i += 1;
+    }
+    b
+};
+
 /// Builds shard bodies as hf_xet serializes them (for tests).
 #[derive(Debug, Default)]
 pub struct ShardBuilder {
@@ -250,14 +381,13 @@ impl ShardBuilder {
     }
 
     pub fn build(self) -> Vec<u8> {
-        let bookend = [[0xffu8; 32].as_slice(), &[0u8; 16]].concat();
         let mut out = SHARD_TAG.to_vec();
         out.extend_from_slice(&SHARD_VERSION.to_le_bytes());
         out.extend_from_slice(&0u64.to_le_bytes());
         out.extend_from_slice(&self.files);
-        out.extend_from_slice(&bookend);
+        out.extend_from_slice(&BOOKEND_ENTRY);
         out.extend_from_slice(&self.xorbs);
-        out.extend_from_slice(&bookend);
+        out.extend_from_slice(&BOOKEND_ENTRY);
         out
     }
 }
@@ -313,6 +443,87 @@ mod tests {
             &[0xa2, 0xb6, 0x68, 0x1a, 0x28, 0x06, 0x2e, 0x42]
         );
         assert_eq!(parse(&body).unwrap().files[0].sha256, SHA);
+    }
+
+    /// What hf_xet does with a dedupe answer: finds the first of `query`
+    /// (unkeyed chunk hashes) through the chunk lookup table, then matches
+    /// as many as follow in that xorb; returns the xorb and chunk range.
+    fn client_match(shard: &[u8], query: &[XetHash]) -> Option<(XetHash, u32, u32, u32)> {
+        let u64_at = |at: usize| u64::from_le_bytes(shard[at..at + 8].try_into().unwrap());
+        let u32_at = |at: usize| u32::from_le_bytes(shard[at..at + 4].try_into().unwrap());
+        let footer = shard.len() - FOOTER_LEN;
+        assert_eq!(u64_at(40), FOOTER_LEN as u64, "footer size in the header");
+        assert_eq!(u64_at(footer), 1, "footer version");
+        assert_eq!(u64_at(footer + 192), footer as u64, "footer offset");
+        let xorb_info = u64_at(footer + 16) as usize;
+        let (lookup, entries) = (u64_at(footer + 56) as usize, u64_at(footer + 64) as usize);
+        let key: [u8; 32] = shard[footer + 72..footer + 104].try_into().unwrap();
+        let keyed = |h: &XetHash| *blake3::keyed_hash(&key, &h.0).as_bytes();
+        let first = keyed(&query[0]);
+        let truncated = u64::from_le_bytes(first[..8].try_into().unwrap());
+        let keys: Vec<u64> = (0..entries).map(|i| u64_at(lookup + 16 * i)).collect();
+        assert!(keys.is_sorted());
+        let i = keys.iter().position(|&k| k == truncated)?;
+        let (place, offset) = (u32_at(lookup + 16 * i + 8), u32_at(lookup + 16 * i + 12));
+        let header = xorb_info + ENTRY_LEN * place as usize;
+        let count = u32_at(header + 36);
+        let mut bytes = 0;
+        let mut n = 0;
+        while offset + n < count && (n as usize) < query.len() {
+            let at = header + ENTRY_LEN * (1 + (offset + n) as usize);
+            if shard[at..at + 32] != keyed(&query[n as usize]) {
+                break;
+            }
+            bytes += u32_at(at + 36);
+            n += 1;
+        }
+        Some((hash_at(&shard[header..]), offset, offset + n, bytes))
+    }
+
+    #[test]
+    fn a_dedupe_answer_matches_held_chunks_only_and_parses_as_a_shard() {
+        let c = |i: u8| XetHash([i; 32]);
+        let xorbs = [
+            IndexedXorb {
+                hash: c(200),
+                stored_len: 900,
+                chunks: vec![
+                    (Some(c(1)), 100),
+                    (Some(c(2)), 200),
+                    (None, 300),
+                    (Some(c(4)), 400),
+                ],
+            },
+            IndexedXorb {
+                hash: c(100),
+                stored_len: 50,
+                chunks: vec![(Some(c(9)), 50)],
+            },
+        ];
+        let body = xorb_index(&xorbs, &[7; 32], 1_000, 4_600);
+        // A run stops where the answer leaves a chunk out, and where the
+        // client's own chunks stop matching.
+        assert_eq!(
+            client_match(&body, &[c(1), c(2), c(3), c(4)]),
+            Some((c(200), 0, 2, 300))
+        );
+        assert_eq!(
+            client_match(&body, &[c(2), c(5)]),
+            Some((c(200), 1, 2, 200))
+        );
+        assert_eq!(client_match(&body, &[c(4)]), Some((c(200), 3, 4, 400)));
+        assert_eq!(client_match(&body, &[c(9), c(1)]), Some((c(100), 0, 1, 50)));
+        assert_eq!(client_match(&body, &[c(3)]), None, "left out");
+        assert_eq!(client_match(&body, &[c(8)]), None, "never stored");
+        // Plain chunk hashes appear nowhere: only keyed ones.
+        assert!(!body.windows(32).any(|w| w == c(1).0 || w == c(4).0));
+        let parsed = parse(&body).unwrap();
+        assert!(parsed.files.is_empty());
+        assert_eq!(parsed.xorbs, [c(100), c(200)], "sorted by the lookup key");
+        let footer = body.len() - FOOTER_LEN;
+        let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().unwrap());
+        assert_eq!((u64_at(footer + 104), u64_at(footer + 112)), (1_000, 4_600));
+        assert_eq!((u64_at(footer + 168), u64_at(footer + 184)), (950, 1_050));
     }
 
     #[test]

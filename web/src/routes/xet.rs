@@ -1,8 +1,8 @@
 //! The Xet CAS, as `hf_xet` calls it (hf-hub-api.md §7): the token
 //! endpoints under `/api`, the CAS under `/cas` (authorised by the token
-//! they hand out), and the client's telemetry. Uploads: xorbs and shards
-//! (the chunk, grant and v2 shard calls answer 404 so the client falls
-//! back to those). Downloads: reconstructions (v1 and v2, with `Range`),
+//! they hand out), and the client's telemetry. Uploads: global dedupe
+//! queries, xorbs and shards (the grant and v2 shard calls answer 404 so
+//! the client falls back to those). Downloads: reconstructions (v1 and v2, with `Range`),
 //! and xorb byte ranges from the signed links they carry.
 
 use axum::body::Body;
@@ -15,6 +15,8 @@ use axum::{Json, Router};
 use futures::TryStreamExt;
 use hub_core::Error;
 use hub_core::xet::cas::{self, CasWriter, IssuedToken};
+use hub_core::xet::dedupe;
+use hub_core::xet::hash::XetHash;
 use hub_core::xet::range_link::LinkParams;
 use hub_core::xet::read::{self, CasReader, ReadAnswer, Reconstruction, Requested};
 use serde_json::json;
@@ -41,7 +43,7 @@ pub fn router() -> Router<AppState> {
             "/api/{repo_type}/{namespace}/{name}/xet-read-token/{revision}",
             get(read_token),
         )
-        .route("/cas/v1/chunks/{prefix}/{hash}", get(not_offered))
+        .route("/cas/v1/chunks/{prefix}/{hash}", get(global_dedupe))
         .route("/cas/v1/xorb-grants/{prefix}/{hash}", post(not_offered))
         .route("/cas/v1/xorbs/{prefix}/{hash}", post(upload_xorb))
         .route("/cas/v2/shards", post(not_offered))
@@ -99,11 +101,33 @@ fn token_response(issued: IssuedToken, origin: &Origin) -> ApiResult<Response> {
     Ok((headers, Json(body)).into_response())
 }
 
-/// Handles `GET /cas/v1/chunks/{prefix}/{hash}` (global dedupe),
-/// `POST /cas/v1/xorb-grants/{prefix}/{hash}` and `POST /cas/v2/shards`:
-/// not offered, so the client goes on without them.
+/// Handles `POST /cas/v1/xorb-grants/{prefix}/{hash}` and `POST
+/// /cas/v2/shards`: not offered, so the client goes on without them.
 async fn not_offered() -> ApiError {
     Error::not_found("not offered by this hub").into()
+}
+
+/// Handles `GET /cas/v1/chunks/{prefix}/{hash}`: the global dedupe
+/// answer for a chunk (a shard), or 404 when the writer's scope holds none.
+async fn global_dedupe(
+    State(state): State<AppState>,
+    CasAuth(writer): CasAuth,
+    Path((prefix, hash)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    known_prefix(&prefix)?;
+    let chunk = XetHash::from_hex(&hash)
+        .ok_or_else(|| Error::invalid("a chunk hash is 64 hexadecimal digits"))?;
+    match dedupe::answer(&state, &writer, &chunk).await? {
+        Some(shard) => Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )],
+            shard,
+        )
+            .into_response()),
+        None => Err(Error::not_found("no stored chunk of that hash to dedupe against").into()),
+    }
 }
 
 /// The writer a CAS request's `Authorization: Bearer <accessToken>` stands for.
