@@ -227,6 +227,52 @@ async fn private_repos_are_indistinguishable_from_missing_ones() {
 }
 
 #[tokio::test]
+async fn a_repo_changed_behind_this_nodes_back_is_seen_at_once() {
+    // Nodes keep the repo rows their lookups found; a change made anywhere
+    // else (another node, the CLI, an admin's SQL) reaches them by NOTIFY at
+    // commit, long before a kept row would expire (2 s).
+    let hub = TestHub::start().await;
+    let token = hub.user_with_token("alice");
+    let alice = hub.api(Some(&token));
+    alice.create_repo("model", "alice", "m", false).await;
+    let ops = [tests::file_op("config.json", b"{}")];
+    assert_eq!(
+        alice.commit("alice/m", "config", &ops, None).await.status,
+        200
+    );
+    let anon = reqwest::Client::new();
+    let resolve = format!("{}/alice/m/resolve/main/config.json", hub.url);
+    for _ in 0..3 {
+        assert_eq!(anon.get(&resolve).send().await.unwrap().status(), 200);
+    }
+    let db = sqlx::PgPool::connect(hub.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let set_private = |private: bool| {
+        sqlx::query("UPDATE repos SET private = $1 WHERE name = 'm'")
+            .bind(private)
+            .execute(&db)
+    };
+    for (private, expected) in [(true, 401), (false, 200)] {
+        set_private(private).await.unwrap();
+        let changed = std::time::Instant::now();
+        loop {
+            let status = anon.get(&resolve).send().await.unwrap().status();
+            if status == expected {
+                break;
+            }
+            assert!(
+                changed.elapsed() < std::time::Duration::from_millis(500),
+                "still {status} {:?} after the change",
+                changed.elapsed()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        println!("private = {private}: seen after {:?}", changed.elapsed());
+    }
+}
+
+#[tokio::test]
 async fn likes_are_counted_once_per_user() {
     let hub = TestHub::start().await;
     let alice = hub.api(Some(&hub.user_with_token("alice")));

@@ -1,11 +1,14 @@
 //! The router: every route family, and the layers around them (tracing with
-//! request ids, body limits, panics as 500s, security headers).
+//! request ids, body limits, panics as 500s, security headers, forgetting
+//! kept repo rows after writes).
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::{Extension, Router};
 use hub_core::Hub;
 use tower::ServiceBuilder;
@@ -30,14 +33,39 @@ impl Deref for AppState {
 
 /// The internal API, for the hub's own unix socket only.
 pub fn internal_router(hub: Arc<Hub>) -> Router {
+    let state = AppState(hub);
     crate::routes::internal::router()
-        .with_state(AppState(hub))
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(
+            state,
+            forget_repo_rows_after_writes,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let uri = crate::log_uri::loggable(req.uri());
                 tracing::debug_span!("internal", method = %req.method(), uri = %uri)
             }),
         )
+}
+
+/// A request that may have written (any method but GET, HEAD and OPTIONS)
+/// makes this node forget the repo rows it keeps before it answers, so the
+/// client reads its own writes; other nodes hear of them by `NOTIFY` (see
+/// `hub_core::repos::lookup_cache`).
+async fn forget_repo_rows_after_writes(
+    State(state): State<AppState>,
+    request: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let reads_only = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if !reads_only {
+        state.repo_rows.clear();
+    }
+    response
 }
 
 /// Default limit on request bodies; routes that take uploads set their own.
@@ -71,7 +99,8 @@ fn hub_router(state: AppState, tunnels: Tunnels) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(crate::routes::router())
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state, forget_repo_rows_after_writes))
         .layer(Extension(tunnels))
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(

@@ -84,10 +84,12 @@ pub fn parse_task(s: &str) -> Option<protocol::Task> {
     }
 }
 
-/// What every hub process runs beside its routes: the `LISTEN` connection,
-/// and the sweep that takes back jobs whose lease ran out (so a dead
+/// What every hub process runs beside its routes: the `LISTEN` connection
+/// (and the repo rows it keeps fresh), and the sweep that takes back jobs whose lease ran out (so a dead
 /// worker's job is retried even while no claim comes in).
 pub async fn run_background(hub: std::sync::Arc<crate::Hub>) {
+    // Subscribed before the listener starts, so no change goes unheard.
+    let repo_rows = crate::repos::lookup_cache::follow(&hub.repo_rows, hub.wake.subscribe());
     let listen = hub.wake.clone().listen(hub.db.clone());
     let sweep = async {
         let mut tick = tokio::time::interval(hub.inference.jobs.heartbeat_interval / 2);
@@ -110,5 +112,5 @@ pub async fn run_background(hub: std::sync::Arc<crate::Hub>) {
             }
         }
     };
-    tokio::join!(listen, sweep);
+    tokio::join!(listen, sweep, repo_rows);
 }

@@ -20,11 +20,15 @@ use uuid::Uuid;
 pub const JOBS_QUEUED: &str = "ky_jobs_queued";
 /// Channel: something happened to the job named in the payload.
 pub const JOB_CHANGED: &str = "ky_job_changed";
+/// Channel: rows of `repos`, `namespaces` or `repo_redirects` changed
+/// (sent by triggers; see `repos::lookup_cache`).
+pub const REPOS_CHANGED: &str = "ky_repos_changed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
     JobsQueued,
     Job(Uuid),
+    ReposChanged,
     /// Notifications may have been lost: everyone re-reads.
     All,
 }
@@ -33,6 +37,8 @@ pub enum Wake {
 pub struct Wakeups {
     sender: broadcast::Sender<Wake>,
     shutting_down: Arc<AtomicBool>,
+    /// Whether the `LISTEN` connection is up, so that changes are heard.
+    listening: Arc<AtomicBool>,
 }
 
 impl Default for Wakeups {
@@ -40,6 +46,7 @@ impl Default for Wakeups {
         Wakeups {
             sender: broadcast::channel(4096).0,
             shutting_down: Arc::default(),
+            listening: Arc::default(),
         }
     }
 }
@@ -54,6 +61,17 @@ impl Wakeups {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Whether notifications are being heard right now: what is kept
+    /// because nothing was heard to change it may be used only then.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_listening_for_tests(&self, on: bool) {
+        self.listening.store(on, Ordering::SeqCst);
     }
 
     /// Subscribe before reading the state you wait on.
@@ -73,6 +91,7 @@ impl Wakeups {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "LISTEN connection failed; retrying");
+                    self.listening.store(false, Ordering::SeqCst);
                     self.send(Wake::All);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -82,13 +101,17 @@ impl Wakeups {
 
     async fn listen_once(&self, db: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(db).await?;
-        listener.listen_all([JOBS_QUEUED, JOB_CHANGED]).await?;
+        listener
+            .listen_all([JOBS_QUEUED, JOB_CHANGED, REPOS_CHANGED])
+            .await?;
         // Anything sent before LISTEN took effect is unknown to us.
+        self.listening.store(true, Ordering::SeqCst);
         self.send(Wake::All);
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => match n.channel() {
                     JOBS_QUEUED => self.send(Wake::JobsQueued),
+                    REPOS_CHANGED => self.send(Wake::ReposChanged),
                     JOB_CHANGED => match n.payload().parse() {
                         Ok(id) => self.send(Wake::Job(id)),
                         Err(_) => self.send(Wake::All),
@@ -97,7 +120,10 @@ impl Wakeups {
                 },
                 // Reconnected: notifications sent meanwhile are lost.
                 Ok(None) => self.send(Wake::All),
-                Err(sqlx::Error::PoolClosed) => return Ok(()),
+                Err(sqlx::Error::PoolClosed) => {
+                    self.listening.store(false, Ordering::SeqCst);
+                    return Ok(());
+                }
                 Err(e) => return Err(e),
             }
         }

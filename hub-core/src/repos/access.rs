@@ -391,6 +391,9 @@ impl Authorized<level::Read> {
 /// With mirror mode on, a repo this hub lacks is looked for upstream (and
 /// mirrored) first, and a mirrored one is brought up to date with upstream
 /// when older than the mirror's freshness time ([`crate::mirror::repos`]).
+///
+/// The repo's row may come from the rows this node keeps
+/// ([`super::lookup_cache`]); what the actor may do is decided every time.
 pub async fn authorize<L: Level>(
     hub: &Hub,
     actor: &Actor,
@@ -398,9 +401,17 @@ pub async fn authorize<L: Level>(
     namespace: &str,
     name: &str,
 ) -> Result<Authorized<L>> {
-    let found = match super::find(&hub.db, repo_type, namespace, name).await? {
-        Some(repo) => Some(repo),
-        None => crate::mirror::repos::fetch_missing(hub, actor, repo_type, namespace, name).await?,
+    let found = match hub.repo_rows.get(&hub.wake, repo_type, namespace, name) {
+        Ok(kept) => Some(kept),
+        Err(ticket) => match super::find(&hub.db, repo_type, namespace, name).await? {
+            Some(repo) => {
+                hub.repo_rows.keep(ticket, namespace, name, &repo);
+                Some(repo)
+            }
+            None => {
+                crate::mirror::repos::fetch_missing(hub, actor, repo_type, namespace, name).await?
+            }
+        },
     };
     let repo = found.ok_or_else(|| no_such_repo(actor))?;
     let proof: Authorized<L> = authorize_repo(&hub.db, actor, repo).await?;

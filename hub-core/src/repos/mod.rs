@@ -9,6 +9,7 @@ pub mod counters;
 pub mod download;
 pub mod download_counts;
 pub mod lineage;
+pub mod lookup_cache;
 pub mod manage;
 pub mod master_alias;
 pub mod new_space;
