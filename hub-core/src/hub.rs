@@ -1,7 +1,8 @@
 //! `Hub`: the handle every core operation takes — configuration, database,
 //! object storage, the signing secret, per-branch commit queues, and what
 //! the read path keeps between requests (open repositories, content by
-//! commit, repo rows, download counts on their way to the database).
+//! commit, what repo lookups found, download counts on their way to the
+//! database).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,8 +35,9 @@ pub struct Hub {
     pub git_handles: Arc<crate::git::handles::Handles>,
     /// Content by commit and blob id, for the hot read routes.
     pub content_cache: crate::repos::content_cache::ContentCache,
-    /// Repo rows found by lookups, kept until anything changes them.
-    pub repo_rows: crate::repos::lookup_cache::LookupCache,
+    /// Repo rows and revisions found by lookups, kept until anything may
+    /// have changed them.
+    pub lookups: crate::repos::lookup_cache::LookupCache,
     /// Counted downloads, written to the database in batches.
     pub downloads: crate::repos::download_counts::DownloadCounts,
     /// The payment providers top-ups go through (none unless configured).
@@ -72,7 +74,7 @@ impl Hub {
             wake: Default::default(),
             git_handles: Default::default(),
             content_cache: Default::default(),
-            repo_rows: Default::default(),
+            lookups: Default::default(),
             downloads: Default::default(),
             payments: Default::default(),
             mirror: Default::default(),

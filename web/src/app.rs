@@ -1,6 +1,6 @@
 //! The router: every route family, and the layers around them (tracing with
 //! request ids, body limits, panics as 500s, security headers, forgetting
-//! kept repo rows after writes).
+//! what lookups found after writes).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub fn internal_router(hub: Arc<Hub>) -> Router {
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(
             state,
-            forget_repo_rows_after_writes,
+            forget_lookups_after_writes,
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -49,10 +49,10 @@ pub fn internal_router(hub: Arc<Hub>) -> Router {
 }
 
 /// A request that may have written (any method but GET, HEAD and OPTIONS)
-/// makes this node forget the repo rows it keeps before it answers, so the
+/// makes this node forget what its lookups found before it answers, so the
 /// client reads its own writes; other nodes hear of them by `NOTIFY` (see
 /// `hub_core::repos::lookup_cache`).
-async fn forget_repo_rows_after_writes(
+async fn forget_lookups_after_writes(
     State(state): State<AppState>,
     request: Request<axum::body::Body>,
     next: Next,
@@ -63,7 +63,7 @@ async fn forget_repo_rows_after_writes(
     );
     let response = next.run(request).await;
     if !reads_only {
-        state.repo_rows.clear();
+        state.lookups.clear();
     }
     response
 }
@@ -100,7 +100,7 @@ fn hub_router(state: AppState, tunnels: Tunnels) -> Router {
     Router::new()
         .merge(crate::routes::router())
         .with_state(state.clone())
-        .layer(middleware::from_fn_with_state(state, forget_repo_rows_after_writes))
+        .layer(middleware::from_fn_with_state(state, forget_lookups_after_writes))
         .layer(Extension(tunnels))
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(

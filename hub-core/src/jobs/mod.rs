@@ -89,7 +89,7 @@ pub fn parse_task(s: &str) -> Option<protocol::Task> {
 /// worker's job is retried even while no claim comes in).
 pub async fn run_background(hub: std::sync::Arc<crate::Hub>) {
     // Subscribed before the listener starts, so no change goes unheard.
-    let repo_rows = crate::repos::lookup_cache::follow(&hub.repo_rows, hub.wake.subscribe());
+    let lookups = crate::repos::lookup_cache::follow(&hub.lookups, hub.wake.subscribe());
     let listen = hub.wake.clone().listen(hub.db.clone());
     let sweep = async {
         let mut tick = tokio::time::interval(hub.inference.jobs.heartbeat_interval / 2);
@@ -112,5 +112,5 @@ pub async fn run_background(hub: std::sync::Arc<crate::Hub>) {
             }
         }
     };
-    tokio::join!(listen, sweep, repo_rows);
+    tokio::join!(listen, sweep, lookups);
 }

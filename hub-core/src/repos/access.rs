@@ -401,11 +401,11 @@ pub async fn authorize<L: Level>(
     namespace: &str,
     name: &str,
 ) -> Result<Authorized<L>> {
-    let found = match hub.repo_rows.get(&hub.wake, repo_type, namespace, name) {
+    let found = match hub.lookups.get(&hub.wake, repo_type, namespace, name) {
         Ok(kept) => Some(kept),
         Err(ticket) => match super::find(&hub.db, repo_type, namespace, name).await? {
             Some(repo) => {
-                hub.repo_rows.keep(ticket, namespace, name, &repo);
+                hub.lookups.keep(ticket, namespace, name, &repo);
                 Some(repo)
             }
             None => {

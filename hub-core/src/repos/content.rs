@@ -32,13 +32,20 @@ async fn with_git<T: Send + 'static>(
     tokio::task::spawn_blocking(move || handles.with(repo_id, &path, f)).await?
 }
 
-/// The commit a revision names (branch, tag or sha), as 40 hex digits.
+/// The commit a revision names (branch, tag or sha), as 40 hex digits
+/// (kept between requests until refs change: see [`super::lookup_cache`]).
 pub async fn resolve(hub: &Hub, repo: &Authorized<impl Level>, rev: &str) -> Result<String> {
-    let rev = rev.to_owned();
-    with_git(hub, repo.id, move |g| {
-        Ok(read::resolve_revision(g, &rev)?.to_string())
+    let ticket = match hub.lookups.revision(&hub.wake, repo, rev) {
+        Ok(commit) => return Ok(commit),
+        Err(ticket) => ticket,
+    };
+    let asked = rev.to_owned();
+    let commit = with_git(hub, repo.id, move |g| {
+        Ok(read::resolve_revision(g, &asked)?.to_string())
     })
-    .await
+    .await?;
+    hub.lookups.keep_revision(ticket, repo, rev, &commit);
+    Ok(commit)
 }
 
 /// Lists a folder at a revision; returns the resolved commit too.

@@ -1,23 +1,27 @@
-//! Repo rows kept between requests, so the hot reads (resolve, repo info)
-//! find their repo without a database round trip.
+//! What lookups found, kept between requests, so the hot reads (resolve,
+//! repo info) find their repo and revision without a database round trip
+//! or a trip to a blocking thread to read git.
 //!
-//! Only [`access::authorize`](super::access::authorize) uses it, and only
-//! for the row; what the actor may do with it is decided afresh each time.
-//! A row stops being used the moment anything may have changed it:
+//! Two lookups use it: [`access::authorize`](super::access::authorize) for
+//! the repo's row (what the actor may do with it is decided afresh each
+//! time), and [`content::resolve`](super::content::resolve) for the commit
+//! a revision names. What is kept stops being used the moment anything may
+//! have changed it:
 //!
 //! - every statement that writes `repos`, `namespaces` or `repo_redirects`
 //!   sends `NOTIFY ky_repos_changed` (triggers, migration 0025), on any
 //!   node or from the CLI; each node's `LISTEN` connection hears it at
-//!   commit and the cache empties ([`follow`]);
+//!   commit and the cache empties ([`follow`]). Every ref change ends in
+//!   `refs::after_commit`, which writes the repo's row, so it is heard too;
 //! - a request that may have written (any method but GET, HEAD and
 //!   OPTIONS) empties its own node's cache before it answers, so its client
 //!   reads its own writes without waiting for the notification;
 //! - while the `LISTEN` connection is down the cache is not used at all,
 //!   and whatever it held is dropped when it comes back;
-//! - a row is used for at most [`MAX_AGE`] in any case.
+//! - anything is used for at most [`MAX_AGE`] in any case.
 //!
-//! Spaces (whose stage lives in another table) and mirrors (whose reads
-//! fetch from upstream) always read the database.
+//! Spaces (whose stage lives in another table) always read their row, and
+//! mirrors (whose reads fetch from upstream) their row and refs.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,8 +35,8 @@ use crate::jobs::wake::{Wake, Wakeups};
 /// How long a row may be used without a notification.
 pub const MAX_AGE: Duration = Duration::from_secs(2);
 
-/// The most rows kept; past it the cache starts over.
-const MAX_ROWS: usize = 10_000;
+/// The most rows, and revisions, kept; past it the cache starts over.
+const MAX_ENTRIES: usize = 10_000;
 
 /// (type, namespace, name), the names lowercased as lookups compare them.
 type Key = (RepoType, String, String);
@@ -48,6 +52,8 @@ struct Inner {
     /// before a clear is not kept after it.
     generation: u64,
     rows: HashMap<Key, (Repo, Instant)>,
+    /// (repo id, revision as asked) → the commit it named.
+    revisions: HashMap<(i64, String), (String, Instant)>,
 }
 
 /// A lookup's place in the cache's history, taken before the database read.
@@ -90,7 +96,7 @@ impl LookupCache {
         if inner.generation != ticket.0 {
             return;
         }
-        if inner.rows.len() >= MAX_ROWS {
+        if inner.rows.len() >= MAX_ENTRIES {
             inner.rows.clear();
         }
         let at = Instant::now();
@@ -99,11 +105,45 @@ impl LookupCache {
             .insert(key(repo.kind(), namespace, name), (repo.clone(), at));
     }
 
-    /// Forgets every row.
+    /// The commit `revision` of `repo` named when last resolved, if kept
+    /// and fresh, else a ticket for [`LookupCache::keep_revision`].
+    pub fn revision(&self, wake: &Wakeups, repo: &Repo, revision: &str) -> Result<String, Ticket> {
+        let inner = self.inner.lock().expect("lookup cache lock");
+        let ticket = Ticket(inner.generation);
+        if !wake.is_listening() {
+            return Err(ticket);
+        }
+        match inner.revisions.get(&(repo.id, revision.to_owned())) {
+            Some((commit, at)) if at.elapsed() < MAX_AGE => Ok(commit.clone()),
+            _ => Err(ticket),
+        }
+    }
+
+    /// Keeps the commit `revision` of `repo` resolved to, read from git
+    /// after `ticket` was taken, unless the cache was emptied since.
+    pub fn keep_revision(&self, ticket: Ticket, repo: &Repo, revision: &str, commit: &str) {
+        if repo.mirrored_from.is_some() {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("lookup cache lock");
+        if inner.generation != ticket.0 {
+            return;
+        }
+        if inner.revisions.len() >= MAX_ENTRIES {
+            inner.revisions.clear();
+        }
+        let at = Instant::now();
+        inner
+            .revisions
+            .insert((repo.id, revision.to_owned()), (commit.to_owned(), at));
+    }
+
+    /// Forgets everything.
     pub fn clear(&self) {
         let mut inner = self.inner.lock().expect("lookup cache lock");
         inner.generation += 1;
         inner.rows.clear();
+        inner.revisions.clear();
     }
 
     #[cfg(test)]
@@ -188,5 +228,12 @@ mod tests {
         let t = cache.get(&wake, RepoType::Space, "alice", "s").unwrap_err();
         cache.keep(t, "alice", "s", &repo(RepoType::Space, "s"));
         assert_eq!(cache.len(), 0);
+        // Revisions, likewise.
+        let t = cache.revision(&wake, &m, "main").unwrap_err();
+        cache.keep_revision(t, &m, "main", "abc");
+        assert_eq!(cache.revision(&wake, &m, "main").unwrap(), "abc");
+        assert!(cache.revision(&wake, &m, "Main").is_err(), "as asked");
+        cache.clear();
+        assert!(cache.revision(&wake, &m, "main").is_err());
     }
 }
