@@ -453,6 +453,17 @@ fn write_json(path: &Path, value: &Value) -> Result<()> {
     Ok(())
 }
 
+/// A tensor of `shape` with values uniform in [-1, 1) drawn from `seed`:
+/// the same numbers on every run, for tests whose bounds must not depend on
+/// luck (candle's CPU RNG cannot be seeded).
+pub fn seeded_tensor(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let mut rng = SplitMix64(seed);
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| rng.uniform())
+        .collect();
+    Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+}
+
 /// splitmix64: small, seeded, good enough for test weights.
 struct SplitMix64(u64);
 

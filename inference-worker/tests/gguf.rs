@@ -349,8 +349,10 @@ fn q5_0_matrices_are_run_as_q8_0_with_the_same_values() {
 fn q5_0_run_as_q8_0_is_as_close_to_the_exact_product_as_candles_q5_0() {
     use candle_core::Module;
     use candle_core::quantized::{QMatMul, QTensor};
-    let w = Tensor::randn(0f32, 1.0, (512, 256), &Device::Cpu).unwrap();
-    let x = Tensor::randn(0f32, 1.0, (1, 3, 256), &Device::Cpu).unwrap();
+    // Fixed numbers: with fresh random ones each run, the 1 % bound below
+    // failed about once in a few hundred runs.
+    let w = inference_worker::testing::seeded_tensor(&[512, 256], 5).unwrap();
+    let x = inference_worker::testing::seeded_tensor(&[1, 3, 256], 6).unwrap();
     let q5 = QTensor::quantize(&w, GgmlDType::Q5_0).unwrap();
     let exact = x
         .broadcast_matmul(&q5.dequantize(&Device::Cpu).unwrap().t().unwrap())
@@ -375,6 +377,7 @@ fn q5_0_run_as_q8_0_is_as_close_to_the_exact_product_as_candles_q5_0() {
         .unwrap();
     let candle = error(QTensor::quantize(&w, GgmlDType::Q5_0).unwrap());
     let ours = error(inference_worker::decoder::fast_layout(q5).unwrap());
+    println!("ours {ours}, candle's {candle}, of {scale}");
     assert!(ours < 0.01 * scale, "{ours} of {scale}");
     assert!(ours < 2.0 * candle, "{ours} against candle's {candle}");
 }
