@@ -79,6 +79,41 @@ def timed(fn) -> float:
     return time.monotonic() - start
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuUse:
+    """Where the CPU went while `fn` ran: the client processes it started
+    (waited-for children), the hub, and the machine as a whole."""
+
+    def __init__(self, hub_pid: int, fn):
+        import resource
+
+        child = lambda: sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f)  # noqa: E731
+                            for f in ("ru_utime", "ru_stime"))
+        c0, h0, (b0, t0) = child(), process_cpu(hub_pid), machine_jiffies()
+        fn()
+        self.client = child() - c0
+        self.hub = process_cpu(hub_pid) - h0
+        b1, t1 = machine_jiffies()
+        self.busy = (b1 - b0) / max(t1 - t0, 1)
+
+    def per_gib(self, size: int) -> str:
+        gib = size / (1 << 30)
+        return (f"client {self.client / gib:.2f} CPU-s/GiB, hub {self.hub / gib:.2f} CPU-s/GiB, "
+                f"machine {self.busy:.0%} busy")
+
+
 def main() -> None:
     hub = start_hub()
     tmp = Path(tempfile.mkdtemp(prefix="kyb-xet-"))
@@ -106,7 +141,7 @@ def main() -> None:
         # curl writes the file too (as the client must), next to the client's cache.
         curl = ["curl", "-sSf", "-H", f"Authorization: Bearer {hub.token}"]
         sink = tmp / "curl.out"
-        xet_times, curl_times = [], []
+        xet_times, curl_times, cpu_use = [], [], {}
         # Timed inside the client (the call only, not Python's start-up).
         dl = (
             "import sys, time; from huggingface_hub import hf_hub_download;"
@@ -117,17 +152,19 @@ def main() -> None:
             cache = tmp / f"cache-{r}"
             code = f"import sys; sys.argv = ['x', {repo!r}, {str(cache)!r}]\n" + dl
             pair = [
-                ("xet", lambda: xet_times.append(float(client(code, env)))),
+                ("hf_xet", lambda: xet_times.append(float(client(code, env)))),
                 ("curl", lambda: curl_times.append(
                     timed(lambda: subprocess.run(curl + ["-o", str(sink), url], check=True)))),
             ]
-            for _, fn in pair if r % 2 == 0 else reversed(pair):
-                fn()
+            for who, fn in pair if r % 2 == 0 else reversed(pair):
+                cpu_use[who] = CpuUse(hub.process.pid, fn)
             subprocess.run(["rm", "-rf", str(cache)], check=True)
         x, c = BIG / statistics.median(xet_times), BIG / statistics.median(curl_times)
         rows.append((f"1. hf_hub_download {BIG // MIB} MiB (hf_xet)", f"{x / 1e6:.0f} MB/s",
                      f"{c / 1e6:.0f} MB/s (curl of the plain resolve URL to a file)", x / c, "≥ 0.9", x / c >= 0.9))
         details.append(f"times (s), hf_xet: {xet_times}, curl: {curl_times}")
+        for who, use in cpu_use.items():
+            details.append(f"figure 1, {who} (last run): {use.per_gib(BIG)}")
 
         # -- 2. a snapshot of 8 files
         log(f"uploading 8 x {SMALL // MIB} MiB through hf_xet")
@@ -147,7 +184,7 @@ def main() -> None:
             "t = time.monotonic(); snapshot_download(sys.argv[1], cache_dir=sys.argv[2]);"
             "print(time.monotonic() - t)"
         )
-        snap_times, par_times = [], []
+        snap_times, par_times, cpu_use = [], [], {}
         for r in range(REPS):
             cache = tmp / f"snap-{r}"
             code = f"import sys; sys.argv = ['x', {snap_repo!r}, {str(cache)!r}]\n" + snap
@@ -161,17 +198,19 @@ def main() -> None:
                 assert all(p.wait() == 0 for p in procs)
 
             pair = [
-                ("snap", lambda: snap_times.append(float(client(code, env)))),
-                ("curl", lambda: par_times.append(timed(parallel))),
+                ("snapshot_download", lambda: snap_times.append(float(client(code, env)))),
+                ("8 curls", lambda: par_times.append(timed(parallel))),
             ]
-            for _, fn in pair if r % 2 == 0 else reversed(pair):
-                fn()
+            for who, fn in pair if r % 2 == 0 else reversed(pair):
+                cpu_use[who] = CpuUse(hub.process.pid, fn)
             subprocess.run(["rm", "-rf", str(cache)], check=True)
         total = 8 * SMALL
         s, p = total / statistics.median(snap_times), total / statistics.median(par_times)
         rows.append((f"2. snapshot_download 8 x {SMALL // MIB} MiB", f"{s / 1e6:.0f} MB/s",
                      f"{p / 1e6:.0f} MB/s (8 parallel curls)", s / p, "≥ 0.9", s / p >= 0.9))
         details.append(f"times (s), snapshot_download: {snap_times}, 8 curls: {par_times}")
+        for who, use in cpu_use.items():
+            details.append(f"figure 2, {who} (last run): {use.per_gib(8 * SMALL)}")
 
         # -- 3. a second revision with 1% changed
         log("a second revision with 1% changed, through hf_xet")

@@ -4,8 +4,9 @@
 //! whatever the answer lets it match.
 //!
 //! The answer is a shard listing the xorb that holds the chunk, and the
-//! following xorbs of a file that uses it, so one question covers a whole
-//! known file. It offers only what the writer may then use in a shard (the
+//! following xorbs of a file that uses it (up to [`MAX_XORBS`]), so one
+//! question covers a known file. At most [`ANSWERS_AT_ONCE`] are built at
+//! once, one xorb's chunk rows at a time. It offers only what the writer may then use in a shard (the
 //! one rule, [`records::usable`]): whole xorbs linked to their repo or
 //! uploaded by them, and the chunks that files of public repos and of
 //! their own namespace use. Chunks beyond that are left out of the answer,
@@ -18,8 +19,9 @@
 //! nothing about the others. It expires after [`ANSWER_VALID_FOR`]; a
 //! shard naming its xorbs is checked again by the same rule on upload.
 
-use std::collections::HashMap;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use super::cas::CasWriter;
 use super::hash::XetHash;
@@ -33,9 +35,17 @@ use crate::lfs::signing::now_unix;
 /// cache). Shorter than any garbage collection grace period.
 pub const ANSWER_VALID_FOR: Duration = Duration::from_secs(3600);
 
-/// The most xorbs one answer lists (about 4 GiB of content at hf_xet's
-/// 64 MiB xorbs); later chunks of a larger file are asked for again.
-pub const MAX_XORBS: usize = 64;
+/// The most xorbs one answer lists (about 2 GiB of content at hf_xet's
+/// 64 MiB xorbs, an answer of about 2 MiB); later chunks of a larger file
+/// are asked for again.
+pub const MAX_XORBS: usize = 32;
+
+/// Answers built at once: each holds its shard (up to about 2 MiB) and one
+/// xorb's chunk rows at a time, and clients ask while they upload, when the
+/// hub's memory is busiest.
+pub const ANSWERS_AT_ONCE: usize = 2;
+
+static ANSWER_SLOTS: Semaphore = Semaphore::const_new(ANSWERS_AT_ONCE);
 
 /// The dedupe answer for `chunk` to `writer` (an encoded shard), or `None`
 /// when no chunk of that hash is in their scope.
@@ -51,43 +61,46 @@ pub async fn answer(hub: &Hub, writer: &CasWriter, chunk: &XetHash) -> Result<Op
     let Some(xorb) = XetHash::from_hex(&xorb_hex) else {
         return Ok(None);
     };
+    let _slot = ANSWER_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.into()))?;
     let xorbs = xorbs_after(hub, writer, &xorb_hex, idx).await?;
     let usable = records::usable(&hub.db, writer.repo.id, writer.user.id, &xorbs).await?;
     if !usable.allows(&xorb, idx as u32, idx as u32 + 1) {
         return Ok(None);
     }
-    let hex: Vec<String> = xorbs.iter().map(XetHash::to_hex).collect();
-    let rows: Vec<(String, i32, Vec<u8>)> =
-        sqlx::query_as("SELECT xorb, idx, hash FROM xet_chunks WHERE xorb = ANY($1)")
-            .bind(&hex)
-            .fetch_all(&hub.db)
-            .await?;
-    let mut hashes: HashMap<(XetHash, u32), XetHash> = HashMap::with_capacity(rows.len());
-    for (x, i, h) in rows {
-        if let (Some(x), Some(h)) = (XetHash::from_hex(&x), XetHash::from_slice(&h)) {
-            hashes.insert((x, i as u32), h);
+    let mut listed = Vec::with_capacity(xorbs.len());
+    for x in &xorbs {
+        let Some(layout) = usable.layouts.get(x) else {
+            continue;
+        };
+        // A chunk indexed under another xorb has no hash here: the answer
+        // leaves it out, losing only that match.
+        let mut chunks: Vec<(Option<XetHash>, u32)> = layout
+            .chunk_sizes
+            .iter()
+            .map(|&size| (None, size))
+            .collect();
+        let rows: Vec<(i32, Vec<u8>)> =
+            sqlx::query_as("SELECT idx, hash FROM xet_chunks WHERE xorb = $1")
+                .bind(x.to_hex())
+                .fetch_all(&hub.db)
+                .await?;
+        for (i, h) in rows {
+            let i = i as u32;
+            if let Some(slot) = chunks.get_mut(i as usize)
+                && usable.allows(x, i, i + 1)
+            {
+                slot.0 = XetHash::from_slice(&h);
+            }
         }
+        listed.push(IndexedXorb {
+            hash: *x,
+            stored_len: layout.chunk_offsets.last().copied().unwrap_or(0),
+            chunks,
+        });
     }
-    let listed: Vec<IndexedXorb> = xorbs
-        .iter()
-        .filter_map(|x| {
-            let layout = usable.layouts.get(x)?;
-            let chunks = (0..layout.chunk_count() as u32)
-                .map(|i| {
-                    // A chunk indexed under another xorb has no hash here:
-                    // the answer leaves it out, losing only that match.
-                    let offered = usable.allows(x, i, i + 1);
-                    let hash = hashes.get(&(*x, i)).copied().filter(|_| offered);
-                    (hash, layout.chunk_sizes[i as usize])
-                })
-                .collect();
-            Some(IndexedXorb {
-                hash: *x,
-                stored_len: *layout.chunk_offsets.last()?,
-                chunks,
-            })
-        })
-        .collect();
     let now = now_unix() as u64;
     let key: [u8; 32] = rand::random();
     Ok(Some(shard::xorb_index(
