@@ -51,9 +51,34 @@ struct Inner {
     /// Bumped by every [`LookupCache::clear`]: a row read from the database
     /// before a clear is not kept after it.
     generation: u64,
-    rows: HashMap<Key, (Repo, Instant)>,
+    rows: Kept<Key, Repo>,
     /// (repo id, revision as asked) → the commit it named.
-    revisions: HashMap<(i64, String), (String, Instant)>,
+    revisions: Kept<(i64, String), String>,
+}
+
+/// One kind of answer, each with when it was kept.
+struct Kept<K, V>(HashMap<K, (V, Instant)>);
+
+impl<K, V> Default for Kept<K, V> {
+    fn default() -> Self {
+        Kept(HashMap::new())
+    }
+}
+
+impl<K: Eq + std::hash::Hash, V: Clone> Kept<K, V> {
+    fn fresh(&self, key: &K) -> Option<V> {
+        match self.0.get(key) {
+            Some((value, at)) if at.elapsed() < MAX_AGE => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, key: K, value: V) {
+        if self.0.len() >= MAX_ENTRIES {
+            self.0.clear();
+        }
+        self.0.insert(key, (value, Instant::now()));
+    }
 }
 
 /// A lookup's place in the cache's history, taken before the database read.
@@ -74,15 +99,7 @@ impl LookupCache {
         namespace: &str,
         name: &str,
     ) -> Result<Repo, Ticket> {
-        let inner = self.inner.lock().expect("lookup cache lock");
-        let ticket = Ticket(inner.generation);
-        if !wake.is_listening() {
-            return Err(ticket);
-        }
-        match inner.rows.get(&key(kind, namespace, name)) {
-            Some((repo, at)) if at.elapsed() < MAX_AGE => Ok(repo.clone()),
-            _ => Err(ticket),
-        }
+        self.find(wake, |inner| inner.rows.fresh(&key(kind, namespace, name)))
     }
 
     /// Keeps `repo`, found under `namespace/name` by a read that started at
@@ -92,31 +109,19 @@ impl LookupCache {
         if repo.kind() == RepoType::Space || repo.mirrored_from.is_some() {
             return;
         }
-        let mut inner = self.inner.lock().expect("lookup cache lock");
-        if inner.generation != ticket.0 {
-            return;
-        }
-        if inner.rows.len() >= MAX_ENTRIES {
-            inner.rows.clear();
-        }
-        let at = Instant::now();
-        inner
-            .rows
-            .insert(key(repo.kind(), namespace, name), (repo.clone(), at));
+        self.store(ticket, |inner| {
+            inner
+                .rows
+                .put(key(repo.kind(), namespace, name), repo.clone())
+        });
     }
 
     /// The commit `revision` of `repo` named when last resolved, if kept
     /// and fresh, else a ticket for [`LookupCache::keep_revision`].
     pub fn revision(&self, wake: &Wakeups, repo: &Repo, revision: &str) -> Result<String, Ticket> {
-        let inner = self.inner.lock().expect("lookup cache lock");
-        let ticket = Ticket(inner.generation);
-        if !wake.is_listening() {
-            return Err(ticket);
-        }
-        match inner.revisions.get(&(repo.id, revision.to_owned())) {
-            Some((commit, at)) if at.elapsed() < MAX_AGE => Ok(commit.clone()),
-            _ => Err(ticket),
-        }
+        self.find(wake, |inner| {
+            inner.revisions.fresh(&(repo.id, revision.to_owned()))
+        })
     }
 
     /// Keeps the commit `revision` of `repo` resolved to, read from git
@@ -125,30 +130,42 @@ impl LookupCache {
         if repo.mirrored_from.is_some() {
             return;
         }
+        self.store(ticket, |inner| {
+            inner
+                .revisions
+                .put((repo.id, revision.to_owned()), commit.to_owned())
+        });
+    }
+
+    /// What `look` finds, if the cache may be used now; else a ticket.
+    fn find<V>(&self, wake: &Wakeups, look: impl FnOnce(&Inner) -> Option<V>) -> Result<V, Ticket> {
+        let inner = self.inner.lock().expect("lookup cache lock");
+        let ticket = Ticket(inner.generation);
+        if !wake.is_listening() {
+            return Err(ticket);
+        }
+        look(&inner).ok_or(ticket)
+    }
+
+    /// Runs `put` unless the cache was emptied since `ticket` was taken.
+    fn store(&self, ticket: Ticket, put: impl FnOnce(&mut Inner)) {
         let mut inner = self.inner.lock().expect("lookup cache lock");
-        if inner.generation != ticket.0 {
-            return;
+        if inner.generation == ticket.0 {
+            put(&mut inner);
         }
-        if inner.revisions.len() >= MAX_ENTRIES {
-            inner.revisions.clear();
-        }
-        let at = Instant::now();
-        inner
-            .revisions
-            .insert((repo.id, revision.to_owned()), (commit.to_owned(), at));
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
         let mut inner = self.inner.lock().expect("lookup cache lock");
         inner.generation += 1;
-        inner.rows.clear();
-        inner.revisions.clear();
+        inner.rows = Kept::default();
+        inner.revisions = Kept::default();
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.inner.lock().unwrap().rows.len()
+        self.inner.lock().unwrap().rows.0.len()
     }
 }
 

@@ -27,7 +27,7 @@ use super::cas::CasWriter;
 use super::hash::XetHash;
 use super::records::{self, in_dedupe_scope};
 use super::shard::{self, IndexedXorb};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::lfs::signing::now_unix;
 
@@ -64,7 +64,7 @@ pub async fn answer(hub: &Hub, writer: &CasWriter, chunk: &XetHash) -> Result<Op
     let _slot = ANSWER_SLOTS
         .acquire()
         .await
-        .map_err(|e| crate::error::Error::Internal(e.into()))?;
+        .map_err(|e| Error::Internal(e.into()))?;
     let xorbs = xorbs_after(hub, writer, &xorb_hex, idx).await?;
     let usable = records::usable(&hub.db, writer.repo.id, writer.user.id, &xorbs).await?;
     if !usable.allows(&xorb, idx as u32, idx as u32 + 1) {
