@@ -110,14 +110,21 @@ pub async fn ingest_next(hub: &Hub) -> Result<Option<(String, Ingested)>> {
     let Some((oid, repo_id, attempts)) = claimed else {
         return Ok(None);
     };
-    match ingest(hub, &oid, repo_id).await {
+    // The plain copy goes before the queue entry: a node that dies between
+    // the two leaves an entry whose retry finds the record and ends at once,
+    // never a plain copy nothing will drop.
+    let done = async {
+        let done = ingest(hub, &oid, repo_id).await?;
+        drop_plain_copy_if_done(hub, &oid).await?;
+        Ok::<_, Error>(done)
+    };
+    match done.await {
         Ok(done) => {
             sqlx::query("DELETE FROM xet_ingest_queue WHERE oid = $1 AND repo_id = $2")
                 .bind(&oid)
                 .bind(repo_id)
                 .execute(&hub.db)
                 .await?;
-            drop_plain_copy_if_done(hub, &oid).await?;
             tracing::info!(%oid, repo_id, chunks = done.chunks, new_chunks = done.new_chunks,
                 "LFS object held as xorbs");
             Ok(Some((oid, done)))
