@@ -85,8 +85,9 @@ pub fn parse_task(s: &str) -> Option<protocol::Task> {
 }
 
 /// What every hub process runs beside its routes: the `LISTEN` connection
-/// (and the repo rows it keeps fresh), and the sweep that takes back jobs whose lease ran out (so a dead
-/// worker's job is retried even while no claim comes in).
+/// (and the lookup cache it keeps fresh), and the sweep that takes back
+/// jobs whose lease ran out (so a dead worker's job is retried even while
+/// no claim comes in).
 pub async fn run_background(hub: std::sync::Arc<crate::Hub>) {
     // Subscribed before the listener starts, so no change goes unheard.
     let lookups = crate::repos::lookup_cache::follow(&hub.lookups, hub.wake.subscribe());

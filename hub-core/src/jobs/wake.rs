@@ -20,8 +20,9 @@ use uuid::Uuid;
 pub const JOBS_QUEUED: &str = "ky_jobs_queued";
 /// Channel: something happened to the job named in the payload.
 pub const JOB_CHANGED: &str = "ky_job_changed";
-/// Channel: rows of `repos`, `namespaces` or `repo_redirects` changed
-/// (sent by triggers; see `repos::lookup_cache`).
+/// Channel: rows of `repos`, `namespaces`, `repo_redirects` or
+/// `repo_downloads_daily` changed (sent by triggers; see
+/// `repos::lookup_cache`).
 pub const REPOS_CHANGED: &str = "ky_repos_changed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

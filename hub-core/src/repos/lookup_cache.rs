@@ -8,8 +8,9 @@
 //! a revision names. What is kept stops being used the moment anything may
 //! have changed it:
 //!
-//! - every statement that writes `repos`, `namespaces` or `repo_redirects`
-//!   sends `NOTIFY ky_repos_changed` (triggers, migration 0025), on any
+//! - every statement that writes `repos`, `namespaces`, `repo_redirects`
+//!   or `repo_downloads_daily` (a row's download count) sends
+//!   `NOTIFY ky_repos_changed` (triggers, migration 0025), on any
 //!   node or from the CLI; each node's `LISTEN` connection hears it at
 //!   commit and the cache empties ([`follow`]). Every ref change ends in
 //!   `refs::after_commit`, which writes the repo's row, so it is heard too;

@@ -6,12 +6,13 @@
 //! The answer is a shard listing the xorb that holds the chunk, and the
 //! following xorbs of a file that uses it (up to [`MAX_XORBS`]), so one
 //! question covers a known file. At most [`ANSWERS_AT_ONCE`] are built at
-//! once, one xorb's chunk rows at a time. It offers only what the writer may then use in a shard (the
-//! one rule, [`records::usable`]): whole xorbs linked to their repo or
-//! uploaded by them, and the chunks that files of public repos and of
-//! their own namespace use. Chunks beyond that are left out of the answer,
-//! so nobody learns whether another namespace's private repo holds a
-//! chunk: a chunk held only there is answered 404, as a chunk nobody holds.
+//! once, one xorb's chunk rows at a time. It offers only what the writer
+//! may then use in a shard (the one rule, [`records::usable`]): whole
+//! xorbs linked to their repo or uploaded by them, and the chunks that
+//! files of public repos and of their own namespace use. Chunks beyond
+//! that are left out of the answer, so nobody learns whether another
+//! namespace's private repo holds a chunk: a chunk held only there is
+//! answered 404, as a chunk nobody holds.
 //!
 //! Within the answer, chunk hashes are keyed with a fresh random key
 //! (Hugging Face's scheme, see [`shard::xorb_index`]): the client can
